@@ -1,0 +1,85 @@
+"""The adapter contract: what the core asks of any practice backend, and how adapters are found.
+
+An adapter speaks one backend's protocol and maps it into `app.core.model`. It never touches the
+UI, the audit journal or the access policy. Third parties ship adapters as their own packages by
+declaring an entry point in the group ``mosaic.adapters`` whose name is the config's ``adapter`` key.
+"""
+
+from __future__ import annotations
+
+import abc
+from importlib.metadata import entry_points
+
+from app.core.model import PatientQuery, PatientRecord, PatientSummary, Practice, ServerInfo
+
+ENTRY_POINT_GROUP = "mosaic.adapters"
+
+
+class AdapterError(Exception):
+    """A failure a user can read: what happened at this practice, in plain words.
+
+    `kind` lets the core and UI tell failures apart without parsing text: "auth", "timeout",
+    "network", "bad-reply", "too-large", "not-found", "server", "config", "unsupported".
+    """
+
+    def __init__(self, message: str, kind: str = "server") -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+
+
+class Adapter(abc.ABC):
+    """One authenticated session to one practice backend.
+
+    Instances live on the core's asyncio loop. `secret` is the practice's password, token or client
+    secret as resolved by the core (environment or keyring); adapters never read secrets themselves.
+    """
+
+    #: the config ``adapter`` value, e.g. "fhir-r4"
+    kind: str = ""
+    #: can this backend search by name and birth date, or only by NHS number?
+    supports_demographic_search: bool = True
+
+    def __init__(self, practice: Practice, secret: str | None) -> None:
+        self.practice = practice
+        self.secret = secret
+
+    @abc.abstractmethod
+    async def connect(self) -> ServerInfo:
+        """Authenticate and check the server answers; raise AdapterError with the reason if not."""
+
+    @abc.abstractmethod
+    async def search(self, query: PatientQuery) -> list[PatientSummary]:
+        """Find patients matching every field of `query`; an empty list when none match."""
+
+    @abc.abstractmethod
+    async def fetch_record(self, local_id: str) -> PatientRecord:
+        """Fetch one patient's record. Each section ends loaded, failed (with why) or unsupported.
+
+        Raises AdapterError only when the patient themself cannot be read (so there is no banner).
+        """
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections. Safe to call more than once."""
+
+
+def available_adapters() -> dict[str, type[Adapter]]:
+    """Adapters installed in this environment, by config name."""
+    found: dict[str, type[Adapter]] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        cls = ep.load()
+        if isinstance(cls, type) and issubclass(cls, Adapter):
+            found[ep.name] = cls
+    return found
+
+
+def adapter_for(practice: Practice, secret: str | None) -> Adapter:
+    adapters = available_adapters()
+    cls = adapters.get(practice.adapter)
+    if cls is None:
+        known = ", ".join(sorted(adapters)) or "none"
+        raise AdapterError(
+            f"{practice.name}: no adapter called '{practice.adapter}' is installed (installed: {known}).",
+            kind="config",
+        )
+    return cls(practice, secret)

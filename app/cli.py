@@ -1,0 +1,322 @@
+"""The `mosaic` command: the window, the demo practices, and the same core from a terminal.
+
+Exit status: 0 success; 1 when a practice, patient or section could not be read; 2 for usage or
+configuration errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from app import __version__
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mosaic", description="One window onto every practice in your network.")
+    parser.add_argument("--version", action="version", version=f"mosaic {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail to the console")
+    parser.add_argument("--config", type=Path, help="practice directory file (replaces machine and user files)")
+    sub = parser.add_subparsers(dest="command")
+
+    def add_demo_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--patients", type=int, default=2000, help="patients per practice (default 2000)")
+        p.add_argument("--latency-ms", type=int, default=0, help="delay added to every demo reply")
+        p.add_argument("--load", type=Path, metavar="DIR", help="also load FHIR transaction bundles from DIR")
+
+    demo = sub.add_parser("demo", help="start the demo practices and open the window, signed in")
+    add_demo_options(demo)
+    server = sub.add_parser("demo-server", help="run the demo practices headless until interrupted")
+    server.add_argument("--write-config", type=Path, required=True, metavar="FILE",
+                        help="write the practice directory to FILE and secrets to FILE.env (mode 0600)")
+    server.add_argument("--practices", type=int, default=5, help="how many practices (default 5)")
+    add_demo_options(server)
+
+    for name, help_text in (("check", "check every configured practice answers"),):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--config", type=Path, default=argparse.SUPPRESS)
+    search = sub.add_parser("search", help="search every practice at once")
+    search.add_argument("--config", type=Path, default=argparse.SUPPRESS)
+    search.add_argument("--json", action="store_true", help="one JSON object per line")
+    search.add_argument("query", nargs="+", help="NHS number, name (family first) or date of birth")
+    show = sub.add_parser("show", help="show one patient's record from one practice")
+    show.add_argument("--config", type=Path, default=argparse.SUPPRESS)
+    show.add_argument("--json", action="store_true")
+    show.add_argument("practice", help="practice id")
+    show.add_argument("patient", help="practice-local patient id or NHS number")
+    creds = sub.add_parser("credentials", help="store or remove a practice's secret in the OS keyring")
+    creds_sub = creds.add_subparsers(dest="action", required=True)
+    creds_set = creds_sub.add_parser("set", help="prompt for the secret and store it in the keyring")
+    creds_set.add_argument("practice")
+    creds_del = creds_sub.add_parser("delete", help="remove the stored secret")
+    creds_del.add_argument("practice")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from app.core.logs import setup_logging
+
+    setup_logging(args.verbose)
+    handlers = {
+        None: cmd_window, "demo": cmd_demo, "demo-server": cmd_demo_server, "check": cmd_check,
+        "search": cmd_search, "show": cmd_show, "credentials": cmd_credentials,
+    }
+    try:
+        return handlers[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _load_practices(args: argparse.Namespace):
+    from app.core.config import ConfigError, load_directory
+
+    try:
+        return load_directory(args.config)
+    except ConfigError as exc:
+        print(f"mosaic: configuration error: {exc}", file=sys.stderr)
+        return None
+
+
+def _print_err(message: str) -> None:
+    print(f"mosaic: {message}", file=sys.stderr)
+
+
+# --- the window ---------------------------------------------------------------------------------
+
+def cmd_window(args: argparse.Namespace) -> int:
+    practices = _load_practices(args)
+    if practices is None:
+        return EXIT_USAGE
+    from app.ui.app import run_window
+
+    holder: dict[str, object] = {}
+
+    def start_demo():
+        network = _start_demo_network(patients=2000, latency_ms=0, load=None)
+        holder["network"] = network
+        return network.practices
+
+    try:
+        return run_window(practices, start_demo=start_demo)
+    finally:
+        network = holder.get("network")
+        if network is not None:
+            network.stop()  # type: ignore[attr-defined]
+
+
+def _start_demo_network(patients: int, latency_ms: int, load: Path | None, practices: int = 5):
+    """Start the demo practices in this process and put their secrets in this process's environment."""
+    from app.core.secrets import env_name
+    from app.demo.network import DemoNetwork
+
+    network = DemoNetwork.start(practices=practices, patients=patients, latency_ms=latency_ms, load_dir=load)
+    for practice_id, secret in network.secrets.items():
+        os.environ[env_name(practice_id)] = secret
+    return network
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    if args.load is not None and not args.load.is_dir():
+        _print_err(f"--load {args.load}: not a folder")
+        return EXIT_USAGE
+    network = _start_demo_network(args.patients, args.latency_ms, args.load)
+    try:
+        from app.ui.app import run_window
+
+        return run_window(network.practices)
+    finally:
+        network.stop()
+
+
+def cmd_demo_server(args: argparse.Namespace) -> int:
+    if args.load is not None and not args.load.is_dir():
+        _print_err(f"--load {args.load}: not a folder")
+        return EXIT_USAGE
+    from app.demo.network import DemoNetwork
+
+    network = DemoNetwork.start(practices=args.practices, patients=args.patients,
+                                latency_ms=args.latency_ms, load_dir=args.load)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        network.write_config(args.write_config)
+        print("ready", flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        network.stop()
+    return EXIT_OK
+
+
+# --- the same core from a terminal ---------------------------------------------------------------
+
+def cmd_check(args: argparse.Namespace) -> int:
+    practices = _load_practices(args)
+    if practices is None:
+        return EXIT_USAGE
+    if not practices:
+        _print_err("no practices are configured (see README: Configuration).")
+        return EXIT_USAGE
+    from app.core.service import MosaicCore
+    from app.core.sessions import PracticeStatus
+
+    async def run():
+        core = MosaicCore(practices)
+        try:
+            return await core.sign_in()
+        finally:
+            await core.close()
+
+    states = asyncio.run(run())
+    width = max(len(p.id) for p in practices)
+    failed = 0
+    for state in states:
+        p = state.practice
+        if state.status is PracticeStatus.ONLINE and state.server:
+            s = state.server
+            print(f"{p.id:<{width}}  online  {s.round_trip_ms:6.0f} ms  FHIR {s.fhir_version or '?'}  "
+                  f"{s.software or 'unknown server'}  {p.base_url}")
+        else:
+            failed += 1
+            print(f"{p.id:<{width}}  FAILED  {state.detail}  ({p.base_url})")
+    print(f"{len(states) - failed} of {len(states)} practices online")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from app.core.query import QueryError, parse_query
+
+    try:
+        query = parse_query(" ".join(args.query))
+    except QueryError as exc:
+        _print_err(str(exc))
+        return EXIT_USAGE
+    practices = _load_practices(args)
+    if practices is None:
+        return EXIT_USAGE
+    from app.core.display import display_name, format_date
+    from app.core.nhs_number import format_nhs_number
+    from app.core.serialise import patient_json
+    from app.core.service import MosaicCore
+
+    def on_result(result) -> None:
+        # printed as each practice answers, like the window
+        if args.json:
+            for patient in result.patients:
+                print(json.dumps(patient_json(patient)), flush=True)
+            if result.error:
+                print(json.dumps({"practice": result.practice_id, "error": result.error}), flush=True)
+            elif result.note:
+                print(json.dumps({"practice": result.practice_id, "note": result.note}), flush=True)
+            return
+        for p in result.patients:
+            print(f"{p.practice_id:<12} {p.local_id:<14} {display_name(p):<32} {format_date(p.birth_date):<12} "
+                  f"{format_nhs_number(p.nhs_number):<13} {p.postcode or ''}", flush=True)
+        if result.error:
+            print(f"{result.practice_id:<12} ERROR {result.error}", flush=True)
+        elif result.note:
+            print(f"{result.practice_id:<12} NOTE  {result.note}", flush=True)
+
+    async def run():
+        core = MosaicCore(practices)
+        try:
+            await core.sign_in()
+            return await core.search(query, on_result=on_result)
+        finally:
+            await core.close()
+
+    outcome = asyncio.run(run())
+    if not args.json:
+        print(f"{len(outcome.patients)} patients from {len(outcome.results) - len(outcome.failures)} of "
+              f"{len(outcome.results)} practices", file=sys.stderr)
+    return EXIT_FAILED if outcome.failures else EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    practices = _load_practices(args)
+    if practices is None:
+        return EXIT_USAGE
+    if args.practice not in {p.id for p in practices}:
+        _print_err(f"no practice '{args.practice}' is configured (configured: "
+                   f"{', '.join(p.id for p in practices) or 'none'})")
+        return EXIT_USAGE
+    from adapters.base import AdapterError
+    from app.core.service import MosaicCore, PatientNotFound
+    from app.core.sessions import PracticeStatus
+
+    async def run():
+        core = MosaicCore(practices)
+        try:
+            state = await core.retry(args.practice)
+            if state.status is not PracticeStatus.ONLINE:
+                raise AdapterError(state.detail, "network")
+            local_id = await core.resolve_patient(args.practice, args.patient)
+            return await core.open_record(args.practice, local_id)
+        finally:
+            await core.close()
+
+    try:
+        record = asyncio.run(run())
+    except (AdapterError, PatientNotFound) as exc:
+        _print_err(str(exc))
+        return EXIT_FAILED
+    if args.json:
+        from app.core.serialise import record_json
+
+        print(json.dumps(record_json(record), indent=2))
+    else:
+        from app.cli_render import render_record
+
+        print(render_record(record, next(p for p in practices if p.id == args.practice)))
+    return EXIT_FAILED if any(s.status == "failed" for s in record.sections.values()) else EXIT_OK
+
+
+def cmd_credentials(args: argparse.Namespace) -> int:
+    from app.core.secrets import SecretError, store_secret
+
+    practices = _load_practices(args)
+    if practices is None:
+        return EXIT_USAGE
+    if args.practice not in {p.id for p in practices}:
+        _print_err(f"no practice '{args.practice}' is configured")
+        return EXIT_USAGE
+    try:
+        if args.action == "set":
+            if not sys.stdin.isatty():
+                _print_err("credentials set needs a terminal to prompt for the secret "
+                           "(secrets are never taken from arguments).")
+                return EXIT_USAGE
+            secret = getpass.getpass(f"Secret for {args.practice}: ")
+            if not secret:
+                _print_err("nothing entered; nothing stored")
+                return EXIT_USAGE
+            store_secret(args.practice, secret)
+            print(f"Stored the secret for {args.practice} in the OS keyring.")
+        else:
+            import keyring
+
+            try:
+                keyring.delete_password("mosaic", args.practice)
+            except keyring.errors.PasswordDeleteError:
+                print(f"No secret was stored for {args.practice}.")
+                return EXIT_OK
+            print(f"Removed the secret for {args.practice}.")
+    except SecretError as exc:
+        _print_err(str(exc))
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""How the core's values are written for people (NHS Common User Interface conventions)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from app.core.model import PatientSummary
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def format_date(value: date | None) -> str:
+    """12-Mar-1975, or an empty string when unknown."""
+    if value is None:
+        return ""
+    return f"{value.day:02d}-{_MONTHS[value.month - 1]}-{value.year:04d}"
+
+
+def format_partial_date(text: str | None) -> str:
+    """FHIR dates may be '1998', '2001-04', '2001-04-05' or a full dateTime; show what is known."""
+    if not text:
+        return ""
+    try:
+        if len(text) == 4:
+            return text
+        if len(text) == 7:
+            year, month = text.split("-")
+            return f"{_MONTHS[int(month) - 1]}-{year}"
+        if len(text) == 10:
+            return format_date(date.fromisoformat(text))
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return format_datetime(moment) if moment.tzinfo else format_date(moment.date())
+    except (ValueError, IndexError):
+        return text
+
+
+def format_datetime(value: datetime | None) -> str:
+    """Local time, 12-Mar-2026 14:05."""
+    if value is None:
+        return ""
+    local = value.astimezone() if value.tzinfo else value.replace(tzinfo=UTC).astimezone()
+    return f"{format_date(local.date())} {local:%H:%M}"
+
+
+def age_on(birth: date, today: date) -> int:
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+
+
+def format_age(birth: date | None, today: date | None = None) -> str:
+    """'47y', or '11m' / '3w' / '2d' for babies, as a clinician reads it."""
+    if birth is None:
+        return ""
+    today = today or date.today()
+    years = age_on(birth, today)
+    if years >= 2:
+        return f"{years}y"
+    months = (today.year - birth.year) * 12 + today.month - birth.month - (today.day < birth.day)
+    if months >= 1:
+        return f"{months}m"
+    days = (today - birth).days
+    return f"{days // 7}w" if days >= 14 else f"{max(days, 0)}d"
+
+
+def display_name(patient: PatientSummary) -> str:
+    """FAMILY, Given Names — the NHS CUI order, family name upper-cased."""
+    family = patient.family.upper() if patient.family else "(NO FAMILY NAME)"
+    given = " ".join(patient.given)
+    return f"{family}, {given}" if given else family
+
+
+def format_sex(sex: str | None) -> str:
+    return {"male": "Male", "female": "Female", "other": "Other", "unknown": "Unknown"}.get(sex or "", "Not known")

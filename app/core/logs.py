@@ -1,0 +1,34 @@
+"""Logging set-up. Logs carry practice ids, request ids and timings, never patient data."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+
+from app.core import paths
+
+
+def setup_logging(verbose: bool = False) -> None:
+    root = logging.getLogger()
+    if getattr(root, "_mosaic_configured", False):
+        return
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        folder = paths.user_log_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = logging.handlers.RotatingFileHandler(
+            folder / "mosaic.log", maxBytes=5_000_000, backupCount=3, encoding="utf-8")
+    except OSError as exc:
+        print(f"mosaic: cannot write logs ({exc}); logging to the console instead", file=sys.stderr)
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(fmt)
+    root.addHandler(handler)
+    if verbose:
+        console = logging.StreamHandler(sys.stderr)
+        console.setFormatter(fmt)
+        root.addHandler(console)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # httpx logs full URLs, which hold NHS numbers
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    root._mosaic_configured = True  # type: ignore[attr-defined]

@@ -1,0 +1,153 @@
+"""The core's model: practices, patients and records, free of any protocol or UI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Literal
+
+
+class SectionName(StrEnum):
+    """The record sections every adapter maps into, in display order."""
+
+    PROBLEMS = "problems"
+    MEDICATIONS = "medications"
+    ALLERGIES = "allergies"
+    ENCOUNTERS = "encounters"
+    OBSERVATIONS = "observations"
+    IMMUNISATIONS = "immunisations"
+
+
+SECTION_TITLES: dict[SectionName, str] = {
+    SectionName.PROBLEMS: "Problems",
+    SectionName.MEDICATIONS: "Medications",
+    SectionName.ALLERGIES: "Allergies and adverse reactions",
+    SectionName.ENCOUNTERS: "Consultations and encounters",
+    SectionName.OBSERVATIONS: "Observations and results",
+    SectionName.IMMUNISATIONS: "Immunisations",
+}
+
+AuthKind = Literal["none", "basic", "bearer", "client-credentials"]
+
+
+@dataclass(frozen=True)
+class Practice:
+    """One practice backend as configured in the practice directory."""
+
+    id: str
+    name: str
+    ods_code: str
+    adapter: str
+    base_url: str
+    auth: AuthKind = "none"
+    username: str | None = None
+    token_url: str | None = None
+    client_id: str | None = None
+    scope: str | None = None
+    colour: str = "#505a5f"
+    timeout_s: float = 15.0
+    max_response_bytes: int = 16 * 1024 * 1024
+    source: str = ""  # the config file this practice came from, for error messages
+
+
+@dataclass(frozen=True)
+class PatientSummary:
+    """What a search returns: enough to pick the right person and open their record."""
+
+    practice_id: str
+    local_id: str
+    nhs_number: str | None
+    family: str
+    given: tuple[str, ...]
+    birth_date: date | None
+    sex: str | None  # "male" | "female" | "other" | "unknown" | None
+    postcode: str | None
+
+
+@dataclass(frozen=True)
+class Coding:
+    system: str | None
+    code: str | None
+    display: str | None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of a record section, already reduced to what a clinician reads.
+
+    `when` is the clinically relevant date (onset, authored, recorded, effective, occurrence),
+    kept as the ISO text the server sent (FHIR dates may be partial, such as "1998" or "2001-04").
+    """
+
+    text: str
+    when: str | None = None
+    status: str | None = None
+    detail: str | None = None
+    coding: Coding | None = None
+    resource_type: str | None = None
+    resource_id: str | None = None
+
+
+SectionStatus = Literal["loaded", "failed", "unsupported"]
+
+
+@dataclass(frozen=True)
+class Section:
+    """A record section in exactly one state: loaded, failed (with why), or not provided by the backend.
+
+    A failed section must never be presented as "none recorded"; `entries` is only meaningful when
+    the status is "loaded".
+    """
+
+    name: SectionName
+    status: SectionStatus
+    entries: tuple[Entry, ...] = ()
+    retrieved_at: datetime | None = None
+    error: str | None = None
+
+    @classmethod
+    def loaded(cls, name: SectionName, entries: list[Entry] | tuple[Entry, ...],
+               retrieved_at: datetime | None = None) -> Section:
+        return cls(name, "loaded", tuple(entries), retrieved_at or datetime.now(UTC))
+
+    @classmethod
+    def failed(cls, name: SectionName, error: str) -> Section:
+        return cls(name, "failed", (), None, error)
+
+    @classmethod
+    def unsupported(cls, name: SectionName) -> Section:
+        return cls(name, "unsupported")
+
+
+@dataclass(frozen=True)
+class PatientRecord:
+    patient: PatientSummary
+    sections: dict[SectionName, Section]
+    retrieved_at: datetime
+    round_trips: int = 0
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What `connect` learns about a backend."""
+
+    software: str | None
+    fhir_version: str | None
+    round_trip_ms: float
+    supports_everything: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PatientQuery:
+    """A parsed search. At least one field is set; an adapter matches all fields given."""
+
+    nhs_number: str | None = None
+    family: str | None = None
+    given: str | None = None
+    birth_date: date | None = None
+
+    def is_empty(self) -> bool:
+        return not (self.nhs_number or self.family or self.given or self.birth_date)

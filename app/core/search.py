@@ -1,0 +1,112 @@
+"""Federated search: one query to every online practice at once, answers as each practice replies."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from adapters.base import AdapterError
+from app.core.model import PatientQuery, PatientSummary
+from app.core.sessions import PracticeStatus, SessionManager
+
+log = logging.getLogger("mosaic.search")
+
+
+@dataclass(frozen=True)
+class PracticeResults:
+    """One practice's answer: patients, or why there are none from it. Never silently missing."""
+
+    practice_id: str
+    patients: tuple[PatientSummary, ...] = ()
+    error: str | None = None
+    note: str | None = None  # e.g. "searches by NHS number only"
+    elapsed_ms: float = 0.0
+
+
+@dataclass
+class SearchOutcome:
+    query: PatientQuery
+    results: list[PracticeResults] = field(default_factory=list)
+
+    @property
+    def patients(self) -> list[PatientSummary]:
+        return [p for r in self.results for p in r.patients]
+
+    @property
+    def failures(self) -> list[PracticeResults]:
+        return [r for r in self.results if r.error]
+
+
+@dataclass(frozen=True)
+class PatientGroup:
+    """The same person (by NHS number) as registered at one or more practices."""
+
+    nhs_number: str | None
+    members: tuple[PatientSummary, ...]
+
+
+ResultListener = Callable[[PracticeResults], None]
+
+
+async def federated_search(sessions: SessionManager, query: PatientQuery,
+                           on_result: ResultListener | None = None) -> SearchOutcome:
+    """Ask every practice at once. `on_result` is called as each practice answers (or fails)."""
+    outcome = SearchOutcome(query)
+
+    def deliver(result: PracticeResults) -> None:
+        outcome.results.append(result)
+        if on_result is not None:
+            on_result(result)
+
+    async def one(practice_id: str) -> None:
+        deliver(await _search_one(sessions, practice_id, query))
+
+    await asyncio.gather(*(one(p.id) for p in sessions.practices))
+    return outcome
+
+
+async def _search_one(sessions: SessionManager, practice_id: str, query: PatientQuery) -> PracticeResults:
+    practice = sessions.practice(practice_id)
+    state = sessions.state(practice_id)
+    adapter = sessions.online_adapter(practice_id)
+    if adapter is None:
+        why = state.detail if state.status is PracticeStatus.FAILED else f"not signed in ({state.status})"
+        return PracticeResults(practice_id, error=f"{practice.name} was not searched: {why}")
+    if not adapter.supports_demographic_search and not query.nhs_number:
+        return PracticeResults(practice_id, note=f"{practice.name} can only be searched by NHS number.")
+    started = time.perf_counter()
+    try:
+        patients = await asyncio.wait_for(adapter.search(query), timeout=practice.timeout_s * 2 + 5)
+    except AdapterError as exc:
+        error = exc.message
+    except TimeoutError:
+        error = f"{practice.name} did not answer the search in time."
+    except Exception as exc:
+        log.exception("practice=%s search crashed", practice_id)
+        error = f"{practice.name}: unexpected error during search ({type(exc).__name__})."
+    else:
+        elapsed = (time.perf_counter() - started) * 1000
+        log.info("practice=%s search results=%d elapsed_ms=%.0f", practice_id, len(patients), elapsed)
+        return PracticeResults(practice_id, tuple(patients), elapsed_ms=elapsed)
+    elapsed = (time.perf_counter() - started) * 1000
+    log.info("practice=%s search failed elapsed_ms=%.0f", practice_id, elapsed)
+    return PracticeResults(practice_id, error=error, elapsed_ms=elapsed)
+
+
+def group_by_person(patients: list[PatientSummary]) -> list[PatientGroup]:
+    """Group results sharing an NHS number; patients without one stay alone. Order of first arrival."""
+    groups: dict[str, list[PatientSummary]] = {}
+    order: list[str | PatientSummary] = []
+    for patient in patients:
+        if patient.nhs_number:
+            if patient.nhs_number not in groups:
+                groups[patient.nhs_number] = []
+                order.append(patient.nhs_number)
+            groups[patient.nhs_number].append(patient)
+        else:
+            order.append(patient)
+    return [PatientGroup(item, tuple(groups[item])) if isinstance(item, str) else PatientGroup(None, (item,))
+            for item in order]

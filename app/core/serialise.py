@@ -1,0 +1,47 @@
+"""JSON shapes for the CLI's --json output (stable: scripts depend on them)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from app.core.model import Entry, PatientRecord, PatientSummary, SectionName
+
+
+def patient_json(patient: PatientSummary) -> dict[str, Any]:
+    return {
+        "practice": patient.practice_id,
+        "id": patient.local_id,
+        "nhs_number": patient.nhs_number,
+        "family": patient.family,
+        "given": list(patient.given),
+        "birth_date": patient.birth_date.isoformat() if patient.birth_date else None,
+        "sex": patient.sex,
+        "postcode": patient.postcode,
+    }
+
+
+def entry_json(entry: Entry) -> dict[str, Any]:
+    data = asdict(entry)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def record_json(record: PatientRecord) -> dict[str, Any]:
+    sections: dict[str, Any] = {}
+    for name in SectionName:
+        section = record.sections.get(name)
+        if section is None:
+            sections[name.value] = {"status": "unsupported", "entries": [], "error": None}
+            continue
+        sections[name.value] = {
+            "status": section.status,
+            "entries": [entry_json(e) for e in section.entries],
+            "error": section.error,
+            "retrieved_at": section.retrieved_at.isoformat() if section.retrieved_at else None,
+        }
+    return {
+        "patient": patient_json(record.patient),
+        "retrieved_at": record.retrieved_at.isoformat(),
+        "warnings": list(record.warnings),
+        "sections": sections,
+    }

@@ -1,0 +1,43 @@
+"""Shared fixtures: isolated per-user folders, and the demo practices as real loopback servers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+SYNTHEA_DIR = SHARED_DATA / "synthea-r4"
+GPCONNECT_DIR = SHARED_DATA / "gpconnect-stu3"
+
+
+@pytest.fixture(autouse=True)
+def mosaic_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own MOSAIC_HOME and no machine-wide config, so nothing leaks between tests."""
+    home = tmp_path / "mosaic-home"
+    home.mkdir()
+    monkeypatch.setenv("MOSAIC_HOME", str(home))
+    monkeypatch.setenv("MOSAIC_MACHINE_CONFIG", str(tmp_path / "no-machine-config.toml"))
+    for key in list(os.environ):
+        if key.startswith("MOSAIC_SECRET_"):
+            monkeypatch.delenv(key)
+    return home
+
+
+@pytest.fixture(scope="session")
+def demo_network() -> Iterator[object]:
+    """Five demo practices (small populations) shared by the tests that only read from them.
+
+    Tests that change fault settings must restore them (use `fault_settings`) or start their own.
+    """
+    from app.demo.network import DemoNetwork
+
+    network = DemoNetwork.start(practices=5, patients=200)
+    try:
+        yield network
+    finally:
+        network.stop()
