@@ -1,0 +1,134 @@
+"""The practice directory: parsing, merging machine and user files, and errors that point at the fault."""
+
+from pathlib import Path
+
+import pytest
+
+from app.core import paths
+from app.core.config import ConfigError, load_directory, render_directory
+
+GOOD = """
+[[practice]]
+id = "riverside"
+name = "Riverside Surgery"
+ods_code = "Y01234"
+adapter = "fhir-r4"
+base_url = "http://127.0.0.1:8123/fhir/"
+auth = "basic"
+username = "mosaic"
+colour = "#1D70B8"
+
+[[practice]]
+id = "hillview"
+name = "Hillview Medical Centre"
+ods_code = "Y05678"
+adapter = "fhir-r4"
+base_url = "https://fhir.hillview.example.nhs.uk/R4"
+auth = "client-credentials"
+token_url = "https://auth.hillview.example.nhs.uk/token"
+client_id = "mosaic-pcn"
+timeout = 5
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_explicit_file_is_parsed(tmp_path: Path) -> None:
+    practices = load_directory(write(tmp_path / "p.toml", GOOD))
+    assert [p.id for p in practices] == ["riverside", "hillview"]
+    riverside, hillview = practices
+    assert riverside.base_url == "http://127.0.0.1:8123/fhir"
+    assert riverside.colour == "#1d70b8"
+    assert riverside.username == "mosaic"
+    assert hillview.auth == "client-credentials"
+    assert hillview.timeout_s == 5.0
+    assert hillview.source.endswith("p.toml")
+
+
+def test_no_files_means_no_practices() -> None:
+    assert load_directory() == []
+
+
+def test_machine_and_user_files_merge(tmp_path: Path) -> None:
+    write(paths.machine_config_file(), GOOD)
+    write(paths.user_config_file(), """
+[[practice]]
+id = "riverside"
+colour = "#007f3b"
+username = "jbloggs"
+
+[[practice]]
+id = "home-lab"
+name = "My test server"
+ods_code = "X99999"
+adapter = "fhir-r4"
+base_url = "http://localhost:8080/fhir"
+""")
+    practices = {p.id: p for p in load_directory()}
+    assert set(practices) == {"riverside", "hillview", "home-lab"}
+    assert practices["riverside"].colour == "#007f3b"
+    assert practices["riverside"].username == "jbloggs"
+    assert practices["riverside"].base_url == "http://127.0.0.1:8123/fhir"  # machine value kept
+
+
+def test_user_file_cannot_redirect_a_machine_practice(tmp_path: Path) -> None:
+    write(paths.machine_config_file(), GOOD)
+    write(paths.user_config_file(), '[[practice]]\nid = "riverside"\nbase_url = "http://127.0.0.1:9/x"\n')
+    with pytest.raises(ConfigError) as info:
+        load_directory()
+    assert info.value.practice == "riverside" and info.value.key == "base_url"
+    assert "practices.toml" in str(info.value)
+
+
+def test_explicit_file_replaces_both(tmp_path: Path) -> None:
+    write(paths.machine_config_file(), GOOD)
+    only = write(tmp_path / "only.toml", GOOD.split("[[practice]]")[0] + "[[practice]]" + GOOD.split("[[practice]]")[2])
+    assert [p.id for p in load_directory(only)] == ["hillview"]
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "words"),
+    [
+        (('auth = "basic"', 'auth = "kerberos"'), "auth", "one of"),
+        (('username = "mosaic"\n', ""), "username", "needed"),
+        (('colour = "#1D70B8"', 'colour = "blue"'), "colour", "#rrggbb"),
+        (('id = "riverside"', 'id = "River Side"'), "id", "lower-case"),
+        (('base_url = "http://127.0.0.1:8123/fhir/"', 'base_url = "http://fhir.example.org/r4"'), "base_url", "https"),
+        (('ods_code = "Y01234"\n', ""), "ods_code", "missing"),
+        (('colour = "#1D70B8"', 'color = "#1D70B8"'), "color", "unknown key"),
+        (("timeout = 5", "timeout = -1"), "timeout", "positive"),
+        (('id = "hillview"', 'id = "riverside"'), "id", "twice"),
+    ],
+)
+def test_errors_name_file_practice_and_key(tmp_path: Path, change: tuple[str, str], key: str, words: str) -> None:
+    text = GOOD.replace(*change, 1)
+    assert text != GOOD
+    file = write(tmp_path / "bad.toml", text)
+    with pytest.raises(ConfigError) as info:
+        load_directory(file)
+    assert info.value.key == key
+    assert info.value.practice in ("riverside", "hillview", "River Side")
+    message = str(info.value)
+    assert "bad.toml" in message and words in message
+
+
+def test_toml_syntax_error_names_the_file_and_line(tmp_path: Path) -> None:
+    file = write(tmp_path / "broken.toml", "[[practice]]\nid = riverside\n")
+    with pytest.raises(ConfigError, match=r"broken\.toml: not valid TOML.*line 2"):
+        load_directory(file)
+
+
+def test_missing_explicit_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_directory(tmp_path / "nope.toml")
+
+
+def test_rendered_directory_reads_back(tmp_path: Path) -> None:
+    practices = load_directory(write(tmp_path / "p.toml", GOOD))
+    again = load_directory(write(tmp_path / "again.toml", render_directory(practices)))
+    assert [(p.id, p.base_url, p.auth, p.timeout_s, p.colour) for p in again] == [
+        (p.id, p.base_url, p.auth, p.timeout_s, p.colour) for p in practices]
