@@ -1,0 +1,147 @@
+"""The `mosaic` command, run as a user would: a real demo-server process and real subprocess calls."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+MOSAIC = [sys.executable, "-m", "app.cli"]
+
+
+def run(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*MOSAIC, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
+    folder = tmp_path_factory.mktemp("cli")
+    config = folder / "demo.toml"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOSAIC_SECRET_")}
+    env["MOSAIC_HOME"] = str(folder / "home")
+    env["MOSAIC_MACHINE_CONFIG"] = str(folder / "none.toml")
+    proc = subprocess.Popen([*MOSAIC, "demo-server", "--write-config", str(config), "--patients", "150"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.strip() == "ready", proc.stderr.read() if proc.poll() is not None else line
+        secrets = dict(line.split("=", 1) for line in (folder / "demo.toml.env").read_text().split())
+        yield config, {**env, **secrets}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+
+
+def test_demo_server_writes_config_and_private_secrets(demo_server) -> None:
+    config, env = demo_server
+    env_file = config.with_name(config.name + ".env")
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    text = config.read_text()
+    assert text.count("[[practice]]") == 5
+    assert "MOSAIC_SECRET" not in text and "password" not in text.lower()
+
+
+def test_check_reports_every_practice_online(demo_server) -> None:
+    config, env = demo_server
+    result = run("check", "--config", str(config), env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count(" online ") == 5
+    assert "FHIR 4.0.1" in result.stdout
+    assert "5 of 5 practices online" in result.stdout
+
+
+def test_check_fails_with_status_1_when_a_practice_cannot_sign_in(demo_server) -> None:
+    config, env = demo_server
+    broken = dict(env)
+    key = next(k for k in broken if k.startswith("MOSAIC_SECRET_"))
+    broken[key] = "wrong-password"
+    result = run("check", "--config", str(config), env=broken)
+    assert result.returncode == 1
+    assert "FAILED" in result.stdout and "4 of 5 practices online" in result.stdout
+
+
+def test_search_json_then_show_json(demo_server) -> None:
+    config, env = demo_server
+    result = run("search", "--config", str(config), "--json", "a", env=env)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert rows and all(set(r) == {"practice", "id", "nhs_number", "family", "given", "birth_date", "sex", "postcode"}
+                        for r in rows)
+    assert len({r["practice"] for r in rows}) >= 2
+    first = next(r for r in rows if r["nhs_number"])
+
+    by_number = run("search", "--config", str(config), "--json", first["nhs_number"], env=env)
+    assert {json.loads(line)["id"] for line in by_number.stdout.splitlines()
+            if json.loads(line)["practice"] == first["practice"]} == {first["id"]}
+
+    shown = run("show", "--config", str(config), "--json", first["practice"], first["nhs_number"], env=env)
+    assert shown.returncode == 0, shown.stderr
+    record = json.loads(shown.stdout)
+    assert record["patient"]["id"] == first["id"] and record["patient"]["family"] == first["family"]
+    assert set(record["sections"]) == {"problems", "medications", "allergies", "encounters", "observations",
+                                       "immunisations"}
+    assert all(s["status"] == "loaded" for s in record["sections"].values())
+
+
+def test_show_text_has_the_banner(demo_server) -> None:
+    config, env = demo_server
+    rows = [json.loads(line) for line in run("search", "--config", str(config), "--json", "b", env=env).stdout.splitlines()]
+    patient = next(r for r in rows if r["nhs_number"] and r["birth_date"])
+    shown = run("show", "--config", str(config), patient["practice"], patient["id"], env=env)
+    assert shown.returncode == 0, shown.stderr
+    first_lines = shown.stdout.splitlines()[:3]
+    n = patient["nhs_number"]
+    assert first_lines[0].startswith(patient["family"].upper() + ",")
+    assert f"NHS No. {n[:3]} {n[3:6]} {n[6:]}" in first_lines[1]
+    assert "== Problems ==" in shown.stdout
+
+
+def test_search_json_names_the_practice_that_failed(demo_server) -> None:
+    config, env = demo_server
+    broken = dict(env)
+    key = sorted(k for k in broken if k.startswith("MOSAIC_SECRET_"))[0]
+    broken[key] = "wrong-password"
+    result = run("search", "--config", str(config), "--json", "a", env=broken)
+    assert result.returncode == 1
+    errors = [json.loads(line) for line in result.stdout.splitlines() if '"error"' in line]
+    assert len(errors) == 1 and errors[0]["practice"] == key.removeprefix("MOSAIC_SECRET_").lower()
+
+
+def test_invalid_nhs_number_is_a_usage_error(demo_server) -> None:
+    config, env = demo_server
+    result = run("search", "--config", str(config), "943 476 5918", env=env)
+    assert result.returncode == 2 and "check digit" in result.stderr
+
+
+def test_unknown_practice_and_unknown_patient(demo_server) -> None:
+    config, env = demo_server
+    assert run("show", "--config", str(config), "nowhere", "1", env=env).returncode == 2
+    first = config.read_text().split('id = "')[1].split('"')[0]
+    missing = run("show", "--config", str(config), first, "943 476 5919", env=env)
+    assert missing.returncode == 1 and "No patient with NHS number 943 476 5919" in missing.stderr
+
+
+def test_broken_config_names_file_practice_and_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[practice]]\nid = "x"\nname = "X"\nods_code = "Y1"\nadapter = "fhir-r4"\n'
+                   'base_url = "http://127.0.0.1:1/fhir"\nauth = "password"\n')
+    result = run("check", "--config", str(bad), env=dict(os.environ))
+    assert result.returncode == 2
+    assert "bad.toml" in result.stderr and "practice 'x'" in result.stderr and "key 'auth'" in result.stderr
+
+
+def test_credentials_set_refuses_without_a_terminal(tmp_path: Path) -> None:
+    config = tmp_path / "p.toml"
+    config.write_text('[[practice]]\nid = "x"\nname = "X"\nods_code = "Y1"\nadapter = "fhir-r4"\n'
+                      'base_url = "http://127.0.0.1:1/fhir"\n')
+    result = subprocess.run([*MOSAIC, "--config", str(config), "credentials", "set", "x"], input="s3cret\n",
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2 and "terminal" in result.stderr
