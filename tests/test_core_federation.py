@@ -62,7 +62,7 @@ async def test_missing_secret_fails_that_practice_only(secrets_env, monkeypatch)
 
 
 async def test_a_hanging_practice_does_not_delay_the_others(secrets_env) -> None:
-    slow = replace(secrets_env.practices[2], timeout_s=1.0)
+    slow = replace(secrets_env.practices[2], timeout_s=2.0)
     practices = [slow if p.id == slow.id else p for p in secrets_env.practices]
     order: list[tuple[str, PracticeStatus]] = []
     core = MosaicCore(practices, on_state=lambda s: order.append((s.practice.id, s.status)))

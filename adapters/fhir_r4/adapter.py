@@ -1,0 +1,446 @@
+"""The FHIR R4 adapter: connect, search patients, fetch a record, over one httpx client per practice.
+
+A record is fetched in as few sequential rounds as the server allows: with Patient/$everything,
+one round per page; otherwise the Patient read and one search per resource type all go out at once,
+each following its own next links. Every section ends loaded, failed (with why) or unsupported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from adapters.base import Adapter, AdapterError
+from adapters.fhir_r4.auth import Auth, ClientCredentialsAuth, credentials_hint, make_auth
+from adapters.fhir_r4.capabilities import Capabilities, parse_capabilities
+from adapters.fhir_r4.mapping import (
+    MalformedResource,
+    ResourceIndex,
+    map_patient,
+    map_resources,
+)
+from adapters.http import HttpError, JsonReply, fetch_json, make_client, origin_of
+from app.core.model import (
+    SECTION_TITLES,
+    PatientQuery,
+    PatientRecord,
+    PatientSummary,
+    Practice,
+    Section,
+    SectionName,
+    ServerInfo,
+)
+from app.core.nhs_number import NHS_NUMBER_SYSTEM, normalise
+
+log = logging.getLogger("mosaic.adapters.fhir_r4")
+
+SEARCH_PAGE_SIZE = 50
+SEARCH_MAX_PAGES = 5
+SEARCH_MAX_RESULTS = 250
+RECORD_PAGE_SIZE = 200
+RECORD_MAX_PAGES = 20
+EVERYTHING_PAGE_SIZE = 1000
+EVERYTHING_MAX_PAGES = 50
+
+#: the FHIR resource types each section is built from
+SECTION_TYPES: dict[SectionName, tuple[str, ...]] = {
+    SectionName.PROBLEMS: ("Condition",),
+    SectionName.MEDICATIONS: ("MedicationRequest", "MedicationStatement"),
+    SectionName.ALLERGIES: ("AllergyIntolerance",),
+    SectionName.ENCOUNTERS: ("Encounter",),
+    SectionName.OBSERVATIONS: ("Observation",),
+    SectionName.IMMUNISATIONS: ("Immunization",),
+}
+_INCLUDES = {"MedicationRequest": "MedicationRequest:medication",
+             "MedicationStatement": "MedicationStatement:medication"}
+_FHIR_ID = re.compile(r"^[A-Za-z0-9.\-]{1,64}$")
+_MAPPING_ERRORS = (MalformedResource, TypeError, ValueError, AttributeError, KeyError, IndexError)
+
+
+def search_params(query: PatientQuery) -> dict[str, str]:
+    """FHIR search parameters for a PatientQuery (all given fields must match)."""
+    params: dict[str, str] = {}
+    if query.nhs_number:
+        params["identifier"] = f"{NHS_NUMBER_SYSTEM}|{normalise(query.nhs_number)}"
+    if query.family:
+        params["family"] = query.family.strip()
+    if query.given:
+        params["given"] = query.given.strip()
+    if query.birth_date:
+        params["birthdate"] = f"eq{query.birth_date.isoformat()}"
+    return params
+
+
+@dataclass
+class _Pages:
+    """The resources of a paged search: the matches, every resource (for references), and how it went."""
+
+    matches: list[dict[str, Any]] = field(default_factory=list)
+    index: ResourceIndex = field(default_factory=ResourceIndex)
+    requests: int = 0
+    truncated: bool = False
+    error: AdapterError | None = None  # a page after the first failed; what arrived is incomplete
+
+
+class FhirR4Adapter(Adapter):
+    """A practice whose clinical system offers a FHIR R4 REST API."""
+
+    kind = "fhir-r4"
+    supports_demographic_search = True
+
+    def __init__(self, practice: Practice, secret: str | None) -> None:
+        super().__init__(practice, secret)
+        self._base = practice.base_url.rstrip("/")
+        self._origin = origin_of(self._base)
+        self._client: httpx.AsyncClient | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._auth: Auth | None = None
+        #: what the server's CapabilityStatement said; set by connect()
+        self.capabilities: Capabilities | None = None
+        #: True when the last search hit the page/result cap (more matches exist than were returned)
+        self.last_search_truncated = False
+
+    # --- plumbing -------------------------------------------------------------------------------
+
+    def _http(self) -> httpx.AsyncClient:
+        """The adapter's client, created on first use on the running loop."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client_loop is not loop or self._client.is_closed:
+            self._client, self._client_loop = make_client(self.practice), loop
+        return self._client
+
+    def _authenticator(self) -> Auth:
+        if self._auth is None:
+            self._auth = make_auth(self.practice, self.secret)
+        return self._auth
+
+    def _token_fetches(self) -> int:
+        return self._auth.fetches if isinstance(self._auth, ClientCredentialsAuth) else 0
+
+    def _url(self, target: str) -> str:
+        if target.startswith(("http://", "https://")):
+            if origin_of(target) != self._origin:
+                raise HttpError(f"{self.practice.name} sent a link to a different server "
+                                f"({httpx.URL(target).host}); Mosaic did not follow it. Tell the practice.",
+                                "bad-reply")
+            return target
+        return f"{self._base}/{target.lstrip('/')}"
+
+    def _auth_hint(self) -> str:
+        if self.practice.auth == "none":
+            return ("This practice is set up without sign-in; ask IT whether it needs a username and "
+                    "password in the practice directory.")
+        return credentials_hint(self.practice)
+
+    async def _get(self, target: str, params: Mapping[str, str] | None = None, *,
+                   signed: bool = True) -> JsonReply:
+        """GET with credentials; after a 401 with a refreshable token, fetch a new one and retry once."""
+        url = self._url(target)
+        client = self._http()
+        auth = self._authenticator() if signed else Auth()
+        for attempt in (1, 2):
+            headers = await auth.headers(client)
+            try:
+                return await fetch_json(client, self.practice, "GET", url, params=params, headers=headers,
+                                        auth_hint=self._auth_hint(), logger=log)
+            except HttpError as exc:
+                if exc.status == 401 and auth.refreshable and attempt == 1:
+                    log.debug("practice=%s token rejected; refreshing once", self.practice.id)
+                    auth.invalidate(headers)
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    def _bundle(self, data: Any) -> dict[str, Any]:
+        if isinstance(data, dict) and data.get("resourceType") == "Bundle":
+            return data
+        kind = data.get("resourceType") if isinstance(data, dict) else None
+        what = f"{'an' if kind[:1] in 'AEIOU' else 'a'} {kind}" if isinstance(kind, str) and kind else "something"
+        raise HttpError(f"{self.practice.name} answered a search with {what} instead of a Bundle. "
+                        "Tell the practice.", "bad-reply")
+
+    async def _collect(self, target: str, params: Mapping[str, str] | None, max_pages: int,
+                       match_type: str | None = None, max_results: int | None = None) -> _Pages:
+        """Follow a search's next links. The first page's failure raises; a later one is recorded.
+
+        With `match_type`, only resources of that type not marked as includes are matches (the rest
+        still go into the index, to name what matches refer to); without it, everything is a match.
+        """
+        pages = _Pages()
+        url: str | None = target
+        while url is not None:
+            if pages.requests >= max_pages or (max_results is not None and len(pages.matches) >= max_results):
+                pages.truncated = True
+                break
+            try:
+                bundle = self._bundle((await self._get(url, params)).data)
+            except AdapterError as exc:
+                if pages.requests == 0:
+                    raise
+                pages.error = exc
+                break
+            pages.requests += 1
+            params = None  # next links carry their own query
+            for entry in bundle.get("entry") or []:
+                resource = entry.get("resource") if isinstance(entry, dict) else None
+                if not isinstance(resource, dict):
+                    continue
+                pages.index.add(resource, entry.get("fullUrl"))
+                if match_type is None:  # $everything: every resource belongs to the record
+                    pages.matches.append(resource)
+                    continue
+                search = entry.get("search") if isinstance(entry.get("search"), dict) else {}
+                if search.get("mode") not in ("include", "outcome") and resource.get("resourceType") == match_type:
+                    pages.matches.append(resource)
+            url = _next_link(bundle)
+        return pages
+
+    async def _ensure_capabilities(self) -> tuple[Capabilities, int]:
+        """The server's capabilities, fetching them (one round) when connect() has not run."""
+        if self.capabilities is not None:
+            return self.capabilities, 0
+        reply = await self._metadata()
+        self.capabilities = parse_capabilities(self.practice, reply.data)
+        return self.capabilities, 1
+
+    async def _metadata(self) -> JsonReply:
+        """GET metadata, unsigned as the spec allows; signed if the server insists."""
+        try:
+            try:
+                return await self._get("metadata", signed=False)
+            except HttpError as exc:
+                if exc.status in (401, 403) and self.practice.auth != "none":
+                    return await self._get("metadata")
+                raise
+        except HttpError as exc:
+            if exc.kind == "not-found":
+                raise AdapterError(f"{self.practice.name}: no FHIR server answered at {self._base} (HTTP "
+                                   f"{exc.status} for /metadata). Check base_url in "
+                                   f"{self.practice.source or 'the practice directory'}.", "config") from exc
+            raise
+
+    # --- the contract ---------------------------------------------------------------------------
+
+    async def connect(self) -> ServerInfo:
+        """Read the CapabilityStatement and prove the credentials with a cheap signed search."""
+        self._authenticator()  # a missing secret or setting fails here, before any network traffic
+        probe = (self._get("Patient", {"_count": "1", "_summary": "count"})
+                 if self.practice.auth != "none" else _nothing())
+        meta, checked = await asyncio.gather(self._metadata(), probe, return_exceptions=True)
+        if isinstance(checked, AdapterError) and checked.kind == "auth":
+            raise checked
+        if isinstance(meta, BaseException):
+            raise meta
+        if isinstance(checked, BaseException) and not isinstance(checked, AdapterError):
+            raise checked
+        caps = parse_capabilities(self.practice, meta.data)
+        self.capabilities = caps
+        if self.practice.auth == "none":
+            auth_check = "not needed"
+        elif isinstance(checked, AdapterError):
+            auth_check = f"inconclusive ({checked.kind})"
+            log.info("practice=%s sign-in check inconclusive kind=%s", self.practice.id, checked.kind)
+        else:
+            auth_check = "passed"
+        extra = {"auth_check": auth_check, "base_url": self._base}
+        if caps.software_name:
+            extra["software_name"] = caps.software_name
+        if caps.software_version:
+            extra["software_version"] = caps.software_version
+        log.info("practice=%s connected fhir=%s everything=%s rtt_ms=%.0f", self.practice.id,
+                 caps.fhir_version, caps.supports_everything, meta.elapsed_ms)
+        return ServerInfo(software=caps.software, fhir_version=caps.fhir_version,
+                          round_trip_ms=meta.elapsed_ms, supports_everything=caps.supports_everything,
+                          extra=extra)
+
+    async def search(self, query: PatientQuery) -> list[PatientSummary]:
+        params = search_params(query)
+        self.last_search_truncated = False
+        if not params:
+            return []
+        pages = await self._collect("Patient", {**params, "_count": str(SEARCH_PAGE_SIZE)}, SEARCH_MAX_PAGES,
+                                    match_type="Patient", max_results=SEARCH_MAX_RESULTS)
+        if pages.error is not None:
+            raise pages.error  # a partial list would look complete to the user
+        found: list[PatientSummary] = []
+        skipped = 0
+        for resource in pages.matches:
+            try:
+                found.append(map_patient(resource, self.practice.id))
+            except _MAPPING_ERRORS:
+                skipped += 1
+        matching = [p for p in found if _still_matches(p, query)]
+        truncated = pages.truncated or len(matching) > SEARCH_MAX_RESULTS
+        self.last_search_truncated = truncated
+        if skipped or len(matching) < len(found):
+            log.info("practice=%s search skipped_unreadable=%d dropped_nonmatching=%d", self.practice.id,
+                     skipped, len(found) - len(matching))
+        if truncated:
+            log.info("practice=%s search truncated at %d results", self.practice.id, SEARCH_MAX_RESULTS)
+        return matching[:SEARCH_MAX_RESULTS]
+
+    async def fetch_record(self, local_id: str) -> PatientRecord:
+        if not _FHIR_ID.match(local_id):
+            raise AdapterError(f"{self.practice.name}: that is not a valid record id for this practice. "
+                               "Search for the patient again.", "not-found")
+        tokens_before = self._token_fetches()
+        caps, extra_rounds = await self._ensure_capabilities()
+        if caps.supports_everything:
+            record = await self._fetch_everything(local_id, caps)
+        else:
+            record = await self._fetch_by_type(local_id, caps)
+        rounds = record.round_trips + extra_rounds + (self._token_fetches() - tokens_before)
+        log.debug("practice=%s record fetched rounds=%d", self.practice.id, rounds)
+        return PatientRecord(record.patient, record.sections, record.retrieved_at, rounds, record.warnings)
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None and not client.is_closed:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            if loop is self._client_loop:
+                await client.aclose()
+
+    # --- record strategies ----------------------------------------------------------------------
+
+    async def _fetch_everything(self, local_id: str, caps: Capabilities) -> PatientRecord:
+        try:
+            pages = await self._collect(f"Patient/{local_id}/$everything",
+                                        {"_count": str(EVERYTHING_PAGE_SIZE)}, EVERYTHING_MAX_PAGES)
+        except AdapterError as exc:
+            raise self._patient_error(exc) from exc
+        patients = [r for r in pages.matches if r.get("resourceType") == "Patient"]
+        own = next((r for r in patients if r.get("id") == local_id), patients[0] if patients else None)
+        if own is None:
+            raise AdapterError(f"{self.practice.name} sent the record without the patient's details, so it "
+                               "cannot be shown. Tell the practice.", "bad-reply")
+        patient = self._patient(own)
+        failures: dict[SectionName, str] = {}
+        if pages.error is not None:
+            why = f"Only part of the record arrived. {pages.error.message}"
+            failures = {s: why for s in SectionName}
+        truncated = {s for s in SectionName} if pages.truncated else set()
+        return self._record(patient, caps, pages.matches, pages.index, failures, truncated, pages.requests)
+
+    async def _fetch_by_type(self, local_id: str, caps: Capabilities) -> PatientRecord:
+        types = [t for section in SectionName for t in SECTION_TYPES[section] if caps.supports(t)]
+        tasks: dict[str, asyncio.Task[_Pages]] = {}
+        for rtype in types:
+            params = {"patient": local_id, "_count": str(RECORD_PAGE_SIZE)}
+            if _INCLUDES.get(rtype) in caps.includes.get(rtype, frozenset()):
+                params["_include"] = _INCLUDES[rtype]
+            tasks[rtype] = asyncio.ensure_future(self._collect(rtype, params, RECORD_MAX_PAGES, match_type=rtype))
+        try:
+            reply = await self._get(f"Patient/{local_id}")
+            patient = self._patient(reply.data)
+        except BaseException as exc:
+            for task in tasks.values():
+                task.cancel()
+            await asyncio.gather(*tasks.values(), return_exceptions=True)
+            if isinstance(exc, AdapterError):
+                raise self._patient_error(exc) from exc
+            raise
+        outcomes = dict(zip(tasks, await asyncio.gather(*tasks.values(), return_exceptions=True), strict=True))
+        index = ResourceIndex()
+        resources: list[dict[str, Any]] = []
+        failures: dict[SectionName, str] = {}
+        truncated: set[SectionName] = set()
+        rounds = 1
+        for rtype, outcome in outcomes.items():
+            section = next(s for s, ts in SECTION_TYPES.items() if rtype in ts)
+            if isinstance(outcome, BaseException):
+                if not isinstance(outcome, AdapterError):
+                    if not isinstance(outcome, Exception):
+                        raise outcome
+                    log.error("practice=%s %s search crashed", self.practice.id, rtype, exc_info=outcome)
+                reason = outcome.message if isinstance(outcome, AdapterError) else (
+                    f"{self.practice.name}: unexpected error ({type(outcome).__name__}); see the log.")
+                failures[section] = _add_reason(failures.get(section), reason)
+                continue
+            rounds = max(rounds, outcome.requests)
+            if outcome.error is not None:
+                failures[section] = _add_reason(failures.get(section),
+                                                f"Only part of this section arrived. {outcome.error.message}")
+            if outcome.truncated:
+                truncated.add(section)
+            resources.extend(outcome.matches)
+            index.update(outcome.index)
+        return self._record(patient, caps, resources, index, failures, truncated, rounds)
+
+    def _patient(self, data: Any) -> PatientSummary:
+        try:
+            return map_patient(data, self.practice.id)
+        except _MAPPING_ERRORS as exc:
+            raise AdapterError(f"{self.practice.name} sent patient details Mosaic cannot read. "
+                               "Tell the practice.", "bad-reply") from exc
+
+    def _patient_error(self, exc: AdapterError) -> AdapterError:
+        if exc.kind == "not-found":
+            return AdapterError(f"{self.practice.name} has no patient with this record id (the record may "
+                                "have been merged or removed). Search for the patient again.", "not-found")
+        return exc
+
+    def _record(self, patient: PatientSummary, caps: Capabilities, resources: list[dict[str, Any]],
+                index: ResourceIndex, failures: dict[SectionName, str], truncated: set[SectionName],
+                rounds: int) -> PatientRecord:
+        now = datetime.now(UTC)
+        mapped = map_resources(resources, index)
+        sections: dict[SectionName, Section] = {}
+        warnings: list[str] = []
+        for section in SectionName:
+            title = SECTION_TITLES[section]
+            if not any(caps.supports(t) for t in SECTION_TYPES[section]):
+                sections[section] = Section.unsupported(section)
+            elif section in failures:
+                sections[section] = Section.failed(section, failures[section])
+            else:
+                sections[section] = Section.loaded(section, mapped.entries[section], now)
+                if mapped.skipped[section]:
+                    n = mapped.skipped[section]
+                    warnings.append(f"{title}: {n} {'entry' if n == 1 else 'entries'} could not be read "
+                                    "and are not shown.")
+                    log.info("practice=%s section=%s skipped_unreadable=%d", self.practice.id, section, n)
+                if section in truncated:
+                    warnings.append(f"{title}: the practice holds more entries than Mosaic fetches at once "
+                                    f"({len(mapped.entries[section])} shown).")
+                    log.info("practice=%s section=%s truncated at %d", self.practice.id, section,
+                             len(mapped.entries[section]))
+        return PatientRecord(patient, sections, now, rounds, tuple(warnings))
+
+
+async def _nothing() -> None:
+    return None
+
+
+def _add_reason(existing: str | None, reason: str) -> str:
+    return reason if not existing or reason == existing else f"{existing} {reason}"
+
+
+def _next_link(bundle: dict[str, Any]) -> str | None:
+    for link in bundle.get("link") or []:
+        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
+            return link["url"]
+    return None
+
+
+def _still_matches(patient: PatientSummary, query: PatientQuery) -> bool:
+    """Guard against servers that ignore a search parameter and return everyone.
+
+    Only exact fields are checked here: names match any of a patient's names on the server (maiden,
+    usual...), which the summary does not carry, so they are left to the server.
+    """
+    if query.nhs_number and patient.nhs_number != normalise(query.nhs_number):
+        return False
+    return not (query.birth_date and patient.birth_date and patient.birth_date != query.birth_date)
+
+
+__all__ = ["FhirR4Adapter", "search_params", "SECTION_TYPES"]

@@ -1,0 +1,599 @@
+"""Pure functions from FHIR R4 JSON to the core's model. No I/O, no logging of content.
+
+Real servers send odd things: names with only `text`, codes without a display, partial dates,
+contained or referenced Medications, STU3 habits (a plain-string clinicalStatus). Optional data
+that is missing is tolerated; a resource whose *shape* is wrong (an object where a list belongs,
+say) raises, and `map_resources` skips it and counts it so one bad row never sinks a section.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from app.core.display import format_partial_date
+from app.core.model import Coding, Entry, PatientSummary, SectionName
+from app.core.nhs_number import NHS_NUMBER_SYSTEM, is_valid, normalise
+
+NHS_NUMBER_SYSTEMS = (NHS_NUMBER_SYSTEM, "http://fhir.nhs.net/Id/nhs-number")
+SNOMED = "http://snomed.info/sct"
+
+SECTION_OF: dict[str, SectionName] = {
+    "Condition": SectionName.PROBLEMS,
+    "MedicationRequest": SectionName.MEDICATIONS,
+    "MedicationStatement": SectionName.MEDICATIONS,
+    "AllergyIntolerance": SectionName.ALLERGIES,
+    "Encounter": SectionName.ENCOUNTERS,
+    "Observation": SectionName.OBSERVATIONS,
+    "Immunization": SectionName.IMMUNISATIONS,
+}
+
+Json = dict[str, Any]
+#: resolve(reference, container) -> the referenced resource, or None when it is not at hand
+Resolver = Callable[[str, Json], "Json | None"]
+
+
+class MalformedResource(ValueError):
+    """A resource whose structure is not FHIR (wrong JSON types where the spec fixes them)."""
+
+
+# --- small, strict accessors ---------------------------------------------------------------------
+
+def _list(value: Any) -> list[Any]:
+    """A FHIR array. A lone object is accepted as a one-item list; a string or number is malformed."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return value
+    if isinstance(value, dict):
+        return [value]
+    raise MalformedResource(f"expected a list, got {type(value).__name__}")
+
+
+def _obj(value: Any) -> Json | None:
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return value
+    raise MalformedResource(f"expected an object, got {type(value).__name__}")
+
+
+def _str(value: Any) -> str | None:
+    """A non-blank string, trimmed; anything else is None (numbers where strings belong are tolerated)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def _path(resource: Json, dotted: str) -> str | None:
+    """`_path(r, "onsetPeriod.start")`: a string at the end of a chain of objects, or None."""
+    node: Any = resource
+    for key in dotted.split("."):
+        node = _obj(node)
+        if node is None:
+            return None
+        node = node.get(key)
+    return _str(node)
+
+
+def _first(resource: Json, *paths: str) -> str | None:
+    for dotted in paths:
+        value = _path(resource, dotted)
+        if value:
+            return value
+    return None
+
+
+def _join(parts: Iterable[str | None], sep: str = "; ") -> str | None:
+    kept = [p for p in parts if p]
+    return sep.join(kept) if kept else None
+
+
+# --- datatypes -----------------------------------------------------------------------------------
+
+def preferred_coding(concept: Any) -> Coding | None:
+    """SNOMED CT first, else the first coding with a display, else the first coding."""
+    codings = [c for c in (_obj(x) for x in _list((_obj(concept) or {}).get("coding"))) if c]
+    if not codings:
+        return None
+    chosen = next((c for c in codings if c.get("system") == SNOMED and _str(c.get("code"))),
+                  next((c for c in codings if _str(c.get("display"))), codings[0]))
+    return Coding(_str(chosen.get("system")), _str(chosen.get("code")), _str(chosen.get("display")))
+
+
+def concept_text(concept: Any) -> str | None:
+    """CodeableConcept.text, else the first coding display, else 'Code <code>'."""
+    cc = _obj(concept)
+    if cc is None:
+        return None
+    if _str(cc.get("text")):
+        return _str(cc.get("text"))
+    codings = [c for c in (_obj(x) for x in _list(cc.get("coding"))) if c]
+    for coding in codings:
+        if _str(coding.get("display")):
+            return _str(coding.get("display"))
+    for coding in codings:
+        if _str(coding.get("code")):
+            return f"Code {_str(coding.get('code'))}"
+    return None
+
+
+def status_code(value: Any) -> str | None:
+    """A status that R4 gives as a CodeableConcept and STU3 as a plain code."""
+    if isinstance(value, str):
+        return _str(value)
+    coding = preferred_coding(value)
+    if coding and coding.code:
+        return coding.code
+    return concept_text(value)
+
+
+_UNITS = {"mm[Hg]": "mmHg", "Cel": "°C", "[degF]": "°F", "[lb_av]": "lb", "[in_i]": "in", "kg/m2": "kg/m²"}
+
+
+def _unit(text: str | None) -> str:
+    if not text:
+        return ""
+    text = _UNITS.get(text, text)
+    return re.sub(r"\{[^}]*\}", "", text).strip()
+
+
+def format_number(value: Any, decimals: int | None = None) -> str:
+    """Numbers as a clinician reads them: 155.1, 72.25, 0.0123, never 155.11789096477264."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise MalformedResource(f"expected a number, got {type(value).__name__}")
+    if decimals is None:
+        magnitude = abs(value)
+        decimals = 1 if magnitude >= 100 else 2 if magnitude >= 1 else 4
+    if isinstance(value, int) or float(value).is_integer():
+        return str(int(value))
+    text = f"{value:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def format_quantity(quantity: Any, decimals: int | None = None) -> str | None:
+    q = _obj(quantity)
+    if not q or q.get("value") is None:
+        return None
+    comparator = _str(q.get("comparator")) or ""
+    unit = _unit(_str(q.get("unit")) or _str(q.get("code")))
+    number = format_number(q["value"], decimals)
+    return f"{comparator}{number} {unit}".strip()
+
+
+# Blood pressure components (LOINC and SNOMED CT codes), shown as "120/80 mmHg".
+_SYSTOLIC = {"8480-6", "271649006", "72313002"}
+_DIASTOLIC = {"8462-4", "271650006", "1091811000000102"}
+
+
+def _codes(concept: Any) -> set[str]:
+    return {c for c in (_str((_obj(x) or {}).get("code")) for x in _list((_obj(concept) or {}).get("coding")))
+            if c}
+
+
+def _value(holder: Json, resolve: Resolver | None = None) -> str | None:
+    """An Observation's (or component's) value[x] as text."""
+    if holder.get("valueQuantity") is not None:
+        return format_quantity(holder["valueQuantity"])
+    if holder.get("valueCodeableConcept") is not None:
+        return concept_text(holder["valueCodeableConcept"])
+    if isinstance(holder.get("valueBoolean"), bool):
+        return "Yes" if holder["valueBoolean"] else "No"
+    if holder.get("valueInteger") is not None:
+        return format_number(holder["valueInteger"])
+    for key in ("valueString", "valueDateTime", "valueTime"):
+        if _str(holder.get(key)):
+            return _str(holder.get(key))
+    if holder.get("valueRange") is not None:
+        rng = _obj(holder["valueRange"]) or {}
+        return _join((format_quantity(rng.get("low")), format_quantity(rng.get("high"))), " to ")
+    if holder.get("valueRatio") is not None:
+        ratio = _obj(holder["valueRatio"]) or {}
+        return _join((format_quantity(ratio.get("numerator")), format_quantity(ratio.get("denominator"))), "/")
+    if holder.get("valuePeriod") is not None:
+        period = _obj(holder["valuePeriod"]) or {}
+        return _join((_str(period.get("start")), _str(period.get("end"))), " to ")
+    if holder.get("valueSampledData") is not None:
+        return "(sampled data)"
+    if holder.get("dataAbsentReason") is not None:
+        reason = concept_text(holder["dataAbsentReason"])
+        return f"No value ({reason})" if reason else "No value"
+    return None
+
+
+def _components(observation: Json) -> str | None:
+    parts = [c for c in (_obj(x) for x in _list(observation.get("component"))) if c]
+    if not parts:
+        return None
+    systolic = next((c for c in parts if _codes(c.get("code")) & _SYSTOLIC), None)
+    diastolic = next((c for c in parts if _codes(c.get("code")) & _DIASTOLIC), None)
+    if systolic and diastolic and systolic.get("valueQuantity") and diastolic.get("valueQuantity"):
+        sys_q, dia_q = _obj(systolic["valueQuantity"]) or {}, _obj(diastolic["valueQuantity"]) or {}
+        if sys_q.get("value") is not None and dia_q.get("value") is not None:
+            unit = _unit(_str(sys_q.get("unit")) or _str(sys_q.get("code"))) or "mmHg"
+            return f"{format_number(sys_q['value'], 0)}/{format_number(dia_q['value'], 0)} {unit}"
+    rendered = []
+    for comp in parts:
+        name, value = concept_text(comp.get("code")), _value(comp)
+        if value:
+            rendered.append(f"{name}: {value}" if name else value)
+    return _join(rendered)
+
+
+def reference_display(ref: Any, container: Json, resolve: Resolver | None) -> str | None:
+    """What a Reference names: its display, else the name of the resource it points to."""
+    r = _obj(ref)
+    if r is None:
+        return None
+    if _str(r.get("display")):
+        return _str(r.get("display"))
+    target = _resolve(r, container, resolve)
+    if target is None:
+        return None
+    kind = target.get("resourceType")
+    if kind == "Medication":
+        return concept_text(target.get("code"))
+    if kind in ("Practitioner", "Patient", "RelatedPerson"):
+        name = choose_name(_list(target.get("name")))
+        if name:
+            family, given = name_parts(name)
+            return _join([*_list_str(_list(name.get("prefix"))), *given, family], " ")
+        return None
+    return _str(target.get("name"))
+
+
+def _list_str(values: list[Any]) -> list[str]:
+    return [s for s in (_str(v) for v in values) if s]
+
+
+def _resolve(ref: Json, container: Json, resolve: Resolver | None) -> Json | None:
+    reference = _str(ref.get("reference"))
+    if not reference:
+        return None
+    if reference.startswith("#"):
+        wanted = reference[1:]
+        for contained in _list(container.get("contained")):
+            if isinstance(contained, dict) and contained.get("id") == wanted:
+                return contained
+        return None
+    return resolve(reference, container) if resolve else None
+
+
+class ResourceIndex:
+    """Finds resources by reference ('Type/id', an absolute URL, a urn:uuid fullUrl, or '#contained').
+
+    Built from the resources of a Bundle so that, say, a MedicationRequest's medicationReference can
+    be named from the Medication that came in the same reply.
+    """
+
+    def __init__(self, entries: Iterable[tuple[str | None, Any]] = ()) -> None:
+        self._by_key: dict[str, Json] = {}
+        for full_url, resource in entries:
+            self.add(resource, full_url)
+
+    def add(self, resource: Any, full_url: str | None = None) -> None:
+        if not isinstance(resource, dict):
+            return
+        kind, rid = resource.get("resourceType"), resource.get("id")
+        if isinstance(kind, str) and isinstance(rid, str):
+            self._by_key.setdefault(f"{kind}/{rid}", resource)
+        if isinstance(full_url, str) and full_url:
+            self._by_key.setdefault(full_url, resource)
+
+    def update(self, other: ResourceIndex) -> None:
+        for key, resource in other._by_key.items():
+            self._by_key.setdefault(key, resource)
+
+    def __call__(self, reference: str, container: Json) -> Json | None:
+        if reference in self._by_key:
+            return self._by_key[reference]
+        path = reference.split("/_history/", 1)[0]
+        segments = path.rstrip("/").split("/")
+        return self._by_key.get("/".join(segments[-2:])) if len(segments) >= 2 else None
+
+
+# --- Patient --------------------------------------------------------------------------------------
+
+_NAME_RANK = {"official": 0, "usual": 1, None: 2, "temp": 3, "nickname": 4, "anonymous": 5,
+              "old": 8, "maiden": 9}
+
+
+def _ended(element: Json) -> bool:
+    end = _path(element, "period.end")
+    return bool(end) and end[:10] < date.today().isoformat()
+
+
+def choose_name(names: list[Any]) -> Json | None:
+    """The name to show: official, then usual, then any other current name; old and maiden last."""
+    candidates = [n for n in (_obj(x) for x in names) if n]
+    if not candidates:
+        return None
+    return min(candidates, key=lambda n: (_ended(n), _NAME_RANK.get(_str(n.get("use")), 2)))
+
+
+def name_parts(name: Json) -> tuple[str, tuple[str, ...]]:
+    """(family, given) from a HumanName; from its `text` when it has no parts ('SMITH, Jane' or 'Jane Smith')."""
+    family_raw = name.get("family")
+    # DSTU2 sent family as a list; join rather than lose it.
+    family = _join(_list_str(family_raw), " ") if isinstance(family_raw, list) else _str(family_raw)
+    given_raw = name.get("given")
+    given = tuple(_list_str(given_raw if isinstance(given_raw, list) else [given_raw]))
+    if family or given:
+        return family or "", given
+    text = _str(name.get("text"))
+    if not text:
+        return "", ()
+    text = re.sub(r"\([^)]*\)", "", text).strip()
+    if "," in text:
+        fam, _, rest = text.partition(",")
+        return fam.strip(), tuple(rest.split())
+    words = text.split()
+    return (words[-1], tuple(words[:-1])) if words else ("", ())
+
+
+def full_date(text: str | None) -> date | None:
+    """A date from a FHIR date or dateTime; None when only a year or a month is known."""
+    if not text or not re.match(r"^\d{4}-\d{2}-\d{2}", text):
+        return None
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        return None
+
+
+def nhs_number(identifiers: list[Any]) -> str | None:
+    """The patient's NHS number (current, Modulus 11 valid), or None when there is none."""
+    for ident in (_obj(x) for x in identifiers):
+        if not ident or _str(ident.get("system")) not in NHS_NUMBER_SYSTEMS or _ended(ident):
+            continue
+        value = _str(ident.get("value"))
+        if value and is_valid(value):
+            return normalise(value)
+    return None
+
+
+_ADDRESS_RANK = {"home": 0, None: 1, "temp": 2, "work": 3, "billing": 4, "old": 9}
+
+
+def postcode(addresses: list[Any]) -> str | None:
+    """The postcode of the home (or otherwise current) address."""
+    candidates = [a for a in (_obj(x) for x in addresses) if a and _str(a.get("postalCode"))]
+    if not candidates:
+        return None
+    best = min(candidates, key=lambda a: (_ended(a), _ADDRESS_RANK.get(_str(a.get("use")), 1)))
+    return " ".join((_str(best.get("postalCode")) or "").upper().split())
+
+
+def map_patient(resource: Any, practice_id: str) -> PatientSummary:
+    """A Patient resource as a search result row."""
+    patient = _obj(resource)
+    if patient is None or patient.get("resourceType") != "Patient" or not _str(patient.get("id")):
+        raise MalformedResource("not a Patient with an id")
+    name = choose_name(_list(patient.get("name")))
+    family, given = name_parts(name) if name else ("", ())
+    gender = _str(patient.get("gender"))
+    return PatientSummary(
+        practice_id=practice_id,
+        local_id=_str(patient["id"]) or "",
+        nhs_number=nhs_number(_list(patient.get("identifier"))),
+        family=family,
+        given=given,
+        birth_date=full_date(_str(patient.get("birthDate"))),
+        sex=gender if gender in ("male", "female", "other", "unknown") else None,
+        postcode=postcode(_list(patient.get("address"))),
+    )
+
+
+# --- the six sections -------------------------------------------------------------------------------
+
+def _entry(resource: Json, text: str | None, fallback: str, *, when: str | None, status: str | None,
+           detail: str | None, concept: Any) -> Entry:
+    return Entry(text=text or fallback, when=when, status=status, detail=detail,
+                 coding=preferred_coding(concept), resource_type=_str(resource.get("resourceType")),
+                 resource_id=_str(resource.get("id")))
+
+
+def _with_verification(clinical: str | None, resource: Json) -> str | None:
+    verification = status_code(resource.get("verificationStatus"))
+    if verification and verification != "confirmed":
+        return f"{clinical} ({verification})" if clinical else verification
+    return clinical
+
+
+def map_condition(r: Json, resolve: Resolver | None = None) -> Entry:
+    ended = _first(r, "abatementDateTime", "abatementPeriod.start", "abatementString")
+    detail = f"Resolved {format_partial_date(ended[:10] if ended[:1].isdigit() else ended)}" if ended else None
+    return _entry(r, concept_text(r.get("code")), "Problem (not named)",
+                  when=_first(r, "onsetDateTime", "onsetPeriod.start", "recordedDate", "onsetString",
+                              "assertedDate"),
+                  status=_with_verification(status_code(r.get("clinicalStatus")), r),
+                  detail=detail, concept=r.get("code"))
+
+
+def _medication(r: Json, resolve: Resolver | None) -> tuple[str | None, Any]:
+    """(name, concept) of medication[x]: a CodeableConcept, or a contained/referenced Medication."""
+    if r.get("medicationCodeableConcept") is not None:
+        return concept_text(r["medicationCodeableConcept"]), r["medicationCodeableConcept"]
+    ref = _obj(r.get("medicationReference"))
+    if ref is not None:
+        target = _resolve(ref, r, resolve)
+        concept = target.get("code") if target and target.get("resourceType") == "Medication" else None
+        return (concept_text(concept) or _str(ref.get("display"))), concept
+    return None, None
+
+
+_PER = {"s": "second", "min": "minute", "h": "hour", "d": "day", "wk": "week", "mo": "month", "a": "year"}
+_TIMES = {1: "once", 2: "twice"}
+
+
+def _timing(timing: Any) -> str | None:
+    repeat = _obj((_obj(timing) or {}).get("repeat")) or {}
+    freq, period, unit = repeat.get("frequency"), repeat.get("period"), _str(repeat.get("periodUnit"))
+    if not isinstance(freq, int | float) or not isinstance(period, int | float) or unit not in _PER:
+        return _str(_path(_obj(timing) or {}, "code.text"))
+    times = _TIMES.get(int(freq), f"{format_number(freq)} times")
+    if period == 1:
+        article = "an" if unit == "h" else "a"
+        return f"{times} {article} {_PER[unit]}"
+    return f"{times} every {format_number(period)} {_PER[unit]}s"
+
+
+def dosage_text(dosages: list[Any]) -> str | None:
+    """Dosage.text when given, else a reading of the structured dose and timing."""
+    first = next((d for d in (_obj(x) for x in dosages) if d), None)
+    if first is None:
+        return None
+    if _str(first.get("text")):
+        return _str(first.get("text"))
+    dose = None
+    for rate in (_obj(x) for x in _list(first.get("doseAndRate"))):
+        if rate and rate.get("doseQuantity") is not None:
+            dose = format_quantity(rate["doseQuantity"])
+            break
+    as_needed = "when required" if first.get("asNeededBoolean") is True else None
+    return _join((dose, _timing(first.get("timing")), as_needed, _str(first.get("patientInstruction"))), ", ")
+
+
+def map_medication_request(r: Json, resolve: Resolver | None = None) -> Entry:
+    name, concept = _medication(r, resolve)
+    return _entry(r, name, "Medication (not named)", when=_first(r, "authoredOn"),
+                  status=_str(r.get("status")), detail=dosage_text(_list(r.get("dosageInstruction"))),
+                  concept=concept)
+
+
+def map_medication_statement(r: Json, resolve: Resolver | None = None) -> Entry:
+    name, concept = _medication(r, resolve)
+    return _entry(r, name, "Medication (not named)",
+                  when=_first(r, "effectiveDateTime", "effectivePeriod.start", "dateAsserted"),
+                  status=_str(r.get("status")), detail=dosage_text(_list(r.get("dosage"))), concept=concept)
+
+
+def map_allergy(r: Json, resolve: Resolver | None = None) -> Entry:
+    reactions = [x for x in (_obj(y) for y in _list(r.get("reaction"))) if x]
+    manifestations = [concept_text(m) for x in reactions for m in _list(x.get("manifestation"))]
+    substance = next((concept_text(x.get("substance")) for x in reactions if x.get("substance")), None)
+    criticality = _str(r.get("criticality"))
+    detail = _join((_join([m for m in manifestations if m], ", "),
+                    f"criticality {criticality}" if criticality else None))
+    return _entry(r, concept_text(r.get("code")) or substance, "Allergy (substance not named)",
+                  when=_first(r, "onsetDateTime", "onsetPeriod.start", "recordedDate", "onsetString",
+                              "assertedDate"),
+                  status=_with_verification(status_code(r.get("clinicalStatus")), r),
+                  detail=detail, concept=r.get("code"))
+
+
+_ENCOUNTER_CLASSES = {"AMB": "Ambulatory", "EMER": "Emergency", "IMP": "Inpatient", "ACUTE": "Inpatient acute",
+                      "NONAC": "Inpatient non-acute", "OBSENC": "Observation", "PRENC": "Pre-admission",
+                      "SS": "Short stay", "VR": "Virtual", "HH": "Home health", "FLD": "Field"}
+
+
+def map_encounter(r: Json, resolve: Resolver | None = None) -> Entry:
+    types = _list(r.get("type"))
+    text = next((t for t in (concept_text(x) for x in types) if t), None)
+    klass = _obj(r.get("class"))
+    if not text and klass:
+        code = _str(klass.get("code"))
+        text = _str(klass.get("display")) or _ENCOUNTER_CLASSES.get(code or "", code)
+    reasons = _join([concept_text(x) for x in _list(r.get("reasonCode"))]
+                    + [reference_display(x, r, resolve) for x in _list(r.get("reasonReference"))], ", ")
+    people = _join([reference_display((_obj(p) or {}).get("individual"), r, resolve)
+                    for p in _list(r.get("participant"))], ", ")
+    detail = _join((f"Reason: {reasons}" if reasons else None,
+                    reference_display(r.get("serviceProvider"), r, resolve), people))
+    return _entry(r, text, "Encounter", when=_first(r, "period.start"), status=_str(r.get("status")),
+                  detail=detail, concept=types[0] if types else None)
+
+
+def observation_value(r: Json, resolve: Resolver | None = None) -> str | None:
+    """The value as a clinician reads it, e.g. '120/80 mmHg', '155.1 cm', 'Never smoker'."""
+    value = _value(r) or _components(r)
+    interpretation = _join([t for t in (concept_text(x) for x in _list(r.get("interpretation"))) if t], ", ")
+    if value and interpretation:
+        return f"{value} ({interpretation})"
+    return value or interpretation
+
+
+def map_observation(r: Json, resolve: Resolver | None = None) -> Entry:
+    return _entry(r, concept_text(r.get("code")), "Observation (not named)",
+                  when=_first(r, "effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued"),
+                  status=_str(r.get("status")), detail=observation_value(r, resolve), concept=r.get("code"))
+
+
+def map_immunization(r: Json, resolve: Resolver | None = None) -> Entry:
+    status = _str(r.get("status"))
+    if status == "not-done" or r.get("notGiven") is True:
+        reason = concept_text(r.get("statusReason"))
+        detail = f"Not given: {reason}" if reason else "Not given"
+    else:
+        doses = [_obj(p) or {} for p in _list(r.get("protocolApplied"))]
+        number = next((d.get("doseNumberPositiveInt") or d.get("doseNumberString") for d in doses
+                       if d.get("doseNumberPositiveInt") or d.get("doseNumberString")), None)
+        detail = f"Dose {number}" if number else None
+    return _entry(r, concept_text(r.get("vaccineCode")), "Vaccine (not named)",
+                  when=_first(r, "occurrenceDateTime", "occurrenceString", "date", "recorded"),
+                  status=status, detail=detail, concept=r.get("vaccineCode"))
+
+
+MAPPERS: dict[str, Callable[[Json, Resolver | None], Entry]] = {
+    "Condition": map_condition,
+    "MedicationRequest": map_medication_request,
+    "MedicationStatement": map_medication_statement,
+    "AllergyIntolerance": map_allergy,
+    "Encounter": map_encounter,
+    "Observation": map_observation,
+    "Immunization": map_immunization,
+}
+
+
+def map_entry(resource: Any, resolve: Resolver | None = None) -> Entry | None:
+    """One resource as a section entry; None for types outside the six sections. May raise on bad shape."""
+    if not isinstance(resource, dict):
+        raise MalformedResource("a resource must be a JSON object")
+    mapper = MAPPERS.get(resource.get("resourceType"))  # type: ignore[arg-type]
+    return mapper(resource, resolve) if mapper else None
+
+
+def sort_newest_first(entries: Iterable[Entry]) -> list[Entry]:
+    """Newest first by `when`; entries without a usable date (or with text such as 'childhood') last."""
+    def key(e: Entry) -> tuple[bool, str]:
+        when = e.when or ""
+        dated = when[:1].isdigit()
+        return (dated, when if dated else "")
+
+    return sorted(entries, key=key, reverse=True)
+
+
+@dataclass
+class MappedRecord:
+    """Entries per section (newest first) and how many resources of each section were unreadable."""
+
+    entries: dict[SectionName, list[Entry]] = field(default_factory=lambda: {s: [] for s in SectionName})
+    skipped: Counter[SectionName] = field(default_factory=Counter)
+
+
+def map_resources(resources: Iterable[Any], resolve: Resolver | None = None) -> MappedRecord:
+    """Map every resource of the six section types; skip (and count) malformed ones, ignore the rest."""
+    mapped = MappedRecord()
+    for resource in resources:
+        kind = resource.get("resourceType") if isinstance(resource, dict) else None
+        section = SECTION_OF.get(kind) if isinstance(kind, str) else None
+        if section is None:
+            continue
+        try:
+            entry = map_entry(resource, resolve)
+        except (MalformedResource, TypeError, ValueError, AttributeError, KeyError, IndexError):
+            mapped.skipped[section] += 1
+            continue
+        if entry is not None:
+            mapped.entries[section].append(entry)
+    for section, entries in mapped.entries.items():
+        mapped.entries[section] = sort_newest_first(entries)
+    return mapped

@@ -1,0 +1,294 @@
+"""Bounded HTTP for adapters: every request has a size cap, a content-type check and a deadline.
+
+`fetch_json` is the one way an adapter talks to a practice. It streams the body and stops past
+`practice.max_response_bytes`, refuses replies that are not JSON, turns every failure into an
+`HttpError` (an `AdapterError`) whose message names the practice and says what to do next, and
+logs one DEBUG line per request: practice id, request id, method, path (never the query string),
+status and timing. Bodies, query strings and headers are never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+import app
+from adapters.base import AdapterError
+from app.core.model import Practice
+
+log = logging.getLogger("mosaic.adapters.http")
+
+# httpx logs every request URL, query string included, at INFO. A query string can carry an NHS
+# number or a name, so keep that logger quiet unless someone configured it on purpose.
+for _name in ("httpx", "httpcore"):
+    if logging.getLogger(_name).level == logging.NOTSET:
+        logging.getLogger(_name).setLevel(logging.WARNING)
+
+JSON_TYPES: tuple[str, ...] = ("application/fhir+json", "application/json", "application/json+fhir")
+USER_AGENT = f"Mosaic/{app.__version__}"
+#: the whole request, body included, must finish within timeout_s times this
+DEADLINE_FACTOR = 2.0
+MAX_REDIRECTS = 3
+_ERROR_BODY_LIMIT = 64 * 1024
+_DETAIL_LIMIT = 300
+_REDIRECTS = {301, 302, 303, 307, 308}
+
+
+class HttpError(AdapterError):
+    """An AdapterError that remembers the HTTP status, when there was one (for retry decisions)."""
+
+    def __init__(self, message: str, kind: str, status: int | None = None, detail: str = "") -> None:
+        super().__init__(message, kind)
+        self.status = status
+        self.detail = detail  # the server's own explanation, when it gave one
+
+
+@dataclass(frozen=True)
+class JsonReply:
+    status: int
+    data: Any
+    url: httpx.URL
+    request_id: str
+    elapsed_ms: float
+
+
+def make_client(practice: Practice, accept: str = "application/fhir+json") -> httpx.AsyncClient:
+    """One client per adapter: TLS verified, per-phase timeouts from the practice, no auto-redirects."""
+    t = practice.timeout_s
+    return httpx.AsyncClient(
+        verify=True,
+        follow_redirects=False,  # fetch_json follows same-origin redirects itself
+        timeout=httpx.Timeout(connect=t, read=t, write=t, pool=t),
+        headers={"Accept": accept, "User-Agent": USER_AGENT},
+    )
+
+
+def origin_of(url: str | httpx.URL) -> tuple[str, str, int | None]:
+    u = httpx.URL(str(url))
+    default = {"http": 80, "https": 443}.get(u.scheme)
+    return (u.scheme, u.host.lower(), u.port or default)
+
+
+def human_size(n: int) -> str:
+    if n >= 1024 * 1024:
+        return f"{n / (1024 * 1024):.3g} MB"
+    if n >= 1024:
+        return f"{n / 1024:.3g} KB"
+    return f"{n} bytes"
+
+
+async def fetch_json(
+    client: httpx.AsyncClient,
+    practice: Practice,
+    method: str,
+    url: str | httpx.URL,
+    *,
+    params: Mapping[str, str] | None = None,
+    data: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    accept_types: tuple[str, ...] = JSON_TYPES,
+    auth_hint: str = "",
+    logger: logging.Logger | None = None,
+) -> JsonReply:
+    """Send one request and return its parsed JSON body, or raise HttpError with a readable reason.
+
+    Redirects are followed only for GET and only within the same origin (scheme, host, port):
+    credentials must never travel to a server the practice directory did not name.
+    `auth_hint` is appended to 401/403 messages (e.g. how to set the password).
+    """
+    logger = logger or log
+    request_id = str(uuid.uuid4())
+    deadline = practice.timeout_s * DEADLINE_FACTOR
+    target = httpx.URL(str(url))
+    if params:
+        target = target.copy_merge_params(dict(params))
+    started = time.perf_counter()
+    status: int | str = "-"
+    try:
+        async with asyncio.timeout(deadline):
+            for _hop in range(MAX_REDIRECTS + 1):
+                request_headers = {**(headers or {}), "X-Request-ID": request_id}
+                async with client.stream(method, target, data=data, headers=request_headers) as resp:
+                    status = resp.status_code
+                    if status in _REDIRECTS:
+                        target = _redirect_target(practice, method, target, resp)
+                        continue
+                    if status >= 400:
+                        detail = _error_detail(await _read_capped(resp, _ERROR_BODY_LIMIT, practice, strict=False))
+                        raise _status_error(practice, status, detail, auth_hint)
+                    _check_content_type(practice, resp, accept_types)
+                    body = await _read_capped(resp, practice.max_response_bytes, practice, strict=True)
+                    elapsed = (time.perf_counter() - started) * 1000
+                    return JsonReply(status, _parse(practice, body), resp.url, request_id, elapsed)
+            raise HttpError(f"{practice.name} redirected Mosaic more than {MAX_REDIRECTS} times. "
+                            "Check the base URL in the practice directory.", "bad-reply", status=None)
+    except HttpError:
+        raise
+    except httpx.TimeoutException as exc:
+        status = type(exc).__name__
+        raise HttpError(f"{practice.name} did not answer within {practice.timeout_s:g} s. The practice's "
+                        "server may be down or overloaded; try again shortly.", "timeout") from exc
+    except TimeoutError as exc:  # our overall deadline: a reply trickling in too slowly
+        status = "deadline"
+        raise HttpError(f"{practice.name} did not finish its reply within {deadline:g} s (it was sending "
+                        "very slowly). Try again shortly; if it persists, tell the practice.", "timeout") from exc
+    except httpx.ConnectError as exc:
+        status = "connect-error"
+        raise _connect_error(practice, target, exc) from exc
+    except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+        status = type(exc).__name__
+        raise HttpError(f"{practice.name} closed the connection before its reply was complete. "
+                        "Try again; if it persists, the practice's server may be failing.", "network") from exc
+    except httpx.DecodingError as exc:
+        status = "decoding-error"
+        raise HttpError(f"{practice.name} sent a reply that could not be decoded (bad compression). "
+                        "Tell the practice.", "bad-reply") from exc
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        status = "bad-url"
+        raise HttpError(f"{practice.name}: the address {_safe_url(target)} cannot be used ({exc}). "
+                        f"Check base_url in {practice.source or 'the practice directory'}.", "config") from exc
+    finally:
+        logger.debug("practice=%s request=%s %s %s status=%s ms=%.0f", practice.id, request_id, method,
+                     target.path, status, (time.perf_counter() - started) * 1000)
+
+
+def _safe_url(url: httpx.URL) -> str:
+    """An address fit for a message: scheme, host, port and path; never the query string."""
+    return str(url.copy_with(query=None, fragment=None))
+
+
+def _redirect_target(practice: Practice, method: str, current: httpx.URL, resp: httpx.Response) -> httpx.URL:
+    location = resp.headers.get("Location")
+    if not location:
+        raise HttpError(f"{practice.name} sent a redirect without a destination. Tell the practice.",
+                        "bad-reply", resp.status_code)
+    target = current.join(location)
+    if method != "GET" or origin_of(target) != origin_of(current):
+        raise HttpError(f"{practice.name} redirected Mosaic to {target.scheme}://{target.host}, which is "
+                        "not the address in the practice directory; Mosaic did not follow it. Check the "
+                        "base URL with the practice.", "bad-reply", resp.status_code)
+    return target
+
+
+async def _read_capped(resp: httpx.Response, limit: int, practice: Practice, *, strict: bool) -> bytes:
+    """Read at most `limit` decoded bytes; past it raise "too-large" (strict) or return what fits."""
+    declared = resp.headers.get("Content-Length", "")
+    if strict and declared.isdigit() and int(declared) > limit:
+        raise _too_large(practice, limit, resp.status_code)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            if strict:
+                raise _too_large(practice, limit, resp.status_code)
+            chunks.append(chunk[: limit - (size - len(chunk))])
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(practice: Practice, limit: int, status: int) -> HttpError:
+    return HttpError(f"{practice.name} sent more than {human_size(limit)}, Mosaic's limit for one reply "
+                     "from this practice, so the reply was abandoned. If such large replies are expected, "
+                     "ask IT to raise max_response_mb for this practice.", "too-large", status)
+
+
+def _check_content_type(practice: Practice, resp: httpx.Response, accepted: tuple[str, ...]) -> None:
+    raw = resp.headers.get("Content-Type", "")
+    mime = raw.split(";", 1)[0].strip().lower()
+    if mime in accepted:
+        return
+    if mime in ("text/html", "application/xhtml+xml"):
+        what = f"a web page ({mime})"
+    elif mime in ("application/fhir+xml", "application/xml", "text/xml", "application/xml+fhir"):
+        what = f"XML ({mime})"
+    elif mime:
+        what = f"'{mime}' data"
+    else:
+        what = "a reply with no content type"
+    raise HttpError(f"{practice.name} sent {what} instead of FHIR data. The base URL may point at a "
+                    "login page or proxy rather than the FHIR server; check it with the practice.",
+                    "bad-reply", resp.status_code)
+
+
+def _parse(practice: Practice, body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise HttpError(f"{practice.name} sent data that is not valid JSON{where}. The reply may have been "
+                        "cut off or the server is faulty; try again, and tell the practice if it persists.",
+                        "bad-reply") from exc
+
+
+def _error_detail(body: bytes) -> str:
+    """The server's own words, from an OperationOutcome or an OAuth error body, shortened."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    if not isinstance(data, dict):
+        return ""
+    parts: list[str] = []
+    if data.get("resourceType") == "OperationOutcome":
+        for issue in data.get("issue") or []:
+            if not isinstance(issue, dict):
+                continue
+            details = issue.get("details")
+            text = issue.get("diagnostics") or (details.get("text") if isinstance(details, dict) else None)
+            if isinstance(text, str) and text.strip():
+                parts.append(text.strip())
+    else:
+        for key in ("error", "error_description"):
+            if isinstance(data.get(key), str) and data[key].strip():
+                parts.append(data[key].strip())
+    detail = "; ".join(parts)
+    return detail if len(detail) <= _DETAIL_LIMIT else detail[: _DETAIL_LIMIT - 1] + "…"
+
+
+def _status_error(practice: Practice, status: int, detail: str, auth_hint: str) -> HttpError:
+    error = _status_message(practice, status, detail, auth_hint)
+    error.detail = detail
+    return error
+
+
+def _status_message(practice: Practice, status: int, detail: str, auth_hint: str) -> HttpError:
+    said = f" The server said: {detail}" if detail else ""
+    said = said if said.endswith((".", "…")) or not said else said + "."
+    hint = f" {auth_hint}" if auth_hint else ""
+    if status == 401:
+        return HttpError(f"{practice.name} did not accept Mosaic's sign-in (HTTP 401).{said}{hint}",
+                         "auth", status)
+    if status == 403:
+        return HttpError(f"{practice.name} refused access (HTTP 403): this account may not be allowed to "
+                         f"do this.{said}{hint}", "auth", status)
+    if status in (404, 410):
+        return HttpError(f"{practice.name} has no such record (HTTP {status}).{said}", "not-found", status)
+    if status == 429:
+        return HttpError(f"{practice.name} is busy and asked Mosaic to slow down (HTTP 429). Try again in "
+                         "a minute.", "server", status)
+    if status >= 500:
+        return HttpError(f"{practice.name}'s server failed (HTTP {status}).{said} Try again later; tell the "
+                         "practice if it persists.", "server", status)
+    return HttpError(f"{practice.name} rejected Mosaic's request (HTTP {status}).{said} Tell your IT "
+                     "support: the server may not support this kind of request.", "server", status)
+
+
+def _connect_error(practice: Practice, url: httpx.URL, exc: httpx.ConnectError) -> HttpError:
+    scheme, host, port = origin_of(url)
+    where = f"{host}:{port}" if port else host
+    text = str(exc)
+    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        return HttpError(f"{practice.name} at {where} presented a security certificate that could not be "
+                         "verified, so Mosaic did not connect. Tell your IT support.", "network")
+    return HttpError(f"{practice.name} could not be reached at {where}. Check your network connection; "
+                     "if others can reach it, the practice's server may be down.", "network")
