@@ -32,7 +32,7 @@ def mosaic_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def demo_network() -> Iterator[object]:
     """Five demo practices (small populations) shared by the tests that only read from them.
 
-    Tests that change fault settings must restore them (use `fault_settings`) or start their own.
+    Tests that change fault settings must restore them (`faults.override(...)`) or start their own.
     """
     from app.demo.network import DemoNetwork
 
