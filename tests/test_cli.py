@@ -93,7 +93,8 @@ def test_search_json_then_show_json(demo_server) -> None:
 
 def test_show_text_has_the_banner(demo_server) -> None:
     config, env = demo_server
-    rows = [json.loads(line) for line in run("search", "--config", str(config), "--json", "b", env=env).stdout.splitlines()]
+    found = run("search", "--config", str(config), "--json", "b", env=env)
+    rows = [json.loads(line) for line in found.stdout.splitlines()]
     patient = next(r for r in rows if r["nhs_number"] and r["birth_date"])
     shown = run("show", "--config", str(config), patient["practice"], patient["id"], env=env)
     assert shown.returncode == 0, shown.stderr

@@ -134,7 +134,8 @@ async def test_open_record_by_nhs_number_loads_every_section(secrets_env) -> Non
         local_id = await core.resolve_patient(server.practice.id, patient.nhs_number)
         record = await core.open_record(server.practice.id, local_id)
         with pytest.raises(PatientNotFound, match="check digit"):
-            await core.resolve_patient(server.practice.id, patient.nhs_number[:9] + str((int(patient.nhs_number[9]) + 1) % 10))
+            wrong_check_digit = patient.nhs_number[:9] + str((int(patient.nhs_number[9]) + 1) % 10)
+            await core.resolve_patient(server.practice.id, wrong_check_digit)
     finally:
         await core.close()
     assert local_id == patient.local_id
