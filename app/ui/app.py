@@ -1,0 +1,71 @@
+"""Starting and stopping the window. Nothing touches the network until the window is on screen."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.core.model import Practice
+    from app.ui.bridge import AsyncBridge
+    from app.ui.main_window import MainWindow, StartDemo
+
+
+def ensure_application() -> object:
+    """The running QApplication, created (with the window's base font) if there is none."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+        app.setApplicationName("Mosaic")
+        app.setApplicationDisplayName("Mosaic")
+        app.setOrganizationName("Mosaic")
+        app.setDesktopFileName("mosaic")
+        font = app.font()
+        if font.pointSizeF() < 10:
+            font.setPointSizeF(10)
+            app.setFont(font)
+    return app
+
+
+def build_window(practices: list[Practice], *, start_demo: StartDemo | None = None,
+                 bridge: AsyncBridge | None = None) -> tuple[MainWindow, AsyncBridge]:
+    """The real window and its bridge, not shown and without an event loop (tests, benchmarks).
+
+    Showing the window starts signing in. Shut down with `bridge.shutdown(window.core)`.
+    """
+    ensure_application()
+    from app.core.service import MosaicCore
+    from app.ui.bridge import AsyncBridge
+    from app.ui.main_window import MainWindow
+
+    bridge = bridge or AsyncBridge()
+    window = MainWindow(bridge, start_demo=start_demo)
+    window.set_core(MosaicCore(practices, on_state=window.on_core_state))
+    return window, bridge
+
+
+def run_window(practices: list[Practice], *, start_demo: StartDemo | None = None,
+               on_close: Callable[[], None] | None = None) -> int:
+    """Show the window, run until it closes, close every session, and return the exit code."""
+    app = ensure_application()
+    window, bridge = build_window(practices, start_demo=start_demo)
+    # Quit when *this* window closes. Qt's own last-window quit is posted as an event, and one left over
+    # after exec() returns would end the next event loop at once (a second run, or a test), so it is off.
+    quit_on_last = app.quitOnLastWindowClosed()  # type: ignore[attr-defined]
+    app.setQuitOnLastWindowClosed(False)  # type: ignore[attr-defined]
+    window.closed.connect(app.quit)  # type: ignore[attr-defined]
+    window.show()
+    try:
+        code = app.exec()  # type: ignore[attr-defined]
+    finally:
+        window.closed.disconnect(app.quit)  # type: ignore[attr-defined]
+        app.setQuitOnLastWindowClosed(quit_on_last)  # type: ignore[attr-defined]
+        if window.isVisible():
+            window.close()
+        bridge.shutdown(window.core)
+        if on_close is not None:
+            on_close()
+    return int(code)

@@ -1,0 +1,140 @@
+"""The bridge between Qt's GUI thread and the core's asyncio loop.
+
+The core's practice I/O runs on one asyncio loop in a dedicated daemon thread (QtAsyncio does not
+work with httpx). The GUI thread only submits coroutines and receives results: every callback the
+bridge delivers runs on the GUI thread, via a queued Qt signal, so widgets are only touched there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol
+
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+
+log = logging.getLogger("mosaic.ui.bridge")
+
+DoneCallback = Callable[[Any], None]
+ErrorCallback = Callable[[BaseException], None]
+
+
+class Closable(Protocol):
+    def close(self) -> Awaitable[None]: ...
+
+
+class AsyncBridge(QObject):
+    """One asyncio loop in a daemon thread; results come back to the GUI thread as queued signals."""
+
+    _deliver = Signal(object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="mosaic-core-loop", daemon=True)
+        # Queued explicitly: a callable posted from the GUI thread itself also waits for the event loop,
+        # so callbacks never run re-entrantly inside the caller.
+        self._deliver.connect(self._invoke, Qt.ConnectionType.QueuedConnection)
+        self._thread.start()
+        self._ready.wait()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    @property
+    def running(self) -> bool:
+        return not self._closed and self._thread.is_alive()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.call_soon(self._ready.set)
+        try:
+            self._loop.run_forever()
+        finally:
+            self._loop.close()
+
+    def submit(self, coro: Coroutine[Any, Any, Any], on_done: DoneCallback | None = None,
+               on_error: ErrorCallback | None = None) -> concurrent.futures.Future[Any]:
+        """Run `coro` on the core loop. `on_done(result)` or `on_error(exc)` later runs on the GUI thread.
+
+        A cancelled future calls neither.
+        """
+        if not self.running:
+            coro.close()
+            future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+            future.set_exception(RuntimeError("The background loop has been shut down."))
+            return future
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+        def settled(f: concurrent.futures.Future[Any]) -> None:
+            if f.cancelled():
+                return
+            exc = f.exception()
+            if exc is not None:
+                if on_error is not None:
+                    self.post(lambda: on_error(exc))
+                else:
+                    log.error("background task failed", exc_info=exc)
+            elif on_done is not None:
+                result = f.result()
+                self.post(lambda: on_done(result))
+
+        future.add_done_callback(settled)
+        return future
+
+    def post(self, fn: Callable[[], None]) -> None:
+        """Run `fn` on the GUI thread soon. Safe to call from any thread (core listener callbacks)."""
+        if self._closed:
+            return
+        with contextlib.suppress(RuntimeError):  # the C++ object may be gone at interpreter exit
+            self._deliver.emit(fn)
+
+    @Slot(object)
+    def _invoke(self, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except Exception:
+            log.exception("GUI callback failed")
+
+    def shutdown(self, core: Closable | None = None, timeout_s: float = 5.0) -> None:
+        """Close the core (sessions, connections) on its loop, cancel what is left, stop the loop.
+
+        Blocks the calling thread for at most about `timeout_s`; called once the window has closed.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if core is not None and self._thread.is_alive():
+            closing = asyncio.run_coroutine_threadsafe(_await(core.close()), self._loop)
+            try:
+                closing.result(timeout=timeout_s)
+            except Exception:
+                log.warning("closing the core failed or timed out", exc_info=True)
+        if self._thread.is_alive():
+            stopping = asyncio.run_coroutine_threadsafe(_cancel_all(), self._loop)
+            try:
+                stopping.result(timeout=timeout_s)
+            except Exception:
+                log.debug("cancelling tasks failed", exc_info=True)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout_s)
+
+
+async def _await(awaitable: Awaitable[None]) -> None:
+    await awaitable
+
+
+async def _cancel_all() -> None:
+    current = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not current]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.get_running_loop().shutdown_asyncgens()

@@ -1,0 +1,463 @@
+"""The main window: practices panel, search, and record tabs, wired to the core through the bridge.
+
+Nothing here decides policy, writes audit or speaks HTTP: every call goes to MosaicCore on the
+bridge's loop, and every answer comes back to the GUI thread through the bridge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QMainWindow,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from adapters.base import AdapterError
+from app.core.display import display_name
+from app.core.model import PatientRecord, PatientSummary, Practice
+from app.core.query import QueryError, parse_query
+from app.core.search import PracticeResults, SearchOutcome
+from app.core.service import MosaicCore
+from app.core.sessions import PracticeState, PracticeStatus
+from app.ui import style
+from app.ui.bridge import AsyncBridge
+from app.ui.empty_state import NoPracticesPanel
+from app.ui.practices_panel import PracticesPanel
+from app.ui.record_tabs import RecordArea
+from app.ui.record_view import RecordView
+from app.ui.search_panel import SearchPanel
+
+StartDemo = Callable[[], list[Practice]]
+STATUS_MS = 15000
+
+
+class MainWindow(QMainWindow):
+    """Signals let tests and benchmarks wait for the window instead of sleeping."""
+
+    practice_state_changed = Signal(object)  # PracticeState
+    sign_in_finished = Signal(object)  # list[PracticeState], when every practice has settled
+    search_finished = Signal(object)  # SearchOutcome (None if the search itself failed)
+    record_finished = Signal(object)  # RecordView, once it shows the record or the error
+    closed = Signal()
+
+    def __init__(self, bridge: AsyncBridge, *, start_demo: StartDemo | None = None) -> None:
+        super().__init__()
+        self.bridge = bridge
+        self.core: MosaicCore | None = None
+        self._start_demo = start_demo
+        self._started = False
+        self._search_generation = 0
+        self._search_future: concurrent.futures.Future[Any] | None = None
+        self._loads: dict[int, concurrent.futures.Future[Any]] = {}
+        self.setWindowTitle("Mosaic · GP practices")
+        self.setAccessibleName("Mosaic")
+        self.setWindowIcon(style.app_icon())
+        self._fit_to_screen(1400, 880)
+        self.setStyleSheet(style.STYLE_SHEET)
+        self._build_widgets()
+        self._build_actions()
+        self._set_tab_order()
+
+    # -- construction ------------------------------------------------------------------------------
+
+    def _fit_to_screen(self, width: int, height: int) -> None:
+        screen = self.screen().availableGeometry() if self.screen() else None
+        if screen is not None and screen.width() > 0:
+            width = min(width, screen.width() - 40)
+            height = min(height, screen.height() - 40)
+        self.resize(width, height)
+
+    def _build_widgets(self) -> None:
+        self.practices_panel = PracticesPanel()
+        self.practices_panel.retry_requested.connect(self.retry)
+        self.practices_panel.sign_in_all_requested.connect(self.sign_in_all)
+        self.practices_dock = QDockWidget("Practices", self)
+        self.practices_dock.setObjectName("practicesDock")
+        self.practices_dock.setAccessibleName("Practices panel")
+        self.practices_dock.setWidget(self.practices_panel)
+        self.practices_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                                        | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.practices_dock.setMinimumWidth(250)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.practices_dock)
+        self.resizeDocks([self.practices_dock], [290], Qt.Orientation.Horizontal)
+        for button in self.practices_dock.findChildren(QWidget):
+            if button.inherits("QAbstractButton") and not button.accessibleName():
+                button.setAccessibleName("Close practices panel")  # the dock's own title-bar button
+
+        self.search_panel = SearchPanel()
+        self.search_panel.search_requested.connect(self.run_search)
+        self.search_panel.open_requested.connect(self.open_patient)
+        self.records = RecordArea()
+        self.records.view_closed.connect(self._view_closed)
+        self.records.views_changed.connect(self._update_record_actions)
+
+        main = QWidget()
+        main.setObjectName("centralArea")
+        main_layout = QVBoxLayout(main)
+        main_layout.setContentsMargins(10, 10, 10, 6)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.setAccessibleName("Search and records")
+        self.splitter.addWidget(self.search_panel)
+        self.splitter.addWidget(self.records)
+        self.splitter.setStretchFactor(0, 2)
+        self.splitter.setStretchFactor(1, 3)
+        main_layout.addWidget(self.splitter)
+
+        self.no_practices = NoPracticesPanel(can_start_demo=self._start_demo is not None)
+        self.no_practices.start_demo_requested.connect(self.start_demo)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(main)
+        self.pages.addWidget(self.no_practices)
+        self.setCentralWidget(self.pages)
+
+        self.online_label = QLabel("No practices")
+        self.online_label.setAccessibleName("Practices online")
+        self.statusBar().addPermanentWidget(self.online_label)
+        self.statusBar().setAccessibleName("Status")
+
+    def _action(self, text: str, shortcut: QKeySequence | str | None, slot: Callable[[], Any],
+                tip: str) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setStatusTip(tip)
+        action.setToolTip(tip)
+        action.triggered.connect(slot)
+        self.addAction(action)  # shortcuts work even with the menu bar hidden
+        return action
+
+    def _build_actions(self) -> None:
+        bar = self.menuBar()
+        bar.setAccessibleName("Menu bar")
+        file_menu = bar.addMenu("&File")
+        self.quit_action = self._action("&Quit", QKeySequence.StandardKey.Quit, self.close, "Close Mosaic")
+        self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        file_menu.addAction(self.quit_action)
+
+        practices_menu = bar.addMenu("&Practices")
+        self.sign_in_action = self._action("&Sign in to all practices", "F5", self.sign_in_all,
+                                           "Sign in to every configured practice at once")
+        practices_menu.addAction(self.sign_in_action)
+        self.show_practices_action = self.practices_dock.toggleViewAction()
+        self.show_practices_action.setText("Show &practices panel")
+        self.show_practices_action.setShortcut(QKeySequence("Ctrl+Shift+P"))
+        practices_menu.addAction(self.show_practices_action)
+        self.start_demo_action = self._action("Start &demo practices", None, self.start_demo,
+                                              "Start demo practices on this computer (made-up patients)")
+        self.start_demo_action.setVisible(self._start_demo is not None)
+        practices_menu.addAction(self.start_demo_action)
+
+        search_menu = bar.addMenu("&Search")
+        self.find_action = self._action("&Find a patient", QKeySequence.StandardKey.Find,
+                                        self.search_panel.focus_search,
+                                        "Type an NHS number, a name (family name first) or a date of birth")
+        self.find_action.setShortcut(QKeySequence("Ctrl+F"))
+        search_menu.addAction(self.find_action)
+        self.results_action = self._action("Go to &results", "Ctrl+Shift+R", self.search_panel.focus_results,
+                                           "Move to the search results")
+        search_menu.addAction(self.results_action)
+
+        record_menu = bar.addMenu("&Record")
+        self.close_tab_action = self._action("&Close record tab", "Ctrl+W", self.close_current_tab,
+                                             "Close the record tab you are looking at")
+        self.split_action = self._action("&Split view", "Ctrl+\\", self.split_view,
+                                         "Show the current record beside the others")
+        self.move_action = self._action("&Move tab to other pane", "Ctrl+Shift+M", self.move_tab,
+                                        "Move the current record tab to the next pane")
+        self.next_tab_action = self._action("&Next record tab", "Ctrl+PgDown", lambda: self._cycle_tab(1),
+                                            "Show the next record tab in this pane")
+        self.previous_tab_action = self._action("&Previous record tab", "Ctrl+PgUp",
+                                                lambda: self._cycle_tab(-1),
+                                                "Show the previous record tab in this pane")
+        for action in (self.close_tab_action, self.split_action, self.move_action, self.next_tab_action,
+                       self.previous_tab_action):
+            record_menu.addAction(action)
+        self.reload_action = self._action("&Reload record", "Ctrl+R", self.reload_current,
+                                          "Ask the practice for the current record again (also retries a "
+                                          "record that could not be opened)")
+        record_menu.addAction(self.reload_action)
+
+        view_menu = bar.addMenu("&View")
+        self.next_pane_action = self._action("Next &area", "F6", lambda: self._cycle_focus(1),
+                                             "Move between practices, search, results and records")
+        self.previous_pane_action = self._action("Previous a&rea", "Shift+F6", lambda: self._cycle_focus(-1),
+                                                 "Move between practices, search, results and records")
+        view_menu.addAction(self.next_pane_action)
+        view_menu.addAction(self.previous_pane_action)
+        self._update_record_actions()
+
+    def _set_tab_order(self) -> None:
+        panel = self.search_panel
+        QWidget.setTabOrder(panel.box, panel.search_button)
+        QWidget.setTabOrder(panel.search_button, panel.tree)
+
+    # -- the core ----------------------------------------------------------------------------------
+
+    def set_core(self, core: MosaicCore) -> None:
+        """Use `core` from now on. Build it with `on_state=window.on_core_state`."""
+        self.core = core
+        practices = core.practices
+        self.practices_panel.set_practices(practices)
+        self.search_panel.set_practices(practices)
+        for state in core.sessions.states():
+            self.practices_panel.set_state(state)
+        self._update_online()
+        self.pages.setCurrentIndex(0 if practices else 1)
+        self.practices_dock.setVisible(bool(practices))
+        self.sign_in_action.setEnabled(bool(practices))
+
+    def on_core_state(self, state: PracticeState) -> None:
+        """The core's state listener: runs on the core's loop thread, so hop to the GUI thread."""
+        self.bridge.post(lambda: self._apply_state(state))
+
+    def _apply_state(self, state: PracticeState) -> None:
+        if self.core is None or state.practice.id not in self.practices_panel.rows:
+            return
+        self.practices_panel.set_state(state)
+        self._update_online()
+        if state.status is PracticeStatus.FAILED:
+            self.statusBar().showMessage(f"{state.practice.name}: {state.detail}", STATUS_MS)
+        self.practice_state_changed.emit(state)
+
+    def _update_online(self) -> None:
+        total = len(self.practices_panel.rows)
+        online = self.practices_panel.online_count()
+        self.online_label.setText(f"{online} of {total} practices online" if total else "No practices")
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if not self._started:
+            self._started = True
+            height = self.splitter.height()
+            self.splitter.setSizes([int(height * 0.42), height - int(height * 0.42)])
+            QTimer.singleShot(0, self._first_shown)  # the window paints before any network starts
+
+    def _first_shown(self) -> None:
+        if self.core is not None and self.core.practices:
+            self.sign_in_all()
+            self.search_panel.focus_search()
+        elif self._start_demo is not None:
+            self.no_practices.start_button.setFocus()
+
+    # -- sessions ----------------------------------------------------------------------------------
+
+    def sign_in_all(self) -> None:
+        if self.core is None or not self.core.practices:
+            return
+        self.statusBar().showMessage(f"Signing in to {len(self.core.practices)} practices…", STATUS_MS)
+        self.bridge.submit(self.core.sign_in(), self._signed_in, self._sign_in_failed)
+
+    def _signed_in(self, states: list[PracticeState]) -> None:
+        online = sum(1 for s in states if s.status is PracticeStatus.ONLINE)
+        failed = [s.practice.name for s in states if s.status is PracticeStatus.FAILED]
+        message = f"Signed in: {online} of {len(states)} practices online."
+        if failed:
+            message += " Could not sign in to " + ", ".join(failed) + " (see the Practices panel)."
+        self.statusBar().showMessage(message, STATUS_MS)
+        self.sign_in_finished.emit(states)
+
+    def _sign_in_failed(self, exc: BaseException) -> None:
+        self.statusBar().showMessage(f"Signing in failed: {exc}", STATUS_MS)
+        self.sign_in_finished.emit([])
+
+    def retry(self, practice_id: str) -> None:
+        if self.core is None:
+            return
+        name = self.core.sessions.practice(practice_id).name
+        self.statusBar().showMessage(f"Signing in to {name}…", STATUS_MS)
+
+        def done(state: PracticeState) -> None:
+            if state.status is PracticeStatus.ONLINE:
+                self.statusBar().showMessage(f"{name} is online.", STATUS_MS)
+
+        self.bridge.submit(self.core.retry(practice_id), done,
+                           lambda exc: self.statusBar().showMessage(f"{name}: {exc}", STATUS_MS))
+
+    def start_demo(self) -> None:
+        """Start the demo practices off the GUI thread, then use them."""
+        if self._start_demo is None:
+            return
+        self.no_practices.set_status("Starting demo practices…", busy=True)
+        self.statusBar().showMessage("Starting demo practices…", STATUS_MS)
+        self.bridge.submit(asyncio.to_thread(self._start_demo), self._demo_started, self._demo_failed)
+
+    def _demo_started(self, practices: list[Practice]) -> None:
+        old = self.core
+        if old is not None:
+            self.bridge.submit(old.close())
+        self.no_practices.set_status(None)
+        self.set_core(MosaicCore(practices, on_state=self.on_core_state))
+        self.sign_in_all()
+        self.search_panel.focus_search()
+
+    def _demo_failed(self, exc: BaseException) -> None:
+        message = f"The demo practices could not start: {exc}"
+        self.no_practices.set_status(message, error=True)
+        self.statusBar().showMessage(message, STATUS_MS)
+
+    # -- search ------------------------------------------------------------------------------------
+
+    def run_search(self, text: str) -> None:
+        """Search every practice; a newer search supersedes this one (its late answers are dropped)."""
+        if self.core is None:
+            return
+        try:
+            query = parse_query(text)
+        except QueryError as exc:
+            self.search_panel.show_field_error(str(exc))
+            return
+        self.search_panel.show_field_error(None)
+        if self._search_future is not None:
+            self._search_future.cancel()
+        self._search_generation += 1
+        generation = self._search_generation
+        self.search_panel.begin()
+        self.statusBar().showMessage(f"Searching {len(self.core.practices)} practices…", STATUS_MS)
+
+        def on_result(result: PracticeResults) -> None:  # loop thread
+            self.bridge.post(lambda: self._search_result(generation, result))
+
+        self._search_future = self.bridge.submit(
+            self.core.search(query, on_result=on_result),
+            lambda outcome: self._search_done(generation, outcome),
+            lambda exc: self._search_failed(generation, exc))
+
+    def _search_result(self, generation: int, result: PracticeResults) -> None:
+        if generation == self._search_generation:
+            self.search_panel.add_result(result)
+
+    def _search_done(self, generation: int, outcome: SearchOutcome) -> None:
+        if generation != self._search_generation:
+            return
+        self.search_panel.finish()
+        self.statusBar().showMessage(self.search_panel.count_line.text(), STATUS_MS)
+        self.search_finished.emit(outcome)
+
+    def _search_failed(self, generation: int, exc: BaseException) -> None:
+        if generation != self._search_generation:
+            return
+        self.search_panel.finish(error=str(exc) or type(exc).__name__)
+        self.statusBar().showMessage(f"The search failed: {exc}", STATUS_MS)
+        self.search_finished.emit(None)
+
+    # -- records -----------------------------------------------------------------------------------
+
+    def open_patient(self, patient: PatientSummary) -> RecordView | None:
+        """Open (or bring forward, if already open) this registration's record."""
+        if self.core is None:
+            return None
+        existing = self.records.find((patient.practice_id, patient.local_id))
+        if existing is not None:
+            self.records.focus_view(existing)
+            self.statusBar().showMessage(f"{existing.title()} is already open.", STATUS_MS)
+            return existing
+        practice = self.core.sessions.practice(patient.practice_id)
+        view = RecordView(patient, practice)
+        view.retry_requested.connect(self._load)
+        self.records.add(view)
+        self._load(view)
+        return view
+
+    def _load(self, view: RecordView) -> None:
+        assert self.core is not None
+        view.show_loading()
+        token = id(view)
+        old = self._loads.pop(token, None)
+        if old is not None:
+            old.cancel()
+        practice_id, local_id = view.key
+        self.statusBar().showMessage(f"Opening {display_name(view.patient)} from {view.practice.name}…",
+                                     STATUS_MS)
+
+        def done(record: PatientRecord) -> None:
+            if self._loads.get(token) is future:
+                del self._loads[token]
+                view.show_record(record)
+                self.records.refresh_tab(view)
+                self.statusBar().showMessage(f"Opened {view.title()}.", STATUS_MS)
+                self.record_finished.emit(view)
+
+        def failed(exc: BaseException) -> None:
+            if self._loads.get(token) is future:
+                del self._loads[token]
+                message = exc.message if isinstance(exc, AdapterError) else (str(exc) or type(exc).__name__)
+                view.show_error(message)
+                self.statusBar().showMessage(f"Could not open {view.title()}: {message}", STATUS_MS)
+                self.record_finished.emit(view)
+
+        future = self.bridge.submit(self.core.open_record(practice_id, local_id), done, failed)
+        self._loads[token] = future
+        self._update_record_actions()
+
+    def _view_closed(self, view: RecordView) -> None:
+        future = self._loads.pop(id(view), None)
+        if future is not None:
+            future.cancel()
+
+    def close_current_tab(self) -> None:
+        if not self.records.close_current():
+            self.statusBar().showMessage("No record is open.", STATUS_MS)
+
+    def split_view(self) -> None:
+        if not self.records.split_current():
+            self._explain_no_split()
+
+    def move_tab(self) -> None:
+        if not self.records.move_current_to_other():
+            self._explain_no_split()
+
+    def _explain_no_split(self) -> None:
+        if len(self.records.views()) < 2:
+            message = "Open another record to show two side by side."
+        else:
+            message = "This pane holds only one record: use Move tab to other pane (Ctrl+Shift+M)."
+        self.statusBar().showMessage(message, STATUS_MS)
+
+    def reload_current(self) -> None:
+        view = self.records.current_view()
+        if view is not None and view.state != "loading":
+            self._load(view)
+
+    def _cycle_tab(self, step: int) -> None:
+        pane = self.records.current_pane
+        if pane.count():
+            pane.setCurrentIndex((pane.currentIndex() + step) % pane.count())
+            pane.tabBar().setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def _cycle_focus(self, step: int) -> None:
+        areas: list[QWidget] = [self.search_panel.box, self.search_panel.tree]
+        if self.records.views():
+            areas.append(self.records.current_pane.tabBar())
+        if self.practices_dock.isVisible():
+            areas.append(self.practices_panel.sign_in_button)
+        focus = self.focusWidget()
+        current = next((i for i, w in enumerate(areas) if focus is w or (focus and w.isAncestorOf(focus))), -1)
+        areas[(current + step) % len(areas)].setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    def _update_record_actions(self) -> None:
+        # Enabled with any record open, so the shortcut explains itself (status bar) rather than do nothing.
+        count = len(self.records.views())
+        for action in (self.close_tab_action, self.split_action, self.move_action, self.reload_action,
+                       self.next_tab_action, self.previous_tab_action):
+            action.setEnabled(count > 0)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        if self._search_future is not None:
+            self._search_future.cancel()
+        for future in self._loads.values():
+            future.cancel()
+        self._loads.clear()
+        super().closeEvent(event)
+        self.closed.emit()

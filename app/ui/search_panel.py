@@ -1,0 +1,322 @@
+"""The search box, live NHS number check, results tree, and the per-practice results status area."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QAccessible, QAccessibleAnnouncementEvent, QKeyEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QToolButton,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.model import PatientSummary, Practice
+from app.core.nhs_number import normalise
+from app.core.query import nhs_number_problem
+from app.core.search import PracticeResults
+from app.ui import style
+from app.ui.results_model import ResultsModel
+
+PLACEHOLDER = "NHS number, name (family first) or date of birth"
+TYPING_PAUSE_MS = 800
+
+
+class SearchBox(QLineEdit):
+    """The query field; Down moves to the results so the keyboard path is search → arrow → Enter."""
+
+    move_to_results = Signal()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
+        if event.key() == Qt.Key.Key_Down:
+            self.move_to_results.emit()
+            return
+        super().keyPressEvent(event)
+
+
+class ResultsTree(QTreeView):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAccessibleName("Search results")
+        self.setAccessibleDescription("Patients found at each practice. Press Enter to open a record.")
+        self.setAlternatingRowColors(True)
+        self.setUniformRowHeights(True)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setExpandsOnDoubleClick(False)
+        self.setAllColumnsShowFocus(True)
+        self.header().setAccessibleName("Search results columns")
+
+
+class SearchPanel(QWidget):
+    """Shows one search at a time; the window feeds it each practice's answer as it arrives."""
+
+    search_requested = Signal(str)
+    open_requested = Signal(object)  # PatientSummary
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._practices: dict[str, Practice] = {}
+        self._pending: list[str] = []
+        self._answered: list[str] = []
+        self._problems: list[tuple[str, str]] = []
+        self._notes: list[tuple[str, str]] = []
+        self._last_error: str | None = ""  # differs from None, so the first call sets everything up
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(6)
+
+        row = QHBoxLayout()
+        row.setSpacing(8)
+        self.label = QLabel("&Find a patient")
+        self.label.setObjectName("heading")
+        row.addWidget(self.label)
+        self.box = SearchBox()
+        self.box.setPlaceholderText(PLACEHOLDER)
+        self.box.setAccessibleName("Find a patient")
+        self.box.setAccessibleDescription(PLACEHOLDER + ". Press Enter to search every practice.")
+        self.box.setToolTip(PLACEHOLDER + " (Ctrl+F). Press Enter to search every practice.")
+        self.box.setClearButtonEnabled(True)
+        for button in self.box.findChildren(QToolButton):  # the line edit's own clear button
+            button.setAccessibleName("Clear the search box")
+            button.setToolTip("Clear the search box")
+        self.label.setBuddy(self.box)
+        row.addWidget(self.box, 1)
+        self.search_button = QPushButton("Search")
+        self.search_button.setAccessibleName("Search every practice")
+        self.search_button.setToolTip("Search every signed-in practice (Enter)")
+        self.search_button.clicked.connect(self._submit)
+        row.addWidget(self.search_button)
+        layout.addLayout(row)
+
+        self.field_error = QLabel()
+        self.field_error.setObjectName("fieldError")
+        self.field_error.setAccessibleName("Search problem")
+        self.field_error.setWordWrap(True)
+        self.field_error.hide()
+        layout.addWidget(self.field_error)
+
+        self.count_line = QLabel("Search for a patient by NHS number, name or date of birth.")
+        self.count_line.setObjectName("countLine")
+        self.count_line.setAccessibleName("Search summary")
+        self.count_line.setWordWrap(True)
+        layout.addWidget(self.count_line)
+
+        self.model = ResultsModel(self)
+        self.tree = ResultsTree()
+        self.tree.setModel(self.model)
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        for column, width in enumerate((230, 230, 110, 120, 90, 80)):
+            self.tree.setColumnWidth(column, width)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.tree.activated.connect(self._activated)  # Enter, and double-click (or single, per style)
+        self.tree.setMinimumHeight(140)
+        layout.addWidget(self.tree, 1)
+
+        # Practices that did not answer (and notes like "NHS number only"), named, never silently missing.
+        self.status_area = QScrollArea()
+        self.status_area.setWidgetResizable(True)
+        self.status_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.status_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.status_area.setMaximumHeight(130)
+        self.status_area.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.status_area.setAccessibleName("Results status")
+        holder = QWidget()
+        holder_layout = QVBoxLayout(holder)
+        holder_layout.setContentsMargins(0, 0, 0, 0)
+        holder_layout.setSpacing(4)
+        self.problems, self.problems_label = _status_frame("problems", "Practices without results")
+        self.notes, self.notes_label = _status_frame("notes", "Search notes")
+        holder_layout.addWidget(self.problems)
+        holder_layout.addWidget(self.notes)
+        self.status_area.setWidget(holder)
+        self.status_area.hide()
+        layout.addWidget(self.status_area)
+
+        self._pause = QTimer(self)
+        self._pause.setSingleShot(True)
+        self._pause.setInterval(TYPING_PAUSE_MS)
+        self._pause.timeout.connect(lambda: self.show_field_error(nhs_number_problem(self.box.text())))
+        self.box.textChanged.connect(self._check_text)
+        self.box.returnPressed.connect(self._submit)
+        self.box.move_to_results.connect(self.focus_results)
+        self.show_field_error(None)
+
+    # -- input -------------------------------------------------------------------------------------
+
+    def focus_search(self) -> None:
+        self.box.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.box.selectAll()
+
+    def focus_results(self) -> None:
+        if self.model.rowCount() == 0:
+            return
+        self.tree.setFocus(Qt.FocusReason.OtherFocusReason)
+        if not self.tree.currentIndex().isValid():
+            self.tree.setCurrentIndex(self.model.index(0, 0))
+
+    def _check_text(self, text: str) -> None:
+        """A wrong NHS number is flagged as it is typed; one still short of ten digits only after a pause,
+        so the box does not turn red under every keystroke of a number being typed."""
+        self._pause.stop()
+        problem = nhs_number_problem(text)
+        if problem and len(normalise(text.strip())) < 10:
+            self.show_field_error(None)
+            self._pause.start()
+        else:
+            self.show_field_error(problem)
+
+    def show_field_error(self, message: str | None) -> None:
+        """Red border and a message under the box; announced to screen readers."""
+        if message == self._last_error:
+            return
+        self._last_error = message
+        invalid = bool(message)
+        self.box.setProperty("invalid", invalid)
+        style.repolish(self.box)
+        self.field_error.setText(message or "")
+        self.field_error.setVisible(invalid)
+        self.box.setAccessibleDescription(message if message else PLACEHOLDER)
+        if message:
+            _announce(self.field_error, message)
+
+    def _submit(self) -> None:
+        self.search_requested.emit(self.box.text())
+
+    # -- results -----------------------------------------------------------------------------------
+
+    def set_practices(self, practices: list[Practice]) -> None:
+        self._practices = {p.id: p for p in practices}
+        self.model.set_practices(practices)
+
+    def begin(self) -> None:
+        """A new search: forget the previous one's results and status."""
+        self.model.clear_results()
+        self._pending = list(self._practices)
+        self._answered = []
+        self._problems = []
+        self._notes = []
+        self._refresh_status(finished=False)
+
+    def add_result(self, result: PracticeResults) -> None:
+        if result.practice_id in self._pending:
+            self._pending.remove(result.practice_id)
+        name = self._name(result.practice_id)
+        if result.error:
+            self._problems.append((result.practice_id, _prefixed(name, result.error)))
+        else:
+            self._answered.append(result.practice_id)
+            if result.note:
+                self._notes.append((result.practice_id, _prefixed(name, result.note)))
+            if result.patients:
+                self._add_patients(result.patients)
+        self._refresh_status(finished=False)
+
+    def pending(self) -> list[str]:
+        """Ids of the practices this search is still waiting for."""
+        return list(self._pending)
+
+    def finish(self, error: str | None = None) -> None:
+        if error:
+            for pid in self._pending:
+                self._problems.append((pid, f"{self._name(pid)}: the search stopped before it answered "
+                                            f"({error})."))
+            self._pending = []
+        self._refresh_status(finished=True)
+        _announce(self.count_line, self.count_line.text())
+
+    def _add_patients(self, patients: tuple[PatientSummary, ...]) -> None:
+        current = self.model.patient_at(self.tree.currentIndex())
+        self.model.add_patients(patients)
+        self.tree.expandAll()
+        width = self.tree.columnWidth(0)
+        self.tree.resizeColumnToContents(0)
+        self.tree.setColumnWidth(0, max(width, self.tree.columnWidth(0)))
+        if current is not None:
+            index = self.model.index_of((current.practice_id, current.local_id))
+            if index.isValid():
+                self.tree.setCurrentIndex(index)
+
+    def _refresh_status(self, finished: bool) -> None:
+        total = len(self._practices)
+        people = self.model.person_count()
+        noun = "patient" if people == 1 else "patients"
+        answered = len(self._answered)
+        if finished:
+            text = f"{people} {noun} from {answered} of {total} practices"
+            if people == 0 and answered:
+                text = f"No patients found at {answered} of {total} practices"
+        else:
+            waiting = ", ".join(self._name(pid) for pid in self._pending)
+            text = f"Searching {total} practices… {people} {noun} so far"
+            if waiting:
+                text += f" · waiting for {waiting}"
+        self.count_line.setText(text)
+        self._show_lines(self.problems, self.problems_label, self._problems)
+        self._show_lines(self.notes, self.notes_label, self._notes)
+
+    def _show_lines(self, frame: QFrame, label: QLabel, lines: list[tuple[str, str]]) -> None:
+        frame.setVisible(bool(lines))
+        self.status_area.setVisible(bool(self._problems or self._notes))
+        html = "<br>".join(
+            f"<span style='color:{self._colour(pid)}'>■</span> {_escape(text)}" for pid, text in lines)
+        label.setText(html)
+        label.setToolTip("\n".join(text for _, text in lines))
+        label.setAccessibleDescription("; ".join(text for _, text in lines))
+
+    def _activated(self, index: QModelIndex) -> None:
+        patient = self.model.patient_at(index)
+        if patient is not None:
+            self.open_requested.emit(patient)
+        else:
+            first = index.siblingAtColumn(0)
+            self.tree.setExpanded(first, not self.tree.isExpanded(first))
+
+    def _name(self, practice_id: str) -> str:
+        practice = self._practices.get(practice_id)
+        return practice.name if practice else practice_id
+
+    def _colour(self, practice_id: str) -> str:
+        practice = self._practices.get(practice_id)
+        return practice.colour if practice else style.SECONDARY
+
+
+def _prefixed(name: str, message: str) -> str:
+    """'Oakwood Surgery: did not answer…' — name the practice once, whether or not the message does."""
+    message = message.replace(f": {name}: ", ": ")  # "X was not searched: X: why" reads as a stutter
+    return message if name.lower() in message.lower() else f"{name}: {message}"
+
+
+def _status_frame(object_name: str, accessible: str) -> tuple[QFrame, QLabel]:
+    frame = QFrame()
+    frame.setObjectName(object_name)
+    layout = QVBoxLayout(frame)
+    layout.setContentsMargins(10, 6, 8, 6)
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.RichText)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setAccessibleName(accessible)
+    layout.addWidget(label)
+    frame.hide()
+    return frame, label
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _announce(widget: QWidget, message: str) -> None:
+    """Tell screen readers about a change they would otherwise miss."""
+    if message and QAccessible.isActive():
+        QAccessible.updateAccessibility(QAccessibleAnnouncementEvent(widget, message))

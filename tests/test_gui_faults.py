@@ -1,0 +1,136 @@
+"""The window when a practice fails or hangs: the others carry on, the failure is named, the GUI stays live."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+
+import pytest
+from PySide6.QtCore import Qt, QTimer
+
+from app.core.secrets import env_name
+from app.core.sessions import PracticeStatus
+from app.ui.app import build_window
+from app.ui.main_window import MainWindow
+
+pytestmark = pytest.mark.gui
+TIMEOUT_MS = 10_000
+
+
+@pytest.fixture
+def network(demo_network, monkeypatch):
+    for practice_id, secret in demo_network.secrets.items():
+        monkeypatch.setenv(env_name(practice_id), secret)
+    yield demo_network
+    demo_network.reset_faults()
+
+
+@contextmanager
+def opened(qtbot, practices) -> Iterator[MainWindow]:
+    """The real window, shown and signed in (or failed) at every practice; shut down afterwards."""
+    win, bridge = build_window(practices)
+    qtbot.addWidget(win)
+    try:
+        with qtbot.waitSignal(win.sign_in_finished, timeout=TIMEOUT_MS):
+            win.show()
+        yield win
+    finally:
+        win.close()
+        bridge.shutdown(win.core)
+
+
+@pytest.fixture
+def window(qtbot, network) -> Iterator[MainWindow]:
+    with opened(qtbot, network.practices) as win:
+        yield win
+
+
+@pytest.fixture
+def impatient(qtbot, network) -> Iterator[MainWindow]:
+    """The window with the third practice given a one-second timeout, so a hang settles quickly."""
+    slow_id = network.practices[2].id
+    practices = [replace(p, timeout_s=1.0) if p.id == slow_id else p for p in network.practices]
+    with opened(qtbot, practices) as win:
+        yield win
+
+
+def search(qtbot, win: MainWindow, text: str):
+    win.search_panel.box.setText(text)
+    with qtbot.waitSignal(win.search_finished, timeout=TIMEOUT_MS) as blocker:
+        qtbot.keyClick(win.search_panel.box, Qt.Key.Key_Return)
+    return blocker.args[0]
+
+
+def common_family(network) -> str:
+    """A family name found at every demo practice, so each practice has something to answer."""
+    names = [{p.family for p in server.population} for server in network.servers]
+    return sorted(set.intersection(*names))[0]
+
+
+def test_a_failing_practice_is_named_while_the_other_four_answer(qtbot, window, network) -> None:
+    broken = network.servers[1]
+    family = common_family(network)
+    with broken.faults.override(mode="http-500"):
+        outcome = search(qtbot, window, family)
+    answered = {r.practice_id for r in outcome.results if not r.error}
+    assert answered == {p.id for p in network.practices} - {broken.spec.id}
+    assert {p.practice_id for p in outcome.patients} == answered
+    panel = window.search_panel
+    assert panel.problems.isVisible()
+    assert broken.practice.name in panel.problems_label.text()
+    assert broken.practice.name in panel.problems_label.accessibleDescription()
+    assert panel.count_line.text().endswith("from 4 of 5 practices")
+
+
+def test_a_practice_that_is_down_at_sign_in_is_failed_with_retry_and_named_in_search(qtbot, network) -> None:
+    down = network.servers[3]
+    down.faults.mode = "down"  # the network fixture resets faults after the test
+    with opened(qtbot, network.practices) as win:
+        row = win.practices_panel.rows[down.spec.id]
+        assert row.state.status is PracticeStatus.FAILED
+        assert "Failed: " in row.state_label.text() and row.state_label.wordWrap()
+        assert row.state_label.toolTip().startswith("Failed: ")  # the full reason, also in the tooltip
+        assert row.retry_button.isEnabled()
+        assert win.online_label.text() == "4 of 5 practices online"
+
+        search(qtbot, win, common_family(network))
+        assert down.practice.name in win.search_panel.problems_label.text()
+        assert "not searched" in win.search_panel.problems_label.text()
+
+        down.faults.mode = None  # the server is back: Retry brings the practice online
+        with qtbot.waitSignal(win.practice_state_changed, timeout=TIMEOUT_MS,
+                              check_params_cb=lambda s: s.status is PracticeStatus.ONLINE):
+            qtbot.mouseClick(row.retry_button, Qt.MouseButton.LeftButton)
+        assert not row.retry_button.isEnabled()
+        assert win.online_label.text() == "5 of 5 practices online"
+
+
+def test_the_gui_stays_responsive_while_a_practice_hangs(qtbot, impatient, network) -> None:
+    win = impatient
+    slow = network.servers[2]
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    try:
+        with slow.faults.override(mode="hang", hang_s=5.0):
+            win.search_panel.box.setText(common_family(network))
+            with qtbot.waitSignal(win.search_finished, timeout=TIMEOUT_MS) as blocker:
+                qtbot.keyClick(win.search_panel.box, Qt.Key.Key_Return)
+                # The four others are listed while the slow one is still awaited, and named as awaited.
+                qtbot.waitUntil(lambda: win.search_panel.pending() == [slow.spec.id], timeout=TIMEOUT_MS)
+                assert win.search_panel.model.rowCount() > 0
+                assert slow.faults.hanging >= 1
+                assert win.search_panel.count_line.text().endswith(f"waiting for {slow.practice.name}")
+    finally:
+        timer.stop()
+    outcome = blocker.args[0]
+    failed = {r.practice_id: r.error for r in outcome.results if r.error}
+    assert list(failed) == [slow.spec.id]
+    assert slow.practice.name in win.search_panel.problems_label.text()
+    assert len(ticks) > 40, "the timer kept ticking through the hang"
+    worst_gap = max(b - a for a, b in zip(ticks, ticks[1:], strict=False))
+    assert worst_gap < 0.5, f"the GUI thread stalled for {worst_gap:.2f} s"
