@@ -1,0 +1,229 @@
+"""Shared helpers for the benchmarks: isolated per-user folders, demo networks, figures and reports."""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import gc
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+LATENCY_MS = 100  # added by the demo practices to every reply, unless a benchmark says otherwise
+
+
+# --- environment -----------------------------------------------------------------------------------
+
+_HOME: Path | None = None
+
+
+def isolate(keep_secrets: bool = False) -> Path:
+    """A throw-away MOSAIC_HOME and no machine-wide config, so a run touches nothing of the user's."""
+    global _HOME
+    if _HOME is None:
+        _HOME = Path(tempfile.mkdtemp(prefix="mosaic-perf-"))
+        atexit.register(shutil.rmtree, _HOME, True)
+        os.environ["MOSAIC_HOME"] = str(_HOME / "home")
+        os.environ["MOSAIC_MACHINE_CONFIG"] = str(_HOME / "no-machine-config.toml")
+        if not keep_secrets:
+            for key in list(os.environ):
+                if key.startswith("MOSAIC_SECRET_"):
+                    del os.environ[key]
+    return _HOME
+
+
+def secret_env(network: Any) -> dict[str, str]:
+    from app.core.secrets import env_name
+
+    return {env_name(pid): secret for pid, secret in network.secrets.items()}
+
+
+@contextlib.contextmanager
+def demo_network(practices: int, patients: int = 2000, latency_ms: float = LATENCY_MS,
+                 freeze_gc: bool = True) -> Iterator[Any]:
+    """Start demo practices in this process, put their secrets in the environment, stop them after.
+
+    With `freeze_gc`, the demo populations are moved out of the garbage collector's sight once built:
+    a remote practice's heap never pauses Mosaic, but an in-process one would (a full collection walks
+    every demo patient; see bench_search_scale), which would charge the servers' cost to the client.
+    """
+    from app.demo.network import DemoNetwork
+
+    isolate()
+    network = DemoNetwork.start(practices=practices, patients=patients, latency_ms=latency_ms)
+    try:
+        os.environ.update(secret_env(network))
+        if freeze_gc:
+            gc.collect()
+            gc.freeze()
+        yield network
+    finally:
+        network.stop()
+        if freeze_gc:
+            gc.unfreeze()
+
+
+def count_connections(network: Any) -> Callable[[], int]:
+    """Count TCP connections the demo servers accept (wraps each server's public `track` hook).
+
+    Returns a function giving the total so far. Each new connection would cost one more round trip
+    (plus one or two for TLS) against a real practice; the demo adds its latency per request only.
+    """
+    lock = threading.Lock()
+    opened = [0]
+    for server in network.servers:
+        original = server.track
+
+        def track(conn: Any, is_open: bool, _original: Any = original) -> bool:
+            if is_open:
+                with lock:
+                    opened[0] += 1
+            return _original(conn, is_open)
+
+        server.track = track
+    return lambda: opened[0]
+
+
+def requests_served(network: Any) -> int:
+    return sum(server.requests for server in network.servers)
+
+
+# --- figures ----------------------------------------------------------------------------------------
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def ms(seconds: float) -> float:
+    return seconds * 1000.0
+
+
+@dataclass
+class Figure:
+    benchmark: str
+    figure: str
+    value: float | str | None
+    unit: str = ""
+    goal: str = ""
+    met: bool | None = None  # None: no goal
+    note: str = ""
+
+    def shown(self) -> str:
+        if self.value is None:
+            return "n/a"
+        if isinstance(self.value, str):
+            return self.value
+        if self.unit == "ms":
+            text = f"{self.value:,.0f} ms"
+        elif self.unit == "s":
+            text = f"{self.value:.2f} s"
+        elif self.unit == "x":
+            text = f"{self.value:.2f}×"
+        elif self.unit == "MB":
+            text = f"{self.value:,.0f} MB"
+        elif self.unit:
+            text = f"{self.value:g} {self.unit}"
+        else:
+            text = f"{self.value:g}"
+        return text
+
+    def verdict(self) -> str:
+        return "" if self.met is None else ("met" if self.met else "**missed**")
+
+
+@dataclass
+class Report:
+    """Figures of one benchmark: printed as they come, and written as JSON for run_all."""
+
+    benchmark: str
+    figures: list[Figure] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+    def add(self, figure: str, value: float | str | None, unit: str = "", *, goal: str = "", met: bool | None = None,
+            note: str = "") -> Figure:
+        item = Figure(self.benchmark, figure, value, unit, goal, met, note)
+        self.figures.append(item)
+        extra = f"   goal {goal}: {item.verdict() or '-'}" if goal else ""
+        print(f"  {figure:<58} {item.shown():>14}{extra}{'   (' + note + ')' if note else ''}", flush=True)
+        return item
+
+    def save(self, path: Path | None) -> None:
+        elapsed = time.perf_counter() - self.started
+        print(f"[{self.benchmark}: {elapsed:.1f} s]", flush=True)
+        if path is not None:
+            path.write_text(json.dumps([asdict(f) for f in self.figures], indent=1), encoding="utf-8")
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--json", type=Path, help="also write the figures to this file (run_all uses it)")
+    return p
+
+
+class Budget:
+    """A wall-clock allowance: loops stop early (with fewer runs) rather than overrun the suite."""
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def expired(self) -> bool:
+        return self.left() <= 0
+
+
+# --- machine ----------------------------------------------------------------------------------------
+
+def machine_info() -> dict[str, str]:
+    info = {
+        "Python": platform.python_version(),
+        "OS": platform.platform(terse=True),
+        "CPU cores (logical)": str(os.cpu_count()),
+    }
+    with contextlib.suppress(Exception):
+        import psutil
+
+        info["CPU cores (physical)"] = str(psutil.cpu_count(logical=False))
+        info["Memory"] = f"{psutil.virtual_memory().total / 2**30:.1f} GiB"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["CPU"] = line.split(":", 1)[1].strip()
+                break
+    with contextlib.suppress(Exception):
+        import PySide6
+        from PySide6 import QtCore
+
+        info["PySide6"] = PySide6.__version__
+        info["Qt"] = QtCore.qVersion()
+    with contextlib.suppress(Exception):
+        import httpx
+
+        info["httpx"] = httpx.__version__
+    return info
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment for a child Python: this one, plus the repository on PYTHONPATH."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    env.update(extra)
+    return env
+
+
+def python() -> str:
+    return sys.executable
