@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -41,7 +41,7 @@ from app.core.nhs_number import NHS_NUMBER_SYSTEM, normalise
 
 log = logging.getLogger("mosaic.adapters.fhir_r4")
 
-SEARCH_PAGE_SIZE = 50
+SEARCH_PAGE_SIZE = 250  # = SEARCH_MAX_RESULTS: one round trip unless the server caps pages lower
 SEARCH_MAX_PAGES = 5
 SEARCH_MAX_RESULTS = 250
 RECORD_PAGE_SIZE = 200
@@ -226,13 +226,25 @@ class FhirR4Adapter(Adapter):
                                    f"{self.practice.source or 'the practice directory'}.", "config") from exc
             raise
 
+    def _credential_check(self) -> Awaitable[object]:
+        """Prove the credentials in the same round trip as /metadata.
+
+        For client credentials a granted token is the proof (a signed search would wait for the
+        token first: two round trips); otherwise a cheap signed search.
+        """
+        auth = self._authenticator()
+        if isinstance(auth, ClientCredentialsAuth):
+            return auth.headers(self._http())
+        if self.practice.auth == "none":
+            return _nothing()
+        return self._get("Patient", {"_count": "1", "_summary": "count"})
+
     # --- the contract ---------------------------------------------------------------------------
 
     async def connect(self) -> ServerInfo:
         """Read the CapabilityStatement and prove the credentials with a cheap signed search."""
         self._authenticator()  # a missing secret or setting fails here, before any network traffic
-        probe = (self._get("Patient", {"_count": "1", "_summary": "count"})
-                 if self.practice.auth != "none" else _nothing())
+        probe = self._credential_check()
         meta, checked = await asyncio.gather(self._metadata(), probe, return_exceptions=True)
         if isinstance(checked, AdapterError) and checked.kind == "auth":
             raise checked
