@@ -60,6 +60,17 @@ class Adapter(abc.ABC):
         Raises AdapterError only when the patient themself cannot be read (so there is no banner).
         """
 
+    async def send_audit_event(self, event: dict, identifier: tuple[str, str]) -> None:
+        """Deliver a FHIR AuditEvent to this practice, at most once per `identifier` (system, value).
+
+        Returns once the practice has the event (stored now, or already from an earlier attempt).
+        Raises AdapterError; an HttpError's `status` tells a refusal (4xx) from a failure worth
+        retrying. Backends that cannot receive audit raise kind "unsupported".
+        """
+        raise AdapterError(f"{self.practice.name}: this kind of practice system ({self.kind or 'unknown'}) "
+                           "cannot receive audit events from Mosaic; they are kept on this PC for export.",
+                           "unsupported")
+
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. Safe to call more than once."""
 

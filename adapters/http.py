@@ -223,6 +223,10 @@ async def send_json(
         status = type(exc).__name__
         raise HttpError(f"{practice.name} closed the connection before its reply was complete. Mosaic will "
                         "try again.", "network") from exc
+    except httpx.DecodingError as exc:
+        status = "decoding-error"
+        raise HttpError(f"{practice.name} sent a reply that could not be decoded (bad compression). "
+                        "Tell the practice.", "bad-reply") from exc
     except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
         status = "bad-url"
         raise HttpError(f"{practice.name}: the address {_safe_url(target)} cannot be used ({exc}). "

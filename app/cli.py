@@ -97,8 +97,6 @@ def cmd_window(args: argparse.Namespace) -> int:
     practices = _load_practices(args)
     if practices is None:
         return EXIT_USAGE
-    from app.ui.app import run_window
-
     holder: dict[str, object] = {}
 
     def start_demo():
@@ -107,11 +105,29 @@ def cmd_window(args: argparse.Namespace) -> int:
         return network.practices
 
     try:
-        return run_window(practices, start_demo=start_demo)
+        return _run_window_safely(practices, start_demo=start_demo)
     finally:
         network = holder.get("network")
         if network is not None:
             network.stop()  # type: ignore[attr-defined]
+
+
+def _run_window_safely(practices, **kwargs) -> int:
+    """The window, or, when the audit journal cannot be opened, a message saying so (nothing is shown
+    without a journal to record it)."""
+    from app.core.audit.journal import JournalError
+    from app.ui.app import ensure_application, run_window
+
+    try:
+        return run_window(practices, **kwargs)
+    except JournalError as exc:
+        _print_err(str(exc))
+        from PySide6.QtWidgets import QMessageBox
+
+        ensure_application()
+        QMessageBox.critical(None, "Mosaic cannot start", f"{exc}\n\nNo patient data can be shown until the "
+                             "audit journal can be written. Free disk space or ask IT.")
+        return EXIT_FAILED
 
 
 def _start_demo_network(patients: int, latency_ms: int, load: Path | None, practices: int = 5):
@@ -131,9 +147,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     network = _start_demo_network(args.patients, args.latency_ms, args.load)
     try:
-        from app.ui.app import run_window
-
-        return run_window(network.practices)
+        return _run_window_safely(network.practices)
     finally:
         network.stop()
 
@@ -178,7 +192,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         finally:
             await core.close()
 
-    states = asyncio.run(run())
+    from app.core.audit.journal import JournalError
+
+    try:
+        states = asyncio.run(run())
+    except JournalError as exc:
+        _print_err(str(exc))
+        return EXIT_FAILED
     width = max(len(p.id) for p in practices)
     failed = 0
     for state in states:
@@ -236,7 +256,13 @@ def cmd_search(args: argparse.Namespace) -> int:
         finally:
             await core.close()
 
-    outcome = asyncio.run(run())
+    from app.core.audit.journal import JournalError
+
+    try:
+        outcome = asyncio.run(run())
+    except JournalError as exc:
+        _print_err(f"nothing was searched: {exc}")
+        return EXIT_FAILED
     if not args.json:
         print(f"{len(outcome.patients)} patients from {len(outcome.results) - len(outcome.failures)} of "
               f"{len(outcome.results)} practices", file=sys.stderr)
@@ -252,6 +278,8 @@ def cmd_show(args: argparse.Namespace) -> int:
                    f"{', '.join(p.id for p in practices) or 'none'})")
         return EXIT_USAGE
     from adapters.base import AdapterError
+    from app.core.audit.journal import JournalError
+    from app.core.audit.recorder import AuditError
     from app.core.service import MosaicCore, PatientNotFound
     from app.core.sessions import PracticeStatus
 
@@ -262,13 +290,15 @@ def cmd_show(args: argparse.Namespace) -> int:
             if state.status is not PracticeStatus.ONLINE:
                 raise AdapterError(state.detail, "network")
             local_id = await core.resolve_patient(args.practice, args.patient)
-            return await core.open_record(args.practice, local_id)
+            record = await core.open_record(args.practice, local_id)
+            await core.flush_outbox(timeout_s=5)  # what does not go now waits in the journal's outbox
+            return record
         finally:
             await core.close()
 
     try:
         record = asyncio.run(run())
-    except (AdapterError, PatientNotFound) as exc:
+    except (AdapterError, PatientNotFound, AuditError, JournalError) as exc:
         _print_err(str(exc))
         return EXIT_FAILED
     if args.json:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -26,7 +27,7 @@ from adapters.fhir_r4.mapping import (
     map_patient,
     map_resources,
 )
-from adapters.http import HttpError, JsonReply, fetch_json, make_client, origin_of
+from adapters.http import HttpError, JsonReply, fetch_json, make_client, origin_of, send_json
 from app.core.model import (
     SECTION_TITLES,
     PatientQuery,
@@ -311,6 +312,24 @@ class FhirR4Adapter(Adapter):
         rounds = record.round_trips + extra_rounds + (self._token_fetches() - tokens_before)
         log.debug("practice=%s record fetched rounds=%d", self.practice.id, rounds)
         return PatientRecord(record.patient, record.sections, record.retrieved_at, rounds, record.warnings)
+
+    async def send_audit_event(self, event: dict, identifier: tuple[str, str]) -> None:
+        """POST the AuditEvent as a conditional create keyed on `identifier`: a repeat is a no-op (200)."""
+        system, value = identifier
+        condition = "identifier=" + quote(f"{system}|{value}", safe=":/|")
+        client = self._http()
+        auth = self._authenticator()
+        for attempt in (1, 2):
+            headers = {**await auth.headers(client), "If-None-Exist": condition}
+            try:
+                await send_json(client, self.practice, "POST", self._url("AuditEvent"), event, headers=headers,
+                                auth_hint=self._auth_hint(), logger=log)
+                return
+            except HttpError as exc:
+                if exc.status == 401 and auth.refreshable and attempt == 1:
+                    auth.invalidate(headers)
+                    continue
+                raise
 
     async def close(self) -> None:
         client, self._client = self._client, None

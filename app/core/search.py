@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from adapters.base import AdapterError
@@ -24,6 +24,7 @@ class PracticeResults:
     error: str | None = None
     note: str | None = None  # e.g. "searches by NHS number only"
     elapsed_ms: float = 0.0
+    queried: bool = True  # False when no request left for this practice (not signed in, unsupported)
 
 
 @dataclass
@@ -49,11 +50,14 @@ class PatientGroup:
 
 
 ResultListener = Callable[[PracticeResults], None]
+#: runs on each practice's answer before anyone sees it (the audit journal commits here)
+ResultGate = Callable[[PracticeResults], Awaitable[PracticeResults]]
 
 
 async def federated_search(sessions: SessionManager, query: PatientQuery,
-                           on_result: ResultListener | None = None) -> SearchOutcome:
-    """Ask every practice at once. `on_result` is called as each practice answers (or fails)."""
+                           on_result: ResultListener | None = None, gate: ResultGate | None = None) -> SearchOutcome:
+    """Ask every practice at once. `on_result` is called as each practice answers (or fails),
+    after `gate` has passed that answer."""
     outcome = SearchOutcome(query)
 
     def deliver(result: PracticeResults) -> None:
@@ -62,7 +66,8 @@ async def federated_search(sessions: SessionManager, query: PatientQuery,
             on_result(result)
 
     async def one(practice_id: str) -> None:
-        deliver(await _search_one(sessions, practice_id, query))
+        result = await _search_one(sessions, practice_id, query)
+        deliver(await gate(result) if gate is not None else result)
 
     await asyncio.gather(*(one(p.id) for p in sessions.practices))
     return outcome
@@ -74,9 +79,10 @@ async def _search_one(sessions: SessionManager, practice_id: str, query: Patient
     adapter = sessions.online_adapter(practice_id)
     if adapter is None:
         why = state.detail if state.status is PracticeStatus.FAILED else f"not signed in ({state.status})"
-        return PracticeResults(practice_id, error=f"{practice.name} was not searched: {why}")
+        return PracticeResults(practice_id, error=f"{practice.name} was not searched: {why}", queried=False)
     if not adapter.supports_demographic_search and not query.nhs_number:
-        return PracticeResults(practice_id, note=f"{practice.name} can only be searched by NHS number.")
+        return PracticeResults(practice_id, note=f"{practice.name} can only be searched by NHS number.",
+                               queried=False)
     started = time.perf_counter()
     try:
         patients = await asyncio.wait_for(adapter.search(query), timeout=practice.timeout_s * 2 + 5)

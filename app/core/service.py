@@ -1,18 +1,25 @@
 """MosaicCore: the one core that the window, the CLI and exports all go through.
 
-Every path that shows record data calls `open_record`; later issues add the policy check and the
-audit journal there, so no face of the app can bypass them.
+Every path that shows patient data goes through `search` or `open_record`, and both commit the
+audit journal entry (with its outbox rows) before handing anything back: no face of the app can
+show record data that was not recorded first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+from collections.abc import Callable
 
-from adapters.base import AdapterError
+from adapters.base import Adapter, AdapterError
 from app.core import nhs_number
+from app.core.audit.journal import DestinationStatus, Journal
+from app.core.audit.model import AuditUser
+from app.core.audit.outbox import OutboxSender, default_deliverers
+from app.core.audit.recorder import AuditError, AuditRecorder
 from app.core.model import PatientQuery, PatientRecord, Practice
-from app.core.search import ResultListener, SearchOutcome, federated_search
+from app.core.search import PracticeResults, ResultListener, SearchOutcome, federated_search
 from app.core.sessions import PracticeState, SessionManager, StateListener
 
 log = logging.getLogger("mosaic.core")
@@ -23,21 +30,80 @@ class PatientNotFound(LookupError):
 
 
 class MosaicCore:
-    def __init__(self, practices: list[Practice], on_state: StateListener | None = None) -> None:
+    def __init__(self, practices: list[Practice], on_state: StateListener | None = None, *,
+                 journal: Journal | None = None, user: AuditUser | None = None,
+                 on_outbox_status: Callable[[list[DestinationStatus]], None] | None = None) -> None:
+        """`journal` defaults to the per-user journal; opening it may raise JournalError, which the
+        caller shows: without a journal nothing may be shown."""
         self.sessions = SessionManager(practices, on_state=on_state)
+        self._owns_journal = journal is None
+        self.journal = journal or Journal.open()
+        self.audit = AuditRecorder(self.journal, user or AuditUser.from_os(), on_appended=self._wake_outbox)
+        self._on_outbox_status = on_outbox_status
+        self._sender: OutboxSender | None = None
 
     @property
     def practices(self) -> list[Practice]:
         return self.sessions.practices
 
+    # --- sessions ------------------------------------------------------------------------------------
+
     async def sign_in(self) -> list[PracticeState]:
-        return await self.sessions.sign_in()
+        self.start_outbox()
+        states = await self.sessions.sign_in()
+        if self._sender is not None:
+            self._sender.retry_now()  # practices that just came online can take their waiting entries
+        return states
 
     async def retry(self, practice_id: str) -> PracticeState:
-        return await self.sessions.connect(practice_id)
+        self.start_outbox()
+        state = await self.sessions.connect(practice_id)
+        if self._sender is not None:
+            self._sender.retry_now(f"practice:{practice_id}")
+        return state
+
+    # --- the audit outbox ------------------------------------------------------------------------------
+
+    def start_outbox(self) -> None:
+        """Start delivering journal entries upstream (needs the running loop)."""
+        if self._sender is None:
+            deliverers = default_deliverers(self.sessions.online_adapter)
+            self._sender = OutboxSender(self.journal, deliverers, on_status=self._on_outbox_status)
+            self._sender.start()
+
+    def _wake_outbox(self) -> None:
+        if self._sender is not None:
+            self._sender.notify()
+
+    async def flush_outbox(self, timeout_s: float = 10.0) -> None:
+        """Give the sender a short chance to deliver what is due (the CLI calls this before exiting)."""
+        if self._sender is None:
+            return
+        self._sender.notify()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while loop.time() < deadline:
+            due = await asyncio.to_thread(self.journal.outbox_status)
+            if not any(d.waiting for d in due if d.destination.startswith("practice:")
+                       and self.sessions.online_adapter(d.destination.removeprefix("practice:"))):
+                return
+            await asyncio.sleep(0.05)
+
+    # --- what shows patient data -------------------------------------------------------------------------
 
     async def search(self, query: PatientQuery, on_result: ResultListener | None = None) -> SearchOutcome:
-        return await federated_search(self.sessions, query, on_result)
+        return await federated_search(self.sessions, query, on_result, gate=lambda r: self._audit_search(query, r))
+
+    async def _audit_search(self, query: PatientQuery, result: PracticeResults) -> PracticeResults:
+        if not result.queried:
+            return result
+        practice = self.sessions.practice(result.practice_id)
+        entry = self.audit.search(practice, query, None if result.error else len(result.patients), result.error)
+        try:
+            await self.audit.commit(entry, practice)
+        except AuditError as exc:
+            return dataclasses.replace(result, patients=(), error=str(exc))
+        return result
 
     async def resolve_patient(self, practice_id: str, patient: str) -> str:
         """A practice-local id from what the user gave: that id itself, or an NHS number."""
@@ -46,23 +112,36 @@ class MosaicCore:
         number = nhs_number.normalise(patient)
         if not nhs_number.is_valid(number):
             raise PatientNotFound(f"{patient} is not a valid NHS number (the check digit does not match).")
-        adapter = self._adapter(practice_id)
-        matches = await adapter.search(PatientQuery(nhs_number=number))
+        query = PatientQuery(nhs_number=number)
+        practice = self.sessions.practice(practice_id)
+        try:
+            matches = await self._adapter(practice_id).search(query)
+        except AdapterError as exc:
+            await self.audit.commit(self.audit.search(practice, query, None, exc.message), practice)
+            raise
+        await self.audit.commit(self.audit.search(practice, query, len(matches)), practice)
         if not matches:
-            name = self.sessions.practice(practice_id).name
             raise PatientNotFound(f"No patient with NHS number {nhs_number.format_nhs_number(number)} "
-                                  f"is registered at {name}.")
+                                  f"is registered at {practice.name}.")
         return matches[0].local_id
 
-    async def open_record(self, practice_id: str, local_id: str) -> PatientRecord:
+    async def open_record(self, practice_id: str, local_id: str, *, purpose: str | None = None) -> PatientRecord:
+        """Fetch a record, journal the access, and only then return it. A failed fetch is journaled too."""
         practice = self.sessions.practice(practice_id)
-        adapter = self._adapter(practice_id)
         try:
-            return await asyncio.wait_for(adapter.fetch_record(local_id), timeout=practice.timeout_s * 3 + 5)
+            adapter = self._adapter(practice_id)
+            record = await asyncio.wait_for(adapter.fetch_record(local_id), timeout=practice.timeout_s * 3 + 5)
         except TimeoutError:
-            raise AdapterError(f"{practice.name} did not return the record in time.", "timeout") from None
+            error = AdapterError(f"{practice.name} did not return the record in time.", "timeout")
+            await self.audit.commit(self.audit.read(practice, local_id, error=error.message, purpose=purpose), practice)
+            raise error from None
+        except AdapterError as exc:
+            await self.audit.commit(self.audit.read(practice, local_id, error=exc.message, purpose=purpose), practice)
+            raise
+        await self.audit.commit(self.audit.read(practice, local_id, record, purpose=purpose), practice)
+        return record
 
-    def _adapter(self, practice_id: str):
+    def _adapter(self, practice_id: str) -> Adapter:
         adapter = self.sessions.online_adapter(practice_id)
         if adapter is None:
             state = self.sessions.state(practice_id)
@@ -71,4 +150,9 @@ class MosaicCore:
         return adapter
 
     async def close(self) -> None:
+        if self._sender is not None:
+            await self._sender.stop()
+            self._sender = None
         await self.sessions.sign_out()
+        if self._owns_journal:
+            self.journal.close()

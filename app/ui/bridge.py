@@ -3,6 +3,11 @@
 The core's practice I/O runs on one asyncio loop in a dedicated daemon thread (QtAsyncio does not
 work with httpx). The GUI thread only submits coroutines and receives results: every callback the
 bridge delivers runs on the GUI thread, via a queued Qt signal, so widgets are only touched there.
+
+Callbacks wait in one first-in first-out queue. The GUI thread runs them for at most DRAIN_BUDGET_S per
+event-loop pass and leaves the rest for the next pass, so answers that arrive together (ten records,
+twenty practices' search results) never hold the GUI thread in one long stall: input and painting get
+their turn in between.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import concurrent.futures
 import contextlib
 import logging
 import threading
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
@@ -21,6 +28,7 @@ log = logging.getLogger("mosaic.ui.bridge")
 
 DoneCallback = Callable[[Any], None]
 ErrorCallback = Callable[[BaseException], None]
+DRAIN_BUDGET_S = 0.008  # callbacks run per event-loop pass, at least one
 
 
 class Closable(Protocol):
@@ -30,17 +38,20 @@ class Closable(Protocol):
 class AsyncBridge(QObject):
     """One asyncio loop in a daemon thread; results come back to the GUI thread as queued signals."""
 
-    _deliver = Signal(object)
+    _wake = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._closed = False
+        self._queue: deque[Callable[[], None]] = deque()
+        self._queue_lock = threading.Lock()
+        self._wake_posted = False  # a drain is already on its way to the GUI thread
         self._thread = threading.Thread(target=self._run, name="mosaic-core-loop", daemon=True)
         # Queued explicitly: a callable posted from the GUI thread itself also waits for the event loop,
         # so callbacks never run re-entrantly inside the caller.
-        self._deliver.connect(self._invoke, Qt.ConnectionType.QueuedConnection)
+        self._wake.connect(self._drain, Qt.ConnectionType.QueuedConnection)
         self._thread.start()
         self._ready.wait()
 
@@ -93,15 +104,38 @@ class AsyncBridge(QObject):
         """Run `fn` on the GUI thread soon. Safe to call from any thread (core listener callbacks)."""
         if self._closed:
             return
-        with contextlib.suppress(RuntimeError):  # the C++ object may be gone at interpreter exit
-            self._deliver.emit(fn)
+        with self._queue_lock:
+            self._queue.append(fn)
+            if self._wake_posted:
+                return
+            self._wake_posted = True
+        self._post_wake()
 
-    @Slot(object)
-    def _invoke(self, fn: Callable[[], None]) -> None:
-        try:
-            fn()
-        except Exception:
-            log.exception("GUI callback failed")
+    def _post_wake(self) -> None:
+        with contextlib.suppress(RuntimeError):  # the C++ object may be gone at interpreter exit
+            self._wake.emit()
+
+    @Slot()
+    def _drain(self) -> None:
+        """Run queued callbacks in order for about DRAIN_BUDGET_S, then yield to the event loop."""
+        deadline = time.perf_counter() + DRAIN_BUDGET_S
+        while True:
+            with self._queue_lock:
+                if not self._queue:
+                    self._wake_posted = False
+                    return
+                fn = self._queue.popleft()
+            try:
+                fn()
+            except Exception:
+                log.exception("GUI callback failed")
+            if time.perf_counter() >= deadline:
+                break
+        with self._queue_lock:
+            if not self._queue:
+                self._wake_posted = False
+                return
+        self._post_wake()  # the rest in the next pass, after pending input, timers and painting
 
     def shutdown(self, core: Closable | None = None, timeout_s: float = 5.0) -> None:
         """Close the core (sessions, connections) on its loop, cancel what is left, stop the loop.

@@ -366,6 +366,7 @@ class MainWindow(QMainWindow):
         practice = self.core.sessions.practice(patient.practice_id)
         view = RecordView(patient, practice)
         view.retry_requested.connect(self._load)
+        view.record_shown.connect(self._record_shown)
         self.records.add(view)
         self._load(view)
         return view
@@ -384,10 +385,8 @@ class MainWindow(QMainWindow):
         def done(record: PatientRecord) -> None:
             if self._loads.get(token) is future:
                 del self._loads[token]
-                view.show_record(record)
+                view.show_record(record)  # the banner now, the sections in the next passes: _record_shown
                 self.records.refresh_tab(view)
-                self.statusBar().showMessage(f"Opened {view.title()}.", STATUS_MS)
-                self.record_finished.emit(view)
 
         def failed(exc: BaseException) -> None:
             if self._loads.get(token) is future:
@@ -400,6 +399,11 @@ class MainWindow(QMainWindow):
         future = self.bridge.submit(self.core.open_record(practice_id, local_id), done, failed)
         self._loads[token] = future
         self._update_record_actions()
+
+    def _record_shown(self, view: RecordView) -> None:
+        """The whole record, every section included, is on screen."""
+        self.statusBar().showMessage(f"Opened {view.title()}.", STATUS_MS)
+        self.record_finished.emit(view)
 
     def _view_closed(self, view: RecordView) -> None:
         future = self._loads.pop(id(view), None)

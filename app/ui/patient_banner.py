@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QPainter, QPaintEvent
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QWidget
 
 from app.core.display import display_name, format_age, format_date, format_datetime, format_sex
@@ -18,6 +19,20 @@ def born_text(patient: PatientSummary) -> str:
     if patient.birth_date is None:
         return "Not known"
     return f"{format_date(patient.birth_date)} ({format_age(patient.birth_date)})"
+
+
+class ColourBar(QWidget):
+    """A strip in the practice's colour. Painted directly: a style sheet of its own on every banner would
+    make Qt work out that widget's style separately each time a record is shown or moved."""
+
+    def __init__(self, colour: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.colour = QColor(colour)
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), self.colour)
+        painter.end()
 
 
 class PatientBanner(QFrame):
@@ -40,9 +55,8 @@ class PatientBanner(QFrame):
         outer.setContentsMargins(0, 0, 12, 0)
         outer.setSpacing(12)
 
-        self.colour_bar = QFrame()
+        self.colour_bar = ColourBar(practice.colour)
         self.colour_bar.setFixedWidth(10)
-        self.colour_bar.setStyleSheet(f"background: {practice.colour}; border: none;")
         self.colour_bar.setAccessibleName(f"{practice.name} colour")
         outer.addWidget(self.colour_bar)
 

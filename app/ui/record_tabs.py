@@ -112,6 +112,7 @@ class RecordArea(QStackedWidget):
         pane = self.pane_of(view)
         if pane is None:
             return
+        view.stop_building()
         pane.removeTab(pane.indexOf(view))
         self._drop_if_empty(pane)
         self.view_closed.emit(view)

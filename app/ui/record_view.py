@@ -1,10 +1,31 @@
-"""One patient's record in a tab: loading, then banner + sections, or the error with a Retry button."""
+"""One patient's record in a tab: loading, then banner + sections, or the error with a Retry button.
+
+A record is put on screen in steps so that the GUI thread never stalls on it: the banner (with any
+warnings) at once, then the sections one at a time, each step in its own turn of the event loop (see
+`_BuildSteps`). `RecordView.record_shown` is emitted once the last section is on screen.
+"""
 
 from __future__ import annotations
 
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSize, Qt, Signal
+import shiboken6
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
+from PySide6.QtGui import QFontMetricsF
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -15,6 +36,8 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSizePolicy,
+    QStyle,
+    QStyleOptionViewItem,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -24,6 +47,8 @@ from app.core.display import display_name, format_partial_date
 from app.core.model import SECTION_TITLES, Entry, PatientRecord, PatientSummary, Practice, Section, SectionName
 from app.ui.patient_banner import PatientBanner
 
+log = logging.getLogger("mosaic.ui.record")
+
 Key = tuple[str, str]
 Index = QModelIndex | QPersistentModelIndex
 
@@ -31,6 +56,9 @@ NOT_PROVIDED = "Not provided by this practice's system"
 NONE_RECORDED = "None recorded"
 MAX_TABLE_ROWS = 14  # longer sections scroll inside their table rather than push the rest far away
 WRAP_ROWS_UP_TO = 300  # sizing rows to wrapped text costs time; very long sections elide instead
+FIT_COLUMNS = (0, 2)  # date and status: as wide as their widest text (or heading)
+WRAP_COLUMNS = (1, 3)  # description and detail: share the rest, and wrap
+BUILD_BUDGET_S = 0.006  # record-building steps run per event-loop pass (at least one)
 
 
 def failure_text(section: SectionName, practice: Practice, reason: str | None) -> str:
@@ -127,13 +155,33 @@ class EntriesModel(QAbstractTableModel):
 
 
 class FitTable(QTableView):
-    """As tall as its rows (up to MAX_TABLE_ROWS), measured after the style sheet has applied."""
+    """As tall as its rows (up to MAX_TABLE_ROWS).
 
-    def __init__(self) -> None:
+    Sized by hand rather than with Qt's ResizeToContents modes, which measure every cell again on each
+    layout pass: `fit_to_contents` (called once the style sheet applies) sets the date and status
+    columns to their widest text, and each row is as tall as its wrapped text needs. Only a description
+    or detail wider than its column is measured (by the item delegate, as Qt measures it, and remembered
+    per width); every other row is one line high. Rows are fitted again when those columns change width.
+    """
+
+    def __init__(self, wrap: bool = False) -> None:
         super().__init__()
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.verticalHeader().sectionResized.connect(lambda *_: self.updateGeometry())
+        self._wrap = wrap
+        self._fitted = False
+        self._fitting = False
+        self._fit_again = False
+        self._text_margin = 0
+        self._grid = 0
+        self._widths: list[tuple[float, ...]] = []  # per row: the wrapping columns' text on one line (0: empty)
+        self._breaks: list[tuple[bool, ...]] = []  # per row: the wrapping columns' text has a line break
+        self._line_height = 0  # a row of one-line text
+        self._heights: dict[tuple[int, int, int], int] = {}  # (row, column, column width) -> cell height
+        self._column_widths: dict[int, int] = {}  # the wrapping columns' widths, as sectionResized tells them
+        if wrap:
+            self.horizontalHeader().sectionResized.connect(self._column_resized)
 
     def row_count(self) -> int:
         model = self.model()
@@ -149,9 +197,89 @@ class FitTable(QTableView):
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
         return QSize(200, self.sizeHint().height())
 
+    def fit_to_contents(self) -> None:
+        """Size the columns and rows to the text, with the fonts and margins the style sheet gives."""
+        model = self.model()
+        if not isinstance(model, EntriesModel):
+            return
+        self.ensurePolished()
+        metrics = QFontMetricsF(self.font())
+        # What QCommonStyle puts around an item's text, and the grid line QTableView adds to a cell.
+        self._text_margin = 2 * (self.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, self) + 1)
+        self._grid = 1 if self.showGrid() else 0
+        header = self.horizontalHeader()
+        for column in FIT_COLUMNS:
+            widest = max((metrics.horizontalAdvance(row[column]) for row in model.rows if row[column]), default=0)
+            contents = math.ceil(widest) + self._text_margin + self._grid if widest else 0
+            header.resizeSection(column, max(contents, header.sectionSizeHint(column)))
+        if self._wrap and model.rows:
+            self._widths = [tuple(metrics.horizontalAdvance(row[c]) if row[c] else 0.0 for c in WRAP_COLUMNS)
+                            for row in model.rows]
+            self._breaks = [tuple("\n" in row[c] or "\u2028" in row[c] for c in WRAP_COLUMNS) for row in model.rows]
+            self._line_height = self.verticalHeader().sectionSizeHint(0)
+            plain = next(((r, i) for r, (texts, breaks) in enumerate(zip(self._widths, self._breaks, strict=True))
+                          for i in range(len(WRAP_COLUMNS)) if texts[i] and not breaks[i]), None)
+            if plain is not None:  # one line of text: its height in a column wide enough for it
+                row, i = plain
+                self._line_height = max(self._line_height, self._cell_height(row, WRAP_COLUMNS[i], 1 << 20))
+            self._column_widths = {c: self.columnWidth(c) for c in WRAP_COLUMNS}
+        self._fitted = True
+        self._fit_rows()
+
+    def _column_resized(self, column: int, old: int, new: int) -> None:
+        # Emitted before the header has taken the new width in (columnWidth still answers the old one).
+        if column in self._column_widths and old != new:
+            self._column_widths[column] = new
+            if self._fitted:
+                self._fit_rows()
+
+    def _fit_rows(self) -> None:
+        if not self._widths:
+            return
+        if self._fitting:  # resizing a row made the columns change width: the outer call fits again
+            self._fit_again = True
+            return
+        self._fitting = True
+        try:
+            for _ in range(4):
+                self._fit_again = False
+                self._fit_rows_once()
+                if not self._fit_again:
+                    break
+        finally:
+            self._fitting = False
+
+    def _fit_rows_once(self) -> None:
+        widths = [self._column_widths[c] for c in WRAP_COLUMNS]
+        room = [w - self._text_margin - 2 for w in widths]  # 2 px spare for rounding
+        header = self.verticalHeader()
+        for row, (texts, breaks) in enumerate(zip(self._widths, self._breaks, strict=True)):
+            height = self._line_height
+            for i, column in enumerate(WRAP_COLUMNS):
+                if texts[i] and (breaks[i] or texts[i] > room[i]):
+                    height = max(height, self._cell_height(row, column, widths[i]))
+            if header.sectionSize(row) != height:
+                header.resizeSection(row, height)
+
+    def _cell_height(self, row: int, column: int, width: int) -> int:
+        """The height the delegate asks for this cell at this column width, as QTableView measures it."""
+        key = (row, column, width)
+        height = self._heights.get(key)
+        if height is None:
+            if len(self._heights) > 4096:
+                self._heights.clear()
+            option = QStyleOptionViewItem()
+            self.initViewItemOption(option)
+            option.rect = QRect(0, 0, width, max(1, self.rowHeight(row)))
+            index = self.model().index(row, column)
+            height = self.itemDelegateForIndex(index).sizeHint(option, index).height() + self._grid
+            self._heights[key] = height
+        return height
+
 
 def _entries_table(title: str, entries: tuple[Entry, ...]) -> FitTable:
-    table = FitTable()
+    wrap = len(entries) <= WRAP_ROWS_UP_TO  # wrap long descriptions rather than cut them off
+    table = FitTable(wrap)
     table.setModel(EntriesModel(entries, table))
     table.setAccessibleName(f"{title} table")
     table.horizontalHeader().setAccessibleName(f"{title} columns")
@@ -162,23 +290,58 @@ def _entries_table(title: str, entries: tuple[Entry, ...]) -> FitTable:
     table.setShowGrid(False)
     table.setTabKeyNavigation(False)  # Tab leaves the table, arrows move inside it
     header = table.horizontalHeader()
-    header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-    header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-    header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-    header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
-    wrap = len(entries) <= WRAP_ROWS_UP_TO  # wrap long descriptions rather than cut them off
+    for column in FIT_COLUMNS:
+        header.setSectionResizeMode(column, QHeaderView.ResizeMode.Fixed)
+    for column in WRAP_COLUMNS:
+        header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
     table.setWordWrap(wrap)
     if wrap:
-        table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
     if len(entries) <= MAX_TABLE_ROWS:
         table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     return table
+
+
+class _BuildSteps:
+    """The steps of every record being put on screen, in order, for at most BUILD_BUDGET_S per pass of
+    the event loop (then the rest in the next pass), so input and painting get their turn in between."""
+
+    def __init__(self) -> None:
+        self._steps: deque[Callable[[], None]] = deque()
+        self._posted = False
+
+    def add(self, step: Callable[[], None]) -> None:
+        self._steps.append(step)
+        self._post()
+
+    def _post(self) -> None:
+        if not self._posted:
+            self._posted = True
+            QTimer.singleShot(0, self._run)
+
+    def _run(self) -> None:
+        self._posted = False
+        deadline = time.perf_counter() + BUILD_BUDGET_S
+        while self._steps:
+            step = self._steps.popleft()
+            try:
+                step()
+            except Exception:
+                log.exception("building a record view failed")
+            if time.perf_counter() >= deadline:
+                break
+        if self._steps:
+            self._post()
+
+
+_BUILD_STEPS = _BuildSteps()
 
 
 class RecordView(QWidget):
     """The content of one record tab. Shows nothing of the record until it has arrived."""
 
     retry_requested = Signal(object)  # the view itself
+    record_shown = Signal(object)  # the view itself, once show_record has put every section on screen
 
     def __init__(self, patient: PatientSummary, practice: Practice, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -190,6 +353,8 @@ class RecordView(QWidget):
         self.error: str | None = None
         self.banner: PatientBanner | None = None
         self.sections: dict[SectionName, SectionBlock] = {}
+        self._generation = 0  # bumped whenever the content is replaced: steps of an older build stop
+        self._body_layout: QVBoxLayout | None = None
         self.setAccessibleName(self.title())
         self._layout = QVBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
@@ -200,12 +365,23 @@ class RecordView(QWidget):
         return f"{display_name(self.patient)} · {self.practice.name}"
 
     def _clear(self) -> None:
+        self.stop_building()
         self.banner = None
         self.sections = {}
+        self._body_layout = None
         while self._layout.count():
             item = self._layout.takeAt(0)
             if item.widget() is not None:
                 item.widget().deleteLater()
+
+    def stop_building(self) -> None:
+        """Abandon a record still being put on screen (the view is reloading or closing)."""
+        self._generation += 1
+
+    @property
+    def building(self) -> bool:
+        """The record has arrived and its sections are still being put on screen."""
+        return self.state == "loaded" and self._body_layout is not None
 
     def show_loading(self) -> None:
         self._clear()
@@ -268,11 +444,14 @@ class RecordView(QWidget):
         self._layout.addWidget(box)
 
     def show_record(self, record: PatientRecord) -> None:
+        """Show a record that has arrived in full: the banner now, the sections over the next few passes
+        of the event loop (in order), then `record_shown`. Nothing of it is shown before it arrived."""
         self._clear()
         self.state = "loaded"
         self.record = record
         self.error = None
         self.patient = record.patient
+        # The banner always comes first: no section is ever on screen without it.
         self.banner = PatientBanner(record.patient, self.practice, record.retrieved_at)
         self._layout.addWidget(self.banner)
         if record.warnings:
@@ -285,18 +464,36 @@ class RecordView(QWidget):
         scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         body = QWidget()
         body.setObjectName("centralArea")
-        body_layout = QVBoxLayout(body)
-        body_layout.setContentsMargins(10, 10, 10, 10)
-        body_layout.setSpacing(10)
-        for name in SECTION_TITLES:
-            section = record.sections.get(name) or Section.failed(name, "the practice's system sent nothing "
-                                                                         "for this section")
-            block = SectionBlock(section, self.practice)
-            self.sections[name] = block
-            body_layout.addWidget(block)
-        body_layout.addStretch(1)
+        self._body_layout = QVBoxLayout(body)
+        self._body_layout.setContentsMargins(10, 10, 10, 10)
+        self._body_layout.setSpacing(10)
+        self._body_layout.addStretch(1)
         scroll.setWidget(body)
         self._layout.addWidget(scroll, 1)
+        self._next_section(self._generation, list(SECTION_TITLES))
+
+    def _next_section(self, generation: int, names: list[SectionName]) -> None:
+        """Queue the step that adds the next section; after the last one the record is on screen."""
+        _BUILD_STEPS.add(lambda: self._add_section(generation, names))
+
+    def _add_section(self, generation: int, names: list[SectionName]) -> None:
+        if not shiboken6.isValid(self) or generation != self._generation or self._body_layout is None:
+            return  # closed, reloading, or showing something else since
+        record = self.record
+        assert record is not None
+        name, rest = names[0], names[1:]
+        section = record.sections.get(name) or Section.failed(name, "the practice's system sent nothing "
+                                                                    "for this section")
+        block = SectionBlock(section, self.practice)
+        self.sections[name] = block
+        self._body_layout.insertWidget(self._body_layout.count() - 1, block)  # before the stretch
+        if block.table is not None:
+            block.table.fit_to_contents()
+        if rest:
+            self._next_section(generation, rest)
+        else:
+            self._body_layout = None
+            self.record_shown.emit(self)
 
 
 def _warnings(warnings: tuple[str, ...]) -> QFrame:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QAccessible, QAccessibleAnnouncementEvent, QKeyEvent
 from PySide6.QtWidgets import (
@@ -13,6 +15,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QScrollArea,
+    QStyleOptionViewItem,
     QToolButton,
     QTreeView,
     QVBoxLayout,
@@ -28,6 +31,9 @@ from app.ui.results_model import ResultsModel
 
 PLACEHOLDER = "NHS number, name (family first) or date of birth"
 TYPING_PAUSE_MS = 800
+# Practices' answers that arrive close together are applied together: at most one update of the results
+# every APPLY_INTERVAL_MS (the first answer of a search at once), and always before the search finishes.
+APPLY_INTERVAL_MS = 50
 
 
 class SearchBox(QLineEdit):
@@ -56,6 +62,13 @@ class ResultsTree(QTreeView):
         self.setAllColumnsShowFocus(True)
         self.header().setAccessibleName("Search results columns")
 
+    def width_hint(self, index: QModelIndex) -> int:
+        """The width column 0 needs for this row, measured as resizeColumnToContents does, for one row."""
+        option = QStyleOptionViewItem()
+        self.initViewItemOption(option)
+        level = (1 if index.parent().isValid() else 0) + (1 if self.rootIsDecorated() else 0)
+        return self.itemDelegateForIndex(index).sizeHint(option, index).width() + level * self.indentation()
+
 
 class SearchPanel(QWidget):
     """Shows one search at a time; the window feeds it each practice's answer as it arrives."""
@@ -70,6 +83,8 @@ class SearchPanel(QWidget):
         self._answered: list[str] = []
         self._problems: list[tuple[str, str]] = []
         self._notes: list[tuple[str, str]] = []
+        self._arrived: list[PracticeResults] = []  # answers not yet applied to the results
+        self._applied_at = 0.0  # time.monotonic() of the last update of the results
         self._last_error: str | None = ""  # differs from None, so the first call sets everything up
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -150,6 +165,9 @@ class SearchPanel(QWidget):
         self.box.textChanged.connect(self._check_text)
         self.box.returnPressed.connect(self._submit)
         self.box.move_to_results.connect(self.focus_results)
+        self._apply_timer = QTimer(self)
+        self._apply_timer.setSingleShot(True)
+        self._apply_timer.timeout.connect(self._apply_arrived)
         self.show_field_error(None)
 
     # -- input -------------------------------------------------------------------------------------
@@ -201,6 +219,9 @@ class SearchPanel(QWidget):
 
     def begin(self) -> None:
         """A new search: forget the previous one's results and status."""
+        self._apply_timer.stop()
+        self._arrived = []
+        self._applied_at = 0.0
         self.model.clear_results()
         self._pending = list(self._practices)
         self._answered = []
@@ -209,24 +230,18 @@ class SearchPanel(QWidget):
         self._refresh_status(finished=False)
 
     def add_result(self, result: PracticeResults) -> None:
-        if result.practice_id in self._pending:
-            self._pending.remove(result.practice_id)
-        name = self._name(result.practice_id)
-        if result.error:
-            self._problems.append((result.practice_id, _prefixed(name, result.error)))
-        else:
-            self._answered.append(result.practice_id)
-            if result.note:
-                self._notes.append((result.practice_id, _prefixed(name, result.note)))
-            if result.patients:
-                self._add_patients(result.patients)
-        self._refresh_status(finished=False)
+        """One practice's answer. Applied with any others that arrive within APPLY_INTERVAL_MS."""
+        self._arrived.append(result)
+        if not self._apply_timer.isActive():
+            since_ms = (time.monotonic() - self._applied_at) * 1000
+            self._apply_timer.start(max(0, int(APPLY_INTERVAL_MS - since_ms)))
 
     def pending(self) -> list[str]:
-        """Ids of the practices this search is still waiting for."""
+        """Ids of the practices this search is still waiting for (whose answers are not shown yet)."""
         return list(self._pending)
 
     def finish(self, error: str | None = None) -> None:
+        self._apply_arrived()
         if error:
             for pid in self._pending:
                 self._problems.append((pid, f"{self._name(pid)}: the search stopped before it answered "
@@ -235,16 +250,42 @@ class SearchPanel(QWidget):
         self._refresh_status(finished=True)
         _announce(self.count_line, self.count_line.text())
 
-    def _add_patients(self, patients: tuple[PatientSummary, ...]) -> None:
+    def _apply_arrived(self) -> None:
+        """Show every answer that has arrived: their rows, the count and the status lines, in one go."""
+        self._apply_timer.stop()
+        arrived, self._arrived = self._arrived, []
+        if not arrived:
+            return
+        self._applied_at = time.monotonic()
+        patients: list[PatientSummary] = []
+        for result in arrived:
+            if result.practice_id in self._pending:
+                self._pending.remove(result.practice_id)
+            name = self._name(result.practice_id)
+            if result.error:
+                self._problems.append((result.practice_id, _prefixed(name, result.error)))
+            else:
+                self._answered.append(result.practice_id)
+                if result.note:
+                    self._notes.append((result.practice_id, _prefixed(name, result.note)))
+                patients.extend(result.patients)
+        if patients:
+            self._add_patients(patients)
+        self._refresh_status(finished=False)
+
+    def _add_patients(self, patients: list[PatientSummary]) -> None:
         current = self.model.patient_at(self.tree.currentIndex())
-        self.model.add_patients(patients)
-        self.tree.expandAll()
-        width = self.tree.columnWidth(0)
-        self.tree.resizeColumnToContents(0)
-        self.tree.setColumnWidth(0, max(width, self.tree.columnWidth(0)))
+        added = self.model.add_patients(patients)
+        for index in added.expand:  # new groups open; a group someone has closed stays closed
+            self.tree.expand(index)
+        if added.samples:  # column 0 grows to fit (never shrinks), measured on one row of each kind
+            width = max(self.tree.width_hint(index) for index in added.samples)
+            width = max(width, self.tree.header().sectionSizeHint(0))
+            if width > self.tree.columnWidth(0):
+                self.tree.setColumnWidth(0, width)
         if current is not None:
             index = self.model.index_of((current.practice_id, current.local_id))
-            if index.isValid():
+            if index.isValid() and index != self.tree.currentIndex():
                 self.tree.setCurrentIndex(index)
 
     def _refresh_status(self, finished: bool) -> None:

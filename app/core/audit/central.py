@@ -1,0 +1,167 @@
+"""The locality-wide audit store: every workstation's journal entries in one database.
+
+PostgreSQL is the production target (`postgresql+psycopg://…`); SQLite serves tests and trials.
+Workstations only ever INSERT, idempotently (`ON CONFLICT DO NOTHING` on the entry id), so a retried
+delivery never makes a second row; packaging/central-audit-postgres.sql sets up roles in which they
+cannot UPDATE, DELETE or TRUNCATE. Rows keep the journal's own columns and text forms (see
+app.core.audit.chain), so each row's `hash` can be recomputed centrally to show it arrived unaltered.
+`received_at` is set by the database, never by the sender.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from app.core.audit.chain import format_time, from_row, to_row
+from app.core.audit.model import JournalEntry
+from app.core.nhs_number import normalise
+
+TABLE = "audit_entry"
+#: the schema packaging/central-audit-postgres.sql creates, used on PostgreSQL unless told otherwise
+DEFAULT_PG_SCHEMA = "mosaic_audit"
+#: columns a workstation sends (everything but received_at); the SQL file grants INSERT on these only
+SENT_COLUMNS: tuple[str, ...] = (
+    "entry_id", "seq", "recorded_at", "user_login", "user_display_name", "user_role", "user_ids",
+    "workstation", "practice_id", "practice_ods", "patient_local_id", "patient_nhs_number", "action",
+    "sections", "purpose", "outcome", "outcome_detail", "app_version", "details", "prev_hash", "hash",
+)
+
+
+class CentralStoreError(Exception):
+    """The central store could not be used; the message says why and what to do."""
+
+
+def _table(metadata: sa.MetaData) -> sa.Table:
+    text, when = sa.Text, sa.DateTime(timezone=True)
+    return sa.Table(
+        TABLE, metadata,
+        sa.Column("entry_id", text, primary_key=True),
+        sa.Column("seq", sa.BigInteger, nullable=False),  # position in the sending journal
+        sa.Column("recorded_at", when, nullable=False),
+        sa.Column("user_login", text, nullable=False),
+        sa.Column("user_display_name", text, nullable=False),
+        sa.Column("user_role", text),
+        sa.Column("user_ids", text, nullable=False),  # canonical JSON text, exactly as hashed
+        sa.Column("workstation", text, nullable=False),
+        sa.Column("practice_id", text),
+        sa.Column("practice_ods", text),
+        sa.Column("patient_local_id", text),
+        sa.Column("patient_nhs_number", text),
+        sa.Column("action", text, nullable=False),
+        sa.Column("sections", text, nullable=False),
+        sa.Column("purpose", text),
+        sa.Column("outcome", text, nullable=False),
+        sa.Column("outcome_detail", text),
+        sa.Column("app_version", text, nullable=False),
+        sa.Column("details", text, nullable=False),
+        sa.Column("prev_hash", text, nullable=False),
+        sa.Column("hash", text, nullable=False),  # the source journal's hash of this entry
+        sa.Column("received_at", when, nullable=False, server_default=sa.func.now()),
+        sa.Index("audit_entry_user", "user_login", "recorded_at"),
+        sa.Index("audit_entry_patient", "patient_nhs_number", "recorded_at"),
+        sa.Index("audit_entry_practice", "practice_id", "recorded_at"),
+        sa.Index("audit_entry_recorded", "recorded_at"),
+    )
+
+
+class CentralStore:
+    """One central audit database. Blocking (SQLAlchemy); the outbox calls it from a worker thread."""
+
+    def __init__(self, url: str, *, schema: str | None = None, connect_timeout_s: float = 10.0) -> None:
+        try:
+            parsed = sa.make_url(url)
+        except sa.exc.ArgumentError as exc:
+            raise CentralStoreError(f"The central audit store address is not a database URL ({exc}).") from exc
+        is_pg = parsed.get_backend_name() == "postgresql"
+        connect_args = {"connect_timeout": max(1, int(connect_timeout_s))} if is_pg else {}
+        # hide_parameters: a database error must never carry patient data into a log or a message
+        self._engine: Engine = sa.create_engine(parsed, pool_pre_ping=True, hide_parameters=True,
+                                                connect_args=connect_args)
+        self.schema = schema if schema is not None or not is_pg else DEFAULT_PG_SCHEMA
+        self.table = _table(sa.MetaData(schema=self.schema))
+        self._dialect = postgresql if is_pg else sqlite if parsed.get_backend_name() == "sqlite" else None
+        self.where = parsed.render_as_string(hide_password=True)
+
+    def ensure_schema(self) -> None:
+        """Create the table and its indexes (admin side: workstations have no CREATE privilege)."""
+        with self._engine.begin() as conn:
+            if self.schema and self._dialect is postgresql:
+                conn.execute(sa.schema.CreateSchema(self.schema, if_not_exists=True))
+            self.table.metadata.create_all(conn)
+
+    def insert(self, entry: JournalEntry) -> bool:
+        """Store `entry` unless its id is there already; True when this call added the row."""
+        values = self._row(entry)
+        with self._engine.begin() as conn:
+            result = conn.execute(self._insert_ignoring_duplicates(values))
+        return bool(result.rowcount)
+
+    def query(self, *, user: str | None = None, patient: str | None = None, practice: str | None = None,
+              since: datetime | None = None, until: datetime | None = None, limit: int | None = None,
+              newest_first: bool = True) -> list[JournalEntry]:
+        """Entries matching every filter given, by time, like Journal.query: `patient` is an NHS number
+        (spaces allowed), `since` is inclusive and `until` exclusive, both timezone-aware."""
+        if any(t is not None and t.tzinfo is None for t in (since, until)):
+            raise ValueError("query times must be timezone-aware")
+        t = self.table
+        stmt = sa.select(*(t.c[name] for name in SENT_COLUMNS))
+        if user:
+            stmt = stmt.where(t.c.user_login == user)
+        if patient:
+            stmt = stmt.where(t.c.patient_nhs_number == normalise(patient))
+        if practice:
+            stmt = stmt.where(t.c.practice_id == practice)
+        if since:
+            stmt = stmt.where(t.c.recorded_at >= since.astimezone(UTC))
+        if until:
+            stmt = stmt.where(t.c.recorded_at < until.astimezone(UTC))
+        order = (t.c.recorded_at, t.c.seq, t.c.entry_id)
+        stmt = stmt.order_by(*(c.desc() for c in order) if newest_first else order)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self._engine.connect() as conn:
+            rows = conn.execute(stmt).mappings().all()
+        return [from_row(_journal_row(row)) for row in rows]
+
+    def hash_matches(self, entry: JournalEntry) -> bool:
+        """Does `entry` (as read back from here) still hash to the value its journal gave it?"""
+        if entry.seq is None or entry.prev_hash is None:
+            return False
+        return to_row(entry, entry.seq, entry.prev_hash)["hash"] == entry.hash
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # --- plumbing --------------------------------------------------------------------------------
+
+    def _row(self, entry: JournalEntry) -> dict[str, object]:
+        if entry.seq is None or entry.prev_hash is None or entry.hash is None:
+            raise ValueError(f"audit entry {entry.entry_id} has not been journaled (no seq or hash)")
+        row = to_row(entry, entry.seq, entry.prev_hash)
+        row["hash"] = entry.hash  # the journal's word, not ours: a mismatch must stay visible
+        row["recorded_at"] = entry.recorded_at.astimezone(UTC)
+        return {name: row[name] for name in SENT_COLUMNS}
+
+    def _insert_ignoring_duplicates(self, values: dict[str, object]) -> sa.Insert:
+        if self._dialect is None:
+            raise CentralStoreError(f"The central audit store must be PostgreSQL (or SQLite for trials); "
+                                    f"{self.where} is neither.")
+        # No conflict target on purpose: `ON CONFLICT (entry_id)` needs SELECT on entry_id, which the
+        # workstation role does not have; the primary key is the table's only unique constraint.
+        stmt = self._dialect.insert(self.table).values(values).on_conflict_do_nothing()
+        return stmt.execution_options(preserve_rowcount=True)  # SQLAlchemy 2.1 reports -1 otherwise
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _journal_row(row: sa.RowMapping) -> dict[str, object]:
+    """A central row in the journal's text forms, for chain.from_row."""
+    values = dict(row)
+    values["recorded_at"] = format_time(_aware(row["recorded_at"]))
+    return values

@@ -1,0 +1,35 @@
+"""Alembic migrations for the journal, run from code on open (no alembic.ini needed).
+
+The caller passes a connection already inside a transaction (BEGIN IMMEDIATE), so two processes
+opening the same journal at once migrate one after the other, and a failed migration leaves nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy import Connection
+
+#: The newest revision; opening a journal already at it skips Alembic altogether (a faster start).
+HEAD = "0002"
+VERSION_TABLE = "alembic_version"
+FOLDER = Path(__file__).resolve().parent
+
+
+def config(connection: Connection | None = None) -> Config:
+    from alembic.config import Config  # imported only when a migration runs: a faster start otherwise
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(FOLDER).replace("%", "%%"))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def upgrade(connection: Connection, revision: str = "head") -> None:
+    """Bring the journal at `connection` (inside its transaction) up to `revision`."""
+    from alembic import command
+
+    command.upgrade(config(connection), revision)

@@ -1,0 +1,1 @@
+"""Migration revisions, written by hand. Never edit one that has shipped: add a new one."""

@@ -1,0 +1,75 @@
+"""What one audit journal entry holds. Shared by the journal, the outbox and the upstream formats."""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Action(StrEnum):
+    SEARCH = "search"
+    READ = "read"
+    BREAK_GLASS = "break-glass"
+    EXPORT = "export"
+
+
+class Outcome(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    DENIED = "denied"
+
+
+@dataclass(frozen=True)
+class AuditUser:
+    """Who acted. `professional_ids` holds e.g. {"sds_user_id": "…", "sds_role_profile_id": "…"}."""
+
+    login: str
+    display_name: str
+    role: str | None = None
+    professional_ids: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_os(cls) -> AuditUser:
+        """Until sign-in with an identity provider exists, the OS login is the user."""
+        login = getpass.getuser()
+        return cls(login=login, display_name=login)
+
+
+def workstation_name() -> str:
+    return socket.gethostname()
+
+
+def practice_destination(practice_id: str) -> str:
+    return f"practice:{practice_id}"
+
+
+CENTRAL_DESTINATION = "central"
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One look at (or search for) patient data. `seq`, `prev_hash` and `hash` are set by the journal."""
+
+    action: Action
+    user: AuditUser
+    outcome: Outcome = Outcome.SUCCESS
+    practice_id: str | None = None
+    practice_ods: str | None = None
+    patient_local_id: str | None = None
+    patient_nhs_number: str | None = None
+    sections: tuple[str, ...] = ()
+    purpose: str | None = None
+    outcome_detail: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+    workstation: str = field(default_factory=workstation_name)
+    app_version: str = ""
+    entry_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    recorded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    seq: int | None = None
+    prev_hash: str | None = None
+    hash: str | None = None

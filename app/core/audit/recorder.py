@@ -1,0 +1,83 @@
+"""Turning what the core did into journal entries, committed before anything reaches the user.
+
+Every face of the app (window, CLI) goes through MosaicCore, and MosaicCore through this recorder:
+a record or a practice's search results are handed on only after their entry has been durably
+committed, together with the outbox rows that will carry it upstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from app import __version__
+from app.core.audit.journal import Journal, JournalError
+from app.core.audit.model import (
+    CENTRAL_DESTINATION,
+    Action,
+    AuditUser,
+    JournalEntry,
+    Outcome,
+    practice_destination,
+)
+from app.core.model import PatientQuery, PatientRecord, Practice
+
+
+class AuditError(Exception):
+    """The access could not be recorded, so nothing was shown. The message says why and what to do."""
+
+
+class AuditRecorder:
+    def __init__(self, journal: Journal, user: AuditUser, *, central: bool = False,
+                 on_appended: Callable[[], None] | None = None) -> None:
+        self.journal = journal
+        self.user = user
+        self.central = central
+        self.on_appended = on_appended
+
+    def destinations(self, practice: Practice) -> list[str]:
+        found = [practice_destination(practice.id)]
+        if self.central:
+            found.append(CENTRAL_DESTINATION)
+        return found
+
+    async def commit(self, entry: JournalEntry, practice: Practice) -> JournalEntry:
+        """Durably append `entry` (off the loop thread); raise AuditError if it cannot be recorded."""
+        try:
+            stored = await asyncio.to_thread(self.journal.append, entry, self.destinations(practice))
+        except JournalError as exc:
+            raise AuditError(f"Nothing from {practice.name} is shown because this access could not be "
+                             f"recorded in the audit journal: {exc}") from exc
+        if self.on_appended is not None:
+            self.on_appended()
+        return stored
+
+    def read(self, practice: Practice, local_id: str, record: PatientRecord | None = None,
+             error: str | None = None, nhs_number: str | None = None, purpose: str | None = None) -> JournalEntry:
+        shown = tuple(name.value for name, s in record.sections.items() if s.status == "loaded") if record else ()
+        details: dict[str, object] = {}
+        if record is not None:
+            failed = sorted(name.value for name, s in record.sections.items() if s.status == "failed")
+            if failed:
+                details["sections_failed"] = failed
+        return JournalEntry(
+            action=Action.READ, user=self.user, practice_id=practice.id, practice_ods=practice.ods_code,
+            patient_local_id=local_id,
+            patient_nhs_number=record.patient.nhs_number if record else nhs_number,
+            sections=shown, purpose=purpose,
+            outcome=Outcome.SUCCESS if record is not None else Outcome.FAILURE, outcome_detail=error,
+            details=details, app_version=__version__,
+        )
+
+    def search(self, practice: Practice, query: PatientQuery, results: int | None,
+               error: str | None = None) -> JournalEntry:
+        searched = {k: v for k, v in (("nhs_number", query.nhs_number), ("family", query.family),
+                                      ("given", query.given),
+                                      ("birth_date", query.birth_date.isoformat() if query.birth_date else None))
+                    if v}
+        return JournalEntry(
+            action=Action.SEARCH, user=self.user, practice_id=practice.id, practice_ods=practice.ods_code,
+            patient_nhs_number=query.nhs_number,
+            outcome=Outcome.SUCCESS if error is None else Outcome.FAILURE, outcome_detail=error,
+            details={"query": searched, "results": results}, app_version=__version__,
+        )

@@ -1,0 +1,62 @@
+"""The journal's tables, as the code queries them. The migrations create them; a test checks both agree.
+
+Times are stored as UTC ISO 8601 text with microseconds (fixed width, so text order is time order);
+the JSON columns hold the canonical JSON text that the hash covers (see chain.py).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, MetaData, Table, Text, UniqueConstraint
+
+metadata = MetaData()
+
+journal = Table(
+    "journal",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("entry_id", Text, nullable=False, unique=True),
+    Column("recorded_at", Text, nullable=False),
+    Column("user_login", Text, nullable=False),
+    Column("user_display_name", Text, nullable=False),
+    Column("user_role", Text),
+    Column("user_ids", Text, nullable=False),
+    Column("workstation", Text, nullable=False),
+    Column("practice_id", Text),
+    Column("practice_ods", Text),
+    Column("patient_local_id", Text),
+    Column("patient_nhs_number", Text),
+    Column("action", Text, nullable=False),
+    Column("sections", Text, nullable=False),
+    Column("purpose", Text),
+    Column("outcome", Text, nullable=False),
+    Column("outcome_detail", Text),
+    Column("app_version", Text, nullable=False),
+    Column("details", Text, nullable=False),
+    Column("prev_hash", Text, nullable=False),
+    Column("hash", Text, nullable=False),
+    Index("ix_journal_user_time", "user_login", "recorded_at"),
+    Index("ix_journal_patient_time", "patient_nhs_number", "recorded_at"),
+    Index("ix_journal_practice_time", "practice_id", "recorded_at"),
+    Index("ix_journal_recorded_at", "recorded_at"),
+    sqlite_autoincrement=True,  # keeps a high-water mark of seq, so deleting the newest rows shows
+)
+
+PENDING, DELIVERED, REFUSED = "pending", "delivered", "refused"
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("entry_id", Text, ForeignKey("journal.entry_id"), nullable=False),
+    Column("destination", Text, nullable=False),
+    Column("status", Text, nullable=False, server_default=PENDING),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", Text, nullable=False),
+    Column("last_error", Text),
+    Column("delivered_at", Text),
+    Column("created_at", Text, nullable=False),
+    UniqueConstraint("entry_id", "destination", name="uq_outbox_entry_destination"),
+    CheckConstraint("status IN ('pending', 'delivered', 'refused')", name="ck_outbox_status"),
+    CheckConstraint("destination <> ''", name="ck_outbox_destination"),
+    Index("ix_outbox_status_due", "status", "next_attempt_at"),
+)

@@ -1,0 +1,126 @@
+"""Audit through the core: every search and record open is journaled before anything is handed back,
+and reaches the owning practice as an AuditEvent."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from app.core.audit.journal import Journal
+from app.core.audit.model import Action, AuditUser, Outcome
+from app.core.audit.recorder import AuditError
+from app.core.model import PatientQuery
+from app.core.secrets import env_name
+from app.core.service import MosaicCore
+
+USER = AuditUser(login="jbloggs", display_name="Jo Bloggs", role="clinician")
+
+
+@pytest.fixture
+def secrets_env(demo_network, monkeypatch):
+    for practice_id, secret in demo_network.secrets.items():
+        monkeypatch.setenv(env_name(practice_id), secret)
+    return demo_network
+
+
+async def test_open_record_is_journaled_before_it_is_returned(secrets_env, tmp_path) -> None:
+    server = secrets_env.servers[0]
+    patient = next(p for p in server.population if p.nhs_number)
+    journal = Journal.open(tmp_path / "j.sqlite")
+    core = MosaicCore(secrets_env.practices, journal=journal, user=USER)
+    try:
+        await core.sign_in()
+        record = await core.open_record(server.practice.id, patient.local_id, purpose="direct care")
+        # the entry is already there when open_record returns
+        [entry] = journal.query(patient_nhs_number=patient.nhs_number, actions=[Action.READ])
+        assert entry.user.login == "jbloggs" and entry.outcome is Outcome.SUCCESS
+        assert entry.practice_id == server.practice.id and entry.patient_local_id == patient.local_id
+        assert set(entry.sections) == {name.value for name, s in record.sections.items() if s.status == "loaded"}
+        assert entry.purpose == "direct care"
+        # ... and reaches the owning practice as a BALP AuditEvent, exactly once
+        await core.flush_outbox()
+        events = server.audit.search(patient=f"Patient/{patient.local_id}")
+        assert len(events) == 1 and events[0]["action"] == "R"
+    finally:
+        await core.close()
+    assert Journal.open(tmp_path / "j.sqlite").verify().ok
+
+
+async def test_each_practice_search_is_journaled(secrets_env, tmp_path) -> None:
+    journal = Journal.open(tmp_path / "j.sqlite")
+    broken = secrets_env.practices[2]
+    core = MosaicCore(secrets_env.practices, journal=journal, user=USER)
+    try:
+        await core.sign_in()
+        with secrets_env.server(broken.id).faults.override(mode="http-500"):
+            outcome = await core.search(PatientQuery(family="a"))
+    finally:
+        await core.close()
+    entries = journal.query(user="jbloggs", actions=[Action.SEARCH])
+    assert sorted(e.practice_id for e in entries) == sorted(p.id for p in secrets_env.practices)
+    by_practice = {e.practice_id: e for e in entries}
+    assert by_practice[broken.id].outcome is Outcome.FAILURE
+    for result in outcome.results:
+        if not result.error:
+            assert by_practice[result.practice_id].details["results"] == len(result.patients)
+            assert by_practice[result.practice_id].details["query"] == {"family": "a"}
+
+
+async def test_a_journal_that_cannot_write_means_nothing_is_shown(secrets_env, tmp_path) -> None:
+    Journal.open(tmp_path / "j.sqlite").close()
+    read_only = Journal.open(tmp_path / "j.sqlite", read_only=True)
+    server = secrets_env.servers[1]
+    patient = next(iter(server.population))
+    records_shown: list[object] = []
+    answers: list[object] = []
+    core = MosaicCore(secrets_env.practices, journal=read_only, user=USER)
+    try:
+        await core.sign_in()
+        with pytest.raises(AuditError, match="audit journal"):
+            records_shown.append(await core.open_record(server.practice.id, patient.local_id))
+        await core.search(PatientQuery(family=patient.family), on_result=answers.append)
+    finally:
+        await core.close()
+    assert records_shown == []
+    assert len(answers) == 5
+    assert all(not r.patients and "audit journal" in (r.error or "") for r in answers)
+
+
+async def test_failed_fetch_is_journaled_as_failure(secrets_env, tmp_path) -> None:
+    journal = Journal.open(tmp_path / "j.sqlite")
+    core = MosaicCore(secrets_env.practices, journal=journal, user=USER)
+    practice = secrets_env.practices[0]
+    try:
+        await core.sign_in()
+        with pytest.raises(Exception, match="."):
+            await core.open_record(practice.id, "no-such-patient")
+    finally:
+        await core.close()
+    [entry] = journal.query(practice_id=practice.id, actions=[Action.READ])
+    assert entry.outcome is Outcome.FAILURE and entry.outcome_detail
+
+
+async def test_outage_then_recovery_delivers_exactly_once(secrets_env, tmp_path) -> None:
+    server = secrets_env.servers[3]
+    patients = [p for p in server.population][:3]
+    journal = Journal.open(tmp_path / "j.sqlite")
+    core = MosaicCore(secrets_env.practices, journal=journal, user=USER)
+    try:
+        await core.sign_in()
+        with server.faults.override(mode="http-503", match="/AuditEvent"):
+            for p in patients:
+                await core.open_record(server.practice.id, p.local_id)
+            waiting = {d.destination: d.waiting for d in journal.outbox_status()}
+            assert waiting[f"practice:{server.practice.id}"] >= 3
+        core._sender.retry_now()  # the practice is back: do not wait out the backoff in a test
+        for _ in range(200):
+            status = {d.destination: d for d in journal.outbox_status()}
+            mine = status.get(f"practice:{server.practice.id}")
+            if mine is None or mine.waiting == 0:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await core.close()
+    for p in patients:
+        assert len(server.audit.search(patient=f"Patient/{p.local_id}")) == 1
