@@ -341,16 +341,22 @@ class MainWindow(QMainWindow):
     def _search_done(self, generation: int, outcome: SearchOutcome) -> None:
         if generation != self._search_generation:
             return
-        self.search_panel.finish()
-        self.statusBar().showMessage(self.search_panel.count_line.text(), STATUS_MS)
-        self.search_finished.emit(outcome)
+
+        def shown() -> None:  # every answer is on screen
+            self.statusBar().showMessage(self.search_panel.count_line.text(), STATUS_MS)
+            self.search_finished.emit(outcome)
+
+        self.search_panel.finish(then=shown)
 
     def _search_failed(self, generation: int, exc: BaseException) -> None:
         if generation != self._search_generation:
             return
-        self.search_panel.finish(error=str(exc) or type(exc).__name__)
-        self.statusBar().showMessage(f"The search failed: {exc}", STATUS_MS)
-        self.search_finished.emit(None)
+
+        def shown() -> None:
+            self.statusBar().showMessage(f"The search failed: {exc}", STATUS_MS)
+            self.search_finished.emit(None)
+
+        self.search_panel.finish(error=str(exc) or type(exc).__name__, then=shown)
 
     # -- records -----------------------------------------------------------------------------------
 
@@ -373,7 +379,8 @@ class MainWindow(QMainWindow):
 
     def _load(self, view: RecordView) -> None:
         assert self.core is not None
-        view.show_loading()
+        if view.state != "loading":  # a new view already shows that it is loading
+            view.show_loading()
         token = id(view)
         old = self._loads.pop(token, None)
         if old is not None:

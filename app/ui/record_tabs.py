@@ -94,8 +94,11 @@ class RecordArea(QStackedWidget):
             return
         index = pane.indexOf(view)
         title = view.title()
-        pane.setTabText(index, title)
-        pane.setTabIcon(index, style.swatch_icon(view.practice.colour))
+        # Setting a tab's text or icon lays out the whole tab bar again, so only when it changes.
+        if pane.tabText(index) != title:
+            pane.setTabText(index, title)
+        if pane.tabIcon(index).isNull():
+            pane.setTabIcon(index, style.swatch_icon(view.practice.colour))
         tip = title
         if view.patient.nhs_number:
             tip += f"\nNHS No. {format_nhs_number(view.patient.nhs_number)}"
@@ -165,10 +168,9 @@ class RecordArea(QStackedWidget):
         return pane
 
     def _insert(self, pane: RecordPane, view: RecordView) -> None:
-        pane.addTab(view, view.title())
+        pane.addTab(view, style.swatch_icon(view.practice.colour), view.title())
         self.refresh_tab(view)
-        self._update_page()
-        self.views_changed.emit()
+        self._update_page()  # also tells views_changed
 
     def _move(self, view: RecordView, target: RecordPane) -> None:
         source = self.pane_of(view)

@@ -58,7 +58,7 @@ MAX_TABLE_ROWS = 14  # longer sections scroll inside their table rather than pus
 WRAP_ROWS_UP_TO = 300  # sizing rows to wrapped text costs time; very long sections elide instead
 FIT_COLUMNS = (0, 2)  # date and status: as wide as their widest text (or heading)
 WRAP_COLUMNS = (1, 3)  # description and detail: share the rest, and wrap
-BUILD_BUDGET_S = 0.006  # record-building steps run per event-loop pass (at least one)
+BUILD_BUDGET_S = 0.005  # record-building steps run per event-loop pass (at least one)
 
 
 def failure_text(section: SectionName, practice: Practice, reason: str | None) -> str:

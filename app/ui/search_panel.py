@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QAccessible, QAccessibleAnnouncementEvent, QKeyEvent
@@ -31,9 +32,11 @@ from app.ui.results_model import ResultsModel
 
 PLACEHOLDER = "NHS number, name (family first) or date of birth"
 TYPING_PAUSE_MS = 800
-# Practices' answers that arrive close together are applied together: at most one update of the results
-# every APPLY_INTERVAL_MS (the first answer of a search at once), and always before the search finishes.
+# Practices' answers that arrive close together are shown together: one update of the results at most
+# every APPLY_INTERVAL_MS (the first answer of a search at once). A backlog is shown APPLY_ROWS_PER_PASS
+# results (whole answers, at least one) per pass of the event loop, so the GUI thread never stalls on it.
 APPLY_INTERVAL_MS = 50
+APPLY_ROWS_PER_PASS = 150
 
 
 class SearchBox(QLineEdit):
@@ -83,8 +86,9 @@ class SearchPanel(QWidget):
         self._answered: list[str] = []
         self._problems: list[tuple[str, str]] = []
         self._notes: list[tuple[str, str]] = []
-        self._arrived: list[PracticeResults] = []  # answers not yet applied to the results
+        self._arrived: list[PracticeResults] = []  # answers not shown yet, in order of arrival
         self._applied_at = 0.0  # time.monotonic() of the last update of the results
+        self._finishing: tuple[str | None, Callable[[], None] | None] | None = None  # finish() waiting for them
         self._last_error: str | None = ""  # differs from None, so the first call sets everything up
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -222,6 +226,7 @@ class SearchPanel(QWidget):
         self._apply_timer.stop()
         self._arrived = []
         self._applied_at = 0.0
+        self._finishing = None
         self.model.clear_results()
         self._pending = list(self._practices)
         self._answered = []
@@ -230,7 +235,7 @@ class SearchPanel(QWidget):
         self._refresh_status(finished=False)
 
     def add_result(self, result: PracticeResults) -> None:
-        """One practice's answer. Applied with any others that arrive within APPLY_INTERVAL_MS."""
+        """One practice's answer. Shown with any others that arrive within APPLY_INTERVAL_MS."""
         self._arrived.append(result)
         if not self._apply_timer.isActive():
             since_ms = (time.monotonic() - self._applied_at) * 1000
@@ -240,8 +245,19 @@ class SearchPanel(QWidget):
         """Ids of the practices this search is still waiting for (whose answers are not shown yet)."""
         return list(self._pending)
 
-    def finish(self, error: str | None = None) -> None:
-        self._apply_arrived()
+    def finish(self, error: str | None = None, then: Callable[[], None] | None = None) -> None:
+        """Every practice has answered (or the search failed with `error`). Once every answer is on
+        screen, the summary says so and `then()` is called: at once, or after the last pass."""
+        self._finishing = (error, then)
+        if self._arrived:
+            self._apply_timer.start(0)
+        else:
+            self._finish()
+
+    def _finish(self) -> None:
+        assert self._finishing is not None
+        error, then = self._finishing
+        self._finishing = None
         if error:
             for pid in self._pending:
                 self._problems.append((pid, f"{self._name(pid)}: the search stopped before it answered "
@@ -249,29 +265,43 @@ class SearchPanel(QWidget):
             self._pending = []
         self._refresh_status(finished=True)
         _announce(self.count_line, self.count_line.text())
+        if then is not None:
+            then()
 
     def _apply_arrived(self) -> None:
-        """Show every answer that has arrived: their rows, the count and the status lines, in one go."""
+        """Show the answers that have arrived (up to APPLY_ROWS_PER_PASS results): their rows, the count
+        and the status lines, in one go. The rest follow in the next pass."""
         self._apply_timer.stop()
-        arrived, self._arrived = self._arrived, []
-        if not arrived:
-            return
-        self._applied_at = time.monotonic()
-        patients: list[PatientSummary] = []
-        for result in arrived:
-            if result.practice_id in self._pending:
-                self._pending.remove(result.practice_id)
-            name = self._name(result.practice_id)
-            if result.error:
-                self._problems.append((result.practice_id, _prefixed(name, result.error)))
-            else:
-                self._answered.append(result.practice_id)
-                if result.note:
-                    self._notes.append((result.practice_id, _prefixed(name, result.note)))
-                patients.extend(result.patients)
-        if patients:
-            self._add_patients(patients)
-        self._refresh_status(finished=False)
+        taken = rows = 0
+        for result in self._arrived:
+            if taken and rows + len(result.patients) > APPLY_ROWS_PER_PASS:
+                break
+            taken += 1
+            rows += len(result.patients)
+        arrived, self._arrived = self._arrived[:taken], self._arrived[taken:]
+        if arrived:
+            self._applied_at = time.monotonic()
+            patients: list[PatientSummary] = []
+            for result in arrived:
+                if result.practice_id in self._pending:
+                    self._pending.remove(result.practice_id)
+                name = self._name(result.practice_id)
+                if result.error:
+                    self._problems.append((result.practice_id, _prefixed(name, result.error)))
+                else:
+                    self._answered.append(result.practice_id)
+                    if result.note:
+                        self._notes.append((result.practice_id, _prefixed(name, result.note)))
+                    patients.extend(result.patients)
+            if patients:
+                self._add_patients(patients)
+        if self._arrived:
+            self._refresh_status(finished=False)
+            self._apply_timer.start(0)
+        elif self._finishing is not None:
+            self._finish()
+        elif arrived:
+            self._refresh_status(finished=False)
 
     def _add_patients(self, patients: list[PatientSummary]) -> None:
         current = self.model.patient_at(self.tree.currentIndex())
