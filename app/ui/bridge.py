@@ -22,13 +22,13 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 log = logging.getLogger("mosaic.ui.bridge")
 
 DoneCallback = Callable[[Any], None]
 ErrorCallback = Callable[[BaseException], None]
-DRAIN_BUDGET_S = 0.008  # callbacks run per event-loop pass, at least one
+DRAIN_BUDGET_S = 0.006  # callbacks run per event-loop pass, at least one
 
 
 class Closable(Protocol):
@@ -52,6 +52,12 @@ class AsyncBridge(QObject):
         # Queued explicitly: a callable posted from the GUI thread itself also waits for the event loop,
         # so callbacks never run re-entrantly inside the caller.
         self._wake.connect(self._drain, Qt.ConnectionType.QueuedConnection)
+        # The rest of a long queue waits for a zero timer rather than another posted event: timers, input
+        # and painting get their turn after each pass (a posted event would run twice between two ticks).
+        self._more = QTimer(self)
+        self._more.setSingleShot(True)
+        self._more.setInterval(0)
+        self._more.timeout.connect(self._drain)
         self._thread.start()
         self._ready.wait()
 
@@ -135,7 +141,7 @@ class AsyncBridge(QObject):
             if not self._queue:
                 self._wake_posted = False
                 return
-        self._post_wake()  # the rest in the next pass, after pending input, timers and painting
+        self._more.start()  # the rest in the next pass, after pending input, timers and painting
 
     def shutdown(self, core: Closable | None = None, timeout_s: float = 5.0) -> None:
         """Close the core (sessions, connections) on its loop, cancel what is left, stop the loop.

@@ -403,8 +403,20 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(f"Could not open {view.title()}: {message}", STATUS_MS)
                 self.record_finished.emit(view)
 
-        future = self.bridge.submit(self.core.open_record(practice_id, local_id), done, failed)
+        core = self.core
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()  # until the request goes out
         self._loads[token] = future
+
+        def start() -> None:
+            # The request goes out in the next pass of the event loop, once this one's tabs are on screen:
+            # opening several records at once does their GUI work before the core thread gets busy on them.
+            nonlocal future
+            if self._loads.get(token) is not future:
+                return  # closed or reloaded meanwhile
+            future = self.bridge.submit(core.open_record(practice_id, local_id), done, failed)
+            self._loads[token] = future
+
+        QTimer.singleShot(0, self, start)
         self._update_record_actions()
 
     def _record_shown(self, view: RecordView) -> None:

@@ -12,20 +12,16 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
 import shiboken6
 from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
-    QPersistentModelIndex,
     QRect,
     QSize,
     Qt,
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QFontMetricsF
+from PySide6.QtGui import QFontMetricsF, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -50,12 +46,12 @@ from app.ui.patient_banner import PatientBanner
 log = logging.getLogger("mosaic.ui.record")
 
 Key = tuple[str, str]
-Index = QModelIndex | QPersistentModelIndex
 
 NOT_PROVIDED = "Not provided by this practice's system"
 NONE_RECORDED = "None recorded"
 MAX_TABLE_ROWS = 14  # longer sections scroll inside their table rather than push the rest far away
 WRAP_ROWS_UP_TO = 300  # sizing rows to wrapped text costs time; very long sections elide instead
+ROWS_PER_STEP = 300  # a longer section's table is filled over several steps (see RecordView.show_record)
 FIT_COLUMNS = (0, 2)  # date and status: as wide as their widest text (or heading)
 WRAP_COLUMNS = (1, 3)  # description and detail: share the rest, and wrap
 BUILD_BUDGET_S = 0.005  # record-building steps run per event-loop pass (at least one)
@@ -123,35 +119,47 @@ def _note(text: str, object_name: str) -> QLabel:
     return label
 
 
-class EntriesModel(QAbstractTableModel):
-    """A section's entries, most recent first (undated last): date, description, status, detail."""
+class EntriesModel(QStandardItemModel):
+    """A section's entries, most recent first (undated last): date, description, status, detail.
+
+    Held in Qt items rather than answered from Python, so painting and measuring the table never waits
+    for the interpreter lock (the core's thread is busy in Python while records arrive). A long section
+    is put in ROWS_PER_STEP entries at a time (`add_rows`), so that no single step takes long.
+    """
 
     HEADERS = ("Date", "Description", "Status", "Detail")
 
     def __init__(self, entries: tuple[Entry, ...], parent=None) -> None:
-        super().__init__(parent)
+        super().__init__(0, len(self.HEADERS), parent)
+        self.setHorizontalHeaderLabels(list(self.HEADERS))
         ordered = sorted(entries, key=lambda e: e.when or "", reverse=True)
         self.rows = [(format_partial_date(e.when), e.text, e.status or "", e.detail or "") for e in ordered]
+        # Rows that wrap are fitted to their text as soon as the table is shown: those tables are filled at once.
+        self.add_rows(len(self.rows) if len(self.rows) <= WRAP_ROWS_UP_TO else ROWS_PER_STEP)
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008 - Qt override
-        return 0 if parent.isValid() else len(self.rows)
+    @property
+    def complete(self) -> bool:
+        return self.rowCount() == len(self.rows)
 
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008 - Qt override
-        return 0 if parent.isValid() else len(self.HEADERS)
+    def add_rows(self, count: int) -> bool:
+        """Put up to `count` more entries in; True while some are still to come."""
+        start = self.rowCount()
+        for number in range(start, min(start + count, len(self.rows))):
+            items = []
+            for text in self.rows[number]:
+                item = QStandardItem()
+                item.setFlags(_CELL_FLAGS)
+                if text:  # an empty cell holds nothing at all (no text, no tooltip)
+                    item.setText(text)
+                    item.setToolTip(text)
+                    item.setData(text, Qt.ItemDataRole.AccessibleTextRole)
+                items.append(item)
+            self.appendRow(items)
+            self.setVerticalHeaderItem(number, QStandardItem())  # no row numbers
+        return not self.complete
 
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole,
-                    Qt.ItemDataRole.AccessibleTextRole):
-            return self.rows[index.row()][index.column()] or None
-        return None
 
-    def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802 - Qt override
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.HEADERS[section]
-        return None
+_CELL_FLAGS = Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemNeverHasChildren
 
 
 class FitTable(QTableView):
@@ -308,19 +316,24 @@ class _BuildSteps:
 
     def __init__(self) -> None:
         self._steps: deque[Callable[[], None]] = deque()
-        self._posted = False
+        self._timer: QTimer | None = None
 
     def add(self, step: Callable[[], None]) -> None:
         self._steps.append(step)
         self._post()
 
     def _post(self) -> None:
-        if not self._posted:
-            self._posted = True
-            QTimer.singleShot(0, self._run)
+        # A zero timer rather than a posted event: timers, input and painting get their turn after each
+        # pass (a chain of posted events runs twice between two ticks of a timer).
+        if self._timer is None or not shiboken6.isValid(self._timer):
+            self._timer = QTimer()
+            self._timer.setSingleShot(True)
+            self._timer.setInterval(0)
+            self._timer.timeout.connect(self._run)
+        if not self._timer.isActive():
+            self._timer.start()
 
     def _run(self) -> None:
-        self._posted = False
         deadline = time.perf_counter() + BUILD_BUDGET_S
         while self._steps:
             step = self._steps.popleft()
@@ -489,6 +502,22 @@ class RecordView(QWidget):
         self._body_layout.insertWidget(self._body_layout.count() - 1, block)  # before the stretch
         if block.table is not None:
             block.table.fit_to_contents()
+            model = block.table.model()
+            if isinstance(model, EntriesModel) and not model.complete:
+                _BUILD_STEPS.add(lambda: self._fill_table(generation, model, rest))
+                return
+        self._section_done(generation, rest)
+
+    def _fill_table(self, generation: int, model: EntriesModel, rest: list[SectionName]) -> None:
+        """The next entries of a long section, then on to the next section."""
+        if not shiboken6.isValid(self) or generation != self._generation or self._body_layout is None:
+            return
+        if model.add_rows(ROWS_PER_STEP):
+            _BUILD_STEPS.add(lambda: self._fill_table(generation, model, rest))
+        else:
+            self._section_done(generation, rest)
+
+    def _section_done(self, generation: int, rest: list[SectionName]) -> None:
         if rest:
             self._next_section(generation, rest)
         else:

@@ -36,7 +36,7 @@ TYPING_PAUSE_MS = 800
 # every APPLY_INTERVAL_MS (the first answer of a search at once). A backlog is shown APPLY_ROWS_PER_PASS
 # results (whole answers, at least one) per pass of the event loop, so the GUI thread never stalls on it.
 APPLY_INTERVAL_MS = 50
-APPLY_ROWS_PER_PASS = 150
+APPLY_ROWS_PER_PASS = 60
 
 
 class SearchBox(QLineEdit):
