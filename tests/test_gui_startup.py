@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.core.secrets import env_name
 from app.core.sessions import PracticeStatus
@@ -81,3 +81,22 @@ def test_run_window_shows_signs_in_and_cleans_up_on_close(qtbot, network) -> Non
     win = seen[0]
     assert not win.bridge.running, "the loop thread has stopped"
     assert all(s.status is PracticeStatus.OFFLINE for s in win.core.sessions.states()), "sessions closed"
+
+
+def test_unwritable_journal_is_shown_and_no_search_runs(qtbot, network, mosaic_home) -> None:
+    (mosaic_home / "data").write_text("a file where the data folder should be")  # the journal cannot be made
+    win, bridge = build_window(network.practices)
+    qtbot.addWidget(win)
+    try:
+        with qtbot.waitSignal(win.sign_in_finished, timeout=TIMEOUT_MS) as blocker:
+            win.show()
+        assert blocker.args == [[]]
+        box = win.findChild(QMessageBox, "signInError")
+        assert box is not None and box.isVisible()
+        assert "audit journal" in box.text()
+        with qtbot.waitSignal(win.search_finished, timeout=TIMEOUT_MS) as searched:
+            win.run_search("smith")
+        assert searched.args == [None]  # the search itself failed: nothing reached the results
+        assert win.search_panel.model.rowCount() == 0
+    finally:
+        bridge.shutdown(win.core)

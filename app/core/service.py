@@ -11,16 +11,20 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from adapters.base import Adapter, AdapterError
 from app.core import nhs_number
-from app.core.audit.journal import DestinationStatus, Journal
-from app.core.audit.model import AuditUser
-from app.core.audit.outbox import OutboxSender, default_deliverers
-from app.core.audit.recorder import AuditError, AuditRecorder
+from app.core.audit.errors import AuditError
 from app.core.model import PatientQuery, PatientRecord, Practice
 from app.core.search import PracticeResults, ResultListener, SearchOutcome, federated_search
 from app.core.sessions import PracticeState, SessionManager, StateListener
+
+if TYPE_CHECKING:  # SQLAlchemy and Alembic are imported on the core's loop thread, not the GUI's
+    from app.core.audit.journal import DestinationStatus, Journal
+    from app.core.audit.model import AuditUser
+    from app.core.audit.outbox import OutboxSender
+    from app.core.audit.recorder import AuditRecorder
 
 log = logging.getLogger("mosaic.core")
 
@@ -33,12 +37,15 @@ class MosaicCore:
     def __init__(self, practices: list[Practice], on_state: StateListener | None = None, *,
                  journal: Journal | None = None, user: AuditUser | None = None,
                  on_outbox_status: Callable[[list[DestinationStatus]], None] | None = None) -> None:
-        """`journal` defaults to the per-user journal; opening it may raise JournalError, which the
-        caller shows: without a journal nothing may be shown."""
+        """`journal` defaults to the per-user journal, opened on first use from the core's loop (so the
+        window appears without waiting for it). Opening may raise JournalError from sign_in, search
+        or open_record; the caller shows it: without a journal nothing may be shown."""
         self.sessions = SessionManager(practices, on_state=on_state)
         self._owns_journal = journal is None
-        self.journal = journal or Journal.open()
-        self.audit = AuditRecorder(self.journal, user or AuditUser.from_os(), on_appended=self._wake_outbox)
+        self._journal: Journal | None = journal
+        self._user = user
+        self._audit: AuditRecorder | None = None
+        self._audit_lock: asyncio.Lock | None = None
         self._on_outbox_status = on_outbox_status
         self._sender: OutboxSender | None = None
 
@@ -46,17 +53,42 @@ class MosaicCore:
     def practices(self) -> list[Practice]:
         return self.sessions.practices
 
+    # --- the audit journal ------------------------------------------------------------------------------
+
+    async def audit(self) -> AuditRecorder:
+        """The recorder, opening the journal (in a worker thread) the first time."""
+        if self._audit is None:
+            self._audit_lock = self._audit_lock or asyncio.Lock()
+            async with self._audit_lock:
+                if self._audit is None:
+                    self._audit = await asyncio.to_thread(self._open_audit)
+        return self._audit
+
+    def _open_audit(self) -> AuditRecorder:
+        from app.core.audit.journal import Journal
+        from app.core.audit.model import AuditUser
+        from app.core.audit.recorder import AuditRecorder
+
+        if self._journal is None:
+            self._journal = Journal.open()
+        return AuditRecorder(self._journal, self._user or AuditUser.from_os(), on_appended=self._wake_outbox)
+
+    @property
+    def journal(self) -> Journal | None:
+        """The journal once opened (None before the first sign-in, search or record open)."""
+        return self._journal
+
     # --- sessions ------------------------------------------------------------------------------------
 
     async def sign_in(self) -> list[PracticeState]:
-        self.start_outbox()
+        await self.start_outbox()
         states = await self.sessions.sign_in()
         if self._sender is not None:
             self._sender.retry_now()  # practices that just came online can take their waiting entries
         return states
 
     async def retry(self, practice_id: str) -> PracticeState:
-        self.start_outbox()
+        await self.start_outbox()
         state = await self.sessions.connect(practice_id)
         if self._sender is not None:
             self._sender.retry_now(f"practice:{practice_id}")
@@ -64,11 +96,14 @@ class MosaicCore:
 
     # --- the audit outbox ------------------------------------------------------------------------------
 
-    def start_outbox(self) -> None:
-        """Start delivering journal entries upstream (needs the running loop)."""
+    async def start_outbox(self) -> None:
+        """Start delivering journal entries upstream."""
         if self._sender is None:
+            audit = await self.audit()
+            from app.core.audit.outbox import OutboxSender, default_deliverers
+
             deliverers = default_deliverers(self.sessions.online_adapter)
-            self._sender = OutboxSender(self.journal, deliverers, on_status=self._on_outbox_status)
+            self._sender = OutboxSender(audit.journal, deliverers, on_status=self._on_outbox_status)
             self._sender.start()
 
     def _wake_outbox(self) -> None:
@@ -83,24 +118,30 @@ class MosaicCore:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while loop.time() < deadline:
-            due = await asyncio.to_thread(self.journal.outbox_status)
+            due = await asyncio.to_thread(self._sender_journal().outbox_status)
             if not any(d.waiting for d in due if d.destination.startswith("practice:")
                        and self.sessions.online_adapter(d.destination.removeprefix("practice:"))):
                 return
             await asyncio.sleep(0.05)
 
+    def _sender_journal(self) -> Journal:
+        assert self._journal is not None, "the outbox runs only once the journal is open"
+        return self._journal
+
     # --- what shows patient data -------------------------------------------------------------------------
 
     async def search(self, query: PatientQuery, on_result: ResultListener | None = None) -> SearchOutcome:
+        await self.audit()  # no journal, no search: a JournalError here reaches the caller
         return await federated_search(self.sessions, query, on_result, gate=lambda r: self._audit_search(query, r))
 
     async def _audit_search(self, query: PatientQuery, result: PracticeResults) -> PracticeResults:
         if not result.queried:
             return result
         practice = self.sessions.practice(result.practice_id)
-        entry = self.audit.search(practice, query, None if result.error else len(result.patients), result.error)
+        audit = await self.audit()
+        entry = audit.search(practice, query, None if result.error else len(result.patients), result.error)
         try:
-            await self.audit.commit(entry, practice)
+            await audit.commit(entry, practice)
         except AuditError as exc:
             return dataclasses.replace(result, patients=(), error=str(exc))
         return result
@@ -114,12 +155,13 @@ class MosaicCore:
             raise PatientNotFound(f"{patient} is not a valid NHS number (the check digit does not match).")
         query = PatientQuery(nhs_number=number)
         practice = self.sessions.practice(practice_id)
+        audit = await self.audit()
         try:
             matches = await self._adapter(practice_id).search(query)
         except AdapterError as exc:
-            await self.audit.commit(self.audit.search(practice, query, None, exc.message), practice)
+            await audit.commit(audit.search(practice, query, None, exc.message), practice)
             raise
-        await self.audit.commit(self.audit.search(practice, query, len(matches)), practice)
+        await audit.commit(audit.search(practice, query, len(matches)), practice)
         if not matches:
             raise PatientNotFound(f"No patient with NHS number {nhs_number.format_nhs_number(number)} "
                                   f"is registered at {practice.name}.")
@@ -128,17 +170,18 @@ class MosaicCore:
     async def open_record(self, practice_id: str, local_id: str, *, purpose: str | None = None) -> PatientRecord:
         """Fetch a record, journal the access, and only then return it. A failed fetch is journaled too."""
         practice = self.sessions.practice(practice_id)
+        audit = await self.audit()
         try:
             adapter = self._adapter(practice_id)
             record = await asyncio.wait_for(adapter.fetch_record(local_id), timeout=practice.timeout_s * 3 + 5)
         except TimeoutError:
             error = AdapterError(f"{practice.name} did not return the record in time.", "timeout")
-            await self.audit.commit(self.audit.read(practice, local_id, error=error.message, purpose=purpose), practice)
+            await audit.commit(audit.read(practice, local_id, error=error.message, purpose=purpose), practice)
             raise error from None
         except AdapterError as exc:
-            await self.audit.commit(self.audit.read(practice, local_id, error=exc.message, purpose=purpose), practice)
+            await audit.commit(audit.read(practice, local_id, error=exc.message, purpose=purpose), practice)
             raise
-        await self.audit.commit(self.audit.read(practice, local_id, record, purpose=purpose), practice)
+        await audit.commit(audit.read(practice, local_id, record, purpose=purpose), practice)
         return record
 
     def _adapter(self, practice_id: str) -> Adapter:
@@ -154,5 +197,6 @@ class MosaicCore:
             await self._sender.stop()
             self._sender = None
         await self.sessions.sign_out()
-        if self._owns_journal:
-            self.journal.close()
+        if self._owns_journal and self._journal is not None:
+            self._journal.close()
+            self._journal, self._audit = None, None

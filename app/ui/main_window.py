@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QLabel,
     QMainWindow,
+    QMessageBox,
     QSplitter,
     QStackedWidget,
     QVBoxLayout,
@@ -270,6 +271,12 @@ class MainWindow(QMainWindow):
 
     def _sign_in_failed(self, exc: BaseException) -> None:
         self.statusBar().showMessage(f"Signing in failed: {exc}", STATUS_MS)
+        # Above all the audit journal: without it nothing may be shown, so say so where it is seen.
+        box = QMessageBox(QMessageBox.Icon.Critical, "Mosaic could not sign in",
+                          f"{exc}\n\nNo patient data can be shown until this is put right.", parent=self)
+        box.setObjectName("signInError")
+        box.setAccessibleName("Sign-in error")
+        box.open()  # not exec(): the window keeps running
         self.sign_in_finished.emit([])
 
     def retry(self, practice_id: str) -> None:

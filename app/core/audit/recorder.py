@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable
 
 from app import __version__
+from app.core.audit.errors import AuditError
 from app.core.audit.journal import Journal, JournalError
 from app.core.audit.model import (
     CENTRAL_DESTINATION,
@@ -22,9 +23,7 @@ from app.core.audit.model import (
 )
 from app.core.model import PatientQuery, PatientRecord, Practice
 
-
-class AuditError(Exception):
-    """The access could not be recorded, so nothing was shown. The message says why and what to do."""
+__all__ = ["AuditError", "AuditRecorder"]
 
 
 class AuditRecorder:
