@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     creds_set.add_argument("practice")
     creds_del = creds_sub.add_parser("delete", help="remove the stored secret")
     creds_del.add_argument("practice")
+    from app.cli_audit import add_parser as add_audit_parser
+
+    add_audit_parser(sub)
     return parser
 
 
@@ -69,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(args.verbose)
     handlers = {
         None: cmd_window, "demo": cmd_demo, "demo-server": cmd_demo_server, "check": cmd_check,
-        "search": cmd_search, "show": cmd_show, "credentials": cmd_credentials,
+        "search": cmd_search, "show": cmd_show, "credentials": cmd_credentials, "audit": cmd_audit,
     }
     try:
         return handlers[args.command](args)
@@ -310,6 +313,12 @@ def cmd_show(args: argparse.Namespace) -> int:
 
         print(render_record(record, next(p for p in practices if p.id == args.practice)))
     return EXIT_FAILED if any(s.status == "failed" for s in record.sections.values()) else EXIT_OK
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from app.cli_audit import run
+
+    return run(args, lambda: _load_practices(args))
 
 
 def cmd_credentials(args: argparse.Namespace) -> int:

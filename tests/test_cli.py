@@ -146,3 +146,91 @@ def test_credentials_set_refuses_without_a_terminal(tmp_path: Path) -> None:
     result = subprocess.run([*MOSAIC, "--config", str(config), "credentials", "set", "x"], input="s3cret\n",
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 2 and "terminal" in result.stderr
+
+
+# --- mosaic audit ----------------------------------------------------------------------------------
+
+def _show_one(demo_server) -> dict:
+    config, env = demo_server
+    rows = [json.loads(line) for line in run("search", "--config", str(config), "--json", "c", env=env).stdout.splitlines()]
+    patient = next(r for r in rows if r.get("nhs_number"))
+    shown = run("show", "--config", str(config), "--json", patient["practice"], patient["nhs_number"], env=env)
+    assert shown.returncode == 0, shown.stderr
+    return patient
+
+
+def test_audit_list_answers_who_opened_this_patient(demo_server) -> None:
+    config, env = demo_server
+    patient = _show_one(demo_server)
+    listed = run("audit", "list", "--patient", patient["nhs_number"], "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    entries = [json.loads(line) for line in listed.stdout.splitlines()]
+    reads = [e for e in entries if e["action"] == "read"]
+    assert len(reads) == 1
+    read = reads[0]
+    assert read["practice_id"] == patient["practice"] and read["patient_local_id"] == patient["id"]
+    assert read["outcome"] == "success" and read["sections"] and read["hash"]
+    # the NHS-number lookup that `show` made is journaled as a search at that practice, before the read
+    searches = [e for e in entries if e["action"] == "search"]
+    assert any(e["practice_id"] == patient["practice"] for e in searches)
+    by_user = [json.loads(line) for line in run("audit", "list", "--user", read["user_login"], "--json",
+                                                 env=env).stdout.splitlines()]
+    assert read["entry_id"] in {e["entry_id"] for e in by_user}
+    assert run("audit", "list", "--user", "somebody-else", "--json", env=env).stdout == ""
+
+
+def test_audit_verify_status_and_export(demo_server, tmp_path: Path) -> None:
+    config, env = demo_server
+    _show_one(demo_server)
+    verified = run("audit", "verify", env=env)
+    assert verified.returncode == 0 and "intact" in verified.stdout
+    status = run("audit", "status", env=env)
+    assert status.returncode == 0, status.stdout
+    csv_file = tmp_path / "audit.csv"
+    exported = run("audit", "export", "--format", "csv", "--output", str(csv_file), env=env)
+    assert exported.returncode == 0, exported.stderr
+    lines = csv_file.read_text().splitlines()
+    assert lines[0].startswith("recorded_at,entry_id,seq,action") and len(lines) > 2
+    bundle = json.loads(run("--config", str(config), "audit", "export", "--format", "fhir", env=env).stdout)
+    assert bundle["resourceType"] == "Bundle" and len(bundle["entry"]) == len(lines) - 1
+    assert {e["resource"]["resourceType"] for e in bundle["entry"]} == {"AuditEvent"}
+
+
+def test_audit_verify_names_the_first_tampered_entry(demo_server, tmp_path: Path) -> None:
+    import shutil
+    import sqlite3
+
+    config, env = demo_server
+    _show_one(demo_server)
+    home = tmp_path / "copy"
+    shutil.copytree(env["MOSAIC_HOME"], home)
+    db = home / "data" / "journal.sqlite"
+    with sqlite3.connect(db) as conn:
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+            conn.execute(f'DROP TRIGGER "{name}"')
+        seq, entry_id = conn.execute("SELECT seq, entry_id FROM journal ORDER BY seq LIMIT 1 OFFSET 1").fetchone()
+        conn.execute("UPDATE journal SET user_login = 'someone-else' WHERE seq = ?", (seq,))
+    broken = run("audit", "verify", env={**env, "MOSAIC_HOME": str(home)})
+    assert broken.returncode == 1
+    assert f"entry {seq} " in broken.stdout and entry_id in broken.stdout
+
+
+def test_audit_list_from_a_central_store(demo_server, tmp_path: Path) -> None:
+    from app.core.audit.central import CentralStore
+    from app.core.audit.journal import Journal
+
+    config, env = demo_server
+    patient = _show_one(demo_server)
+    journal = Journal.open(Path(env["MOSAIC_HOME"]) / "data" / "journal.sqlite", read_only=True)
+    url = f"sqlite:///{tmp_path / 'central.sqlite'}"
+    store = CentralStore(url)
+    store.ensure_schema()
+    for entry in journal.query(patient_nhs_number=patient["nhs_number"]):
+        store.insert(entry)
+    journal.close()
+    store.close()
+    listed = run("audit", "list", "--central", url, "--patient", patient["nhs_number"], "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert any(json.loads(line)["action"] == "read" for line in listed.stdout.splitlines())
+    with_password = run("audit", "list", "--central", "postgresql+psycopg://u:secret@127.0.0.1/test", env=env)
+    assert with_password.returncode == 2 and "password" in with_password.stderr

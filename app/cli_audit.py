@@ -1,0 +1,192 @@
+"""`mosaic audit …`: who looked at whom, from this PC's journal or the locality's central store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+from app.core import nhs_number
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+CENTRAL_SECRET_ID = "central"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    audit = sub.add_parser("audit", help="list, verify, export the audit journal; show what waits upstream")
+    verbs = audit.add_subparsers(dest="audit_command", required=True)
+
+    def filters(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--user", metavar="LOGIN", help="entries by this user")
+        p.add_argument("--patient", metavar="NHS_NUMBER", help="entries about this patient")
+        p.add_argument("--practice", metavar="ID", help="entries at this practice")
+        p.add_argument("--since", type=date.fromisoformat, metavar="DATE", help="from this day (YYYY-MM-DD)")
+        p.add_argument("--until", type=date.fromisoformat, metavar="DATE", help="to this day, inclusive")
+        p.add_argument("--limit", type=int, default=10_000, help="at most this many entries (default 10000)")
+        p.add_argument("--central", metavar="URL",
+                       help="read the locality's central store (a database URL without a password; the "
+                            "password comes from MOSAIC_SECRET_CENTRAL or the keyring)")
+
+    listing = verbs.add_parser("list", help="entries, newest first")
+    filters(listing)
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    verbs.add_parser("verify", help="check the hash chain; exit 1 and name the first bad entry if broken")
+    export = verbs.add_parser("export", help="write entries as CSV or a FHIR Bundle of AuditEvents")
+    filters(export)
+    export.add_argument("--format", choices=("csv", "fhir"), required=True)
+    export.add_argument("--output", type=Path, metavar="FILE", help="write here instead of standard output")
+    verbs.add_parser("status", help="entries waiting to go upstream, per destination, and the oldest")
+
+
+def run(args: argparse.Namespace, practices_loader) -> int:
+    from app.core.audit.central import CentralStoreError
+    from app.core.audit.journal import JournalError
+    from app.core.secrets import SecretError
+
+    try:
+        return {"list": _list, "verify": _verify, "export": _export, "status": _status}[args.audit_command](
+            args, practices_loader)
+    except (JournalError, CentralStoreError, SecretError) as exc:
+        print(f"mosaic: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except _UsageError as exc:
+        print(f"mosaic: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _open_journal():
+    """The journal read-only (listing must not create one); None when this PC has none yet."""
+    from app.core.audit.journal import Journal, default_path
+
+    path = default_path()
+    return Journal.open(path, read_only=True) if path.exists() else None
+
+
+def _entries(args: argparse.Namespace):
+    from app.core.audit.export import day_end, day_start
+
+    patient = None
+    if args.patient:
+        if not nhs_number.is_valid(args.patient):
+            raise _UsageError(f"--patient {args.patient}: not a valid NHS number (check digit).")
+        patient = nhs_number.normalise(args.patient)
+    since = day_start(args.since) if args.since else None
+    until = day_end(args.until) if args.until else None
+    if args.central:
+        store = _central(args.central)
+        try:
+            return store.query(user=args.user, patient=patient, practice=args.practice, since=since, until=until,
+                               limit=args.limit)
+        finally:
+            store.close()
+    journal = _open_journal()
+    if journal is None:
+        return []
+    try:
+        return journal.query(user=args.user, patient_nhs_number=patient, practice_id=args.practice, since=since,
+                             until=until, limit=args.limit)
+    finally:
+        journal.close()
+
+
+def _central(url: str):
+    import sqlalchemy as sa
+
+    from app.core.audit.central import CentralStore
+    from app.core.secrets import resolve_secret
+
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise _UsageError(f"--central: not a database URL ({exc}).") from exc
+    if parsed.password:
+        raise _UsageError("--central: leave the password out of the URL (command lines are visible to other "
+                          "users of this PC); set MOSAIC_SECRET_CENTRAL or store it with the keyring.")
+    if parsed.username:  # a password belongs to a user; file databases and peer/cert auth need none
+        secret = resolve_secret(CENTRAL_SECRET_ID, "The central audit store")
+        if secret:
+            parsed = parsed.set(password=secret)
+    return CentralStore(parsed.render_as_string(hide_password=False))
+
+
+def _list(args: argparse.Namespace, _practices_loader) -> int:
+    from app.core.audit.export import entry_row
+    from app.core.display import format_datetime
+
+    entries = _entries(args)
+    if args.json:
+        for entry in entries:
+            print(json.dumps(entry_row(entry), sort_keys=True))
+        return EXIT_OK
+    for e in entries:
+        patient = nhs_number.format_nhs_number(e.patient_nhs_number) or "-"
+        what = ",".join(e.sections) if e.sections else (json.dumps(e.details.get("query")) if e.details else "")
+        print(f"{format_datetime(e.recorded_at):<18} {e.user.login:<12} {e.action!s:<7} {e.outcome!s:<8} "
+              f"{e.practice_id or '-':<12} {patient:<13} {what}")
+    print(f"{len(entries)} entries", file=sys.stderr)
+    return EXIT_OK
+
+
+def _verify(args: argparse.Namespace, _practices_loader) -> int:
+    journal = _open_journal()
+    if journal is None:
+        print("No audit journal on this PC yet: nothing to verify.")
+        return EXIT_OK
+    try:
+        result = journal.verify()
+    finally:
+        journal.close()
+    if result.ok:
+        print(f"Audit journal intact: {result.checked} entries verified ({journal.path}).")
+        return EXIT_OK
+    print(f"AUDIT JOURNAL BROKEN at entry {result.first_bad_seq} (id {result.first_bad_entry_id}): {result.reason}. "
+          f"{result.checked} entries before it verified. Keep the file ({journal.path}) as evidence and "
+          "tell your Information Governance lead.")
+    return EXIT_FAILED
+
+
+def _export(args: argparse.Namespace, practices_loader) -> int:
+    from app.core.audit.export import to_csv, to_fhir_bundle
+
+    entries = _entries(args)
+    if args.format == "csv":
+        text = to_csv(entries)
+    else:
+        practices = {p.id: p for p in (practices_loader() or [])}
+        text = json.dumps(to_fhir_bundle(entries, practices), indent=2)
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"Wrote {len(entries)} entries to {args.output}.", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _status(args: argparse.Namespace, _practices_loader) -> int:
+    from app.core.display import format_datetime
+
+    journal = _open_journal()
+    if journal is None:
+        print("No audit journal on this PC yet.")
+        return EXIT_OK
+    try:
+        status = journal.outbox_status()
+    finally:
+        journal.close()
+    if not status:
+        print("Every audit entry has gone upstream.")
+        return EXIT_OK
+    for d in status:
+        line = f"{d.destination:<24} waiting {d.waiting:>6}   refused {d.refused:>4}"
+        if d.oldest_waiting:
+            line += f"   oldest {format_datetime(d.oldest_waiting)}"
+        if d.last_error:
+            line += f"   last error: {d.last_error}"
+        print(line)
+    return EXIT_FAILED if any(d.refused for d in status) else EXIT_OK
