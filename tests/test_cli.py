@@ -152,7 +152,8 @@ def test_credentials_set_refuses_without_a_terminal(tmp_path: Path) -> None:
 
 def _show_one(demo_server) -> dict:
     config, env = demo_server
-    rows = [json.loads(line) for line in run("search", "--config", str(config), "--json", "c", env=env).stdout.splitlines()]
+    found = run("search", "--config", str(config), "--json", "c", env=env)
+    rows = [json.loads(line) for line in found.stdout.splitlines()]
     patient = next(r for r in rows if r.get("nhs_number"))
     shown = run("show", "--config", str(config), "--json", patient["practice"], patient["nhs_number"], env=env)
     assert shown.returncode == 0, shown.stderr
