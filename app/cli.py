@@ -81,13 +81,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _load_practices(args: argparse.Namespace):
-    from app.core.config import ConfigError, load_directory
+    """The practice directory, with the machine's [audit] settings checked and kept on `args`."""
+    from app.core.config import ConfigError, load_audit_settings, load_directory
 
     try:
-        return load_directory(args.config)
+        practices = load_directory(args.config)
+        args.central_url = load_audit_settings(args.config).central_url
     except ConfigError as exc:
         print(f"mosaic: configuration error: {exc}", file=sys.stderr)
         return None
+    return practices
 
 
 def _print_err(message: str) -> None:
@@ -108,7 +111,7 @@ def cmd_window(args: argparse.Namespace) -> int:
         return network.practices
 
     try:
-        return _run_window_safely(practices, start_demo=start_demo)
+        return _run_window_safely(practices, start_demo=start_demo, central_url=args.central_url)
     finally:
         network = holder.get("network")
         if network is not None:
@@ -189,7 +192,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from app.core.sessions import PracticeStatus
 
     async def run():
-        core = MosaicCore(practices)
+        core = MosaicCore(practices, central_url=args.central_url)
         try:
             return await core.sign_in()
         finally:
@@ -252,7 +255,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             print(f"{result.practice_id:<12} NOTE  {result.note}", flush=True)
 
     async def run():
-        core = MosaicCore(practices)
+        core = MosaicCore(practices, central_url=args.central_url)
         try:
             await core.sign_in()
             return await core.search(query, on_result=on_result)
@@ -287,7 +290,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     from app.core.sessions import PracticeStatus
 
     async def run():
-        core = MosaicCore(practices)
+        core = MosaicCore(practices, central_url=args.central_url)
         try:
             state = await core.retry(args.practice)
             if state.status is not PracticeStatus.ONLINE:
@@ -327,8 +330,8 @@ def cmd_credentials(args: argparse.Namespace) -> int:
     practices = _load_practices(args)
     if practices is None:
         return EXIT_USAGE
-    if args.practice not in {p.id for p in practices}:
-        _print_err(f"no practice '{args.practice}' is configured")
+    if args.practice not in {p.id for p in practices} | {"central"}:
+        _print_err(f"no practice '{args.practice}' is configured (use 'central' for the central audit store)")
         return EXIT_USAGE
     try:
         if args.action == "set":

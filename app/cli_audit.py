@@ -11,7 +11,6 @@ from pathlib import Path
 from app.core import nhs_number
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-CENTRAL_SECRET_ID = "central"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -96,23 +95,12 @@ def _entries(args: argparse.Namespace):
 
 
 def _central(url: str):
-    import sqlalchemy as sa
-
-    from app.core.audit.central import CentralStore
-    from app.core.secrets import resolve_secret
+    from app.core.audit.central import CentralStoreError, open_central
 
     try:
-        parsed = sa.make_url(url)
-    except sa.exc.ArgumentError as exc:
-        raise _UsageError(f"--central: not a database URL ({exc}).") from exc
-    if parsed.password:
-        raise _UsageError("--central: leave the password out of the URL (command lines are visible to other "
-                          "users of this PC); set MOSAIC_SECRET_CENTRAL or store it with the keyring.")
-    if parsed.username:  # a password belongs to a user; file databases and peer/cert auth need none
-        secret = resolve_secret(CENTRAL_SECRET_ID, "The central audit store")
-        if secret:
-            parsed = parsed.set(password=secret)
-    return CentralStore(parsed.render_as_string(hide_password=False))
+        return open_central(url)
+    except CentralStoreError as exc:
+        raise _UsageError(f"--central: {exc}") from exc
 
 
 def _list(args: argparse.Namespace, _practices_loader) -> int:

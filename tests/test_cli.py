@@ -235,3 +235,30 @@ def test_audit_list_from_a_central_store(demo_server, tmp_path: Path) -> None:
     assert any(json.loads(line)["action"] == "read" for line in listed.stdout.splitlines())
     with_password = run("audit", "list", "--central", "postgresql+psycopg://u:secret@127.0.0.1/test", env=env)
     assert with_password.returncode == 2 and "password" in with_password.stderr
+
+
+def test_configured_central_store_receives_what_show_opened(demo_server, tmp_path: Path) -> None:
+    from app.core.audit.central import CentralStore
+
+    config, env = demo_server
+    central_url = f"sqlite:///{tmp_path / 'central.sqlite'}"
+    store = CentralStore(central_url)
+    store.ensure_schema()
+    with_audit = tmp_path / "with-audit.toml"
+    with_audit.write_text(f'[audit]\ncentral_url = "{central_url}"\n\n' + config.read_text())
+    found = run("search", "--config", str(config), "--json", "d", env=env)
+    patient = next(json.loads(line) for line in found.stdout.splitlines() if '"error"' not in line)
+    shown = run("show", "--config", str(with_audit), "--json", patient["practice"], patient["id"], env=env)
+    assert shown.returncode == 0, shown.stderr
+    central = store.query(practice=patient["practice"])
+    store.close()
+    assert [(e.action, e.patient_local_id) for e in central] == [("read", patient["id"])]
+
+
+def test_audit_settings_refuse_a_password_in_the_url(demo_server, tmp_path: Path) -> None:
+    config, env = demo_server
+    bad = tmp_path / "bad-audit.toml"
+    bad.write_text('[audit]\ncentral_url = "postgresql+psycopg://ws:hunter2@127.0.0.1/test"\n\n' + config.read_text())
+    result = run("check", "--config", str(bad), env=env)
+    assert result.returncode == 2 and "key 'central_url'" in result.stderr and "password" in result.stderr
+    assert "hunter2" not in result.stderr

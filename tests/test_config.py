@@ -132,3 +132,26 @@ def test_rendered_directory_reads_back(tmp_path: Path) -> None:
     again = load_directory(write(tmp_path / "again.toml", render_directory(practices)))
     assert [(p.id, p.base_url, p.auth, p.timeout_s, p.colour) for p in again] == [
         (p.id, p.base_url, p.auth, p.timeout_s, p.colour) for p in practices]
+
+
+def test_audit_settings_only_from_the_machine_file(tmp_path: Path) -> None:
+    from app.core.config import load_audit_settings
+
+    assert load_audit_settings().central_url is None
+    write(paths.machine_config_file(), '[audit]\ncentral_url = "postgresql+psycopg://mosaic_ws@audit.example/a"\n'
+          + GOOD)
+    assert load_audit_settings().central_url == "postgresql+psycopg://mosaic_ws@audit.example/a"
+    assert len(load_directory()) == 2
+    write(paths.user_config_file(), '[audit]\ncentral_url = "sqlite:////tmp/elsewhere.sqlite"\n')
+    with pytest.raises(ConfigError, match="machine-wide") as info:
+        load_audit_settings()
+    assert info.value.key == "audit"
+
+
+def test_unknown_audit_key_is_named(tmp_path: Path) -> None:
+    from app.core.config import load_audit_settings
+
+    file = write(tmp_path / "a.toml", '[audit]\ncentral = "x"\n')
+    with pytest.raises(ConfigError) as info:
+        load_audit_settings(file)
+    assert info.value.key == "central"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -42,6 +43,38 @@ class ConfigError(Exception):
         self.file = str(file)
         self.practice = practice
         self.key = key
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """The machine-wide [audit] table. `central_url` is a database URL without a password."""
+
+    central_url: str | None = None
+
+
+def load_audit_settings(config_file: Path | None = None) -> AuditSettings:
+    """[audit] from `config_file`, else from the machine-wide file only: where audit goes is IT's
+    decision, so a per-user file may not set it."""
+    if config_file is None:
+        user = paths.user_config_file()
+        if user.exists() and "audit" in _read_toml(user):
+            raise ConfigError(user, "audit settings belong in the machine-wide file (ask IT)", key="audit")
+        config_file = paths.machine_config_file()
+        if not config_file.exists():
+            return AuditSettings()
+    table = _read_toml(config_file).get("audit", {})
+    if not isinstance(table, dict):
+        raise ConfigError(config_file, "must be an [audit] table", key="audit")
+    for key, value in table.items():
+        if key != "central_url":
+            raise ConfigError(config_file, "unknown key in [audit] (known: central_url)", key=key)
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(config_file, "must be a database URL such as "
+                              "\"postgresql+psycopg://mosaic_ws@audit.example.nhs.uk/audit\"", key=key)
+        if "@" in value and ":" in value.split("@", 1)[0].split("//", 1)[-1]:
+            raise ConfigError(config_file, "must not contain a password; set MOSAIC_SECRET_CENTRAL or use "
+                              "`mosaic credentials set central`", key=key)
+    return AuditSettings(central_url=table.get("central_url"))
 
 
 def load_directory(config_file: Path | None = None) -> list[Practice]:
@@ -81,16 +114,20 @@ def _merge(machine: list[Practice], user_tables: list[dict[str, Any]], user_file
     return merged
 
 
-def _read_tables(file: Path) -> list[dict[str, Any]]:
+def _read_toml(file: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
+        return tomllib.loads(file.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(file, f"not valid TOML: {exc}") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(file, f"cannot be read: {exc}") from exc
-    unknown = set(data) - {"practice"}
+
+
+def _read_tables(file: Path) -> list[dict[str, Any]]:
+    data = _read_toml(file)
+    unknown = set(data) - {"practice", "audit"}
     if unknown:
-        raise ConfigError(file, "unknown top-level key (expected only [[practice]] tables)",
+        raise ConfigError(file, "unknown top-level key (expected [[practice]] tables and an optional [audit])",
                           key=sorted(unknown)[0])
     tables = data.get("practice", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):

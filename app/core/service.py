@@ -22,7 +22,7 @@ from app.core.sessions import PracticeState, SessionManager, StateListener
 
 if TYPE_CHECKING:  # SQLAlchemy and Alembic are imported on the core's loop thread, not the GUI's
     from app.core.audit.journal import DestinationStatus, Journal
-    from app.core.audit.model import AuditUser
+    from app.core.audit.model import AuditUser, JournalEntry
     from app.core.audit.outbox import OutboxSender
     from app.core.audit.recorder import AuditRecorder
 
@@ -36,7 +36,8 @@ class PatientNotFound(LookupError):
 class MosaicCore:
     def __init__(self, practices: list[Practice], on_state: StateListener | None = None, *,
                  journal: Journal | None = None, user: AuditUser | None = None,
-                 on_outbox_status: Callable[[list[DestinationStatus]], None] | None = None) -> None:
+                 on_outbox_status: Callable[[list[DestinationStatus]], None] | None = None,
+                 central_url: str | None = None) -> None:
         """`journal` defaults to the per-user journal, opened on first use from the core's loop (so the
         window appears without waiting for it). Opening may raise JournalError from sign_in, search
         or open_record; the caller shows it: without a journal nothing may be shown."""
@@ -47,6 +48,7 @@ class MosaicCore:
         self._audit: AuditRecorder | None = None
         self._audit_lock: asyncio.Lock | None = None
         self._on_outbox_status = on_outbox_status
+        self._central_url = central_url  # the locality's audit store, if IT configured one
         self._sender: OutboxSender | None = None
 
     @property
@@ -71,12 +73,18 @@ class MosaicCore:
 
         if self._journal is None:
             self._journal = Journal.open()
-        return AuditRecorder(self._journal, self._user or AuditUser.from_os(), on_appended=self._wake_outbox)
+        return AuditRecorder(self._journal, self._user or AuditUser.from_os(), central=self._central_url is not None,
+                             on_appended=self._wake_outbox)
 
     @property
     def journal(self) -> Journal | None:
         """The journal once opened (None before the first sign-in, search or record open)."""
         return self._journal
+
+    async def access_history(self, **filters: object) -> list[JournalEntry]:
+        """Journal entries matching `filters` (as Journal.query takes them), read in a worker thread."""
+        audit = await self.audit()
+        return await asyncio.to_thread(audit.journal.query, **filters)  # type: ignore[arg-type]
 
     # --- sessions ------------------------------------------------------------------------------------
 
@@ -102,7 +110,15 @@ class MosaicCore:
             audit = await self.audit()
             from app.core.audit.outbox import OutboxSender, default_deliverers
 
-            deliverers = default_deliverers(self.sessions.online_adapter)
+            central = None
+            if self._central_url:
+                from app.core.audit.central import CentralStoreError, open_central
+
+                try:
+                    central = await asyncio.to_thread(open_central, self._central_url)
+                except CentralStoreError as exc:  # entries for it wait in the outbox, never dropped
+                    log.warning("central audit store unusable: %s", exc)
+            deliverers = default_deliverers(self.sessions.online_adapter, central)
             self._sender = OutboxSender(audit.journal, deliverers, on_status=self._on_outbox_status)
             self._sender.start()
 
@@ -119,10 +135,14 @@ class MosaicCore:
         deadline = loop.time() + timeout_s
         while loop.time() < deadline:
             due = await asyncio.to_thread(self._sender_journal().outbox_status)
-            if not any(d.waiting for d in due if d.destination.startswith("practice:")
-                       and self.sessions.online_adapter(d.destination.removeprefix("practice:"))):
+            if not any(d.waiting for d in due if self._deliverable_now(d.destination)):
                 return
             await asyncio.sleep(0.05)
+
+    def _deliverable_now(self, destination: str) -> bool:
+        if destination.startswith("practice:"):
+            return self.sessions.online_adapter(destination.removeprefix("practice:")) is not None
+        return destination == "central" and self._central_url is not None
 
     def _sender_journal(self) -> Journal:
         assert self._journal is not None, "the outbox runs only once the journal is open"

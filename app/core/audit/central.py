@@ -165,3 +165,25 @@ def _journal_row(row: sa.RowMapping) -> dict[str, object]:
     values = dict(row)
     values["recorded_at"] = format_time(_aware(row["recorded_at"]))
     return values
+
+
+CENTRAL_SECRET_ID = "central"
+
+
+def open_central(url: str) -> CentralStore:
+    """The central store from a configured URL. The URL carries no password (config files and command
+    lines are readable by others); it comes from MOSAIC_SECRET_CENTRAL or the keyring (user `central`)."""
+    from app.core.secrets import resolve_secret
+
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise CentralStoreError(f"The central audit store address is not a database URL ({exc}).") from exc
+    if parsed.password:
+        raise CentralStoreError("Leave the password out of the central audit store's URL; set "
+                                "MOSAIC_SECRET_CENTRAL or run `mosaic credentials set central`.")
+    if parsed.username:  # file databases and peer/certificate authentication need no password
+        secret = resolve_secret(CENTRAL_SECRET_ID, "The central audit store")
+        if secret:
+            parsed = parsed.set(password=secret)
+    return CentralStore(parsed.render_as_string(hide_password=False))
