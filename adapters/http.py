@@ -10,13 +10,14 @@ status and timing. Bodies, query strings and headers are never logged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
 import ssl
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,6 +95,56 @@ def human_size(n: int) -> str:
     return f"{n} bytes"
 
 
+class _Trace:
+    """One request's id, timing and outcome, for the single DEBUG line each request logs."""
+
+    def __init__(self) -> None:
+        self.request_id = str(uuid.uuid4())
+        self.started = time.perf_counter()
+        self.status: int | str = "-"
+
+    @property
+    def elapsed_ms(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
+
+
+@contextlib.contextmanager
+def _plain_errors(practice: Practice, method: str, target: httpx.URL, deadline: float, next_step: str,
+                  logger: logging.Logger) -> Iterator[_Trace]:
+    """Turn every transport failure into an HttpError a user can read, and log the request once."""
+    trace = _Trace()
+    try:
+        yield trace
+    except HttpError:
+        raise
+    except httpx.TimeoutException as exc:
+        trace.status = type(exc).__name__
+        raise HttpError(f"{practice.name} did not answer within {practice.timeout_s:g} s. The practice's "
+                        f"server may be down or overloaded; {next_step}", "timeout") from exc
+    except TimeoutError as exc:  # our overall deadline: a reply trickling in too slowly
+        trace.status = "deadline"
+        raise HttpError(f"{practice.name} did not finish its reply within {deadline:g} s (it was sending "
+                        f"very slowly). {next_step[0].upper()}{next_step[1:]}", "timeout") from exc
+    except httpx.ConnectError as exc:
+        trace.status = "connect-error"
+        raise _connect_error(practice, target, exc) from exc
+    except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+        trace.status = type(exc).__name__
+        raise HttpError(f"{practice.name} closed the connection before its reply was complete. "
+                        f"{next_step[0].upper()}{next_step[1:]}", "network") from exc
+    except httpx.DecodingError as exc:
+        trace.status = "decoding-error"
+        raise HttpError(f"{practice.name} sent a reply that could not be decoded (bad compression). "
+                        "Tell the practice.", "bad-reply") from exc
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+        trace.status = "bad-url"
+        raise HttpError(f"{practice.name}: the address {_safe_url(target)} cannot be used ({exc}). "
+                        f"Check base_url in {practice.source or 'the practice directory'}.", "config") from exc
+    finally:
+        logger.debug("practice=%s request=%s %s %s status=%s ms=%.0f", practice.id, trace.request_id, method,
+                     target.path, trace.status, trace.elapsed_ms)
+
+
 async def fetch_json(
     client: httpx.AsyncClient,
     practice: Practice,
@@ -113,60 +164,28 @@ async def fetch_json(
     credentials must never travel to a server the practice directory did not name.
     `auth_hint` is appended to 401/403 messages (e.g. how to set the password).
     """
-    logger = logger or log
-    request_id = str(uuid.uuid4())
     deadline = practice.timeout_s * DEADLINE_FACTOR
     target = httpx.URL(str(url))
     if params:
         target = target.copy_merge_params(dict(params))
-    started = time.perf_counter()
-    status: int | str = "-"
-    try:
+    with _plain_errors(practice, method, target, deadline, "try again shortly.", logger or log) as trace:
         async with asyncio.timeout(deadline):
             for _hop in range(MAX_REDIRECTS + 1):
-                request_headers = {**(headers or {}), "X-Request-ID": request_id}
+                request_headers = {**(headers or {}), "X-Request-ID": trace.request_id}
                 async with client.stream(method, target, data=data, headers=request_headers) as resp:
-                    status = resp.status_code
-                    if status in _REDIRECTS:
+                    trace.status = resp.status_code
+                    if resp.status_code in _REDIRECTS:
                         target = _redirect_target(practice, method, target, resp)
                         continue
-                    if status >= 400:
+                    if resp.status_code >= 400:
                         detail = _error_detail(await _read_capped(resp, _ERROR_BODY_LIMIT, practice, strict=False))
-                        raise _status_error(practice, status, detail, auth_hint)
+                        raise _status_error(practice, resp.status_code, detail, auth_hint)
                     _check_content_type(practice, resp, accept_types)
                     body = await _read_capped(resp, practice.max_response_bytes, practice, strict=True)
-                    elapsed = (time.perf_counter() - started) * 1000
-                    return JsonReply(status, _parse(practice, body), resp.url, request_id, elapsed)
+                    return JsonReply(resp.status_code, _parse(practice, body), resp.url, trace.request_id,
+                                     trace.elapsed_ms)
             raise HttpError(f"{practice.name} redirected Mosaic more than {MAX_REDIRECTS} times. "
                             "Check the base URL in the practice directory.", "bad-reply", status=None)
-    except HttpError:
-        raise
-    except httpx.TimeoutException as exc:
-        status = type(exc).__name__
-        raise HttpError(f"{practice.name} did not answer within {practice.timeout_s:g} s. The practice's "
-                        "server may be down or overloaded; try again shortly.", "timeout") from exc
-    except TimeoutError as exc:  # our overall deadline: a reply trickling in too slowly
-        status = "deadline"
-        raise HttpError(f"{practice.name} did not finish its reply within {deadline:g} s (it was sending "
-                        "very slowly). Try again shortly; if it persists, tell the practice.", "timeout") from exc
-    except httpx.ConnectError as exc:
-        status = "connect-error"
-        raise _connect_error(practice, target, exc) from exc
-    except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-        status = type(exc).__name__
-        raise HttpError(f"{practice.name} closed the connection before its reply was complete. "
-                        "Try again; if it persists, the practice's server may be failing.", "network") from exc
-    except httpx.DecodingError as exc:
-        status = "decoding-error"
-        raise HttpError(f"{practice.name} sent a reply that could not be decoded (bad compression). "
-                        "Tell the practice.", "bad-reply") from exc
-    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-        status = "bad-url"
-        raise HttpError(f"{practice.name}: the address {_safe_url(target)} cannot be used ({exc}). "
-                        f"Check base_url in {practice.source or 'the practice directory'}.", "config") from exc
-    finally:
-        logger.debug("practice=%s request=%s %s %s status=%s ms=%.0f", practice.id, request_id, method,
-                     target.path, status, (time.perf_counter() - started) * 1000)
 
 
 async def send_json(
@@ -187,18 +206,14 @@ async def send_json(
     (a write must reach the server the practice directory names) and no need for a parseable reply,
     since the status alone says whether the server took the write.
     """
-    logger = logger or log
-    request_id = str(uuid.uuid4())
     deadline = practice.timeout_s * DEADLINE_FACTOR
     target = httpx.URL(str(url))
     content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    started = time.perf_counter()
-    status: int | str = "-"
-    try:
+    with _plain_errors(practice, method, target, deadline, "Mosaic will try again.", logger or log) as trace:
         async with asyncio.timeout(deadline):
-            request_headers = {**(headers or {}), "Content-Type": content_type, "X-Request-ID": request_id}
+            request_headers = {**(headers or {}), "Content-Type": content_type, "X-Request-ID": trace.request_id}
             async with client.stream(method, target, content=content, headers=request_headers) as resp:
-                status = resp.status_code
+                trace.status = status = resp.status_code
                 reply = await _read_capped(resp, _ERROR_BODY_LIMIT, practice, strict=False)
                 if status >= 400:
                     raise _status_error(practice, status, _error_detail(reply), auth_hint)
@@ -206,34 +221,6 @@ async def send_json(
                     raise HttpError(f"{practice.name} answered HTTP {status} instead of accepting the data. "
                                     "Check the base URL with the practice.", "bad-reply", status)
                 return status
-    except HttpError:
-        raise
-    except httpx.TimeoutException as exc:
-        status = type(exc).__name__
-        raise HttpError(f"{practice.name} did not answer within {practice.timeout_s:g} s. The practice's "
-                        "server may be down or overloaded; Mosaic will try again.", "timeout") from exc
-    except TimeoutError as exc:
-        status = "deadline"
-        raise HttpError(f"{practice.name} did not finish its reply within {deadline:g} s. Mosaic will try "
-                        "again.", "timeout") from exc
-    except httpx.ConnectError as exc:
-        status = "connect-error"
-        raise _connect_error(practice, target, exc) from exc
-    except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
-        status = type(exc).__name__
-        raise HttpError(f"{practice.name} closed the connection before its reply was complete. Mosaic will "
-                        "try again.", "network") from exc
-    except httpx.DecodingError as exc:
-        status = "decoding-error"
-        raise HttpError(f"{practice.name} sent a reply that could not be decoded (bad compression). "
-                        "Tell the practice.", "bad-reply") from exc
-    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-        status = "bad-url"
-        raise HttpError(f"{practice.name}: the address {_safe_url(target)} cannot be used ({exc}). "
-                        f"Check base_url in {practice.source or 'the practice directory'}.", "config") from exc
-    finally:
-        logger.debug("practice=%s request=%s %s %s status=%s ms=%.0f", practice.id, request_id, method,
-                     target.path, status, (time.perf_counter() - started) * 1000)
 
 
 def _safe_url(url: httpx.URL) -> str:
