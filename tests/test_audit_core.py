@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 
+from app.core.audit.balp import entry_identifier
 from app.core.audit.journal import Journal
 from app.core.audit.model import Action, AuditUser, Outcome
 from app.core.audit.recorder import AuditError
@@ -40,8 +41,10 @@ async def test_open_record_is_journaled_before_it_is_returned(secrets_env, tmp_p
         assert entry.purpose == "direct care"
         # ... and reaches the owning practice as a BALP AuditEvent, exactly once
         await core.flush_outbox()
-        events = server.audit.search(patient=f"Patient/{patient.local_id}")
+        system, value = entry_identifier(entry)
+        events = server.audit.search(identifier=f"{system}|{value}")
         assert len(events) == 1 and events[0]["action"] == "R"
+        assert events[0] in server.audit.search(patient=f"Patient/{patient.local_id}")
     finally:
         await core.close()
     assert Journal.open(tmp_path / "j.sqlite").verify().ok
@@ -122,5 +125,6 @@ async def test_outage_then_recovery_delivers_exactly_once(secrets_env, tmp_path)
             await asyncio.sleep(0.05)
     finally:
         await core.close()
-    for p in patients:
-        assert len(server.audit.search(patient=f"Patient/{p.local_id}")) == 1
+    for entry in journal.query(practice_id=server.practice.id, actions=[Action.READ]):
+        system, value = entry_identifier(entry)
+        assert len(server.audit.search(identifier=f"{system}|{value}")) == 1

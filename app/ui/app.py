@@ -32,7 +32,7 @@ def ensure_application() -> object:
 
 
 def build_window(practices: list[Practice], *, start_demo: StartDemo | None = None,
-                 bridge: AsyncBridge | None = None) -> tuple[MainWindow, AsyncBridge]:
+                 bridge: AsyncBridge | None = None, central_url: str | None = None) -> tuple[MainWindow, AsyncBridge]:
     """The real window and its bridge, not shown and without an event loop (tests, benchmarks).
 
     Showing the window starts signing in. Shut down with `bridge.shutdown(window.core)`.
@@ -44,7 +44,8 @@ def build_window(practices: list[Practice], *, start_demo: StartDemo | None = No
 
     bridge = bridge or AsyncBridge()
     window = MainWindow(bridge, start_demo=start_demo)
-    window.set_core(MosaicCore(practices, on_state=window.on_core_state))
+    window.set_core(MosaicCore(practices, on_state=window.on_core_state, on_outbox_status=window.on_outbox_status,
+                               central_url=central_url))
     _settle_heap()
     return window, bridge
 
@@ -59,10 +60,10 @@ def _settle_heap() -> None:
 
 
 def run_window(practices: list[Practice], *, start_demo: StartDemo | None = None,
-               on_close: Callable[[], None] | None = None) -> int:
+               on_close: Callable[[], None] | None = None, central_url: str | None = None) -> int:
     """Show the window, run until it closes, close every session, and return the exit code."""
     app = ensure_application()
-    window, bridge = build_window(practices, start_demo=start_demo)
+    window, bridge = build_window(practices, start_demo=start_demo, central_url=central_url)
     # Quit when *this* window closes. Qt's own last-window quit is posted as an event, and one left over
     # after exec() returns would end the next event loop at once (a second run, or a test), so it is off.
     quit_on_last = app.quitOnLastWindowClosed()  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
@@ -25,19 +25,23 @@ from PySide6.QtWidgets import (
 )
 
 from adapters.base import AdapterError
-from app.core.display import display_name
+from app.core.display import display_name, format_datetime
 from app.core.model import PatientRecord, PatientSummary, Practice
 from app.core.query import QueryError, parse_query
 from app.core.search import PracticeResults, SearchOutcome
 from app.core.service import MosaicCore
 from app.core.sessions import PracticeState, PracticeStatus
 from app.ui import style
+from app.ui.access_history import AccessHistoryWindow
 from app.ui.bridge import AsyncBridge
 from app.ui.empty_state import NoPracticesPanel
 from app.ui.practices_panel import PracticesPanel
 from app.ui.record_tabs import RecordArea
 from app.ui.record_view import RecordView
 from app.ui.search_panel import SearchPanel
+
+if TYPE_CHECKING:
+    from app.core.audit.journal import DestinationStatus
 
 StartDemo = Callable[[], list[Practice]]
 STATUS_MS = 15000
@@ -50,6 +54,7 @@ class MainWindow(QMainWindow):
     sign_in_finished = Signal(object)  # list[PracticeState], when every practice has settled
     search_finished = Signal(object)  # SearchOutcome (None if the search itself failed)
     record_finished = Signal(object)  # RecordView, once it shows the record or the error
+    outbox_status_changed = Signal(object)  # list[DestinationStatus], once the status bar shows it
     closed = Signal()
 
     def __init__(self, bridge: AsyncBridge, *, start_demo: StartDemo | None = None) -> None:
@@ -61,6 +66,8 @@ class MainWindow(QMainWindow):
         self._search_generation = 0
         self._search_future: concurrent.futures.Future[Any] | None = None
         self._loads: dict[int, concurrent.futures.Future[Any]] = {}
+        self.access_history: AccessHistoryWindow | None = None
+        self._upstream_problem: str | None = None
         self.setWindowTitle("Mosaic · GP practices")
         self.setAccessibleName("Mosaic")
         self.setWindowIcon(style.app_icon())
@@ -123,6 +130,12 @@ class MainWindow(QMainWindow):
         self.pages.addWidget(self.no_practices)
         self.setCentralWidget(self.pages)
 
+        self.audit_label = QLabel("Audit: not started")
+        self.audit_label.setObjectName("auditStatus")
+        self.audit_label.setAccessibleName("Audit upload status")
+        self.audit_label.setToolTip("Entries of the audit journal still to be sent to the practices. "
+                                    "View ▸ Access history (Ctrl+H) lists what was recorded.")
+        self.statusBar().addPermanentWidget(self.audit_label)
         self.online_label = QLabel("No practices")
         self.online_label.setAccessibleName("Practices online")
         self.statusBar().addPermanentWidget(self.online_label)
@@ -197,6 +210,10 @@ class MainWindow(QMainWindow):
                                                  "Move between practices, search, results and records")
         view_menu.addAction(self.next_pane_action)
         view_menu.addAction(self.previous_pane_action)
+        self.access_history_action = self._action("Access &history…", "Ctrl+H", self.open_access_history,
+                                                  "Who opened which records: the audit journal on this "
+                                                  "computer, with filters and export")
+        view_menu.addAction(self.access_history_action)
         self._update_record_actions()
 
     def _set_tab_order(self) -> None:
@@ -218,6 +235,8 @@ class MainWindow(QMainWindow):
         self.pages.setCurrentIndex(0 if practices else 1)
         self.practices_dock.setVisible(bool(practices))
         self.sign_in_action.setEnabled(bool(practices))
+        if self.access_history is not None:
+            self.access_history.set_core(core)
 
     def on_core_state(self, state: PracticeState) -> None:
         """The core's state listener: runs on the core's loop thread, so hop to the GUI thread."""
@@ -305,7 +324,7 @@ class MainWindow(QMainWindow):
         if old is not None:
             self.bridge.submit(old.close())
         self.no_practices.set_status(None)
-        self.set_core(MosaicCore(practices, on_state=self.on_core_state))
+        self.set_core(MosaicCore(practices, on_state=self.on_core_state, on_outbox_status=self.on_outbox_status))
         self.sign_in_all()
         self.search_panel.focus_search()
 
@@ -483,7 +502,86 @@ class MainWindow(QMainWindow):
                        self.next_tab_action, self.previous_tab_action):
             action.setEnabled(count > 0)
 
+    # -- audit -------------------------------------------------------------------------------------
+
+    def on_outbox_status(self, status: list[DestinationStatus]) -> None:
+        """The core's outbox listener: runs on the core's loop thread, so hop to the GUI thread."""
+        core = self.core
+        self.bridge.post(lambda: self._apply_outbox_status(core, status))
+
+    def _apply_outbox_status(self, core: MosaicCore | None, status: list[DestinationStatus]) -> None:
+        if core is not self.core:
+            return  # a core that has since been replaced (the demo practices started)
+        waiting = sum(d.waiting for d in status)
+        refused = sum(d.refused for d in status)
+        if refused:
+            text = f"Audit: {refused:,} refused — see Access history"
+            if waiting:
+                text += f" · {waiting:,} waiting"
+        elif waiting:
+            text = f"Audit: {waiting:,} waiting to go upstream"
+        else:
+            text = "Audit: all sent"
+        self.audit_label.setText(text)
+        self.audit_label.setStyleSheet(f"color: {style.ERROR}; font-weight: 600;" if refused else "")
+        self.audit_label.setToolTip(self._outbox_tooltip(status))
+        self._upstream_problem = self._refused_text(status) if refused else None
+        if self.access_history is not None:
+            self.access_history.set_upstream(self._upstream_problem)
+        self.outbox_status_changed.emit(status)
+
+    def _destination_name(self, destination: str) -> str:
+        if destination.startswith("practice:") and self.core is not None:
+            practice_id = destination.removeprefix("practice:")
+            try:
+                return self.core.sessions.practice(practice_id).name
+            except KeyError:
+                return practice_id
+        return "the locality audit store" if destination == "central" else destination
+
+    def _outbox_tooltip(self, status: list[DestinationStatus]) -> str:
+        if not status:
+            return "Every audit entry has reached its practice. Ctrl+H shows the access history."
+        lines = []
+        for d in status:
+            parts = []
+            if d.waiting:
+                parts.append(f"{d.waiting:,} waiting since {format_datetime(d.oldest_waiting)}"
+                             if d.oldest_waiting else f"{d.waiting:,} waiting")
+            if d.refused:
+                parts.append(f"{d.refused:,} refused")
+            line = f"{self._destination_name(d.destination)}: {', '.join(parts)}"
+            if d.last_error:
+                line += f"\n    last problem: {d.last_error}"
+            lines.append(line)
+        lines.append("Entries are kept on this computer and sent again automatically. Ctrl+H shows the access "
+                     "history.")
+        return "\n".join(lines)
+
+    def _refused_text(self, status: list[DestinationStatus]) -> str:
+        parts = [f"{self._destination_name(d.destination)} refused {d.refused:,} "
+                 f"{'entry' if d.refused == 1 else 'entries'}" + (f" ({d.last_error})" if d.last_error else "")
+                 for d in status if d.refused]
+        return ("Upstream: " + "; ".join(parts) + ". They are kept here, listed below and included in exports; "
+                "tell IT so they can be sent by hand.")
+
+    def open_access_history(self) -> AccessHistoryWindow | None:
+        """Show the Access history window (one, reused), listing the newest entries."""
+        if self.core is None:
+            return None
+        if self.access_history is None:
+            self.access_history = AccessHistoryWindow(self.bridge, self.core, self)
+            self.access_history.set_upstream(self._upstream_problem)
+            self.access_history.show_entries()
+        self.access_history.show()
+        self.access_history.raise_()
+        self.access_history.activateWindow()
+        self.access_history.user_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        return self.access_history
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        if self.access_history is not None:
+            self.access_history.close()
         if self._search_future is not None:
             self._search_future.cancel()
         for future in self._loads.values():
