@@ -13,6 +13,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -116,6 +117,26 @@ def explain(exc: BaseException, path: Path, doing: str, busy_timeout: float = 0.
 
 # --- the engine ---------------------------------------------------------------------------------------
 
+def _ensure_wal(cursor: sqlite3.Cursor, busy_timeout: float) -> None:
+    """Put the file in WAL mode (persistent, so only its creator normally has to).
+
+    Switching needs the file to itself, and SQLite may answer "locked" at once rather than wait when
+    another process is creating or migrating the same new journal; so check first and retry briefly.
+    """
+    deadline = time.monotonic() + busy_timeout
+    delay = 0.01
+    while True:
+        try:
+            if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+
 def _engine(path: Path, read_only: bool, busy_timeout: float, pragmas: Mapping[str, int | str]) -> Engine:
     """A pooled engine whose connections are in WAL, synchronous=FULL, with foreign keys enforced.
 
@@ -133,7 +154,7 @@ def _engine(path: Path, read_only: bool, busy_timeout: float, pragmas: Mapping[s
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         if not read_only:
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _ensure_wal(cursor, busy_timeout)
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
