@@ -40,6 +40,9 @@ class Adapter(abc.ABC):
     kind: str = ""
     #: can this backend search by name and birth date, or only by NHS number?
     supports_demographic_search: bool = True
+    #: does the backend take Mosaic's AuditEvents? False where the provider audits each request itself
+    #: (GP Connect): the journal then records the request's trace id instead, to join the two trails.
+    accepts_audit_events: bool = True
 
     def __init__(self, practice: Practice, secret: str | None) -> None:
         self.practice = practice

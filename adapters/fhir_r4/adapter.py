@@ -332,6 +332,9 @@ class FhirR4Adapter(Adapter):
                 raise
 
     async def close(self) -> None:
+        if isinstance(self._auth, ClientCredentialsAuth):
+            self._auth.forget()  # sign-out: no access token outlives the session
+        self._auth = None
         client, self._client = self._client, None
         if client is not None and not client.is_closed:
             try:

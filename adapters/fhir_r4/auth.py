@@ -1,12 +1,19 @@
-"""How the FHIR R4 adapter signs its requests: none, basic, bearer, or OAuth2 client credentials."""
+"""How the FHIR R4 adapter signs its requests: none, basic, bearer, OAuth2 client credentials, or SMART
+Backend Services (client credentials with a private_key_jwt client assertion)."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import logging
+import os
+import stat
+import sys
 import time
+import uuid
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -87,10 +94,18 @@ class ClientCredentialsAuth(Auth):
         if self._token is not None and used.get("Authorization") == f"Bearer {self._token}":
             self._token = None
 
+    def _client_auth(self) -> dict[str, str]:
+        """How this client proves who it is at the token endpoint (form fields)."""
+        return {"client_id": self._client_id, "client_secret": self._secret}
+
+    def forget(self) -> None:
+        """Drop the cached token (sign-out)."""
+        self._token = None
+        self._expires_at = 0.0
+
     async def _fetch(self, client: httpx.AsyncClient) -> None:
         practice = self._practice
-        form = {"grant_type": "client_credentials", "client_id": self._client_id,
-                "client_secret": self._secret}
+        form = {"grant_type": "client_credentials", **self._client_auth()}
         if practice.scope:
             form["scope"] = practice.scope
         assert practice.token_url is not None
@@ -119,11 +134,98 @@ class ClientCredentialsAuth(Auth):
         log.debug("practice=%s token fetched lifetime_s=%.0f", practice.id, lifetime)
 
 
+#: RFC 7523 client assertion type
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+#: SMART Backend Services: an assertion may live at most five minutes
+ASSERTION_LIFETIME_S = 300
+KEY_ALGS = ("RS384", "ES384")
+
+
+class PrivateKeyJwtAuth(ClientCredentialsAuth):
+    """SMART Backend Services: client credentials with a signed JWT instead of a secret (RFC 7523,
+    `private_key_jwt`). Token caching and silent renewal are ClientCredentialsAuth's."""
+
+    def __init__(self, practice: Practice, client_id: str, private_key: Any, key_id: str, alg: str) -> None:
+        super().__init__(practice, client_id, "")
+        self._key = private_key
+        self._kid = key_id
+        self._alg = alg
+
+    def __repr__(self) -> str:
+        return f"PrivateKeyJwtAuth(practice={self._practice.id!r}, kid={self._kid!r}, alg={self._alg!r})"
+
+    def assertion(self) -> str:
+        """A fresh client assertion: iss = sub = client id, aud = the token URL, a new jti, 5-minute life."""
+        import jwt
+
+        now = int(time.time())
+        claims = {"iss": self._client_id, "sub": self._client_id, "aud": self._practice.token_url,
+                  "jti": str(uuid.uuid4()), "iat": now, "exp": now + ASSERTION_LIFETIME_S}
+        return jwt.encode(claims, self._key, algorithm=self._alg, headers={"kid": self._kid, "typ": "JWT"})
+
+    def _client_auth(self) -> dict[str, str]:
+        return {"client_assertion_type": JWT_BEARER, "client_assertion": self.assertion()}
+
+
+def load_private_key(practice: Practice, secret: str | None) -> Any:
+    """The practice's signing key: from `key_file` (machine configuration; must be readable only by this
+    user) or else the keyring / environment (`secret`, PEM text). Checked against `key_alg`."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    alg = practice.key_alg or "RS384"
+    if practice.key_file:
+        path = Path(practice.key_file).expanduser()
+        try:
+            info = path.stat()
+        except OSError as exc:
+            raise _config(practice, "key_file", f"the key file {path} cannot be read ({exc.strerror})") from exc
+        if sys.platform != "win32":
+            if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise AdapterError(f"{practice.name}: the key file {path} can be read by other users "
+                                   f"(mode {stat.filemode(info.st_mode)}); Mosaic will not use it. Make it "
+                                   f"readable only by you: chmod 600 {path}", "config")
+            if info.st_uid != os.getuid():
+                raise AdapterError(f"{practice.name}: the key file {path} belongs to another user; Mosaic "
+                                   "uses only a key file that you own and only you can read.", "config")
+        try:
+            pem = path.read_bytes()
+        except OSError as exc:
+            raise _config(practice, "key_file", f"the key file {path} cannot be read ({exc.strerror})") from exc
+    elif secret:
+        pem = secret.encode("utf-8")
+    else:
+        raise AdapterError(f"{practice.name}: no private key is stored for this practice. "
+                           f"Store the PEM with `mosaic credentials set {practice.id}` or name a key_file "
+                           "in the machine-wide directory (ask IT).", "auth")
+    try:
+        key = serialization.load_pem_private_key(pem, password=None)
+    except (ValueError, TypeError):
+        raise AdapterError(f"{practice.name}: the stored private key is not an unencrypted PEM private key. "
+                           f"{credentials_hint(practice)}", "auth") from None  # no key text in tracebacks
+    if alg == "RS384" and not (isinstance(key, rsa.RSAPrivateKey) and key.key_size >= 2048):
+        raise AdapterError(f"{practice.name}: key_alg is RS384 but the key is not an RSA key of 2048 bits or "
+                           "more.", "config")
+    if alg == "ES384" and not (isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp384r1"):
+        raise AdapterError(f"{practice.name}: key_alg is ES384 but the key is not an EC P-384 key.", "config")
+    return key
+
+
 def make_auth(practice: Practice, secret: str | None) -> Auth:
     """The Auth for this practice, or an AdapterError saying which setting or secret is missing."""
     kind = practice.auth
     if kind == "none":
         return Auth()
+    if kind == "private-key-jwt":
+        for key in ("token_url", "client_id", "key_id"):
+            if not getattr(practice, key):
+                raise _config(practice, key, f"private-key-jwt sign-in needs a {key}")
+        alg = practice.key_alg or "RS384"
+        if alg not in KEY_ALGS:
+            raise _config(practice, "key_alg", f"key_alg must be one of {', '.join(KEY_ALGS)}")
+        assert practice.client_id and practice.key_id
+        return PrivateKeyJwtAuth(practice, practice.client_id, load_private_key(practice, secret),
+                                 practice.key_id, alg)
     if not secret:
         what = {"basic": "password", "bearer": "access token"}.get(kind, "client secret")
         raise AdapterError(f"{practice.name}: no {what} is stored for this practice. "
@@ -143,7 +245,7 @@ def make_auth(practice: Practice, secret: str | None) -> Auth:
             raise _config(practice, "client_id", "client-credentials sign-in needs a client_id")
         return ClientCredentialsAuth(practice, client_id, secret)
     raise _config(practice, "auth", f"unknown sign-in method '{kind}' "
-                  "(use none, basic, bearer or client-credentials)")
+                  "(use none, basic, bearer, client-credentials or private-key-jwt)")
 
 
 def _config(practice: Practice, key: str, message: str) -> AdapterError:

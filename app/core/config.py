@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,10 +20,11 @@ from app.core.model import Practice
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
-_AUTH_KINDS = ("none", "basic", "bearer", "client-credentials")
+_AUTH_KINDS = ("none", "basic", "bearer", "client-credentials", "private-key-jwt")
+_KEY_ALGS = ("RS384", "ES384")
 _KEYS = {
     "id", "name", "ods_code", "adapter", "base_url", "auth", "username", "token_url", "client_id",
-    "scope", "colour", "timeout", "max_response_mb",
+    "scope", "colour", "timeout", "max_response_mb", "key_id", "key_alg", "key_file", "asid",
 }
 _REQUIRED = ("id", "name", "ods_code", "adapter", "base_url")
 USER_OVERRIDABLE = {"name", "colour", "username"}
@@ -77,17 +78,119 @@ def load_audit_settings(config_file: Path | None = None) -> AuditSettings:
     return AuditSettings(central_url=table.get("central_url"))
 
 
+@dataclass(frozen=True)
+class IdentitySettings:
+    """The machine-wide [identity] table: the OpenID provider users sign in with (NHS CIS2 or the
+    demo's), and how long the window may sit idle before it locks."""
+
+    issuer: str | None = None
+    client_id: str | None = None
+    scopes: tuple[str, ...] = ("openid", "profile")
+    idle_lock_minutes: float = 10.0
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.issuer and self.client_id)
+
+
+_IDENTITY_KEYS = ("issuer", "client_id", "scopes", "idle_lock_minutes")
+
+
+def load_identity_settings(config_file: Path | None = None) -> IdentitySettings:
+    """[identity] from `config_file`, else from the machine-wide file only: who may sign in, and where,
+    is IT's decision, so a per-user file may not set it."""
+    if config_file is None:
+        user = paths.user_config_file()
+        if user.exists() and "identity" in _read_toml(user):
+            raise ConfigError(user, "identity settings belong in the machine-wide file (ask IT)", key="identity")
+        config_file = paths.machine_config_file()
+        if not config_file.exists():
+            return IdentitySettings()
+    table = _read_toml(config_file).get("identity", {})
+    if not isinstance(table, dict):
+        raise ConfigError(config_file, "must be an [identity] table", key="identity")
+    for key in table:
+        if key not in _IDENTITY_KEYS:
+            raise ConfigError(config_file, f"unknown key in [identity] (known: {', '.join(_IDENTITY_KEYS)})", key=key)
+    for key in ("issuer", "client_id"):
+        value = table.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ConfigError(config_file, "must be a non-empty string", key=key)
+    issuer = table.get("issuer")
+    if issuer is not None:
+        problem = _url_problem(issuer)
+        if problem:
+            raise ConfigError(config_file, problem, key="issuer")
+    if (issuer is None) != (table.get("client_id") is None):
+        raise ConfigError(config_file, "issuer and client_id go together", key="client_id" if issuer else "issuer")
+    scopes = table.get("scopes", "openid profile")
+    if isinstance(scopes, str):
+        scopes = scopes.split()
+    if not isinstance(scopes, list) or not all(isinstance(s, str) and s.strip() for s in scopes) \
+            or "openid" not in scopes:
+        raise ConfigError(config_file, 'must list scopes including "openid", e.g. "openid profile"', key="scopes")
+    minutes = table.get("idle_lock_minutes", 10)
+    if not isinstance(minutes, int | float) or isinstance(minutes, bool) or minutes <= 0:
+        raise ConfigError(config_file, "must be a positive number of minutes", key="idle_lock_minutes")
+    return IdentitySettings(issuer=issuer.rstrip("/") if issuer else None, client_id=table.get("client_id"),
+                            scopes=tuple(scopes), idle_lock_minutes=float(minutes))
+
+
+@dataclass(frozen=True)
+class GpConnectSettings:
+    """The machine-wide [gp_connect] table: Mosaic's own Spine ASID (sent as Ssp-From) and the ODS code
+    of the organisation its users work for (the JWT's requesting_organization until sign-in says)."""
+
+    asid: str | None = None
+    ods_code: str | None = None
+
+
+_GP_CONNECT_KEYS = ("asid", "ods_code")
+
+
+def load_gp_connect_settings(config_file: Path | None = None) -> GpConnectSettings:
+    """[gp_connect] from `config_file`, else from the machine-wide file only: which Spine identity
+    Mosaic uses is IT's decision, so a per-user file may not set it."""
+    if config_file is None:
+        user = paths.user_config_file()
+        if user.exists() and "gp_connect" in _read_toml(user):
+            raise ConfigError(user, "GP Connect settings belong in the machine-wide file (ask IT)", key="gp_connect")
+        config_file = paths.machine_config_file()
+        if not config_file.exists():
+            return GpConnectSettings()
+    table = _read_toml(config_file).get("gp_connect", {})
+    if not isinstance(table, dict):
+        raise ConfigError(config_file, "must be a [gp_connect] table", key="gp_connect")
+    for key, value in table.items():
+        if key not in _GP_CONNECT_KEYS:
+            raise ConfigError(config_file, f"unknown key in [gp_connect] (known: {', '.join(_GP_CONNECT_KEYS)})",
+                              key=key)
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(config_file, "must be a non-empty string", key=key)
+    if "asid" in table and not re.fullmatch(r"\d{12}", table["asid"]):
+        raise ConfigError(config_file, "must be Mosaic's 12-digit Spine ASID", key="asid")
+    if "ods_code" in table and not re.fullmatch(r"[A-Za-z0-9]{3,10}", table["ods_code"]):
+        raise ConfigError(config_file, "must be an ODS code such as \"Y12345\"", key="ods_code")
+    ods = table.get("ods_code")
+    return GpConnectSettings(asid=table.get("asid"), ods_code=ods.upper() if ods else None)
+
+
+def _with_gp_connect(practices: list[Practice], settings: GpConnectSettings) -> list[Practice]:
+    return [replace(p, consumer_asid=p.consumer_asid or settings.asid, consumer_ods=p.consumer_ods or settings.ods_code)
+            if p.adapter == "gp-connect" else p for p in practices]
+
+
 def load_directory(config_file: Path | None = None) -> list[Practice]:
     """The practices to open. `config_file`, when given, replaces both the machine and user files."""
     if config_file is not None:
         if not config_file.exists():
             raise ConfigError(config_file, "file not found")
-        return _parse_file(config_file)
+        return _with_gp_connect(_parse_file(config_file), load_gp_connect_settings(config_file))
     machine = paths.machine_config_file()
     user = paths.user_config_file()
     machine_practices = _parse_file(machine) if machine.exists() else []
     user_tables = _read_tables(user) if user.exists() else []
-    return _merge(machine_practices, user_tables, user)
+    return _with_gp_connect(_merge(machine_practices, user_tables, user), load_gp_connect_settings())
 
 
 def _merge(machine: list[Practice], user_tables: list[dict[str, Any]], user_file: Path) -> list[Practice]:
@@ -106,6 +209,9 @@ def _merge(machine: list[Practice], user_tables: list[dict[str, Any]], user_file
             merged[merged.index(by_id[pid])] = practice
             by_id[pid] = practice
         else:
+            if "key_file" in table:  # a private key's location is IT's to name, not a user file's
+                raise ConfigError(user_file, "a key file may only be named in the machine-wide directory "
+                                  "(ask IT), or keep the key in the keyring", table.get("id"), "key_file")
             practice = _practice_from_table(table, user_file, index)
             if practice.id in by_id:
                 raise ConfigError(user_file, "this id is used twice", practice.id, "id")
@@ -125,9 +231,10 @@ def _read_toml(file: Path) -> dict[str, Any]:
 
 def _read_tables(file: Path) -> list[dict[str, Any]]:
     data = _read_toml(file)
-    unknown = set(data) - {"practice", "audit"}
+    unknown = set(data) - {"practice", "audit", "identity", "gp_connect"}
     if unknown:
-        raise ConfigError(file, "unknown top-level key (expected [[practice]] tables and an optional [audit])",
+        raise ConfigError(file, "unknown top-level key (expected [[practice]] tables and optional [audit], "
+                          "[identity] and [gp_connect])",
                           key=sorted(unknown)[0])
     tables = data.get("practice", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
@@ -176,6 +283,17 @@ def _practice_from_table(table: dict[str, Any], file: Path, index: int) -> Pract
         for key in ("token_url", "client_id"):
             if key not in table:
                 raise fail(key, "needed when auth = \"client-credentials\"")
+    if auth == "private-key-jwt":
+        for key in ("token_url", "client_id", "key_id"):
+            if key not in table:
+                raise fail(key, "needed when auth = \"private-key-jwt\"")
+        if table.get("key_alg", "RS384") not in _KEY_ALGS:
+            raise fail("key_alg", f"must be one of {', '.join(_KEY_ALGS)}")
+    for key in ("key_id", "key_alg", "key_file"):
+        if key in table and auth != "private-key-jwt":
+            raise fail(key, "only used when auth = \"private-key-jwt\"")
+    if "asid" in table and not re.fullmatch(r"\d{12}", table["asid"]):
+        raise fail("asid", "must be the 12-digit Spine ASID of the practice's GP Connect endpoint")
     for key in ("base_url", "token_url"):
         if key in table:
             problem = _url_problem(table[key])
@@ -190,6 +308,9 @@ def _practice_from_table(table: dict[str, Any], file: Path, index: int) -> Pract
         username=table.get("username"), token_url=table.get("token_url"), client_id=table.get("client_id"),
         scope=table.get("scope"), colour=colour.lower(), timeout_s=float(table.get("timeout", 15.0)),
         max_response_bytes=int(float(table.get("max_response_mb", 16)) * 1024 * 1024), source=str(file),
+        key_id=table.get("key_id"), key_file=table.get("key_file"),
+        key_alg=table.get("key_alg", "RS384") if auth == "private-key-jwt" else None,
+        asid=table.get("asid"),
     )
 
 
@@ -218,7 +339,7 @@ def _table_of(practice: Practice) -> dict[str, Any]:
         "base_url": practice.base_url, "auth": practice.auth, "colour": practice.colour,
         "timeout": practice.timeout_s, "max_response_mb": practice.max_response_bytes / (1024 * 1024),
     }
-    for key in ("username", "token_url", "client_id", "scope"):
+    for key in ("username", "token_url", "client_id", "scope", "key_id", "key_alg", "key_file", "asid"):
         value = getattr(practice, key)
         if value is not None:
             table[key] = value

@@ -28,7 +28,7 @@ SECTION_TITLES: dict[SectionName, str] = {
     SectionName.IMMUNISATIONS: "Immunisations",
 }
 
-AuthKind = Literal["none", "basic", "bearer", "client-credentials"]
+AuthKind = Literal["none", "basic", "bearer", "client-credentials", "private-key-jwt"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,32 @@ class Practice:
     timeout_s: float = 15.0
     max_response_bytes: int = 16 * 1024 * 1024
     source: str = ""  # the config file this practice came from, for error messages
+    # SMART Backend Services (auth = "private-key-jwt"): the key that signs the client assertion
+    key_id: str | None = None
+    key_alg: str | None = None  # RS384 | ES384
+    key_file: str | None = None  # a PEM readable only by the user; else the key is in the keyring
+    asid: str | None = None  # GP Connect: the practice's Spine ASID (12 digits)
+    # GP Connect, from the machine-wide [gp_connect] table: Mosaic's own Spine ASID (Ssp-From) and the
+    # ODS code of the organisation Mosaic's users work for (the JWT's requesting_organization)
+    consumer_asid: str | None = None
+    consumer_ods: str | None = None
+
+
+@dataclass(frozen=True)
+class Requester:
+    """The person a GP Connect request is made for (the JWT's requesting_practitioner/organization).
+
+    Built from the signed-in user; `sds_user_id` and `sds_role_profile_id` are None when unknown (sent
+    as "UNK", as the GP Connect specification asks), never a shared or generic account.
+    """
+
+    user_id: str
+    family: str
+    given: tuple[str, ...] = ()
+    sds_user_id: str | None = None
+    sds_role_profile_id: str | None = None
+    org_ods: str | None = None
+    prefix: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

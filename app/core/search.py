@@ -25,6 +25,7 @@ class PracticeResults:
     note: str | None = None  # e.g. "searches by NHS number only"
     elapsed_ms: float = 0.0
     queried: bool = True  # False when no request left for this practice (not signed in, unsupported)
+    trace_id: str | None = None  # the request's id at the practice, where its own audit keys on it
 
 
 @dataclass
@@ -96,10 +97,12 @@ async def _search_one(sessions: SessionManager, practice_id: str, query: Patient
     else:
         elapsed = (time.perf_counter() - started) * 1000
         log.info("practice=%s search results=%d elapsed_ms=%.0f", practice_id, len(patients), elapsed)
-        return PracticeResults(practice_id, tuple(patients), elapsed_ms=elapsed)
+        return PracticeResults(practice_id, tuple(patients), elapsed_ms=elapsed,
+                               trace_id=getattr(adapter, "last_trace_id", None))
     elapsed = (time.perf_counter() - started) * 1000
     log.info("practice=%s search failed elapsed_ms=%.0f", practice_id, elapsed)
-    return PracticeResults(practice_id, error=error, elapsed_ms=elapsed)
+    return PracticeResults(practice_id, error=error, elapsed_ms=elapsed,
+                           trace_id=getattr(adapter, "last_trace_id", None))
 
 
 def group_by_person(patients: list[PatientSummary]) -> list[PatientGroup]:

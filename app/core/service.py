@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # SQLAlchemy and Alembic are imported on the core's loop thre
     from app.core.audit.model import AuditUser, JournalEntry
     from app.core.audit.outbox import OutboxSender
     from app.core.audit.recorder import AuditRecorder
+    from app.core.identity import Identity, SignedInUser
 
 log = logging.getLogger("mosaic.core")
 
@@ -50,6 +51,8 @@ class MosaicCore:
         self._on_outbox_status = on_outbox_status
         self._central_url = central_url  # the locality's audit store, if IT configured one
         self._sender: OutboxSender | None = None
+        #: the OpenID Connect sign-in, when [identity] is configured (set by whoever builds the core)
+        self.identity: Identity | None = None
 
     @property
     def practices(self) -> list[Practice]:
@@ -85,6 +88,37 @@ class MosaicCore:
         """Journal entries matching `filters` (as Journal.query takes them), read in a worker thread."""
         audit = await self.audit()
         return await asyncio.to_thread(audit.journal.query, **filters)  # type: ignore[arg-type]
+
+    # --- who is signed in ---------------------------------------------------------------------------
+
+    @property
+    def user(self) -> AuditUser | None:
+        """The user journal entries name (None until set; the journal then falls back to the OS login)."""
+        return self._user
+
+    def set_user(self, user: AuditUser | None) -> None:
+        """From now on, audit (and the adapters' user context) names `user`."""
+        self._user = user
+        if self._audit is not None:
+            from app.core.audit.model import AuditUser
+
+            self._audit.user = user or AuditUser.from_os()
+
+    async def sign_in_user(self) -> SignedInUser:
+        """The one sign-in: OpenID Connect in the system browser (self.identity), then every practice
+        session opens at once. Raises IdentityError when sign-in fails (nothing is opened then)."""
+        if self.identity is None:
+            raise RuntimeError("no identity provider configured ([identity] in the machine-wide directory)")
+        user = await self.identity.sign_in()
+        self.set_user(user.audit_user())
+        await self.sign_in()
+        return user
+
+    async def sign_out(self) -> None:
+        """Forget every token: the user's (identity) and every practice's (adapters are closed)."""
+        if self.identity is not None:
+            self.identity.sign_out()
+        await self.sessions.sign_out()
 
     # --- sessions ------------------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """How a demo practice checks who is calling: HTTP Basic, a static bearer token, or OAuth2 client
-credentials (with its own token endpoint)."""
+credentials (with its own token endpoint, which also takes SMART Backend Services `private_key_jwt`
+client assertions from a client whose public key is registered)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,26 @@ import secrets
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
 from app.demo.practices import PracticeSpec
+
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ASSERTION_MAX_LIFETIME_S = 300
+
+
+@dataclass
+class JwtClient:
+    """A SMART backend client: its public key (by kid and alg) and the token URL it must name as aud."""
+
+    client_id: str
+    public_key: Any
+    kid: str
+    alg: str
+    token_url: str
+    seen_jti: dict[str, float] = field(default_factory=dict)  # jti -> exp (wall clock), against replay
 
 
 @dataclass(frozen=True)
@@ -93,6 +110,47 @@ class ClientCredentialsAuthenticator(BearerAuthenticator):
         self._tokens: dict[str, float] = {}  # token -> monotonic expiry
         self._lock = threading.Lock()
         self.issued = 0
+        self.jwt_clients: dict[str, JwtClient] = {}
+        self.assertions: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (header, claims) accepted
+
+    def register_public_key(self, client_id: str, public_key: Any, kid: str, alg: str, token_url: str) -> None:
+        """Accept `private_key_jwt` assertions signed by this key (SMART Backend Services registration)."""
+        self.jwt_clients[client_id] = JwtClient(client_id, public_key, kid, alg, token_url)
+
+    def _check_assertion(self, form: Mapping[str, str]) -> str | None:
+        """None when the client assertion is good, else why not (RFC 7523 3, SMART Backend Services)."""
+        import jwt
+
+        if form.get("client_assertion_type") != JWT_BEARER:
+            return "client_assertion_type must be " + JWT_BEARER
+        assertion = form.get("client_assertion", "")
+        try:
+            header = jwt.get_unverified_header(assertion)
+            unverified = jwt.decode(assertion, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            return "client_assertion is not a JWT"
+        client = self.jwt_clients.get(str(unverified.get("iss")))
+        if client is None:
+            return "unknown client"
+        if header.get("kid") != client.kid or header.get("alg") != client.alg:
+            return "kid or alg does not match the registered key"
+        try:
+            claims = jwt.decode(assertion, client.public_key, algorithms=[client.alg], audience=client.token_url,
+                                issuer=client.client_id, options={"require": ["iss", "sub", "aud", "exp", "jti"]})
+        except jwt.PyJWTError as exc:
+            return f"client_assertion rejected ({type(exc).__name__})"
+        if claims["sub"] != client.client_id:
+            return "sub must equal iss (the client id)"
+        now = time.time()
+        if claims["exp"] - now > ASSERTION_MAX_LIFETIME_S + 5:
+            return "exp is more than five minutes ahead"
+        with self._lock:
+            client.seen_jti = {j: e for j, e in client.seen_jti.items() if e > now}
+            if claims["jti"] in client.seen_jti:
+                return "jti already used (replayed assertion)"
+            client.seen_jti[claims["jti"]] = float(claims["exp"])
+            self.assertions.append((header, claims))
+        return None
 
     def check(self, authorization: str | None) -> Denied | None:
         token = _bearer(authorization)
@@ -112,12 +170,20 @@ class ClientCredentialsAuthenticator(BearerAuthenticator):
         if form.get("grant_type") != "client_credentials":
             return 400, {"error": "unsupported_grant_type",
                          "error_description": "Only grant_type=client_credentials is supported."}, {}
+        if "client_assertion" in form or "client_assertion_type" in form:
+            problem = self._check_assertion(form)
+            if problem is not None:
+                return 401, {"error": "invalid_client", "error_description": problem}, {}
+            return self._token_reply(form)
         pair = _basic_pair(headers.get("authorization"), form_encoded=True)
         client_id, secret = pair if pair else (form.get("client_id", ""), form.get("client_secret", ""))
         if not (hmac.compare_digest(client_id.encode(), self.client_id.encode())
                 and hmac.compare_digest(secret.encode(), self.client_secret.encode())):
             extra = {"WWW-Authenticate": f'Basic realm="{self.realm}"'} if pair else {}
             return 401, {"error": "invalid_client", "error_description": "Unknown client or wrong secret."}, extra
+        return self._token_reply(form)
+
+    def _token_reply(self, form: Mapping[str, str]) -> tuple[int, dict[str, object], dict[str, str]]:
         token = secrets.token_urlsafe(24)
         with self._lock:
             now = time.monotonic()

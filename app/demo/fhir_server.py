@@ -26,6 +26,8 @@ from app.demo.auth import Authenticator, authenticator_for
 from app.demo.faults import Decision, Faults, oversized_body
 from app.demo.fhir_api import FhirApi, Request
 from app.demo.fhir_json import FHIR_JSON, Reply, outcome
+from app.demo.gpconnect_api import PREFIX as GPC_PREFIX
+from app.demo.gpconnect_api import GpConnectApi, spine_outcome
 from app.demo.population import Population, hash_seed
 from app.demo.practices import PracticeSpec
 
@@ -38,11 +40,16 @@ _LOGIN_PAGE = (b"<!DOCTYPE html><html><head><title>Sign in</title></head><body><
 
 
 class DemoServer:
-    """One demo practice: its population behind a FHIR R4 API, with its own credentials and faults."""
+    """One demo practice: its population behind a FHIR R4 API, with its own credentials and faults.
+
+    With `asid` set, the practice speaks GP Connect Access Record: Structured (STU3) instead, at
+    {url}/gpconnect/fhir, and its FHIR R4 API is off; `gpconnect` is then its GpConnectApi.
+    """
 
     def __init__(self, spec: PracticeSpec, population: Population, secret: str, *, seed: int = 0,
-                 supports_everything: bool | None = None) -> None:
+                 supports_everything: bool | None = None, asid: str | None = None) -> None:
         self.spec = spec
+        self.asid = asid
         self.population = population
         self.secret = secret
         self.faults = Faults(seed=hash_seed(seed, spec.id))
@@ -52,7 +59,12 @@ class DemoServer:
         self.port: int = self._httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         everything = spec.supports_everything if supports_everything is None else supports_everything
-        self.api = FhirApi(population, self.auth, self.audit, self.base_url, everything)
+        self.api: FhirApi | GpConnectApi
+        self.gpconnect: GpConnectApi | None = None
+        if asid is not None:
+            self.api = self.gpconnect = GpConnectApi(population, self.base_url, asid)
+        else:
+            self.api = FhirApi(population, self.auth, self.audit, self.base_url, everything)
         self.requests = 0  # requests received, for tests and benchmarks
         self._stopping = threading.Event()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -65,7 +77,7 @@ class DemoServer:
 
     @property
     def base_url(self) -> str:
-        return f"{self.url}/fhir"
+        return f"{self.url}{GPC_PREFIX}" if self.asid is not None else f"{self.url}/fhir"
 
     @property
     def token_url(self) -> str:
@@ -74,6 +86,9 @@ class DemoServer:
     @property
     def practice(self) -> Practice:
         spec = self.spec
+        if self.asid is not None:
+            return Practice(id=spec.id, name=spec.name, ods_code=spec.ods_code, adapter="gp-connect",
+                            base_url=self.base_url, auth="none", colour=spec.colour, asid=self.asid)
         return Practice(
             id=spec.id, name=spec.name, ods_code=spec.ods_code, adapter="fhir-r4", base_url=self.base_url,
             auth=spec.auth, username=spec.username, client_id=spec.client_id, colour=spec.colour,
@@ -165,6 +180,10 @@ class DemoServer:
             return 200
         if action == "wrong-content-type":
             reply = Reply(200, _LOGIN_PAGE, "text/html; charset=utf-8")
+        elif action in ("http-500", "auth-fail") and self.gpconnect is not None:
+            reply = spine_outcome("INTERNAL_SERVER_ERROR" if action == "http-500" else "ACCESS_DENIED",
+                                  "The practice system had an internal error (demo fault)." if action == "http-500"
+                                  else "Access was refused (demo fault).")
         elif action == "http-500":
             reply = outcome(500, "exception", "The practice system had an internal error (demo fault).")
         elif action == "http-503":

@@ -11,6 +11,8 @@ import gc
 import json
 import os
 import re
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from types import TracebackType
@@ -18,12 +20,23 @@ from types import TracebackType
 from app.core.model import Practice
 from app.demo.fhir_server import DemoServer
 from app.demo.nhs_numbers import NhsNumberAllocator
+from app.demo.oidc_provider import DemoOidcProvider
 from app.demo.population import Population
 from app.demo.practices import make_secret, practice_specs
 from app.demo.sharing import SharedPatient, share_patients
 from app.demo.synthea_loader import LoadReport, load_synthea
 
 DEFAULT_SEED = 1948  # the year the NHS began
+FIRST_ASID = 918999198993  # demo Spine ASIDs: this one for practice 0, +1 for each next practice
+#: Mosaic's own Spine identity in the demo ([gp_connect] in the written config): Ssp-From and the
+#: JWT's requesting organisation
+DEMO_CONSUMER_ASID = "918999100001"
+DEMO_CONSUMER_ODS = "Y90001"
+
+
+def demo_asid(index: int) -> str:
+    """The 12-digit Spine ASID of the GP Connect endpoint of demo practice `index`."""
+    return str(FIRST_ASID + index)
 
 
 def secret_env_name(practice_id: str) -> str:
@@ -41,16 +54,29 @@ class DemoNetwork:
         self.seed = seed
         self.synthea = synthea
         self._stopped = False
+        #: the demo OpenID provider, when started with identity=True
+        self.identity: DemoOidcProvider | None = None
+        #: practice id -> (private key PEM, Practice with auth = "private-key-jwt"), with smart_backend=True
+        self.smart_keys: dict[str, tuple[str, Practice]] = {}
 
     @classmethod
     def start(cls, practices: int = 5, patients: int = 2000, latency_ms: float = 0,
               load_dir: Path | str | None = None, seed: int = DEFAULT_SEED,
-              reference_date: date | None = None) -> DemoNetwork:
+              reference_date: date | None = None, *, identity: bool = False,
+              smart_backend: bool = False, gp_connect: Sequence[int] = ()) -> DemoNetwork:
         """Generate `practices` practices of `patients` patients each (plus Synthea patients from
-        `load_dir`, dealt round-robin) and start a server for each."""
+        `load_dir`, dealt round-robin) and start a server for each. `identity` also starts a demo OpenID
+        provider; `smart_backend` moves the client-credentials practices to SMART Backend Services
+        (private_key_jwt, RS384).
+
+        The practices at the indexes in `gp_connect` speak GP Connect Access Record: Structured (STU3)
+        instead of FHIR R4, as EMIS and SystmOne practices do (`mosaic demo` passes (1, 3))."""
         if patients < 0:
             raise ValueError("patients must not be negative")
-        specs = practice_specs(practices, seed)
+        gpc = set(gp_connect)
+        if any(not 0 <= i < practices for i in gpc):
+            raise ValueError(f"gp_connect indexes must be between 0 and {practices - 1}")
+        specs = [replace(s, auth="none") if s.index in gpc else s for s in practice_specs(practices, seed)]
         allocator = NhsNumberAllocator(seed)
         today = reference_date or date.today()
         populations = [Population.generate(spec, patients, seed, allocator, today) for spec in specs]
@@ -61,7 +87,8 @@ class DemoNetwork:
         servers: list[DemoServer] = []
         try:
             for spec, population in zip(specs, populations, strict=True):
-                server = DemoServer(spec, population, make_secret(seed, spec.id), seed=seed)
+                server = DemoServer(spec, population, make_secret(seed, spec.id), seed=seed,
+                                    asid=demo_asid(spec.index) if spec.index in gpc else None)
                 servers.append(server)
                 server.faults.latency_ms = latency_ms
                 server.start()
@@ -69,22 +96,55 @@ class DemoNetwork:
             for server in servers:
                 server.stop()
             raise
+        _prepare_gp_connect_demo(servers, shared)
         # The populations are long-lived: move them out of the collector's view, or each full
         # collection (~125 ms at 5 x 20,000) would pause `mosaic demo`'s window thread too.
         gc.collect()
         gc.freeze()
-        return cls(servers, shared, seed, synthea)
+        network = cls(servers, shared, seed, synthea)
+        if smart_backend:
+            for server in servers:
+                if server.spec.auth == "client-credentials":
+                    network.enable_smart_backend(server.spec.id)
+        if identity:
+            network.identity = DemoOidcProvider.start()
+        return network
+
+    def enable_smart_backend(self, practice_id: str, alg: str = "RS384") -> Practice:
+        """Register a fresh key pair for this client-credentials practice's token endpoint, and from now
+        on describe the practice as `auth = "private-key-jwt"` (its client secret keeps working too)."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+        from app.demo.auth import ClientCredentialsAuthenticator
+
+        server = self.server(practice_id)
+        if not isinstance(server.auth, ClientCredentialsAuthenticator):
+            raise ValueError(f"{practice_id} has no token endpoint (auth is {server.spec.auth})")
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048) if alg == "RS384" \
+            else ec.generate_private_key(ec.SECP384R1())
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode("ascii")
+        kid = f"{practice_id}-{alg.lower()}"
+        client_id = server.spec.client_id or f"mosaic-{practice_id}"
+        server.auth.register_public_key(client_id, key.public_key(), kid, alg, server.token_url)
+        practice = replace(server.practice, auth="private-key-jwt", client_id=client_id, token_url=server.token_url,
+                           key_id=kid, key_alg=alg)
+        self.smart_keys[practice_id] = (pem, practice)
+        return practice
 
     # -- what clients need --------------------------------------------------------------------
 
     @property
     def practices(self) -> list[Practice]:
-        return [s.practice for s in self.servers]
+        return [self.smart_keys[s.spec.id][1] if s.spec.id in self.smart_keys else s.practice
+                for s in self.servers]
 
     @property
     def secrets(self) -> dict[str, str]:
-        """Practice id -> password, bearer token or client secret."""
-        return {s.spec.id: s.secret for s in self.servers}
+        """Practice id -> password, bearer token, client secret or (SMART backend) private key PEM."""
+        return {s.spec.id: self.smart_keys[s.spec.id][0] if s.spec.id in self.smart_keys else s.secret
+                for s in self.servers}
 
     def server(self, practice_id: str) -> DemoServer:
         for server in self.servers:
@@ -106,15 +166,34 @@ class DemoNetwork:
                 keys.append(("username", p.username))
             if p.auth == "client-credentials":
                 keys += [("token_url", p.token_url or ""), ("client_id", p.client_id or "")]
+            if p.asid:
+                keys.append(("asid", p.asid))
+            if p.auth == "private-key-jwt":  # the key in a file only this user can read, named here
+                key_path = path.with_name(f"{path.name}.{p.id}.key.pem")
+                _write_private(key_path, self.smart_keys[p.id][0])
+                keys += [("token_url", p.token_url or ""), ("client_id", p.client_id or ""),
+                         ("key_id", p.key_id or ""), ("key_alg", p.key_alg or "RS384"), ("key_file", str(key_path))]
             keys.append(("colour", p.colour))
             lines = "\n".join(f"{key} = {_toml_string(value)}" for key, value in keys)
             blocks.append(f"[[practice]]\n{lines}\n")
         header = "# Mosaic demo practices: fictional patients on this computer only.\n\n"
+        if self.identity is not None:
+            settings = self.identity.settings
+            header += (f"[identity]\nissuer = {_toml_string(settings.issuer or '')}\n"
+                       f"client_id = {_toml_string(settings.client_id or '')}\n"
+                       f"scopes = {_toml_string(' '.join(settings.scopes))}\n\n")
+        if any(p.asid for p in self.practices):
+            header += (f"[gp_connect]\nasid = {_toml_string(DEMO_CONSUMER_ASID)}\n"
+                       f"ods_code = {_toml_string(DEMO_CONSUMER_ODS)}\n\n")
         path.write_text(header + "\n".join(blocks), encoding="utf-8")
         env_path = path.with_name(path.name + ".env")
         fd = os.open(env_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             for practice_id, secret in self.secrets.items():
+                if practice_id in self.smart_keys:
+                    continue  # a PEM is not one line: it is in its key file
+                if self.server(practice_id).gpconnect is not None:
+                    continue  # GP Connect practices take the consumer's JWT, not a secret
                 handle.write(f"{secret_env_name(practice_id)}={secret}\n")
         os.chmod(env_path, 0o600)
         return path
@@ -136,6 +215,8 @@ class DemoNetwork:
         self._stopped = True
         for server in self.servers:
             server.stop()
+        if self.identity is not None:
+            self.identity.stop()
 
     def __enter__(self) -> DemoNetwork:
         return self
@@ -143,6 +224,29 @@ class DemoNetwork:
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  traceback: TracebackType | None) -> None:
         self.stop()
+
+
+def _prepare_gp_connect_demo(servers: list[DemoServer], shared: list[SharedPatient]) -> None:
+    """Patients shared between a GP Connect practice and another are never dissenting (the demo opens
+    them side by side), and the first such patient at each GP Connect practice carries a List warning."""
+    by_id = {s.spec.id: s for s in servers}
+    warned: set[str] = set()
+    for item in shared:
+        for practice_id, _ in (item.first, item.second):
+            api = by_id[practice_id].gpconnect
+            if api is None:
+                continue
+            api.dissenting.discard(item.nhs_number)
+            if practice_id not in warned:
+                warned.add(practice_id)
+                api.warnings.setdefault(item.nhs_number, ("confidential-items",))
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
 
 
 def _toml_string(value: str) -> str:

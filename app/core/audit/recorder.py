@@ -35,7 +35,10 @@ class AuditRecorder:
         self.on_appended = on_appended
 
     def destinations(self, practice: Practice) -> list[str]:
-        found = [practice_destination(practice.id)]
+        from adapters.base import available_adapters
+
+        adapter = available_adapters().get(practice.adapter)
+        found = [practice_destination(practice.id)] if adapter is None or adapter.accepts_audit_events else []
         if self.central:
             found.append(CENTRAL_DESTINATION)
         return found
@@ -52,13 +55,16 @@ class AuditRecorder:
         return stored
 
     def read(self, practice: Practice, local_id: str, record: PatientRecord | None = None,
-             error: str | None = None, nhs_number: str | None = None, purpose: str | None = None) -> JournalEntry:
+             error: str | None = None, nhs_number: str | None = None, purpose: str | None = None,
+             trace_id: str | None = None) -> JournalEntry:
         shown = tuple(name.value for name, s in record.sections.items() if s.status == "loaded") if record else ()
         details: dict[str, object] = {}
         if record is not None:
             failed = sorted(name.value for name, s in record.sections.items() if s.status == "failed")
             if failed:
                 details["sections_failed"] = failed
+        if trace_id:
+            details["trace_id"] = trace_id
         return JournalEntry(
             action=Action.READ, user=self.user, practice_id=practice.id, practice_ods=practice.ods_code,
             patient_local_id=local_id,
@@ -69,7 +75,7 @@ class AuditRecorder:
         )
 
     def search(self, practice: Practice, query: PatientQuery, results: int | None,
-               error: str | None = None) -> JournalEntry:
+               error: str | None = None, trace_id: str | None = None) -> JournalEntry:
         searched = {k: v for k, v in (("nhs_number", query.nhs_number), ("family", query.family),
                                       ("given", query.given),
                                       ("birth_date", query.birth_date.isoformat() if query.birth_date else None))
@@ -78,5 +84,6 @@ class AuditRecorder:
             action=Action.SEARCH, user=self.user, practice_id=practice.id, practice_ods=practice.ods_code,
             patient_nhs_number=query.nhs_number,
             outcome=Outcome.SUCCESS if error is None else Outcome.FAILURE, outcome_detail=error,
-            details={"query": searched, "results": results}, app_version=__version__,
+            details={"query": searched, "results": results, **({"trace_id": trace_id} if trace_id else {})},
+            app_version=__version__,
         )

@@ -1,0 +1,254 @@
+"""A demo OpenID Connect provider on loopback, shaped like NHS CIS2: discovery, JWKS (an RS256 key made at
+start), /authorize (auto-approves the demo user, no login page), /token (authorization code + PKCE S256
+only), /userinfo. Good enough for `mosaic demo` and the tests to run the real flow end to end.
+
+    with DemoOidcProvider.start() as provider:
+        settings = provider.settings      # IdentitySettings(issuer=..., client_id=...)
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from app.core.config import IdentitySettings
+
+DEMO_CLIENT_ID = "mosaic-desktop"
+CODE_LIFETIME_S = 60
+TOKEN_LIFETIME_S = 3600
+
+#: the demo clinician, with CIS2-style claims (SDS user id, role profiles)
+DEMO_USER: dict[str, Any] = {
+    "sub": "demo-555021935107",
+    "preferred_username": "clinician1",
+    "name": "Dr Asha Patel",
+    "given_name": "Asha",
+    "family_name": "Patel",
+    "nhsid_useruid": "555021935107",
+    "selected_roleid": "555021936103",
+    "nhsid_nrbac_roles": [{
+        "person_orgid": "555021937108", "person_roleid": "555021936103", "org_code": "Y91001",
+        "role_name": '"Clinical":"Clinical Provision":"GP"', "role_code": "S0050:G0100:R0260",
+    }],
+}
+
+
+@dataclass
+class _Grant:
+    client_id: str
+    redirect_uri: str
+    challenge: str
+    nonce: str | None
+    scope: str
+    expires: float
+
+
+@dataclass
+class DemoOidcProvider:
+    """The provider. `id_token_overrides` changes claims of the next ID tokens (tests of rejection)."""
+
+    client_id: str = DEMO_CLIENT_ID
+    user: dict[str, Any] = field(default_factory=lambda: dict(DEMO_USER))
+    id_token_overrides: dict[str, Any] = field(default_factory=dict)
+    tamper_id_token: bool = False
+
+    def __post_init__(self) -> None:
+        self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.kid = "demo-" + secrets.token_hex(4)
+        self._codes: dict[str, _Grant] = {}
+        self._access: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self.token_errors: list[str] = []  # why /token refused, newest last (tests)
+        self._httpd = _Server(("127.0.0.1", 0), _Handler)
+        self._httpd.provider = self
+        self.port = self._httpd.server_address[1]
+        self.issuer = f"http://127.0.0.1:{self.port}"
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def start(cls, **kwargs: Any) -> DemoOidcProvider:
+        provider = cls(**kwargs)
+        provider._thread = threading.Thread(target=provider._httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                            name="demo-oidc", daemon=True)
+        provider._thread.start()
+        return provider
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(2)
+            self._thread = None
+        self._httpd.server_close()
+
+    def __enter__(self) -> DemoOidcProvider:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def settings(self) -> IdentitySettings:
+        return IdentitySettings(issuer=self.issuer, client_id=self.client_id, scopes=("openid", "profile"))
+
+    # -- documents ----------------------------------------------------------------------------------
+
+    def discovery(self) -> dict[str, Any]:
+        i = self.issuer
+        return {
+            "issuer": i, "authorization_endpoint": f"{i}/authorize", "token_endpoint": f"{i}/token",
+            "userinfo_endpoint": f"{i}/userinfo", "jwks_uri": f"{i}/jwks",
+            "response_types_supported": ["code"], "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"], "scopes_supported": ["openid", "profile"],
+            "grant_types_supported": ["authorization_code"], "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["none"],
+        }
+
+    def jwks(self) -> dict[str, Any]:
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self._key.public_key()))
+        jwk.update({"kid": self.kid, "use": "sig", "alg": "RS256"})
+        return {"keys": [jwk]}
+
+    def mint_id_token(self, nonce: str | None, **overrides: Any) -> str:
+        """An ID token for the demo user (tests use it directly to check validation)."""
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": self.issuer, "sub": self.user["sub"], "aud": self.client_id, "iat": now, "auth_time": now,
+            "exp": now + 600, **{k: v for k, v in self.user.items() if k != "nhsid_nrbac_roles"},
+        }
+        if nonce is not None:
+            claims["nonce"] = nonce
+        claims.update(overrides)
+        token = jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.kid})
+        return token
+
+    # -- endpoints (called from the server's threads) -----------------------------------------------
+
+    def authorize(self, query: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        redirect_uri = query.get("redirect_uri", "")
+        target = urlsplit(redirect_uri)
+        # RFC 8252 7.3: a loopback redirect may use any port; only http://127.0.0.1 is registered here
+        if query.get("client_id") != self.client_id or target.scheme != "http" or \
+                target.hostname != "127.0.0.1" or target.path != "/callback":
+            return _text(400, "Unknown client or redirect_uri not registered.")
+        state = query.get("state", "")
+
+        def back(params: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+            return 302, {"Location": f"{redirect_uri}?{urlencode({**params, 'state': state})}"}, b""
+
+        if query.get("response_type") != "code":
+            return back({"error": "unsupported_response_type"})
+        if "openid" not in query.get("scope", "").split():
+            return back({"error": "invalid_scope"})
+        if query.get("code_challenge_method") != "S256" or not query.get("code_challenge"):
+            return back({"error": "invalid_request", "error_description": "PKCE S256 required"})
+        code = secrets.token_urlsafe(24)
+        with self._lock:
+            self._codes[code] = _Grant(self.client_id, redirect_uri, query["code_challenge"], query.get("nonce"),
+                                       query.get("scope", ""), time.monotonic() + CODE_LIFETIME_S)
+        return back({"code": code})
+
+    def token(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        def refuse(error: str, why: str) -> tuple[int, dict[str, Any]]:
+            self.token_errors.append(why)
+            return 400, {"error": error, "error_description": why}
+
+        if form.get("grant_type") != "authorization_code":
+            return refuse("unsupported_grant_type", "only authorization_code")
+        with self._lock:
+            grant = self._codes.pop(form.get("code", ""), None)  # one use only, right or wrong
+        if grant is None or time.monotonic() > grant.expires:
+            return refuse("invalid_grant", "unknown, used or expired code")
+        if form.get("client_id") != grant.client_id or form.get("redirect_uri") != grant.redirect_uri:
+            return refuse("invalid_grant", "client_id or redirect_uri does not match the authorization")
+        verifier = form.get("code_verifier", "")
+        digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        if not (43 <= len(verifier) <= 128) or not secrets.compare_digest(digest, grant.challenge):
+            return refuse("invalid_grant", "PKCE code_verifier does not match the code_challenge")
+        access = secrets.token_urlsafe(32)
+        with self._lock:
+            self._access[access] = time.monotonic() + TOKEN_LIFETIME_S
+        overrides = dict(self.id_token_overrides)
+        id_token = self.mint_id_token(overrides.pop("nonce", grant.nonce), **overrides)
+        if self.tamper_id_token:  # change a claim, keep the signature
+            head, body, sig = id_token.split(".")
+            claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+            claims["preferred_username"] = "someone-else"
+            body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+            id_token = f"{head}.{body}.{sig}"
+        return 200, {"access_token": access, "token_type": "Bearer", "expires_in": TOKEN_LIFETIME_S,
+                     "id_token": id_token, "scope": grant.scope}
+
+    def userinfo(self, authorization: str | None) -> tuple[int, dict[str, Any]]:
+        token = authorization[7:].strip() if authorization and authorization[:7].lower() == "bearer " else ""
+        with self._lock:
+            expiry = self._access.get(token)
+        if expiry is None or time.monotonic() > expiry:
+            return 401, {"error": "invalid_token"}
+        return 200, dict(self.user)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    provider: DemoOidcProvider
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silenced: codes in query strings
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        provider = self.server.provider
+        split = urlsplit(self.path)
+        query = dict(parse_qsl(split.query))
+        if split.path == "/.well-known/openid-configuration":
+            self._json(200, provider.discovery())
+        elif split.path == "/jwks":
+            self._json(200, provider.jwks())
+        elif split.path == "/authorize":
+            self._send(*provider.authorize(query))
+        elif split.path == "/userinfo":
+            self._json(*provider.userinfo(self.headers.get("Authorization")))
+        else:
+            self._send(*_text(404, "Not found"))
+
+    def do_POST(self) -> None:  # noqa: N802
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(min(length, 65536)).decode("utf-8", "replace")
+        if urlsplit(self.path).path == "/token":
+            self._json(*self.server.provider.token(dict(parse_qsl(body, keep_blank_values=True))))
+        else:
+            self._send(*_text(404, "Not found"))
+
+    def _json(self, status: int, data: dict[str, Any]) -> None:
+        self._send(status, {"Content-Type": "application/json", "Cache-Control": "no-store"},
+                   json.dumps(data).encode())
+
+    def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        with contextlib.suppress(OSError):
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+
+def _text(status: int, text: str) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "text/plain; charset=utf-8"}, text.encode()

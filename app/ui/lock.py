@@ -1,0 +1,181 @@
+"""The idle lock, enforced in the window: any user input restarts an idle timer; when it runs out the
+window shows a lock page instead of its patient data (docks and other windows hidden, actions off) until
+the user signs in again. "Sign out" forgets every token and locks too. The policy (how long) is the
+core's: app/core/session_lock.py."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from app.core.session_lock import IdleLock
+
+if TYPE_CHECKING:
+    from app.ui.main_window import MainWindow
+
+_INPUT = {QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress, QEvent.Type.MouseMove, QEvent.Type.Wheel,
+          QEvent.Type.TouchBegin, QEvent.Type.ShortcutOverride}
+
+
+class LockPage(QWidget):
+    """What a locked window shows: no patient data, a way back in."""
+
+    unlock_requested = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("lockPage")
+        self.setAccessibleName("Mosaic is locked")
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        self.title = QLabel("Mosaic is locked")
+        self.title.setObjectName("lockTitle")
+        self.title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.title.setStyleSheet("font-size: 20pt; font-weight: 600;")
+        self.detail = QLabel("Patient data is hidden. Sign in again to carry on.")
+        self.detail.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.detail.setWordWrap(True)
+        self.button = QPushButton("Sign in again")
+        self.button.setAccessibleName("Sign in again")
+        self.button.clicked.connect(self.unlock_requested)
+        layout.addWidget(self.title)
+        layout.addWidget(self.detail)
+        layout.addWidget(self.button, alignment=Qt.AlignmentFlag.AlignCenter)
+        layout.addStretch(2)
+
+
+class WindowLock(QObject):
+    """Install with `WindowLock(window, IdleLock.from_settings(settings))`; it lives as long as the window."""
+
+    locked_changed = Signal(bool)
+
+    def __init__(self, window: MainWindow, policy: IdleLock | None = None) -> None:
+        super().__init__(window)
+        self.window = window
+        self.policy = policy or IdleLock()
+        self.page = LockPage()
+        self.page.unlock_requested.connect(self.unlock)
+        window.pages.addWidget(self.page)
+        self._previous_page: QWidget | None = None
+        self._hidden: list[QWidget] = []
+        self._disabled: list[QAction] = []
+        self._locked_login: str | None = None
+        self.timer = QTimer(self)
+        self.timer.setSingleShot(True)
+        self.timer.setInterval(self.policy.timeout_ms)
+        self.timer.timeout.connect(self._idle)
+        self.sign_out_action = QAction("Sign &out", window)
+        self.sign_out_action.setToolTip("Forget every sign-in and lock the window")
+        self.sign_out_action.triggered.connect(self.sign_out)
+        self.lock_action = QAction("&Lock now", window)
+        self.lock_action.setShortcut("Ctrl+L")
+        self.lock_action.triggered.connect(self.lock)
+        window.addAction(self.lock_action)
+        menu = window.menuBar().actions()[0].menu() if window.menuBar().actions() else None
+        if menu is not None:
+            menu.insertAction(menu.actions()[-1] if menu.actions() else None, self.lock_action)
+            menu.insertAction(menu.actions()[-1] if menu.actions() else None, self.sign_out_action)
+        app = QApplication.instance()
+        assert app is not None
+        app.installEventFilter(self)
+        self.timer.start()
+
+    @property
+    def locked(self) -> bool:
+        return self.policy.locked
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if event.type() in _INPUT and not self.policy.locked:
+            self.policy.touch()
+            self.timer.start()
+        return False
+
+    def _idle(self) -> None:
+        if self.policy.due():
+            self.lock()
+        elif not self.policy.locked:
+            self.timer.start(max(1, round((self.policy.timeout_s - self.policy.idle_s()) * 1000)))
+
+    def lock(self, reason: str = "Patient data is hidden. Sign in again to carry on.") -> None:
+        if self.policy.locked:
+            self.page.detail.setText(reason)
+            return
+        self.policy.lock()
+        self.timer.stop()
+        core = self.window.core
+        identity = getattr(core, "identity", None)
+        self._locked_login = identity.user.login if identity is not None and identity.user is not None else None
+        self.page.detail.setText(reason)
+        self._previous_page = self.window.pages.currentWidget()
+        self.window.pages.setCurrentWidget(self.page)
+        self._hidden = [w for w in self.window.findChildren(QDockWidget) if w.isVisible()]
+        history = getattr(self.window, "access_history", None)
+        if isinstance(history, QWidget) and history.isVisible():
+            self._hidden.append(history)
+        for widget in self._hidden:
+            widget.hide()
+        keep = {self.sign_out_action, self.lock_action, getattr(self.window, "quit_action", None)}
+        self._disabled = [a for a in self.window.findChildren(QAction) if a.isEnabled() and a not in keep]
+        for action in self._disabled:
+            action.setEnabled(False)
+        self.window.statusBar().clearMessage()
+        self.page.button.setFocus()
+        self.locked_changed.emit(True)
+
+    def unlock(self) -> None:
+        """Re-run the sign-in (OpenID Connect in the browser); unlock only for the same person."""
+        core = self.window.core
+        identity = getattr(core, "identity", None)
+        if core is None or identity is None:  # no identity provider configured: nothing to re-check
+            self._unlocked()
+            return
+        self.page.detail.setText("Finish signing in in your web browser…")
+        self.page.button.setEnabled(False)
+        self.window.bridge.submit(identity.sign_in(), self._signed_in, self._sign_in_failed)
+
+    def _signed_in(self, user: Any) -> None:
+        self.page.button.setEnabled(True)
+        if self._locked_login is not None and user.login != self._locked_login:
+            self.page.detail.setText(f"Signed in as {user.display_name}, but this window was locked by "
+                                     "someone else. Sign out first, then sign in.")
+            identity = getattr(self.window.core, "identity", None)
+            if identity is not None:
+                identity.sign_out()
+            return
+        core = self.window.core
+        if core is not None:
+            core.set_user(user.audit_user())
+            if self._locked_login is None:  # after a sign-out the practice sessions were closed too
+                self.window.sign_in_all()
+        self._unlocked()
+
+    def _sign_in_failed(self, exc: BaseException) -> None:
+        self.page.button.setEnabled(True)
+        self.page.detail.setText(f"Sign-in did not work: {exc}")
+
+    def _unlocked(self) -> None:
+        self.policy.unlocked_by_sign_in()
+        for action in self._disabled:
+            action.setEnabled(True)
+        for widget in self._hidden:
+            widget.show()
+        self._disabled, self._hidden = [], []
+        if self._previous_page is not None:
+            self.window.pages.setCurrentWidget(self._previous_page)
+        self.timer.start(self.policy.timeout_ms)
+        self.locked_changed.emit(False)
+
+    def sign_out(self) -> None:
+        """Forget every token (the user's and every practice's), and lock."""
+        self.lock("You are signed out. Sign in to carry on.")
+        self._locked_login = None
+        # Signed out, the next person to sign in may be someone else: drop what was on screen.
+        for view in list(self.window.records.views()):
+            self.window.records.close_view(view)
+        self.window.search_panel.model.clear_results()
+        core = self.window.core
+        if core is not None:
+            self.window.bridge.submit(core.sign_out(), lambda _: None, lambda exc: None)

@@ -1,0 +1,221 @@
+"""SMART Backend Services for practice connections: client credentials with a private_key_jwt client
+assertion (RS384, ES384), against a demo practice's real token endpoint on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import jwt
+import keyring
+import pytest
+
+from adapters.base import AdapterError
+from adapters.fhir_r4.adapter import FhirR4Adapter
+from adapters.fhir_r4.auth import JWT_BEARER, PrivateKeyJwtAuth, make_auth
+from app.core.config import ConfigError, load_directory
+from app.core.model import PatientQuery
+from app.core.secrets import store_secret
+from app.core.sessions import PracticeStatus, SessionManager
+from app.demo.auth import ClientCredentialsAuthenticator
+from app.demo.network import DemoNetwork
+from tests.test_secrets import MemoryKeyring
+
+PRACTICE = "hillview"  # the demo practice with a token endpoint
+
+
+@pytest.fixture(scope="module")
+def network() -> Iterator[DemoNetwork]:
+    with DemoNetwork.start(practices=5, patients=30, smart_backend=True) as net:
+        yield net
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+def _authenticator(network: DemoNetwork) -> ClientCredentialsAuthenticator:
+    auth = network.server(PRACTICE).auth
+    assert isinstance(auth, ClientCredentialsAuthenticator)
+    return auth
+
+
+def _key_and_practice(network: DemoNetwork, alg: str):
+    practice = network.enable_smart_backend(PRACTICE, alg)
+    pem = network.smart_keys[PRACTICE][0]
+    return pem, practice
+
+
+@pytest.mark.parametrize("alg", ["RS384", "ES384"])
+async def test_assertion_is_accepted_and_carries_the_right_claims(network: DemoNetwork, alg: str) -> None:
+    pem, practice = _key_and_practice(network, alg)
+    assert practice.auth == "private-key-jwt" and practice.key_alg == alg
+    server_auth = _authenticator(network)
+    before = len(server_auth.assertions)
+    adapter = FhirR4Adapter(practice, pem)
+    try:
+        info = await adapter.connect()
+        assert info is not None
+        assert await adapter.search(PatientQuery(family="a")) is not None
+    finally:
+        await adapter.close()
+    header, claims = server_auth.assertions[before]
+    assert header["alg"] == alg and header["kid"] == practice.key_id and header["typ"] == "JWT"
+    assert claims["iss"] == claims["sub"] == practice.client_id
+    assert claims["aud"] == practice.token_url
+    assert claims["exp"] - claims["iat"] == 300
+    assert abs(claims["iat"] - time.time()) < 30
+    assert str(uuid.UUID(claims["jti"])) == claims["jti"]
+
+
+async def test_each_assertion_has_a_new_jti_and_a_replay_is_refused(network: DemoNetwork) -> None:
+    pem, practice = _key_and_practice(network, "RS384")
+    auth = make_auth(practice, pem)
+    assert isinstance(auth, PrivateKeyJwtAuth)
+    first, second = auth.assertion(), auth.assertion()
+    jtis = {jwt.decode(a, options={"verify_signature": False})["jti"] for a in (first, second)}
+    assert len(jtis) == 2
+    form = {"grant_type": "client_credentials", "client_assertion_type": JWT_BEARER, "client_assertion": first}
+    async with httpx.AsyncClient(trust_env=False) as client:
+        assert (await client.post(practice.token_url, data=form)).status_code == 200
+        replay = await client.post(practice.token_url, data=form)
+        assert replay.status_code == 401 and "replayed" in replay.json()["error_description"]
+        # signed by a key the practice never registered
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        stranger = jwt.encode({"iss": practice.client_id, "sub": practice.client_id, "aud": practice.token_url,
+                               "jti": str(uuid.uuid4()), "exp": int(time.time()) + 300},
+                              rsa.generate_private_key(public_exponent=65537, key_size=2048), algorithm="RS384",
+                              headers={"kid": practice.key_id})
+        forged = await client.post(practice.token_url, data=form | {"client_assertion": stranger})
+        assert forged.status_code == 401
+        # for another audience, or living longer than five minutes
+        for claims in ({"aud": "https://elsewhere.example/token"}, {"exp": int(time.time()) + 3600}):
+            body = {"iss": practice.client_id, "sub": practice.client_id, "aud": practice.token_url,
+                    "jti": str(uuid.uuid4()), "exp": int(time.time()) + 300} | claims
+            from cryptography.hazmat.primitives import serialization
+            key = serialization.load_pem_private_key(pem.encode(), None)
+            bad = jwt.encode(body, key, algorithm="RS384", headers={"kid": practice.key_id})
+            assert (await client.post(practice.token_url, data=form | {"client_assertion": bad})).status_code == 401
+
+
+async def test_token_is_cached_then_renewed_without_the_user_noticing(network: DemoNetwork) -> None:
+    pem, practice = _key_and_practice(network, "ES384")
+    server_auth = _authenticator(network)
+    adapter = FhirR4Adapter(practice, pem)
+    ttl = server_auth.token_ttl_s
+    server_auth.token_ttl_s = 31  # our client renews 30 s early: this token is good for one second here
+    try:
+        await adapter.connect()
+        fetched = adapter._token_fetches()
+        assert fetched == 1
+        await adapter.search(PatientQuery(family="a"))
+        assert adapter._token_fetches() == 1  # cached
+        await asyncio.sleep(1.2)
+        await adapter.search(PatientQuery(family="a"))
+        assert adapter._token_fetches() == 2  # renewed before it ran out, silently
+        server_auth.token_ttl_s = ttl
+        server_auth.expire_tokens()  # the server forgets it early: a 401, one renewal, the same answer
+        await adapter.search(PatientQuery(family="a"))
+        assert adapter._token_fetches() == 3
+    finally:
+        server_auth.token_ttl_s = ttl
+        await adapter.close()
+    assert adapter._token_fetches() == 0  # closed (signed out): no token kept
+
+
+def _write_key(path: Path, pem: str, mode: int) -> Path:
+    path.write_text(pem, encoding="utf-8")
+    os.chmod(path, mode)
+    return path
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permission bits")
+async def test_key_file_readable_by_group_or_others_is_refused(network: DemoNetwork, tmp_path: Path) -> None:
+    pem, practice = _key_and_practice(network, "RS384")
+    for mode in (0o640, 0o604, 0o660):
+        key_file = _write_key(tmp_path / "key.pem", pem, mode)
+        with pytest.raises(AdapterError, match="can be read by other users") as info:
+            make_auth(replace(practice, key_file=str(key_file)), None)
+        assert "chmod 600" in str(info.value) and "BEGIN" not in str(info.value)
+    key_file = _write_key(tmp_path / "key.pem", pem, 0o600)
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    adapter = FhirR4Adapter(replace(practice, key_file=str(key_file)), None)
+    try:
+        await adapter.connect()
+    finally:
+        await adapter.close()
+
+
+async def test_key_from_the_keyring(network: DemoNetwork, memory_keyring: MemoryKeyring) -> None:
+    pem, practice = _key_and_practice(network, "RS384")
+    store_secret(PRACTICE, pem)
+    sessions = SessionManager([practice])
+    try:
+        state = await sessions.connect(PRACTICE)
+        assert state.status is PracticeStatus.ONLINE, state.detail
+    finally:
+        await sessions.sign_out()
+    memory_keyring.store.clear()
+    sessions = SessionManager([practice])
+    state = await sessions.connect(PRACTICE)
+    assert state.status is PracticeStatus.FAILED and "no private key" in state.detail
+
+
+def test_wrong_key_type_for_the_algorithm(network: DemoNetwork) -> None:
+    pem, practice = _key_and_practice(network, "ES384")
+    with pytest.raises(AdapterError, match="RS384"):
+        make_auth(replace(practice, key_alg="RS384"), pem)
+    with pytest.raises(AdapterError, match="not an unencrypted PEM") as info:
+        make_auth(practice, "not a key")
+    assert "not a key" not in str(info.value)
+
+
+def test_private_key_jwt_config(tmp_path: Path, mosaic_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    machine = tmp_path / "machine.toml"
+    machine.write_text('[[practice]]\nid = "hillview"\nname = "Hillview"\nods_code = "Y91149"\nadapter = "fhir-r4"\n'
+                       'base_url = "https://fhir.example.nhs.uk/R4"\nauth = "private-key-jwt"\n'
+                       'token_url = "https://fhir.example.nhs.uk/token"\nclient_id = "mosaic"\nkey_id = "k1"\n'
+                       'key_alg = "ES384"\nkey_file = "/etc/mosaic/hillview.pem"\n', encoding="utf-8")
+    monkeypatch.setenv("MOSAIC_MACHINE_CONFIG", str(machine))
+    [practice] = load_directory()
+    assert (practice.auth, practice.key_id, practice.key_alg, practice.key_file) == \
+        ("private-key-jwt", "k1", "ES384", "/etc/mosaic/hillview.pem")
+    user = mosaic_home / "practices.toml"
+    user.write_text('[[practice]]\nid = "hillview"\nkey_file = "/home/me/other.pem"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="key_file"):
+        load_directory()
+    user.write_text('[[practice]]\nid = "mine"\nname = "Mine"\nods_code = "Y1"\nadapter = "fhir-r4"\n'
+                    'base_url = "https://x.example/R4"\nauth = "private-key-jwt"\ntoken_url = "https://x.example/t"\n'
+                    'client_id = "c"\nkey_id = "k"\nkey_file = "/tmp/k.pem"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="machine-wide"):
+        load_directory()
+    machine.write_text(machine.read_text().replace('"ES384"', '"HS256"'), encoding="utf-8")
+    user.unlink()
+    with pytest.raises(ConfigError, match="key_alg"):
+        load_directory()
+
+
+def test_demo_config_names_a_private_key_file_and_the_identity_provider(tmp_path: Path) -> None:
+    with DemoNetwork.start(practices=5, patients=5, smart_backend=True, identity=True) as net:
+        path = net.write_config(tmp_path / "demo.toml")
+        [practice] = [p for p in load_directory(path) if p.id == PRACTICE]
+        assert practice.auth == "private-key-jwt" and practice.key_file
+        assert stat.S_IMODE(Path(practice.key_file).stat().st_mode) == 0o600
+        assert "BEGIN" not in path.read_text() and "BEGIN" not in (tmp_path / "demo.toml.env").read_text()
+        from app.core.config import load_identity_settings
+
+        settings = load_identity_settings(path)
+        assert net.identity is not None and settings.issuer == net.identity.issuer and settings.configured
