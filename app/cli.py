@@ -19,6 +19,9 @@ from pathlib import Path
 from app import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: the demo shows what a real network has: two GP Connect practices (as EMIS and SystmOne practices are),
+#: one sign-in through an OpenID provider, and one practice on SMART Backend Services
+DEMO_FEATURES = {"gp_connect": (1, 3), "identity": True, "smart_backend": True}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,12 +84,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _load_practices(args: argparse.Namespace):
-    """The practice directory, with the machine's [audit] settings checked and kept on `args`."""
-    from app.core.config import ConfigError, load_audit_settings, load_directory
+    """The practice directory, with the machine's [audit] and [identity] settings checked and kept on `args`."""
+    from app.core.config import ConfigError, load_audit_settings, load_directory, load_identity_settings
 
     try:
         practices = load_directory(args.config)
         args.central_url = load_audit_settings(args.config).central_url
+        args.identity = load_identity_settings(args.config)
     except ConfigError as exc:
         print(f"mosaic: configuration error: {exc}", file=sys.stderr)
         return None
@@ -111,7 +115,8 @@ def cmd_window(args: argparse.Namespace) -> int:
         return network.practices
 
     try:
-        return _run_window_safely(practices, start_demo=start_demo, central_url=args.central_url)
+        return _run_window_safely(practices, start_demo=start_demo, central_url=args.central_url,
+                                  identity=args.identity)
     finally:
         network = holder.get("network")
         if network is not None:
@@ -141,7 +146,8 @@ def _start_demo_network(patients: int, latency_ms: int, load: Path | None, pract
     from app.core.secrets import env_name
     from app.demo.network import DemoNetwork
 
-    network = DemoNetwork.start(practices=practices, patients=patients, latency_ms=latency_ms, load_dir=load)
+    network = DemoNetwork.start(practices=practices, patients=patients, latency_ms=latency_ms, load_dir=load,
+                                **DEMO_FEATURES)
     for practice_id, secret in network.secrets.items():
         os.environ[env_name(practice_id)] = secret
     return network
@@ -152,8 +158,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _print_err(f"--load {args.load}: not a folder")
         return EXIT_USAGE
     network = _start_demo_network(args.patients, args.latency_ms, args.load)
+    from app.demo.oidc_provider import demo_browser
+
     try:
-        return _run_window_safely(network.practices)
+        return _run_window_safely(network.practices, identity=network.identity.settings, open_url=demo_browser)
     finally:
         network.stop()
 
@@ -165,7 +173,7 @@ def cmd_demo_server(args: argparse.Namespace) -> int:
     from app.demo.network import DemoNetwork
 
     network = DemoNetwork.start(practices=args.practices, patients=args.patients,
-                                latency_ms=args.latency_ms, load_dir=args.load)
+                                latency_ms=args.latency_ms, load_dir=args.load, **DEMO_FEATURES)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -72,7 +72,10 @@ def test_search_json_then_show_json(demo_server) -> None:
     config, env = demo_server
     result = run("search", "--config", str(config), "--json", "a", env=env)
     assert result.returncode == 0, result.stderr
-    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    notes = [r for r in lines if "note" in r]  # GP Connect practices: searched by NHS number only
+    assert {r["practice"] for r in notes} == {"oakwood", "castlegate"}
+    rows = [r for r in lines if "note" not in r]
     assert rows and all(set(r) == {"practice", "id", "nhs_number", "family", "given", "birth_date", "sex", "postcode"}
                         for r in rows)
     assert len({r["practice"] for r in rows}) >= 2
@@ -94,7 +97,7 @@ def test_search_json_then_show_json(demo_server) -> None:
 def test_show_text_has_the_banner(demo_server) -> None:
     config, env = demo_server
     found = run("search", "--config", str(config), "--json", "b", env=env)
-    rows = [json.loads(line) for line in found.stdout.splitlines()]
+    rows = [json.loads(line) for line in found.stdout.splitlines() if '"note"' not in line]
     patient = next(r for r in rows if r["nhs_number"] and r["birth_date"])
     shown = run("show", "--config", str(config), patient["practice"], patient["id"], env=env)
     assert shown.returncode == 0, shown.stderr
@@ -125,7 +128,9 @@ def test_invalid_nhs_number_is_a_usage_error(demo_server) -> None:
 def test_unknown_practice_and_unknown_patient(demo_server) -> None:
     config, env = demo_server
     assert run("show", "--config", str(config), "nowhere", "1", env=env).returncode == 2
-    first = config.read_text().split('id = "')[1].split('"')[0]
+    import tomllib
+
+    first = tomllib.loads(config.read_text())["practice"][0]["id"]
     missing = run("show", "--config", str(config), first, "943 476 5919", env=env)
     assert missing.returncode == 1 and "No patient with NHS number 943 476 5919" in missing.stderr
 
@@ -153,7 +158,7 @@ def test_credentials_set_refuses_without_a_terminal(tmp_path: Path) -> None:
 def _show_one(demo_server) -> dict:
     config, env = demo_server
     found = run("search", "--config", str(config), "--json", "c", env=env)
-    rows = [json.loads(line) for line in found.stdout.splitlines()]
+    rows = [json.loads(line) for line in found.stdout.splitlines() if '"note"' not in line]
     patient = next(r for r in rows if r.get("nhs_number"))
     shown = run("show", "--config", str(config), "--json", patient["practice"], patient["nhs_number"], env=env)
     assert shown.returncode == 0, shown.stderr
@@ -247,7 +252,7 @@ def test_configured_central_store_receives_what_show_opened(demo_server, tmp_pat
     with_audit = tmp_path / "with-audit.toml"
     with_audit.write_text(f'[audit]\ncentral_url = "{central_url}"\n\n' + config.read_text())
     found = run("search", "--config", str(config), "--json", "d", env=env)
-    patient = next(json.loads(line) for line in found.stdout.splitlines() if '"error"' not in line)
+    patient = next(json.loads(line) for line in found.stdout.splitlines() if '"nhs_number"' in line)
     shown = run("show", "--config", str(with_audit), "--json", patient["practice"], patient["id"], env=env)
     assert shown.returncode == 0, shown.stderr
     central = store.query(practice=patient["practice"])

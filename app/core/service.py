@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from adapters.base import Adapter, AdapterError
+from adapters.base import Adapter, AdapterError, adapter_for
 from app.core import nhs_number
 from app.core.audit.errors import AuditError
 from app.core.model import PatientQuery, PatientRecord, Practice
@@ -42,7 +42,7 @@ class MosaicCore:
         """`journal` defaults to the per-user journal, opened on first use from the core's loop (so the
         window appears without waiting for it). Opening may raise JournalError from sign_in, search
         or open_record; the caller shows it: without a journal nothing may be shown."""
-        self.sessions = SessionManager(practices, on_state=on_state)
+        self.sessions = SessionManager(practices, on_state=on_state, adapter_factory=self._make_adapter)
         self._owns_journal = journal is None
         self._journal: Journal | None = journal
         self._user = user
@@ -103,6 +103,16 @@ class MosaicCore:
             from app.core.audit.model import AuditUser
 
             self._audit.user = user or AuditUser.from_os()
+        for practice in self.sessions.practices:
+            adapter = self.sessions.online_adapter(practice.id)
+            if adapter is not None:
+                _tell_requester(adapter, user)
+
+    def _make_adapter(self, practice: Practice, secret: str | None) -> Adapter:
+        """Adapters that speak for a person (GP Connect's JWT names the practitioner) learn who it is."""
+        adapter = adapter_for(practice, secret)
+        _tell_requester(adapter, self._user)
+        return adapter
 
     async def sign_in_user(self) -> SignedInUser:
         """The one sign-in: OpenID Connect in the system browser (self.identity), then every practice
@@ -193,7 +203,8 @@ class MosaicCore:
             return result
         practice = self.sessions.practice(result.practice_id)
         audit = await self.audit()
-        entry = audit.search(practice, query, None if result.error else len(result.patients), result.error)
+        entry = audit.search(practice, query, None if result.error else len(result.patients), result.error,
+                             trace_id=result.trace_id)
         try:
             await audit.commit(entry, practice)
         except AuditError as exc:
@@ -210,12 +221,13 @@ class MosaicCore:
         query = PatientQuery(nhs_number=number)
         practice = self.sessions.practice(practice_id)
         audit = await self.audit()
+        adapter = self._adapter(practice_id)
         try:
-            matches = await self._adapter(practice_id).search(query)
+            matches = await adapter.search(query)
         except AdapterError as exc:
-            await audit.commit(audit.search(practice, query, None, exc.message), practice)
+            await audit.commit(audit.search(practice, query, None, exc.message, trace_id=_trace(adapter)), practice)
             raise
-        await audit.commit(audit.search(practice, query, len(matches)), practice)
+        await audit.commit(audit.search(practice, query, len(matches), trace_id=_trace(adapter)), practice)
         if not matches:
             raise PatientNotFound(f"No patient with NHS number {nhs_number.format_nhs_number(number)} "
                                   f"is registered at {practice.name}.")
@@ -225,17 +237,23 @@ class MosaicCore:
         """Fetch a record, journal the access, and only then return it. A failed fetch is journaled too."""
         practice = self.sessions.practice(practice_id)
         audit = await self.audit()
+        adapter: Adapter | None = None
+
+        def entry(record: PatientRecord | None = None, error: str | None = None) -> JournalEntry:
+            return audit.read(practice, local_id, record, error=error, purpose=purpose,
+                              trace_id=_trace(adapter))
+
         try:
             adapter = self._adapter(practice_id)
             record = await asyncio.wait_for(adapter.fetch_record(local_id), timeout=practice.timeout_s * 3 + 5)
         except TimeoutError:
             error = AdapterError(f"{practice.name} did not return the record in time.", "timeout")
-            await audit.commit(audit.read(practice, local_id, error=error.message, purpose=purpose), practice)
+            await audit.commit(entry(error=error.message), practice)
             raise error from None
         except AdapterError as exc:
-            await audit.commit(audit.read(practice, local_id, error=exc.message, purpose=purpose), practice)
+            await audit.commit(entry(error=exc.message), practice)
             raise
-        await audit.commit(audit.read(practice, local_id, record, purpose=purpose), practice)
+        await audit.commit(entry(record), practice)
         return record
 
     def _adapter(self, practice_id: str) -> Adapter:
@@ -254,3 +272,14 @@ class MosaicCore:
         if self._owns_journal and self._journal is not None:
             self._journal.close()
             self._journal, self._audit = None, None
+
+
+def _trace(adapter: Adapter | None) -> str | None:
+    """The id the practice's own audit knows this request by, where the protocol has one."""
+    return getattr(adapter, "last_trace_id", None)
+
+
+def _tell_requester(adapter: Adapter, user: AuditUser | None) -> None:
+    set_requester = getattr(adapter, "set_requester", None)
+    if set_requester is not None:
+        set_requester(user)

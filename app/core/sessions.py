@@ -96,7 +96,7 @@ class SessionManager:
             await _close_quietly(old)
         started = time.perf_counter()
         try:
-            secret = resolve_secret(practice.id, practice.name)
+            secret = resolve_secret(practice.id, practice.name) if needs_secret(practice) else None
             adapter = self._factory(practice, secret)
             self._adapters[practice_id] = adapter
             # An adapter enforces its own timeouts; this outer bound only guards against a broken one.
@@ -136,6 +136,14 @@ class SessionManager:
                 self._on_state(state)
             except Exception:
                 log.exception("state listener failed")
+
+
+def needs_secret(practice: Practice) -> bool:
+    """Whether a practice's sign-in needs a secret from the environment or keyring (GP Connect sends a
+    JWT of its own; a SMART key may come from a key file IT named)."""
+    if practice.auth == "private-key-jwt":
+        return not practice.key_file
+    return practice.auth != "none"
 
 
 async def _close_quietly(adapter: Adapter) -> None:

@@ -39,6 +39,10 @@ _LOGIN_PAGE = (b"<!DOCTYPE html><html><head><title>Sign in</title></head><body><
                b"type=\"password\"><button>Sign in</button></form></body></html>")
 
 
+#: Mosaic's own ASID and the users' organisation, as a demo network's [gp_connect] table names them
+DEMO_CONSUMER_ASID = "918999100001"
+DEMO_CONSUMER_ODS = "Y90001"
+
 class DemoServer:
     """One demo practice: its population behind a FHIR R4 API, with its own credentials and faults.
 
@@ -88,7 +92,8 @@ class DemoServer:
         spec = self.spec
         if self.asid is not None:
             return Practice(id=spec.id, name=spec.name, ods_code=spec.ods_code, adapter="gp-connect",
-                            base_url=self.base_url, auth="none", colour=spec.colour, asid=self.asid)
+                            base_url=self.base_url, auth="none", colour=spec.colour, asid=self.asid,
+                            consumer_asid=DEMO_CONSUMER_ASID, consumer_ods=DEMO_CONSUMER_ODS)
         return Practice(
             id=spec.id, name=spec.name, ods_code=spec.ods_code, adapter="fhir-r4", base_url=self.base_url,
             auth=spec.auth, username=spec.username, client_id=spec.client_id, colour=spec.colour,

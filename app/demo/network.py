@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 
 from app.core.model import Practice
-from app.demo.fhir_server import DemoServer
+from app.demo.fhir_server import DEMO_CONSUMER_ASID, DEMO_CONSUMER_ODS, DemoServer
 from app.demo.nhs_numbers import NhsNumberAllocator
 from app.demo.oidc_provider import DemoOidcProvider
 from app.demo.population import Population
@@ -30,8 +30,6 @@ DEFAULT_SEED = 1948  # the year the NHS began
 FIRST_ASID = 918999198993  # demo Spine ASIDs: this one for practice 0, +1 for each next practice
 #: Mosaic's own Spine identity in the demo ([gp_connect] in the written config): Ssp-From and the
 #: JWT's requesting organisation
-DEMO_CONSUMER_ASID = "918999100001"
-DEMO_CONSUMER_ODS = "Y90001"
 
 
 def demo_asid(index: int) -> str:

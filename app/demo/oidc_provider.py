@@ -252,3 +252,21 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _text(status: int, text: str) -> tuple[int, dict[str, str], bytes]:
     return status, {"Content-Type": "text/plain; charset=utf-8"}, text.encode()
+
+
+def demo_browser(url: str) -> None:
+    """Stands in for the system browser in `mosaic demo`: the demo provider approves the demo user
+    without a login page, so "signing in" is following its redirect back to Mosaic's loopback listener.
+    Runs in a thread so the caller (the core's loop) is not blocked."""
+    import threading
+
+    import httpx
+
+    def follow() -> None:
+        with httpx.Client(timeout=10.0, follow_redirects=False, trust_env=False) as client:
+            reply = client.get(url)
+            location = reply.headers.get("Location")
+            if reply.is_redirect and location:
+                client.get(location)
+
+    threading.Thread(target=follow, name="demo-browser", daemon=True).start()

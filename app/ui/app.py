@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from app.core.config import IdentitySettings
     from app.core.model import Practice
     from app.ui.bridge import AsyncBridge
     from app.ui.main_window import MainWindow, StartDemo
@@ -32,7 +33,9 @@ def ensure_application() -> object:
 
 
 def build_window(practices: list[Practice], *, start_demo: StartDemo | None = None,
-                 bridge: AsyncBridge | None = None, central_url: str | None = None) -> tuple[MainWindow, AsyncBridge]:
+                 bridge: AsyncBridge | None = None, central_url: str | None = None,
+                 identity: IdentitySettings | None = None,
+                 open_url: Callable[[str], object] | None = None) -> tuple[MainWindow, AsyncBridge]:
     """The real window and its bridge, not shown and without an event loop (tests, benchmarks).
 
     Showing the window starts signing in. Shut down with `bridge.shutdown(window.core)`.
@@ -44,8 +47,17 @@ def build_window(practices: list[Practice], *, start_demo: StartDemo | None = No
 
     bridge = bridge or AsyncBridge()
     window = MainWindow(bridge, start_demo=start_demo)
-    window.set_core(MosaicCore(practices, on_state=window.on_core_state, on_outbox_status=window.on_outbox_status,
-                               central_url=central_url))
+    core = MosaicCore(practices, on_state=window.on_core_state, on_outbox_status=window.on_outbox_status,
+                      central_url=central_url)
+    if identity is not None and identity.configured:
+        from app.core.identity import Identity
+
+        core.identity = Identity(identity, open_url=open_url)  # one sign-in, then every practice opens
+    window.set_core(core)
+    from app.core.session_lock import IdleLock
+    from app.ui.lock import WindowLock
+
+    window.lock = WindowLock(window, IdleLock.from_settings(identity) if identity is not None else None)
     _settle_heap()
     return window, bridge
 
@@ -60,10 +72,12 @@ def _settle_heap() -> None:
 
 
 def run_window(practices: list[Practice], *, start_demo: StartDemo | None = None,
-               on_close: Callable[[], None] | None = None, central_url: str | None = None) -> int:
+               on_close: Callable[[], None] | None = None, central_url: str | None = None,
+               identity: IdentitySettings | None = None, open_url: Callable[[str], object] | None = None) -> int:
     """Show the window, run until it closes, close every session, and return the exit code."""
     app = ensure_application()
-    window, bridge = build_window(practices, start_demo=start_demo, central_url=central_url)
+    window, bridge = build_window(practices, start_demo=start_demo, central_url=central_url, identity=identity,
+                                  open_url=open_url)
     # Quit when *this* window closes. Qt's own last-window quit is posted as an event, and one left over
     # after exec() returns would end the next event loop at once (a second run, or a test), so it is off.
     quit_on_last = app.quitOnLastWindowClosed()  # type: ignore[attr-defined]

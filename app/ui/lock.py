@@ -81,7 +81,17 @@ class WindowLock(QObject):
         app = QApplication.instance()
         assert app is not None
         app.installEventFilter(self)
+        # The filter sits on the application, which outlives the window: take it off when the window
+        # goes, or Qt would call into a deleted Python object with the next key press.
+        window.closed.connect(self.detach)
+        window.destroyed.connect(self.detach)
         self.timer.start()
+
+    def detach(self, *_: object) -> None:
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)
+        self.timer.stop()
 
     @property
     def locked(self) -> bool:

@@ -277,7 +277,15 @@ class MainWindow(QMainWindow):
         if self.core is None or not self.core.practices:
             return
         self.statusBar().showMessage(f"Signing in to {len(self.core.practices)} practices…", STATUS_MS)
-        self.bridge.submit(self.core.sign_in(), self._signed_in, self._sign_in_failed)
+        self.bridge.submit(self._sign_in(self.core), self._signed_in, self._sign_in_failed)
+
+    @staticmethod
+    async def _sign_in(core: MosaicCore) -> list[PracticeState]:
+        """With an identity provider: the user signs in once (browser), then every practice opens."""
+        if core.identity is not None and not core.identity.signed_in:
+            await core.sign_in_user()
+            return core.sessions.states()
+        return await core.sign_in()
 
     def _signed_in(self, states: list[PracticeState]) -> None:
         online = sum(1 for s in states if s.status is PracticeStatus.ONLINE)
