@@ -54,6 +54,9 @@ async def test_gp_connect_record_beside_fhir_and_joined_by_trace_id(core_env) ->
         await core.close()
     assert record.patient.nhs_number == shared.nhs_number
     assert record.sections[SectionName.MEDICATIONS].status in ("loaded", "unsupported")
+    # the demo marks the first patient a GP Connect practice shares as having confidential items withheld
+    assert any("confidentiality" in w for w in record.warnings)
+    assert len(record.warnings) == len({w.casefold() for w in record.warnings}), "a warning shown twice"
     assert any(r.practice_id == gpc.practice.id and r.note and "NHS number" in r.note for r in by_name.results)
     [read] = journal.query(practice_id=gpc.practice.id, actions=[Action.READ])
     trace = gpc.gpconnect.trace(read.details["trace_id"])

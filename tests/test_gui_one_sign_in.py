@@ -38,6 +38,7 @@ def test_one_sign_in_opens_every_kind_of_practice(qtbot, full_demo, monkeypatch)
         states = signed.args[0]
         assert [s.status for s in states] == [PracticeStatus.ONLINE] * 5, [s.detail for s in states]
         assert win.core.identity.user.login == "clinician1"
+        assert win.user_label.text() == "Signed in: Dr Asha Patel (GP)"
         shared = next(s for s in full_demo.shared_patients if "oakwood" in (s.first[0], s.second[0]))
         with qtbot.waitSignal(win.search_finished, timeout=TIMEOUT_MS) as searched:
             win.run_search(shared.nhs_number)

@@ -519,8 +519,10 @@ def map_structured_bundle(bundle: Any, practice_id: str, requested: Iterable[Sec
             if lst.get("entry") and not lst.get("emptyReason"):
                 for note in (_obj(n) for n in _list(lst.get("note"))):
                     note_text = _str((note or {}).get("text"))
-                    if note_text:
-                        record.warnings.append(f"{SECTION_TITLES[section]}: {note_text}")
+                    text = f"{SECTION_TITLES[section]}: {note_text}" if note_text else None
+                    # a provider often words its warning code as a note too: say it once
+                    if text and text.casefold() not in {w.casefold() for w in record.warnings}:
+                        record.warnings.append(text)
 
     for outcome in by_type.get("OperationOutcome", []):
         for code, text, diagnostics in _outcome_issues(outcome):

@@ -136,6 +136,9 @@ class MainWindow(QMainWindow):
         self.audit_label.setToolTip("Entries of the audit journal still to be sent to the practices. "
                                     "View ▸ Access history (Ctrl+H) lists what was recorded.")
         self.statusBar().addPermanentWidget(self.audit_label)
+        self.user_label = QLabel("")
+        self.user_label.setAccessibleName("Signed-in user")
+        self.statusBar().addPermanentWidget(self.user_label)
         self.online_label = QLabel("No practices")
         self.online_label.setAccessibleName("Practices online")
         self.statusBar().addPermanentWidget(self.online_label)
@@ -288,6 +291,11 @@ class MainWindow(QMainWindow):
         return await core.sign_in()
 
     def _signed_in(self, states: list[PracticeState]) -> None:
+        user = self.core.identity.user if self.core is not None and self.core.identity is not None else None
+        if user is not None:
+            self.user_label.setText(f"Signed in: {user.display_name}" + (f" ({user.role})" if user.role else ""))
+            self.user_label.setToolTip(f"Login {user.login}; SDS user id {user.sds_user_id or 'unknown'}; "
+                                       f"organisation {user.org_ods or 'unknown'}")
         online = sum(1 for s in states if s.status is PracticeStatus.ONLINE)
         failed = [s.practice.name for s in states if s.status is PracticeStatus.FAILED]
         message = f"Signed in: {online} of {len(states)} practices online."
