@@ -42,6 +42,9 @@ _STATE_COLOURS = {
 }
 
 
+#: how each adapter is named to users (what the practice's system is reached by)
+_SYSTEM_NAMES = {"fhir-r4": "FHIR R4", "gp-connect": "GP Connect"}
+
 class PracticeRow(QFrame):
     """One practice: swatch, name, ODS code, state (wrapped, full reason readable) and Retry."""
 
@@ -69,9 +72,10 @@ class PracticeRow(QFrame):
         name.setAccessibleName(practice.name)
         layout.addWidget(name, 0, 1)
 
-        ods = QLabel(f"ODS {practice.ods_code}")
+        system = _SYSTEM_NAMES.get(practice.adapter, practice.adapter)
+        ods = QLabel(f"ODS {practice.ods_code} · {system}")
         ods.setObjectName("secondary")
-        ods.setAccessibleName(f"ODS code {practice.ods_code}")
+        ods.setAccessibleName(f"ODS code {practice.ods_code}, connected by {system}")
         layout.addWidget(ods, 1, 1)
 
         self.state_label = QLabel()
