@@ -41,3 +41,36 @@ def demo_network() -> Iterator[object]:
         yield network
     finally:
         network.stop()
+
+
+@pytest.fixture
+def network(demo_network, monkeypatch: pytest.MonkeyPatch):
+    """The shared demo practices with their secrets in this test's environment; faults reset after."""
+    from app.core.secrets import env_name
+
+    for practice_id, secret in demo_network.secrets.items():
+        monkeypatch.setenv(env_name(practice_id), secret)
+    yield demo_network
+    demo_network.reset_faults()
+
+
+@pytest.fixture
+def secrets_env(network):
+    """For core tests: the same as `network`."""
+    return network
+
+
+@pytest.fixture
+def window(qtbot, network):
+    """The real main window, shown and signed in to every demo practice."""
+    from app.ui.app import build_window
+
+    win, bridge = build_window(network.practices)
+    qtbot.addWidget(win)
+    with qtbot.waitSignal(win.sign_in_finished, timeout=10_000):
+        win.show()
+    qtbot.waitExposed(win)
+    win.activateWindow()
+    yield win
+    win.close()
+    bridge.shutdown(win.core)

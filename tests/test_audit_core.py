@@ -12,17 +12,9 @@ from app.core.audit.journal import Journal
 from app.core.audit.model import Action, AuditUser, Outcome
 from app.core.audit.recorder import AuditError
 from app.core.model import PatientQuery
-from app.core.secrets import env_name
 from app.core.service import MosaicCore
 
 USER = AuditUser(login="jbloggs", display_name="Jo Bloggs", role="clinician")
-
-
-@pytest.fixture
-def secrets_env(demo_network, monkeypatch):
-    for practice_id, secret in demo_network.secrets.items():
-        monkeypatch.setenv(env_name(practice_id), secret)
-    return demo_network
 
 
 async def test_open_record_is_journaled_before_it_is_returned(secrets_env, tmp_path) -> None:

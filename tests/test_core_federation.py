@@ -14,13 +14,6 @@ from app.core.service import MosaicCore, PatientNotFound
 from app.core.sessions import PracticeState, PracticeStatus
 
 
-@pytest.fixture
-def secrets_env(demo_network, monkeypatch):
-    for practice_id, secret in demo_network.secrets.items():
-        monkeypatch.setenv(env_name(practice_id), secret)
-    return demo_network
-
-
 def shared_nhs_number(network) -> tuple[str, list[str]]:
     """An NHS number registered at more than one demo practice, and the practices that hold it."""
     seen: dict[str, list[str]] = {}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import getpass
 import json
-from collections.abc import Iterator
 from datetime import date, timedelta
 
 import pytest
@@ -22,7 +21,6 @@ from PySide6.QtWidgets import (
 
 from app.core.model import PatientSummary
 from app.core.nhs_number import format_nhs_number
-from app.core.secrets import env_name
 from app.ui.access_history import (
     ACTION,
     OUTCOME,
@@ -33,33 +31,11 @@ from app.ui.access_history import (
     USER,
     AccessHistoryWindow,
 )
-from app.ui.app import build_window
 from app.ui.main_window import MainWindow
 from app.ui.record_view import RecordView
 
 pytestmark = pytest.mark.gui
 TIMEOUT_MS = 10_000
-
-
-@pytest.fixture
-def network(demo_network, monkeypatch):
-    for practice_id, secret in demo_network.secrets.items():
-        monkeypatch.setenv(env_name(practice_id), secret)
-    yield demo_network
-    demo_network.reset_faults()
-
-
-@pytest.fixture
-def window(qtbot, network) -> Iterator[MainWindow]:
-    win, bridge = build_window(network.practices)
-    qtbot.addWidget(win)
-    with qtbot.waitSignal(win.sign_in_finished, timeout=TIMEOUT_MS):
-        win.show()
-    qtbot.waitExposed(win)
-    win.activateWindow()
-    yield win
-    win.close()
-    bridge.shutdown(win.core)
 
 
 def search(qtbot, win: MainWindow, text: str):

@@ -10,21 +10,12 @@ from dataclasses import replace
 import pytest
 from PySide6.QtCore import Qt, QTimer
 
-from app.core.secrets import env_name
 from app.core.sessions import PracticeStatus
 from app.ui.app import build_window
 from app.ui.main_window import MainWindow
 
 pytestmark = pytest.mark.gui
 TIMEOUT_MS = 10_000
-
-
-@pytest.fixture
-def network(demo_network, monkeypatch):
-    for practice_id, secret in demo_network.secrets.items():
-        monkeypatch.setenv(env_name(practice_id), secret)
-    yield demo_network
-    demo_network.reset_faults()
 
 
 @contextmanager
@@ -39,12 +30,6 @@ def opened(qtbot, practices) -> Iterator[MainWindow]:
     finally:
         win.close()
         bridge.shutdown(win.core)
-
-
-@pytest.fixture
-def window(qtbot, network) -> Iterator[MainWindow]:
-    with opened(qtbot, network.practices) as win:
-        yield win
 
 
 @pytest.fixture

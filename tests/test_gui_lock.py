@@ -54,15 +54,6 @@ def window(qtbot, network, provider):
     bridge.shutdown(win.core)
 
 
-@pytest.fixture
-def network(demo_network, monkeypatch):
-    from app.core.secrets import env_name
-
-    for practice_id, secret in demo_network.secrets.items():
-        monkeypatch.setenv(env_name(practice_id), secret)
-    yield demo_network
-
-
 def visible_texts(root: QWidget) -> list[str]:
     """Every text a person could read: visible labels and every cell of visible item views."""
     texts: list[str] = []

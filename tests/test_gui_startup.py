@@ -6,20 +6,12 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from app.core.secrets import env_name
 from app.core.sessions import PracticeStatus
 from app.ui.app import build_window, run_window
 from app.ui.main_window import MainWindow
 
 pytestmark = pytest.mark.gui
 TIMEOUT_MS = 10_000
-
-
-@pytest.fixture
-def network(demo_network, monkeypatch):
-    for practice_id, secret in demo_network.secrets.items():
-        monkeypatch.setenv(env_name(practice_id), secret)
-    return demo_network
 
 
 def test_no_practices_offers_the_demo_and_starting_it_signs_in(qtbot, network) -> None:

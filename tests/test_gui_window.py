@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QAbstractButton, QApplication, QWidget
@@ -11,35 +9,12 @@ from PySide6.QtWidgets import QAbstractButton, QApplication, QWidget
 from app.core.display import display_name, format_date
 from app.core.model import SECTION_TITLES, PatientSummary, SectionName
 from app.core.nhs_number import format_nhs_number
-from app.core.secrets import env_name
-from app.ui.app import build_window
 from app.ui.main_window import MainWindow
 from app.ui.record_view import NONE_RECORDED, RecordView
 from app.ui.results_model import KEY_ROLE
 
 pytestmark = pytest.mark.gui
 TIMEOUT_MS = 10_000
-
-
-@pytest.fixture
-def network(demo_network, monkeypatch):
-    for practice_id, secret in demo_network.secrets.items():
-        monkeypatch.setenv(env_name(practice_id), secret)
-    yield demo_network
-    demo_network.reset_faults()
-
-
-@pytest.fixture
-def window(qtbot, network) -> Iterator[MainWindow]:
-    win, bridge = build_window(network.practices)
-    qtbot.addWidget(win)
-    with qtbot.waitSignal(win.sign_in_finished, timeout=TIMEOUT_MS):
-        win.show()
-    qtbot.waitExposed(win)
-    win.activateWindow()
-    yield win
-    win.close()
-    bridge.shutdown(win.core)
 
 
 def search(qtbot, win: MainWindow, text: str):
