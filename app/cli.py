@@ -1,7 +1,8 @@
 """The `mosaic` command: the window, the demo practices, and the same core from a terminal.
 
-Exit status: 0 success; 1 when a practice, patient or section could not be read; 2 for usage or
-configuration errors.
+Exit status: 0 success; 1 when a practice, patient or section could not be read, or the access
+policy refused or wants more (a reason, break-glass: the message says exactly what); 2 for usage or
+configuration errors (a malformed or user-writable access policy included).
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="show one patient's record from one practice")
     show.add_argument("--config", type=Path, default=argparse.SUPPRESS)
     show.add_argument("--json", action="store_true")
+    show.add_argument("--reason", metavar="TEXT", help="reason for access, where the access policy asks")
+    show.add_argument("--break-glass", action="store_true",
+                      help="open a restricted patient's record by break-glass (needs --reason; flagged for review)")
     show.add_argument("practice", help="practice id")
     show.add_argument("patient", help="practice-local patient id or NHS number")
     creds = sub.add_parser("credentials", help="store or remove a practice's secret in the OS keyring")
@@ -86,13 +90,18 @@ def main(argv: list[str] | None = None) -> int:
 def _load_practices(args: argparse.Namespace):
     """The practice directory, with the machine's [audit] and [identity] settings checked and kept on `args`."""
     from app.core.config import ConfigError, load_audit_settings, load_directory, load_identity_settings
+    from app.core.policy import PolicyFileError, load_policy
 
     try:
         practices = load_directory(args.config)
         args.central_url = load_audit_settings(args.config).central_url
         args.identity = load_identity_settings(args.config)
+        args.policy = load_policy()  # a malformed policy stops here, never falls open
     except ConfigError as exc:
         print(f"mosaic: configuration error: {exc}", file=sys.stderr)
+        return None
+    except PolicyFileError as exc:
+        print(f"mosaic: {exc}", file=sys.stderr)
         return None
     return practices
 
@@ -263,7 +272,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             print(f"{result.practice_id:<12} NOTE  {result.note}", flush=True)
 
     async def run():
-        core = MosaicCore(practices, central_url=args.central_url)
+        core = MosaicCore(practices, central_url=args.central_url, policy=args.policy)
         try:
             await core.sign_in()
             return await core.search(query, on_result=on_result)
@@ -294,17 +303,23 @@ def cmd_show(args: argparse.Namespace) -> int:
     from adapters.base import AdapterError
     from app.core.audit.journal import JournalError
     from app.core.audit.recorder import AuditError
+    from app.core.policy import PolicyError
     from app.core.service import MosaicCore, PatientNotFound
     from app.core.sessions import PracticeStatus
 
+    if args.break_glass and not (args.reason or "").strip():
+        _print_err("--break-glass needs a written reason: add --reason TEXT")
+        return EXIT_USAGE
+
     async def run():
-        core = MosaicCore(practices, central_url=args.central_url)
+        core = MosaicCore(practices, central_url=args.central_url, policy=args.policy)
         try:
             state = await core.retry(args.practice)
             if state.status is not PracticeStatus.ONLINE:
                 raise AdapterError(state.detail, "network")
             local_id = await core.resolve_patient(args.practice, args.patient)
-            record = await core.open_record(args.practice, local_id)
+            record = await core.open_record(args.practice, local_id, purpose=args.reason,
+                                            break_glass=args.break_glass)
             await core.flush_outbox(timeout_s=5)  # what does not go now waits in the journal's outbox
             return record
         finally:
@@ -312,6 +327,11 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     try:
         record = asyncio.run(run())
+    except PolicyError as exc:
+        _print_err(f"access policy: {exc}")
+        if exc.reasons and exc.needs in ("reason", "break-glass"):
+            print("Reasons offered: " + "; ".join(exc.reasons) + " (or your own words)", file=sys.stderr)
+        return EXIT_FAILED
     except (AdapterError, PatientNotFound, AuditError, JournalError) as exc:
         _print_err(str(exc))
         return EXIT_FAILED
@@ -338,8 +358,9 @@ def cmd_credentials(args: argparse.Namespace) -> int:
     practices = _load_practices(args)
     if practices is None:
         return EXIT_USAGE
-    if args.practice not in {p.id for p in practices} | {"central"}:
-        _print_err(f"no practice '{args.practice}' is configured (use 'central' for the central audit store)")
+    if args.practice not in {p.id for p in practices} | {"central", "notify"}:
+        _print_err(f"no practice '{args.practice}' is configured ('central' is the central audit store's "
+                   "password, 'notify' the GOV.UK Notify API key)")
         return EXIT_USAGE
     try:
         if args.action == "set":

@@ -37,6 +37,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--format", choices=("csv", "fhir"), required=True)
     export.add_argument("--output", type=Path, metavar="FILE", help="write here instead of standard output")
     verbs.add_parser("status", help="entries waiting to go upstream, per destination, and the oldest")
+    flagged = verbs.add_parser("flagged", help="accesses flagged for review: break-glass, self/family, denied")
+    filters(flagged)
+    flagged.add_argument("--json", action="store_true", help="one JSON object per line")
 
 
 def run(args: argparse.Namespace, practices_loader) -> int:
@@ -45,7 +48,8 @@ def run(args: argparse.Namespace, practices_loader) -> int:
     from app.core.secrets import SecretError
 
     try:
-        return {"list": _list, "verify": _verify, "export": _export, "status": _status}[args.audit_command](
+        return {"list": _list, "verify": _verify, "export": _export, "status": _status,
+                "flagged": _flagged}[args.audit_command](
             args, practices_loader)
     except (JournalError, CentralStoreError, SecretError) as exc:
         print(f"mosaic: {exc}", file=sys.stderr)
@@ -178,3 +182,37 @@ def _status(args: argparse.Namespace, _practices_loader) -> int:
             line += f"   last error: {d.last_error}"
         print(line)
     return EXIT_FAILED if any(d.refused for d in status) else EXIT_OK
+
+
+def _flagged(args: argparse.Namespace, _practices_loader) -> int:
+    """Break-glass, self/family and denied accesses, newest first, with user, patient, reason and time."""
+    from app.core.audit.export import entry_row
+    from app.core.audit.recorder import is_flagged
+    from app.core.display import format_datetime
+
+    limit, args.limit = args.limit, None  # the limit counts flagged entries, not all entries
+    entries = [e for e in _entries(args) if is_flagged(e)][:limit]
+    if args.json:
+        for e in entries:
+            row = entry_row(e)
+            row["flag"] = _flag_of(e)
+            print(json.dumps(row, sort_keys=True))
+        return EXIT_OK
+    for e in entries:
+        patient = nhs_number.format_nhs_number(e.patient_nhs_number) or e.patient_local_id or "-"
+        why = e.purpose or "-"
+        line = (f"{format_datetime(e.recorded_at):<18} {_flag_of(e):<14} {e.user.login:<12} {e.practice_id or '-':<12} "
+                f"{patient:<13} reason: {why}")
+        if e.outcome_detail:
+            line += f"  ({e.outcome_detail})"
+        print(line)
+    print(f"{len(entries)} flagged entries", file=sys.stderr)
+    return EXIT_OK
+
+
+def _flag_of(entry) -> str:
+    from app.core.audit.model import Outcome
+
+    if entry.outcome == Outcome.DENIED:
+        return "denied"
+    return str(entry.details.get("flag") or entry.action)

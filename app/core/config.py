@@ -78,6 +78,59 @@ def load_audit_settings(config_file: Path | None = None) -> AuditSettings:
     return AuditSettings(central_url=table.get("central_url"))
 
 
+NOTIFY_RULES = ("every", "cross-practice", "never")
+NOTIFY_DEFAULT_BASE_URL = "https://api.notifications.service.gov.uk"
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """The machine-wide [notify] table: when patients are told who opened their record (GOV.UK Notify).
+
+    The API key is never here: MOSAIC_SECRET_NOTIFY or the keyring (user "notify")."""
+
+    rule: str = "never"  # "every" | "cross-practice" | "never"
+    sms_template_id: str | None = None
+    email_template_id: str | None = None
+    base_url: str = NOTIFY_DEFAULT_BASE_URL
+    digest_hour: int = 18  # local hour the daily digest goes out (for the previous day's accesses)
+
+
+_NOTIFY_KEYS = ("rule", "sms_template_id", "email_template_id", "base_url", "digest_hour")
+
+
+def load_notify_settings(config_file: Path | None = None) -> NotifySettings:
+    """[notify] from `config_file`, else from the machine-wide file only (a per-user file may not set it)."""
+    if config_file is None:
+        user = paths.user_config_file()
+        if user.exists() and "notify" in _read_toml(user):
+            raise ConfigError(user, "notify settings belong in the machine-wide file (ask IT)", key="notify")
+        config_file = paths.machine_config_file()
+        if not config_file.exists():
+            return NotifySettings()
+    table = _read_toml(config_file).get("notify", {})
+    if not isinstance(table, dict):
+        raise ConfigError(config_file, "must be a [notify] table", key="notify")
+    for key, value in table.items():
+        if key not in _NOTIFY_KEYS:
+            raise ConfigError(config_file, f"unknown key in [notify] (known: {', '.join(_NOTIFY_KEYS)})", key=key)
+        if key == "rule" and value not in NOTIFY_RULES:
+            raise ConfigError(config_file, f"must be one of {', '.join(NOTIFY_RULES)}", key=key)
+        if key == "digest_hour" and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 23):
+            raise ConfigError(config_file, "must be a whole hour from 0 to 23", key=key)
+        if key in ("sms_template_id", "email_template_id", "base_url") and (
+                not isinstance(value, str) or not value.strip()):
+            raise ConfigError(config_file, "must be a non-empty string", key=key)
+        if key == "base_url" and _url_problem(value):
+            raise ConfigError(config_file, _url_problem(value) or "", key=key)
+        if key == "base_url" and any(s in value.lower() for s in ("api_key", "secret")):
+            raise ConfigError(config_file, "must not contain the API key; set MOSAIC_SECRET_NOTIFY or use "
+                              "`mosaic credentials set notify`", key=key)
+    if table.get("rule", "never") != "never" and not (table.get("sms_template_id") or table.get("email_template_id")):
+        raise ConfigError(config_file, "needs sms_template_id or email_template_id when rule is not \"never\"",
+                          key="rule")
+    return NotifySettings(**{k: (v.rstrip("/") if k == "base_url" else v) for k, v in table.items()})
+
+
 @dataclass(frozen=True)
 class IdentitySettings:
     """The machine-wide [identity] table: the OpenID provider users sign in with (NHS CIS2 or the
@@ -231,10 +284,10 @@ def _read_toml(file: Path) -> dict[str, Any]:
 
 def _read_tables(file: Path) -> list[dict[str, Any]]:
     data = _read_toml(file)
-    unknown = set(data) - {"practice", "audit", "identity", "gp_connect"}
+    unknown = set(data) - {"practice", "audit", "identity", "gp_connect", "notify", "policy"}
     if unknown:
         raise ConfigError(file, "unknown top-level key (expected [[practice]] tables and optional [audit], "
-                          "[identity] and [gp_connect])",
+                          "[identity], [gp_connect] and [notify])",
                           key=sorted(unknown)[0])
     tables = data.get("practice", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):

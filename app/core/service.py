@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 from adapters.base import Adapter, AdapterError, adapter_for
 from app.core import nhs_number
 from app.core.audit.errors import AuditError
-from app.core.model import PatientQuery, PatientRecord, Practice
+from app.core.model import PatientQuery, PatientRecord, PatientSummary, Practice
+from app.core.policy import ALLOW_ALL, FLAG_BREAK_GLASS, FLAG_SELF_OR_FAMILY, Policy, PolicyDecision, PolicyError
 from app.core.search import PracticeResults, ResultListener, SearchOutcome, federated_search
 from app.core.sessions import PracticeState, SessionManager, StateListener
 
@@ -34,14 +35,28 @@ class PatientNotFound(LookupError):
     pass
 
 
+_LOAD = object()  # MosaicCore(policy=...) default: the policy configured for this machine
+
+
 class MosaicCore:
     def __init__(self, practices: list[Practice], on_state: StateListener | None = None, *,
                  journal: Journal | None = None, user: AuditUser | None = None,
                  on_outbox_status: Callable[[list[DestinationStatus]], None] | None = None,
-                 central_url: str | None = None) -> None:
+                 central_url: str | None = None, policy: Policy | None | object = _LOAD) -> None:
         """`journal` defaults to the per-user journal, opened on first use from the core's loop (so the
         window appears without waiting for it). Opening may raise JournalError from sign_in, search
-        or open_record; the caller shows it: without a journal nothing may be shown."""
+        or open_record; the caller shows it: without a journal nothing may be shown.
+
+        `policy` defaults to the access policy configured for this machine (MOSAIC_POLICY or the
+        machine-wide `[policy] file`); a malformed one raises PolicyFileError here, and the app stops.
+        None: no policy (everything allowed)."""
+        if policy is _LOAD:
+            from app.core.policy import load_policy
+
+            policy = load_policy()
+        #: the locality access policy in force (None: none configured, everything allowed)
+        self.policy: Policy | None = policy  # type: ignore[assignment]
+        self._known: dict[tuple[str, str], PatientSummary] = {}  # patients the practices have named
         self.sessions = SessionManager(practices, on_state=on_state, adapter_factory=self._make_adapter)
         self._owns_journal = journal is None
         self._journal: Journal | None = journal
@@ -192,15 +207,54 @@ class MosaicCore:
         assert self._journal is not None, "the outbox runs only once the journal is open"
         return self._journal
 
+    # --- the access policy ----------------------------------------------------------------------------
+
+    @property
+    def login(self) -> str:
+        """The login the access policy knows the user by."""
+        if self._user is not None:
+            return self._user.login
+        from app.core.audit.model import AuditUser
+
+        return AuditUser.from_os().login
+
+    def decide(self, practice_id: str, patient: PatientSummary | str | None, *, purpose: str | None = None,
+               break_glass: bool = False) -> PolicyDecision:
+        """What the policy says about opening `patient` (a search result, or an NHS number) at
+        `practice_id`, so that the UI can ask for a reason or break-glass before opening. No request."""
+        if self.policy is None:
+            return ALLOW_ALL
+        return self.policy.decide(self.login, practice_id, patient, purpose=purpose, break_glass=break_glass)
+
+    def _practice_allowed(self, practice_id: str) -> PolicyDecision:
+        return ALLOW_ALL if self.policy is None else self.policy.practice_decision(self.login, practice_id)
+
+    def _remember(self, patients: tuple[PatientSummary, ...] | list[PatientSummary]) -> None:
+        for p in patients:
+            self._known[(p.practice_id, p.local_id)] = p
+
     # --- what shows patient data -------------------------------------------------------------------------
 
     async def search(self, query: PatientQuery, on_result: ResultListener | None = None) -> SearchOutcome:
+        """Every practice the policy lets the user reach; the others are skipped, with a note, and
+        no request leaves for them."""
         await self.audit()  # no journal, no search: a JournalError here reaches the caller
-        return await federated_search(self.sessions, query, on_result, gate=lambda r: self._audit_search(query, r))
+        refused = {p.id: d for p in self.sessions.practices if not (d := self._practice_allowed(p.id)).allowed}
+        sessions = _PolicyView(self.sessions, set(refused)) if refused else self.sessions
+        outcome = await federated_search(sessions, query, on_result,  # type: ignore[arg-type]
+                                         gate=lambda r: self._audit_search(query, r))
+        for practice_id, decision in refused.items():
+            skipped = PracticeResults(practice_id, note=f"{self.sessions.practice(practice_id).name} was not "
+                                      f"searched: {decision.why}", queried=False)
+            outcome.results.append(skipped)
+            if on_result is not None:
+                on_result(skipped)
+        return outcome
 
     async def _audit_search(self, query: PatientQuery, result: PracticeResults) -> PracticeResults:
         if not result.queried:
             return result
+        self._remember(result.patients)
         practice = self.sessions.practice(result.practice_id)
         audit = await self.audit()
         entry = audit.search(practice, query, None if result.error else len(result.patients), result.error,
@@ -221,6 +275,13 @@ class MosaicCore:
         query = PatientQuery(nhs_number=number)
         practice = self.sessions.practice(practice_id)
         audit = await self.audit()
+        decision = self._practice_allowed(practice_id)
+        if not decision.allowed:
+            from app.core.audit.model import Action
+
+            await audit.commit(audit.denied(practice, decision.why, nhs_number=number, action=Action.SEARCH,
+                                            query=query), practice)
+            raise PolicyError(decision)
         adapter = self._adapter(practice_id)
         try:
             matches = await adapter.search(query)
@@ -228,20 +289,38 @@ class MosaicCore:
             await audit.commit(audit.search(practice, query, None, exc.message, trace_id=_trace(adapter)), practice)
             raise
         await audit.commit(audit.search(practice, query, len(matches), trace_id=_trace(adapter)), practice)
+        self._remember(matches)
         if not matches:
             raise PatientNotFound(f"No patient with NHS number {nhs_number.format_nhs_number(number)} "
                                   f"is registered at {practice.name}.")
         return matches[0].local_id
 
-    async def open_record(self, practice_id: str, local_id: str, *, purpose: str | None = None) -> PatientRecord:
-        """Fetch a record, journal the access, and only then return it. A failed fetch is journaled too."""
+    async def open_record(self, practice_id: str, local_id: str, *, purpose: str | None = None,
+                          break_glass: bool = False) -> PatientRecord:
+        """Fetch a record, journal the access, and only then return it. A failed fetch is journaled too.
+
+        Under an access policy the decision is made first, before any request: PolicyError when the
+        policy wants a reason (`purpose`) or break-glass (`break_glass=True` and a written `purpose`),
+        or denies the access (denied and restricted attempts are journaled as DENIED). The patient must
+        be one a search or resolve_patient has named in this session, so restrictions can be checked."""
         practice = self.sessions.practice(practice_id)
         audit = await self.audit()
         adapter: Adapter | None = None
+        purpose = (purpose or "").strip() or None
+        known = self._known.get((practice_id, local_id))
+        decision = ALLOW_ALL if self.policy is None else self.decide(practice_id, known, purpose=purpose,
+                                                                     break_glass=break_glass)
+        if not decision.allowed:
+            if decision.needs in ("denied", "break-glass"):
+                await audit.commit(audit.denied(practice, decision.why, local_id=local_id,
+                                                nhs_number=known.nhs_number if known else None, purpose=purpose,
+                                                flags=decision.flags), practice)
+            raise PolicyError(decision)
 
         def entry(record: PatientRecord | None = None, error: str | None = None) -> JournalEntry:
             return audit.read(practice, local_id, record, error=error, purpose=purpose,
-                              trace_id=_trace(adapter))
+                              trace_id=_trace(adapter), flags=decision.flags,
+                              nhs_number=known.nhs_number if known else None)
 
         try:
             adapter = self._adapter(practice_id)
@@ -253,6 +332,7 @@ class MosaicCore:
         except AdapterError as exc:
             await audit.commit(entry(error=exc.message), practice)
             raise
+        record = _as_decided(record, decision, purpose)
         await audit.commit(entry(record), practice)
         return record
 
@@ -272,6 +352,45 @@ class MosaicCore:
         if self._owns_journal and self._journal is not None:
             self._journal.close()
             self._journal, self._audit = None, None
+
+
+class _PolicyView:
+    """The sessions as a search sees them: without the practices the policy keeps the user from."""
+
+    def __init__(self, sessions: SessionManager, hidden: set[str]) -> None:
+        self._sessions = sessions
+        self._hidden = hidden
+
+    @property
+    def practices(self) -> list[Practice]:
+        return [p for p in self._sessions.practices if p.id not in self._hidden]
+
+    def online_adapter(self, practice_id: str) -> Adapter | None:
+        if practice_id in self._hidden:  # never: belt and braces
+            raise PolicyError(PolicyDecision("denied", why=f"practice '{practice_id}' is outside your role"))
+        return self._sessions.online_adapter(practice_id)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._sessions, name)
+
+
+def _as_decided(record: PatientRecord, decision: PolicyDecision, purpose: str | None) -> PatientRecord:
+    """The record as the policy lets it be shown: only the role's sections, and a warning saying how
+    it was opened when the access is flagged for review."""
+    warnings = list(record.warnings)
+    sections = record.sections
+    if decision.sections is not None:
+        withheld = sorted(name.value for name in sections if name.value not in decision.sections)
+        sections = {name: s for name, s in sections.items() if name.value in decision.sections}
+        if withheld:
+            warnings.append(f"Not shown under the access policy for your role: {', '.join(withheld)}.")
+    if FLAG_BREAK_GLASS in decision.flags:
+        warnings.insert(0, f"Opened by break-glass: {purpose}. This access is flagged for review.")
+    if FLAG_SELF_OR_FAMILY in decision.flags:
+        warnings.insert(0, "This patient appears to be you or a family member. This access is flagged for review.")
+    if sections is record.sections and len(warnings) == len(record.warnings):
+        return record
+    return dataclasses.replace(record, sections=sections, warnings=tuple(warnings))
 
 
 def _trace(adapter: Adapter | None) -> str | None:

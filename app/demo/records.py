@@ -11,6 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from app.core.nhs_number import NHS_NUMBER_SYSTEM
+from app.core.notify.fhir import DO_NOT_NOTIFY_EXTENSION
 from app.demo.clinical_codes import (
     ACUTE_FALLBACK,
     ALLERGENS,
@@ -67,7 +68,14 @@ def patient_resource(p: DemoPatient, spec: PracticeSpec) -> Resource:
         "generalPractitioner": [practice_ref],
         "managingOrganization": practice_ref,
     }
+    if do_not_notify_demo(p):  # safeguarding: the practice has said never to message this patient
+        resource["extension"] = [{"url": DO_NOT_NOTIFY_EXTENSION, "valueBoolean": True}]
     return {k: v for k, v in resource.items() if v not in (None, [])}
+
+
+def do_not_notify_demo(p: DemoPatient) -> bool:
+    """About one generated patient in ten carries the do-not-notify mark (deterministic, from the seed)."""
+    return p.resource is None and p.record_seed % 10 == 3
 
 
 def generate_record(p: DemoPatient, spec: PracticeSpec, today: date) -> dict[str, list[Resource]]:

@@ -72,8 +72,11 @@ class ResultsModel(QStandardItemModel):
         self._patients: list[PatientSummary] = []
         self.groups: list[PatientGroup] = []  # sorted; one per top-level row
         self._keys: list[SortKey] = []  # each group's sort key, parallel to the rows (kept sorted)
-        self._group_items: dict[str, QStandardItem] = {}  # NHS number -> its person's column-0 item
-        self._items: dict[Any, QStandardItem] = {}  # row key -> column-0 item, for index_of
+        # Rows are remembered by persistent index, never by QStandardItem: Qt deletes items it removes
+        # without telling Python, and a kept wrapper would later be handed out for whatever new object
+        # Qt puts at the same address (seen as "QStandardItem has no attribute setShortcut").
+        self._group_items: dict[str, QPersistentModelIndex] = {}  # NHS number -> its person's row
+        self._items: dict[Any, QPersistentModelIndex] = {}  # row key -> its column-0 cell, for index_of
         self._sampled: set[tuple] = set()
 
     # -- content -----------------------------------------------------------------------------------
@@ -127,7 +130,7 @@ class ResultsModel(QStandardItemModel):
     def _grow(self, number: str, extra: list[PatientSummary], expand: list[QStandardItem],
               touched: list[QStandardItem]) -> None:
         """A later answer holds an NHS number already listed: its registrations join that person's row."""
-        top = self._group_items[number]
+        top = self.itemFromIndex(QModelIndex(self._group_items[number]))
         row = top.row()
         old = self.groups[row]
         group = PatientGroup(old.nhs_number, old.members + tuple(extra))
@@ -139,15 +142,15 @@ class ResultsModel(QStandardItemModel):
             items = self._group_items_for(group)
             self.removeRow(row)
             self.insertRow(row, items)
-            top = self._group_items[number] = items[0]
-            self._items[("group", number)] = top
+            top = items[0]
+            self._group_items[number] = self._items[("group", number)] = QPersistentModelIndex(top.index())
             expand.append(top)
             new_members = list(group.members)
         touched.append(top)
         for member in new_members:
             child = self._patient_items(member)
             top.appendRow(child)
-            self._items[(member.practice_id, member.local_id)] = child[0]
+            self._items[(member.practice_id, member.local_id)] = QPersistentModelIndex(child[0].index())
             touched.append(child[0])
 
     def _insert_groups(self, fresh: list[list[PatientSummary]], expand: list[QStandardItem],
@@ -160,24 +163,27 @@ class ResultsModel(QStandardItemModel):
         items.sort(key=lambda item: item[0])  # stable: equal keys stay in order of arrival
         placed = [(bisect_right(self._keys, key), key, group) for key, group in items]
         for at, key, group in reversed(placed):  # bottom up, so the positions worked out above stay right
+            keyed: list[tuple[Any, QStandardItem]] = []
             if len(group.members) == 1:
                 member = group.members[0]
                 row = self._patient_items(member)
-                self._items.setdefault((member.practice_id, member.local_id), row[0])
+                keyed.append(((member.practice_id, member.local_id), row[0]))
             else:
                 row = self._group_items_for(group)
                 for member in group.members:
                     child = self._patient_items(member)
                     row[0].appendRow(child)
-                    self._items.setdefault((member.practice_id, member.local_id), child[0])
+                    keyed.append(((member.practice_id, member.local_id), child[0]))
                     touched.append(child[0])
-                self._items.setdefault(("group", group.nhs_number or ""), row[0])
+                keyed.append((("group", group.nhs_number or ""), row[0]))
                 expand.append(row[0])
-            if group.nhs_number:
-                self._group_items[group.nhs_number] = row[0]
             self.groups.insert(at, group)
             self._keys.insert(at, key)
             self.insertRow(at, row)
+            for row_key, item in keyed:  # indexes exist once the row is in the model
+                self._items.setdefault(row_key, QPersistentModelIndex(item.index()))
+            if group.nhs_number:
+                self._group_items[group.nhs_number] = QPersistentModelIndex(row[0].index())
             touched.append(row[0])
 
     def _samples(self, touched: list[QStandardItem]) -> list[QModelIndex]:
@@ -201,8 +207,8 @@ class ResultsModel(QStandardItemModel):
         return index.data(PATIENT_ROLE)
 
     def index_of(self, key: Key) -> QModelIndex:
-        item = self._items.get(key)
-        return self.indexFromItem(item) if item is not None else QModelIndex()
+        kept = self._items.get(key)
+        return QModelIndex(kept) if kept is not None and kept.isValid() else QModelIndex()
 
     # -- rows --------------------------------------------------------------------------------------
 

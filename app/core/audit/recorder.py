@@ -44,9 +44,13 @@ class AuditRecorder:
         return found
 
     async def commit(self, entry: JournalEntry, practice: Practice) -> JournalEntry:
-        """Durably append `entry` (off the loop thread); raise AuditError if it cannot be recorded."""
+        """Durably append `entry` (off the loop thread); raise AuditError if it cannot be recorded.
+        A denied access goes to the central store only: it never reaches the practice."""
+        destinations = self.destinations(practice)
+        if entry.outcome is Outcome.DENIED:
+            destinations = [d for d in destinations if d == CENTRAL_DESTINATION]
         try:
-            stored = await asyncio.to_thread(self.journal.append, entry, self.destinations(practice))
+            stored = await asyncio.to_thread(self.journal.append, entry, destinations)
         except JournalError as exc:
             raise AuditError(f"Nothing from {practice.name} is shown because this access could not be "
                              f"recorded in the audit journal: {exc}") from exc
@@ -56,7 +60,9 @@ class AuditRecorder:
 
     def read(self, practice: Practice, local_id: str, record: PatientRecord | None = None,
              error: str | None = None, nhs_number: str | None = None, purpose: str | None = None,
-             trace_id: str | None = None) -> JournalEntry:
+             trace_id: str | None = None, flags: tuple[str, ...] = ()) -> JournalEntry:
+        """A record open. `flags` (from the access policy: "break-glass", "self-or-family") mark the entry
+        for review; a break-glass open is journaled with action BREAK_GLASS."""
         shown = tuple(name.value for name, s in record.sections.items() if s.status == "loaded") if record else ()
         details: dict[str, object] = {}
         if record is not None:
@@ -65,8 +71,10 @@ class AuditRecorder:
                 details["sections_failed"] = failed
         if trace_id:
             details["trace_id"] = trace_id
+        details.update(flag_details(flags))
         return JournalEntry(
-            action=Action.READ, user=self.user, practice_id=practice.id, practice_ods=practice.ods_code,
+            action=Action.BREAK_GLASS if "break-glass" in flags else Action.READ, user=self.user,
+            practice_id=practice.id, practice_ods=practice.ods_code,
             patient_local_id=local_id,
             patient_nhs_number=record.patient.nhs_number if record else nhs_number,
             sections=shown, purpose=purpose,
@@ -87,3 +95,30 @@ class AuditRecorder:
             details={"query": searched, "results": results, **({"trace_id": trace_id} if trace_id else {})},
             app_version=__version__,
         )
+
+    def denied(self, practice: Practice, why: str, *, local_id: str | None = None, nhs_number: str | None = None,
+               purpose: str | None = None, action: Action = Action.READ, flags: tuple[str, ...] = (),
+               query: PatientQuery | None = None) -> JournalEntry:
+        """An access the access policy refused before any request left for the practice."""
+        details: dict[str, object] = {"flagged": True, "denied": True, **flag_details(flags)}
+        details.setdefault("flag", "denied")
+        if query is not None:
+            details["query"] = self.search(practice, query, None).details["query"]
+        return JournalEntry(
+            action=action, user=self.user, practice_id=practice.id, practice_ods=practice.ods_code,
+            patient_local_id=local_id, patient_nhs_number=nhs_number, purpose=purpose,
+            outcome=Outcome.DENIED, outcome_detail=why, details=details, app_version=__version__,
+        )
+
+
+def flag_details(flags: tuple[str, ...]) -> dict[str, object]:
+    """Review flags as journal details: {"flagged": true, "flag": <the first>, "flags": [...]}."""
+    if not flags:
+        return {}
+    return {"flagged": True, "flag": flags[0], "flags": list(flags)}
+
+
+def is_flagged(entry: JournalEntry) -> bool:
+    """Break-glass, self/family and denied accesses: what `mosaic audit flagged` lists for review."""
+    return (entry.action == Action.BREAK_GLASS or entry.outcome == Outcome.DENIED
+            or bool(entry.details.get("flagged")))

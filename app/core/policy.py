@@ -1,0 +1,376 @@
+"""The locality access policy: who may open what, when a reason is needed, and break-glass.
+
+IT deploys the policy as a TOML file of its own, named by the machine-wide practice directory
+(`[policy] file = "/etc/mosaic/policy.toml"`) or, for tests and packaging, by MOSAIC_POLICY. It must be
+read-only to the user: on POSIX a policy file (or its folder) that is group- or other-writable, or
+owned by the current user when that user is not root, is refused. On Windows the ProgramData ACLs
+IT sets are relied on. A malformed policy stops the app with a message naming the file and line; it
+never falls open. No policy configured means the behaviour before policies existed: everything is
+allowed and no reason is asked for.
+
+    [roles.clinician]
+    practices = ["*"]                   # or practice ids
+    sections = ["*"]                    # or section names (problems, medications, ...)
+    reason_required = true
+    reasons = ["Direct care", "Medicines reconciliation"]
+    research = false
+
+    [users.jbloggs]                     # by login id
+    role = "clinician"
+    nhs_number = "9990000018"           # the user's own record, for the self/family rule
+    family = "Bloggs"
+    postcode = "LS1 4AB"
+
+    [practices.riverside]
+    restricted = ["9990000026"]         # open only by break-glass
+
+Decisions are made in the core before any request leaves for a backend (see MosaicCore).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from app.core import nhs_number as nhs
+from app.core import paths
+from app.core.model import PatientSummary, SectionName
+
+ANY = "*"
+Needs = Literal["allowed", "reason", "break-glass", "denied"]
+FLAG_BREAK_GLASS = "break-glass"
+FLAG_SELF_OR_FAMILY = "self-or-family"
+
+_ROLE_KEYS = {"practices", "sections", "reason_required", "reasons", "research"}
+_USER_KEYS = {"role", "nhs_number", "family", "postcode"}
+_PRACTICE_KEYS = {"restricted"}
+
+
+class PolicyFileError(Exception):
+    """The policy cannot be used (malformed, unreadable or writable by the user). The app must stop."""
+
+    def __init__(self, file: Path | str, message: str, line: int | None = None) -> None:
+        where = f"{file}, line {line}" if line else str(file)
+        super().__init__(f"access policy {where}: {message}")
+        self.file = str(file)
+        self.line = line
+
+
+@dataclass(frozen=True)
+class PolicyDecision:
+    """What the policy says about one access. `needs` is "allowed" or what is missing."""
+
+    needs: Needs
+    reasons: tuple[str, ...] = ()  # the reasons the policy offers, when one is needed
+    why: str = ""
+    flags: tuple[str, ...] = ()  # "break-glass", "self-or-family": the access is flagged for review
+    sections: frozenset[str] | None = None  # sections the role may see (None: all)
+
+    @property
+    def allowed(self) -> bool:
+        return self.needs == "allowed"
+
+    @classmethod
+    def allow(cls, **kwargs: Any) -> PolicyDecision:
+        return cls("allowed", **kwargs)
+
+
+ALLOW_ALL = PolicyDecision.allow()
+
+
+class PolicyError(PermissionError):
+    """An access the policy does not allow as asked: `.needs` says what is missing ("reason",
+    "break-glass") or "denied"; `.reasons` are the reasons offered."""
+
+    def __init__(self, decision: PolicyDecision) -> None:
+        super().__init__(decision.why)
+        self.decision = decision
+        self.needs = decision.needs
+        self.reasons = decision.reasons
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    practices: frozenset[str]  # contains ANY for every practice
+    sections: frozenset[str]
+    reason_required: bool = False
+    reasons: tuple[str, ...] = ()
+    research: bool = False
+
+    def covers_practice(self, practice_id: str) -> bool:
+        return ANY in self.practices or practice_id in self.practices
+
+    def visible_sections(self) -> frozenset[str] | None:
+        return None if ANY in self.sections else self.sections
+
+
+@dataclass(frozen=True)
+class UserProfile:
+    login: str
+    role: str
+    nhs_number: str | None = None
+    family: str | None = None
+    postcode: str | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    roles: dict[str, Role]
+    users: dict[str, UserProfile]
+    restricted: dict[str, frozenset[str]] = field(default_factory=dict)  # practice id -> NHS numbers
+    source: str = ""
+
+    def role_of(self, login: str) -> Role | None:
+        profile = self.users.get(login)
+        return self.roles.get(profile.role) if profile else None
+
+    def practice_decision(self, login: str, practice_id: str) -> PolicyDecision:
+        """May `login` send anything at all to this practice (search, resolve, open)?"""
+        role = self.role_of(login)
+        if role is None:
+            return PolicyDecision("denied", why=f"The access policy gives '{login}' no role, so no practice "
+                                  "can be searched or opened. Ask your practice administrator.")
+        if not role.covers_practice(practice_id):
+            return PolicyDecision("denied", why=f"Your role ({role.name}) does not include practice "
+                                  f"'{practice_id}' under the access policy.")
+        return PolicyDecision.allow(sections=role.visible_sections())
+
+    def decide(self, login: str, practice_id: str, patient: PatientSummary | str | None, *,
+               purpose: str | None = None, break_glass: bool = False) -> PolicyDecision:
+        """The decision for `login` opening `patient` (a summary, or an NHS number) at `practice_id`.
+        An unknown patient (None) is denied: restriction and self/family cannot be checked."""
+        base = self.practice_decision(login, practice_id)
+        if not base.allowed:
+            return base
+        role = self.role_of(login)
+        assert role is not None
+        if patient is None:
+            return PolicyDecision("denied", why="Under the access policy a record opens only for a patient "
+                                  "found by search or NHS number first, so that restrictions can be checked.")
+        summary = patient if isinstance(patient, PatientSummary) else None
+        number = nhs.normalise(summary.nhs_number or "") if summary else nhs.normalise(patient)  # type: ignore[arg-type]
+        reason = (purpose or "").strip()
+        flags: list[str] = []
+        if number and number in self.restricted.get(practice_id, frozenset()):
+            if not break_glass or not reason:
+                return PolicyDecision("break-glass", reasons=role.reasons, flags=(FLAG_BREAK_GLASS,),
+                                      why="This patient's record is restricted: it opens only by break-glass "
+                                          "with a written reason (--break-glass --reason TEXT).")
+            flags.append(FLAG_BREAK_GLASS)
+        if self._self_or_family(login, number, summary):
+            if not reason:
+                return PolicyDecision("reason", reasons=role.reasons, flags=(FLAG_SELF_OR_FAMILY,),
+                                      why="This patient appears to be you or a family member: give a reason "
+                                          "for access (--reason TEXT). The access will be flagged for review.")
+            flags.append(FLAG_SELF_OR_FAMILY)
+        if role.reason_required and not reason:
+            offered = f" (offered: {'; '.join(role.reasons)})" if role.reasons else ""
+            return PolicyDecision("reason", reasons=role.reasons,
+                                  why=f"Your role ({role.name}) must give a reason for access "
+                                      f"(--reason TEXT){offered}.")
+        return PolicyDecision.allow(reasons=role.reasons, flags=tuple(flags), sections=role.visible_sections())
+
+    def _self_or_family(self, login: str, number: str | None, summary: PatientSummary | None) -> bool:
+        profile = self.users.get(login)
+        if profile is None:
+            return False
+        if profile.nhs_number and number and profile.nhs_number == number:
+            return True
+        if profile.family and profile.postcode and summary is not None and summary.postcode:
+            return (profile.family.casefold() == (summary.family or "").strip().casefold()
+                    and _postcode(profile.postcode) == _postcode(summary.postcode))
+        return False
+
+
+def _postcode(value: str) -> str:
+    return re.sub(r"\s+", "", value).upper()
+
+
+# --- loading -----------------------------------------------------------------------------------------
+
+def policy_file(config_file: Path | None = None) -> Path | None:
+    """Where the policy is: MOSAIC_POLICY, else `[policy] file` in the machine-wide practice directory
+    (never the per-user file). None when no policy is configured."""
+    override = os.environ.get("MOSAIC_POLICY")
+    if override:
+        return Path(override)
+    user = paths.user_config_file()
+    if user.exists() and "policy" in _read(user):
+        raise PolicyFileError(user, "the access policy may only be named in the machine-wide file (ask IT)")
+    machine = config_file or paths.machine_config_file()
+    if not machine.exists():
+        return None
+    table = _read(machine).get("policy")
+    if table is None:
+        return None
+    if not isinstance(table, dict) or set(table) != {"file"} or not isinstance(table["file"], str) \
+            or not table["file"].strip():
+        raise PolicyFileError(machine, '[policy] must hold exactly: file = "/path/to/policy.toml"')
+    path = Path(table["file"])
+    return path if path.is_absolute() else machine.parent / path
+
+
+def load_policy(path: Path | None = None, config_file: Path | None = None) -> Policy | None:
+    """The policy in force, or None when none is configured. Raises PolicyFileError (stop the app)."""
+    path = path or policy_file(config_file)
+    if path is None:
+        return None
+    if not path.exists():
+        raise PolicyFileError(path, "file not found (a configured policy that is missing never falls open)")
+    check_not_user_writable(path)
+    return parse_policy(_read_text(path), path)
+
+
+def check_not_user_writable(path: Path) -> None:
+    """Refuse a policy the user could change: the file or its folder group/other-writable, or owned by
+    the current user when that user is not root (POSIX only)."""
+    if sys.platform == "win32":
+        return
+    euid = os.geteuid()
+    for target, what in ((path, "file"), (path.parent, "folder")):
+        st = target.stat()
+        problem = writable_problem(st.st_mode, st.st_uid, euid, is_dir=what == "folder")
+        if problem:
+            raise PolicyFileError(path, f"refused: the policy {what} {target} {problem}; the policy must be "
+                                  "read-only to users (owned by root or IT, mode 0644)")
+
+
+def writable_problem(mode: int, owner: int, euid: int, *, is_dir: bool = False) -> str | None:
+    if mode & (stat.S_IWGRP | stat.S_IWOTH) and not (is_dir and mode & stat.S_ISVTX and owner == 0):
+        return "is writable by group or others"
+    if owner == euid and euid != 0:
+        return "is owned by the current user"
+    return None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyFileError(path, f"cannot be read: {exc}") from exc
+
+
+def _read(path: Path) -> dict[str, Any]:
+    text = _read_text(path)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _toml_error(path, exc) from exc
+
+
+def parse_policy(text: str, path: Path | str = "<policy>") -> Policy:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _toml_error(path, exc) from exc
+
+    def fail(message: str, *key_path: str) -> PolicyFileError:
+        return PolicyFileError(path, message, _line_of(text, key_path))
+
+    unknown = set(data) - {"roles", "users", "practices"}
+    if unknown:
+        raise fail("unknown top-level table (expected [roles.*], [users.*], [practices.*])", sorted(unknown)[0])
+    roles: dict[str, Role] = {}
+    for name, table in _tables(data, "roles", fail).items():
+        for key in table:
+            if key not in _ROLE_KEYS:
+                raise fail(f"unknown key '{key}' in role '{name}' (known: {', '.join(sorted(_ROLE_KEYS))})",
+                           "roles", name, key)
+        practices = _strings(table, "practices", fail, "roles", name)
+        sections = _strings(table, "sections", fail, "roles", name) or [ANY]
+        known_sections = {s.value for s in SectionName}
+        for s in sections:
+            if s != ANY and s not in known_sections:
+                raise fail(f"unknown section '{s}' (known: {', '.join(sorted(known_sections))})",
+                           "roles", name, "sections")
+        for key in ("reason_required", "research"):
+            if key in table and not isinstance(table[key], bool):
+                raise fail(f"'{key}' must be true or false", "roles", name, key)
+        roles[name] = Role(name, frozenset(practices), frozenset(sections), table.get("reason_required", False),
+                           tuple(_strings(table, "reasons", fail, "roles", name)), table.get("research", False))
+    users: dict[str, UserProfile] = {}
+    for login, table in _tables(data, "users", fail).items():
+        for key, value in table.items():
+            if key not in _USER_KEYS:
+                raise fail(f"unknown key '{key}' for user '{login}' (known: {', '.join(sorted(_USER_KEYS))})",
+                           "users", login, key)
+            if not isinstance(value, str) or not value.strip():
+                raise fail(f"'{key}' must be a non-empty string", "users", login, key)
+        if "role" not in table:
+            raise fail(f"user '{login}' has no role", "users", login)
+        if table["role"] not in roles:
+            raise fail(f"user '{login}' has role '{table['role']}', which no [roles.*] table defines",
+                       "users", login, "role")
+        number = table.get("nhs_number")
+        if number is not None and not nhs.is_valid(nhs.normalise(number)):
+            raise fail(f"nhs_number for '{login}' is not a valid NHS number", "users", login, "nhs_number")
+        users[login] = UserProfile(login, table["role"], nhs.normalise(number) if number else None,
+                                   table.get("family"), table.get("postcode"))
+    restricted: dict[str, frozenset[str]] = {}
+    for pid, table in _tables(data, "practices", fail).items():
+        for key in table:
+            if key not in _PRACTICE_KEYS:
+                raise fail(f"unknown key '{key}' for practice '{pid}' (known: restricted)", "practices", pid, key)
+        numbers = _strings(table, "restricted", fail, "practices", pid)
+        for n in numbers:
+            if not nhs.is_valid(nhs.normalise(n)):
+                raise fail(f"'{n}' in practice '{pid}' restricted is not a valid NHS number",
+                           "practices", pid, "restricted")
+        restricted[pid] = frozenset(nhs.normalise(n) for n in numbers)
+    return Policy(roles, users, restricted, str(path))
+
+
+def _toml_error(path: Path | str, exc: tomllib.TOMLDecodeError) -> PolicyFileError:
+    """tomllib says "Invalid value (at line 5, column 2)"; the line goes into the message's place."""
+    text = str(exc)
+    found = re.search(r"\(at line (\d+), column (\d+)\)", text)
+    if found is None:
+        return PolicyFileError(path, f"not valid TOML: {text}")
+    message = text[:found.start()].strip()
+    return PolicyFileError(path, f"not valid TOML: {message} (column {found.group(2)})", int(found.group(1)))
+
+
+def _tables(data: dict[str, Any], name: str, fail) -> dict[str, dict[str, Any]]:
+    tables = data.get(name, {})
+    if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
+        raise fail(f"'{name}' must be written as [{name}.<name>] tables", name)
+    return tables
+
+
+def _strings(table: dict[str, Any], key: str, fail, *where: str) -> list[str]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise fail(f"'{key}' must be a list of strings", *where, key)
+    return value
+
+
+def _line_of(text: str, key_path: tuple[str, ...]) -> int | None:
+    """The line where the deepest part of `key_path` we can find is written (tomllib keeps no positions)."""
+    line: int | None = None
+    start = 0
+    lines = text.splitlines()
+    for depth in range(len(key_path), 0, -1):
+        header = ".".join(key_path[:2]) if depth >= 2 else key_path[0]
+        for i, raw in enumerate(lines):
+            stripped = raw.strip()
+            name = stripped.strip("[] ").replace('"', "") if stripped.startswith("[") else ""
+            if name == header or (depth == 1 and name.startswith(header + ".")):
+                line, start = i + 1, i + 1
+                break
+        if line is not None:
+            break
+    if line is not None and len(key_path) >= 3:
+        for i in range(start, len(lines)):
+            stripped = lines[i].strip()
+            if stripped.startswith("["):
+                break
+            if re.match(rf"{re.escape(key_path[2])}\s*=", stripped):
+                return i + 1
+    return line
