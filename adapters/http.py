@@ -81,6 +81,19 @@ def make_client(practice: Practice, accept: str = "application/fhir+json") -> ht
     )
 
 
+async def close_client(client: httpx.AsyncClient | None, loop: asyncio.AbstractEventLoop | None) -> None:
+    """Close an adapter's client, but only from the loop it was made on (httpx clients are loop-bound);
+    from anywhere else it is simply dropped."""
+    if client is None or client.is_closed:
+        return
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    if running is loop:
+        await client.aclose()
+
+
 def origin_of(url: str | httpx.URL) -> tuple[str, str, int | None]:
     u = httpx.URL(str(url))
     default = {"http": 80, "https": 443}.get(u.scheme)

@@ -27,7 +27,7 @@ from adapters.fhir_r4.mapping import (
     map_patient,
     map_resources,
 )
-from adapters.http import HttpError, JsonReply, fetch_json, make_client, origin_of, send_json
+from adapters.http import HttpError, JsonReply, close_client, fetch_json, make_client, origin_of, send_json
 from app.core.model import (
     SECTION_TITLES,
     PatientQuery,
@@ -336,13 +336,7 @@ class FhirR4Adapter(Adapter):
             self._auth.forget()  # sign-out: no access token outlives the session
         self._auth = None
         client, self._client = self._client, None
-        if client is not None and not client.is_closed:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                return
-            if loop is self._client_loop:
-                await client.aclose()
+        await close_client(client, self._client_loop)
 
     # --- record strategies ----------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ from adapters.http import (
     _plain_errors,
     _read_capped,
     _status_error,
+    close_client,
     make_client,
 )
 from app.core.model import (
@@ -295,13 +296,7 @@ class GpConnectAdapter(Adapter):
 
     async def close(self) -> None:
         client, self._client = self._client, None
-        if client is not None and not client.is_closed:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                return
-            if loop is self._client_loop:
-                await client.aclose()
+        await close_client(client, self._client_loop)
 
 
 def _json_bytes(body: Any) -> bytes:

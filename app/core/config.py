@@ -53,19 +53,29 @@ class AuditSettings:
     central_url: str | None = None
 
 
+
+def _machine_table(name: str, what: str, config_file: Path | None) -> tuple[Path, dict[str, Any]] | None:
+    """The [name] table from `config_file`, else from the machine-wide file only: these settings are IT's
+    decision, so a per-user file may not set them. None when there is no machine-wide file."""
+    if config_file is None:
+        user = paths.user_config_file()
+        if user.exists() and name in _read_toml(user):
+            raise ConfigError(user, f"{what} belong in the machine-wide file (ask IT)", key=name)
+        config_file = paths.machine_config_file()
+        if not config_file.exists():
+            return None
+    table = _read_toml(config_file).get(name, {})
+    if not isinstance(table, dict):
+        raise ConfigError(config_file, f"must be a [{name}] table", key=name)
+    return config_file, table
+
 def load_audit_settings(config_file: Path | None = None) -> AuditSettings:
     """[audit] from `config_file`, else from the machine-wide file only: where audit goes is IT's
     decision, so a per-user file may not set it."""
-    if config_file is None:
-        user = paths.user_config_file()
-        if user.exists() and "audit" in _read_toml(user):
-            raise ConfigError(user, "audit settings belong in the machine-wide file (ask IT)", key="audit")
-        config_file = paths.machine_config_file()
-        if not config_file.exists():
-            return AuditSettings()
-    table = _read_toml(config_file).get("audit", {})
-    if not isinstance(table, dict):
-        raise ConfigError(config_file, "must be an [audit] table", key="audit")
+    found = _machine_table("audit", "audit settings", config_file)
+    if found is None:
+        return AuditSettings()
+    config_file, table = found
     for key, value in table.items():
         if key != "central_url":
             raise ConfigError(config_file, "unknown key in [audit] (known: central_url)", key=key)
@@ -100,16 +110,10 @@ _NOTIFY_KEYS = ("rule", "sms_template_id", "email_template_id", "base_url", "dig
 
 def load_notify_settings(config_file: Path | None = None) -> NotifySettings:
     """[notify] from `config_file`, else from the machine-wide file only (a per-user file may not set it)."""
-    if config_file is None:
-        user = paths.user_config_file()
-        if user.exists() and "notify" in _read_toml(user):
-            raise ConfigError(user, "notify settings belong in the machine-wide file (ask IT)", key="notify")
-        config_file = paths.machine_config_file()
-        if not config_file.exists():
-            return NotifySettings()
-    table = _read_toml(config_file).get("notify", {})
-    if not isinstance(table, dict):
-        raise ConfigError(config_file, "must be a [notify] table", key="notify")
+    found = _machine_table("notify", "notify settings", config_file)
+    if found is None:
+        return NotifySettings()
+    config_file, table = found
     for key, value in table.items():
         if key not in _NOTIFY_KEYS:
             raise ConfigError(config_file, f"unknown key in [notify] (known: {', '.join(_NOTIFY_KEYS)})", key=key)
@@ -152,16 +156,10 @@ _IDENTITY_KEYS = ("issuer", "client_id", "scopes", "idle_lock_minutes")
 def load_identity_settings(config_file: Path | None = None) -> IdentitySettings:
     """[identity] from `config_file`, else from the machine-wide file only: who may sign in, and where,
     is IT's decision, so a per-user file may not set it."""
-    if config_file is None:
-        user = paths.user_config_file()
-        if user.exists() and "identity" in _read_toml(user):
-            raise ConfigError(user, "identity settings belong in the machine-wide file (ask IT)", key="identity")
-        config_file = paths.machine_config_file()
-        if not config_file.exists():
-            return IdentitySettings()
-    table = _read_toml(config_file).get("identity", {})
-    if not isinstance(table, dict):
-        raise ConfigError(config_file, "must be an [identity] table", key="identity")
+    found = _machine_table("identity", "identity settings", config_file)
+    if found is None:
+        return IdentitySettings()
+    config_file, table = found
     for key in table:
         if key not in _IDENTITY_KEYS:
             raise ConfigError(config_file, f"unknown key in [identity] (known: {', '.join(_IDENTITY_KEYS)})", key=key)
@@ -204,16 +202,10 @@ _GP_CONNECT_KEYS = ("asid", "ods_code")
 def load_gp_connect_settings(config_file: Path | None = None) -> GpConnectSettings:
     """[gp_connect] from `config_file`, else from the machine-wide file only: which Spine identity
     Mosaic uses is IT's decision, so a per-user file may not set it."""
-    if config_file is None:
-        user = paths.user_config_file()
-        if user.exists() and "gp_connect" in _read_toml(user):
-            raise ConfigError(user, "GP Connect settings belong in the machine-wide file (ask IT)", key="gp_connect")
-        config_file = paths.machine_config_file()
-        if not config_file.exists():
-            return GpConnectSettings()
-    table = _read_toml(config_file).get("gp_connect", {})
-    if not isinstance(table, dict):
-        raise ConfigError(config_file, "must be a [gp_connect] table", key="gp_connect")
+    found = _machine_table("gp_connect", "GP Connect settings", config_file)
+    if found is None:
+        return GpConnectSettings()
+    config_file, table = found
     for key, value in table.items():
         if key not in _GP_CONNECT_KEYS:
             raise ConfigError(config_file, f"unknown key in [gp_connect] (known: {', '.join(_GP_CONNECT_KEYS)})",
@@ -287,7 +279,7 @@ def _read_tables(file: Path) -> list[dict[str, Any]]:
     unknown = set(data) - {"practice", "audit", "identity", "gp_connect", "notify", "policy"}
     if unknown:
         raise ConfigError(file, "unknown top-level key (expected [[practice]] tables and optional [audit], "
-                          "[identity], [gp_connect] and [notify])",
+                          "[identity], [gp_connect], [notify] and [policy])",
                           key=sorted(unknown)[0])
     tables = data.get("practice", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
