@@ -108,13 +108,18 @@ async def test_outage_then_recovery_delivers_exactly_once(secrets_env, tmp_path)
                 await core.open_record(server.practice.id, p.local_id)
             waiting = {d.destination: d.waiting for d in journal.outbox_status()}
             assert waiting[f"practice:{server.practice.id}"] >= 3
-        core._sender.retry_now()  # the practice is back: do not wait out the backoff in a test
-        for _ in range(200):
+        waiting = -1
+        for _ in range(600):  # up to 30 s on a loaded machine; usually one pass
+            core._sender.retry_now()  # the practice is back: do not wait out the backoff in a test
             status = {d.destination: d for d in journal.outbox_status()}
             mine = status.get(f"practice:{server.practice.id}")
-            if mine is None or mine.waiting == 0:
+            waiting = mine.waiting if mine is not None else 0
+            if waiting == 0:
                 break
             await asyncio.sleep(0.05)
+        assert waiting == 0, f"{waiting} entries still waiting after the practice came back"
+        refused = [d for d in journal.outbox_status() if d.refused]
+        assert not refused, f"refused: {[(d.destination, d.refused, d.last_error) for d in refused]}"
     finally:
         await core.close()
     for entry in journal.query(practice_id=server.practice.id, actions=[Action.READ]):

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import re
@@ -95,10 +94,6 @@ class DemoNetwork:
                 server.stop()
             raise
         _prepare_gp_connect_demo(servers, shared)
-        # The populations are long-lived: move them out of the collector's view, or each full
-        # collection (~125 ms at 5 x 20,000) would pause `mosaic demo`'s window thread too.
-        gc.collect()
-        gc.freeze()
         network = cls(servers, shared, seed, synthea)
         if smart_backend:
             for server in servers:
