@@ -32,33 +32,10 @@ from app.ui.access_history import (
     AccessHistoryWindow,
 )
 from app.ui.main_window import MainWindow
-from app.ui.record_view import RecordView
+from tests.test_gui_window import open_from_results, search
 
 pytestmark = pytest.mark.gui
 TIMEOUT_MS = 10_000
-
-
-def search(qtbot, win: MainWindow, text: str):
-    box = win.search_panel.box
-    box.setFocus()
-    box.clear()
-    qtbot.keyClicks(box, text)
-    with qtbot.waitSignal(win.search_finished, timeout=TIMEOUT_MS) as blocker:
-        qtbot.keyClick(box, Qt.Key.Key_Return)
-    return blocker.args[0]
-
-
-def open_record(qtbot, win: MainWindow, patient: PatientSummary) -> RecordView:
-    index = win.search_panel.model.index_of((patient.practice_id, patient.local_id))
-    assert index.isValid()
-    tree = win.search_panel.tree
-    tree.setFocus()
-    tree.setCurrentIndex(index)
-    with qtbot.waitSignal(win.record_finished, timeout=TIMEOUT_MS) as blocker:
-        qtbot.keyClick(tree, Qt.Key.Key_Return)
-    view = blocker.args[0]
-    assert view.state == "loaded", view.state
-    return view
 
 
 def search_and_open(qtbot, win: MainWindow, network, practice_index: int = 0) -> PatientSummary:
@@ -67,7 +44,8 @@ def search_and_open(qtbot, win: MainWindow, network, practice_index: int = 0) ->
     person = [p for p in server.population if p.nhs_number][-1]
     outcome = search(qtbot, win, format_nhs_number(person.nhs_number))
     patient = next(p for p in outcome.patients if p.practice_id == server.practice.id)
-    open_record(qtbot, win, patient)
+    view = open_from_results(qtbot, win, patient)
+    assert view.state == "loaded", view.state
     return patient
 
 

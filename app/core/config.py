@@ -54,7 +54,7 @@ class AuditSettings:
 
 
 
-def _machine_table(name: str, what: str, config_file: Path | None) -> tuple[Path, dict[str, Any]] | None:
+def machine_table(name: str, what: str, config_file: Path | None) -> tuple[Path, dict[str, Any]] | None:
     """The [name] table from `config_file`, else from the machine-wide file only: these settings are IT's
     decision, so a per-user file may not set them. None when there is no machine-wide file."""
     if config_file is None:
@@ -72,7 +72,7 @@ def _machine_table(name: str, what: str, config_file: Path | None) -> tuple[Path
 def load_audit_settings(config_file: Path | None = None) -> AuditSettings:
     """[audit] from `config_file`, else from the machine-wide file only: where audit goes is IT's
     decision, so a per-user file may not set it."""
-    found = _machine_table("audit", "audit settings", config_file)
+    found = machine_table("audit", "audit settings", config_file)
     if found is None:
         return AuditSettings()
     config_file, table = found
@@ -110,7 +110,7 @@ _NOTIFY_KEYS = ("rule", "sms_template_id", "email_template_id", "base_url", "dig
 
 def load_notify_settings(config_file: Path | None = None) -> NotifySettings:
     """[notify] from `config_file`, else from the machine-wide file only (a per-user file may not set it)."""
-    found = _machine_table("notify", "notify settings", config_file)
+    found = machine_table("notify", "notify settings", config_file)
     if found is None:
         return NotifySettings()
     config_file, table = found
@@ -156,7 +156,7 @@ _IDENTITY_KEYS = ("issuer", "client_id", "scopes", "idle_lock_minutes")
 def load_identity_settings(config_file: Path | None = None) -> IdentitySettings:
     """[identity] from `config_file`, else from the machine-wide file only: who may sign in, and where,
     is IT's decision, so a per-user file may not set it."""
-    found = _machine_table("identity", "identity settings", config_file)
+    found = machine_table("identity", "identity settings", config_file)
     if found is None:
         return IdentitySettings()
     config_file, table = found
@@ -202,7 +202,7 @@ _GP_CONNECT_KEYS = ("asid", "ods_code")
 def load_gp_connect_settings(config_file: Path | None = None) -> GpConnectSettings:
     """[gp_connect] from `config_file`, else from the machine-wide file only: which Spine identity
     Mosaic uses is IT's decision, so a per-user file may not set it."""
-    found = _machine_table("gp_connect", "GP Connect settings", config_file)
+    found = machine_table("gp_connect", "GP Connect settings", config_file)
     if found is None:
         return GpConnectSettings()
     config_file, table = found

@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from app.core import nhs_number as nhs
-from app.core import paths
 from app.core.model import PatientSummary, SectionName
 
 ANY = "*"
@@ -201,15 +200,15 @@ def policy_file(config_file: Path | None = None) -> Path | None:
     override = os.environ.get("MOSAIC_POLICY")
     if override:
         return Path(override)
-    user = paths.user_config_file()
-    if user.exists() and "policy" in _read(user):
-        raise PolicyFileError(user, "the access policy may only be named in the machine-wide file (ask IT)")
-    machine = config_file or paths.machine_config_file()
-    if not machine.exists():
+    from app.core.config import ConfigError, machine_table
+
+    try:
+        found = machine_table("policy", "the access policy setting", config_file)
+    except ConfigError as exc:
+        raise PolicyFileError(exc.file, str(exc)) from exc
+    if found is None or not found[1]:
         return None
-    table = _read(machine).get("policy")
-    if table is None:
-        return None
+    machine, table = found
     if not isinstance(table, dict) or set(table) != {"file"} or not isinstance(table["file"], str) \
             or not table["file"].strip():
         raise PolicyFileError(machine, '[policy] must hold exactly: file = "/path/to/policy.toml"')
