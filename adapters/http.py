@@ -3,7 +3,8 @@
 `fetch_json` is the one way an adapter talks to a practice. It streams the body and stops past
 `practice.max_response_bytes`, refuses replies that are not JSON, turns every failure into an
 `HttpError` (an `AdapterError`) whose message names the practice and says what to do next, and
-logs one DEBUG line per request: practice id, request id, method, path (never the query string),
+logs one DEBUG line per request: practice id, request id, method, path (never the query string; resource
+ids masked, as a practice-local patient id identifies someone to anyone with the practice system),
 status and timing. Bodies, query strings and headers are never logged.
 """
 
@@ -14,6 +15,7 @@ import contextlib
 import functools
 import json
 import logging
+import re
 import ssl
 import time
 import uuid
@@ -155,7 +157,15 @@ def _plain_errors(practice: Practice, method: str, target: httpx.URL, deadline: 
                         f"Check base_url in {practice.source or 'the practice directory'}.", "config") from exc
     finally:
         logger.debug("practice=%s request=%s %s %s status=%s ms=%.0f", practice.id, trace.request_id, method,
-                     target.path, trace.status, trace.elapsed_ms)
+                     _log_path(target.path), trace.status, trace.elapsed_ms)
+
+
+_RESOURCE_ID = re.compile(r"/([A-Z][A-Za-z]+)/(?!\$)[^/]+")
+
+
+def _log_path(path: str) -> str:
+    """'/fhir/Patient/31d0375e349a/$everything' -> '/fhir/Patient/*/$everything'."""
+    return _RESOURCE_ID.sub(r"/\1/*", path)
 
 
 async def fetch_json(

@@ -23,7 +23,7 @@ from app import __version__
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: the demo shows what a real network has: two GP Connect practices (as EMIS and SystmOne practices are),
 #: one sign-in through an OpenID provider, and one practice on SMART Backend Services
-DEMO_FEATURES = {"gp_connect": (1, 3), "identity": True, "smart_backend": True}
+DEMO_FEATURES = {"gp_connect": (1, 3), "identity": True, "smart_backend": True, "notify": True}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="start the demo practices and open the window, signed in")
     add_demo_options(demo)
+    demo.add_argument("--role", choices=("hub", "gp", "researcher"), default="hub",
+                      help="the demo user's role under the demo access policy (default hub: a reason for every "
+                           "access); ignored when this machine has an access policy of its own")
     server = sub.add_parser("demo-server", help="run the demo practices headless until interrupted")
     server.add_argument("--write-config", type=Path, required=True, metavar="FILE",
                         help="write the practice directory to FILE and secrets to FILE.env (mode 0600)")
@@ -70,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     from app.cli_audit import add_parser as add_audit_parser
 
     add_audit_parser(sub)
+    from app.cli_notify import add_parser as add_notify_parser
+
+    add_notify_parser(sub)
     return parser
 
 
@@ -81,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {
         None: cmd_window, "demo": cmd_demo, "demo-server": cmd_demo_server, "check": cmd_check,
         "search": cmd_search, "show": cmd_show, "credentials": cmd_credentials, "audit": cmd_audit,
+        "notify": cmd_notify,
     }
     try:
         return handlers[args.command](args)
@@ -90,13 +97,20 @@ def main(argv: list[str] | None = None) -> int:
 
 def _load_practices(args: argparse.Namespace):
     """The practice directory, with the machine's [audit] and [identity] settings checked and kept on `args`."""
-    from app.core.config import ConfigError, load_audit_settings, load_directory, load_identity_settings
+    from app.core.config import (
+        ConfigError,
+        load_audit_settings,
+        load_directory,
+        load_identity_settings,
+        load_notify_settings,
+    )
     from app.core.policy import PolicyFileError, load_policy
 
     try:
         practices = load_directory(args.config)
         args.central_url = load_audit_settings(args.config).central_url
         args.identity = load_identity_settings(args.config)
+        args.notify = load_notify_settings(args.config)
         args.policy = load_policy()  # a malformed policy stops here, never falls open
     except ConfigError as exc:
         print(f"mosaic: configuration error: {exc}", file=sys.stderr)
@@ -114,6 +128,8 @@ def _print_err(message: str) -> None:
 # --- the window ---------------------------------------------------------------------------------
 
 def cmd_window(args: argparse.Namespace) -> int:
+    if not _policy_usable():
+        return EXIT_USAGE
     practices = _load_practices(args)
     if practices is None:
         return EXIT_USAGE
@@ -126,7 +142,7 @@ def cmd_window(args: argparse.Namespace) -> int:
 
     try:
         return _run_window_safely(practices, start_demo=start_demo, central_url=args.central_url,
-                                  identity=args.identity)
+                                  identity=args.identity, core_options={"notify": args.notify})
     finally:
         network = holder.get("network")
         if network is not None:
@@ -137,10 +153,14 @@ def _run_window_safely(practices, **kwargs) -> int:
     """The window, or, when the audit journal cannot be opened, a message saying so (nothing is shown
     without a journal to record it)."""
     from app.core.audit.journal import JournalError
+    from app.core.policy import PolicyFileError
     from app.ui.app import ensure_application, run_window
 
     try:
         return run_window(practices, **kwargs)
+    except PolicyFileError as exc:  # the policy changed since it was checked: it never falls open
+        _stop_for_policy(exc)
+        return EXIT_USAGE
     except JournalError as exc:
         _print_err(str(exc))
         from PySide6.QtWidgets import QMessageBox
@@ -149,6 +169,45 @@ def _run_window_safely(practices, **kwargs) -> int:
         QMessageBox.critical(None, "Mosaic cannot start", f"{exc}\n\nNo patient data can be shown until the "
                              "audit journal can be written. Free disk space or ask IT.")
         return EXIT_FAILED
+
+
+def _policy_usable() -> bool:
+    """Check the access policy before anything starts; a malformed or user-writable one stops Mosaic (with
+    a one-line message on stderr, and a message box when there is a screen to show it on)."""
+    from app.core.policy import PolicyFileError, load_policy
+
+    try:
+        load_policy()
+    except PolicyFileError as exc:
+        _stop_for_policy(exc)
+        return False
+    return True
+
+
+def _stop_for_policy(exc: Exception) -> None:
+    message = " ".join(str(exc).split())  # one line, naming the file and line
+    _print_err(f"{message.rstrip('.')}. Mosaic cannot start; ask IT to correct the access policy.")
+    if _can_show_dialog():
+        from PySide6.QtWidgets import QMessageBox
+
+        from app.ui.app import ensure_application
+
+        ensure_application()
+        box = QMessageBox(QMessageBox.Icon.Critical, "Mosaic cannot start",
+                          f"The access policy cannot be used:\n\n{message}\n\nMosaic does not open records without "
+                          "a valid policy. Ask IT to correct the file.")
+        box.setObjectName("policyError")
+        box.exec()
+
+
+def _can_show_dialog() -> bool:
+    """Whether a message box would reach a person: not offscreen, and on Linux only with a display."""
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if platform.split(":")[0] in ("offscreen", "minimal", "vnc"):
+        return False
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return False
+    return True
 
 
 def _start_demo_network(patients: int, latency_ms: int, load: Path | None, practices: int = 5):
@@ -160,6 +219,8 @@ def _start_demo_network(patients: int, latency_ms: int, load: Path | None, pract
                                 **DEMO_FEATURES)
     for practice_id, secret in network.secrets.items():
         os.environ[env_name(practice_id)] = secret
+    if network.notify is not None:
+        os.environ[env_name("notify")] = network.notify.api_key
     return network
 
 
@@ -167,11 +228,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.load is not None and not args.load.is_dir():
         _print_err(f"--load {args.load}: not a folder")
         return EXIT_USAGE
+    if not _policy_usable():  # before starting the demo practices: nothing would be allowed to use them
+        return EXIT_USAGE
     network = _start_demo_network(args.patients, args.latency_ms, args.load)
+    from app.core.policy import policy_file
     from app.demo.oidc_provider import demo_browser
 
+    options: dict[str, object] = {"notify": network.notify_settings()}
+    if policy_file() is None:  # no policy on this machine: the demo's own, so that it shows what one does
+        from app.core.secrets import env_name
+        from app.demo.policy import DEMO_STUDY, demo_policy
+
+        demo = demo_policy(network, args.role)
+        os.environ[env_name(f"study-{DEMO_STUDY}")] = demo.study_key
+        options["policy"] = demo.policy
+        print(demo.describe(), file=sys.stderr)
     try:
-        return _run_window_safely(network.practices, identity=network.identity.settings, open_url=demo_browser)
+        return _run_window_safely(network.practices, identity=network.identity.settings, open_url=demo_browser,
+                                  core_options=options)
     finally:
         network.stop()
 
@@ -215,7 +289,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from app.core.sessions import PracticeStatus
 
     async def run():
-        core = MosaicCore(practices, central_url=args.central_url)
+        core = MosaicCore(practices, central_url=args.central_url, notify=args.notify)
         try:
             return await core.sign_in()
         finally:
@@ -256,29 +330,30 @@ def cmd_search(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from app.core.display import display_name, format_date
     from app.core.nhs_number import format_nhs_number
-    from app.core.serialise import patient_json
     from app.core.service import MosaicCore
 
     def on_result(result) -> None:
         # printed as each practice answers, like the window
         if args.json:
             for patient in result.patients:
-                print(json.dumps(patient_json(patient)), flush=True)
+                print(json.dumps(_patient_row(patient)), flush=True)
             if result.error:
                 print(json.dumps({"practice": result.practice_id, "error": result.error}), flush=True)
             elif result.note:
                 print(json.dumps({"practice": result.practice_id, "note": result.note}), flush=True)
             return
         for p in result.patients:
-            print(f"{p.practice_id:<12} {p.local_id:<14} {display_name(p):<32} {format_date(p.birth_date):<12} "
-                  f"{format_nhs_number(p.nhs_number):<13} {p.postcode or ''}", flush=True)
+            born = str(p.birth_year or "") if p.pseudonym else format_date(p.birth_date)
+            number = "withheld" if p.pseudonym else format_nhs_number(p.nhs_number)
+            print(f"{p.practice_id:<12} {p.local_id:<14} {display_name(p):<32} {born:<12} "
+                  f"{number:<13} {p.postcode or ''}", flush=True)
         if result.error:
             print(f"{result.practice_id:<12} ERROR {result.error}", flush=True)
         elif result.note:
             print(f"{result.practice_id:<12} NOTE  {result.note}", flush=True)
 
     async def run():
-        core = MosaicCore(practices, central_url=args.central_url, policy=args.policy)
+        core = MosaicCore(practices, central_url=args.central_url, policy=args.policy, notify=args.notify)
         try:
             await core.sign_in()
             return await core.search(query, on_result=on_result)
@@ -286,11 +361,15 @@ def cmd_search(args: argparse.Namespace) -> int:
             await core.close()
 
     from app.core.audit.journal import JournalError
+    from app.core.policy import PolicyError
 
     try:
         outcome = asyncio.run(run())
     except JournalError as exc:
         _print_err(f"nothing was searched: {exc}")
+        return EXIT_FAILED
+    except PolicyError as exc:
+        _print_err(f"access policy: {exc}")
         return EXIT_FAILED
     if not args.json:
         print(f"{len(outcome.patients)} patients from {len(outcome.results) - len(outcome.failures)} of "
@@ -318,7 +397,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
     async def run():
-        core = MosaicCore(practices, central_url=args.central_url, policy=args.policy)
+        core = MosaicCore(practices, central_url=args.central_url, policy=args.policy, notify=args.notify)
         try:
             state = await core.retry(args.practice)
             if state.status is not PracticeStatus.ONLINE:
@@ -344,18 +423,47 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         from app.core.serialise import record_json
 
-        print(json.dumps(record_json(record), indent=2))
+        data = record_json(record)
+        data["patient"] = _patient_row(record.patient)
+        if record.patient.pseudonym:
+            data["research_consent"] = record.research_consent
+        print(json.dumps(data, indent=2))
     else:
         from app.cli_render import render_record
 
-        print(render_record(record, next(p for p in practices if p.id == args.practice)))
+        text = render_record(record, next(p for p in practices if p.id == args.practice))
+        if record.patient.pseudonym:  # the research view: name line and the born / NHS No. line
+            from app.core.display import display_name, format_born, format_patient_nhs_number, format_sex
+
+            p = record.patient
+            lines = text.split("\n")
+            lines[:2] = [display_name(p), f"Born {format_born(p)}   {format_sex(p.sex)}   "
+                                          f"NHS No. {format_patient_nhs_number(p)}"]
+            text = "\n".join(lines)
+        print(text)
     return EXIT_FAILED if any(s.status == "failed" for s in record.sections.values()) else EXIT_OK
+
+
+def _patient_row(patient) -> dict:
+    """search/show --json's patient object; in the research view also the pseudonym and year of birth."""
+    from app.core.serialise import patient_json
+
+    row = patient_json(patient)
+    if patient.pseudonym:
+        row.update(pseudonym=patient.pseudonym, birth_year=patient.birth_year)
+    return row
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
     from app.cli_audit import run
 
     return run(args, lambda: _load_practices(args))
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    from app.cli_notify import run
+
+    return run(args)
 
 
 def cmd_credentials(args: argparse.Namespace) -> int:

@@ -45,6 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace, practices_loader) -> int:
     from app.core.audit.central import CentralStoreError
     from app.core.audit.journal import JournalError
+    from app.core.policy import PolicyFileError
     from app.core.secrets import SecretError
 
     try:
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace, practices_loader) -> int:
     except (JournalError, CentralStoreError, SecretError) as exc:
         print(f"mosaic: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except _UsageError as exc:
+    except (_UsageError, PolicyFileError) as exc:
         print(f"mosaic: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -71,7 +72,26 @@ def _open_journal():
     return Journal.open(path, read_only=True) if path.exists() else None
 
 
+def _research_view(args: argparse.Namespace):
+    """The research view when this login's role is a research role: entries are then shown with the
+    study pseudonym in place of every patient identifier (the journal itself keeps the real ones)."""
+    from app.core.audit.model import AuditUser
+    from app.core.policy import load_policy
+    from app.core.research import ResearchView
+
+    policy = load_policy(config_file=getattr(args, "config", None))  # malformed: PolicyFileError, stop
+    study = policy.study_of(AuditUser.from_os().login) if policy is not None else None
+    return ResearchView(study) if study is not None else None
+
+
 def _entries(args: argparse.Namespace):
+    view = _research_view(args)
+    args.research = view is not None
+    entries = _query(args)
+    return entries if view is None else view.journal_entries(entries)
+
+
+def _query(args: argparse.Namespace):
     from app.core.audit.export import day_end, day_start
 
     patient = None
@@ -117,7 +137,7 @@ def _list(args: argparse.Namespace, _practices_loader) -> int:
             print(json.dumps(entry_row(entry), sort_keys=True))
         return EXIT_OK
     for e in entries:
-        patient = nhs_number.format_nhs_number(e.patient_nhs_number) or "-"
+        patient = nhs_number.format_nhs_number(e.patient_nhs_number) or (args.research and e.patient_local_id) or "-"
         what = ",".join(e.sections) if e.sections else (json.dumps(e.details.get("query")) if e.details else "")
         print(f"{format_datetime(e.recorded_at):<18} {e.user.login:<12} {e.action!s:<7} {e.outcome!s:<8} "
               f"{e.practice_id or '-':<12} {patient:<13} {what}")

@@ -267,3 +267,22 @@ def test_audit_settings_refuse_a_password_in_the_url(demo_server, tmp_path: Path
     result = run("check", "--config", str(bad), env=env)
     assert result.returncode == 2 and "key 'central_url'" in result.stderr and "password" in result.stderr
     assert "hunter2" not in result.stderr
+
+
+def test_show_queues_the_patient_digest_and_notify_status_counts_it(demo_server, tmp_path) -> None:
+    """The demo-server's config tells patients of cross-practice opens (its [notify] table): one digest per
+    patient per day however often the record is opened, and `notify status` prints counts, never patients."""
+    config, env = demo_server
+    env = {**env, "MOSAIC_HOME": str(tmp_path / "home")}
+    assert "[notify]" in config.read_text() and "MOSAIC_SECRET_NOTIFY" in env
+    found = run("search", "--config", str(config), "--json", "a", env=env)
+    row = next(r for r in map(json.loads, found.stdout.splitlines()) if "note" not in r and r["nhs_number"])
+    for _ in range(2):
+        shown = run("show", "--config", str(config), row["practice"], row["id"], env=env)
+        assert shown.returncode == 0, shown.stderr
+    status = run("--config", str(config), "notify", "status", env=env)
+    assert status.returncode == 0, status.stderr
+    assert "rule: cross-practice" in status.stdout
+    assert " collecting: 1" in status.stdout and "next due: " in status.stdout
+    for secret in (row["nhs_number"], row["family"]):
+        assert secret not in status.stdout

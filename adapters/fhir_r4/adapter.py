@@ -8,6 +8,7 @@ each following its own next links. Every section ends loaded, failed (with why) 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 from collections.abc import Awaitable, Mapping
@@ -21,6 +22,7 @@ import httpx
 from adapters.base import Adapter, AdapterError
 from adapters.fhir_r4.auth import Auth, ClientCredentialsAuth, credentials_hint, make_auth
 from adapters.fhir_r4.capabilities import Capabilities, parse_capabilities
+from adapters.fhir_r4.consent import research_consent
 from adapters.fhir_r4.mapping import (
     MalformedResource,
     ResourceIndex,
@@ -28,8 +30,10 @@ from adapters.fhir_r4.mapping import (
     map_resources,
 )
 from adapters.http import HttpError, JsonReply, close_client, fetch_json, make_client, origin_of, send_json
+from adapters.patient_contact import patient_contact
 from app.core.model import (
     SECTION_TITLES,
+    PatientContact,
     PatientQuery,
     PatientRecord,
     PatientSummary,
@@ -311,7 +315,7 @@ class FhirR4Adapter(Adapter):
             record = await self._fetch_by_type(local_id, caps)
         rounds = record.round_trips + extra_rounds + (self._token_fetches() - tokens_before)
         log.debug("practice=%s record fetched rounds=%d", self.practice.id, rounds)
-        return PatientRecord(record.patient, record.sections, record.retrieved_at, rounds, record.warnings)
+        return dataclasses.replace(record, round_trips=rounds)
 
     async def send_audit_event(self, event: dict, identifier: tuple[str, str]) -> None:
         """POST the AuditEvent as a conditional create keyed on `identifier`: a repeat is a no-op (200)."""
@@ -352,12 +356,16 @@ class FhirR4Adapter(Adapter):
             raise AdapterError(f"{self.practice.name} sent the record without the patient's details, so it "
                                "cannot be shown. Tell the practice.", "bad-reply")
         patient = self._patient(own)
+        flags = [r for r in pages.matches if r.get("resourceType") == "Flag"]
+        contact = patient_contact(own, flags)
         failures: dict[SectionName, str] = {}
         if pages.error is not None:
             why = f"Only part of the record arrived. {pages.error.message}"
             failures = {s: why for s in SectionName}
         truncated = {s for s in SectionName} if pages.truncated else set()
-        return self._record(patient, caps, pages.matches, pages.index, failures, truncated, pages.requests)
+        record = self._record(patient, caps, pages.matches, pages.index, failures, truncated, pages.requests,
+                              contact)
+        return dataclasses.replace(record, research_consent=research_consent(pages.matches))
 
     async def _fetch_by_type(self, local_id: str, caps: Capabilities) -> PatientRecord:
         types = [t for section in SectionName for t in SECTION_TYPES[section] if caps.supports(t)]
@@ -367,13 +375,16 @@ class FhirR4Adapter(Adapter):
             if _INCLUDES.get(rtype) in caps.includes.get(rtype, frozenset()):
                 params["_include"] = _INCLUDES[rtype]
             tasks[rtype] = asyncio.ensure_future(self._collect(rtype, params, RECORD_MAX_PAGES, match_type=rtype))
+        consent_task = asyncio.ensure_future(self._consents(local_id)) if caps.supports("Consent") else None
         try:
             reply = await self._get(f"Patient/{local_id}")
             patient = self._patient(reply.data)
+            contact = patient_contact(reply.data)
         except BaseException as exc:
-            for task in tasks.values():
+            others = [*tasks.values(), *([consent_task] if consent_task else [])]
+            for task in others:
                 task.cancel()
-            await asyncio.gather(*tasks.values(), return_exceptions=True)
+            await asyncio.gather(*others, return_exceptions=True)
             if isinstance(exc, AdapterError):
                 raise self._patient_error(exc) from exc
             raise
@@ -402,7 +413,20 @@ class FhirR4Adapter(Adapter):
                 truncated.add(section)
             resources.extend(outcome.matches)
             index.update(outcome.index)
-        return self._record(patient, caps, resources, index, failures, truncated, rounds)
+        consent = await consent_task if consent_task is not None else None
+        record = self._record(patient, caps, resources, index, failures, truncated, rounds, contact)
+        return dataclasses.replace(record, research_consent=consent)
+
+    async def _consents(self, local_id: str) -> bool | None:
+        """The patient's research consent, searched alongside the sections (same round); None when the
+        search fails (no consent is assumed: the research view stays pseudonymised)."""
+        try:
+            pages = await self._collect("Consent", {"patient": local_id, "_count": str(RECORD_PAGE_SIZE)}, 1,
+                                        match_type="Consent")
+        except AdapterError as exc:
+            log.info("practice=%s consent search failed kind=%s", self.practice.id, exc.kind)
+            return None
+        return research_consent(pages.matches)
 
     def _patient(self, data: Any) -> PatientSummary:
         try:
@@ -419,7 +443,7 @@ class FhirR4Adapter(Adapter):
 
     def _record(self, patient: PatientSummary, caps: Capabilities, resources: list[dict[str, Any]],
                 index: ResourceIndex, failures: dict[SectionName, str], truncated: set[SectionName],
-                rounds: int) -> PatientRecord:
+                rounds: int, contact: PatientContact | None = None) -> PatientRecord:
         now = datetime.now(UTC)
         mapped = map_resources(resources, index)
         sections: dict[SectionName, Section] = {}
@@ -442,7 +466,7 @@ class FhirR4Adapter(Adapter):
                                     f"({len(mapped.entries[section])} shown).")
                     log.info("practice=%s section=%s truncated at %d", self.practice.id, section,
                              len(mapped.entries[section]))
-        return PatientRecord(patient, sections, now, rounds, tuple(warnings))
+        return PatientRecord(patient, sections, now, rounds, tuple(warnings), contact=contact)
 
 
 async def _nothing() -> None:

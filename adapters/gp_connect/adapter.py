@@ -292,7 +292,7 @@ class GpConnectAdapter(Adapter):
                     warnings.append(f"{SECTION_TITLES[section]}: {skipped} "
                                     f"{'entry' if skipped == 1 else 'entries'} could not be read and are not shown.")
         log.debug("practice=%s record fetched trace=%s", self.practice.id, self.last_trace_id)
-        return PatientRecord(mapped.patient, sections, now, 1, tuple(warnings))
+        return PatientRecord(mapped.patient, sections, now, 1, tuple(warnings), contact=mapped.contact)
 
     async def close(self) -> None:
         client, self._client = self._client, None

@@ -33,8 +33,9 @@ from adapters.fhir_r4.mapping import (
     sort_newest_first,
     status_code,
 )
+from adapters.patient_contact import patient_contact
 from app.core.display import format_partial_date
-from app.core.model import SECTION_TITLES, Entry, PatientSummary, SectionName
+from app.core.model import SECTION_TITLES, Entry, PatientContact, PatientSummary, SectionName
 
 Json = dict[str, Any]
 
@@ -192,6 +193,7 @@ class StructuredRecord:
 
     patient: PatientSummary | None
     entries: dict[SectionName, list[Entry] | None] = field(default_factory=dict)
+    contact: PatientContact | None = None  # for telling the patient who looked; never shown
     warnings: list[str] = field(default_factory=list)
     skipped: dict[SectionName, int] = field(default_factory=lambda: defaultdict(int))
     not_implemented: set[str] = field(default_factory=set)
@@ -481,7 +483,8 @@ def map_structured_bundle(bundle: Any, practice_id: str, requested: Iterable[Sec
         summary = map_patient(patients[0], practice_id)
         local = summary.nhs_number or nhs_number_asked or summary.local_id
         patient = replace(summary, local_id=local)
-    record = StructuredRecord(patient=patient)
+    record = StructuredRecord(patient=patient,
+                              contact=patient_contact(patients[0], by_type.get("Flag", [])) if patients else None)
 
     lists = by_type.get("List", [])
     answered: set[SectionName] = set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from app.core.model import PatientSummary
+from app.core.nhs_number import format_nhs_number
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -61,8 +62,15 @@ def format_age(birth: date | None, today: date | None = None) -> str:
     return f"{days // 7}w" if days >= 14 else f"{max(days, 0)}d"
 
 
+RESEARCH_MARKER = "Research view — pseudonymised"
+NHS_WITHHELD = "withheld (research view)"
+
+
 def display_name(patient: PatientSummary) -> str:
-    """FAMILY, Given Names — the NHS CUI order, family name upper-cased."""
+    """FAMILY, Given Names — the NHS CUI order, family name upper-cased. A pseudonymised patient (the
+    research view) is named by the pseudonym only."""
+    if patient.pseudonym:
+        return f"Research participant {patient.pseudonym}"
     family = patient.family.upper() if patient.family else "(NO FAMILY NAME)"
     given = " ".join(patient.given)
     return f"{family}, {given}" if given else family
@@ -70,3 +78,19 @@ def display_name(patient: PatientSummary) -> str:
 
 def format_sex(sex: str | None) -> str:
     return {"male": "Male", "female": "Female", "other": "Other", "unknown": "Unknown"}.get(sex or "", "Not known")
+
+
+def format_born(patient: PatientSummary, today: date | None = None) -> str:
+    """'12-Mar-1975 (47y)'; only the year ('1975') in the research view; 'Not known'."""
+    if patient.pseudonym:
+        return str(patient.birth_year) if patient.birth_year else "Not known"
+    if patient.birth_date is None:
+        return "Not known"
+    return f"{format_date(patient.birth_date)} ({format_age(patient.birth_date, today)})"
+
+
+def format_patient_nhs_number(patient: PatientSummary) -> str:
+    """The NHS number as shown under a banner: '943 476 5919', 'Not recorded', or withheld (research view)."""
+    if patient.pseudonym:
+        return NHS_WITHHELD
+    return format_nhs_number(patient.nhs_number) or "Not recorded"

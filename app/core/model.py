@@ -89,6 +89,10 @@ class PatientSummary:
     birth_date: date | None
     sex: str | None  # "male" | "female" | "other" | "unknown" | None
     postcode: str | None
+    # The research view (app/core/research.py): a pseudonymised summary has no name, NHS number, postcode
+    # or date of birth; `local_id` is then the pseudonym too, which the core maps back to the practice's id.
+    pseudonym: str | None = None  # stable per patient per study, e.g. "R-7K3Q-M2XD-9FJA"
+    birth_year: int | None = None  # the date of birth reduced to its year
 
 
 @dataclass(frozen=True)
@@ -147,12 +151,27 @@ class Section:
 
 
 @dataclass(frozen=True)
+class PatientContact:
+    """How the practice's system says the patient can be reached, read with the record.
+
+    Only the notifier uses it (to tell the patient who opened their record); the core strips it from
+    the record it hands back, so no screen, export or log ever holds it. `do_not_notify` is the
+    practice's safeguarding mark: never message this patient."""
+
+    phone: str | None = None
+    email: str | None = None
+    do_not_notify: bool = False
+
+
+@dataclass(frozen=True)
 class PatientRecord:
     patient: PatientSummary
     sections: dict[SectionName, Section]
     retrieved_at: datetime
     round_trips: int = 0
     warnings: tuple[str, ...] = ()
+    contact: PatientContact | None = None  # None: the adapter could not tell (nobody is messaged)
+    research_consent: bool | None = None  # a research Consent from the backend (None: none read / not told)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,11 @@ allowed and no reason is asked for.
     sections = ["*"]                    # or section names (problems, medications, ...)
     reason_required = true
     reasons = ["Direct care", "Medicines reconciliation"]
-    research = false
+    research = false                    # true: the research view (needs `study`)
+    study = "diabetes-2026"             # research roles: the study whose consent list and key apply
+
+    [studies.diabetes-2026]
+    consented = ["9990000034"]          # research consent recorded: shown identified to the study
 
     [users.jbloggs]                     # by login id
     role = "clinician"
@@ -46,9 +50,11 @@ Needs = Literal["allowed", "reason", "break-glass", "denied"]
 FLAG_BREAK_GLASS = "break-glass"
 FLAG_SELF_OR_FAMILY = "self-or-family"
 
-_ROLE_KEYS = {"practices", "sections", "reason_required", "reasons", "research"}
+_ROLE_KEYS = {"practices", "sections", "reason_required", "reasons", "research", "study"}
 _USER_KEYS = {"role", "nhs_number", "family", "postcode"}
 _PRACTICE_KEYS = {"restricted"}
+_STUDY_KEYS = {"consented"}
+_STUDY_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 class PolicyFileError(Exception):
@@ -102,6 +108,7 @@ class Role:
     reason_required: bool = False
     reasons: tuple[str, ...] = ()
     research: bool = False
+    study: str | None = None  # research roles: the study (its consent list and pseudonym key)
 
     def covers_practice(self, practice_id: str) -> bool:
         return ANY in self.practices or practice_id in self.practices
@@ -120,15 +127,33 @@ class UserProfile:
 
 
 @dataclass(frozen=True)
+class Study:
+    """A research study: patients whose research consent the locality has recorded (by NHS number)."""
+
+    id: str
+    consented: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class Policy:
     roles: dict[str, Role]
     users: dict[str, UserProfile]
     restricted: dict[str, frozenset[str]] = field(default_factory=dict)  # practice id -> NHS numbers
     source: str = ""
+    studies: dict[str, Study] = field(default_factory=dict)
 
     def role_of(self, login: str) -> Role | None:
         profile = self.users.get(login)
         return self.roles.get(profile.role) if profile else None
+
+    def study_of(self, login: str) -> Study | None:
+        """The study `login` works for when their role is a research role (the research view applies).
+        A research role whose study is not defined gets an empty one: the view fails closed, never open."""
+        role = self.role_of(login)
+        if role is None or not role.research:
+            return None
+        study = role.study or f"unnamed-{role.name}"
+        return self.studies.get(study) or Study(study)
 
     def practice_decision(self, login: str, practice_id: str) -> PolicyDecision:
         """May `login` send anything at all to this practice (search, resolve, open)?"""
@@ -273,9 +298,11 @@ def parse_policy(text: str, path: Path | str = "<policy>") -> Policy:
     def fail(message: str, *key_path: str) -> PolicyFileError:
         return PolicyFileError(path, message, _line_of(text, key_path))
 
-    unknown = set(data) - {"roles", "users", "practices"}
+    unknown = set(data) - {"roles", "users", "practices", "studies"}
     if unknown:
-        raise fail("unknown top-level table (expected [roles.*], [users.*], [practices.*])", sorted(unknown)[0])
+        raise fail("unknown top-level table (expected [roles.*], [users.*], [practices.*], [studies.*])",
+                   sorted(unknown)[0])
+    studies = _studies(data, fail)
     roles: dict[str, Role] = {}
     for name, table in _tables(data, "roles", fail).items():
         for key in table:
@@ -292,8 +319,10 @@ def parse_policy(text: str, path: Path | str = "<policy>") -> Policy:
         for key in ("reason_required", "research"):
             if key in table and not isinstance(table[key], bool):
                 raise fail(f"'{key}' must be true or false", "roles", name, key)
+        study = _role_study(name, table, studies, fail)
         roles[name] = Role(name, frozenset(practices), frozenset(sections), table.get("reason_required", False),
-                           tuple(_strings(table, "reasons", fail, "roles", name)), table.get("research", False))
+                           tuple(_strings(table, "reasons", fail, "roles", name)), table.get("research", False),
+                           study)
     users: dict[str, UserProfile] = {}
     for login, table in _tables(data, "users", fail).items():
         for key, value in table.items():
@@ -323,7 +352,41 @@ def parse_policy(text: str, path: Path | str = "<policy>") -> Policy:
                 raise fail(f"'{n}' in practice '{pid}' restricted is not a valid NHS number",
                            "practices", pid, "restricted")
         restricted[pid] = frozenset(nhs.normalise(n) for n in numbers)
-    return Policy(roles, users, restricted, str(path))
+    return Policy(roles, users, restricted, str(path), studies)
+
+
+def _studies(data: dict[str, Any], fail) -> dict[str, Study]:
+    studies: dict[str, Study] = {}
+    for sid, table in _tables(data, "studies", fail).items():
+        if not _STUDY_ID.match(sid):
+            raise fail(f"study id '{sid}' must be lower-case letters, digits, - and _", "studies", sid)
+        for key in table:
+            if key not in _STUDY_KEYS:
+                raise fail(f"unknown key '{key}' for study '{sid}' (known: consented)", "studies", sid, key)
+        numbers = _strings(table, "consented", fail, "studies", sid)
+        for n in numbers:
+            if not nhs.is_valid(nhs.normalise(n)):
+                raise fail(f"'{n}' in study '{sid}' consented is not a valid NHS number", "studies", sid, "consented")
+        studies[sid] = Study(sid, frozenset(nhs.normalise(n) for n in numbers))
+    return studies
+
+
+def _role_study(name: str, table: dict[str, Any], studies: dict[str, Study], fail) -> str | None:
+    """A research role must name a study the policy defines; `study` means nothing without `research`."""
+    study = table.get("study")
+    if study is not None and (not isinstance(study, str) or not study.strip()):
+        raise fail("'study' must be a non-empty string", "roles", name, "study")
+    if table.get("research", False):
+        if study is None:
+            raise fail(f"research role '{name}' must name its study (study = \"<id>\", with a [studies.<id>] "
+                       "table)", "roles", name, "research")
+        if study not in studies:
+            raise fail(f"role '{name}' names study '{study}', which no [studies.*] table defines",
+                       "roles", name, "study")
+    elif study is not None:
+        raise fail(f"'study' is only for research roles: add research = true to role '{name}' or remove it",
+                   "roles", name, "study")
+    return study
 
 
 def _toml_error(path: Path | str, exc: tomllib.TOMLDecodeError) -> PolicyFileError:

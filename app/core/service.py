@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING
 from adapters.base import Adapter, AdapterError, adapter_for
 from app.core import nhs_number
 from app.core.audit.errors import AuditError
+from app.core.config import NotifySettings
 from app.core.model import PatientQuery, PatientRecord, PatientSummary, Practice
 from app.core.policy import ALLOW_ALL, FLAG_BREAK_GLASS, FLAG_SELF_OR_FAMILY, Policy, PolicyDecision, PolicyError
+from app.core.research import ResearchView
 from app.core.search import PracticeResults, ResultListener, SearchOutcome, federated_search
 from app.core.sessions import PracticeState, SessionManager, StateListener
 
@@ -27,6 +29,7 @@ if TYPE_CHECKING:  # SQLAlchemy and Alembic are imported on the core's loop thre
     from app.core.audit.outbox import OutboxSender
     from app.core.audit.recorder import AuditRecorder
     from app.core.identity import Identity, SignedInUser
+    from app.core.notify.notices import PatientNotices
 
 log = logging.getLogger("mosaic.core")
 
@@ -42,21 +45,30 @@ class MosaicCore:
     def __init__(self, practices: list[Practice], on_state: StateListener | None = None, *,
                  journal: Journal | None = None, user: AuditUser | None = None,
                  on_outbox_status: Callable[[list[DestinationStatus]], None] | None = None,
-                 central_url: str | None = None, policy: Policy | None | object = _LOAD) -> None:
+                 central_url: str | None = None, policy: Policy | None | object = _LOAD,
+                 notify: NotifySettings | None | object = _LOAD) -> None:
         """`journal` defaults to the per-user journal, opened on first use from the core's loop (so the
         window appears without waiting for it). Opening may raise JournalError from sign_in, search
         or open_record; the caller shows it: without a journal nothing may be shown.
 
         `policy` defaults to the access policy configured for this machine (MOSAIC_POLICY or the
         machine-wide `[policy] file`); a malformed one raises PolicyFileError here, and the app stops.
-        None: no policy (everything allowed)."""
+        None: no policy (everything allowed).
+
+        `notify` defaults to the machine-wide [notify] settings (telling patients who opened their
+        record); None or rule "never": nobody is told."""
         if policy is _LOAD:
             from app.core.policy import load_policy
 
             policy = load_policy()
+        if notify is _LOAD:
+            from app.core.config import load_notify_settings
+
+            notify = load_notify_settings()
         #: the locality access policy in force (None: none configured, everything allowed)
         self.policy: Policy | None = policy  # type: ignore[assignment]
         self._known: dict[tuple[str, str], PatientSummary] = {}  # patients the practices have named
+        self._research: tuple[str, ResearchView | None] | None = None  # (login, its research view)
         self.sessions = SessionManager(practices, on_state=on_state, adapter_factory=self._make_adapter)
         self._owns_journal = journal is None
         self._journal: Journal | None = journal
@@ -68,6 +80,12 @@ class MosaicCore:
         self._sender: OutboxSender | None = None
         #: the OpenID Connect sign-in, when [identity] is configured (set by whoever builds the core)
         self.identity: Identity | None = None
+        self._org_ods: str | None = None  # the signed-in user's organisation, from the identity provider
+        #: when patients are told who opened their record (None: the [notify] rule is "never")
+        self.notify_settings: NotifySettings | None = notify if isinstance(notify, NotifySettings) \
+            and notify.rule != "never" else None
+        self._notices: PatientNotices | None = None  # made on the loop thread when first needed
+        self._queueing: set[asyncio.Future[object]] = set()  # record opens being queued for the patient
 
     @property
     def practices(self) -> list[Practice]:
@@ -102,7 +120,9 @@ class MosaicCore:
     async def access_history(self, **filters: object) -> list[JournalEntry]:
         """Journal entries matching `filters` (as Journal.query takes them), read in a worker thread."""
         audit = await self.audit()
-        return await asyncio.to_thread(audit.journal.query, **filters)  # type: ignore[arg-type]
+        entries = await asyncio.to_thread(audit.journal.query, **filters)  # type: ignore[arg-type]
+        view = self.research_view()
+        return entries if view is None else view.journal_entries(entries)  # the journal keeps real ids
 
     # --- who is signed in ---------------------------------------------------------------------------
 
@@ -135,6 +155,7 @@ class MosaicCore:
         if self.identity is None:
             raise RuntimeError("no identity provider configured ([identity] in the machine-wide directory)")
         user = await self.identity.sign_in()
+        self._org_ods = user.org_ods
         self.set_user(user.audit_user())
         await self.sign_in()
         return user
@@ -180,6 +201,9 @@ class MosaicCore:
             deliverers = default_deliverers(self.sessions.online_adapter, central)
             self._sender = OutboxSender(audit.journal, deliverers, on_status=self._on_outbox_status)
             self._sender.start()
+        notices = self.notices()
+        if notices is not None:
+            await notices.start()
 
     def _wake_outbox(self) -> None:
         if self._sender is not None:
@@ -224,7 +248,21 @@ class MosaicCore:
         `practice_id`, so that the UI can ask for a reason or break-glass before opening. No request."""
         if self.policy is None:
             return ALLOW_ALL
+        if isinstance(patient, PatientSummary) and patient.pseudonym:  # the research view: decide on the real one
+            patient = self._known.get((practice_id, self._real_local_id(practice_id, patient.local_id) or ""))
         return self.policy.decide(self.login, practice_id, patient, purpose=purpose, break_glass=break_glass)
+
+    def research_view(self) -> ResearchView | None:
+        """The research view when the signed-in user's role is a research role (app/core/research.py)."""
+        login = self.login
+        if self._research is None or self._research[0] != login:
+            study = self.policy.study_of(login) if self.policy is not None else None
+            self._research = (login, ResearchView(study) if study is not None else None)
+        return self._research[1]
+
+    def _real_local_id(self, practice_id: str, given: str) -> str | None:
+        view = self.research_view()
+        return given if view is None else view.local_id(practice_id, given)
 
     def _practice_allowed(self, practice_id: str) -> PolicyDecision:
         return ALLOW_ALL if self.policy is None else self.policy.practice_decision(self.login, practice_id)
@@ -263,7 +301,8 @@ class MosaicCore:
             await audit.commit(entry, practice)
         except AuditError as exc:
             return dataclasses.replace(result, patients=(), error=str(exc))
-        return result
+        view = self.research_view()
+        return result if view is None else view.results(result)
 
     async def resolve_patient(self, practice_id: str, patient: str) -> str:
         """A practice-local id from what the user gave: that id itself, or an NHS number."""
@@ -290,10 +329,11 @@ class MosaicCore:
             raise
         await audit.commit(audit.search(practice, query, len(matches), trace_id=_trace(adapter)), practice)
         self._remember(matches)
+        view = self.research_view()
         if not matches:
-            raise PatientNotFound(f"No patient with NHS number {nhs_number.format_nhs_number(number)} "
-                                  f"is registered at {practice.name}.")
-        return matches[0].local_id
+            shown = "that NHS number" if view else f"NHS number {nhs_number.format_nhs_number(number)}"
+            raise PatientNotFound(f"No patient with {shown} is registered at {practice.name}.")
+        return matches[0].local_id if view is None else view.summary(matches[0]).local_id
 
     async def open_record(self, practice_id: str, local_id: str, *, purpose: str | None = None,
                           break_glass: bool = False) -> PatientRecord:
@@ -307,6 +347,11 @@ class MosaicCore:
         audit = await self.audit()
         adapter: Adapter | None = None
         purpose = (purpose or "").strip() or None
+        real_id = self._real_local_id(practice_id, local_id)
+        if real_id is None:
+            raise PatientNotFound("That pseudonym was not handed out in this session: search for the patient "
+                                  "again, then open the record from the results.")
+        local_id = real_id
         known = self._known.get((practice_id, local_id))
         decision = ALLOW_ALL if self.policy is None else self.decide(practice_id, known, purpose=purpose,
                                                                      break_glass=break_glass)
@@ -316,6 +361,9 @@ class MosaicCore:
                                                 nhs_number=known.nhs_number if known else None, purpose=purpose,
                                                 flags=decision.flags), practice)
             raise PolicyError(decision)
+        view = self.research_view()
+        if view is not None and not view.consented(known.nhs_number if known else None):
+            view.key()  # ResearchKeyMissing before any request: without the key nothing could be shown
 
         def entry(record: PatientRecord | None = None, error: str | None = None) -> JournalEntry:
             return audit.read(practice, local_id, record, error=error, purpose=purpose,
@@ -333,8 +381,61 @@ class MosaicCore:
             await audit.commit(entry(error=exc.message), practice)
             raise
         record = _as_decided(record, decision, purpose)
-        await audit.commit(entry(record), practice)
-        return record
+        committed = await audit.commit(entry(record), practice)
+        self._tell_patient(committed, practice, record)
+        shown = dataclasses.replace(record, contact=None)  # contact details are for the notifier only
+        return shown if view is None else view.record(shown)  # the research view: pseudonymised unless consented
+
+    # --- telling the patient ------------------------------------------------------------------------------
+
+    def notices(self) -> PatientNotices | None:
+        """The patient notifier (made on first use, from the core's loop); None when nobody is told."""
+        if self._notices is None and self.notify_settings is not None:
+            from app.core.notify.notices import PatientNotices
+
+            self._notices = PatientNotices(self.notify_settings, is_restricted=self.restricted_anywhere,
+                                           notify_restricted=self.notify_settings.tell_restricted)
+        return self._notices
+
+    def use_notices(self, notices: PatientNotices) -> None:
+        """Tell patients through `notices` (its settings and clock) instead of the machine's [notify]."""
+        self.notify_settings, self._notices = notices.settings, notices
+
+    def restricted_anywhere(self, number: str) -> bool:
+        return self.policy is not None and any(number in numbers for numbers in self.policy.restricted.values())
+
+    def organisation(self) -> tuple[str | None, str]:
+        """The ODS code and name of the organisation the user works for, as a patient is told it: the
+        identity provider's organisation for the signed-in user, else the machine's [notify] ods_code;
+        the name from the practice directory, else [notify] organisation."""
+        settings = self.notify_settings
+        ods = self._org_ods or (settings.ods_code if settings else None)
+        named = next((p.name for p in self.practices if ods and p.ods_code.upper() == ods.upper()), None)
+        name = named or (settings.organisation if settings else None)
+        return ods, name or (f"the organisation with ODS code {ods.upper()}" if ods else "another NHS organisation")
+
+    def _tell_patient(self, entry: JournalEntry, practice: Practice, record: PatientRecord) -> None:
+        """Queue a journaled record open for the patient's daily digest (the rule decides whether).
+
+        Alongside handing the record back, not before: the access is already in the journal, and the
+        queue's write would add 10-15 ms to every open while other threads want the GIL. close() (and
+        settle_notices) wait for what is still being queued."""
+        notices = self.notices()
+        if notices is None:
+            return
+        ods, name = self.organisation()
+        number = entry.patient_nhs_number or record.patient.nhs_number
+        queued = notices.record(entry_id=entry.entry_id, nhs_number=number, practice=practice,
+                                accessed_at=entry.recorded_at, who=entry.user.display_name, org_ods=ods,
+                                org_name=name, purpose=entry.purpose, contact=record.contact)
+        task = asyncio.ensure_future(queued)
+        self._queueing.add(task)
+        task.add_done_callback(self._queueing.discard)
+
+    async def settle_notices(self) -> None:
+        """Wait until every record open so far is in the patient-notification queue."""
+        while self._queueing:
+            await asyncio.gather(*list(self._queueing), return_exceptions=True)
 
     def _adapter(self, practice_id: str) -> Adapter:
         adapter = self.sessions.online_adapter(practice_id)
@@ -345,9 +446,12 @@ class MosaicCore:
         return adapter
 
     async def close(self) -> None:
+        await self.settle_notices()
         if self._sender is not None:
             await self._sender.stop()
             self._sender = None
+        if self._notices is not None:
+            await self._notices.stop()
         await self.sessions.sign_out()
         if self._owns_journal and self._journal is not None:
             self._journal.close()

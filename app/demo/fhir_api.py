@@ -16,6 +16,7 @@ from app import __version__
 from app.core.nhs_number import NHS_NUMBER_SYSTEM, normalise
 from app.demo.audit_store import AuditStore
 from app.demo.auth import Authenticator, ClientCredentialsAuthenticator
+from app.demo.consent import consent_resources
 from app.demo.fhir_json import Reply, iter_references, json_reply, now_iso, outcome, searchset
 from app.demo.population import Population
 from app.demo.practices import PracticeSpec
@@ -141,6 +142,8 @@ class FhirApi:
         for rtype, resources in record.items():
             if not types or rtype in types:
                 items.extend(resources)
+        if not types or "Consent" in types:
+            items.extend(consent_resources(patient))  # research consent, about one patient in five
         items.extend(self._referenced(items))
         if types:
             items = [r for r in items if r["resourceType"] in types or r["resourceType"] == "Patient"]
@@ -163,6 +166,8 @@ class FhirApi:
             patient = self.population.get(ids.pop())
             if patient is not None:
                 items = self.population.resources(patient, rtype)
+                if rtype == "Consent":
+                    items += consent_resources(patient)
         bundle = searchset(self.base_url, f"/{rtype}", kept, items[offset:offset + count], offset=offset,
                            count=count, total=len(items))
         return json_reply(200, bundle, pretty=_pretty(request))
@@ -199,7 +204,7 @@ class FhirApi:
     # -- helpers ------------------------------------------------------------------------------
 
     def searchable_types(self) -> set[str]:
-        return set(RECORD_TYPES) | self.population.resource_types()
+        return set(RECORD_TYPES) | {"Consent"} | self.population.resource_types()
 
     def capability_statement(self) -> Resource:
         spec = self.spec

@@ -254,7 +254,8 @@ class StructuredRecordBuilder:
             "resourceType": "Patient", "id": self.pid,
             "meta": {"versionId": "1", "profile": [SD + "CareConnect-GPC-Patient-1"]},
             "extension": [{"url": SD + "Extension-CareConnect-GPC-RegistrationDetails-1", "extension": [
-                {"url": "registrationPeriod", "valuePeriod": {"start": registered.isoformat()}}]}],
+                {"url": "registrationPeriod", "valuePeriod": {"start": registered.isoformat()}}]},
+                *r4.get("extension", [])],  # the do-not-notify mark, where the practice set it
             "identifier": identifier, "active": True, "name": [name],
             "telecom": r4.get("telecom") or [], "gender": r4.get("gender"), "birthDate": r4.get("birthDate"),
             "address": [dict(a, type="physical") for a in r4.get("address") or []],

@@ -16,9 +16,11 @@ from datetime import date
 from pathlib import Path
 from types import TracebackType
 
+from app.core.config import NotifySettings
 from app.core.model import Practice
 from app.demo.fhir_server import DEMO_CONSUMER_ASID, DEMO_CONSUMER_ODS, DemoServer
 from app.demo.nhs_numbers import NhsNumberAllocator
+from app.demo.notify_server import DemoNotify, start_demo_notify
 from app.demo.oidc_provider import DemoOidcProvider
 from app.demo.population import Population
 from app.demo.practices import make_secret, practice_specs
@@ -53,6 +55,8 @@ class DemoNetwork:
         self._stopped = False
         #: the demo OpenID provider, when started with identity=True
         self.identity: DemoOidcProvider | None = None
+        #: the demo GOV.UK Notify endpoint, when started with notify=True
+        self.notify: DemoNotify | None = None
         #: practice id -> (private key PEM, Practice with auth = "private-key-jwt"), with smart_backend=True
         self.smart_keys: dict[str, tuple[str, Practice]] = {}
 
@@ -60,14 +64,15 @@ class DemoNetwork:
     def start(cls, practices: int = 5, patients: int = 2000, latency_ms: float = 0,
               load_dir: Path | str | None = None, seed: int = DEFAULT_SEED,
               reference_date: date | None = None, *, identity: bool = False,
-              smart_backend: bool = False, gp_connect: Sequence[int] = ()) -> DemoNetwork:
+              smart_backend: bool = False, gp_connect: Sequence[int] = (), notify: bool = False) -> DemoNetwork:
         """Generate `practices` practices of `patients` patients each (plus Synthea patients from
         `load_dir`, dealt round-robin) and start a server for each. `identity` also starts a demo OpenID
         provider; `smart_backend` moves the client-credentials practices to SMART Backend Services
         (private_key_jwt, RS384).
 
         The practices at the indexes in `gp_connect` speak GP Connect Access Record: Structured (STU3)
-        instead of FHIR R4, as EMIS and SystmOne practices do (`mosaic demo` passes (1, 3))."""
+        instead of FHIR R4, as EMIS and SystmOne practices do (`mosaic demo` passes (1, 3)). `notify` also
+        starts a local endpoint speaking GOV.UK Notify's API, with an SMS and an email template."""
         if patients < 0:
             raise ValueError("patients must not be negative")
         gpc = set(gp_connect)
@@ -101,6 +106,8 @@ class DemoNetwork:
                     network.enable_smart_backend(server.spec.id)
         if identity:
             network.identity = DemoOidcProvider.start()
+        if notify:
+            network.notify = start_demo_notify()
         return network
 
     def enable_smart_backend(self, practice_id: str, alg: str = "RS384") -> Practice:
@@ -138,6 +145,13 @@ class DemoNetwork:
         """Practice id -> password, bearer token, client secret or (SMART backend) private key PEM."""
         return {s.spec.id: self.smart_keys[s.spec.id][0] if s.spec.id in self.smart_keys else s.secret
                 for s in self.servers}
+
+    def notify_settings(self) -> NotifySettings:
+        """[notify] for this network: tell patients of cross-practice opens, through the demo endpoint."""
+        assert self.notify is not None, "start the network with notify=True"
+        return NotifySettings(rule="cross-practice", sms_template_id=self.notify.sms_template,
+                              email_template_id=self.notify.email_template, base_url=self.notify.base_url,
+                              ods_code=DEMO_CONSUMER_ODS, organisation="Mosaic demo hub")
 
     def server(self, practice_id: str) -> DemoServer:
         for server in self.servers:
@@ -178,6 +192,14 @@ class DemoNetwork:
         if any(p.asid for p in self.practices):
             header += (f"[gp_connect]\nasid = {_toml_string(DEMO_CONSUMER_ASID)}\n"
                        f"ods_code = {_toml_string(DEMO_CONSUMER_ODS)}\n\n")
+        if self.notify is not None:
+            settings = self.notify_settings()
+            header += (f"[notify]\nrule = {_toml_string(settings.rule)}\n"
+                       f"sms_template_id = {_toml_string(settings.sms_template_id or '')}\n"
+                       f"email_template_id = {_toml_string(settings.email_template_id or '')}\n"
+                       f"base_url = {_toml_string(settings.base_url)}\n"
+                       f"ods_code = {_toml_string(settings.ods_code or '')}\n"
+                       f"organisation = {_toml_string(settings.organisation or '')}\n\n")
         path.write_text(header + "\n".join(blocks), encoding="utf-8")
         env_path = path.with_name(path.name + ".env")
         fd = os.open(env_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -188,6 +210,8 @@ class DemoNetwork:
                 if self.server(practice_id).gpconnect is not None:
                     continue  # GP Connect practices take the consumer's JWT, not a secret
                 handle.write(f"{secret_env_name(practice_id)}={secret}\n")
+            if self.notify is not None:
+                handle.write(f"MOSAIC_SECRET_NOTIFY={self.notify.api_key}\n")
         os.chmod(env_path, 0o600)
         return path
 
@@ -210,6 +234,8 @@ class DemoNetwork:
             server.stop()
         if self.identity is not None:
             self.identity.stop()
+        if self.notify is not None:
+            self.notify.stop()
 
     def __enter__(self) -> DemoNetwork:
         return self

@@ -45,6 +45,8 @@ class DemoNotify:
     key_name: str = "mosaic_demo"
     down: bool = False
     received: list[dict[str, Any]] = field(default_factory=list)
+    sms_template: str | None = None  # the ids of the templates the demo configures (start_demo_notify)
+    email_template: str | None = None
     _failures_left: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: _Server | None = None
@@ -232,3 +234,20 @@ class _Handler(BaseHTTPRequestHandler):
             return
         reference = (parse_qs(url.query).get("reference") or [None])[0]
         self._reply(200, self.server.app.list(reference))
+
+
+DEMO_SMS_TEMPLATE = ("((practice)): on ((date)) your GP record was looked at ((count)) time(s) by staff outside "
+                     "your practice:\n((accesses))\nIf you did not expect this, contact your practice.")
+DEMO_EMAIL_TEMPLATE = ("Dear patient,\n\nOn ((date)) your GP record at ((practice)) was looked at by:\n\n"
+                       "((accesses))\n\nThis is part of your care. If you did not expect it, please contact your "
+                       "practice.")
+
+
+def start_demo_notify() -> DemoNotify:
+    """The demo's Notify endpoint, running, with the SMS and email templates `mosaic demo` configures
+    (`sms_template` and `email_template` hold their ids)."""
+    server = DemoNotify()
+    server.sms_template = server.add_template(DEMO_SMS_TEMPLATE)
+    server.email_template = server.add_template(DEMO_EMAIL_TEMPLATE,
+                                                subject="Who looked at your GP record")
+    return server.start()

@@ -10,8 +10,8 @@ import random
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from adapters.patient_contact import DO_NOT_NOTIFY_EXTENSION
 from app.core.nhs_number import NHS_NUMBER_SYSTEM
-from app.core.notify.fhir import DO_NOT_NOTIFY_EXTENSION
 from app.demo.clinical_codes import (
     ACUTE_FALLBACK,
     ALLERGENS,

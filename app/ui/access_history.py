@@ -51,15 +51,17 @@ ACTION_TEXT = {Action.READ: "Record opened", Action.SEARCH: "Search", Action.BRE
                Action.EXPORT: "Export"}
 OUTCOME_TEXT = {Outcome.SUCCESS: "Success", Outcome.FAILURE: "Failed", Outcome.DENIED: "Denied"}
 COLUMNS = ("Time", "User", "Role", "Action", "Practice", "NHS number", "Sections shown / search", "Reason",
-           "Outcome", "Workstation")
-WIDTHS = (155, 80, 60, 110, 180, 110, 225, 100, 75, 100)
+           "Outcome", "Review flag", "Workstation")
+WIDTHS = (155, 80, 60, 95, 150, 105, 190, 170, 80, 110, 90)  # the reason wide enough to read when reviewing
 HEADER_TIPS = ("Local time, to the second", "The user's login", "The user's role, when known",
                "Record opened, or a search", "The practice asked", "The patient's NHS number",
                "What the user saw: the record's sections, or what was searched for and how many were found",
                "The reason the user gave, when asked", "Whether it worked (hover for why not)",
+               "Why the access is flagged for review: break-glass, self or family, or denied by the access policy",
                "The computer used")
 NO_DATE = QDate(2000, 1, 1)
-TIME, USER, ROLE, ACTION, PRACTICE, PATIENT, SECTIONS, REASON, OUTCOME, WORKSTATION = range(len(COLUMNS))
+TIME, USER, ROLE, ACTION, PRACTICE, PATIENT, SECTIONS, REASON, OUTCOME, FLAG, WORKSTATION = range(len(COLUMNS))
+FLAG_TEXT = {"break-glass": "Break-glass", "self-or-family": "Self or family", "denied": "Denied"}
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ENTRY_ROLE = Qt.ItemDataRole.UserRole + 2
 
@@ -124,6 +126,18 @@ def _sections_text(entry: JournalEntry) -> str:
     return text or ("None (the record was not shown)" if entry.outcome is not Outcome.SUCCESS else "")
 
 
+def flag_text(entry: JournalEntry) -> str:
+    """Why the entry is flagged for review ("" when it is not), as `mosaic audit flagged` names it."""
+    flags = [str(f) for f in entry.details.get("flags") or ([entry.details["flag"]] if entry.details.get("flag")
+                                                            else [])]
+    if entry.action is Action.BREAK_GLASS and "break-glass" not in flags:
+        flags.insert(0, "break-glass")
+    names = [FLAG_TEXT.get(f, f) for f in flags if f != "denied"]
+    if entry.outcome is Outcome.DENIED:
+        return "Denied" + (f" ({', '.join(names)})" if names else "")
+    return ", ".join(names) if names or not entry.details.get("flagged") else "Flagged"
+
+
 def history_row(entry: JournalEntry, practices: dict[str, Practice]) -> HistoryRow:
     """How one journal entry reads in the table, with what each column sorts by and its tooltip."""
     local = entry.recorded_at.astimezone()
@@ -136,7 +150,8 @@ def history_row(entry: JournalEntry, practices: dict[str, Practice]) -> HistoryR
     sections = _sections_text(entry)
     reason = entry.purpose or ""
     outcome = OUTCOME_TEXT.get(entry.outcome, str(entry.outcome))
-    cells = (when, user, role, action, practice, patient, sections, reason, outcome, entry.workstation)
+    flag = flag_text(entry)
+    cells = (when, user, role, action, practice, patient, sections, reason, outcome, flag, entry.workstation)
     stamp = entry.recorded_at.astimezone(UTC)
     sort_keys: tuple[Any, ...] = ((stamp.isoformat(), entry.seq or 0),) + tuple(c.casefold() for c in cells[1:])
     user_tip = entry.user.display_name if entry.user.display_name != user else ""
@@ -149,7 +164,8 @@ def history_row(entry: JournalEntry, practices: dict[str, Practice]) -> HistoryR
             entry.details["sections_failed"])
     tips = (f"{when} local time ({stamp:%Y-%m-%d %H:%M:%S} UTC)\nJournal entry {entry.seq} · {entry.entry_id}",
             user_tip, "", "", f"ODS code {entry.practice_ods}" if entry.practice_ods else "", patient_tip,
-            ", ".join(_section_title(v) for v in entry.sections) or sections, reason, outcome_tip, "")
+            ", ".join(_section_title(v) for v in entry.sections) or sections, reason, outcome_tip,
+            "Flagged for review" + (f": {entry.outcome_detail}" if entry.outcome_detail else "") if flag else "", "")
     return HistoryRow(entry, cells, sort_keys, tips, entry.outcome is not Outcome.SUCCESS)
 
 
@@ -161,6 +177,7 @@ class Filters:
     since: date | None = None
     until: date | None = None
     action: str | None = None
+    flagged: bool = False  # only what is flagged for review (break-glass, self/family, denied): is_flagged
 
     def query_args(self) -> dict[str, Any]:
         from app.core.audit.export import day_end, day_start
@@ -171,9 +188,21 @@ class Filters:
                 "actions": [self.action] if self.action else None}
 
 
+async def matching_entries(core: Any, filters: Filters, *, limit: int | None = None,
+                           newest_first: bool = True) -> list[JournalEntry]:
+    """Journal entries matching `filters` (the flagged-for-review filter is the one `mosaic audit flagged` uses)."""
+    if not filters.flagged:
+        return await core.access_history(**filters.query_args(), limit=limit, newest_first=newest_first)
+    from app.core.audit.recorder import is_flagged  # imported on the core's loop, like the journal
+
+    entries = await core.access_history(**filters.query_args(), newest_first=newest_first)
+    flagged = await asyncio.to_thread(lambda: [e for e in entries if is_flagged(e)])
+    return flagged[:limit] if limit is not None else flagged
+
+
 async def load_rows(core: Any, filters: Filters, practices: list[Practice]) -> tuple[list[HistoryRow], bool]:
     """The newest LIMIT matching entries as table rows (runs on the core loop), and whether there were more."""
-    entries = await core.access_history(**filters.query_args(), limit=LIMIT + 1, newest_first=True)
+    entries = await matching_entries(core, filters, limit=LIMIT + 1)
     by_id = {p.id: p for p in practices}
     rows = await asyncio.to_thread(lambda: [history_row(e, by_id) for e in entries[:LIMIT]])
     return rows, len(entries) > LIMIT
@@ -181,7 +210,7 @@ async def load_rows(core: Any, filters: Filters, practices: list[Practice]) -> t
 
 async def export_entries(core: Any, filters: Filters, path: Path, fmt: str, practices: list[Practice]) -> int:
     """Write every entry matching `filters` (no limit) to `path` as CSV or a FHIR Bundle; returns how many."""
-    entries = await core.access_history(**filters.query_args(), newest_first=False)
+    entries = await matching_entries(core, filters, newest_first=False)
 
     def write() -> None:
         from app.core.audit.export import to_csv, to_fhir_bundle
@@ -227,7 +256,8 @@ class HistoryModel(QAbstractTableModel):
             return row.cells[column]
         if role == Qt.ItemDataRole.ToolTipRole:
             return row.tips[column] or None
-        if role == Qt.ItemDataRole.ForegroundRole and row.failed and column == OUTCOME:
+        if role == Qt.ItemDataRole.ForegroundRole and ((row.failed and column == OUTCOME)
+                                                       or (column == FLAG and row.cells[FLAG])):
             return self._failed_brush
         if role == SORT_ROLE:
             return row.sort_keys[column]
@@ -316,6 +346,10 @@ class AccessHistoryWindow(QWidget):
         self.action_combo.setAccessibleName("Action")
         for text, value in ACTION_CHOICES:
             self.action_combo.addItem(text, value)
+        self.flagged_check = QCheckBox("Flagged for re&view only")
+        self.flagged_check.setAccessibleName("Flagged for review only")
+        self.flagged_check.setToolTip("Only accesses flagged for review: break-glass, the user's own or a family "
+                                      "member's record, and accesses the policy denied (as mosaic audit flagged)")
 
         today = QDate.currentDate()
         self.from_check = QCheckBox("&From")
@@ -355,6 +389,7 @@ class AccessHistoryWindow(QWidget):
         grid.addWidget(self.action_combo, 1, 5)
         grid.addWidget(self.show_button, 1, 6)
         grid.addWidget(self.clear_button, 1, 7)
+        grid.addWidget(self.flagged_check, 2, 0, 1, 4)
         grid.setColumnStretch(1, 1)
         grid.setColumnStretch(3, 1)
         grid.setColumnStretch(5, 2)
@@ -362,7 +397,7 @@ class AccessHistoryWindow(QWidget):
         self.field_error.setObjectName("fieldError")
         self.field_error.setAccessibleName("Filter problem")
         self.field_error.setVisible(False)
-        grid.addWidget(self.field_error, 2, 0, 1, 8)
+        grid.addWidget(self.field_error, 3, 0, 1, 8)
         layout.addWidget(self.filters)
 
         self.upstream = QFrame()
@@ -426,8 +461,8 @@ class AccessHistoryWindow(QWidget):
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.close)
 
         order = [self.user_edit, self.patient_edit, self.practice_combo, self.from_check, self.from_date,
-                 self.to_check, self.to_date, self.action_combo, self.show_button, self.clear_button, self.table,
-                 self.export_button, self.close_button]
+                 self.to_check, self.to_date, self.action_combo, self.flagged_check, self.show_button,
+                 self.clear_button, self.table, self.export_button, self.close_button]
         for first, second in zip(order, order[1:], strict=False):
             QWidget.setTabOrder(first, second)
 
@@ -501,10 +536,11 @@ class AccessHistoryWindow(QWidget):
         self._set_field_error(None)
         return Filters(user=self.user_edit.text().strip() or None, patient_nhs_number=patient,
                        practice_id=self.practice_combo.currentData(), since=since, until=until,  # type: ignore[arg-type]
-                       action=self.action_combo.currentData())
+                       action=self.action_combo.currentData(), flagged=self.flagged_check.isChecked())
 
     def set_filters(self, *, user: str | None = None, patient: str | None = None, practice_id: str | None = None,
-                    since: date | None = None, until: date | None = None, action: str | None = None) -> None:
+                    since: date | None = None, until: date | None = None, action: str | None = None,
+                    flagged: bool = False) -> None:
         self.user_edit.setText(user or "")
         self.patient_edit.setText(nhs_number.format_nhs_number(patient) if patient else "")
         self.practice_combo.setCurrentIndex(max(self.practice_combo.findData(practice_id), 0))
@@ -514,6 +550,7 @@ class AccessHistoryWindow(QWidget):
                 edit.setProperty("chosen", QDate(day))
                 check.setChecked(True)
         self.action_combo.setCurrentIndex(max(self.action_combo.findData(action), 0))
+        self.flagged_check.setChecked(flagged)
 
     def clear_filters(self) -> None:
         self.set_filters()
@@ -552,10 +589,14 @@ class AccessHistoryWindow(QWidget):
             return (f"Showing the newest {LIMIT:,} matching entries; older ones are not listed. Narrow the filters "
                     "(dates, user, patient) to see them. Export includes them all.")
         if count == 0:
-            anything = any(v is not None for v in (filters.user, filters.patient_nhs_number, filters.practice_id,
-                                                    filters.since, filters.until, filters.action))
-            return "No entries match these filters." if anything else "The audit journal has no entries yet."
-        return "1 entry" if count == 1 else f"{count:,} entries"
+            others = any(v is not None for v in (filters.user, filters.patient_nhs_number, filters.practice_id,
+                                                  filters.since, filters.until, filters.action))
+            if filters.flagged and not others:
+                return "No accesses are flagged for review."
+            return "No entries match these filters." if others or filters.flagged \
+                else "The audit journal has no entries yet."
+        noun = "flagged " if filters.flagged else ""
+        return f"1 {noun}entry" if count == 1 else f"{count:,} {noun}entries"
 
     def _load_failed(self, generation: int, exc: BaseException) -> None:
         if generation != self._generation:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from app.core.config import IdentitySettings
@@ -35,8 +35,10 @@ def ensure_application() -> object:
 def build_window(practices: list[Practice], *, start_demo: StartDemo | None = None,
                  bridge: AsyncBridge | None = None, central_url: str | None = None,
                  identity: IdentitySettings | None = None,
-                 open_url: Callable[[str], object] | None = None) -> tuple[MainWindow, AsyncBridge]:
+                 open_url: Callable[[str], object] | None = None,
+                 core_options: dict[str, Any] | None = None) -> tuple[MainWindow, AsyncBridge]:
     """The real window and its bridge, not shown and without an event loop (tests, benchmarks).
+    `core_options` go to MosaicCore (e.g. the demo's `notify` settings).
 
     Showing the window starts signing in. Shut down with `bridge.shutdown(window.core)`.
     """
@@ -48,7 +50,7 @@ def build_window(practices: list[Practice], *, start_demo: StartDemo | None = No
     bridge = bridge or AsyncBridge()
     window = MainWindow(bridge, start_demo=start_demo)
     core = MosaicCore(practices, on_state=window.on_core_state, on_outbox_status=window.on_outbox_status,
-                      central_url=central_url)
+                      central_url=central_url, **(core_options or {}))
     if identity is not None and identity.configured:
         from app.core.identity import Identity
 
@@ -73,11 +75,12 @@ def _settle_heap() -> None:
 
 def run_window(practices: list[Practice], *, start_demo: StartDemo | None = None,
                on_close: Callable[[], None] | None = None, central_url: str | None = None,
-               identity: IdentitySettings | None = None, open_url: Callable[[str], object] | None = None) -> int:
+               identity: IdentitySettings | None = None, open_url: Callable[[str], object] | None = None,
+               core_options: dict[str, Any] | None = None) -> int:
     """Show the window, run until it closes, close every session, and return the exit code."""
     app = ensure_application()
     window, bridge = build_window(practices, start_demo=start_demo, central_url=central_url, identity=identity,
-                                  open_url=open_url)
+                                  open_url=open_url, core_options=core_options)
     # Quit when *this* window closes. Qt's own last-window quit is posted as an event, and one left over
     # after exec() returns would end the next event loop at once (a second run, or a test), so it is off.
     quit_on_last = app.quitOnLastWindowClosed()  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -25,13 +26,16 @@ from PySide6.QtWidgets import (
 )
 
 from adapters.base import AdapterError
-from app.core.display import display_name, format_datetime
+from app.core.display import display_name, format_date, format_datetime
 from app.core.model import PatientRecord, PatientSummary, Practice
+from app.core.nhs_number import format_nhs_number
+from app.core.policy import PolicyDecision, PolicyError, PolicyFileError
 from app.core.query import QueryError, parse_query
 from app.core.search import PracticeResults, SearchOutcome
 from app.core.service import MosaicCore
 from app.core.sessions import PracticeState, PracticeStatus
 from app.ui import style
+from app.ui.access_dialogs import BreakGlassDialog, ReasonDialog, for_screen
 from app.ui.access_history import AccessHistoryWindow
 from app.ui.bridge import AsyncBridge
 from app.ui.empty_state import NoPracticesPanel
@@ -45,6 +49,15 @@ if TYPE_CHECKING:
 
 StartDemo = Callable[[], list[Practice]]
 STATUS_MS = 15000
+RESTRICTED_MARK = "Restricted — break-glass"
+
+
+@dataclass(frozen=True)
+class AccessGrant:
+    """What a record view was opened with under the access policy; Reload and Retry reuse it."""
+
+    purpose: str | None = None
+    break_glass: bool = False
 
 
 class MainWindow(QMainWindow):
@@ -55,6 +68,8 @@ class MainWindow(QMainWindow):
     search_finished = Signal(object)  # SearchOutcome (None if the search itself failed)
     record_finished = Signal(object)  # RecordView, once it shows the record or the error
     outbox_status_changed = Signal(object)  # list[DestinationStatus], once the status bar shows it
+    access_dialog_opened = Signal(object)  # ReasonDialog or BreakGlassDialog, shown (window-modal) with open()
+    access_refused = Signal(str)  # the status-bar message, once a refused attempt has been journaled
     closed = Signal()
 
     def __init__(self, bridge: AsyncBridge, *, start_demo: StartDemo | None = None) -> None:
@@ -66,6 +81,9 @@ class MainWindow(QMainWindow):
         self._search_generation = 0
         self._search_future: concurrent.futures.Future[Any] | None = None
         self._loads: dict[int, concurrent.futures.Future[Any]] = {}
+        self._grants: dict[int, AccessGrant] = {}  # id(view) -> the reason / break-glass it was opened with
+        self.access_dialog: ReasonDialog | BreakGlassDialog | None = None
+        self._lock_watched = False
         self.access_history: AccessHistoryWindow | None = None
         self._upstream_problem: str | None = None
         self.setWindowTitle("Mosaic · GP practices")
@@ -240,6 +258,14 @@ class MainWindow(QMainWindow):
         self.sign_in_action.setEnabled(bool(practices))
         if self.access_history is not None:
             self.access_history.set_core(core)
+        self.search_panel.set_access_check(self._restriction if core.policy is not None else None)
+
+    def _restriction(self, patient: PatientSummary) -> str | None:
+        """The mark a search result gets when the policy restricts this patient for this user (pure, no request)."""
+        core = self.core
+        if core is None or core.policy is None:
+            return None
+        return RESTRICTED_MARK if core.decide(patient.practice_id, patient).needs == "break-glass" else None
 
     def on_core_state(self, state: PracticeState) -> None:
         """The core's state listener: runs on the core's loop thread, so hop to the GUI thread."""
@@ -339,8 +365,14 @@ class MainWindow(QMainWindow):
         old = self.core
         if old is not None:
             self.bridge.submit(old.close())
+        try:
+            core = MosaicCore(practices, on_state=self.on_core_state, on_outbox_status=self.on_outbox_status)
+        except PolicyFileError as exc:  # the policy changed since Mosaic started: it never falls open
+            self._demo_failed(exc)
+            self._message(QMessageBox.Icon.Critical, "The access policy cannot be used", str(exc), "policyError")
+            return
         self.no_practices.set_status(None)
-        self.set_core(MosaicCore(practices, on_state=self.on_core_state, on_outbox_status=self.on_outbox_status))
+        self.set_core(core)
         self.sign_in_all()
         self.search_panel.focus_search()
 
@@ -403,7 +435,11 @@ class MainWindow(QMainWindow):
     # -- records -----------------------------------------------------------------------------------
 
     def open_patient(self, patient: PatientSummary) -> RecordView | None:
-        """Open (or bring forward, if already open) this registration's record."""
+        """Open (or bring forward, if already open) this registration's record.
+
+        The access policy is asked first (pure, on this thread): a reason or break-glass is asked for in a
+        window-modal dialog and the record opens once it is given (None is returned meanwhile); a denied
+        access opens nothing and is journaled by the core without any request to the practice."""
         if self.core is None:
             return None
         existing = self.records.find((patient.practice_id, patient.local_id))
@@ -411,8 +447,120 @@ class MainWindow(QMainWindow):
             self.records.focus_view(existing)
             self.statusBar().showMessage(f"{existing.title()} is already open.", STATUS_MS)
             return existing
+        if self.access_dialog is not None:
+            return None  # one question at a time (the dialog is window-modal)
+        decision = self.core.decide(patient.practice_id, patient)
+        if decision.needs == "allowed":
+            return self._open_view(patient, AccessGrant())
+        if decision.needs == "denied":
+            self._deny(patient, decision)
+        else:
+            self._ask(patient, decision)
+        return None
+
+    # -- the access policy -------------------------------------------------------------------------
+
+    def _where(self, patient: PatientSummary) -> str:
+        assert self.core is not None
+        return f"{display_name(patient)} at {self.core.sessions.practice(patient.practice_id).name}"
+
+    def _ask(self, patient: PatientSummary, decision: PolicyDecision) -> None:
+        """A reason or break-glass dialog; the record opens when it is accepted."""
+        assert self.core is not None
+        practice = self.core.sessions.practice(patient.practice_id)
+        kind = BreakGlassDialog if decision.needs == "break-glass" else ReasonDialog
+        dialog = kind(decision, _identified(patient), practice.name, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self._access_given(patient, dialog))
+        dialog.rejected.connect(lambda: self._access_cancelled(patient, dialog))
+        self.access_dialog = dialog
+        self._watch_lock()
+        self.statusBar().showMessage(
+            f"Break-glass is needed to open {self._where(patient)}." if kind is BreakGlassDialog
+            else f"A reason for access is needed to open {self._where(patient)}.", STATUS_MS)
+        dialog.open()  # not exec(): the window carries on when the user answers
+        self.access_dialog_opened.emit(dialog)
+
+    def _watch_lock(self) -> None:
+        """The idle lock (set on the window once built) closes what names a patient: the policy's dialogs."""
+        lock = getattr(self, "lock", None)
+        if lock is not None and not self._lock_watched:
+            lock.locked_changed.connect(self._locked_changed)
+            self._lock_watched = True
+
+    def _locked_changed(self, locked: bool) -> None:
+        """Locked: the pending question goes away unanswered (nothing opens, nothing is journaled)."""
+        if not locked:
+            return
+        dialog, self.access_dialog = self.access_dialog, None
+        if dialog is not None:
+            dialog.reject()  # no longer the pending dialog: _access_cancelled ignores it
+        for box in self.findChildren(QMessageBox, "accessDenied"):
+            box.close()
+
+    def _access_given(self, patient: PatientSummary, dialog: ReasonDialog | BreakGlassDialog) -> None:
+        if dialog is not self.access_dialog:
+            return
+        self.access_dialog = None
+        if self.core is None:
+            return
+        self._open_view(patient, AccessGrant(dialog.reason(), isinstance(dialog, BreakGlassDialog)))
+
+    def _access_cancelled(self, patient: PatientSummary, dialog: ReasonDialog | BreakGlassDialog) -> None:
+        """A cancelled reason opens nothing and records nothing; a cancelled break-glass is journaled as a
+        denied attempt on a restricted record (the core does that, and sends nothing to the practice)."""
+        if dialog is not self.access_dialog:
+            return  # closed by the lock, not by the user
+        self.access_dialog = None
+        if isinstance(dialog, BreakGlassDialog):
+            self._journal_refusal(patient, "break-glass was cancelled")
+        else:
+            self.statusBar().showMessage(f"Not opened: no reason for access was given for {self._where(patient)}.",
+                                         STATUS_MS)
+
+    def _deny(self, patient: PatientSummary, decision: PolicyDecision) -> None:
+        """No tab: say why, and let the core journal the denied attempt (no request leaves for the practice)."""
+        why = for_screen(decision.why)
+        self.statusBar().showMessage(f"Not opened: {why}", STATUS_MS)
+        self._message(QMessageBox.Icon.Warning, "Access denied",
+                      f"The record of {self._where(patient)} cannot be opened.\n\n{why}\n\nThis attempt is "
+                      "recorded in the audit journal.", "accessDenied")
+        self._journal_refusal(patient, None)
+
+    def _journal_refusal(self, patient: PatientSummary, what: str | None) -> None:
+        assert self.core is not None
+        where = self._where(patient)
+
+        def settled(result: object) -> None:
+            if isinstance(result, PolicyError):
+                why = for_screen(result.decision.why)
+            elif isinstance(result, BaseException):
+                why = f"the attempt could not be recorded: {result}"
+            else:  # the policy let it through after all (changed meanwhile); the user said no, so not shown
+                why = "nothing is shown"
+            message = f"Not opened: {where}" + (f" ({what})" if what else "") + f". {why}"
+            self.statusBar().showMessage(message, STATUS_MS)
+            self.access_refused.emit(message)
+
+        self.bridge.submit(self.core.open_record(patient.practice_id, patient.local_id), settled, settled)
+
+    def _message(self, icon: QMessageBox.Icon, title: str, text: str, name: str) -> QMessageBox:
+        box = QMessageBox(icon, title, text, parent=self)
+        box.setObjectName(name)
+        box.setAccessibleName(title)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()  # not exec(): the window keeps running
+        return box
+
+    def grant_of(self, view: RecordView) -> AccessGrant:
+        """The reason / break-glass `view` was opened with (Reload and Retry reuse it without asking)."""
+        return self._grants.get(id(view), AccessGrant())
+
+    def _open_view(self, patient: PatientSummary, grant: AccessGrant) -> RecordView:
+        assert self.core is not None
         practice = self.core.sessions.practice(patient.practice_id)
         view = RecordView(patient, practice)
+        self._grants[id(view)] = grant
         view.retry_requested.connect(self._load)
         view.record_shown.connect(self._record_shown)
         self.records.add(view)
@@ -440,12 +588,18 @@ class MainWindow(QMainWindow):
         def failed(exc: BaseException) -> None:
             if self._loads.get(token) is future:
                 del self._loads[token]
-                message = exc.message if isinstance(exc, AdapterError) else (str(exc) or type(exc).__name__)
+                if isinstance(exc, PolicyError):  # the policy changed since the view was opened
+                    message = f"Not opened under the access policy: {for_screen(exc.decision.why)}"
+                elif isinstance(exc, AdapterError):
+                    message = exc.message
+                else:
+                    message = str(exc) or type(exc).__name__
                 view.show_error(message)
                 self.statusBar().showMessage(f"Could not open {view.title()}: {message}", STATUS_MS)
                 self.record_finished.emit(view)
 
         core = self.core
+        grant = self.grant_of(view)
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()  # until the request goes out
         self._loads[token] = future
 
@@ -455,7 +609,8 @@ class MainWindow(QMainWindow):
             nonlocal future
             if self._loads.get(token) is not future:
                 return  # closed or reloaded meanwhile
-            future = self.bridge.submit(core.open_record(practice_id, local_id), done, failed)
+            future = self.bridge.submit(core.open_record(practice_id, local_id, purpose=grant.purpose,
+                                                         break_glass=grant.break_glass), done, failed)
             self._loads[token] = future
 
         QTimer.singleShot(0, self, start)
@@ -467,6 +622,7 @@ class MainWindow(QMainWindow):
         self.record_finished.emit(view)
 
     def _view_closed(self, view: RecordView) -> None:
+        self._grants.pop(id(view), None)
         future = self._loads.pop(id(view), None)
         if future is not None:
             future.cancel()
@@ -605,3 +761,14 @@ class MainWindow(QMainWindow):
         self._loads.clear()
         super().closeEvent(event)
         self.closed.emit()
+
+
+def _identified(patient: PatientSummary) -> str:
+    """The patient as the dialogs name them: enough to be sure it is the right person before opening
+    (a pseudonymised patient of the research view by the pseudonym only)."""
+    if getattr(patient, "pseudonym", None):
+        return display_name(patient)
+    details = [f"NHS No. {format_nhs_number(patient.nhs_number)}" if patient.nhs_number else "",
+               f"born {format_date(patient.birth_date)}" if patient.birth_date else ""]
+    shown = ", ".join(d for d in details if d)
+    return f"{display_name(patient)} ({shown})" if shown else display_name(patient)

@@ -8,17 +8,22 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPainter, QPaintEvent
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QWidget
 
-from app.core.display import display_name, format_age, format_date, format_datetime, format_sex
+from app.core.display import (
+    RESEARCH_MARKER,
+    display_name,
+    format_born,
+    format_datetime,
+    format_patient_nhs_number,
+    format_sex,
+)
 from app.core.model import PatientSummary, Practice
-from app.core.nhs_number import format_nhs_number
 from app.ui import style
 from app.ui.flow_layout import FlowLayout
 
 
 def born_text(patient: PatientSummary) -> str:
-    if patient.birth_date is None:
-        return "Not known"
-    return f"{format_date(patient.birth_date)} ({format_age(patient.birth_date)})"
+    """'12-Mar-1975 (47y)'; the year only in the research view."""
+    return format_born(patient)
 
 
 class ColourBar(QWidget):
@@ -48,7 +53,8 @@ class PatientBanner(QFrame):
         self.name_text = display_name(patient)
         self.born_text = born_text(patient)
         self.sex_text = format_sex(patient.sex)
-        self.nhs_text = format_nhs_number(patient.nhs_number) or "Not recorded"
+        self.nhs_text = format_patient_nhs_number(patient)
+        self.research_text = RESEARCH_MARKER if patient.pseudonym else ""  # the research view, said on screen
         self.retrieved_text = f"Retrieved {format_datetime(retrieved_at)}" if retrieved_at else ""
         self.setAccessibleName(f"Patient banner: {self.name_text}, {practice.name}")
         outer = QHBoxLayout(self)
@@ -75,6 +81,9 @@ class PatientBanner(QFrame):
         self.nhs_label = _field("NHS No.", self.nhs_text)
         for label in (self.born_label, self.sex_label, self.nhs_label):
             flow.addWidget(label)
+        if self.research_text:
+            self.research_label = _field("Research view", "pseudonymised")
+            flow.addWidget(self.research_label)
         grid.addWidget(self.fields, 1, 0)
 
         practice_row = QHBoxLayout()
@@ -95,8 +104,9 @@ class PatientBanner(QFrame):
 
     def text(self) -> str:
         """Everything the banner says, in reading order (for tests and screen-reader checks)."""
+        research = (self.research_text,) if self.research_text else ()
         return " | ".join((self.name_text, f"Born {self.born_text}", f"Sex {self.sex_text}",
-                           f"NHS No. {self.nhs_text}", self.practice_label.text(), self.retrieved_text))
+                           f"NHS No. {self.nhs_text}", *research, self.practice_label.text(), self.retrieved_text))
 
 
 def _label(text: str, object_name: str, accessible: str) -> QLabel:

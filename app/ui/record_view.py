@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 
 from app.core.display import display_name, format_partial_date
 from app.core.model import SECTION_TITLES, Entry, PatientRecord, PatientSummary, Practice, Section, SectionName
+from app.ui.access_dialogs import access_strip, is_access_warning, opened_by_break_glass
 from app.ui.patient_banner import PatientBanner
 
 log = logging.getLogger("mosaic.ui.record")
@@ -365,6 +366,7 @@ class RecordView(QWidget):
         self.state = "loading"
         self.error: str | None = None
         self.banner: PatientBanner | None = None
+        self.access_strip: QFrame | None = None  # how the record was opened, when the access is flagged
         self.sections: dict[SectionName, SectionBlock] = {}
         self._generation = 0  # bumped whenever the content is replaced: steps of an older build stop
         self._body_layout: QVBoxLayout | None = None
@@ -375,11 +377,13 @@ class RecordView(QWidget):
         self.show_loading()
 
     def title(self) -> str:
-        return f"{display_name(self.patient)} · {self.practice.name}"
+        marker = "⚠ " if self.record is not None and opened_by_break_glass(self.record.warnings) else ""
+        return f"{marker}{display_name(self.patient)} · {self.practice.name}"
 
     def _clear(self) -> None:
         self.stop_building()
         self.banner = None
+        self.access_strip = None
         self.sections = {}
         self._body_layout = None
         while self._layout.count():
@@ -467,8 +471,13 @@ class RecordView(QWidget):
         # The banner always comes first: no section is ever on screen without it.
         self.banner = PatientBanner(record.patient, self.practice, record.retrieved_at)
         self._layout.addWidget(self.banner)
-        if record.warnings:
-            self._layout.addWidget(_warnings(record.warnings))
+        # How the record was opened (break-glass, self/family) first, in red/amber, right under the banner.
+        self.access_strip = access_strip(record.warnings)
+        if self.access_strip is not None:
+            self._layout.addWidget(self.access_strip)
+        other_warnings = tuple(w for w in record.warnings if not is_access_warning(w))
+        if other_warnings:
+            self._layout.addWidget(_warnings(other_warnings))
 
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)

@@ -12,6 +12,7 @@ built again, so the cost of an answer is the cost of its own rows.
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
@@ -27,6 +28,10 @@ COLUMNS = ("Practice", "Name", "Date of birth", "NHS number", "Postcode", "Sex")
 PATIENT_ROLE = Qt.ItemDataRole.UserRole + 1
 KEY_ROLE = Qt.ItemDataRole.UserRole + 2
 GROUP_SIZE_ROLE = Qt.ItemDataRole.UserRole + 3
+RESTRICTION_ROLE = Qt.ItemDataRole.UserRole + 4  # the access policy's mark on a registration, e.g. restricted
+
+#: what the access policy says about showing a result: a short mark ("Restricted — break-glass") or None
+AccessCheck = Callable[[PatientSummary], str | None]
 
 Key = tuple[str, str]  # (practice id, practice-local patient id)
 Index = QModelIndex | QPersistentModelIndex
@@ -64,6 +69,7 @@ class ResultsModel(QStandardItemModel):
         super().__init__(0, len(COLUMNS), parent)
         self.setHorizontalHeaderLabels(list(COLUMNS))
         self._practices: dict[str, Practice] = {}
+        self._access_check: AccessCheck | None = None
         self._bold = QFont()
         self._bold.setBold(True)
         self._reset_state()
@@ -87,6 +93,10 @@ class ResultsModel(QStandardItemModel):
 
     def set_practices(self, practices: list[Practice]) -> None:
         self._practices = {p.id: p for p in practices}
+
+    def set_access_check(self, check: AccessCheck | None) -> None:
+        """Results added from now on are marked as `check` says (None: no access policy, no marks)."""
+        self._access_check = check
 
     def clear_results(self) -> None:
         self.removeRows(0, self.rowCount())
@@ -215,13 +225,22 @@ class ResultsModel(QStandardItemModel):
     def _patient_items(self, patient: PatientSummary) -> list[QStandardItem]:
         practice = self._practices.get(patient.practice_id)
         name = practice.name if practice else patient.practice_id
-        texts = (name, display_name(patient), format_date(patient.birth_date),
+        mark = self._access_check(patient) if self._access_check is not None else None
+        shown_name = display_name(patient) + (f"  ·  {mark}" if mark else "")
+        texts = (name, shown_name, format_date(patient.birth_date),
                  format_nhs_number(patient.nhs_number) or "Not recorded", patient.postcode or "",
                  format_sex(patient.sex))
         tip = f"{display_name(patient)} at {name}. Press Enter or double-click to open the record."
+        if mark:
+            tip += (f"\n{mark}: this record is restricted by the practice. It opens only by break-glass, with a "
+                    "written reason, and the access is flagged for review.")
         items = _row_items(texts, tip, patient, (patient.practice_id, patient.local_id), 1)
         if practice:
             items[0].setIcon(style.swatch_icon(practice.colour))
+        if mark:
+            items[1].setData(mark, RESTRICTION_ROLE)
+            items[1].setData(QColor(style.ERROR), _FOREGROUND)
+            items[1].setData(self._bold, _FONT)
         if not patient.nhs_number:
             items[3].setData(QColor(style.SECONDARY), _FOREGROUND)
         return items

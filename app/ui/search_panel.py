@@ -28,7 +28,7 @@ from app.core.nhs_number import normalise
 from app.core.query import nhs_number_problem
 from app.core.search import PracticeResults
 from app.ui import style
-from app.ui.results_model import ResultsModel
+from app.ui.results_model import AccessCheck, ResultsModel
 
 PLACEHOLDER = "NHS number, name (family first) or date of birth"
 TYPING_PAUSE_MS = 800
@@ -86,6 +86,7 @@ class SearchPanel(QWidget):
         self._answered: list[str] = []
         self._problems: list[tuple[str, str]] = []
         self._notes: list[tuple[str, str]] = []
+        self._outside_role: list[str] = []  # practices the access policy kept this search from
         self._arrived: list[PracticeResults] = []  # answers not shown yet, in order of arrival
         self._applied_at = 0.0  # time.monotonic() of the last update of the results
         self._finishing: tuple[str | None, Callable[[], None] | None] | None = None  # finish() waiting for them
@@ -221,6 +222,10 @@ class SearchPanel(QWidget):
         self._practices = {p.id: p for p in practices}
         self.model.set_practices(practices)
 
+    def set_access_check(self, check: AccessCheck | None) -> None:
+        """How the access policy marks results (restricted patients); None without a policy."""
+        self.model.set_access_check(check)
+
     def begin(self) -> None:
         """A new search: forget the previous one's results and status."""
         self._apply_timer.stop()
@@ -232,6 +237,7 @@ class SearchPanel(QWidget):
         self._answered = []
         self._problems = []
         self._notes = []
+        self._outside_role = []
         self._refresh_status(finished=False)
 
     def add_result(self, result: PracticeResults) -> None:
@@ -288,6 +294,9 @@ class SearchPanel(QWidget):
                 name = self._name(result.practice_id)
                 if result.error:
                     self._problems.append((result.practice_id, _prefixed(name, result.error)))
+                elif _refused_by_policy(result):  # named, but not counted as a practice that answered
+                    self._outside_role.append(result.practice_id)
+                    self._notes.append((result.practice_id, _prefixed(name, result.note or "")))
                 else:
                     self._answered.append(result.practice_id)
                     if result.note:
@@ -327,6 +336,9 @@ class SearchPanel(QWidget):
             text = f"{people} {noun} from {answered} of {total} practices"
             if people == 0 and answered:
                 text = f"No patients found at {answered} of {total} practices"
+            if self._outside_role:
+                outside = len(self._outside_role)
+                text += f" · {outside} {'practice' if outside == 1 else 'practices'} outside your role, not searched"
         else:
             waiting = ", ".join(self._name(pid) for pid in self._pending)
             text = f"Searching {total} practices… {people} {noun} so far"
@@ -360,6 +372,11 @@ class SearchPanel(QWidget):
     def _colour(self, practice_id: str) -> str:
         practice = self._practices.get(practice_id)
         return practice.colour if practice else style.SECONDARY
+
+
+def _refused_by_policy(result: PracticeResults) -> bool:
+    """The core skipped this practice under the access policy (no request left for it): it says so in a note."""
+    return not result.queried and not result.patients and " was not searched: " in (result.note or "")
 
 
 def _prefixed(name: str, message: str) -> str:

@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, tuple[str, int]] = {
     "bench_gui": ("Window (GUI thread, memory)", 200),
     "bench_cold_start": ("Cold start", 150),
     "bench_search_scale": ("Search, 5 × 20,000 patients", 120),
+    "bench_policy_notify": ("Access policy and patient notifications", 120),
 }
 
 

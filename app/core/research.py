@@ -1,0 +1,239 @@
+"""The research view: what a research role sees of a patient who has not consented to research.
+
+A patient without a recorded research consent (the study's `consented` list in the access policy, or a
+FHIR Consent from the practice read with the record) is pseudonymised in the core, before anything is
+handed back, so every face of the app (window, CLI, exports) only ever holds the pseudonymised data: no
+name, NHS number, postcode, contact details, practice-local id or free text; the date of birth reduced
+to its year; a pseudonym instead, stable per patient per study.
+
+The pseudonym is a keyed HMAC-SHA256 of the NHS number (or practice id and local id when there is
+none) under the study's secret key. NHS numbers are a small space: an unkeyed hash would be reversed by
+trying them all, so there is no unkeyed fallback. Without the key a research role sees no
+non-consented patient at all.
+
+Reducing by construction: every field of a summary or record not named here as safe is reset to its
+default, so a field added to the model later is withheld until someone decides it may be shown.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from app.core import nhs_number as nhs
+from app.core.model import Entry, PatientRecord, PatientSummary
+from app.core.policy import PolicyDecision, PolicyError, Study
+from app.core.secrets import SecretError, env_name, resolve_secret
+
+if TYPE_CHECKING:
+    from app.core.audit.model import JournalEntry
+    from app.core.search import PracticeResults
+
+WITHHELD_TEXT = "[free text withheld — research view]"
+WITHHELD = "[withheld]"
+RESEARCH_MARKER = "Research view — pseudonymised"
+PSEUDONYMISED_WARNING = ("Research view — pseudonymised: no research consent is recorded for this patient, so "
+                         "name, NHS number, address, contact details, free text and the full date of birth are "
+                         "withheld.")
+MIN_KEY_LENGTH = 16
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+PSEUDONYM = re.compile(r"^R-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$")
+#: summary fields a pseudonymised summary keeps as they are (the rest are set here or reset to defaults)
+_SUMMARY_KEEP = frozenset({"practice_id", "sex"})
+#: record fields kept (the patient and sections are reduced; contact details and anything new are dropped)
+_RECORD_KEEP = frozenset({"retrieved_at", "round_trips", "warnings", "research_consent"})
+
+T = TypeVar("T")
+
+
+class ResearchKeyMissing(PolicyError):
+    """The study's pseudonym key is not set (or not readable): no non-consented patient can be shown."""
+
+    def __init__(self, study_id: str, detail: str | None = None) -> None:
+        why = (f"The research view cannot show patients without research consent: the pseudonym key for study "
+               f"'{study_id}' is not set. Set {env_name(key_name(study_id))} in the environment, or store it in "
+               f"the OS keyring (service 'mosaic', user '{key_name(study_id)}'); ask your study's data manager.")
+        if detail:
+            why += f" ({detail})"
+        super().__init__(PolicyDecision("denied", why=why))
+        self.study_id = study_id
+
+
+def key_name(study_id: str) -> str:
+    """The secret's name: env MOSAIC_SECRET_STUDY_<ID>, keyring user `study-<id>`."""
+    return f"study-{study_id}"
+
+
+def study_key(study_id: str) -> bytes:
+    """The study's HMAC key, or ResearchKeyMissing (never a default)."""
+    try:
+        secret = resolve_secret(key_name(study_id), f"study '{study_id}'")
+    except SecretError as exc:
+        raise ResearchKeyMissing(study_id, str(exc)) from None
+    if not secret:
+        raise ResearchKeyMissing(study_id)
+    if len(secret) < MIN_KEY_LENGTH:
+        raise ResearchKeyMissing(study_id, f"the key set is shorter than {MIN_KEY_LENGTH} characters, "
+                                           "too short to keep pseudonyms from being reversed")
+    return secret.encode("utf-8")
+
+
+def pseudonym(key: bytes, study_id: str, *, nhs_number: str | None = None, practice_id: str | None = None,
+              local_id: str | None = None) -> str:
+    """"R-7K3Q-M2XD-9FJA": 60 bits of HMAC-SHA256 in Crockford base32 (no I, L, O, U to misread)."""
+    number = nhs.normalise(nhs_number) if nhs_number else None
+    if number:
+        subject = f"nhs:{number}"
+    elif practice_id and local_id:
+        subject = f"local:{practice_id}:{local_id}"
+    else:
+        raise ValueError("a pseudonym needs an NHS number, or a practice id and local id")
+    mac = hmac.new(key, f"mosaic-research-v1\x00{study_id}\x00{subject}".encode(), hashlib.sha256).digest()
+    bits = int.from_bytes(mac[:8], "big") >> 4
+    chars = "".join(_CROCKFORD[(bits >> (5 * i)) & 31] for i in reversed(range(12)))
+    return f"R-{chars[:4]}-{chars[4:8]}-{chars[8:]}"
+
+
+def looks_like_pseudonym(text: str) -> bool:
+    return bool(PSEUDONYM.match(text.strip().upper()))
+
+
+def _reduced(instance: T, keep: frozenset[str], **values: Any) -> T:
+    """A copy with `values` set, `keep` fields as they were and every other field at its default."""
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(instance):  # type: ignore[arg-type]
+        if f.name in values:
+            kwargs[f.name] = values[f.name]
+        elif f.name in keep:
+            kwargs[f.name] = getattr(instance, f.name)
+        elif f.default is not dataclasses.MISSING:
+            kwargs[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            kwargs[f.name] = f.default_factory()
+        else:
+            raise TypeError(f"{type(instance).__name__}.{f.name} has no default: decide in app/core/research.py "
+                            "whether the research view may show it")
+    return type(instance)(**kwargs)
+
+
+def pseudonymise_summary(patient: PatientSummary, name: str) -> PatientSummary:
+    """The summary a research role sees: sex, year of birth, practice, and the pseudonym as its id."""
+    return _reduced(patient, _SUMMARY_KEEP, local_id=name, nhs_number=None, family="", given=(), birth_date=None,
+                    postcode=None, pseudonym=name,
+                    birth_year=patient.birth_date.year if patient.birth_date else patient.birth_year)
+
+
+def pseudonymise_entry(entry: Entry) -> Entry:
+    """Coded entries keep the code's own term, date and status; uncoded free text, detail and ids go.
+    The code's display is used rather than the entry's text, which may be the clinician's own words."""
+    coding = entry.coding
+    if coding is not None and (coding.display or coding.code):
+        text = coding.display or f"Code {coding.code}"
+    else:
+        text, coding = WITHHELD_TEXT, None
+    return Entry(text=text, when=entry.when, status=entry.status, coding=coding, resource_type=entry.resource_type)
+
+
+def pseudonymise_record(record: PatientRecord, name: str) -> PatientRecord:
+    sections = {key: dataclasses.replace(section, entries=tuple(pseudonymise_entry(e) for e in section.entries))
+                for key, section in record.sections.items()}
+    return _reduced(record, _RECORD_KEEP, patient=pseudonymise_summary(record.patient, name), sections=sections,
+                    warnings=(PSEUDONYMISED_WARNING, *record.warnings))
+
+
+class ResearchView:
+    """One core's research view for a research role: consent, pseudonyms, and pseudonym → local id."""
+
+    def __init__(self, study: Study) -> None:
+        self.study = study
+        self._key: bytes | None = None
+        self._ids: dict[tuple[str, str], str] = {}  # (practice id, pseudonym) -> the practice's own id
+
+    def key(self) -> bytes:
+        if self._key is None:
+            self._key = study_key(self.study.id)
+        return self._key
+
+    def has_key(self) -> bool:
+        try:
+            self.key()
+        except ResearchKeyMissing:
+            return False
+        return True
+
+    def consented(self, number: str | None) -> bool:
+        """Consent recorded in the policy's study list."""
+        return bool(number) and nhs.normalise(number or "") in self.study.consented
+
+    def pseudonym_of(self, patient: PatientSummary) -> str:
+        name = pseudonym(self.key(), self.study.id, nhs_number=patient.nhs_number,
+                         practice_id=patient.practice_id, local_id=patient.local_id)
+        self._ids[(patient.practice_id, name)] = patient.local_id
+        return name
+
+    def summary(self, patient: PatientSummary) -> PatientSummary:
+        """Identified when consented by the policy list; else pseudonymised (ResearchKeyMissing without key)."""
+        if self.consented(patient.nhs_number):
+            return patient
+        return pseudonymise_summary(patient, self.pseudonym_of(patient))
+
+    def results(self, result: PracticeResults) -> PracticeResults:
+        """A practice's search answer as the research role sees it; without the key, non-consented
+        patients are left out and a note says why."""
+        shown: list[PatientSummary] = []
+        missing: ResearchKeyMissing | None = None
+        for patient in result.patients:
+            try:
+                shown.append(self.summary(patient))
+            except ResearchKeyMissing as exc:
+                missing = exc
+        if missing is None:
+            return dataclasses.replace(result, patients=tuple(shown))
+        left_out = len(result.patients) - len(shown)
+        note = f"{left_out} patient{'s' if left_out != 1 else ''} without research consent not shown: {missing}"
+        return dataclasses.replace(result, patients=tuple(shown), note=note)
+
+    def local_id(self, practice_id: str, given: str) -> str | None:
+        """The practice's own id for what the user gave (a pseudonym this view handed out, or an id).
+        None for a pseudonym this view does not know (never sent to the practice as an id)."""
+        known = self._ids.get((practice_id, given.strip().upper()))
+        if known is not None:
+            return known
+        return None if looks_like_pseudonym(given) else given
+
+    def record(self, record: PatientRecord) -> PatientRecord:
+        """The record as the research role sees it: identified with consent (list or backend Consent)."""
+        if self.consented(record.patient.nhs_number) or record.research_consent is True:
+            note = f"Research consent recorded for study '{self.study.id}': shown identified."
+            return dataclasses.replace(record, warnings=(note, *record.warnings))
+        return pseudonymise_record(record, self.pseudonym_of(record.patient))
+
+    def journal_entries(self, entries: Iterable[JournalEntry]) -> list[JournalEntry]:
+        """Journal entries with every patient field replaced by the pseudonym ("[withheld]" without the
+        key). The journal itself keeps the real identifiers, for auditors."""
+        key = self.key() if self.has_key() else None
+        return [pseudonymise_journal_entry(e, key, self.study.id) for e in entries]
+
+
+def pseudonymise_journal_entry(entry: JournalEntry, key: bytes | None, study_id: str) -> JournalEntry:
+    name: str | None = None
+    if entry.patient_nhs_number or (entry.patient_local_id and entry.practice_id):
+        name = WITHHELD if key is None else pseudonym(key, study_id, nhs_number=entry.patient_nhs_number,
+                                                      practice_id=entry.practice_id, local_id=entry.patient_local_id)
+    details = dict(entry.details)
+    query = details.get("query")
+    if isinstance(query, dict):
+        details["query"] = {k: _query_value(k, v, key, study_id) for k, v in query.items()}
+    return dataclasses.replace(entry, patient_nhs_number=None, patient_local_id=name, details=details)
+
+
+def _query_value(field_name: str, value: Any, key: bytes | None, study_id: str) -> Any:
+    if field_name == "nhs_number" and key is not None and isinstance(value, str) and value:
+        return pseudonym(key, study_id, nhs_number=value)
+    if field_name == "birth_date" and isinstance(value, str) and re.match(r"^\d{4}", value):
+        return value[:4]
+    return WITHHELD
