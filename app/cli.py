@@ -431,16 +431,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     else:
         from app.cli_render import render_record
 
-        text = render_record(record, next(p for p in practices if p.id == args.practice))
-        if record.patient.pseudonym:  # the research view: name line and the born / NHS No. line
-            from app.core.display import display_name, format_born, format_patient_nhs_number, format_sex
-
-            p = record.patient
-            lines = text.split("\n")
-            lines[:2] = [display_name(p), f"Born {format_born(p)}   {format_sex(p.sex)}   "
-                                          f"NHS No. {format_patient_nhs_number(p)}"]
-            text = "\n".join(lines)
-        print(text)
+        print(render_record(record, next(p for p in practices if p.id == args.practice)))
     return EXIT_FAILED if any(s.status == "failed" for s in record.sections.values()) else EXIT_OK
 
 
@@ -472,9 +463,11 @@ def cmd_credentials(args: argparse.Namespace) -> int:
     practices = _load_practices(args)
     if practices is None:
         return EXIT_USAGE
-    if args.practice not in {p.id for p in practices} | {"central", "notify"}:
+    studies = {f"study-{s}" for s in args.policy.studies} if args.policy is not None else set()
+    if args.practice not in {p.id for p in practices} | {"central", "notify"} | studies:
         _print_err(f"no practice '{args.practice}' is configured ('central' is the central audit store's "
-                   "password, 'notify' the GOV.UK Notify API key)")
+                   "password, 'notify' the GOV.UK Notify API key, 'study-<id>' a research study's pseudonym "
+                   "key for a study in the access policy)")
         return EXIT_USAGE
     try:
         if args.action == "set":

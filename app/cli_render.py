@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from app.core.display import display_name, format_age, format_date, format_datetime, format_partial_date, format_sex
+from app.core.display import (
+    display_name,
+    format_born,
+    format_datetime,
+    format_partial_date,
+    format_patient_nhs_number,
+    format_sex,
+)
 from app.core.model import SECTION_TITLES, PatientRecord, Practice, SectionName
-from app.core.nhs_number import format_nhs_number
 
 
 def render_record(record: PatientRecord, practice: Practice) -> str:
     p = record.patient
     lines = [
         f"{display_name(p)}",
-        f"Born {format_date(p.birth_date)} ({format_age(p.birth_date)})   {format_sex(p.sex)}   "
-        f"NHS No. {format_nhs_number(p.nhs_number) or 'not recorded'}",
+        f"Born {format_born(p)}   {format_sex(p.sex)}   NHS No. {format_patient_nhs_number(p)}",
         f"{practice.name} ({practice.ods_code})   Retrieved {format_datetime(record.retrieved_at)}",
     ]
     for warning in record.warnings:

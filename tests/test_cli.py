@@ -153,6 +153,23 @@ def test_credentials_set_refuses_without_a_terminal(tmp_path: Path) -> None:
     assert result.returncode == 2 and "terminal" in result.stderr
 
 
+def test_credentials_takes_a_study_key_only_for_a_study_the_policy_defines(tmp_path: Path) -> None:
+    from tests.test_policy import write_policy
+
+    config = tmp_path / "p.toml"
+    config.write_text('[[practice]]\nid = "x"\nname = "X"\nods_code = "Y1"\nadapter = "fhir-r4"\n'
+                      'base_url = "http://127.0.0.1:1/fhir"\n')
+    policy = write_policy(tmp_path, '[roles.r]\npractices = ["*"]\nresearch = true\nstudy = "diab-26"\n\n'
+                                    '[studies.diab-26]\nconsented = []\n')
+    env = {**os.environ, "MOSAIC_POLICY": str(policy)}
+    known = subprocess.run([*MOSAIC, "--config", str(config), "credentials", "set", "study-diab-26"],
+                           input="k" * 32 + "\n", capture_output=True, text=True, timeout=30, env=env)
+    assert known.returncode == 2 and "terminal" in known.stderr  # accepted; it then asks at a terminal only
+    unknown = subprocess.run([*MOSAIC, "--config", str(config), "credentials", "set", "study-other"],
+                             input="k" * 32 + "\n", capture_output=True, text=True, timeout=30, env=env)
+    assert unknown.returncode == 2 and "study-<id>" in unknown.stderr
+
+
 # --- mosaic audit ----------------------------------------------------------------------------------
 
 def _show_one(demo_server) -> dict:

@@ -58,3 +58,24 @@ def test_gp_role_opens_without_a_reason(network, tmp_path) -> None:
     ordinary = next(p for p in network.servers[0].population if p.nhs_number and
                     p.nhs_number not in {m.nhs_number for m in demo.marked})
     assert core.decide(network.servers[0].spec.id, ordinary.summary(network.servers[0].spec.id)).allowed
+
+
+async def test_researcher_role_sees_pseudonyms_except_the_consented(network, tmp_path, monkeypatch) -> None:
+    from app.core.model import PatientQuery
+    from app.core.secrets import env_name
+    from app.demo.policy import DEMO_STUDY
+
+    demo = demo_policy(network, "researcher")
+    monkeypatch.setenv(env_name(f"study-{DEMO_STUDY}"), demo.study_key)
+    core = MosaicCore(network.practices, journal=Journal.open(tmp_path / "j.sqlite"), user=DEMO, policy=demo.policy,
+                      notify=None)
+    await core.sign_in()
+    try:
+        consented = next(iter(demo.policy.studies[DEMO_STUDY].consented))
+        plain = next(p for p in network.servers[0].population if p.nhs_number and p.nhs_number != consented)
+        hidden = (await core.search(PatientQuery(nhs_number=plain.nhs_number))).patients
+        shown = (await core.search(PatientQuery(nhs_number=consented))).patients
+    finally:
+        await core.close()
+    assert hidden and all(s.pseudonym and not s.nhs_number and not s.family for s in hidden)
+    assert shown and all(s.nhs_number == consented and not s.pseudonym for s in shown)

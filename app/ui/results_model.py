@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap, QStandardItem, QStandardItemModel
 
-from app.core.display import display_name, format_date, format_sex
+from app.core.display import display_name, format_date, format_patient_nhs_number, format_sex
 from app.core.model import PatientSummary, Practice
 from app.core.nhs_number import format_nhs_number
 from app.core.search import PatientGroup
@@ -227,8 +227,9 @@ class ResultsModel(QStandardItemModel):
         name = practice.name if practice else patient.practice_id
         mark = self._access_check(patient) if self._access_check is not None else None
         shown_name = display_name(patient) + (f"  ·  {mark}" if mark else "")
-        texts = (name, shown_name, format_date(patient.birth_date),
-                 format_nhs_number(patient.nhs_number) or "Not recorded", patient.postcode or "",
+        born = str(patient.birth_year or "") if patient.pseudonym else format_date(patient.birth_date)
+        number = "Withheld" if patient.pseudonym else format_patient_nhs_number(patient)  # the column is narrow
+        texts = (name, shown_name, born, number, patient.postcode or "",
                  format_sex(patient.sex))
         tip = f"{display_name(patient)} at {name}. Press Enter or double-click to open the record."
         if mark:
