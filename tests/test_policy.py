@@ -318,3 +318,13 @@ def test_policy_file_comes_from_the_machine_config_only(tmp_path, monkeypatch) -
     user.write_text('[policy]\nfile = "/tmp/mine.toml"\n')
     with pytest.raises(PolicyFileError, match="machine-wide"):
         policy_file()
+
+
+def test_restricted_and_self_needs_break_glass_and_carries_both_flags() -> None:
+    own = "9434765919"
+    policy = parse_policy(policy_text(restricted={"riverside": [own]}, profile=f'nhs_number = "{own}"'))
+    asked = policy.decide("jbloggs", "riverside", own)
+    assert asked.needs == "break-glass"
+    assert set(asked.flags) == {"break-glass", "self-or-family"}  # the dialog warns about both
+    opened = policy.decide("jbloggs", "riverside", own, purpose="Own record, urgent", break_glass=True)
+    assert opened.allowed and set(opened.flags) == {"break-glass", "self-or-family"}

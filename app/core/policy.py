@@ -182,13 +182,15 @@ class Policy:
         number = nhs.normalise(summary.nhs_number or "") if summary else nhs.normalise(patient)  # type: ignore[arg-type]
         reason = (purpose or "").strip()
         flags: list[str] = []
+        relative = self._self_or_family(login, number, summary)
         if number and number in self.restricted.get(practice_id, frozenset()):
             if not break_glass or not reason:
-                return PolicyDecision("break-glass", reasons=role.reasons, flags=(FLAG_BREAK_GLASS,),
+                return PolicyDecision("break-glass", reasons=role.reasons,
+                                      flags=(FLAG_BREAK_GLASS, *((FLAG_SELF_OR_FAMILY,) if relative else ())),
                                       why="This patient's record is restricted: it opens only by break-glass "
                                           "with a written reason (--break-glass --reason TEXT).")
             flags.append(FLAG_BREAK_GLASS)
-        if self._self_or_family(login, number, summary):
+        if relative:
             if not reason:
                 return PolicyDecision("reason", reasons=role.reasons, flags=(FLAG_SELF_OR_FAMILY,),
                                       why="This patient appears to be you or a family member: give a reason "
