@@ -75,14 +75,20 @@ def secrets_env(network):
 @pytest.fixture
 def window(qtbot, network):
     """The real main window, shown and signed in to every demo practice."""
+    win, bridge = shown_window(qtbot, network.practices)
+    yield win
+    win.close()
+    bridge.shutdown(win.core)
+
+
+def shown_window(qtbot, practices):
+    """The real window and its bridge, shown and signed in to `practices` (close and shut down after)."""
     from app.ui.app import build_window
 
-    win, bridge = build_window(network.practices)
+    win, bridge = build_window(practices)
     qtbot.addWidget(win)
     with qtbot.waitSignal(win.sign_in_finished, timeout=10_000):
         win.show()
     qtbot.waitExposed(win)
     win.activateWindow()
-    yield win
-    win.close()
-    bridge.shutdown(win.core)
+    return win, bridge

@@ -23,7 +23,7 @@ from app.ui.main_window import RESTRICTED_MARK, MainWindow
 from app.ui.record_view import RecordView
 from app.ui.results_model import RESTRICTION_ROLE
 from tests.test_gui_audit import open_history, show
-from tests.test_gui_window import search
+from tests.test_gui_window import search, select_row
 from tests.test_policy import write_policy
 
 pytestmark = pytest.mark.gui
@@ -83,12 +83,7 @@ def find_result(qtbot, win: MainWindow, server, person) -> PatientSummary:
 
 
 def press_enter_on(qtbot, win: MainWindow, patient: PatientSummary) -> None:
-    index = win.search_panel.model.index_of((patient.practice_id, patient.local_id))
-    assert index.isValid(), "the patient should be listed in the results"
-    tree = win.search_panel.tree
-    tree.setFocus()
-    tree.setCurrentIndex(index)
-    qtbot.keyClick(tree, Qt.Key.Key_Return)
+    qtbot.keyClick(select_row(win, patient), Qt.Key.Key_Return)
 
 
 def ask_to_open(qtbot, win: MainWindow, patient: PatientSummary):

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QAbstractItemView, QApplication, QLabel, QTabBar, 
 
 from app.core.nhs_number import format_nhs_number
 from app.ui.main_window import MainWindow
+from tests.conftest import shown_window
 from tests.test_gui_window import open_from_results, search
 from tests.test_policy import write_policy
 from tests.test_research_view import KEY, LOGIN, a_plain_patient, fhir_server, leaks, research_policy
@@ -26,7 +27,6 @@ def research_window(qtbot, network, tmp_path, monkeypatch) -> Iterator[MainWindo
     """The real window, signed in as a researcher of study 'diab' with the study key set."""
     import keyring
 
-    from app.ui.app import build_window
     from tests.test_research_view import EmptyKeyring
 
     previous = keyring.get_keyring()
@@ -35,12 +35,7 @@ def research_window(qtbot, network, tmp_path, monkeypatch) -> Iterator[MainWindo
     monkeypatch.setenv("LOGNAME", LOGIN)
     monkeypatch.setenv("USER", LOGIN)
     monkeypatch.setenv("MOSAIC_SECRET_STUDY_DIAB", KEY)
-    win, bridge = build_window(network.practices)
-    qtbot.addWidget(win)
-    with qtbot.waitSignal(win.sign_in_finished, timeout=10_000):
-        win.show()
-    qtbot.waitExposed(win)
-    win.activateWindow()
+    win, bridge = shown_window(qtbot, network.practices)
     try:
         yield win
     finally:

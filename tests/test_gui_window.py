@@ -29,13 +29,19 @@ def search(qtbot, win: MainWindow, text: str):
     return blocker.args[0]
 
 
-def open_from_results(qtbot, win: MainWindow, patient: PatientSummary) -> RecordView:
-    """Select the patient's row in the results and press Enter; wait for the record to arrive."""
+def select_row(win: MainWindow, patient: PatientSummary):
+    """Focus the results and make the patient's row current; the results tree."""
     index = win.search_panel.model.index_of((patient.practice_id, patient.local_id))
     assert index.isValid(), "the patient should be listed in the results"
     tree = win.search_panel.tree
     tree.setFocus()
     tree.setCurrentIndex(index)
+    return tree
+
+
+def open_from_results(qtbot, win: MainWindow, patient: PatientSummary) -> RecordView:
+    """Select the patient's row in the results and press Enter; wait for the record to arrive."""
+    tree = select_row(win, patient)
     with qtbot.waitSignal(win.record_finished, timeout=TIMEOUT_MS) as blocker:
         qtbot.keyClick(tree, Qt.Key.Key_Return)
     return blocker.args[0]

@@ -348,13 +348,21 @@ def parse_policy(text: str, path: Path | str = "<policy>") -> Policy:
         for key in table:
             if key not in _PRACTICE_KEYS:
                 raise fail(f"unknown key '{key}' for practice '{pid}' (known: restricted)", "practices", pid, key)
-        numbers = _strings(table, "restricted", fail, "practices", pid)
-        for n in numbers:
-            if not nhs.is_valid(nhs.normalise(n)):
-                raise fail(f"'{n}' in practice '{pid}' restricted is not a valid NHS number",
-                           "practices", pid, "restricted")
-        restricted[pid] = frozenset(nhs.normalise(n) for n in numbers)
+        restricted[pid] = _nhs_numbers(table, fail, "practices", pid, "restricted")
     return Policy(roles, users, restricted, str(path), studies)
+
+
+_SINGULAR = {"practices": "practice", "studies": "study"}
+
+
+def _nhs_numbers(table: dict[str, Any], fail, kind: str, name: str, key: str) -> frozenset[str]:
+    """`key` of table [kind.name] as normalised NHS numbers; an invalid one is an error naming its line."""
+    numbers = _strings(table, key, fail, kind, name)
+    for n in numbers:
+        if not nhs.is_valid(nhs.normalise(n)):
+            raise fail(f"'{n}' in {_SINGULAR[kind]} '{name}' {key} is not a valid NHS number",
+                       kind, name, key)
+    return frozenset(nhs.normalise(n) for n in numbers)
 
 
 def _studies(data: dict[str, Any], fail) -> dict[str, Study]:
@@ -365,11 +373,7 @@ def _studies(data: dict[str, Any], fail) -> dict[str, Study]:
         for key in table:
             if key not in _STUDY_KEYS:
                 raise fail(f"unknown key '{key}' for study '{sid}' (known: consented)", "studies", sid, key)
-        numbers = _strings(table, "consented", fail, "studies", sid)
-        for n in numbers:
-            if not nhs.is_valid(nhs.normalise(n)):
-                raise fail(f"'{n}' in study '{sid}' consented is not a valid NHS number", "studies", sid, "consented")
-        studies[sid] = Study(sid, frozenset(nhs.normalise(n) for n in numbers))
+        studies[sid] = Study(sid, _nhs_numbers(table, fail, "studies", sid, "consented"))
     return studies
 
 
