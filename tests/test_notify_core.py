@@ -64,8 +64,7 @@ async def open_core(network, tmp_path: Path, notify: DemoNotify, *, policy=None,
     settings = settings_for(notify, **kw)
     journal = Journal.open(tmp_path / "journal.sqlite")
     core = MosaicCore(network.practices, journal=journal, user=USER, policy=policy, notify=None)
-    notices = PatientNotices(settings, is_restricted=core.restricted_anywhere,
-                             notify_restricted=settings.tell_restricted, queue_path=tmp_path / "notify.sqlite",
+    notices = PatientNotices(settings, is_restricted=core.withholds_notice, queue_path=tmp_path / "notify.sqlite",
                              client=lambda: _client(settings, notify), clock=clock, poll_s=0.2)
     core.use_notices(notices)
     await core.sign_in()
@@ -83,7 +82,7 @@ def patient(server, *, mobile: bool = True, marked: bool = False):
                 and p.phone.startswith("07") == mobile and do_not_notify_demo(p) == marked)
 
 
-def restricting(practice_id: str, nhs_number: str):
+def restricting(practice_id: str, nhs_number: str, *, notify_restricted: bool = False):
     """A policy under which jbloggs (a clinician) needs break-glass for this one patient."""
     return parse_policy(f"""
 [roles.clinician]
@@ -92,6 +91,7 @@ practices = ["*"]
 role = "clinician"
 [practices.{practice_id}]
 restricted = ["{nhs_number}"]
+notify_restricted = {str(notify_restricted).lower()}
 """)
 
 
@@ -173,11 +173,11 @@ async def test_do_not_notify_patient_is_never_messaged_and_no_contact_is_kept(se
 
 
 @pytest.mark.parametrize("tell", [False, True])
-async def test_restricted_patient_is_told_only_when_configured(secrets_env, tmp_path, notify, tell):
+async def test_restricted_patient_is_told_only_when_the_policy_says_so(secrets_env, tmp_path, notify, tell):
     server = secrets_env.servers[1]
     p = patient(server)
-    policy = restricting(server.spec.id, p.nhs_number)
-    core, notices, clock, _journal = await open_core(secrets_env, tmp_path, notify, policy=policy, tell_restricted=tell)
+    policy = restricting(server.spec.id, p.nhs_number, notify_restricted=tell)
+    core, notices, clock, _journal = await open_core(secrets_env, tmp_path, notify, policy=policy)
     try:
         await core.resolve_patient(server.spec.id, p.nhs_number)
         await core.open_record(server.spec.id, p.local_id, purpose="Safeguarding concern raised by 111",

@@ -328,3 +328,13 @@ def test_restricted_and_self_needs_break_glass_and_carries_both_flags() -> None:
     assert set(asked.flags) == {"break-glass", "self-or-family"}  # the dialog warns about both
     opened = policy.decide("jbloggs", "riverside", own, purpose="Own record, urgent", break_glass=True)
     assert opened.allowed and set(opened.flags) == {"break-glass", "self-or-family"}
+
+
+def test_restricted_patients_are_told_only_where_the_practice_says_so() -> None:
+    policy = parse_policy(policy_text(restricted={"riverside": ["9434765919"], "oakwood": ["9990000018"]})
+                          + '\n[practices.millbrook]\nrestricted = ["9990000026"]\nnotify_restricted = true\n')
+    assert policy.withholds_notice("9434765919") and policy.withholds_notice("9990000018")
+    assert not policy.withholds_notice("9990000026")  # millbrook tells its restricted patients
+    assert not policy.withholds_notice("9990000034")  # not restricted anywhere
+    with pytest.raises(PolicyFileError, match="line 3: 'notify_restricted' must be true or false"):
+        parse_policy('[practices.riverside]\nrestricted = []\nnotify_restricted = "yes"\n')

@@ -107,11 +107,10 @@ class NotifySettings:
     # user's organisation from the identity provider wins); "cross-practice" compares ODS codes
     ods_code: str | None = None
     organisation: str | None = None
-    tell_restricted: bool = False  # also tell patients the access policy restricts (default: never)
 
 
 _NOTIFY_KEYS = ("rule", "sms_template_id", "email_template_id", "base_url", "digest_hour", "ods_code",
-                "organisation", "tell_restricted")
+                "organisation")
 
 
 def load_notify_settings(config_file: Path | None = None) -> NotifySettings:
@@ -127,8 +126,6 @@ def load_notify_settings(config_file: Path | None = None) -> NotifySettings:
             raise ConfigError(config_file, f"must be one of {', '.join(NOTIFY_RULES)}", key=key)
         if key == "digest_hour" and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 23):
             raise ConfigError(config_file, "must be a whole hour from 0 to 23", key=key)
-        if key == "tell_restricted" and not isinstance(value, bool):
-            raise ConfigError(config_file, "must be true or false", key=key)
         if key == "ods_code" and not (isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9]{3,10}", value)):
             raise ConfigError(config_file, "must be an ODS code such as \"Y12345\"", key=key)
         if key in ("sms_template_id", "email_template_id", "base_url", "organisation") and (

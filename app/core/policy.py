@@ -27,6 +27,7 @@ allowed and no reason is asked for.
 
     [practices.riverside]
     restricted = ["9990000026"]         # open only by break-glass
+    notify_restricted = false           # tell restricted patients who opened their record (default: never)
 
 Decisions are made in the core before any request leaves for a backend (see MosaicCore).
 """
@@ -52,7 +53,7 @@ FLAG_SELF_OR_FAMILY = "self-or-family"
 
 _ROLE_KEYS = {"practices", "sections", "reason_required", "reasons", "research", "study"}
 _USER_KEYS = {"role", "nhs_number", "family", "postcode"}
-_PRACTICE_KEYS = {"restricted"}
+_PRACTICE_KEYS = {"restricted", "notify_restricted"}
 _STUDY_KEYS = {"consented"}
 _STUDY_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -141,6 +142,12 @@ class Policy:
     restricted: dict[str, frozenset[str]] = field(default_factory=dict)  # practice id -> NHS numbers
     source: str = ""
     studies: dict[str, Study] = field(default_factory=dict)
+    notify_restricted: frozenset[str] = frozenset()  # practices whose restricted patients are told too
+
+    def withholds_notice(self, number: str) -> bool:
+        """Whether the patient with this NHS number must not be told who opened their record: restricted at
+        a practice that has not said its restricted patients are told (the default)."""
+        return any(number in numbers and pid not in self.notify_restricted for pid, numbers in self.restricted.items())
 
     def role_of(self, login: str) -> Role | None:
         profile = self.users.get(login)
@@ -344,12 +351,18 @@ def parse_policy(text: str, path: Path | str = "<policy>") -> Policy:
         users[login] = UserProfile(login, table["role"], nhs.normalise(number) if number else None,
                                    table.get("family"), table.get("postcode"))
     restricted: dict[str, frozenset[str]] = {}
+    told: set[str] = set()
     for pid, table in _tables(data, "practices", fail).items():
         for key in table:
             if key not in _PRACTICE_KEYS:
-                raise fail(f"unknown key '{key}' for practice '{pid}' (known: restricted)", "practices", pid, key)
+                raise fail(f"unknown key '{key}' for practice '{pid}' (known: {', '.join(sorted(_PRACTICE_KEYS))})",
+                           "practices", pid, key)
+        if not isinstance(table.get("notify_restricted", False), bool):
+            raise fail("'notify_restricted' must be true or false", "practices", pid, "notify_restricted")
+        if table.get("notify_restricted"):
+            told.add(pid)
         restricted[pid] = _nhs_numbers(table, fail, "practices", pid, "restricted")
-    return Policy(roles, users, restricted, str(path), studies)
+    return Policy(roles, users, restricted, str(path), studies, frozenset(told))
 
 
 _SINGULAR = {"practices": "practice", "studies": "study"}

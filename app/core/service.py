@@ -393,16 +393,17 @@ class MosaicCore:
         if self._notices is None and self.notify_settings is not None:
             from app.core.notify.notices import PatientNotices
 
-            self._notices = PatientNotices(self.notify_settings, is_restricted=self.restricted_anywhere,
-                                           notify_restricted=self.notify_settings.tell_restricted)
+            self._notices = PatientNotices(self.notify_settings, is_restricted=self.withholds_notice)
         return self._notices
 
     def use_notices(self, notices: PatientNotices) -> None:
         """Tell patients through `notices` (its settings and clock) instead of the machine's [notify]."""
         self.notify_settings, self._notices = notices.settings, notices
 
-    def restricted_anywhere(self, number: str) -> bool:
-        return self.policy is not None and any(number in numbers for numbers in self.policy.restricted.values())
+    def withholds_notice(self, number: str) -> bool:
+        """The access policy's word on telling this patient: not when restricted at a practice that has not
+        set `notify_restricted` (no policy: nobody is restricted)."""
+        return self.policy is not None and self.policy.withholds_notice(number)
 
     def organisation(self) -> tuple[str | None, str]:
         """The ODS code and name of the organisation the user works for, as a patient is told it: the

@@ -98,7 +98,7 @@ async def bench_opens(report: common.Report, network, policy: Policy, records: i
                                   base_url=notify.base_url, ods_code="Y77777", organisation="Bench hub")
         governed = MosaicCore(network.practices, journal=Journal.open(home / "governed.sqlite"), user=USER,
                               policy=policy, notify=None)
-        governed.use_notices(PatientNotices(settings, is_restricted=governed.restricted_anywhere,
+        governed.use_notices(PatientNotices(settings, is_restricted=governed.withholds_notice,
                                             queue_path=home / "notify.sqlite",
                                             client=lambda: notify_client(settings, notify.api_key)))
         for core in (plain, governed):
