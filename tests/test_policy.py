@@ -91,6 +91,7 @@ async def test_a_practice_outside_the_role_is_never_reached(secrets_env, tmp_pat
         outcome = await core.search(PatientQuery(family="a"), on_result=lambda r: notes.append(r.practice_id))
         skipped = next(r for r in outcome.results if r.practice_id == hidden.id)
         assert not skipped.queried and not skipped.patients and "not searched" in skipped.note
+        assert all(r.refused_by_policy == (r.practice_id != allowed.id) for r in outcome.results)
         assert hidden.id in notes  # the listener hears about the skip too
         assert any(r.practice_id == allowed.id and r.queried for r in outcome.results)
         with pytest.raises(PolicyError) as raised:

@@ -26,6 +26,7 @@ class PracticeResults:
     elapsed_ms: float = 0.0
     queried: bool = True  # False when no request left for this practice (not signed in, unsupported)
     trace_id: str | None = None  # the request's id at the practice, where its own audit keys on it
+    refused_by_policy: bool = False  # the access policy keeps this user from this practice: not searched
 
 
 @dataclass

@@ -283,7 +283,7 @@ class MosaicCore:
                                          gate=lambda r: self._audit_search(query, r))
         for practice_id, decision in refused.items():
             skipped = PracticeResults(practice_id, note=f"{self.sessions.practice(practice_id).name} was not "
-                                      f"searched: {decision.why}", queried=False)
+                                      f"searched: {decision.why}", queried=False, refused_by_policy=True)
             outcome.results.append(skipped)
             if on_result is not None:
                 on_result(skipped)

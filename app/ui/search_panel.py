@@ -375,8 +375,8 @@ class SearchPanel(QWidget):
 
 
 def _refused_by_policy(result: PracticeResults) -> bool:
-    """The core skipped this practice under the access policy (no request left for it): it says so in a note."""
-    return not result.queried and not result.patients and " was not searched: " in (result.note or "")
+    """The core skipped this practice under the access policy (no request left for it)."""
+    return result.refused_by_policy
 
 
 def _prefixed(name: str, message: str) -> str:
