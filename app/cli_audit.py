@@ -105,7 +105,7 @@ def _query(args: argparse.Namespace):
         store = _central(args.central)
         try:
             return store.query(user=args.user, patient=patient, practice=args.practice, since=since, until=until,
-                               limit=args.limit)
+                               limit=args.limit, flagged=getattr(args, "flagged_only", False))
         finally:
             store.close()
     journal = _open_journal()
@@ -113,7 +113,7 @@ def _query(args: argparse.Namespace):
         return []
     try:
         return journal.query(user=args.user, patient_nhs_number=patient, practice_id=args.practice, since=since,
-                             until=until, limit=args.limit)
+                             until=until, limit=args.limit, flagged=getattr(args, "flagged_only", False))
     finally:
         journal.close()
 
@@ -207,11 +207,10 @@ def _status(args: argparse.Namespace, _practices_loader) -> int:
 def _flagged(args: argparse.Namespace, _practices_loader) -> int:
     """Break-glass, self/family and denied accesses, newest first, with user, patient, reason and time."""
     from app.core.audit.export import entry_row
-    from app.core.audit.recorder import is_flagged
     from app.core.display import format_datetime
 
-    limit, args.limit = args.limit, None  # the limit counts flagged entries, not all entries
-    entries = [e for e in _entries(args) if is_flagged(e)][:limit]
+    args.flagged_only = True  # chosen in SQL; the limit then counts flagged entries
+    entries = _entries(args)
     if args.json:
         for e in entries:
             row = entry_row(e)

@@ -232,6 +232,15 @@ def check_query_filters(store: CentralStore, journal: Journal) -> None:
     assert all(store.hash_matches(e) for e in store.query())
     with pytest.raises(ValueError, match="timezone-aware"):
         store.query(since=datetime(2026, 1, 1))
+    flagged = [journal.append(e) for e in (
+        entry(10, action=Action.BREAK_GLASS, details={"flagged": True, "flag": "break-glass"}),
+        entry(11, outcome=Outcome.DENIED, details={"flagged": True, "denied": True, "flag": "denied"}),
+        entry(12, details={"flagged": True, "flag": "self-or-family", "flags": ["self-or-family"]}),
+        entry(13, details={"nested": {"flagged": True}}),  # the SQL LIKE matches; the re-check does not
+    )]
+    assert all(store.insert(e) for e in flagged)
+    assert found(flagged=True) == [e.entry_id for e in flagged[:3]]
+    assert [e.entry_id for e in store.query(flagged=True, limit=2)] == [flagged[2].entry_id, flagged[1].entry_id]
 
 
 def test_insert_needs_a_journaled_entry(tmp_path: Path) -> None:

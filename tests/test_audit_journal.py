@@ -16,6 +16,7 @@ import pytest
 from app.core.audit import chain
 from app.core.audit.journal import Journal, JournalError, VerifyResult
 from app.core.audit.model import Action, AuditUser, JournalEntry, Outcome
+from app.core.audit.schema import FLAGGED_SQL
 
 T0 = datetime(2025, 3, 12, 9, 30, tzinfo=UTC)
 NHS_1, NHS_2 = "9434765919", "9434765870"
@@ -177,6 +178,7 @@ def test_query_filters_combine_and_limit_keeps_the_newest(filled: Journal) -> No
     ("patient_nhs_number = '9434765919'", "ix_journal_patient_time"),
     ("practice_id = 'A'", "ix_journal_practice_time"),
     ("user_login = 'u1' AND recorded_at >= '2025'", "ix_journal_user_time"),
+    (f"({FLAGGED_SQL})", "ix_journal_flagged"),  # as flagged_clause writes it: the review list
 ])
 def test_the_key_questions_are_answered_from_an_index_without_sorting(journal: Journal, path: Path, where: str,
                                                                       index: str) -> None:
@@ -514,3 +516,16 @@ def test_threads_and_separate_handles_take_turns_on_the_chain_head(path: Path) -
     assert len(handles[1].due(datetime.now(UTC), limit=1000)) == 100
     for handle in handles:
         handle.close()
+
+
+def test_flagged_query_finds_break_glass_self_family_and_denied_only(journal: Journal) -> None:
+    plain = [journal.append(entry(minutes=m)) for m in range(5)]
+    flagged = [journal.append(e) for e in (
+        entry(minutes=10, action=Action.BREAK_GLASS, details={"flagged": True, "flag": "break-glass"}),
+        entry(minutes=11, outcome=Outcome.DENIED, details={"flagged": True, "denied": True, "flag": "denied"}),
+        entry(minutes=12, details={"flagged": True, "flag": "self-or-family", "flags": ["self-or-family"]}),
+    )]
+    journal.append(entry(minutes=13, details={"nested": {"flagged": True}}))  # the SQL LIKE matches; the re-check not
+    assert [e.entry_id for e in journal.query(flagged=True, newest_first=False)] == [e.entry_id for e in flagged]
+    assert [e.entry_id for e in journal.query(flagged=True, limit=1)] == [flagged[-1].entry_id]
+    assert len(journal.query()) == len(plain) + len(flagged) + 1

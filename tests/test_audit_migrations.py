@@ -36,7 +36,7 @@ def version(path: Path) -> str:
 def test_head_constant_matches_the_revisions() -> None:
     script = ScriptDirectory.from_config(migrations.config())
     assert script.get_heads() == [migrations.HEAD]
-    assert [r.revision for r in script.walk_revisions()] == ["0002", "0001"]
+    assert [r.revision for r in script.walk_revisions()] == ["0003", "0002", "0001"]
 
 
 def test_from_an_empty_database_to_head_matching_the_code(tmp_path: Path) -> None:
@@ -48,7 +48,8 @@ def test_from_an_empty_database_to_head_matching_the_code(tmp_path: Path) -> Non
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
         inspector = inspect(conn)
         assert {ix["name"] for ix in inspector.get_indexes("journal")} == {
-            "ix_journal_user_time", "ix_journal_patient_time", "ix_journal_practice_time", "ix_journal_recorded_at"}
+            "ix_journal_user_time", "ix_journal_patient_time", "ix_journal_practice_time", "ix_journal_recorded_at",
+            "ix_journal_flagged"}
         assert [fk["referred_table"] for fk in inspector.get_foreign_keys("outbox")] == ["journal"]
     engine.dispose()
 

@@ -191,13 +191,8 @@ class Filters:
 async def matching_entries(core: Any, filters: Filters, *, limit: int | None = None,
                            newest_first: bool = True) -> list[JournalEntry]:
     """Journal entries matching `filters` (the flagged-for-review filter is the one `mosaic audit flagged` uses)."""
-    if not filters.flagged:
-        return await core.access_history(**filters.query_args(), limit=limit, newest_first=newest_first)
-    from app.core.audit.recorder import is_flagged  # imported on the core's loop, like the journal
-
-    entries = await core.access_history(**filters.query_args(), newest_first=newest_first)
-    flagged = await asyncio.to_thread(lambda: [e for e in entries if is_flagged(e)])
-    return flagged[:limit] if limit is not None else flagged
+    return await core.access_history(**filters.query_args(), limit=limit, newest_first=newest_first,
+                                     flagged=filters.flagged)
 
 
 async def load_rows(core: Any, filters: Filters, practices: list[Practice]) -> tuple[list[HistoryRow], bool]:

@@ -17,7 +17,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from app.core.audit.chain import format_time, from_row, to_row
-from app.core.audit.model import JournalEntry
+from app.core.audit.model import JournalEntry, is_flagged
+from app.core.audit.schema import flagged_clause
 from app.core.nhs_number import normalise
 
 TABLE = "audit_entry"
@@ -102,13 +103,16 @@ class CentralStore:
 
     def query(self, *, user: str | None = None, patient: str | None = None, practice: str | None = None,
               since: datetime | None = None, until: datetime | None = None, limit: int | None = None,
-              newest_first: bool = True) -> list[JournalEntry]:
+              newest_first: bool = True, flagged: bool = False) -> list[JournalEntry]:
         """Entries matching every filter given, by time, like Journal.query: `patient` is an NHS number
-        (spaces allowed), `since` is inclusive and `until` exclusive, both timezone-aware."""
+        (spaces allowed), `since` is inclusive and `until` exclusive, both timezone-aware; `flagged`: only
+        accesses flagged for review."""
         if any(t is not None and t.tzinfo is None for t in (since, until)):
             raise ValueError("query times must be timezone-aware")
         t = self.table
         stmt = sa.select(*(t.c[name] for name in SENT_COLUMNS))
+        if flagged:
+            stmt = stmt.where(flagged_clause(t))
         if user:
             stmt = stmt.where(t.c.user_login == user)
         if patient:
@@ -121,11 +125,12 @@ class CentralStore:
             stmt = stmt.where(t.c.recorded_at < until.astimezone(UTC))
         order = (t.c.recorded_at, t.c.seq, t.c.entry_id)
         stmt = stmt.order_by(*(c.desc() for c in order) if newest_first else order)
-        if limit is not None:
-            stmt = stmt.limit(limit)
         with self._engine.connect() as conn:
-            rows = conn.execute(stmt).mappings().all()
-        return [from_row(_journal_row(row)) for row in rows]
+            rows = conn.execute(stmt if limit is None else stmt.limit(limit)).mappings().all()
+            entries = [from_row(_journal_row(row)) for row in rows]
+            if flagged and limit is not None and len(rows) == limit and not all(map(is_flagged, entries)):
+                entries = [from_row(_journal_row(row)) for row in conn.execute(stmt).mappings().all()]
+        return [e for e in entries if is_flagged(e)][:limit] if flagged else entries
 
     def hash_matches(self, entry: JournalEntry) -> bool:
         """Does `entry` (as read back from here) still hash to the value its journal gave it?"""

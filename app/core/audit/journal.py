@@ -26,8 +26,8 @@ from sqlalchemy.pool import QueuePool
 
 from app.core import paths
 from app.core.audit import chain, migrations
-from app.core.audit.model import JournalEntry
-from app.core.audit.schema import DELIVERED, PENDING, REFUSED, journal, outbox
+from app.core.audit.model import JournalEntry, is_flagged
+from app.core.audit.schema import DELIVERED, PENDING, REFUSED, flagged_clause, journal, outbox
 
 log = logging.getLogger(__name__)
 
@@ -342,9 +342,12 @@ class Journal:
 
     def query(self, user: str | None = None, patient_nhs_number: str | None = None, practice_id: str | None = None,
               since: datetime | None = None, until: datetime | None = None, actions: Sequence[str] | None = None,
-              limit: int | None = None, newest_first: bool = True) -> list[JournalEntry]:
-        """Entries matching every filter given, by time (then seq). `since` is inclusive, `until` exclusive."""
+              limit: int | None = None, newest_first: bool = True, flagged: bool = False) -> list[JournalEntry]:
+        """Entries matching every filter given, by time (then seq). `since` is inclusive, `until` exclusive.
+        `flagged`: only accesses flagged for review (break-glass, self/family, denied), chosen in SQL."""
         stmt = select(journal)
+        if flagged:
+            stmt = stmt.where(flagged_clause(journal))
         if user is not None:
             stmt = stmt.where(journal.c.user_login == user)
         if patient_nhs_number is not None:
@@ -362,11 +365,13 @@ class Journal:
             stmt = stmt.where(journal.c.action.in_([str(a) for a in actions]))
         order = (journal.c.recorded_at, journal.c.seq)
         stmt = stmt.order_by(*(c.desc() for c in order) if newest_first else order)
-        if limit is not None:
-            stmt = stmt.limit(limit)
         with self._transaction("read the audit journal") as conn:
-            rows = conn.execute(stmt).all()
-        return [chain.from_row(r._mapping) for r in rows]
+            rows = conn.execute(stmt if limit is None else stmt.limit(limit)).all()
+            entries = [chain.from_row(r._mapping) for r in rows]
+            if flagged and limit is not None and len(rows) == limit and not all(map(is_flagged, entries)):
+                # the SQL let a lookalike through: read them all, so that the limit counts what is kept
+                entries = [chain.from_row(r._mapping) for r in conn.execute(stmt).all()]
+        return [e for e in entries if is_flagged(e)][:limit] if flagged else entries
 
     def count(self) -> int:
         with self._transaction("read the audit journal") as conn:

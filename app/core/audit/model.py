@@ -73,3 +73,9 @@ class JournalEntry:
     seq: int | None = None
     prev_hash: str | None = None
     hash: str | None = None
+
+
+def is_flagged(entry: JournalEntry) -> bool:
+    """Break-glass, self/family and denied accesses: what `mosaic audit flagged` lists for review."""
+    return (entry.action == Action.BREAK_GLASS or entry.outcome == Outcome.DENIED
+            or bool(entry.details.get("flagged")))

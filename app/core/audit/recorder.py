@@ -19,6 +19,7 @@ from app.core.audit.model import (
     AuditUser,
     JournalEntry,
     Outcome,
+    is_flagged,  # noqa: F401 - re-exported: callers import it from here
     practice_destination,
 )
 from app.core.model import PatientQuery, PatientRecord, Practice
@@ -118,7 +119,3 @@ def flag_details(flags: tuple[str, ...]) -> dict[str, object]:
     return {"flagged": True, "flag": flags[0], "flags": list(flags)}
 
 
-def is_flagged(entry: JournalEntry) -> bool:
-    """Break-glass, self/family and denied accesses: what `mosaic audit flagged` lists for review."""
-    return (entry.action == Action.BREAK_GLASS or entry.outcome == Outcome.DENIED
-            or bool(entry.details.get("flagged")))

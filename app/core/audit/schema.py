@@ -6,9 +6,31 @@ the JSON columns hold the canonical JSON text that the hash covers (see chain.py
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, Column, ForeignKey, Index, Integer, MetaData, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    TextClause,
+    UniqueConstraint,
+    text,
+)
 
 metadata = MetaData()
+
+#: break-glass, denied, or `"flagged":true` in the canonical (sorted, compact) details JSON: self/family.
+#: Callers re-check each entry with model.is_flagged (a nested "flagged" key would match the LIKE too).
+FLAGGED_SQL = """action = 'break-glass' OR outcome = 'denied' OR details LIKE '%"flagged":true%'"""
+
+
+def _escaped(sql: str) -> str:
+    """`sql` for text(), which would read ':true' as a bind parameter."""
+    return sql.replace(":", "\\:")
+
 
 journal = Table(
     "journal",
@@ -38,6 +60,7 @@ journal = Table(
     Index("ix_journal_patient_time", "patient_nhs_number", "recorded_at"),
     Index("ix_journal_practice_time", "practice_id", "recorded_at"),
     Index("ix_journal_recorded_at", "recorded_at"),
+    Index("ix_journal_flagged", "recorded_at", "seq", sqlite_where=text(_escaped(FLAGGED_SQL))),  # review list
     sqlite_autoincrement=True,  # keeps a high-water mark of seq, so deleting the newest rows shows
 )
 
@@ -60,3 +83,10 @@ outbox = Table(
     CheckConstraint("destination <> ''", name="ck_outbox_destination"),
     Index("ix_outbox_status_due", "status", "next_attempt_at"),
 )
+
+
+def flagged_clause(_table: Table) -> TextClause:
+    """SQL for "flagged for review" over the journal or the central store's table (one table per query).
+    Literal text, the same as the partial index's WHERE, so that SQLite answers it from that index."""
+    return text(f"({_escaped(FLAGGED_SQL)})")
+

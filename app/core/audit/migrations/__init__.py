@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
 #: The newest revision; opening a journal already at it skips Alembic altogether (a faster start).
-HEAD = "0002"
+HEAD = "0003"
 VERSION_TABLE = "alembic_version"
 FOLDER = Path(__file__).resolve().parent
 
