@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.core.display import (
+    access_notes,
     display_name,
     format_born,
     format_datetime,
@@ -20,7 +21,7 @@ def render_record(record: PatientRecord, practice: Practice) -> str:
         f"Born {format_born(p)}   {format_sex(p.sex)}   NHS No. {format_patient_nhs_number(p)}",
         f"{practice.name} ({practice.ods_code})   Retrieved {format_datetime(record.retrieved_at)}",
     ]
-    for warning in record.warnings:
+    for warning in (*access_notes(record), *record.warnings):
         lines.append(f"! {warning}")
     for name in SectionName:
         section = record.sections.get(name)

@@ -10,6 +10,7 @@ import pytest
 from app.core.audit.journal import Journal
 from app.core.audit.model import Action, AuditUser, Outcome
 from app.core.audit.recorder import is_flagged
+from app.core.display import BREAK_GLASS_NOTE, access_notes
 from app.core.model import PatientQuery, SectionName
 from app.core.policy import (
     PolicyError,
@@ -143,8 +144,8 @@ async def test_break_glass_opens_a_restricted_patient_flagged(secrets_env, tmp_p
                                         purpose="Unconscious in A&E, no other record")
     finally:
         await core.close()
-    assert record.warnings[0] == ("Opened by break-glass: Unconscious in A&E, no other record. "
-                                  "This access is flagged for review.")
+    assert record.access_flags == ("break-glass",) and record.access_reason == "Unconscious in A&E, no other record"
+    assert access_notes(record) == [BREAK_GLASS_NOTE, "Reason given: Unconscious in A&E, no other record"]
     [entry] = journal.query(patient_nhs_number=patient.nhs_number, actions=[Action.BREAK_GLASS])
     assert entry.outcome is Outcome.SUCCESS and entry.purpose == "Unconscious in A&E, no other record"
     assert entry.details["flagged"] is True and entry.details["flag"] == "break-glass"
@@ -190,7 +191,7 @@ async def test_own_record_by_nhs_number_needs_a_reason_and_is_flagged(secrets_en
         record = await core.open_record(server.practice.id, local_id, purpose="Checking my own allergies")
     finally:
         await core.close()
-    assert "you or a family member" in record.warnings[0]
+    assert record.access_flags == ("self-or-family",) and "you or a family member" in access_notes(record)[0]
     [entry] = journal.query(patient_nhs_number=patient.nhs_number, actions=[Action.READ])
     assert entry.details["flag"] == "self-or-family" and is_flagged(entry)
 

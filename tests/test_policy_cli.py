@@ -46,7 +46,7 @@ def test_show_restricted_needs_break_glass_then_is_flagged(cli, network, tmp_pat
     assert show(cli, "--break-glass", "--reason", "Safeguarding referral", server.practice.id,
                 patient.nhs_number) == 0
     record = json.loads(capsys.readouterr().out)
-    assert "Opened by break-glass: Safeguarding referral" in json.dumps(record)
+    assert record["access"] == {"flags": ["break-glass"], "reason": "Safeguarding referral"}
 
     assert main(["audit", "flagged", "--json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -59,6 +59,12 @@ def test_show_restricted_needs_break_glass_then_is_flagged(cli, network, tmp_pat
     assert "2 flagged entries" in text.err
     assert main(["audit", "flagged", "--since", "2999-01-01"]) == 0
     assert capsys.readouterr().out == ""
+
+    assert main(["--config", str(cli), "show", "--break-glass", "--reason", "Safeguarding referral",
+                 server.practice.id, patient.nhs_number]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[3:5] == ["! Opened by break-glass. This access is flagged for review.",
+                         "! Reason given: Safeguarding referral"]  # first, under the banner's three lines
 
 
 def test_show_at_a_practice_outside_the_role_is_refused(cli, network, tmp_path, monkeypatch, capsys) -> None:

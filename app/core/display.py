@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from app.core.model import PatientSummary
+from app.core.model import PatientRecord, PatientSummary
 from app.core.nhs_number import format_nhs_number
+from app.core.policy import FLAG_BREAK_GLASS, FLAG_SELF_OR_FAMILY
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -94,3 +95,20 @@ def format_patient_nhs_number(patient: PatientSummary) -> str:
     if patient.pseudonym:
         return NHS_WITHHELD
     return format_nhs_number(patient.nhs_number) or "Not recorded"
+
+
+BREAK_GLASS_NOTE = "Opened by break-glass. This access is flagged for review."
+SELF_FAMILY_NOTE = "This patient appears to be you or a family member. This access is flagged for review."
+
+
+def access_notes(record: PatientRecord) -> list[str]:
+    """How the access policy let this record open, in words, when the access is flagged for review:
+    what every face shows first, under the banner (the reason given on a line of its own)."""
+    notes = []
+    if FLAG_BREAK_GLASS in record.access_flags:
+        notes.append(BREAK_GLASS_NOTE)
+    if FLAG_SELF_OR_FAMILY in record.access_flags:
+        notes.append(SELF_FAMILY_NOTE)
+    if notes and record.access_reason:
+        notes.append(f"Reason given: {record.access_reason}")
+    return notes

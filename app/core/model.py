@@ -171,6 +171,10 @@ class PatientRecord:
     round_trips: int = 0
     warnings: tuple[str, ...] = ()
     contact: PatientContact | None = None  # None: the adapter could not tell (nobody is messaged)
+    # How the access policy let this record open, when the access is flagged for review: "break-glass",
+    # "self-or-family" (app.core.policy FLAG_*), and the reason the user gave. Set by the core only.
+    access_flags: tuple[str, ...] = ()
+    access_reason: str | None = None
     research_consent: bool | None = None  # a research Consent from the backend (None: none read / not told)
 
 

@@ -45,7 +45,8 @@ PSEUDONYM = re.compile(r"^R-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJ
 #: summary fields a pseudonymised summary keeps as they are (the rest are set here or reset to defaults)
 _SUMMARY_KEEP = frozenset({"practice_id", "sex"})
 #: record fields kept (the patient and sections are reduced; contact details and anything new are dropped)
-_RECORD_KEEP = frozenset({"retrieved_at", "round_trips", "warnings", "research_consent"})
+_RECORD_KEEP = frozenset({"retrieved_at", "round_trips", "warnings", "research_consent", "access_flags",
+                          "access_reason"})  # how it was opened: the user's own words and the policy's flags
 
 T = TypeVar("T")
 

@@ -43,5 +43,6 @@ def record_json(record: PatientRecord) -> dict[str, Any]:
         "patient": patient_json(record.patient),
         "retrieved_at": record.retrieved_at.isoformat(),
         "warnings": list(record.warnings),
+        "access": {"flags": list(record.access_flags), "reason": record.access_reason} if record.access_flags else None,
         "sections": sections,
     }

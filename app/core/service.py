@@ -480,8 +480,8 @@ class _PolicyView:
 
 
 def _as_decided(record: PatientRecord, decision: PolicyDecision, purpose: str | None) -> PatientRecord:
-    """The record as the policy lets it be shown: only the role's sections, and a warning saying how
-    it was opened when the access is flagged for review."""
+    """The record as the policy lets it be shown: only the role's sections, and how it was opened when
+    the access is flagged for review (`access_flags`, `access_reason`; every face shows them)."""
     warnings = list(record.warnings)
     sections = record.sections
     if decision.sections is not None:
@@ -489,13 +489,11 @@ def _as_decided(record: PatientRecord, decision: PolicyDecision, purpose: str | 
         sections = {name: s for name, s in sections.items() if name.value in decision.sections}
         if withheld:
             warnings.append(f"Not shown under the access policy for your role: {', '.join(withheld)}.")
-    if FLAG_BREAK_GLASS in decision.flags:
-        warnings.insert(0, f"Opened by break-glass: {purpose}. This access is flagged for review.")
-    if FLAG_SELF_OR_FAMILY in decision.flags:
-        warnings.insert(0, "This patient appears to be you or a family member. This access is flagged for review.")
-    if sections is record.sections and len(warnings) == len(record.warnings):
+    flags = tuple(f for f in (FLAG_BREAK_GLASS, FLAG_SELF_OR_FAMILY) if f in decision.flags)
+    if sections is record.sections and len(warnings) == len(record.warnings) and not flags:
         return record
-    return dataclasses.replace(record, sections=sections, warnings=tuple(warnings))
+    return dataclasses.replace(record, sections=sections, warnings=tuple(warnings), access_flags=flags,
+                               access_reason=purpose if flags else None)
 
 
 def _trace(adapter: Adapter | None) -> str | None:

@@ -27,12 +27,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.display import access_notes
+from app.core.model import PatientRecord
 from app.core.policy import FLAG_BREAK_GLASS, FLAG_SELF_OR_FAMILY, PolicyDecision
 from app.ui import style
 
 MIN_BREAK_GLASS_CHARS = 10  # letters or digits in a break-glass reason: "x" or "..." is not a reason
-BREAK_GLASS_WARNING = "Opened by break-glass"  # how the core's record warning starts
-SELF_FAMILY_WARNING = "This patient appears to be you"
 AMBER_BG, RED_BG = "#fff4e0", "#fbe9e7"
 SELF_FAMILY_TEXT = ("This patient appears to be you or a member of your family. Open the record only if you "
                     "have a professional reason to. This access will be flagged for review.")
@@ -46,8 +46,6 @@ _STRIP_STYLE = (f"QFrame#breakGlassStrip {{ background: {RED_BG}; border: none; 
 _DIALOG_STYLE = (f"QDialog#reasonDialog, QDialog#breakGlassDialog {{ background: {style.CARD}; }}"
                  f"QPlainTextEdit {{ background: {style.CARD}; border: 2px solid {style.TEXT}; padding: 4px; }}"
                  f"QPlainTextEdit:focus {{ border: 3px solid {style.TEXT}; padding: 3px; }}")
-_BREAK_GLASS_PARTS = re.compile(r"^Opened by break-glass: (?P<reason>.*?)\.?\s*This access is flagged for review\.?$",
-                                re.DOTALL)
 _DANGER_BUTTON = (f"QPushButton#breakGlassButton {{ background: {style.ERROR}; }}"
                   "QPushButton#breakGlassButton:hover { background: #a81f14; }"
                   "QPushButton#breakGlassButton:disabled { background: #aeb7bd; color: #f0f4f5; }")
@@ -291,21 +289,16 @@ class BreakGlassDialog(QDialog):
 
 # --- the record view: how the record was opened -------------------------------------------------------
 
-def is_access_warning(text: str) -> bool:
-    """A record warning the access policy added (break-glass, self/family), shown in the strip."""
-    return text.startswith(BREAK_GLASS_WARNING) or text.startswith(SELF_FAMILY_WARNING)
+def opened_by_break_glass(record: PatientRecord | None) -> bool:
+    return record is not None and FLAG_BREAK_GLASS in record.access_flags
 
 
-def opened_by_break_glass(warnings: tuple[str, ...]) -> bool:
-    return any(w.startswith(BREAK_GLASS_WARNING) for w in warnings)
-
-
-def access_strip(warnings: tuple[str, ...]) -> QFrame | None:
+def access_strip(record: PatientRecord) -> QFrame | None:
     """A red (break-glass) or amber (self/family) strip saying how the record was opened, or None."""
-    shown = [w for w in warnings if is_access_warning(w)]
-    if not shown:
+    notes = access_notes(record)
+    if not notes:
         return None
-    red = opened_by_break_glass(warnings)
+    red = opened_by_break_glass(record)
     frame = QFrame()
     frame.setObjectName("breakGlassStrip" if red else "selfFamilyStrip")
     frame.setStyleSheet(_STRIP_STYLE)
@@ -313,26 +306,14 @@ def access_strip(warnings: tuple[str, ...]) -> QFrame | None:
     layout = QVBoxLayout(frame)
     layout.setContentsMargins(12, 8, 12, 8)
     layout.setSpacing(4)
-    lines = [line for text in shown for line in _strip_lines(text)]
-    for line, object_name in lines:
-        label = _label(line, object_name=object_name)
+    for note in notes:
+        detail = note.startswith("Reason given: ")
+        label = _label(note if detail else f"⚠  {note}", object_name="stripDetail" if detail else "stripText")
         label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(label)
-    frame.setAccessibleDescription(" ".join(line.removeprefix("⚠  ") for line, _ in lines))
+    frame.setAccessibleDescription(" ".join(notes))
     return frame
 
 
-def _strip_lines(warning: str) -> list[tuple[str, str]]:
-    """A break-glass warning as a heading and the reason on a line of its own; others as they are."""
-    found = _BREAK_GLASS_PARTS.match(warning)
-    if found is None:
-        return [("⚠  " + warning, "stripText")]
-    reason = found.group("reason").strip()
-    if reason and reason[-1] not in ".!?":
-        reason += "."
-    return [("⚠  Opened by break-glass. This access is flagged for review.", "stripText"),
-            (f"Reason given: {reason}", "stripDetail")]
-
-
 __all__ = ["FLAG_BREAK_GLASS", "BreakGlassDialog", "ReasonDialog", "access_strip", "for_screen",
-           "is_access_warning", "opened_by_break_glass"]
+           "opened_by_break_glass"]

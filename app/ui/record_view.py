@@ -41,7 +41,7 @@ from PySide6.QtWidgets import (
 
 from app.core.display import display_name, format_partial_date
 from app.core.model import SECTION_TITLES, Entry, PatientRecord, PatientSummary, Practice, Section, SectionName
-from app.ui.access_dialogs import access_strip, is_access_warning, opened_by_break_glass
+from app.ui.access_dialogs import access_strip, opened_by_break_glass
 from app.ui.patient_banner import PatientBanner
 
 log = logging.getLogger("mosaic.ui.record")
@@ -377,7 +377,7 @@ class RecordView(QWidget):
         self.show_loading()
 
     def title(self) -> str:
-        marker = "⚠ " if self.record is not None and opened_by_break_glass(self.record.warnings) else ""
+        marker = "⚠ " if opened_by_break_glass(self.record) else ""
         return f"{marker}{display_name(self.patient)} · {self.practice.name}"
 
     def _clear(self) -> None:
@@ -472,12 +472,11 @@ class RecordView(QWidget):
         self.banner = PatientBanner(record.patient, self.practice, record.retrieved_at)
         self._layout.addWidget(self.banner)
         # How the record was opened (break-glass, self/family) first, in red/amber, right under the banner.
-        self.access_strip = access_strip(record.warnings)
+        self.access_strip = access_strip(record)
         if self.access_strip is not None:
             self._layout.addWidget(self.access_strip)
-        other_warnings = tuple(w for w in record.warnings if not is_access_warning(w))
-        if other_warnings:
-            self._layout.addWidget(_warnings(other_warnings))
+        if record.warnings:
+            self._layout.addWidget(_warnings(record.warnings))
 
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
