@@ -146,6 +146,7 @@ def accept(qtbot, win: MainWindow, dialog) -> RecordView:
 
 def test_a_reason_is_asked_for_and_lands_in_the_journal_and_reload_reuses_it(qtbot, policy_window, network) -> None:
     win = policy_window(policy(reason_required=True))
+    assert win.role_label.isVisible() and win.role_label.text() == "Role: clinician"
     server, person = lone_patient(network)
     patient = find_result(qtbot, win, server, person)
 

@@ -95,6 +95,7 @@ def test_a_researcher_sees_no_identifier_anywhere_in_the_window(qtbot, research_
     assert summary.pseudonym and summary.local_id == summary.pseudonym
     listed = window_texts(win)
     assert f"Research participant {summary.pseudonym}" in listed
+    assert win.role_label.isVisible() and win.role_label.text() == "Research view (pseudonymised) · study diab"
     assert leaks(listed, p) == []
 
     tree = win.search_panel.tree

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from app.core.nhs_number import format_nhs_number
 from app.core.policy import Policy, parse_policy
 from app.demo.oidc_provider import DEMO_USER
 
@@ -41,7 +42,8 @@ class DemoPolicy:
     def describe(self) -> str:
         lines = [f"Demo access policy: you are {DEMO_USER['name']} ({DEMO_USER['preferred_username']}), "
                  f"role '{self.role}'."]
-        lines += [f"  {m.why}: {m.name}, NHS {m.nhs_number}, {m.practice_name}" for m in self.marked]
+        lines += [f"  {m.why}: {m.name}, NHS No. {format_nhs_number(m.nhs_number)}, {m.practice_name}"
+                  for m in self.marked]
         return "\n".join(lines)
 
 

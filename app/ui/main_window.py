@@ -157,6 +157,10 @@ class MainWindow(QMainWindow):
         self.user_label = QLabel("")
         self.user_label.setAccessibleName("Signed-in user")
         self.statusBar().addPermanentWidget(self.user_label)
+        self.role_label = QLabel("")  # the user's role under the access policy; the research view says so
+        self.role_label.setAccessibleName("Role under the access policy")
+        self.role_label.hide()
+        self.statusBar().addPermanentWidget(self.role_label)
         self.online_label = QLabel("No practices")
         self.online_label.setAccessibleName("Practices online")
         self.statusBar().addPermanentWidget(self.online_label)
@@ -322,6 +326,7 @@ class MainWindow(QMainWindow):
             self.user_label.setText(f"Signed in: {user.display_name}" + (f" ({user.role})" if user.role else ""))
             self.user_label.setToolTip(f"Login {user.login}; SDS user id {user.sds_user_id or 'unknown'}; "
                                        f"organisation {user.org_ods or 'unknown'}")
+        self._show_role()
         online = sum(1 for s in states if s.status is PracticeStatus.ONLINE)
         failed = [s.practice.name for s in states if s.status is PracticeStatus.FAILED]
         message = f"Signed in: {online} of {len(states)} practices online."
@@ -329,6 +334,23 @@ class MainWindow(QMainWindow):
             message += " Could not sign in to " + ", ".join(failed) + " (see the Practices panel)."
         self.statusBar().showMessage(message, STATUS_MS)
         self.sign_in_finished.emit(states)
+
+    def _show_role(self) -> None:
+        """The user's role under the access policy in the status bar; the research view stands out."""
+        core = self.core
+        if core is None or core.policy is None:
+            self.role_label.hide()
+            return
+        role = core.policy.role_of(core.login)
+        view = core.research_view()
+        if view is not None:
+            text = f"Research view (pseudonymised) · study {view.study.id}"
+        else:
+            text = f"Role: {role.name}" if role is not None else "No role under the access policy"
+        self.role_label.setText(text)
+        self.role_label.setStyleSheet("font-weight: 700;" if view is not None or role is None else "")
+        self.role_label.setToolTip(f"Login {core.login} under the access policy {core.policy.source or ''}".strip())
+        self.role_label.show()
 
     def _sign_in_failed(self, exc: BaseException) -> None:
         self.statusBar().showMessage(f"Signing in failed: {exc}", STATUS_MS)
