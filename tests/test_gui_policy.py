@@ -19,7 +19,7 @@ from app.core.model import PatientSummary
 from app.core.nhs_number import format_nhs_number
 from app.ui.access_dialogs import BreakGlassDialog, ReasonDialog
 from app.ui.access_history import FLAG, AccessHistoryWindow
-from app.ui.main_window import RESTRICTED_MARK, MainWindow
+from app.ui.main_window import RESTRICTED_MARK, SELF_FAMILY_MARK, MainWindow
 from app.ui.record_view import RecordView
 from app.ui.results_model import RESTRICTION_ROLE
 from tests.test_gui_audit import open_history, show
@@ -204,6 +204,8 @@ def test_self_or_family_is_warned_reason_required_and_the_record_says_so(qtbot, 
     server, person = lone_patient(network, 2)
     win = policy_window(policy(nhs_number=person.nhs_number))
     patient = find_result(qtbot, win, server, person)
+    name_cell = win.search_panel.model.index_of((patient.practice_id, patient.local_id)).siblingAtColumn(1)
+    assert name_cell.data(RESTRICTION_ROLE) == SELF_FAMILY_MARK  # said before anyone opens it
 
     dialog = ask_to_open(qtbot, win, patient)
     assert isinstance(dialog, ReasonDialog)

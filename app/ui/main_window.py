@@ -29,7 +29,7 @@ from adapters.base import AdapterError
 from app.core.display import display_name, format_date, format_datetime
 from app.core.model import PatientRecord, PatientSummary, Practice
 from app.core.nhs_number import format_nhs_number
-from app.core.policy import PolicyDecision, PolicyError, PolicyFileError
+from app.core.policy import FLAG_SELF_OR_FAMILY, PolicyDecision, PolicyError, PolicyFileError
 from app.core.query import QueryError, parse_query
 from app.core.search import PracticeResults, SearchOutcome
 from app.core.service import MosaicCore
@@ -42,6 +42,7 @@ from app.ui.empty_state import NoPracticesPanel
 from app.ui.practices_panel import PracticesPanel
 from app.ui.record_tabs import RecordArea
 from app.ui.record_view import RecordView
+from app.ui.results_model import AccessMark
 from app.ui.search_panel import SearchPanel
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 StartDemo = Callable[[], list[Practice]]
 STATUS_MS = 15000
 RESTRICTED_MARK = "Restricted — break-glass"
+SELF_FAMILY_MARK = "You or family? — reason needed"
 
 
 @dataclass(frozen=True)
@@ -264,12 +266,20 @@ class MainWindow(QMainWindow):
             self.access_history.set_core(core)
         self.search_panel.set_access_check(self._restriction if core.policy is not None else None)
 
-    def _restriction(self, patient: PatientSummary) -> str | None:
-        """The mark a search result gets when the policy restricts this patient for this user (pure, no request)."""
+    def _restriction(self, patient: PatientSummary) -> AccessMark | None:
+        """The mark a search result gets when opening it will need break-glass or (self/family) a reason and be
+        flagged for review (the policy's decision: pure, no request)."""
         core = self.core
         if core is None or core.policy is None:
             return None
-        return RESTRICTED_MARK if core.decide(patient.practice_id, patient).needs == "break-glass" else None
+        decision = core.decide(patient.practice_id, patient)
+        if decision.needs == "break-glass":
+            return AccessMark(RESTRICTED_MARK, "this record is restricted by the practice. It opens only by "
+                              "break-glass, with a written reason, and the access is flagged for review.")
+        if FLAG_SELF_OR_FAMILY in decision.flags:
+            return AccessMark(SELF_FAMILY_MARK, "this patient appears to be you or a member of your family. "
+                              "Opening the record needs a reason and is flagged for review.", severe=False)
+        return None
 
     def on_core_state(self, state: PracticeState) -> None:
         """The core's state listener: runs on the core's loop thread, so hop to the GUI thread."""

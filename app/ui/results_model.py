@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
@@ -30,13 +31,23 @@ KEY_ROLE = Qt.ItemDataRole.UserRole + 2
 GROUP_SIZE_ROLE = Qt.ItemDataRole.UserRole + 3
 RESTRICTION_ROLE = Qt.ItemDataRole.UserRole + 4  # the access policy's mark on a registration, e.g. restricted
 
-#: what the access policy says about showing a result: a short mark ("Restricted — break-glass") or None
-AccessCheck = Callable[[PatientSummary], str | None]
+@dataclass(frozen=True)
+class AccessMark:
+    """What the access policy says about opening a result, shown after the name before anyone opens it."""
+
+    text: str  # "Restricted — break-glass"
+    why: str  # the tooltip: what opening it will ask for
+    severe: bool = True  # red (restricted) or dark amber (a reason and a review flag)
+
+
+#: the access policy's mark on a result, or None
+AccessCheck = Callable[[PatientSummary], AccessMark | None]
 
 Key = tuple[str, str]  # (practice id, practice-local patient id)
 Index = QModelIndex | QPersistentModelIndex
 SortKey = tuple[str, str, str]
 _FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+_AMBER_TEXT = "#8a4b00"  # amber legible on white (WCAG AA), for a mark that asks for a reason
 _ACCESSIBLE = Qt.ItemDataRole.AccessibleTextRole
 _FONT = Qt.ItemDataRole.FontRole
 _FOREGROUND = Qt.ItemDataRole.ForegroundRole
@@ -226,21 +237,20 @@ class ResultsModel(QStandardItemModel):
         practice = self._practices.get(patient.practice_id)
         name = practice.name if practice else patient.practice_id
         mark = self._access_check(patient) if self._access_check is not None else None
-        shown_name = display_name(patient) + (f"  ·  {mark}" if mark else "")
+        shown_name = display_name(patient) + (f"  ·  {mark.text}" if mark else "")
         born = str(patient.birth_year or "") if patient.pseudonym else format_date(patient.birth_date)
         number = "Withheld" if patient.pseudonym else format_patient_nhs_number(patient)  # the column is narrow
         texts = (name, shown_name, born, number, patient.postcode or "",
                  format_sex(patient.sex))
         tip = f"{display_name(patient)} at {name}. Press Enter or double-click to open the record."
         if mark:
-            tip += (f"\n{mark}: this record is restricted by the practice. It opens only by break-glass, with a "
-                    "written reason, and the access is flagged for review.")
+            tip += f"\n{mark.text}: {mark.why}"
         items = _row_items(texts, tip, patient, (patient.practice_id, patient.local_id), 1)
         if practice:
             items[0].setIcon(style.swatch_icon(practice.colour))
         if mark:
-            items[1].setData(mark, RESTRICTION_ROLE)
-            items[1].setData(QColor(style.ERROR), _FOREGROUND)
+            items[1].setData(mark.text, RESTRICTION_ROLE)
+            items[1].setData(QColor(style.ERROR if mark.severe else _AMBER_TEXT), _FOREGROUND)
             items[1].setData(self._bold, _FONT)
         if not patient.nhs_number:
             items[3].setData(QColor(style.SECONDARY), _FOREGROUND)
