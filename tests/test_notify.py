@@ -256,7 +256,7 @@ def test_notify_settings(tmp_path) -> None:
     assert (settings.rule, settings.sms_template_id, settings.digest_hour) == ("cross-practice", "t1", 9)
     assert settings.base_url == "https://api.notifications.service.gov.uk"
     assert load_notify_settings() == NotifySettings(rule="never")
-    for bad in ('rule = "sometimes"', 'digest_hour = 24', 'api_key = "x"', 'rule = "every"'):
+    for bad in ('rule = "sometimes"', 'digest_hour = 24', 'api_key = "x"', 'rule = "every"', 'ods_code = "Y!"'):
         file.write_text(f"[notify]\n{bad}\n")
         with pytest.raises(ConfigError):
             load_notify_settings(file)

@@ -54,9 +54,15 @@ class AuditSettings:
 
 
 
-def machine_table(name: str, what: str, config_file: Path | None) -> tuple[Path, dict[str, Any]] | None:
+_ODS_CODE = re.compile(r"[A-Za-z0-9]{3,10}")
+ODS_CODE_EXPECTED = 'must be an ODS code such as "Y12345"'
+
+
+def machine_table(name: str, what: str, config_file: Path | None,
+                  known: tuple[str, ...] | None = None) -> tuple[Path, dict[str, Any]] | None:
     """The [name] table from `config_file`, else from the machine-wide file only: these settings are IT's
-    decision, so a per-user file may not set them. None when there is no machine-wide file."""
+    decision, so a per-user file may not set them. None when there is no machine-wide file. With `known`,
+    any other key is an error (a typo would otherwise be ignored silently)."""
     if config_file is None:
         user = paths.user_config_file()
         if user.exists() and name in _read_toml(user):
@@ -67,18 +73,20 @@ def machine_table(name: str, what: str, config_file: Path | None) -> tuple[Path,
     table = _read_toml(config_file).get(name, {})
     if not isinstance(table, dict):
         raise ConfigError(config_file, f"must be a [{name}] table", key=name)
+    for key in table:
+        if known is not None and key not in known:
+            raise ConfigError(config_file, f"unknown key in [{name}] (known: {', '.join(known)})", key=key)
     return config_file, table
+
 
 def load_audit_settings(config_file: Path | None = None) -> AuditSettings:
     """[audit] from `config_file`, else from the machine-wide file only: where audit goes is IT's
     decision, so a per-user file may not set it."""
-    found = machine_table("audit", "audit settings", config_file)
+    found = machine_table("audit", "audit settings", config_file, known=("central_url",))
     if found is None:
         return AuditSettings()
     config_file, table = found
     for key, value in table.items():
-        if key != "central_url":
-            raise ConfigError(config_file, "unknown key in [audit] (known: central_url)", key=key)
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(config_file, "must be a database URL such as "
                               "\"postgresql+psycopg://mosaic_ws@audit.example.nhs.uk/audit\"", key=key)
@@ -115,19 +123,17 @@ _NOTIFY_KEYS = ("rule", "sms_template_id", "email_template_id", "base_url", "dig
 
 def load_notify_settings(config_file: Path | None = None) -> NotifySettings:
     """[notify] from `config_file`, else from the machine-wide file only (a per-user file may not set it)."""
-    found = machine_table("notify", "notify settings", config_file)
+    found = machine_table("notify", "notify settings", config_file, known=_NOTIFY_KEYS)
     if found is None:
         return NotifySettings()
     config_file, table = found
     for key, value in table.items():
-        if key not in _NOTIFY_KEYS:
-            raise ConfigError(config_file, f"unknown key in [notify] (known: {', '.join(_NOTIFY_KEYS)})", key=key)
         if key == "rule" and value not in NOTIFY_RULES:
             raise ConfigError(config_file, f"must be one of {', '.join(NOTIFY_RULES)}", key=key)
         if key == "digest_hour" and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 23):
             raise ConfigError(config_file, "must be a whole hour from 0 to 23", key=key)
-        if key == "ods_code" and not (isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9]{3,10}", value)):
-            raise ConfigError(config_file, "must be an ODS code such as \"Y12345\"", key=key)
+        if key == "ods_code" and not (isinstance(value, str) and _ODS_CODE.fullmatch(value)):
+            raise ConfigError(config_file, ODS_CODE_EXPECTED, key=key)
         if key in ("sms_template_id", "email_template_id", "base_url", "organisation") and (
                 not isinstance(value, str) or not value.strip()):
             raise ConfigError(config_file, "must be a non-empty string", key=key)
@@ -163,13 +169,10 @@ _IDENTITY_KEYS = ("issuer", "client_id", "scopes", "idle_lock_minutes")
 def load_identity_settings(config_file: Path | None = None) -> IdentitySettings:
     """[identity] from `config_file`, else from the machine-wide file only: who may sign in, and where,
     is IT's decision, so a per-user file may not set it."""
-    found = machine_table("identity", "identity settings", config_file)
+    found = machine_table("identity", "identity settings", config_file, known=_IDENTITY_KEYS)
     if found is None:
         return IdentitySettings()
     config_file, table = found
-    for key in table:
-        if key not in _IDENTITY_KEYS:
-            raise ConfigError(config_file, f"unknown key in [identity] (known: {', '.join(_IDENTITY_KEYS)})", key=key)
     for key in ("issuer", "client_id"):
         value = table.get(key)
         if value is not None and (not isinstance(value, str) or not value.strip()):
@@ -209,20 +212,17 @@ _GP_CONNECT_KEYS = ("asid", "ods_code")
 def load_gp_connect_settings(config_file: Path | None = None) -> GpConnectSettings:
     """[gp_connect] from `config_file`, else from the machine-wide file only: which Spine identity
     Mosaic uses is IT's decision, so a per-user file may not set it."""
-    found = machine_table("gp_connect", "GP Connect settings", config_file)
+    found = machine_table("gp_connect", "GP Connect settings", config_file, known=_GP_CONNECT_KEYS)
     if found is None:
         return GpConnectSettings()
     config_file, table = found
     for key, value in table.items():
-        if key not in _GP_CONNECT_KEYS:
-            raise ConfigError(config_file, f"unknown key in [gp_connect] (known: {', '.join(_GP_CONNECT_KEYS)})",
-                              key=key)
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(config_file, "must be a non-empty string", key=key)
     if "asid" in table and not re.fullmatch(r"\d{12}", table["asid"]):
         raise ConfigError(config_file, "must be Mosaic's 12-digit Spine ASID", key="asid")
-    if "ods_code" in table and not re.fullmatch(r"[A-Za-z0-9]{3,10}", table["ods_code"]):
-        raise ConfigError(config_file, "must be an ODS code such as \"Y12345\"", key="ods_code")
+    if "ods_code" in table and not _ODS_CODE.fullmatch(table["ods_code"]):
+        raise ConfigError(config_file, ODS_CODE_EXPECTED, key="ods_code")
     ods = table.get("ods_code")
     return GpConnectSettings(asid=table.get("asid"), ods_code=ods.upper() if ods else None)
 
