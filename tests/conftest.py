@@ -40,6 +40,22 @@ def _unfreeze_heap():
     gc.unfreeze()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    """A failed window test: say why at once (a later crash would lose the summary), and drop the
+    failure's frames' locals, which hold the Python wrappers of the test's now-deleted widgets and
+    would otherwise reach the next full garbage collection."""
+    report = yield
+    if report.failed and "test_gui_" in item.nodeid:
+        import sys
+        import traceback
+
+        sys.stderr.write(f"\n{item.nodeid} failed:\n{report.longreprtext}\n")
+        if call.excinfo is not None:
+            traceback.clear_frames(call.excinfo.tb)
+    return report
+
+
 @pytest.fixture(scope="session")
 def demo_network() -> Iterator[object]:
     """Five demo practices (small populations) shared by the tests that only read from them.
