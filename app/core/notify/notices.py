@@ -54,13 +54,12 @@ class PatientNotices:
                      who: str, org_ods: str | None, org_name: str, purpose: str | None,
                      contact: PatientContact | None) -> Decision | None:
         """Queue a journaled record open for the patient's digest. None when it could not be queued."""
-        contact = contact or PatientContact()
+        contact = contact or Contact()
         access = Access(entry_id=entry_id, nhs_number=nhs_number or "",
                         registered_practice_id=practice.ods_code.upper(), registered_practice_name=practice.name,
                         accessor_name=who, accessor_org_id=org_ods.upper() if org_ods else None,
                         accessor_org_name=org_name, accessed_at=accessed_at, purpose=purpose,
-                        contact=Contact(phone=contact.phone, email=contact.email),
-                        do_not_notify=contact.do_not_notify)
+                        contact=contact, do_not_notify=contact.do_not_notify)
         try:
             notifier = await self.notifier()
             return await asyncio.to_thread(notifier.record_access, access)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from app.core.config import NotifySettings
+from app.core.model import PatientContact as Contact  # as the record had them
 
 if TYPE_CHECKING:
     from app.core.audit.model import JournalEntry
@@ -17,14 +18,6 @@ if TYPE_CHECKING:
 
 Clock = Callable[[], datetime]
 LONDON = ZoneInfo("Europe/London")
-
-
-@dataclass(frozen=True)
-class Contact:
-    """The patient's contact details as the record had them at the time of the access."""
-
-    phone: str | None = None
-    email: str | None = None
 
 
 @dataclass(frozen=True)
