@@ -377,6 +377,18 @@ def cmd_search(args: argparse.Namespace) -> int:
     return EXIT_FAILED if outcome.failures else EXIT_OK
 
 
+#: what `mosaic show` needs to be given, by what the access policy says is missing
+_CLI_HINTS = {"reason": "--reason TEXT", "break-glass": "--break-glass --reason TEXT"}
+
+
+def _with_hint(why: str, hint: str | None) -> str:
+    """The policy's words with the option that answers them at the end of the first sentence."""
+    if not hint:
+        return why
+    end = why.find(". ")
+    return f"{why.rstrip('.')} ({hint})." if end < 0 else f"{why[:end]} ({hint}){why[end:]}"
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     practices = _load_practices(args)
     if practices is None:
@@ -413,8 +425,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     try:
         record = asyncio.run(run())
     except PolicyError as exc:
-        _print_err(f"access policy: {exc}")
-        if exc.reasons and exc.needs in ("reason", "break-glass"):
+        message = _with_hint(str(exc), _CLI_HINTS.get(exc.needs))
+        _print_err(f"access policy: {message}")
+        if exc.reasons and exc.needs in ("reason", "break-glass") and not all(r in message for r in exc.reasons):
             print("Reasons offered: " + "; ".join(exc.reasons) + " (or your own words)", file=sys.stderr)
         return EXIT_FAILED
     except (AdapterError, PatientNotFound, AuditError, JournalError) as exc:

@@ -195,19 +195,18 @@ class Policy:
                 return PolicyDecision("break-glass", reasons=role.reasons,
                                       flags=(FLAG_BREAK_GLASS, *((FLAG_SELF_OR_FAMILY,) if relative else ())),
                                       why="This patient's record is restricted: it opens only by break-glass "
-                                          "with a written reason (--break-glass --reason TEXT).")
+                                          "with a written reason.")
             flags.append(FLAG_BREAK_GLASS)
         if relative:
             if not reason:
                 return PolicyDecision("reason", reasons=role.reasons, flags=(FLAG_SELF_OR_FAMILY,),
                                       why="This patient appears to be you or a family member: give a reason "
-                                          "for access (--reason TEXT). The access will be flagged for review.")
+                                          "for access. The access will be flagged for review.")
             flags.append(FLAG_SELF_OR_FAMILY)
         if role.reason_required and not reason:
-            offered = f" (offered: {'; '.join(role.reasons)})" if role.reasons else ""
+            offered = f" Reasons offered: {'; '.join(role.reasons)}." if role.reasons else ""
             return PolicyDecision("reason", reasons=role.reasons,
-                                  why=f"Your role ({role.name}) must give a reason for access "
-                                      f"(--reason TEXT){offered}.")
+                                  why=f"Your role ({role.name}) must give a reason for access.{offered}")
         return PolicyDecision.allow(reasons=role.reasons, flags=tuple(flags), sections=role.visible_sections())
 
     def _self_or_family(self, login: str, number: str | None, summary: PatientSummary | None) -> bool:

@@ -51,12 +51,6 @@ _DANGER_BUTTON = (f"QPushButton#breakGlassButton {{ background: {style.ERROR}; }
                   "QPushButton#breakGlassButton:disabled { background: #aeb7bd; color: #f0f4f5; }")
 
 
-def for_screen(why: str) -> str:
-    """The core's explanation without the CLI's hints ("(--reason TEXT)", "(offered: …)")."""
-    text = re.sub(r"\s*\((?:--|offered:)[^)]*\)", "", why)
-    return re.sub(r"\s+([.,:;])", r"\1", text).strip()
-
-
 def meaningful_length(text: str) -> int:
     """Letters and digits in `text`: what counts towards a written break-glass reason."""
     return sum(1 for ch in text if ch.isalnum())
@@ -127,7 +121,7 @@ class ReasonDialog(QDialog):
             self.self_family_warning.setAccessibleName("Self or family warning")
             layout.addWidget(self.self_family_warning)
         else:
-            layout.addWidget(_label(for_screen(decision.why) or "The access policy asks for a reason for access.",
+            layout.addWidget(_label(decision.why or "The access policy asks for a reason for access.",
                                     object_name="secondary"))
         layout.addWidget(_label("The reason is recorded in the audit journal with your name and the time, and "
                                 "sent to the practice with the record of this access.", object_name="secondary"))
@@ -315,5 +309,5 @@ def access_strip(record: PatientRecord) -> QFrame | None:
     return frame
 
 
-__all__ = ["FLAG_BREAK_GLASS", "BreakGlassDialog", "ReasonDialog", "access_strip", "for_screen",
+__all__ = ["FLAG_BREAK_GLASS", "BreakGlassDialog", "ReasonDialog", "access_strip",
            "opened_by_break_glass"]

@@ -35,7 +35,7 @@ from app.core.search import PracticeResults, SearchOutcome
 from app.core.service import MosaicCore
 from app.core.sessions import PracticeState, PracticeStatus
 from app.ui import style
-from app.ui.access_dialogs import BreakGlassDialog, ReasonDialog, for_screen
+from app.ui.access_dialogs import BreakGlassDialog, ReasonDialog
 from app.ui.access_history import AccessHistoryWindow
 from app.ui.bridge import AsyncBridge
 from app.ui.empty_state import NoPracticesPanel
@@ -552,7 +552,7 @@ class MainWindow(QMainWindow):
 
     def _deny(self, patient: PatientSummary, decision: PolicyDecision) -> None:
         """No tab: say why, and let the core journal the denied attempt (no request leaves for the practice)."""
-        why = for_screen(decision.why)
+        why = decision.why
         self.statusBar().showMessage(f"Not opened: {why}", STATUS_MS)
         self._message(QMessageBox.Icon.Warning, "Access denied",
                       f"The record of {self._where(patient)} cannot be opened.\n\n{why}\n\nThis attempt is "
@@ -565,7 +565,7 @@ class MainWindow(QMainWindow):
 
         def settled(result: object) -> None:
             if isinstance(result, PolicyError):
-                why = for_screen(result.decision.why)
+                why = result.decision.why
             elif isinstance(result, BaseException):
                 why = f"the attempt could not be recorded: {result}"
             else:  # the policy let it through after all (changed meanwhile); the user said no, so not shown
@@ -621,7 +621,7 @@ class MainWindow(QMainWindow):
             if self._loads.get(token) is future:
                 del self._loads[token]
                 if isinstance(exc, PolicyError):  # the policy changed since the view was opened
-                    message = f"Not opened under the access policy: {for_screen(exc.decision.why)}"
+                    message = f"Not opened under the access policy: {exc.decision.why}"
                 elif isinstance(exc, AdapterError):
                     message = exc.message
                 else:
