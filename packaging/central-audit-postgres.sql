@@ -23,7 +23,7 @@
 -- constraint, so a retried delivery is a no-op. Naming the target, ON CONFLICT (entry_id), would need
 -- SELECT on entry_id (PostgreSQL checks it: "permission denied for table audit_entry"), so don't;
 -- and keep this table free of other unique constraints, or a clash there would be silently ignored.
--- tests/test_audit_central.py applies this file and checks every one of these claims.
+-- tests/core/test_audit_central.py applies this file and checks every one of these claims.
 --
 -- The columns mirror the local journal (app/core/audit/chain.py): JSON columns hold the exact text
 -- that was hashed, so each row's hash can be recomputed here. Keep in step with app/core/audit/central.py.

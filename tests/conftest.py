@@ -15,6 +15,17 @@ SYNTHEA_DIR = SHARED_DATA / "synthea-r4"
 GPCONNECT_DIR = SHARED_DATA / "gpconnect-stu3"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "shared_data: reads the public sample data in ../shared/data")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Tests that read ../shared/data skip, saying why, on a checkout without it beside."""
+    if item.get_closest_marker("shared_data") is not None and not (SYNTHEA_DIR.is_dir() and GPCONNECT_DIR.is_dir()):
+        pytest.skip(f"needs the public sample data in {SHARED_DATA} (Synthea R4, GP Connect STU3): not found")
+
+
 @pytest.fixture(autouse=True)
 def mosaic_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own MOSAIC_HOME and no machine-wide config, so nothing leaks between tests."""
@@ -46,7 +57,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     failure's frames' locals, which hold the Python wrappers of the test's now-deleted widgets and
     would otherwise reach the next full garbage collection."""
     report = yield
-    if report.failed and "test_gui_" in item.nodeid:
+    if report.failed and item.nodeid.startswith("tests/ui/"):
         import sys
         import traceback
 

@@ -32,7 +32,7 @@ from app.ui.access_history import (
     AccessHistoryWindow,
 )
 from app.ui.main_window import MainWindow
-from tests.test_gui_window import open_from_results, search
+from tests.ui.test_window import open_from_results, search
 
 pytestmark = pytest.mark.gui
 TIMEOUT_MS = 10_000

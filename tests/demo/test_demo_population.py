@@ -7,7 +7,6 @@ from collections import Counter
 from datetime import date
 
 import pytest
-from conftest import SYNTHEA_DIR
 
 from app.core.nhs_number import NHS_NUMBER_SYSTEM, is_valid
 from app.demo.faults import Faults
@@ -18,6 +17,7 @@ from app.demo.practices import contrast_with_white, practice_specs
 from app.demo.records import RECORD_TYPES
 from app.demo.sharing import share_patients
 from app.demo.synthea_loader import load_synthea
+from tests.conftest import SYNTHEA_DIR
 
 TODAY = date(2026, 3, 12)
 
@@ -188,6 +188,7 @@ def test_fault_settings_are_checked_and_restored() -> None:
     assert faults.settings.latency_ms == 0
 
 
+@pytest.mark.shared_data
 def test_synthea_bundles_load_with_references_resolved() -> None:
     pops = network_populations(count=3, size=5)
     report = load_synthea(SYNTHEA_DIR, pops)

@@ -13,9 +13,9 @@ from PySide6.QtWidgets import QAbstractItemView, QApplication, QLabel, QTabBar, 
 from app.core.nhs_number import format_nhs_number
 from app.ui.main_window import MainWindow
 from tests.conftest import shown_window
-from tests.test_gui_window import open_from_results, search
-from tests.test_policy import write_policy
-from tests.test_research_view import KEY, LOGIN, a_plain_patient, fhir_server, leaks, research_policy
+from tests.core.test_policy import write_policy
+from tests.core.test_research_view import KEY, LOGIN, a_plain_patient, fhir_server, leaks, research_policy
+from tests.ui.test_window import open_from_results, search
 
 pytestmark = pytest.mark.gui
 ROLES = (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole, Qt.ItemDataRole.AccessibleTextRole,
@@ -27,7 +27,7 @@ def research_window(qtbot, network, tmp_path, monkeypatch) -> Iterator[MainWindo
     """The real window, signed in as a researcher of study 'diab' with the study key set."""
     import keyring
 
-    from tests.test_research_view import EmptyKeyring
+    from tests.core.test_research_view import EmptyKeyring
 
     previous = keyring.get_keyring()
     keyring.set_keyring(EmptyKeyring())

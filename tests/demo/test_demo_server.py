@@ -16,12 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import SYNTHEA_DIR
 
 from app.core.nhs_number import NHS_NUMBER_SYSTEM
 from app.demo.fhir_json import iter_references
 from app.demo.fhir_server import DemoServer
 from app.demo.network import DemoNetwork, secret_env_name
+from tests.conftest import SYNTHEA_DIR
 
 Json = dict[str, Any]
 
@@ -430,6 +430,7 @@ def test_logs_name_the_practice_but_never_the_patient(demo_network: DemoNetwork,
 # -- Synthea ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.shared_data
 def test_synthea_patients_are_searchable_and_every_resource_reachable() -> None:
     with DemoNetwork.start(practices=2, patients=10, load_dir=SYNTHEA_DIR) as network:
         assert network.synthea is not None and network.synthea.unresolved == 0

@@ -25,7 +25,7 @@ from app.core.audit.outbox import OutboxSender, central_delivery
 
 psycopg = pytest.importorskip("psycopg")
 
-SQL_FILE = Path(__file__).resolve().parents[1] / "packaging" / "central-audit-postgres.sql"
+SQL_FILE = Path(__file__).resolve().parents[2] / "packaging" / "central-audit-postgres.sql"
 PG = "host=127.0.0.1 port=5432 dbname=test"
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_policy import write_policy
+from tests.core.test_policy import write_policy
 
 MOSAIC = [sys.executable, "-m", "app.cli"]
 MALFORMED = '[roles.clinician]\npractices = ["*"\nreasons = ["Direct care"]\n'

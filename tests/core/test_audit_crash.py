@@ -21,7 +21,7 @@ import pytest
 
 from app.core.audit.journal import Journal
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ROUNDS = 20
 
 CHILD = textwrap.dedent("""

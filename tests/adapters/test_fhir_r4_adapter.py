@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SYNTHEA_DIR
 
 import adapters.fhir_r4.adapter as fhir_adapter
 from adapters.base import AdapterError, adapter_for
@@ -23,6 +22,7 @@ from adapters.fhir_r4.mapping import SECTION_OF
 from app.core.model import PatientQuery, PatientSummary, Practice, SectionName
 from app.demo.fhir_server import DemoServer
 from app.demo.network import DemoNetwork
+from tests.conftest import SYNTHEA_DIR
 
 Factory = Callable[..., FhirR4Adapter]
 
@@ -449,6 +449,7 @@ def synthea_network() -> Iterator[DemoNetwork]:
 SYNTHEA_PATIENTS = sorted(f for f in SYNTHEA_DIR.glob("*.json") if "Information" not in f.name)
 
 
+@pytest.mark.shared_data
 @pytest.mark.parametrize("path", SYNTHEA_PATIENTS, ids=lambda p: "_".join(p.name.split("_")[:2]))
 async def test_synthea_patient_found_by_name_and_record_matches_bundle(
         synthea_network: DemoNetwork, make_adapter: Factory, path: Path) -> None:
@@ -481,6 +482,7 @@ async def test_synthea_patient_found_by_name_and_record_matches_bundle(
         assert bp.detail == "135/72 mmHg"
 
 
+@pytest.mark.shared_data
 def test_synthea_patients_cover_both_ways_of_fetching(synthea_network: DemoNetwork) -> None:
     ways = {synthea_network.server(pid).api.supports_everything for pid, _ in synthea_network.synthea.patients}
     assert ways == {True, False}

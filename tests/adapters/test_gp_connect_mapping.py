@@ -20,6 +20,8 @@ from tests.conftest import GPCONNECT_DIR
 
 FILES = sorted(p.name for p in GPCONNECT_DIR.glob("*.json"))
 
+pytestmark = pytest.mark.shared_data
+
 
 def _load(name: str) -> dict[str, Any]:
     return json.loads((GPCONNECT_DIR / name).read_text(encoding="utf-8"))

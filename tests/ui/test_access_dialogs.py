@@ -22,9 +22,9 @@ from app.ui.access_history import FLAG, AccessHistoryWindow
 from app.ui.main_window import RESTRICTED_MARK, SELF_FAMILY_MARK, MainWindow
 from app.ui.record_view import RecordView
 from app.ui.results_model import RESTRICTION_ROLE
-from tests.test_gui_audit import open_history, show
-from tests.test_gui_window import search, select_row
-from tests.test_policy import write_policy
+from tests.core.test_policy import write_policy
+from tests.ui.test_access_history import open_history, show
+from tests.ui.test_window import search, select_row
 
 pytestmark = pytest.mark.gui
 TIMEOUT_MS = 10_000

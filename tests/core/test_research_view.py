@@ -54,7 +54,7 @@ from app.core.serialise import record_json
 from app.core.service import MosaicCore, PatientNotFound
 from app.demo.consent import research_consent_demo
 from app.demo.population import DemoPatient
-from tests.test_policy import write_policy
+from tests.core.test_policy import write_policy
 
 LOGIN = "rsmith"
 USER = AuditUser(login=LOGIN, display_name="R Smith", role="researcher")

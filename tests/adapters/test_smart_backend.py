@@ -27,7 +27,7 @@ from app.core.secrets import store_secret
 from app.core.sessions import PracticeStatus, SessionManager
 from app.demo.auth import ClientCredentialsAuthenticator
 from app.demo.network import DemoNetwork
-from tests.test_secrets import MemoryKeyring
+from tests.core.test_secrets import MemoryKeyring
 
 PRACTICE = "hillview"  # the demo practice with a token endpoint
 

@@ -18,7 +18,7 @@ from app.core.session_lock import IdleLock
 from app.core.sessions import PracticeStatus
 from app.demo.oidc_provider import DemoOidcProvider
 from app.ui.lock import WindowLock
-from tests.test_gui_window import TIMEOUT_MS, open_from_results, search, shared_patient
+from tests.ui.test_window import TIMEOUT_MS, open_from_results, search, shared_patient
 
 pytestmark = pytest.mark.gui
 

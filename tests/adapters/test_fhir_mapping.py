@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SYNTHEA_DIR
 
 from adapters.fhir_r4.mapping import (
     SECTION_OF,
@@ -24,6 +23,7 @@ from adapters.fhir_r4.mapping import (
     name_parts,
 )
 from app.core.model import SectionName
+from tests.conftest import SYNTHEA_DIR
 
 ALL_FILES = sorted(SYNTHEA_DIR.glob("*.json"))
 PATIENT_FILES = [f for f in ALL_FILES if "Information" not in f.name]
@@ -52,12 +52,14 @@ def entry_by_id(path: Path, resource_id: str) -> Any:
     return map_entry(resource, index_of(path))
 
 
+@pytest.mark.shared_data
 def test_the_synthea_data_is_all_there() -> None:
     assert len(ALL_FILES) == 10 and len(PATIENT_FILES) == 8
 
 
 # --- every file, every resource -----------------------------------------------------------------
 
+@pytest.mark.shared_data
 @pytest.mark.parametrize("path", ALL_FILES, ids=lambda p: p.name.split("_")[0])
 def test_every_section_resource_maps_one_to_one(path: Path) -> None:
     found = resources(path)
@@ -74,6 +76,7 @@ def test_every_section_resource_maps_one_to_one(path: Path) -> None:
             assert e.coding is not None and e.coding.code
 
 
+@pytest.mark.shared_data
 @pytest.mark.parametrize("path", PATIENT_FILES, ids=lambda p: p.name.split("_")[0])
 def test_every_patient_maps_with_name_birth_date_sex_and_postcode(path: Path) -> None:
     (patient,) = [r for r in resources(path) if r["resourceType"] == "Patient"]
@@ -87,6 +90,7 @@ def test_every_patient_maps_with_name_birth_date_sex_and_postcode(path: Path) ->
     assert summary.nhs_number is None  # Synthea patients are American: no NHS number
 
 
+@pytest.mark.shared_data
 def test_non_clinical_resources_are_ignored_not_errors() -> None:
     found = resources(synthea("Cody_Larson"))
     others = Counter(r["resourceType"] for r in found if r["resourceType"] not in SECTION_OF)
@@ -98,6 +102,7 @@ def test_non_clinical_resources_are_ignored_not_errors() -> None:
 
 # --- known values ---------------------------------------------------------------------------------
 
+@pytest.mark.shared_data
 def test_marsha_hayes_known_facts() -> None:
     path = synthea("Marsha_Hayes")
     summary = map_patient(resources(path)[0], "p")
@@ -124,6 +129,7 @@ def test_marsha_hayes_known_facts() -> None:
     assert len(mapped.entries[SectionName.ALLERGIES]) == 6
 
 
+@pytest.mark.shared_data
 def test_blood_pressure_renders_systolic_over_diastolic() -> None:
     # Synthea lists the diastolic component first (72.2458...) and the systolic second (135.4132...).
     bp = entry_by_id(synthea("Buster_Hoeger"), "37663719-c702-4588-964e-27d987ab94ed")
@@ -133,6 +139,7 @@ def test_blood_pressure_renders_systolic_over_diastolic() -> None:
     assert bps and all(e.detail and e.detail.endswith(" mmHg") and "/" in e.detail for e in bps)
 
 
+@pytest.mark.shared_data
 def test_observation_values_quantity_and_coded() -> None:
     path = synthea("Buster_Hoeger")
     observations = map_resources(resources(path)).entries[SectionName.OBSERVATIONS]
@@ -142,6 +149,7 @@ def test_observation_values_quantity_and_coded() -> None:
     assert heights[0].detail == "185.8 cm"  # newest first; 185.8... cm rounded for reading
 
 
+@pytest.mark.shared_data
 def test_medication_request_with_structured_dosage() -> None:
     path = synthea("Cody_Larson")
     statin = entry_by_id(path, "e84e6d86-3bfd-4f5e-aade-7159b20df761")
@@ -151,6 +159,7 @@ def test_medication_request_with_structured_dosage() -> None:
     assert statin.coding.code == "316672"
 
 
+@pytest.mark.shared_data
 def test_immunisations_for_cody() -> None:
     imms = map_resources(resources(synthea("Cody_Larson"))).entries[SectionName.IMMUNISATIONS]
     assert len(imms) == 13
@@ -159,6 +168,7 @@ def test_immunisations_for_cody() -> None:
     assert imms[-1].when == "2011-06-27T15:08:18+00:00"
 
 
+@pytest.mark.shared_data
 def test_liz_conn_official_name_beats_maiden() -> None:
     summary = map_patient(resources(synthea("Liz_Conn"))[0], "p")
     assert summary.family == "Conn"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from app.cli import main
-from tests.test_policy import a_patient, policy_text, write_policy
+from tests.core.test_policy import a_patient, policy_text, write_policy
 
 
 @pytest.fixture

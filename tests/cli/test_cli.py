@@ -154,7 +154,7 @@ def test_credentials_set_refuses_without_a_terminal(tmp_path: Path) -> None:
 
 
 def test_credentials_takes_a_study_key_only_for_a_study_the_policy_defines(tmp_path: Path) -> None:
-    from tests.test_policy import write_policy
+    from tests.core.test_policy import write_policy
 
     config = tmp_path / "p.toml"
     config.write_text('[[practice]]\nid = "x"\nname = "X"\nods_code = "Y1"\nadapter = "fhir-r4"\n'

@@ -30,6 +30,8 @@ PRACTICE_ASID = "918999198738"
 NHS = "9999999999"
 SPINE = "https://fhir.nhs.uk/STU3/CodeSystem/Spine-ErrorOrWarningCode-1"
 
+pytestmark = pytest.mark.shared_data
+
 
 def _b64decode(part: str) -> dict[str, Any]:
     return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
