@@ -474,7 +474,7 @@ class MainWindow(QMainWindow):
         access opens nothing and is journaled by the core without any request to the practice."""
         if self.core is None:
             return None
-        existing = self.records.find((patient.practice_id, patient.local_id))
+        existing = self.records.find_view((patient.practice_id, patient.local_id))
         if existing is not None:
             self.records.focus_view(existing)
             self.statusBar().showMessage(f"{existing.title()} is already open.", STATUS_MS)

@@ -54,14 +54,17 @@ class RecordArea(QStackedWidget):
         self.addWidget(self.splitter)
         self.panes: list[RecordPane] = []
         self.current_pane = self._new_pane()
-        QApplication.instance().focusChanged.connect(self._focus_changed)
+        app = QApplication.instance()
+        if not isinstance(app, QApplication):  # widgets cannot exist without one; narrows the Optional
+            raise RuntimeError("RecordTabs needs a QApplication")
+        app.focusChanged.connect(self._focus_changed)
 
     # -- queries -----------------------------------------------------------------------------------
 
     def views(self) -> list[RecordView]:
         return [v for pane in self.panes for v in pane.views()]
 
-    def find(self, key: Key) -> RecordView | None:
+    def find_view(self, key: Key) -> RecordView | None:
         return next((v for v in self.views() if v.key == key), None)
 
     def pane_of(self, view: RecordView) -> RecordPane | None:
