@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import QWidget
 
@@ -101,7 +101,7 @@ def swatch_pixmap(colour: str, size: int = 14) -> QPixmap:
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
     painter.setPen(QColor(TEXT).lighter(150))
     painter.setBrush(QColor(colour))
-    painter.drawRoundedRect(0.5, 0.5, size - 1, size - 1, 3, 3)
+    painter.drawRoundedRect(QRectF(0.5, 0.5, size - 1, size - 1), 3, 3)
     painter.end()
     return pixmap
 
@@ -130,7 +130,7 @@ def app_icon() -> QIcon:
         for i, colour in enumerate((BLUE, SUCCESS, "#ae2573", WARNING_BORDER)):
             x, y = (i % 2) * half, (i // 2) * half
             painter.setBrush(QColor(colour))
-            painter.drawRoundedRect(x + gap / 2, y + gap / 2, half - gap, half - gap, size / 10, size / 10)
+            painter.drawRoundedRect(QRectF(x + gap / 2, y + gap / 2, half - gap, half - gap), size / 10, size / 10)
         painter.end()
         icon.addPixmap(pixmap)
     return icon
