@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import functools
 import gc
 import json
 import os
@@ -183,6 +184,70 @@ class Budget:
 
     def expired(self) -> bool:
         return self.left() <= 0
+
+
+# --- the GUI thread ----------------------------------------------------------------------------------
+
+def stall_meter(tick_ms: int = 5, goal_ms: float = 50, note_over_ms: float = 20) -> Any:
+    """A StallMeter (a QObject): the longest gap between ticks of a `tick_ms` precise QTimer on the GUI
+    thread, minus the interval, attributed to the phase current when the gap ends. `start()` it, name
+    phases with `set_phase(name)`; read `worst` (phase -> ms), `over` (phase -> gaps over `goal_ms`) and
+    `top` ((ms, phase) of every gap over `note_over_ms`). Qt is imported only when one is made."""
+    return _stall_meter_class()(tick_ms, goal_ms, note_over_ms)
+
+
+@functools.cache
+def _stall_meter_class() -> type:
+    from collections import defaultdict
+
+    from PySide6.QtCore import QObject, Qt, QTimer
+
+    class StallMeter(QObject):
+        """Longest gap between ticks of a precise timer, per phase (the phase current when the gap ends)."""
+
+        def __init__(self, tick_ms: int, goal_ms: float, note_over_ms: float) -> None:
+            super().__init__()
+            self.tick_ms, self.goal_ms, self.note_over_ms = tick_ms, goal_ms, note_over_ms
+            self.timer = QTimer(self)
+            self.timer.setTimerType(Qt.TimerType.PreciseTimer)
+            self.timer.setInterval(tick_ms)
+            self.timer.timeout.connect(self._tick)
+            self.phase = "idle"
+            self.pending: str | None = None
+            self.worst: dict[str, float] = defaultdict(float)
+            self.over: dict[str, int] = defaultdict(int)
+            self.top: list[tuple[float, str]] = []
+            self.last = time.perf_counter()
+
+        def start(self) -> None:
+            self.last = time.perf_counter()
+            self.timer.start()
+
+        def stop(self) -> None:
+            self.timer.stop()
+
+        def set_phase(self, name: str, after_next_tick: bool = False) -> None:
+            if after_next_tick:
+                self.pending = name
+            else:
+                self.phase = name
+
+        def longest(self) -> float:
+            return max(self.worst.values(), default=0.0)
+
+        def _tick(self) -> None:
+            now = time.perf_counter()
+            stall = (now - self.last) * 1000 - self.tick_ms
+            self.last = now
+            self.worst[self.phase] = max(self.worst[self.phase], stall)
+            if stall > self.goal_ms:
+                self.over[self.phase] += 1
+            if stall > self.note_over_ms:
+                self.top.append((stall, self.phase))
+            if self.pending is not None:
+                self.phase, self.pending = self.pending, None
+
+    return StallMeter
 
 
 # --- machine ----------------------------------------------------------------------------------------

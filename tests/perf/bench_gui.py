@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 try:
     from tests.perf import _common as common
@@ -48,7 +49,7 @@ def run_scenario(practice_count: int, config: Path | None, profile: bool) -> dic
     from collections import defaultdict
 
     import psutil
-    from PySide6.QtCore import QEvent, QEventLoop, QObject, Qt, QTimer, qInstallMessageHandler
+    from PySide6.QtCore import QEvent, QEventLoop, QObject, QTimer, qInstallMessageHandler
 
     from app.ui.app import build_window, ensure_application
 
@@ -96,44 +97,6 @@ def run_scenario(practice_count: int, config: Path | None, profile: bool) -> dic
     def rss_mb() -> float:
         return proc.memory_info().rss / 2**20
 
-    class StallMeter(QObject):
-        """Longest gap between ticks of a 5 ms timer, per phase (the phase current when the gap ends)."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.timer = QTimer(self)
-            self.timer.setTimerType(Qt.TimerType.PreciseTimer)
-            self.timer.setInterval(TICK_MS)
-            self.timer.timeout.connect(self._tick)
-            self.phase = "idle"
-            self.pending: str | None = None
-            self.worst: dict[str, float] = defaultdict(float)
-            self.over: dict[str, int] = defaultdict(int)
-            self.top: list[tuple[float, str]] = []
-            self.last = time.perf_counter()
-
-        def start(self) -> None:
-            self.last = time.perf_counter()
-            self.timer.start()
-
-        def set_phase(self, name: str, after_next_tick: bool = False) -> None:
-            if after_next_tick:
-                self.pending = name
-            else:
-                self.phase = name
-
-        def _tick(self) -> None:
-            now = time.perf_counter()
-            stall = (now - self.last) * 1000 - TICK_MS
-            self.last = now
-            self.worst[self.phase] = max(self.worst[self.phase], stall)
-            if stall > STALL_GOAL_MS:
-                self.over[self.phase] += 1
-            if stall > 20:
-                self.top.append((stall, self.phase))
-            if self.pending is not None:
-                self.phase, self.pending = self.pending, None
-
     def pump(ms: int) -> None:
         loop = QEventLoop()
         QTimer.singleShot(ms, loop.quit)
@@ -161,7 +124,7 @@ def run_scenario(practice_count: int, config: Path | None, profile: bool) -> dic
         return got
 
     class FirstPaint(QObject):
-        def __init__(self, meter: StallMeter) -> None:
+        def __init__(self, meter: Any) -> None:
             super().__init__()
             self.meter = meter
             self.painted_at: float | None = None
@@ -178,7 +141,7 @@ def run_scenario(practice_count: int, config: Path | None, profile: bool) -> dic
 
     out: dict = {"practices": practice_count, "servers": "in-process" if network else "separate process",
                  "rss": {}, "times": {}}
-    meter = StallMeter()
+    meter = common.stall_meter(TICK_MS, STALL_GOAL_MS)
     meter.start()
     pump(300)  # the measurement floor: nothing but the timer
     out["rss"]["idle app"] = rss_mb()
