@@ -17,13 +17,15 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from app import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-#: the demo shows what a real network has: two GP Connect practices (as EMIS and SystmOne practices are),
-#: one sign-in through an OpenID provider, and one practice on SMART Backend Services
-DEMO_FEATURES = {"gp_connect": (1, 3), "identity": True, "smart_backend": True, "notify": True}
+#: the demo shows what a real network has: GP Connect practices (as EMIS and SystmOne practices are; which
+#: ones: app.demo.sizes.gp_connect_indexes), one sign-in through an OpenID provider, and the client-credentials
+#: practices on SMART Backend Services
+DEMO_FEATURES: dict[str, Any] = {"identity": True, "smart_backend": True, "notify": True}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command")
 
     def add_demo_options(p: argparse.ArgumentParser) -> None:
+        from app.demo.sizes import MAX_PRACTICES, MIN_PRACTICES
+
+        p.add_argument("--practices", type=_demo_practice_count, default=5, metavar="N",
+                       help=f"how many practices, {MIN_PRACTICES} to {MAX_PRACTICES} (default 5); the 2nd and 4th "
+                            "of every five speak GP Connect, the rest FHIR R4")
         p.add_argument("--patients", type=int, default=2000, help="patients per practice (default 2000)")
         p.add_argument("--latency-ms", type=int, default=0, help="delay added to every demo reply")
         p.add_argument("--load", type=Path, metavar="DIR", help="also load FHIR transaction bundles from DIR")
@@ -46,7 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
     server = sub.add_parser("demo-server", help="run the demo practices headless until interrupted")
     server.add_argument("--write-config", type=Path, required=True, metavar="FILE",
                         help="write the practice directory to FILE and secrets to FILE.env (mode 0600)")
-    server.add_argument("--practices", type=int, default=5, help="how many practices (default 5)")
     add_demo_options(server)
 
     for name, help_text in (("check", "check every configured practice answers"),):
@@ -77,6 +83,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_notify_parser(sub)
     return parser
+
+
+def _demo_practice_count(text: str) -> int:
+    """--practices: a whole number in the range the demo serves, or argparse's usage error (exit 2)."""
+    from app.demo.sizes import MAX_PRACTICES, MIN_PRACTICES
+
+    try:
+        count = int(text)
+    except ValueError:
+        count = MIN_PRACTICES - 1
+    if not MIN_PRACTICES <= count <= MAX_PRACTICES:
+        raise argparse.ArgumentTypeError(f"must be a whole number from {MIN_PRACTICES} to {MAX_PRACTICES}, "
+                                         f"not {text!r}")
+    return count
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -214,9 +234,10 @@ def _start_demo_network(patients: int, latency_ms: int, load: Path | None, pract
     """Start the demo practices in this process and put their secrets in this process's environment."""
     from app.core.secrets import env_name
     from app.demo.network import DemoNetwork
+    from app.demo.sizes import gp_connect_indexes
 
     network = DemoNetwork.start(practices=practices, patients=patients, latency_ms=latency_ms, load_dir=load,
-                                **DEMO_FEATURES)
+                                gp_connect=gp_connect_indexes(practices), **DEMO_FEATURES)
     for practice_id, secret in network.secrets.items():
         os.environ[env_name(practice_id)] = secret
     if network.notify is not None:
@@ -230,7 +251,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if not _policy_usable():  # before starting the demo practices: nothing would be allowed to use them
         return EXIT_USAGE
-    network = _start_demo_network(args.patients, args.latency_ms, args.load)
+    network = _start_demo_network(args.patients, args.latency_ms, args.load, args.practices)
+    print(f"Demo: {network.summary()}", file=sys.stderr)
     from app.core.policy import policy_file
     from app.demo.oidc_provider import demo_browser
 
@@ -255,9 +277,10 @@ def cmd_demo_server(args: argparse.Namespace) -> int:
         _print_err(f"--load {args.load}: not a folder")
         return EXIT_USAGE
     from app.demo.network import DemoNetwork
+    from app.demo.sizes import gp_connect_indexes
 
-    network = DemoNetwork.start(practices=args.practices, patients=args.patients,
-                                latency_ms=args.latency_ms, load_dir=args.load, **DEMO_FEATURES)
+    network = DemoNetwork.start(practices=args.practices, patients=args.patients, latency_ms=args.latency_ms,
+                                load_dir=args.load, gp_connect=gp_connect_indexes(args.practices), **DEMO_FEATURES)
     # The populations live until the process ends: take them out of the collector's view, or each full
     # collection (~125 ms at 5 x 20,000) pauses every practice. (`mosaic demo` gets the same from the
     # window, which freezes the heap once it is built.)
@@ -268,6 +291,7 @@ def cmd_demo_server(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     try:
         network.write_config(args.write_config)
+        print(f"Demo: {network.summary()}; config written to {args.write_config}", file=sys.stderr, flush=True)
         print("ready", flush=True)
         while not stop.wait(0.5):
             pass

@@ -15,6 +15,7 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import urlsplit
 
 from app.core.config import NotifySettings
 from app.core.model import Practice
@@ -71,7 +72,8 @@ class DemoNetwork:
         (private_key_jwt, RS384).
 
         The practices at the indexes in `gp_connect` speak GP Connect Access Record: Structured (STU3)
-        instead of FHIR R4, as EMIS and SystmOne practices do (`mosaic demo` passes (1, 3)). `notify` also
+        instead of FHIR R4, as EMIS and SystmOne practices do (`mosaic demo` passes
+        `app.demo.sizes.gp_connect_indexes(practices)`: (1, 3) of five). `notify` also
         starts a local endpoint speaking GOV.UK Notify's API, with an SMS and an email template."""
         if patients < 0:
             raise ValueError("patients must not be negative")
@@ -145,6 +147,21 @@ class DemoNetwork:
         """Practice id -> password, bearer token, client secret or (SMART backend) private key PEM."""
         return {s.spec.id: self.smart_keys[s.spec.id][0] if s.spec.id in self.smart_keys else s.secret
                 for s in self.servers}
+
+    def summary(self) -> str:
+        """What was made, in one line: e.g. "7 practices on 127.0.0.1 — 4 FHIR R4 (1 on SMART Backend
+        Services), 3 GP Connect; 2,000 patients each"."""
+        count = len(self.servers)
+        gp_connect = sum(1 for s in self.servers if s.gpconnect is not None)
+        smart = len(self.smart_keys)
+        hosts = sorted({urlsplit(s.url).hostname or "" for s in self.servers})
+        fhir = f"{count - gp_connect} FHIR R4" + (f" ({smart} on SMART Backend Services)" if smart else "")
+        sizes = sorted({len(s.population) for s in self.servers})
+        patients = f"{sizes[0]:,}" if len(sizes) == 1 else f"{sizes[0]:,}–{sizes[-1]:,}"
+        noun = "patient" if sizes == [1] else "patients"
+        practices = "practice" if count == 1 else "practices"
+        return (f"{count} {practices} on {', '.join(hosts)} — {fhir}, {gp_connect} GP Connect; "
+                f"{patients} {noun}" + (" each" if count > 1 else ""))
 
     def notify_settings(self) -> NotifySettings:
         """[notify] for this network: tell patients of cross-practice opens, through the demo endpoint."""
