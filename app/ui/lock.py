@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMenu, QPushButton, QVBoxLayout, QWidget
 
 from app.core.session_lock import IdleLock
 
@@ -75,9 +75,12 @@ class WindowLock(QObject):
         self.lock_action.triggered.connect(self.lock)
         window.addAction(self.lock_action)
         menu = window.menuBar().actions()[0].menu() if window.menuBar().actions() else None
-        if menu is not None:
-            menu.insertAction(menu.actions()[-1] if menu.actions() else None, self.lock_action)
-            menu.insertAction(menu.actions()[-1] if menu.actions() else None, self.sign_out_action)
+        if isinstance(menu, QMenu):  # QAction.menu() is typed as returning a QObject
+            for action in (self.lock_action, self.sign_out_action):  # before the menu's last item (Quit)
+                if menu.actions():
+                    menu.insertAction(menu.actions()[-1], action)
+                else:
+                    menu.addAction(action)
         app = QApplication.instance()
         assert app is not None
         app.installEventFilter(self)

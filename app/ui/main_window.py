@@ -47,6 +47,7 @@ from app.ui.search_panel import SearchPanel
 
 if TYPE_CHECKING:
     from app.core.audit.journal import DestinationStatus
+    from app.ui.lock import WindowLock
 
 StartDemo = Callable[[], list[Practice]]
 STATUS_MS = 15000
@@ -85,6 +86,7 @@ class MainWindow(QMainWindow):
         self._loads: dict[int, concurrent.futures.Future[Any]] = {}
         self._grants: dict[int, AccessGrant] = {}  # id(view) -> the reason / break-glass it was opened with
         self.access_dialog: ReasonDialog | BreakGlassDialog | None = None
+        self.lock: WindowLock | None = None  # the idle lock, set once the window is built (app.build_window)
         self._lock_watched = False
         self.access_history: AccessHistoryWindow | None = None
         self._upstream_problem: str | None = None
@@ -168,8 +170,8 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.online_label)
         self.statusBar().setAccessibleName("Status")
 
-    def _action(self, text: str, shortcut: QKeySequence | str | None, slot: Callable[[], Any],
-                tip: str) -> QAction:
+    def _action(self, text: str, shortcut: QKeySequence | QKeySequence.StandardKey | str | None,
+                slot: Callable[[], Any], tip: str) -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
