@@ -68,6 +68,11 @@ ENTRY_ROLE = Qt.ItemDataRole.UserRole + 2
 
 # --- rows: built on the core's loop, shown on the GUI thread ------------------------------------------------
 
+def _day(value: QDate) -> date:
+    """A QDate as a date (QDate.toPython() is typed as returning object)."""
+    return date(value.year(), value.month(), value.day())
+
+
 @dataclass(frozen=True)
 class HistoryRow:
     entry: JournalEntry
@@ -521,16 +526,16 @@ class AccessHistoryWindow(QWidget):
                 self.patient_edit.setFocus()
                 return None
             patient = digits
-        since = self.from_date.date().toPython() if self.from_check.isChecked() else None
-        until = self.to_date.date().toPython() if self.to_check.isChecked() else None
+        since = _day(self.from_date.date()) if self.from_check.isChecked() else None
+        until = _day(self.to_date.date()) if self.to_check.isChecked() else None
         if since and until and since > until:
-            self._set_field_error(f"The From date ({format_date(since)}) is after the To date "  # type: ignore[arg-type]
-                                  f"({format_date(until)}).")  # type: ignore[arg-type]
+            self._set_field_error(f"The From date ({format_date(since)}) is after the To date "
+                                  f"({format_date(until)}).")
             self.from_date.setFocus()
             return None
         self._set_field_error(None)
         return Filters(user=self.user_edit.text().strip() or None, patient_nhs_number=patient,
-                       practice_id=self.practice_combo.currentData(), since=since, until=until,  # type: ignore[arg-type]
+                       practice_id=self.practice_combo.currentData(), since=since, until=until,
                        action=self.action_combo.currentData(), flagged=self.flagged_check.isChecked())
 
     def set_filters(self, *, user: str | None = None, patient: str | None = None, practice_id: str | None = None,
@@ -542,7 +547,7 @@ class AccessHistoryWindow(QWidget):
         for check, edit, day in ((self.from_check, self.from_date, since), (self.to_check, self.to_date, until)):
             check.setChecked(False)  # so that ticking it below shows `day`
             if day is not None:
-                edit.setProperty("chosen", QDate(day))
+                edit.setProperty("chosen", QDate(day.year, day.month, day.day))
                 check.setChecked(True)
         self.action_combo.setCurrentIndex(max(self.action_combo.findData(action), 0))
         self.flagged_check.setChecked(flagged)
