@@ -1,9 +1,15 @@
-"""A layout that places widgets left to right and wraps to a new line when out of room (Qt's example)."""
+"""A layout that places widgets left to right and wraps to a new line when out of room (Qt's example).
+
+Widgets go in with `add_widget`, which makes each layout item in Python. Items that Qt makes itself
+(QLayout.addWidget) would reach Python as wrappers Qt frees without telling Python when the widget goes,
+and such a wrapper stays registered at that address for the next object Qt puts there (README:
+Dependability). An item made in Python tells Python when Qt deletes it.
+"""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QMargins, QPoint, QRect, QSize, Qt
-from PySide6.QtWidgets import QLayout, QLayoutItem, QWidget
+from PySide6.QtWidgets import QLayout, QLayoutItem, QWidget, QWidgetItem
 
 
 class FlowLayout(QLayout):
@@ -14,8 +20,14 @@ class FlowLayout(QLayout):
         self._v = v_spacing
         self.setContentsMargins(QMargins(0, 0, 0, 0))
 
+    def add_widget(self, widget: QWidget) -> None:
+        """Place `widget` after the others (use this, not addWidget)."""
+        self.addChildWidget(widget)
+        self._items.append(QWidgetItem(widget))
+        self.invalidate()
+
     def addItem(self, item: QLayoutItem) -> None:  # noqa: N802 - Qt override
-        self._items.append(item)
+        raise TypeError("FlowLayout takes widgets through add_widget only")
 
     def count(self) -> int:
         return len(self._items)

@@ -80,10 +80,10 @@ class PatientBanner(QFrame):
         self.sex_label = _field("Sex", self.sex_text)
         self.nhs_label = _field("NHS No.", self.nhs_text)
         for label in (self.born_label, self.sex_label, self.nhs_label):
-            flow.addWidget(label)
+            flow.add_widget(label)
         if self.research_text:
             self.research_label = _field("Research view", "pseudonymised")
-            flow.addWidget(self.research_label)
+            flow.add_widget(self.research_label)
         grid.addWidget(self.fields, 1, 0)
 
         practice_row = QHBoxLayout()

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import shiboken6
 from PySide6.QtCore import (
+    QObject,
     QRect,
     QSize,
     Qt,
@@ -33,6 +34,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QStyle,
+    QStyledItemDelegate,
     QStyleOptionViewItem,
     QTableView,
     QVBoxLayout,
@@ -126,12 +128,18 @@ class EntriesModel(QStandardItemModel):
     Held in Qt items rather than answered from Python, so painting and measuring the table never waits
     for the interpreter lock (the core's thread is busy in Python while records arrive). A long section
     is put in ROWS_PER_STEP entries at a time (`add_rows`), so that no single step takes long.
+
+    The cells are written through the model's index API only: Qt makes every item itself (a copy of the
+    prototype) and Python never holds a QStandardItem. A wrapper of an item that Qt later frees without
+    telling Python would stay registered at that address and be handed out for the next object Qt puts
+    there (see README: Dependability).
     """
 
     HEADERS = ("Date", "Description", "Status", "Detail")
 
-    def __init__(self, entries: tuple[Entry, ...], parent=None) -> None:
+    def __init__(self, entries: tuple[Entry, ...], parent: QObject | None = None) -> None:
         super().__init__(0, len(self.HEADERS), parent)
+        self.setItemPrototype(_cell_prototype())
         self.setHorizontalHeaderLabels(list(self.HEADERS))
         ordered = sorted(entries, key=lambda e: e.when or "", reverse=True)
         self.rows = [(format_partial_date(e.when), e.text, e.status or "", e.detail or "") for e in ordered]
@@ -145,19 +153,34 @@ class EntriesModel(QStandardItemModel):
     def add_rows(self, count: int) -> bool:
         """Put up to `count` more entries in; True while some are still to come."""
         start = self.rowCount()
-        for number in range(start, min(start + count, len(self.rows))):
-            items = []
-            for text in self.rows[number]:
-                item = QStandardItem()
-                item.setFlags(_CELL_FLAGS)
-                if text:  # an empty cell holds nothing at all (no text, no tooltip)
-                    item.setText(text)
-                    item.setToolTip(text)
-                    item.setData(text, Qt.ItemDataRole.AccessibleTextRole)
-                items.append(item)
-            self.appendRow(items)
-            self.setVerticalHeaderItem(number, QStandardItem())  # no row numbers
+        end = min(start + count, len(self.rows))
+        if end <= start:
+            return not self.complete
+        self.insertRows(start, end - start)
+        # One dataChanged for the rows just inserted instead of one per cell.
+        blocked = self.blockSignals(True)
+        try:
+            for number in range(start, end):
+                for column, text in enumerate(self.rows[number]):
+                    if text:  # an empty cell holds nothing at all (no text, no tooltip)
+                        self.setItemData(self.index(number, column), {_DISPLAY: text, _TOOLTIP: text,
+                                                                      _ACCESSIBLE: text})
+        finally:
+            self.blockSignals(blocked)
+        self.dataChanged.emit(self.index(start, 0), self.index(end - 1, len(self.HEADERS) - 1), [])
         return not self.complete
+
+
+_DISPLAY = Qt.ItemDataRole.DisplayRole
+_TOOLTIP = Qt.ItemDataRole.ToolTipRole
+_ACCESSIBLE = Qt.ItemDataRole.AccessibleTextRole
+
+
+def _cell_prototype() -> QStandardItem:
+    """The item Qt copies for every cell: selectable, never edited, never a parent."""
+    item = QStandardItem()
+    item.setFlags(_CELL_FLAGS)
+    return item
 
 
 _CELL_FLAGS = Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemNeverHasChildren
@@ -175,6 +198,10 @@ class FitTable(QTableView):
 
     def __init__(self, wrap: bool = False) -> None:
         super().__init__()
+        # The table's own delegate, made and kept here: it is the one `_cell_height` asks. Qt's default
+        # delegate has no Python owner, so its wrapper could be a stale one left at the same address.
+        self._delegate = QStyledItemDelegate(self)
+        self.setItemDelegate(self._delegate)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.verticalHeader().sectionResized.connect(lambda *_: self.updateGeometry())
@@ -281,7 +308,7 @@ class FitTable(QTableView):
             self.initViewItemOption(option)
             option.rect = QRect(0, 0, width, max(1, self.rowHeight(row)))
             index = self.model().index(row, column)
-            height = self.itemDelegateForIndex(index).sizeHint(option, index).height() + self._grid
+            height = self._delegate.sizeHint(option, index).height() + self._grid
             self._heights[key] = height
         return height
 

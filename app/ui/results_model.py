@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap, QStandardItem, QStandardItemModel
 
 from app.core.display import display_name, format_date, format_patient_nhs_number, format_sex
@@ -51,6 +51,9 @@ _AMBER_TEXT = "#8a4b00"  # amber legible on white (WCAG AA), for a mark that ask
 _ACCESSIBLE = Qt.ItemDataRole.AccessibleTextRole
 _FONT = Qt.ItemDataRole.FontRole
 _FOREGROUND = Qt.ItemDataRole.ForegroundRole
+_DISPLAY = Qt.ItemDataRole.DisplayRole
+_TOOLTIP = Qt.ItemDataRole.ToolTipRole
+_DECORATION = Qt.ItemDataRole.DecorationRole
 
 
 def multi_swatch(colours: list[str], size: int = 14) -> QIcon:
@@ -74,10 +77,20 @@ class Added(NamedTuple):
 
 
 class ResultsModel(QStandardItemModel):
-    """Grows as practices answer; cleared by a new search."""
+    """Grows as practices answer; cleared by a new search.
 
-    def __init__(self, parent=None) -> None:
+    Cells are written through the model's index API only (insertRows, setItemData): Qt makes each item
+    itself as a copy of the prototype, and Python never holds a QStandardItem. Qt frees items it removes
+    without telling Python, so a kept wrapper would stay registered at that address and be handed out
+    for whatever Qt puts there next (seen as "QStandardItem has no attribute setShortcut" and as
+    "QStandardItem.sizeHint() takes no arguments"). Rows are remembered by persistent index.
+    """
+
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(0, len(COLUMNS), parent)
+        prototype = QStandardItem()  # made in Python, so Qt tells Python when it frees it
+        prototype.setFlags(_FLAGS)
+        self.setItemPrototype(prototype)
         self.setHorizontalHeaderLabels(list(COLUMNS))
         self._practices: dict[str, Practice] = {}
         self._access_check: AccessCheck | None = None
@@ -89,12 +102,9 @@ class ResultsModel(QStandardItemModel):
         self._patients: list[PatientSummary] = []
         self.groups: list[PatientGroup] = []  # sorted; one per top-level row
         self._keys: list[SortKey] = []  # each group's sort key, parallel to the rows (kept sorted)
-        # Rows are remembered by persistent index, never by QStandardItem: Qt deletes items it removes
-        # without telling Python, and a kept wrapper would later be handed out for whatever new object
-        # Qt puts at the same address (seen as "QStandardItem has no attribute setShortcut").
-        self._group_items: dict[str, QPersistentModelIndex] = {}  # NHS number -> its person's row
-        self._items: dict[Any, QPersistentModelIndex] = {}  # row key -> its column-0 cell, for index_of
-        self._sampled: set[tuple] = set()
+        self._group_rows: dict[str, QPersistentModelIndex] = {}  # NHS number -> its person's row
+        self._rows: dict[Any, QPersistentModelIndex] = {}  # row key -> its column-0 cell, for index_of
+        self._sampled: set[tuple[Any, ...]] = set()
 
     # -- content -----------------------------------------------------------------------------------
 
@@ -127,7 +137,7 @@ class ResultsModel(QStandardItemModel):
         for patient in patients:
             number = patient.nhs_number
             if number:
-                if number in self._group_items:
+                if number in self._group_rows:
                     grown.setdefault(number, []).append(patient)
                     continue
                 members = fresh_of_number.get(number)
@@ -140,42 +150,37 @@ class ResultsModel(QStandardItemModel):
                 members = [patient]
             fresh.append(members)
 
-        expand: list[QStandardItem] = []
-        touched: list[QStandardItem] = []  # column-0 items of new or changed rows
+        expand: list[QPersistentModelIndex] = []
+        touched: list[QPersistentModelIndex] = []  # column-0 cells of new or changed rows
         for number, extra in grown.items():
             self._grow(number, extra, expand, touched)
         if fresh:
             self._insert_groups(fresh, expand, touched)
-        return Added([self.indexFromItem(item) for item in expand], self._samples(touched))
+        return Added([QModelIndex(kept) for kept in expand if kept.isValid()], self._samples(touched))
 
-    def _grow(self, number: str, extra: list[PatientSummary], expand: list[QStandardItem],
-              touched: list[QStandardItem]) -> None:
+    def _grow(self, number: str, extra: list[PatientSummary], expand: list[QPersistentModelIndex],
+              touched: list[QPersistentModelIndex]) -> None:
         """A later answer holds an NHS number already listed: its registrations join that person's row."""
-        top = self.itemFromIndex(QModelIndex(self._group_items[number]))
-        row = top.row()
+        row = self._group_rows[number].row()
         old = self.groups[row]
         group = PatientGroup(old.nhs_number, old.members + tuple(extra))
         self.groups[row] = group
-        if top.hasChildren():  # already a group: it says how many, and lists the new registrations
-            self._fill_group([self.item(row, c) for c in range(len(COLUMNS))], group)
+        top = self.index(row, 0)
+        if self.hasChildren(top):  # already a group: it says how many, and lists the new registrations
+            self._fill_group(row, QModelIndex(), group)
             new_members = extra
         else:  # one registration until now: the row becomes the person's, over one row per registration
-            items = self._group_items_for(group)
             self.removeRow(row)
-            self.insertRow(row, items)
-            top = items[0]
-            self._group_items[number] = self._items[("group", number)] = QPersistentModelIndex(top.index())
-            expand.append(top)
+            self._insert_group_row(row, group)
+            top = self.index(row, 0)
+            self._group_rows[number] = self._rows[("group", number)] = QPersistentModelIndex(top)
+            expand.append(QPersistentModelIndex(top))
             new_members = list(group.members)
-        touched.append(top)
-        for member in new_members:
-            child = self._patient_items(member)
-            top.appendRow(child)
-            self._items[(member.practice_id, member.local_id)] = QPersistentModelIndex(child[0].index())
-            touched.append(child[0])
+        touched.append(QPersistentModelIndex(top))
+        touched.extend(self._append_children(top, new_members))
 
-    def _insert_groups(self, fresh: list[list[PatientSummary]], expand: list[QStandardItem],
-                       touched: list[QStandardItem]) -> None:
+    def _insert_groups(self, fresh: list[list[PatientSummary]], expand: list[QPersistentModelIndex],
+                       touched: list[QPersistentModelIndex]) -> None:
         """Insert new people at their sorted places (after anyone already listed with the same key)."""
         items = []
         for members in fresh:
@@ -184,38 +189,64 @@ class ResultsModel(QStandardItemModel):
         items.sort(key=lambda item: item[0])  # stable: equal keys stay in order of arrival
         placed = [(bisect_right(self._keys, key), key, group) for key, group in items]
         for at, key, group in reversed(placed):  # bottom up, so the positions worked out above stay right
-            keyed: list[tuple[Any, QStandardItem]] = []
-            if len(group.members) == 1:
-                member = group.members[0]
-                row = self._patient_items(member)
-                keyed.append(((member.practice_id, member.local_id), row[0]))
-            else:
-                row = self._group_items_for(group)
-                for member in group.members:
-                    child = self._patient_items(member)
-                    row[0].appendRow(child)
-                    keyed.append(((member.practice_id, member.local_id), child[0]))
-                    touched.append(child[0])
-                keyed.append((("group", group.nhs_number or ""), row[0]))
-                expand.append(row[0])
             self.groups.insert(at, group)
             self._keys.insert(at, key)
-            self.insertRow(at, row)
-            for row_key, item in keyed:  # indexes exist once the row is in the model
-                self._items.setdefault(row_key, QPersistentModelIndex(item.index()))
+            if len(group.members) == 1:
+                member = group.members[0]
+                self.insertRow(at)
+                self._fill_patient(at, QModelIndex(), member)
+                top = QPersistentModelIndex(self.index(at, 0))
+                self._remember((member.practice_id, member.local_id), top)
+            else:
+                self._insert_group_row(at, group)
+                top = QPersistentModelIndex(self.index(at, 0))
+                touched.extend(self._append_children(QModelIndex(top), list(group.members)))
+                self._remember(("group", group.nhs_number or ""), top)
+                expand.append(top)
             if group.nhs_number:
-                self._group_items[group.nhs_number] = QPersistentModelIndex(row[0].index())
-            touched.append(row[0])
+                self._group_rows[group.nhs_number] = top
+            touched.append(top)
 
-    def _samples(self, touched: list[QStandardItem]) -> list[QModelIndex]:
+    def _insert_group_row(self, row: int, group: PatientGroup) -> None:
+        self.insertRow(row)
+        for column in range(len(COLUMNS)):
+            self.setData(self.index(row, column), self._bold, _FONT)
+        self._fill_group(row, QModelIndex(), group)
+
+    def _append_children(self, top: QModelIndex, members: list[PatientSummary]) -> list[QPersistentModelIndex]:
+        """One child row per registration under a person's row; their column-0 cells."""
+        parent = QPersistentModelIndex(top)
+        first = self.rowCount(top)
+        if self.columnCount(top) < len(COLUMNS):
+            self.insertColumns(0, len(COLUMNS) - self.columnCount(top), top)
+        self.insertRows(first, len(members), top)
+        cells = []
+        for offset, member in enumerate(members):
+            here = QModelIndex(parent)
+            self._fill_patient(first + offset, here, member)
+            cell = QPersistentModelIndex(self.index(first + offset, 0, here))
+            self._remember((member.practice_id, member.local_id), cell)
+            cells.append(cell)
+        return cells
+
+    def _remember(self, key: Any, cell: QPersistentModelIndex) -> None:
+        """The row a key opens: the first one listed, unless that row has since been replaced."""
+        kept = self._rows.get(key)
+        if kept is None or not kept.isValid():
+            self._rows[key] = cell
+
+    def _samples(self, touched: list[QPersistentModelIndex]) -> list[QModelIndex]:
         """One index for each kind of row not seen before in this search (what column 0 shows there)."""
         samples = []
-        for item in touched:
-            kind = (item.parent() is not None, item.data(PATIENT_ROLE) is None, item.text(),
-                    item.data(GROUP_SIZE_ROLE))
+        for kept in touched:
+            index = QModelIndex(kept)
+            if not index.isValid():
+                continue
+            kind = (index.parent().isValid(), index.data(PATIENT_ROLE) is None, index.data(),
+                    index.data(GROUP_SIZE_ROLE))
             if kind not in self._sampled:
                 self._sampled.add(kind)
-                samples.append(self.indexFromItem(item))
+                samples.append(index)
         return samples
 
     def person_count(self) -> int:
@@ -225,47 +256,43 @@ class ResultsModel(QStandardItemModel):
         """The registration a row stands for; None for a group's parent row."""
         if not index.isValid():
             return None
-        return index.data(PATIENT_ROLE)
+        patient = index.data(PATIENT_ROLE)
+        return patient if isinstance(patient, PatientSummary) else None
 
     def index_of(self, key: Key) -> QModelIndex:
-        kept = self._items.get(key)
+        kept = self._rows.get(key)
         return QModelIndex(kept) if kept is not None and kept.isValid() else QModelIndex()
 
     # -- rows --------------------------------------------------------------------------------------
 
-    def _patient_items(self, patient: PatientSummary) -> list[QStandardItem]:
+    def _fill_patient(self, row: int, parent: QModelIndex, patient: PatientSummary) -> None:
+        """What a registration's row shows, written into the (new, empty) row `row` under `parent`."""
         practice = self._practices.get(patient.practice_id)
         name = practice.name if practice else patient.practice_id
         mark = self._access_check(patient) if self._access_check is not None else None
         shown_name = display_name(patient) + (f"  ·  {mark.text}" if mark else "")
         born = str(patient.birth_year or "") if patient.pseudonym else format_date(patient.birth_date)
         number = "Withheld" if patient.pseudonym else format_patient_nhs_number(patient)  # the column is narrow
-        texts = (name, shown_name, born, number, patient.postcode or "",
-                 format_sex(patient.sex))
+        texts = (name, shown_name, born, number, patient.postcode or "", format_sex(patient.sex))
         tip = f"{display_name(patient)} at {name}. Press Enter or double-click to open the record."
         if mark:
             tip += f"\n{mark.text}: {mark.why}"
-        items = _row_items(texts, tip, patient, (patient.practice_id, patient.local_id), 1)
+        shared: dict[int, Any] = {_TOOLTIP: tip, PATIENT_ROLE: patient,
+                                  KEY_ROLE: (patient.practice_id, patient.local_id), GROUP_SIZE_ROLE: 1}
+        cells = [{**shared, _DISPLAY: text, _ACCESSIBLE: text} for text in texts]
         if practice:
-            items[0].setIcon(style.swatch_icon(practice.colour))
+            cells[0][_DECORATION] = style.swatch_icon(practice.colour)
         if mark:
-            items[1].setData(mark.text, RESTRICTION_ROLE)
-            items[1].setData(QColor(style.ERROR if mark.severe else _AMBER_TEXT), _FOREGROUND)
-            items[1].setData(self._bold, _FONT)
+            cells[1][RESTRICTION_ROLE] = mark.text
+            cells[1][_FOREGROUND] = QColor(style.ERROR if mark.severe else _AMBER_TEXT)
+            cells[1][_FONT] = self._bold
         if not patient.nhs_number:
-            items[3].setData(QColor(style.SECONDARY), _FOREGROUND)
-        return items
+            cells[3][_FOREGROUND] = QColor(style.SECONDARY)
+        for column, roles in enumerate(cells):
+            self.setItemData(self.index(row, column, parent), roles)
 
-    def _group_items_for(self, group: PatientGroup) -> list[QStandardItem]:
-        items = [QStandardItem() for _ in COLUMNS]
-        for item in items:
-            item.setFlags(_FLAGS)
-            item.setData(self._bold, _FONT)
-        self._fill_group(items, group)
-        return items
-
-    def _fill_group(self, items: list[QStandardItem], group: PatientGroup) -> None:
-        """What a person's parent row shows (set on new items, or updated when the group grows)."""
+    def _fill_group(self, row: int, parent: QModelIndex, group: PatientGroup) -> None:
+        """What a person's parent row shows (on a new row, or updated when the group grows)."""
         lead = group.members[0]
         colours = [self._practices[m.practice_id].colour for m in group.members
                    if m.practice_id in self._practices]
@@ -278,31 +305,13 @@ class ResultsModel(QStandardItemModel):
         if differs:
             tip += " The practices hold different names or dates of birth for this NHS number: check each."
         key = ("group", group.nhs_number or "")
-        for item, text in zip(items, texts, strict=True):
-            item.setText(text)
-            item.setData(text, _ACCESSIBLE)
-            item.setToolTip(tip)
-            item.setData(key, KEY_ROLE)
-            item.setData(len(group.members), GROUP_SIZE_ROLE)
-        items[0].setIcon(multi_swatch(colours))
-        items[1].setData(QColor(style.ERROR) if differs else None, _FOREGROUND)
-
-
-def _row_items(texts: tuple[str, ...], tip: str, patient: PatientSummary, key: Key, size: int) -> list[QStandardItem]:
-    # What the cells of a row share is set once and cloned (one call to Qt per cell instead of six).
-    shared = QStandardItem()
-    shared.setFlags(_FLAGS)
-    shared.setToolTip(tip)
-    shared.setData(patient, PATIENT_ROLE)
-    shared.setData(key, KEY_ROLE)
-    shared.setData(size, GROUP_SIZE_ROLE)
-    items = []
-    for text in texts:
-        item = shared.clone()
-        item.setText(text)
-        item.setData(text, _ACCESSIBLE)
-        items.append(item)
-    return items
+        for column, text in enumerate(texts):
+            index = self.index(row, column, parent)
+            for role, value in ((_DISPLAY, text), (_ACCESSIBLE, text), (_TOOLTIP, tip), (KEY_ROLE, key),
+                                (GROUP_SIZE_ROLE, len(group.members))):
+                self.setData(index, value, role)
+        self.setData(self.index(row, 0, parent), multi_swatch(colours), _DECORATION)
+        self.setData(self.index(row, 1, parent), QColor(style.ERROR) if differs else None, _FOREGROUND)
 
 
 def _group_sort_key(group: PatientGroup) -> tuple[str, str, str]:

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QScrollArea,
+    QStyledItemDelegate,
     QStyleOptionViewItem,
     QToolButton,
     QTreeView,
@@ -54,6 +55,8 @@ class SearchBox(QLineEdit):
 class ResultsTree(QTreeView):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._delegate = QStyledItemDelegate(self)  # owned here: `width_hint` asks it (see FitTable)
+        self.setItemDelegate(self._delegate)
         self.setAccessibleName("Search results")
         self.setAccessibleDescription("Patients found at each practice. Press Enter to open a record.")
         self.setAlternatingRowColors(True)
@@ -70,7 +73,7 @@ class ResultsTree(QTreeView):
         option = QStyleOptionViewItem()
         self.initViewItemOption(option)
         level = (1 if index.parent().isValid() else 0) + (1 if self.rootIsDecorated() else 0)
-        return self.itemDelegateForIndex(index).sizeHint(option, index).width() + level * self.indentation()
+        return self._delegate.sizeHint(option, index).width() + level * self.indentation()
 
 
 class SearchPanel(QWidget):
