@@ -14,9 +14,10 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import TCPServer
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from app import __version__
@@ -164,8 +165,10 @@ class DemoServer:
         if decision.delay_s and self._stopping.wait(decision.delay_s):
             _drop(h)
             return
-        status = self._respond(h, decision, Request(h.command, path, parse_qsl(split.query, True), h.headers,
-                                                    body), request_id)
+        # an HTTPMessage: a mapping with case-insensitive keys, though not registered as a Mapping
+        headers = cast(Mapping[str, str], h.headers)
+        status = self._respond(h, decision, Request(h.command, path, parse_qsl(split.query, True), headers, body),
+                               request_id)
         # never the query string: it carries NHS numbers and names
         log.debug("practice=%s request=%s %s %s status=%s ms=%.1f fault=%s", self.spec.id, request_id,
                   h.command, path, status, (time.monotonic() - started) * 1000, decision.action)

@@ -180,7 +180,7 @@ class GpConnectApi:
             at=datetime.now(UTC), trace_id=caller.trace_id, interaction_id=caller.interaction_id,
             from_asid=caller.from_asid, sub=_str(caller.claims.get("sub")),
             sds_user_id=_identifier(practitioner, SDS_USER_SYSTEM), organisation=_identifier(organisation, ODS_SYSTEM),
-            status=reply.status, spine_code=code, nhs_number_hash=(nhs_hash or [None])[0])
+            status=reply.status, spine_code=code, nhs_number_hash=nhs_hash[0] if nhs_hash else None)
         with self._lock:
             self.traces.append(trace)
         return reply

@@ -275,7 +275,8 @@ class StructuredRecordBuilder:
     # -- sections -----------------------------------------------------------------------------
 
     def _allergies(self) -> None:
-        active, ended = [], []
+        active: list[Resource] = []
+        ended: list[Resource] = []
         for r4 in self.record.get("AllergyIntolerance", []):
             resolved = hash_seed(r4["id"], "ended") % 4 == 0  # about a quarter have since ended
             item: Resource = {
@@ -315,9 +316,10 @@ class StructuredRecordBuilder:
                 continue
             rid = r4["id"]
             name = (r4.get("medicationCodeableConcept") or {}).get("text") or "Unknown medication"
-            med = {"resourceType": "Medication", "id": f"{rid}-med", "meta": _profile("CareConnect-GPC-Medication-1"),
-                   "code": {"coding": [{"system": SNOMED, "code": str(hash_seed(name) % 10**8 + 10**9),
-                                        "display": name}], "text": name}}
+            med: Resource = {"resourceType": "Medication", "id": f"{rid}-med",
+                             "meta": _profile("CareConnect-GPC-Medication-1"),
+                             "code": {"coding": [{"system": SNOMED, "code": str(hash_seed(name) % 10**8 + 10**9),
+                                                  "display": name}], "text": name}}
             recorder = self._person((r4.get("requester") or {}).get("display"))
             dosage = [{"text": d.get("text")} for d in r4.get("dosageInstruction") or []]
             kind = ("repeat", "Repeat") if continuous else ("acute", "Acute")
@@ -430,7 +432,8 @@ class StructuredRecordBuilder:
 
     def _split_observations(self) -> tuple[list[Resource], list[Resource]]:
         """(laboratory results, everything else) as R4 Observations."""
-        lab, other = [], []
+        lab: list[Resource] = []
+        other: list[Resource] = []
         for r4 in self.record.get("Observation", []):
             category = next((c.get("code") for cat in r4.get("category") or [] for c in cat.get("coding") or []), "")
             (lab if category == "laboratory" else other).append(r4)
@@ -540,12 +543,12 @@ class StructuredRecordBuilder:
         extra: list[Resource] = []
         for day, members in sorted(by_day.items()):
             rid = f"{members[0]['id']}-report"
-            specimen = {"resourceType": "Specimen", "id": f"{rid}-specimen",
-                        "meta": _profile("CareConnect-GPC-Specimen-1"), "status": "available",
-                        "subject": self.subject,
-                        "type": {"coding": [{"system": SNOMED, "code": "122555007",
-                                             "display": "Venous blood specimen"}]},
-                        "collection": {"collectedDateTime": members[0].get("effectiveDateTime")}}
+            specimen: Resource = {"resourceType": "Specimen", "id": f"{rid}-specimen",
+                                  "meta": _profile("CareConnect-GPC-Specimen-1"), "status": "available",
+                                  "subject": self.subject,
+                                  "type": {"coding": [{"system": SNOMED, "code": "122555007",
+                                                       "display": "Venous blood specimen"}]},
+                                  "collection": {"collectedDateTime": members[0].get("effectiveDateTime")}}
             results = [self._observation(m) | {"specimen": _ref("Specimen", specimen["id"])} for m in members]
             reports.append({
                 "resourceType": "DiagnosticReport", "id": rid, "meta": _profile("CareConnect-GPC-DiagnosticReport-1"),

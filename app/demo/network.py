@@ -210,13 +210,13 @@ class DemoNetwork:
             header += (f"[gp_connect]\nasid = {_toml_string(DEMO_CONSUMER_ASID)}\n"
                        f"ods_code = {_toml_string(DEMO_CONSUMER_ODS)}\n\n")
         if self.notify is not None:
-            settings = self.notify_settings()
-            header += (f"[notify]\nrule = {_toml_string(settings.rule)}\n"
-                       f"sms_template_id = {_toml_string(settings.sms_template_id or '')}\n"
-                       f"email_template_id = {_toml_string(settings.email_template_id or '')}\n"
-                       f"base_url = {_toml_string(settings.base_url)}\n"
-                       f"ods_code = {_toml_string(settings.ods_code or '')}\n"
-                       f"organisation = {_toml_string(settings.organisation or '')}\n\n")
+            notify = self.notify_settings()
+            header += (f"[notify]\nrule = {_toml_string(notify.rule)}\n"
+                       f"sms_template_id = {_toml_string(notify.sms_template_id or '')}\n"
+                       f"email_template_id = {_toml_string(notify.email_template_id or '')}\n"
+                       f"base_url = {_toml_string(notify.base_url)}\n"
+                       f"ods_code = {_toml_string(notify.ods_code or '')}\n"
+                       f"organisation = {_toml_string(notify.organisation or '')}\n\n")
         path.write_text(header + "\n".join(blocks), encoding="utf-8")
         env_path = path.with_name(path.name + ".env")
         fd = os.open(env_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -232,7 +232,7 @@ class _Handler(BaseHTTPRequestHandler):
         if url.path != "/v2/notifications":
             self._reply(404, _errors(404, "NoResultFound", "Not found"))
             return
-        reference = (parse_qs(url.query).get("reference") or [None])[0]
+        reference = next(iter(parse_qs(url.query).get("reference", [])), None)
         self._reply(200, self.server.app.list(reference))
 
 

@@ -128,7 +128,8 @@ def _prepare(bundle: Resource, resolver: _Resolver, report: LoadReport) -> list[
 
 def _type_and_id(entry: Resource, resource: Resource) -> tuple[str, str]:
     """From the resource, else from request.url (`PUT Type/id`, `POST Type`), else the fullUrl."""
-    request = entry.get("request") if isinstance(entry.get("request"), dict) else {}
+    raw_request = entry.get("request")
+    request: Resource = raw_request if isinstance(raw_request, dict) else {}
     url = str(request.get("url") or "").split("?")[0]
     url_type, _, url_id = url.partition("/")
     rtype = resource.get("resourceType") or url_type
