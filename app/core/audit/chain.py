@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from app.core.audit.model import Action, AuditUser, JournalEntry, Outcome
 
@@ -123,7 +123,13 @@ def _loads(text: str) -> Any:
     return json.loads(text)
 
 
-def from_row(row: Mapping[str, Any]) -> JournalEntry:
+class StoredRow(Protocol):
+    """A journal row read back by column name: a dict, or SQLAlchemy's RowMapping (keyed by str or Column)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+def from_row(row: StoredRow) -> JournalEntry:
     return JournalEntry(
         action=Action(row["action"]),
         user=AuditUser(

@@ -475,7 +475,7 @@ class Journal:
 @contextlib.contextmanager
 def _bigger_cache(conn: Connection, kib: int = 64 * 1024) -> Iterator[None]:
     """A larger page cache for one bulk import (index pages stay in memory), then back to what it was."""
-    before = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+    before = conn.exec_driver_sql("PRAGMA cache_size").scalar_one()
     conn.exec_driver_sql(f"PRAGMA cache_size=-{kib}")
     try:
         yield

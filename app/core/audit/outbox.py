@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import heapq
 import logging
 import random
@@ -211,9 +212,9 @@ class OutboxSender:
             if item.waiting and state.task is None and not self._resting(state, now):
                 state.task = asyncio.get_running_loop().create_task(self._drain(item.destination, state),
                                                                     name=f"audit-outbox:{item.destination}")
-                state.task.add_done_callback(lambda _t, s=state: self._drained(s))
+                state.task.add_done_callback(functools.partial(self._drained, state))
 
-    def _drained(self, state: _Destination) -> None:
+    def _drained(self, state: _Destination, _task: asyncio.Task[None]) -> None:
         state.task = None
         self._wake.set()  # publish the new counts, and look again
 

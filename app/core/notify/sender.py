@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from app.core.audit.outbox import Backoff, DeliveryDeferred, DeliveryRefused
 from app.core.config import NotifySettings
@@ -35,6 +35,7 @@ SECRET_NAME = "notify"  # MOSAIC_SECRET_NOTIFY, or keyring user "notify"
 _MOBILE = re.compile(r"^(\+44\s?7|07)")
 
 
+@runtime_checkable
 class NotifyClient(Protocol):
     def send_sms_notification(self, phone_number: str, template_id: str, personalisation: Any = None,
                               reference: Any = None) -> dict[str, Any]: ...
@@ -68,7 +69,10 @@ class PassResult:
 
 def personalisation(digest: Digest, tz: tzinfo = LONDON) -> dict[str, Any]:
     """What the templates get: the day, the practice, and each access (who, organisation, when, why)."""
-    lines, who, orgs, whys = [], [], [], []
+    lines: list[str] = []
+    who: list[str] = []
+    orgs: list[str] = []
+    whys: list[str] = []
     for a in digest.accesses:
         when = a.accessed_at.astimezone(tz).strftime("%H:%M")
         why = a.purpose or "reason not given"
@@ -106,7 +110,7 @@ class NotifySender:
 
     def _get_client(self) -> NotifyClient:
         client = self._client
-        return client if hasattr(client, "send_sms_notification") else client()  # type: ignore[operator, return-value]
+        return client if isinstance(client, NotifyClient) else client()
 
     async def send_due(self) -> PassResult:
         result = PassResult()
