@@ -46,7 +46,7 @@ def parse_capabilities(practice: Practice, data: Any) -> Capabilities:
         raise AdapterError(f"{practice.name} speaks FHIR version {shown}, but the fhir-r4 adapter needs FHIR R4 "
                            "(4.0.x). Check the base URL, or choose the adapter for that version.",
                            "unsupported")
-    software = data.get("software") if isinstance(data.get("software"), dict) else {}
+    software = raw if isinstance(raw := data.get("software"), dict) else {}
     types: set[str] = set()
     includes: dict[str, frozenset[str]] = {}
     everything = False
