@@ -129,7 +129,9 @@ class ClientCredentialsAuth(Auth):
         except (TypeError, ValueError):
             lifetime = DEFAULT_TOKEN_LIFETIME_S
         self._token = token
-        self._expires_at = time.monotonic() + max(0.0, lifetime - TOKEN_MARGIN_S)
+        # renewed before it runs out: TOKEN_MARGIN_S early, or half-way through a token shorter than that
+        margin = TOKEN_MARGIN_S if lifetime > TOKEN_MARGIN_S else lifetime / 2
+        self._expires_at = time.monotonic() + max(0.0, lifetime - margin)
         self.fetches += 1
         log.debug("practice=%s token fetched lifetime_s=%.0f", practice.id, lifetime)
 

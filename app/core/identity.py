@@ -4,14 +4,21 @@
     user = await identity.sign_in()                         # opens the system browser
     core.set_user(user.audit_user())                        # audit, policy, the GP Connect JWT
     ...
+    await identity.renew()                                  # before renew_in() runs out: no browser
     identity.sign_out()                                     # forgets every token
 
 Tokens live in memory only (never on disk, never in a log, not in repr()). Python strings cannot be
 wiped, so "forgets" means no reference is kept: they go with the next garbage collection.
+
+A sign-in lasts as long as the provider lets it: with a refresh token, `renew()` gets new tokens silently
+(MosaicCore calls it before they run out); when the provider refuses (RefreshRefused) or gave no refresh
+token, the sign-in has *lapsed*: the tokens are dropped, the user is remembered (so that only the same
+person can carry on), and `needs_sign_in` is True until `sign_in()` succeeds again.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 import time
@@ -30,19 +37,23 @@ from app.core.oidc import (
     OidcError,
     Pkce,
     ProviderMetadata,
+    RefreshRefused,
     authorization_url,
     discover,
     exchange_code,
     fetch_jwks,
     fetch_userinfo,
+    refresh_tokens,
     validate_id_token,
 )
 
 log = logging.getLogger("mosaic.identity")
 
-__all__ = ["Identity", "IdentityError", "SignedInUser", "Tokens", "user_from_claims"]
+__all__ = ["Identity", "IdentityError", "RefreshRefused", "SignedInUser", "Tokens", "user_from_claims"]
 
 IdentityError = OidcError
+#: tokens are renewed this long before they run out (at most: a fifth of their lifetime when shorter)
+RENEW_MARGIN_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -52,11 +63,17 @@ class Tokens:
     access_token: str = field(repr=False)
     id_token: str = field(repr=False)
     refresh_token: str | None = field(default=None, repr=False)
-    expires_at: float = 0.0  # time.monotonic()
+    expires_at: float = 0.0  # time.monotonic(): the access token's or the ID token's end, whichever is first
+    lifetime_s: float = 0.0
 
     @property
     def expired(self) -> bool:
         return time.monotonic() >= self.expires_at
+
+    @property
+    def renew_at(self) -> float:
+        """time.monotonic() when these tokens should be renewed."""
+        return self.expires_at - min(RENEW_MARGIN_S, self.lifetime_s / 5)
 
 
 @dataclass(frozen=True)
@@ -129,11 +146,30 @@ class Identity:
         self._timeout = redirect_timeout_s
         self._use_userinfo = use_userinfo
         self._meta: ProviderMetadata | None = None
+        self._nonce: str | None = None  # the sign-in's: an ID token from a refresh may only repeat it
+        self._lapsed = False
         self.user: SignedInUser | None = None
+        self.renewals = 0  # silent renewals since sign-in (tests and diagnostics)
 
     @property
     def signed_in(self) -> bool:
-        return self.user is not None
+        return self.user is not None and not self._lapsed
+
+    @property
+    def needs_sign_in(self) -> bool:
+        """The sign-in lapsed (renewal refused or impossible): the user must sign in again."""
+        return self.user is not None and self._lapsed
+
+    def renew_in(self) -> float | None:
+        """Seconds until the tokens should be renewed (<= 0: now); None when not signed in."""
+        tokens = self.user.tokens if self.user is not None and not self._lapsed else None
+        return None if tokens is None else tokens.renew_at - time.monotonic()
+
+    @property
+    def can_renew(self) -> bool:
+        """Whether the provider gave a refresh token (else the sign-in ends with the tokens)."""
+        return self.signed_in and self.user is not None and self.user.tokens is not None \
+            and self.user.tokens.refresh_token is not None
 
     async def sign_in(self) -> SignedInUser:
         """Run the whole flow: discovery, browser, loopback redirect, code exchange, ID token checks."""
@@ -169,19 +205,74 @@ class Identity:
                 if info.get("sub") != claims["sub"]:  # OIDC Core 5.3.2: must match, or it is not this user
                     raise IdentityError("The sign-in service's user details are for someone else.")
                 claims = {**info, **claims}
-        try:
-            lifetime = float(reply.get("expires_in", 300))
-        except (TypeError, ValueError):
-            lifetime = 300.0
-        tokens = Tokens(access_token=reply["access_token"], id_token=reply["id_token"],
-                        refresh_token=reply.get("refresh_token") if isinstance(reply.get("refresh_token"), str)
-                        else None, expires_at=time.monotonic() + lifetime)
-        self.user = user_from_claims(claims, meta.issuer, tokens)
+        self._nonce = nonce
+        self._lapsed = False
+        self.renewals = 0
+        self.user = user_from_claims(claims, meta.issuer, _tokens(reply, claims))
         log.info("signed in login=%s role_profile=%s", self.user.login, self.user.sds_role_profile_id)
         return self.user
+
+    async def renew(self) -> SignedInUser:
+        """New tokens from the refresh token, without the browser. RefreshRefused when the provider says
+        no, or there is no refresh token (sign in again); IdentityError when it could not be asked."""
+        user, meta = self.user, self._meta
+        if user is None or self._lapsed or meta is None or user.tokens is None:
+            raise RefreshRefused("You are not signed in. Sign in to carry on.")
+        refresh_token = user.tokens.refresh_token
+        if refresh_token is None:
+            raise RefreshRefused("Your sign-in has ended (the sign-in service does not renew it). "
+                                 "Sign in again to carry on.")
+        client_id = self.settings.client_id
+        assert client_id
+        async with httpx.AsyncClient(timeout=20.0, follow_redirects=False, trust_env=False) as client:
+            reply = await refresh_tokens(client, meta, client_id=client_id, refresh_token=refresh_token)
+            claims: dict[str, Any] | None = None
+            if isinstance(reply.get("id_token"), str):
+                jwks = await fetch_jwks(client, meta)
+                claims = validate_id_token(reply["id_token"], jwks, issuer=meta.issuer, client_id=client_id,
+                                           nonce=self._nonce or "", nonce_required=False)
+                if claims.get("sub") != user.subject:  # OIDC Core 12.2: the same person, or nothing
+                    raise RefreshRefused("The sign-in service renewed the session for someone else. "
+                                         "Sign in again.")
+        if self.user is not user:  # signed out (or in again) meanwhile: these tokens are not wanted
+            raise RefreshRefused("The sign-in changed while it was being renewed.")
+        tokens = _tokens(reply, claims, previous=user.tokens)
+        self.user = dataclasses.replace(user, tokens=tokens)
+        self.renewals += 1
+        log.info("sign-in renewed login=%s lifetime_s=%.0f", user.login, tokens.lifetime_s)
+        return self.user
+
+    def lapse(self) -> None:
+        """The sign-in could not be renewed: drop every token, remember who it was."""
+        if self.user is not None and not self._lapsed:
+            log.info("sign-in lapsed login=%s", self.user.login)
+            self.user = dataclasses.replace(self.user, tokens=None)
+            self._lapsed = True
 
     def sign_out(self) -> None:
         """Forget the user and every token (kept nowhere but here)."""
         if self.user is not None:
             log.info("signed out login=%s", self.user.login)
         self.user = None
+        self._nonce = None
+        self._lapsed = False
+
+
+def _tokens(reply: dict[str, Any], claims: dict[str, Any] | None, previous: Tokens | None = None) -> Tokens:
+    """Tokens from a token endpoint's reply; a refresh that leaves out the ID token or a new refresh token
+    keeps the previous ones (RFC 6749 6, OpenID Connect Core 12.2). They run out with the access token or
+    the ID token, whichever is first."""
+    try:
+        lifetime = float(reply.get("expires_in", 300))
+    except (TypeError, ValueError):
+        lifetime = 300.0
+    exp = claims.get("exp") if claims is not None else None
+    if isinstance(exp, int | float):
+        lifetime = max(0.0, min(lifetime, float(exp) - time.time()))
+    refresh = reply.get("refresh_token")
+    id_token = reply.get("id_token")
+    return Tokens(access_token=reply["access_token"],
+                  id_token=id_token if isinstance(id_token, str) else previous.id_token if previous else "",
+                  refresh_token=refresh if isinstance(refresh, str) else previous.refresh_token if previous
+                  else None,
+                  expires_at=time.monotonic() + lifetime, lifetime_s=lifetime)

@@ -252,10 +252,40 @@ async def fetch_jwks(client: httpx.AsyncClient, meta: ProviderMetadata) -> jwt.P
         raise OidcError("The sign-in service's signing keys could not be read. Tell your IT support.") from exc
 
 
+async def refresh_tokens(client: httpx.AsyncClient, meta: ProviderMetadata, *, client_id: str,
+                         refresh_token: str) -> dict[str, Any]:
+    """The refresh_token grant (RFC 6749 6): new tokens without the browser. RefreshRefused when the
+    provider says no (the refresh token expired or was revoked: the user must sign in again); OidcError
+    when it could not be asked (worth trying again)."""
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id}
+    try:
+        response = await client.post(meta.token_endpoint, data=form, headers={"Accept": "application/json"})
+    except httpx.HTTPError as exc:
+        raise OidcError(f"The sign-in service did not answer ({type(exc).__name__}); Mosaic will try again.") \
+            from exc
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if response.status_code in (400, 401):
+        error = data.get("error") if isinstance(data, dict) else None
+        said = f" ({error})" if isinstance(error, str) else ""
+        raise RefreshRefused(f"The sign-in service ended your session{said}. Sign in again to carry on.")
+    if response.status_code != 200 or not isinstance(data, dict) or not isinstance(data.get("access_token"), str):
+        raise OidcError(f"The sign-in service could not renew your sign-in (HTTP {response.status_code}); "
+                        "Mosaic will try again.")
+    return data
+
+
+class RefreshRefused(OidcError):
+    """The provider refused to renew the sign-in: only signing in again helps."""
+
+
 def validate_id_token(id_token: str, jwks: jwt.PyJWKSet, *, issuer: str, client_id: str,
-                      nonce: str) -> dict[str, Any]:
+                      nonce: str, nonce_required: bool = True) -> dict[str, Any]:
     """The ID token's claims, once signature (RS256, by the provider's key), iss, aud, exp, iat and nonce
-    all check out (OpenID Connect Core 3.1.3.7)."""
+    all check out (OpenID Connect Core 3.1.3.7). A token from a refresh (`nonce_required=False`) may leave
+    the nonce out; if it has one, it must be the sign-in's (12.2)."""
     try:
         header = jwt.get_unverified_header(id_token)
     except jwt.PyJWTError as exc:
@@ -284,6 +314,8 @@ def validate_id_token(id_token: str, jwks: jwt.PyJWKSet, *, issuer: str, client_
     if isinstance(aud, list) and len(aud) > 1 and claims.get("azp") != client_id:
         raise OidcError("The ID token was issued for another application (azp).")
     token_nonce = claims.get("nonce")
+    if token_nonce is None and not nonce_required:
+        return claims
     if not isinstance(token_nonce, str) or not secrets.compare_digest(token_nonce.encode(), nonce.encode()):
         raise OidcError("The ID token does not answer this sign-in (nonce mismatch): it may be replayed.")
     return claims

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -21,7 +22,28 @@ from app.core.model import PatientQuery, PatientRecord, PatientSummary, Practice
 from app.core.policy import ALLOW_ALL, FLAG_BREAK_GLASS, FLAG_SELF_OR_FAMILY, Policy, PolicyDecision, PolicyError
 from app.core.research import ResearchView
 from app.core.search import PracticeResults, ResultListener, SearchOutcome, federated_search
-from app.core.sessions import PracticeState, SessionManager, StateListener
+from app.core.sessions import (
+    HEALTH_INTERVAL_S,
+    Backoff,
+    PracticeState,
+    PracticeStatus,
+    SessionManager,
+    StateListener,
+    is_transient,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class AccessSummary:
+    """The signed-in user under the access policy, for the window's status bar: a copy, never live state."""
+
+    login: str
+    has_policy: bool
+    role: str | None  # the policy's role name; None with no policy or no role
+    study: str | None  # the research view's study, when the role is a research role
+    policy_source: str | None
+    user: SignedInUser | None  # from the identity provider, when there is one
+
 
 if TYPE_CHECKING:  # SQLAlchemy and Alembic are imported on the core's loop thread, not the GUI's
     from app.core.audit.journal import DestinationStatus, Journal
@@ -46,7 +68,8 @@ class MosaicCore:
                  journal: Journal | None = None, user: AuditUser | None = None,
                  on_outbox_status: Callable[[list[DestinationStatus]], None] | None = None,
                  central_url: str | None = None, policy: Policy | None | object = _LOAD,
-                 notify: NotifySettings | None | object = _LOAD) -> None:
+                 notify: NotifySettings | None | object = _LOAD, backoff: Backoff | None = None,
+                 health_interval_s: float | None = HEALTH_INTERVAL_S) -> None:
         """`journal` defaults to the per-user journal, opened on first use from the core's loop (so the
         window appears without waiting for it). Opening may raise JournalError from sign_in, search
         or open_record; the caller shows it: without a journal nothing may be shown.
@@ -56,7 +79,11 @@ class MosaicCore:
         None: no policy (everything allowed).
 
         `notify` defaults to the machine-wide [notify] settings (telling patients who opened their
-        record); None or rule "never": nobody is told."""
+        record); None or rule "never": nobody is told.
+
+        `backoff` paces the automatic retries of a practice that dropped, and `health_interval_s` how often
+        online practices are checked (sessions.py); the same schedule renews a sign-in the provider could
+        not be reached for."""
         if policy is _LOAD:
             from app.core.policy import load_policy
 
@@ -69,7 +96,11 @@ class MosaicCore:
         self.policy: Policy | None = policy  # type: ignore[assignment]
         self._known: dict[tuple[str, str], PatientSummary] = {}  # patients the practices have named
         self._research: tuple[str, ResearchView | None] | None = None  # (login, its research view)
-        self.sessions = SessionManager(practices, on_state=on_state, adapter_factory=self._make_adapter)
+        self._on_state = on_state
+        self._backoff = backoff or Backoff()
+        self.sessions = SessionManager(practices, on_state=self._state_changed, adapter_factory=self._make_adapter,
+                                       backoff=self._backoff, health_interval_s=health_interval_s)
+        self._renewal: asyncio.Task[None] | None = None  # keeps the user's sign-in renewed
         self._owns_journal = journal is None
         self._journal: Journal | None = journal
         self._user = user
@@ -151,20 +182,83 @@ class MosaicCore:
 
     async def sign_in_user(self) -> SignedInUser:
         """The one sign-in: OpenID Connect in the system browser (self.identity), then every practice
-        session opens at once. Raises IdentityError when sign-in fails (nothing is opened then)."""
+        session opens at once. Raises IdentityError when sign-in fails (nothing is opened then).
+
+        After a sign-in lapsed (see `needs_sign_in`), only the same person may carry on: what is open on
+        screen is theirs. Someone else is refused, and the lapsed sign-in stays as it was."""
         if self.identity is None:
             raise RuntimeError("no identity provider configured ([identity] in the machine-wide directory)")
-        user = await self.identity.sign_in()
+        from app.core.identity import IdentityError
+
+        identity = self.identity
+        lapsed = identity.user if identity.needs_sign_in else None
+        user = await identity.sign_in()
+        if lapsed is not None and (user.subject, user.issuer) != (lapsed.subject, lapsed.issuer):
+            identity.sign_out()
+            identity.user = lapsed
+            identity.lapse()
+            raise IdentityError(f"Signed in as {user.display_name}, but this session belongs to "
+                                f"{lapsed.display_name}. {lapsed.display_name} signs in again to carry on; "
+                                "anyone else signs out first (File, Sign out).")
         self._org_ods = user.org_ods
         self.set_user(user.audit_user())
+        self._keep_signed_in()
         await self.sign_in()
         return user
 
+    @property
+    def needs_sign_in(self) -> bool:
+        """The user's sign-in ended and could not be renewed: every practice waits for a sign-in."""
+        return self.identity is not None and self.identity.needs_sign_in
+
     async def sign_out(self) -> None:
         """Forget every token: the user's (identity) and every practice's (adapters are closed)."""
+        await self._stop_renewal()
         if self.identity is not None:
             self.identity.sign_out()
         await self.sessions.sign_out()
+
+    # --- keeping the user's sign-in alive ------------------------------------------------------------
+
+    def _keep_signed_in(self) -> None:
+        if self._renewal is None or self._renewal.done():
+            self._renewal = asyncio.ensure_future(self._renew_sign_in())
+
+    async def _stop_renewal(self) -> None:
+        task, self._renewal = self._renewal, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _renew_sign_in(self) -> None:
+        """Renew the user's tokens shortly before they run out, silently, for as long as the provider allows.
+        Refused (or no refresh token): every practice session closes and waits for the user to sign in
+        again. The provider out of reach: tried again with backoff (the refresh token may still be good)."""
+        from app.core.identity import IdentityError, RefreshRefused
+
+        identity = self.identity
+        assert identity is not None
+        rng = random.Random()
+        failures = 0
+        while (due := identity.renew_in()) is not None:
+            await asyncio.sleep(max(0.0, due))
+            try:
+                await identity.renew()
+            except RefreshRefused as exc:
+                await self._sign_in_lapsed(str(exc))
+                return
+            except IdentityError as exc:
+                delay = self._backoff.delay(failures, rng)
+                failures += 1
+                log.warning("sign-in renewal failed (%s); trying again in %.0f s", exc, delay)
+                await asyncio.sleep(delay)
+            else:
+                failures = 0
+
+    async def _sign_in_lapsed(self, reason: str) -> None:
+        assert self.identity is not None
+        self.identity.lapse()
+        await self.sessions.require_sign_in(reason)
 
     # --- sessions ------------------------------------------------------------------------------------
 
@@ -176,11 +270,21 @@ class MosaicCore:
         return states
 
     async def retry(self, practice_id: str) -> PracticeState:
+        if self.needs_sign_in:  # nothing opens on the user's behalf until they sign in again
+            return self.sessions.state(practice_id)
         await self.start_outbox()
         state = await self.sessions.connect(practice_id)
         if self._sender is not None:
             self._sender.retry_now(f"practice:{practice_id}")
         return state
+
+    def _state_changed(self, state: PracticeState) -> None:
+        """Practice states as the sessions report them: passed on, and a practice back online can take the
+        journal entries waiting for it."""
+        if state.status is PracticeStatus.ONLINE and self._sender is not None:
+            self._sender.retry_now(f"practice:{state.practice.id}")
+        if self._on_state is not None:
+            self._on_state(state)
 
     # --- the audit outbox ------------------------------------------------------------------------------
 
@@ -281,6 +385,9 @@ class MosaicCore:
         sessions = _PolicyView(self.sessions, set(refused)) if refused else self.sessions
         outcome = await federated_search(sessions, query, on_result,  # type: ignore[arg-type]
                                          gate=lambda r: self._audit_search(query, r))
+        for result in outcome.results:
+            if result.queried and result.error:
+                self.sessions.check_soon(result.practice_id)  # dropped? then it shows, and is retried
         for practice_id, decision in refused.items():
             skipped = PracticeResults(practice_id, note=f"{self.sessions.practice(practice_id).name} was not "
                                       f"searched: {decision.why}", queried=False, refused_by_policy=True)
@@ -302,7 +409,30 @@ class MosaicCore:
         except AuditError as exc:
             return dataclasses.replace(result, patients=(), error=str(exc))
         view = self.research_view()
-        return result if view is None else view.results(result)
+        return self._with_access(result if view is None else view.results(result))
+
+    def _with_access(self, result: PracticeResults) -> PracticeResults:
+        """The policy's decision on opening each result, decided here on the core's thread."""
+        if self.policy is None or not result.patients:
+            return result
+        access = {p.local_id: self.decide(result.practice_id, p) for p in result.patients}
+        return dataclasses.replace(result, access=access)
+
+    async def decided(self, practice_id: str, patient: PatientSummary) -> PolicyDecision:
+        """`decide`, for the window, which asks through the bridge rather than read the core's state."""
+        return self.decide(practice_id, patient)
+
+    def access_summary(self) -> AccessSummary:
+        """Who the user is under the access policy, as the window shows it (taken on the core's thread)."""
+        user = self.identity.user if self.identity is not None else None
+        login = self.login
+        role = self.policy.role_of(login) if self.policy is not None else None
+        view = self.research_view()
+        return AccessSummary(login=login, has_policy=self.policy is not None,
+                             role=role.name if role is not None else None,
+                             study=view.study.id if view is not None else None,
+                             policy_source=(self.policy.source or None) if self.policy is not None else None,
+                             user=user)
 
     async def resolve_patient(self, practice_id: str, patient: str) -> str:
         """A practice-local id from what the user gave: that id itself, or an NHS number."""
@@ -376,9 +506,12 @@ class MosaicCore:
         except TimeoutError:
             error = AdapterError(f"{practice.name} did not return the record in time.", "timeout")
             await audit.commit(entry(error=error.message), practice)
+            self.sessions.check_soon(practice_id)
             raise error from None
         except AdapterError as exc:
             await audit.commit(entry(error=exc.message), practice)
+            if is_transient(exc):
+                self.sessions.check_soon(practice_id)
             raise
         record = _as_decided(record, decision, purpose)
         committed = await audit.commit(entry(record), practice)
@@ -447,6 +580,7 @@ class MosaicCore:
         return adapter
 
     async def close(self) -> None:
+        await self._stop_renewal()
         await self.settle_notices()
         if self._sender is not None:
             await self._sender.stop()

@@ -1,9 +1,12 @@
 """A demo OpenID Connect provider on loopback, shaped like NHS CIS2: discovery, JWKS (an RS256 key made at
-start), /authorize (auto-approves the demo user, no login page), /token (authorization code + PKCE S256
-only), /userinfo. Good enough for `mosaic demo` and the tests to run the real flow end to end.
+start), /authorize (auto-approves the demo user, no login page), /token (authorization code + PKCE S256,
+and refresh_token with rotation), /userinfo. Good enough for `mosaic demo` and the tests to run the real
+flow end to end, renewals included.
 
     with DemoOidcProvider.start() as provider:
         settings = provider.settings      # IdentitySettings(issuer=..., client_id=...)
+
+    DemoOidcProvider.start(access_token_lifetime_s=2, refresh_token_lifetime_s=60)   # a short day, for tests
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import secrets
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -29,6 +33,8 @@ from app.core.config import IdentitySettings
 DEMO_CLIENT_ID = "mosaic-desktop"
 CODE_LIFETIME_S = 60
 TOKEN_LIFETIME_S = 3600
+ID_TOKEN_LIFETIME_S = 3600
+REFRESH_TOKEN_LIFETIME_S = 12 * 3600  # a clinical day; then the user signs in again
 
 #: the demo clinician, with CIS2-style claims (SDS user id, role profiles)
 DEMO_USER: dict[str, Any] = {
@@ -57,21 +63,40 @@ class _Grant:
 
 
 @dataclass
+class _Refresh:
+    """What a refresh token stands for: the sign-in it continues."""
+
+    client_id: str
+    nonce: str | None
+    scope: str
+    expires: float
+
+
+@dataclass
 class DemoOidcProvider:
-    """The provider. `id_token_overrides` changes claims of the next ID tokens (tests of rejection)."""
+    """The provider. `id_token_overrides` changes claims of the next ID tokens (tests of rejection).
+
+    Lifetimes (seconds) are constructor arguments, so tests can live through a day in seconds; with
+    `issue_refresh_tokens=False` a sign-in simply ends when its tokens do."""
 
     client_id: str = DEMO_CLIENT_ID
     user: dict[str, Any] = field(default_factory=lambda: dict(DEMO_USER))
     id_token_overrides: dict[str, Any] = field(default_factory=dict)
     tamper_id_token: bool = False
+    access_token_lifetime_s: float = TOKEN_LIFETIME_S
+    id_token_lifetime_s: float = ID_TOKEN_LIFETIME_S
+    refresh_token_lifetime_s: float = REFRESH_TOKEN_LIFETIME_S
+    issue_refresh_tokens: bool = True
 
     def __post_init__(self) -> None:
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = "demo-" + secrets.token_hex(4)
         self._codes: dict[str, _Grant] = {}
         self._access: dict[str, float] = {}
+        self._refresh: dict[str, _Refresh] = {}
         self._lock = threading.Lock()
         self.token_errors: list[str] = []  # why /token refused, newest last (tests)
+        self.issued: Counter[str] = Counter()  # grant type -> tokens issued (tests)
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.provider = self
         self.port = self._httpd.server_address[1]
@@ -113,7 +138,8 @@ class DemoOidcProvider:
             "userinfo_endpoint": f"{i}/userinfo", "jwks_uri": f"{i}/jwks",
             "response_types_supported": ["code"], "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"], "scopes_supported": ["openid", "profile"],
-            "grant_types_supported": ["authorization_code"], "code_challenge_methods_supported": ["S256"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["none"],
         }
 
@@ -127,7 +153,8 @@ class DemoOidcProvider:
         now = int(time.time())
         claims: dict[str, Any] = {
             "iss": self.issuer, "sub": self.user["sub"], "aud": self.client_id, "iat": now, "auth_time": now,
-            "exp": now + 600, **{k: v for k, v in self.user.items() if k != "nhsid_nrbac_roles"},
+            "exp": now + max(1, round(self.id_token_lifetime_s)),
+            **{k: v for k, v in self.user.items() if k != "nhsid_nrbac_roles"},
         }
         if nonce is not None:
             claims["nonce"] = nonce
@@ -166,8 +193,10 @@ class DemoOidcProvider:
             self.token_errors.append(why)
             return 400, {"error": error, "error_description": why}
 
+        if form.get("grant_type") == "refresh_token":
+            return self._refresh_grant(form, refuse)
         if form.get("grant_type") != "authorization_code":
-            return refuse("unsupported_grant_type", "only authorization_code")
+            return refuse("unsupported_grant_type", "only authorization_code and refresh_token")
         with self._lock:
             grant = self._codes.pop(form.get("code", ""), None)  # one use only, right or wrong
         if grant is None or time.monotonic() > grant.expires:
@@ -178,19 +207,49 @@ class DemoOidcProvider:
         digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         if not (43 <= len(verifier) <= 128) or not secrets.compare_digest(digest, grant.challenge):
             return refuse("invalid_grant", "PKCE code_verifier does not match the code_challenge")
-        access = secrets.token_urlsafe(32)
+        return 200, self._tokens("authorization_code", grant.client_id, grant.nonce, grant.scope)
+
+    def _refresh_grant(self, form: dict[str, str], refuse: Any) -> tuple[int, dict[str, Any]]:
+        """RFC 6749 6, with rotation: each refresh token works once, and its successor comes with the
+        new tokens."""
         with self._lock:
-            self._access[access] = time.monotonic() + TOKEN_LIFETIME_S
+            grant = self._refresh.pop(form.get("refresh_token", ""), None)
+        if grant is None or time.monotonic() > grant.expires:
+            return refuse("invalid_grant", "unknown, used, revoked or expired refresh token")
+        if form.get("client_id") != grant.client_id:
+            return refuse("invalid_grant", "the refresh token was issued to another client")
+        return 200, self._tokens("refresh_token", grant.client_id, grant.nonce, grant.scope)
+
+    def _tokens(self, grant_type: str, client_id: str, nonce: str | None, scope: str) -> dict[str, Any]:
+        access = secrets.token_urlsafe(32)
+        refresh = secrets.token_urlsafe(32) if self.issue_refresh_tokens else None
+        with self._lock:
+            now = time.monotonic()
+            self._access = {t: e for t, e in self._access.items() if e > now}
+            self._access[access] = now + self.access_token_lifetime_s
+            if refresh is not None:
+                self._refresh[refresh] = _Refresh(client_id, nonce, scope, now + self.refresh_token_lifetime_s)
+            self.issued[grant_type] += 1
         overrides = dict(self.id_token_overrides)
-        id_token = self.mint_id_token(overrides.pop("nonce", grant.nonce), **overrides)
+        id_token = self.mint_id_token(overrides.pop("nonce", nonce), **overrides)
         if self.tamper_id_token:  # change a claim, keep the signature
             head, body, sig = id_token.split(".")
             claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
             claims["preferred_username"] = "someone-else"
             body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
             id_token = f"{head}.{body}.{sig}"
-        return 200, {"access_token": access, "token_type": "Bearer", "expires_in": TOKEN_LIFETIME_S,
-                     "id_token": id_token, "scope": grant.scope}
+        reply: dict[str, Any] = {"access_token": access, "token_type": "Bearer",
+                                 "expires_in": self.access_token_lifetime_s, "id_token": id_token, "scope": scope}
+        if refresh is not None:
+            reply["refresh_token"] = refresh
+        return reply
+
+    def revoke_refresh_tokens(self) -> int:
+        """Refuse every refresh token issued so far (the user's session ended at the provider); how many."""
+        with self._lock:
+            count = len(self._refresh)
+            self._refresh.clear()
+        return count
 
     def userinfo(self, authorization: str | None) -> tuple[int, dict[str, Any]]:
         token = authorization[7:].strip() if authorization and authorization[:7].lower() == "bearer " else ""
