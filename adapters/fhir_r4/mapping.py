@@ -308,7 +308,7 @@ _NAME_RANK = {"official": 0, "usual": 1, None: 2, "temp": 3, "nickname": 4, "ano
 
 def _ended(element: Json) -> bool:
     end = _path(element, "period.end")
-    return bool(end) and end[:10] < date.today().isoformat()
+    return end[:10] < date.today().isoformat() if end else False
 
 
 def choose_name(names: list[Any]) -> Json | None:
@@ -531,7 +531,7 @@ def map_immunization(r: Json, resolve: Resolver | None = None) -> Entry:
     status = _str(r.get("status"))
     if status == "not-done" or r.get("notGiven") is True:
         reason = concept_text(r.get("statusReason"))
-        detail = f"Not given: {reason}" if reason else "Not given"
+        detail: str | None = f"Not given: {reason}" if reason else "Not given"
     else:
         doses = [_obj(p) or {} for p in _list(r.get("protocolApplied"))]
         number = next((d.get("doseNumberPositiveInt") or d.get("doseNumberString") for d in doses
