@@ -359,7 +359,7 @@ def map_encounter(r: Json, index: BundleIndex, topics: list[str]) -> Entry:
         name = _who((participant or {}).get("individual"), index, r)
         if name and name not in people:
             people.append(name)
-    location = _who(_obj(_obj((_list(r.get("location")) or [None])[0]) or {}).get("location")
+    location = _who((_obj((_list(r.get("location")) or [None])[0]) or {}).get("location")
                     if r.get("location") else None, index, r)
     detail = _join((_join(people, ", "), location, f"Topics: {', '.join(topics)}" if topics else None))
     return Entry(text=text or "Consultation", when=_first(r, "period.start"), status=_str(r.get("status")),
@@ -407,7 +407,7 @@ def map_immunization(r: Json, index: BundleIndex) -> Entry:
     explanation = _obj(r.get("explanation")) or {}
     if not_given:
         reasons = _join([concept_text(x) for x in _list(explanation.get("reasonNotGiven"))], ", ")
-        detail = f"Not given: {reasons}" if reasons else "Not given"
+        detail: str | None = f"Not given: {reasons}" if reasons else "Not given"
     else:
         protocols = [_obj(p) or {} for p in _list(r.get("vaccinationProtocol"))]
         dose = next((p.get("doseSequence") for p in protocols if p.get("doseSequence")), None)
@@ -516,9 +516,9 @@ def map_structured_bundle(bundle: Any, practice_id: str, requested: Iterable[Sec
         if section in requested:
             for warning in _warning_codes(lst):
                 sentence = WARNING_TEXT.get(warning, f"the practice flagged this section ({warning}).")
-                text = f"{SECTION_TITLES[section]}: {sentence}"
-                if text not in record.warnings:
-                    record.warnings.append(text)
+                flagged = f"{SECTION_TITLES[section]}: {sentence}"
+                if flagged not in record.warnings:
+                    record.warnings.append(flagged)
             if lst.get("entry") and not lst.get("emptyReason"):
                 for note in (_obj(n) for n in _list(lst.get("note"))):
                     note_text = _str((note or {}).get("text"))
