@@ -80,7 +80,14 @@ async def _search_one(sessions: SessionManager, practice_id: str, query: Patient
     state = sessions.state(practice_id)
     adapter = sessions.online_adapter(practice_id)
     if adapter is None:
-        why = state.detail if state.status is PracticeStatus.FAILED else f"not signed in ({state.status})"
+        if state.status is PracticeStatus.FAILED:
+            why = state.detail
+        elif state.status is PracticeStatus.RETRYING:
+            why = f"it is offline and Mosaic is trying again by itself ({state.detail})"
+        elif state.status is PracticeStatus.SIGN_IN_NEEDED:
+            why = "your sign-in has ended; sign in again to carry on"
+        else:
+            why = f"not signed in ({state.status})"
         return PracticeResults(practice_id, error=f"{practice.name} was not searched: {why}", queried=False)
     if not adapter.supports_demographic_search and not query.nhs_number:
         return PracticeResults(practice_id, note=f"{practice.name} can only be searched by NHS number.",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+import math
+from datetime import UTC, datetime
+
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -19,8 +22,9 @@ from app.core.sessions import PracticeState, PracticeStatus
 from app.ui import style
 
 
-def state_text(state: PracticeState) -> str:
-    """What the panel says about a practice: 'Connecting…', 'Online · 123 ms', 'Failed: why', 'Offline'.
+def state_text(state: PracticeState, now: datetime | None = None) -> str:
+    """What the panel says about a practice: 'Connecting…', 'Online · 123 ms', 'Failed: why', 'Offline',
+    'Offline · retrying in 12 s: why', 'Sign in again needed'.
 
     The row is already titled with the practice's name, so a reason starting with it drops it.
     """
@@ -31,7 +35,20 @@ def state_text(state: PracticeState) -> str:
         return f"Online · {ms:.0f} ms" if ms is not None else "Online"
     if state.status is PracticeStatus.FAILED:
         return f"Failed: {without_name(state.detail, state.practice.name) or 'no reason given'}"
+    if state.status is PracticeStatus.RETRYING:
+        why = without_name(state.detail, state.practice.name)
+        return f"Offline · {retry_text(state, now)}" + (f": {why}" if why else "")
+    if state.status is PracticeStatus.SIGN_IN_NEEDED:
+        return "Sign in again needed"
     return "Offline"
+
+
+def retry_text(state: PracticeState, now: datetime | None = None) -> str:
+    """'retrying in 12 s' (whole seconds, rounded up), or 'trying again now…' while the attempt runs."""
+    if state.retry_at is None:
+        return "trying again now…"
+    left = (state.retry_at - (now or datetime.now(UTC))).total_seconds()
+    return f"retrying in {max(1, math.ceil(left))} s" if left > 0 else "trying again now…"
 
 
 _STATE_COLOURS = {
@@ -39,6 +56,8 @@ _STATE_COLOURS = {
     PracticeStatus.ONLINE: style.SUCCESS,
     PracticeStatus.FAILED: style.ERROR,
     PracticeStatus.OFFLINE: style.SECONDARY,
+    PracticeStatus.RETRYING: style.WARNING_BORDER,
+    PracticeStatus.SIGN_IN_NEEDED: style.ERROR,
 }
 
 
@@ -95,7 +114,12 @@ class PracticeRow(QFrame):
 
     def set_state(self, state: PracticeState) -> None:
         self.state = state
-        text = state_text(state)
+        self.show_state()
+
+    def show_state(self, now: datetime | None = None) -> None:
+        """Say the state (again: the countdown of a practice retrying moves on each second)."""
+        state = self.state
+        text = state_text(state, now)
         colour = _STATE_COLOURS[state.status]
         self.state_label.setText(f"<span style='color:{colour}'>●</span> {_escape(text)}")
         self.state_label.setAccessibleName(f"{self.practice.name}: {text}")
@@ -103,8 +127,13 @@ class PracticeRow(QFrame):
         if state.server is not None and state.server.software:
             tip += f"\n{state.server.software}" + (f" (FHIR {state.server.fhir_version})"
                                                     if state.server.fhir_version else "")
+        if state.status is PracticeStatus.RETRYING and state.retry_at is not None:
+            tip += f"\nNext attempt at {state.retry_at.astimezone().strftime('%H:%M:%S')}; Retry tries now."
+        if state.status is PracticeStatus.SIGN_IN_NEEDED and state.detail:
+            tip += f"\n{state.detail}"
         self.state_label.setToolTip(tip)
-        self.retry_button.setEnabled(state.status in (PracticeStatus.FAILED, PracticeStatus.OFFLINE))
+        self.retry_button.setEnabled(state.status in (PracticeStatus.FAILED, PracticeStatus.OFFLINE,
+                                                      PracticeStatus.RETRYING))
 
 
 class PracticesPanel(QWidget):
@@ -148,6 +177,11 @@ class PracticesPanel(QWidget):
         self.scroll_area.setWidget(holder)
         outer.addWidget(self.scroll_area, 1)
 
+        # The countdown of practices retrying by themselves: ticks once a second, only while one is waiting.
+        self.countdown = QTimer(self)
+        self.countdown.setInterval(1000)
+        self.countdown.timeout.connect(self._tick)
+
     def set_practices(self, practices: list[Practice]) -> None:
         for row in self.rows.values():
             row.setParent(None)
@@ -166,6 +200,24 @@ class PracticesPanel(QWidget):
         if row is not None:
             row.set_state(state)
             self._update_summary()
+            self._update_countdown()
+
+    def _waiting(self) -> list[PracticeRow]:
+        return [r for r in self.rows.values()
+                if r.state.status is PracticeStatus.RETRYING and r.state.retry_at is not None]
+
+    def _update_countdown(self) -> None:
+        if self._waiting():
+            if not self.countdown.isActive():
+                self.countdown.start()
+        else:
+            self.countdown.stop()
+
+    def _tick(self) -> None:
+        now = datetime.now(UTC)
+        for row in self._waiting():
+            row.show_state(now)
+        self._update_countdown()
 
     def online_count(self) -> int:
         return sum(1 for r in self.rows.values() if r.state.status is PracticeStatus.ONLINE)
@@ -176,10 +228,20 @@ class PracticesPanel(QWidget):
             self.summary.setText("No practices configured")
             return
         failed = sum(1 for r in self.rows.values() if r.state.status is PracticeStatus.FAILED)
+        retrying = sum(1 for r in self.rows.values() if r.state.status is PracticeStatus.RETRYING)
+        sign_in = any(r.state.status is PracticeStatus.SIGN_IN_NEEDED for r in self.rows.values())
         text = f"{self.online_count()} of {total} practices online"
+        if retrying:
+            text += f" · {retrying} offline, retrying"
         if failed:
             text += f" · {failed} failed"
+        if sign_in:
+            text += " · your sign-in has ended: sign in again to carry on (open records stay open)"
         self.summary.setText(text)
+        label = "Sign in again" if sign_in else "Sign in to all practices"
+        if self.sign_in_button.text() != label:
+            self.sign_in_button.setText(label)
+            self.sign_in_button.setAccessibleName(label)
 
 
 def without_name(text: str, name: str) -> str:

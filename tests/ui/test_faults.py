@@ -69,15 +69,16 @@ def test_a_failing_practice_is_named_while_the_other_four_answer(qtbot, window, 
     assert panel.count_line.text().endswith("from 4 of 5 practices")
 
 
-def test_a_practice_that_is_down_at_sign_in_is_failed_with_retry_and_named_in_search(qtbot, network) -> None:
+def test_a_practice_that_is_down_at_sign_in_is_offline_retrying_with_retry_now_and_named_in_search(
+        qtbot, network) -> None:
     down = network.servers[3]
     down.faults.mode = "down"  # the network fixture resets faults after the test
     with opened(qtbot, network.practices) as win:
         row = win.practices_panel.rows[down.spec.id]
-        assert row.state.status is PracticeStatus.FAILED
-        assert "Failed: " in row.state_label.text() and row.state_label.wordWrap()
-        assert row.state_label.toolTip().startswith("Failed: ")  # the full reason, also in the tooltip
-        assert row.retry_button.isEnabled()
+        assert row.state.status is PracticeStatus.RETRYING  # it did not answer: Mosaic tries again by itself
+        assert "Offline · retrying in " in row.state_label.text() and row.state_label.wordWrap()
+        assert row.state_label.toolTip().startswith("Offline · ")  # the full reason, also in the tooltip
+        assert row.retry_button.isEnabled()  # ... or now, at a click
         assert win.online_label.text() == "4 of 5 practices online"
 
         search(qtbot, win, common_family(network))
