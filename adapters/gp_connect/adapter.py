@@ -223,7 +223,7 @@ class GpConnectAdapter(Adapter):
         if version and not version.startswith("3."):
             raise AdapterError(f"{self.practice.name} speaks FHIR {version}, not GP Connect's FHIR STU3 (3.0). "
                                "Check the practice's adapter setting with IT.", "config")
-        software = data.get("software") if isinstance(data.get("software"), dict) else {}
+        software = raw if isinstance(raw := data.get("software"), dict) else {}
         name, ver = software.get("name"), software.get("version")
         label = " ".join(str(x) for x in (name, ver) if isinstance(x, str) and x) or None
         log.info("practice=%s connected gp-connect fhir=%s rtt_ms=%.0f trace=%s", self.practice.id, version,
