@@ -1,0 +1,930 @@
+"""A day in clinic, as a benchmark: the real window (offscreen) driven cycle after cycle against the demo
+practices, as a hub clinician uses it through a working day.
+
+Each cycle: search by name, by NHS number and by date of birth, and open records from several practices
+(FHIR R4, GP Connect, SMART Backend Services); split the view, move, switch and close tabs; open the access
+history and filter it to the last patient; lock the window and sign in again. Every fifth cycle one practice
+goes down (its search and its records must fail, naming it) and comes back (Retry in the practices panel,
+Retry on the record); every fifth cycle, offset, the practices' access tokens expire (through the demo
+token endpoint's state) and the next record from that practice must still open (silent renewal).
+
+Any error counts: a step that does not do what it should, a record still loading or being built after
+`--stuck-s` seconds (named, with its state), an exception reaching sys.excepthook or threading.excepthook,
+an ERROR logged by Mosaic, a Qt warning (deleted objects and the like). Each is printed with its text.
+A 5 ms timer on the GUI thread measures the longest stall (tests/perf/_common.stall_meter).
+
+The window and the demo practices run in a child process; this process only supervises it, so that a
+crash inside Qt is reported as an error of its cycle and step (faulthandler prints the stack) and the
+last line is still printed. Its last line is exactly
+`soak: N cycles, E errors, RSS start X MB end Y MB, longest GUI stall Z ms`; the exit status is 1 on any
+error or crash. Goal: 300 cycles, 0 errors, RSS growth <= 60 MB, stall <= 50 ms.
+
+    python -m tests.perf.soak_window [--cycles 20] [--seed S] [--latency-ms 100] [--patients 2000]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import faulthandler
+import json
+import logging
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+try:
+    from tests.perf import _common as common
+except ImportError:  # run as a script: python tests/perf/soak_window.py
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from tests.perf import _common as common
+
+NAME = "soak_window"
+DEFAULT_CYCLES = 20
+PRACTICES = 5
+GP_CONNECT = (1, 3)  # as `mosaic demo` has them among five practices
+STUCK_S = 30.0  # a record still loading (or being put on screen) after this long is stuck
+STEP_TIMEOUT_S = 20.0  # any other awaited condition (a search, a sign-in, the history) within this
+MAX_TABS = 6  # more than this open at the end of a cycle, and the clinician closes some
+DOWN_EVERY, DOWN_AT = 5, 1  # cycle % DOWN_EVERY == DOWN_AT: one practice goes down and comes back
+TOKENS_EVERY, TOKENS_AT = 5, 2  # likewise: access tokens expire and must be renewed silently
+MAX_ERRORS = 50  # stop early after this many: the run has said what it needs to
+STALL_GOAL_MS = 50
+RSS_GROWTH_GOAL_MB = 60
+TICK_MS = 5
+#: the demo OpenID provider's access and ID tokens last this long in the soak, so the user's sign-in is
+#: renewed many times a run (the provider's own default is an hour)
+USER_TOKEN_LIFETIME_S = 6.0
+#: what the offscreen platform says about itself; not Mosaic's doing
+QT_CHATTER = ("propagateSizeHints", "This plugin does not support", "QFont::fromString")
+
+
+class SoakError(Exception):
+    """A step did not do what it should."""
+
+
+# --- errors -------------------------------------------------------------------------------------------
+
+@dataclass
+class SoakErrorRecord:
+    kind: str
+    where: str
+    text: str
+
+
+class ErrorLog:
+    """Every error of the run, printed as it happens. `where` names the cycle and step."""
+
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.items: list[SoakErrorRecord] = []
+        self.where = "start"
+        self.out = out or sys.stdout
+
+    def add(self, kind: str, text: str) -> None:
+        record = SoakErrorRecord(kind, self.where, text.rstrip())
+        self.items.append(record)
+        self.out.write(f"soak error #{len(self.items)} [{record.where}] {kind}: {record.text}\n")
+        self.out.flush()
+
+    def add_exception(self, kind: str, exc: BaseException) -> None:
+        if isinstance(exc, SoakError):
+            self.add(kind, str(exc))
+        else:
+            self.add(kind, "".join(traceback.format_exception(exc)))
+
+    @contextlib.contextmanager
+    def hooks(self) -> Iterator[None]:
+        """Count exceptions nobody handled (Python, threads, Qt virtual overrides), ERRORs Mosaic logs and
+        Qt's warnings as errors, for as long as the block runs."""
+        from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+
+        errors = self
+
+        def excepthook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+            errors.add("unhandled exception", "".join(traceback.format_exception(kind, value, tb)))
+
+        def thread_hook(args: threading.ExceptHookArgs) -> None:
+            if args.exc_type is SystemExit:
+                return
+            text = "".join(traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback))
+            name = args.thread.name if args.thread is not None else "?"
+            errors.add(f"unhandled exception in thread {name}", text)
+
+        def qt_message(kind: QtMsgType, context: Any, message: str) -> None:
+            if kind in (QtMsgType.QtDebugMsg, QtMsgType.QtInfoMsg) or any(c in message for c in QT_CHATTER):
+                return
+            where = f" ({context.file}:{context.line})" if context is not None and context.file else ""
+            errors.add(f"Qt {kind.name.removeprefix('Qt').removesuffix('Msg').lower()}", message + where)
+
+        class Logged(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                text = f"{record.name}: {record.getMessage()}"
+                if record.exc_info:
+                    text += "\n" + "".join(traceback.format_exception(*record.exc_info))
+                errors.add("logged error", text)
+
+        handler = Logged(logging.ERROR)
+        root = logging.getLogger()
+        old_hooks = sys.excepthook, threading.excepthook
+        sys.excepthook, threading.excepthook = excepthook, thread_hook
+        old_qt = qInstallMessageHandler(qt_message)
+        root.addHandler(handler)
+        try:
+            yield
+        finally:
+            root.removeHandler(handler)
+            qInstallMessageHandler(old_qt)
+            sys.excepthook, threading.excepthook = old_hooks
+
+
+# --- driving the window, as pytest-qt's qtbot does (the tests' helpers take either) -------------------
+
+class Driver:
+    """Keys, clicks and waits on the GUI thread: the subset of pytest-qt's qtbot that the window tests'
+    helpers use (keyClick, keyClicks, mouseClick, waitSignal, waitUntil), with timeouts that raise
+    SoakError saying what was awaited. Waits run the event loop until a condition holds; never a sleep."""
+
+    def keyClick(self, widget: Any, key: Any, modifier: Any = None) -> None:  # noqa: N802 - qtbot's name
+        from PySide6.QtCore import Qt
+        from PySide6.QtTest import QTest
+
+        QTest.keyClick(widget, key, modifier if modifier is not None else Qt.KeyboardModifier.NoModifier)
+
+    def keyClicks(self, widget: Any, text: str) -> None:  # noqa: N802
+        from PySide6.QtTest import QTest
+
+        QTest.keyClicks(widget, text)
+
+    def mouseClick(self, widget: Any, button: Any) -> None:  # noqa: N802
+        from PySide6.QtTest import QTest
+
+        QTest.mouseClick(widget, button)
+
+    def wait_until(self, condition: Callable[[], object], timeout_s: float, what: str | Callable[[], str]) -> None:
+        """Run the event loop until `condition()` is true; SoakError (saying `what`) after `timeout_s`."""
+        from PySide6.QtCore import QEventLoop, QTimer
+
+        if condition():
+            return
+        deadline = time.monotonic() + timeout_s
+        loop = QEventLoop()
+        poll = QTimer()
+        poll.setInterval(10)
+        done = [False]
+
+        def check() -> None:
+            if condition():
+                done[0] = True
+                loop.quit()
+            elif time.monotonic() >= deadline:
+                loop.quit()
+
+        poll.timeout.connect(check)
+        poll.start()
+        loop.exec()
+        poll.stop()
+        if not done[0]:
+            raise SoakError(f"{what() if callable(what) else what} (waited {timeout_s:.0f} s)")
+
+    def waitUntil(self, condition: Callable[[], object], timeout: int = 5000) -> None:  # noqa: N802
+        self.wait_until(condition, timeout / 1000, f"a condition of {getattr(condition, '__qualname__', condition)}")
+
+    @contextlib.contextmanager
+    def waitSignal(self, signal: Any, timeout: int = 5000, check_params_cb: Callable[..., bool] | None = None,
+                   what: str | Callable[[], str] | None = None) -> Iterator[Any]:  # noqa: N802
+        """`with driver.waitSignal(sig, timeout=ms) as blocker: trigger()`; then `blocker.args`."""
+        blocker = _Blocker()
+
+        def slot(*args: Any) -> None:
+            if blocker.args is None and (check_params_cb is None or check_params_cb(*args)):
+                blocker.args = list(args)
+
+        signal.connect(slot)
+        try:
+            yield blocker
+            self.wait_until(lambda: blocker.args is not None, timeout / 1000,
+                            what or f"the signal {getattr(signal, 'signal', signal)}")
+        finally:
+            with contextlib.suppress(RuntimeError, TypeError):
+                signal.disconnect(slot)
+
+
+@dataclass
+class _Blocker:
+    args: list[Any] | None = None
+
+
+# --- the day --------------------------------------------------------------------------------------------
+
+@dataclass
+class SoakResult:
+    cycles: int = 0
+    errors: list[SoakErrorRecord] = field(default_factory=list)
+    rss_start_mb: float = 0.0
+    rss_end_mb: float = 0.0
+    stall_ms: float = 0.0
+    sign_in_stall_ms: float = 0.0
+    stall_by_step: dict[str, float] = field(default_factory=dict)
+    top_stalls: list[tuple[float, str]] = field(default_factory=list)
+    records_opened: int = 0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (f"soak: {self.cycles} cycles, {len(self.errors)} errors, RSS start {self.rss_start_mb:.0f} MB "
+                f"end {self.rss_end_mb:.0f} MB, longest GUI stall {self.stall_ms:.0f} ms")
+
+
+def rss_mb() -> float:
+    import psutil
+
+    return float(psutil.Process().memory_info().rss) / 2**20
+
+
+class Day:
+    """One signed-in window and the demo network behind it, driven cycle by cycle."""
+
+    def __init__(self, network: Any, window: Any, errors: ErrorLog, rng: random.Random, meter: Any,
+                 *, stuck_s: float = STUCK_S, out: TextIO | None = None,
+                 on_step: Callable[[str], None] | None = None) -> None:
+        self.network = network
+        self.win = window
+        self.errors = errors
+        self.rng = rng
+        self.meter = meter
+        self.stuck_s = stuck_s
+        self.out = out or sys.stdout
+        self.on_step = on_step
+        self.bot = Driver()
+        self.opened = 0
+        self.notes: list[str] = []
+        self.fhir = [s for s in network.servers if s.gpconnect is None]
+        self.gp_connect = [s for s in network.servers if s.gpconnect is not None]
+        self.gp_connect_ids = frozenset(s.spec.id for s in self.gp_connect)
+        self.last_opened: Any = None  # the PatientSummary most recently opened
+        self.latency_ms = float(network.servers[0].faults.latency_ms)
+        self._people: dict[str, list[Any]] = {}
+
+    # -- running ---------------------------------------------------------------------------------------
+
+    def cycle(self, number: int) -> None:
+        steps: list[tuple[str, Callable[[], None]]] = [
+            ("search by name", self.search_by_name),
+            ("search by NHS number", self.search_by_nhs_number),
+            ("search by date of birth", self.search_by_birth_date),
+        ]
+        if number % DOWN_EVERY == DOWN_AT:
+            steps.append(("practice down and back", self.practice_down_and_back))
+        if number % TOKENS_EVERY == TOKENS_AT:
+            steps.append(("tokens expire and renew", self.tokens_expire_and_renew))
+        steps += [
+            ("split, move and close tabs", self.arrange_tabs),
+            ("access history", self.access_history),
+            ("lock and unlock", self.lock_and_unlock),
+            ("no stuck record", self.check_no_stuck_record),
+        ]
+        for name, step in steps:
+            self.errors.where = f"cycle {number}, {name}"
+            self.meter.set_phase(name)
+            if self.on_step is not None:
+                self.on_step(self.errors.where)
+            try:
+                step()
+            except Exception as exc:  # noqa: BLE001 - every failure is an error of the run, and the day goes on
+                self.errors.add_exception("step failed", exc)
+                self.recover()
+
+    def recover(self) -> None:
+        """Back to a usable window after a failed step: faults cleared, unlocked, history closed."""
+        with contextlib.suppress(Exception):
+            self.network.reset_faults()
+            self.network.set_latency(self.latency_ms)
+        lock = getattr(self.win, "lock", None)
+        with contextlib.suppress(Exception):
+            if lock is not None and lock.locked:
+                with self.bot.waitSignal(lock.locked_changed, timeout=int(STEP_TIMEOUT_S * 1000)):
+                    lock.page.button.click()
+        with contextlib.suppress(Exception):
+            if self.win.access_history is not None:
+                self.win.access_history.close()
+        with contextlib.suppress(Exception):
+            self.activate()
+
+    def activate(self) -> None:
+        """The main window active, as a person's next keystroke needs it."""
+        from PySide6.QtWidgets import QApplication
+
+        self.win.activateWindow()
+        self.win.raise_()
+        self.bot.wait_until(lambda: QApplication.activeWindow() is self.win, STEP_TIMEOUT_S,
+                            "the main window to become active")
+
+    # -- searching and opening -------------------------------------------------------------------------
+
+    def search(self, text: str) -> Any:
+        """Ctrl+F, type, Enter (tests/ui/test_window.search); the outcome. QTest types ASCII only (anything
+        else aborts in qasciikey.cpp), so a name such as "Zoë" is put in the box as a paste would."""
+        from PySide6.QtCore import Qt
+
+        from tests.ui.test_window import search
+
+        self.activate()
+        if text.isascii():
+            outcome = search(self.bot, self.win, text)
+        else:
+            box = self.win.search_panel.box
+            self.bot.keyClick(self.win, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+            box.setText(text)
+            with self.bot.waitSignal(self.win.search_finished, timeout=int(STEP_TIMEOUT_S * 1000),
+                                     what=f"the search {text!r} to finish") as blocker:
+                self.bot.keyClick(box, Qt.Key.Key_Return)
+            outcome = blocker.args[0] if blocker.args else None
+        if outcome is None:
+            raise SoakError(f"the search {text!r} failed: {self.win.search_panel.count_line.text()}")
+        return outcome
+
+    def expect_found(self, outcome: Any, text: str, wanted: list[tuple[str, Any]],
+                     failing: frozenset[str] = frozenset()) -> list[Any]:
+        """The PatientSummary of each (practice id, demo patient) wanted, from the outcome; no practice
+        failed but those in `failing`. A GP Connect practice's local id is the NHS number."""
+        failed = {r.practice_id: r.error for r in outcome.results if r.error}
+        unexpected = {pid: why for pid, why in failed.items() if pid not in failing}
+        if unexpected:
+            raise SoakError(f"the search {text!r}: practices failed: {unexpected}")
+        found = {(p.practice_id, p.local_id): p for p in outcome.patients}
+        found.update({(p.practice_id, p.nhs_number): p for p in outcome.patients
+                      if p.nhs_number and p.practice_id in self.gp_connect_ids})
+        keys = [(pid, person.nhs_number if pid in self.gp_connect_ids else person.local_id) for pid, person in wanted]
+        missing = [k for k in keys if k not in found]
+        if missing:
+            raise SoakError(f"the search {text!r} did not list {missing} ({len(outcome.patients)} results)")
+        return [found[k] for k in keys]
+
+    def open(self, patient: Any, *, expect: str = "loaded") -> Any:
+        """Select the patient's row and press Enter (tests/ui/test_window.select_row); wait until the record
+        is on screen or has failed. A record still loading or being built after stuck_s is stuck."""
+        import shiboken6
+        from PySide6.QtCore import Qt
+
+        from tests.ui.test_window import select_row
+
+        key = (patient.practice_id, patient.local_id)
+        tree = select_row(self.win, patient)
+        self.bot.keyClick(tree, Qt.Key.Key_Return)
+        view = self.win.records.find_view(key)
+        if view is None:
+            raise SoakError(f"Enter on {key} in the results opened no record tab")
+
+        def settled() -> bool:
+            return not shiboken6.isValid(view) or (view.state != "loading" and not view.building)
+
+        self.bot.wait_until(settled, self.stuck_s, lambda: f"record {key} at {view.practice.name} stuck: state "
+                            f"'{view.state}'{', still being built' if view.building else ''}")
+        if not shiboken6.isValid(view):
+            raise SoakError(f"record {key}: its tab was deleted while it opened")
+        self.opened += 1
+        self.last_opened = patient
+        if view.state != expect:
+            raise SoakError(f"record {key} at {view.practice.name}: '{view.state}', expected '{expect}'"
+                            + (f": {view.error}" if view.error else ""))
+        if view.state == "loaded" and view.record is not None:
+            failed = [f"{s.name}: {s.error}" for s in view.record.sections.values() if s.status == "failed"]
+            if failed:
+                raise SoakError(f"record {key} at {view.practice.name}: sections failed: {failed}")
+        return view
+
+    def _people_of(self, server: Any) -> list[Any]:
+        people = self._people.get(server.spec.id)
+        if people is None:
+            people = self._people[server.spec.id] = list(server.population)
+        return people
+
+    def _person(self, server: Any, with_nhs: bool = True) -> Any:
+        """A random patient of the practice's demo population (with an NHS number, unless told)."""
+        people = self._people_of(server)
+        dissenting = server.gpconnect.dissenting if server.gpconnect is not None else set()
+        while True:  # not one who dissents from GP Connect sharing: their record is refused, by design
+            person = self.rng.choice(people)
+            if (person.nhs_number or not with_nhs) and person.nhs_number not in dissenting:
+                return person
+
+    def name_query(self, person: Any) -> str:
+        """Family name first, as the search box wants it; "Da Silva, Kevin" where the family name has a space."""
+        if not person.given:
+            return str(person.family)
+        comma = " " in person.family or self.rng.random() < 0.3
+        return f"{person.family}{',' if comma else ''} {person.given[0]}"
+
+    def search_by_name(self) -> None:
+        server = self.rng.choice(self.fhir)  # GP Connect has no search by name
+        person = self._person(server, with_nhs=False)
+        text = self.name_query(person)
+        outcome = self.search(text)
+        [patient] = self.expect_found(outcome, text, [(server.spec.id, person)])
+        self.open(patient)
+
+    def search_by_nhs_number(self) -> None:
+        """A patient registered at two practices (one of them GP Connect, in the demo) half the time, else
+        a GP Connect practice's patient: both registrations are opened."""
+        from app.core.nhs_number import format_nhs_number
+
+        if self.rng.random() < 0.5 and self.network.shared_patients:
+            shared = self.rng.choice(self.network.shared_patients)
+            number = shared.nhs_number
+            wanted = [(pid, self._patient(pid, lid)) for pid, lid in (shared.first, shared.second)]
+        else:
+            server = self.rng.choice(self.gp_connect or self.fhir)
+            person = self._person(server)
+            number, wanted = person.nhs_number, [(server.spec.id, person)]
+        text = format_nhs_number(number) if self.rng.random() < 0.5 else number
+        outcome = self.search(text)
+        for patient in self.expect_found(outcome, text, wanted):
+            self.open(patient)
+
+    def _patient(self, practice_id: str, local_id: str) -> Any:
+        server = self.network.server(practice_id)
+        return next(p for p in self._people_of(server) if p.local_id == local_id)
+
+    def search_by_birth_date(self) -> None:
+        from app.core.display import format_date
+
+        server = self.rng.choice(self.fhir)
+        person = self._person(server, with_nhs=False)
+        if person.birth_date is None:
+            return
+        text = format_date(person.birth_date) if self.rng.random() < 0.5 else person.birth_date.strftime("%d/%m/%Y")
+        outcome = self.search(text)
+        [patient] = self.expect_found(outcome, text, [(server.spec.id, person)])
+        self.open(patient)
+
+    # -- tabs ------------------------------------------------------------------------------------------
+
+    def arrange_tabs(self) -> None:
+        """Split the view (Ctrl+\\), move a tab to the other pane (Ctrl+Shift+M), step through tabs
+        (Ctrl+PgDown), and close tabs (Ctrl+W) until at most MAX_TABS are open; now and then all of them."""
+        from PySide6.QtCore import Qt
+
+        records = self.win.records
+        ctrl = Qt.KeyboardModifier.ControlModifier
+        self.activate()
+        views = records.views()
+        if len(views) >= 2 and len(records.panes) == 1:
+            records.focus_view(self.rng.choice(views))
+            before = len(records.panes)
+            self.bot.keyClick(self.win, Qt.Key.Key_Backslash, ctrl)
+            if len(records.panes) != before + 1:
+                raise SoakError(f"Ctrl+\\ with {len(views)} records in one pane: {len(records.panes)} panes")
+        if len(records.panes) >= 2:
+            pane = max(records.panes, key=lambda p: p.count())
+            if pane.count() >= 2:
+                view = self.rng.choice(pane.views())
+                records.focus_view(view)
+                self.bot.keyClick(self.win, Qt.Key.Key_M, ctrl | Qt.KeyboardModifier.ShiftModifier)
+                if records.pane_of(view) is pane:
+                    raise SoakError("Ctrl+Shift+M left the record tab in its pane")
+        for _ in range(self.rng.randint(0, 3)):
+            self.bot.keyClick(self.win, Qt.Key.Key_PageDown, ctrl)
+        close_all = self.rng.random() < 0.15
+        while records.views() and (close_all or len(records.views()) > MAX_TABS):
+            view = self.rng.choice(records.views())
+            records.focus_view(view)
+            count = len(records.views())
+            self.bot.keyClick(self.win, Qt.Key.Key_W, ctrl)
+            if len(records.views()) != count - 1 or view in records.views():
+                raise SoakError(f"Ctrl+W on {view.title()} did not close it")
+        if not records.views() and records.currentWidget() is not records.hint:
+            raise SoakError("every record is closed but the hint is not shown")
+
+    # -- access history --------------------------------------------------------------------------------
+
+    def access_history(self) -> None:
+        """Ctrl+H, then filter to the last patient opened: their record opens are listed."""
+        from PySide6.QtCore import Qt
+
+        from tests.ui.test_access_history import ACTION, PATIENT, cells, show
+
+        self.activate()
+        first = self.win.access_history is None
+        self.bot.keyClick(self.win, Qt.Key.Key_H, Qt.KeyboardModifier.ControlModifier)
+        history = self.win.access_history
+        if history is None:
+            raise SoakError("Ctrl+H opened no access history")
+        if first:  # it lists the newest entries as it opens
+            self.bot.wait_until(lambda: history.model.rowCount() > 0, STEP_TIMEOUT_S,
+                                lambda: f"the access history to list entries ({history.count_line.text()})")
+        self.bot.wait_until(history.isVisible, STEP_TIMEOUT_S, "the access history window to show")
+        patient = self.last_opened
+        if patient is not None and patient.nhs_number:
+            history.set_filters(patient=patient.nhs_number, action="read")
+            rows = show(self.bot, history)
+            reads = [r for r in range(history.model.rowCount()) if cells(history, r)[ACTION] == "Record opened"]
+            if not rows or not reads:
+                raise SoakError(f"the access history lists no record opens of the last patient opened "
+                                f"({history.count_line.text()})")
+            if any(cells(history, r)[PATIENT].replace(" ", "") != patient.nhs_number for r in reads):
+                raise SoakError("the access history, filtered to one patient, lists another")
+            history.clear_filters()
+        history.close()
+        self.bot.wait_until(lambda: not history.isVisible(), STEP_TIMEOUT_S, "the access history to close")
+
+    # -- lock ------------------------------------------------------------------------------------------
+
+    def lock_and_unlock(self) -> None:
+        """Ctrl+L: the lock page, no record on screen; Sign in again: the same records back."""
+        from PySide6.QtCore import Qt
+
+        lock = self.win.lock
+        views = self.win.records.views()
+        self.activate()
+        self.bot.keyClick(self.win, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
+        if not lock.locked or self.win.pages.currentWidget() is not lock.page:
+            # Said, and then locked as the idle timer locks it, so that the rest of the day still runs.
+            self.errors.add("step failed", "Ctrl+L (Lock now): " + (
+                "the lock says it is locked, yet the window still shows its records" if lock.locked
+                else "the window did not lock") + "; locking it as the idle timer does, to go on")
+            if lock.locked:
+                lock.policy.unlocked_by_sign_in()
+            lock.lock()
+        if self.win.pages.currentWidget() is not lock.page or any(v.isVisible() for v in views):
+            raise SoakError("locked, but the lock page is not what the window shows")
+        with self.bot.waitSignal(lock.locked_changed, timeout=int(STEP_TIMEOUT_S * 1000),
+                                 check_params_cb=lambda locked: locked is False,
+                                 what=lambda: f"signing in again to unlock ({lock.page.detail.text()})"):
+            self.bot.mouseClick(lock.page.button, Qt.MouseButton.LeftButton)
+        if self.win.records.views() != views:
+            raise SoakError("after unlocking, the open records are not the ones open before")
+
+    # -- a practice goes down and comes back -----------------------------------------------------------
+
+    def practice_down_and_back(self) -> None:
+        """Fault mode "down" at one practice (app/demo/faults.py): its search answer and its record fail,
+        naming it, while the others answer; restored, it comes back (Retry in the practices panel when the
+        window marked it failed, or on its own) and Retry on the record opens it."""
+        import shiboken6
+        from PySide6.QtCore import Qt
+
+        from app.core.nhs_number import format_nhs_number
+        from app.core.sessions import PracticeStatus
+
+        server = self.rng.choice(self.network.servers)
+        pid, name = server.spec.id, server.practice.name
+        person = self._person(server)
+        number = format_nhs_number(person.nhs_number)
+        [patient] = self.expect_found(self.search(number), number, [(pid, person)])
+        key = (patient.practice_id, patient.local_id)
+        view = self.win.records.find_view(key)
+        if view is not None:  # the clinician closes it first, so it is opened anew while down
+            self.win.records.close_view(view)
+        with server.faults.override(mode="down"):
+            view = self.open(patient, expect="error")  # from the results listed while it was up
+            if name not in (view.error or ""):
+                raise SoakError(f"the record from {name}, which is down, failed without naming it: {view.error}")
+            outcome = self.search(number)
+            failed = {r.practice_id: r.error for r in outcome.results if r.error}
+            if pid not in failed:
+                raise SoakError(f"{name} is down, but the search did not say it failed")
+            self.expect_found(outcome, number, [], failing=frozenset({pid}))
+            problems = self.win.search_panel.problems_label.text()
+            if name not in problems:
+                raise SoakError(f"{name} is down, but the search's problems line does not name it: {problems!r}")
+        # back up: the practice may have been marked failed meanwhile
+        row = self.win.practices_panel.rows[pid]
+        if row.retry_button.isEnabled():
+            with self.bot.waitSignal(self.win.practice_state_changed, timeout=int(STEP_TIMEOUT_S * 1000),
+                                     check_params_cb=lambda s: s.practice.id == pid
+                                     and s.status is PracticeStatus.ONLINE, what=f"{name} to come back online"):
+                self.bot.mouseClick(row.retry_button, Qt.MouseButton.LeftButton)
+        state = self.win.core.sessions.state(pid)
+        if state.status is not PracticeStatus.ONLINE:
+            self.bot.wait_until(lambda: self.win.core.sessions.state(pid).status is PracticeStatus.ONLINE,
+                                STEP_TIMEOUT_S, f"{name} to come back online ({state.status}: {state.detail})")
+        self.win.records.focus_view(view)
+        self.bot.mouseClick(view.retry_button, Qt.MouseButton.LeftButton)
+        self.bot.wait_until(lambda: not shiboken6.isValid(view) or (view.state != "loading" and not view.building),
+                            self.stuck_s, lambda: f"record {key} at {name}, retried, stuck in '{view.state}'")
+        if view.state != "loaded":
+            raise SoakError(f"{name} is back, but Retry on its record gave '{view.state}': {view.error}")
+        self.expect_found(self.search(number), number, [(pid, person)])
+
+    # -- tokens ----------------------------------------------------------------------------------------
+
+    def tokens_expire_and_renew(self) -> None:
+        """Every access token the practices' token endpoints issued expires now (the demo token endpoint's
+        state: `expire_tokens()`); the next record from each such practice must open without the user
+        doing anything, on a token fetched afresh. Then the user's own sign-in: see expire_user_sign_in."""
+        from app.core.nhs_number import format_nhs_number
+
+        renewing = [s for s in self.network.servers if hasattr(s.auth, "expire_tokens")]
+        for server in renewing:
+            issued = server.auth.issued
+            server.auth.expire_tokens()
+            person = self._person(server)
+            number = format_nhs_number(person.nhs_number)
+            [patient] = self.expect_found(self.search(number), number, [(server.spec.id, person)])
+            view = self.win.records.find_view((patient.practice_id, patient.local_id))
+            if view is not None:  # closed first, so that it is fetched with the expired token
+                self.win.records.close_view(view)
+            self.open(patient)
+            if server.auth.issued <= issued:
+                raise SoakError(f"{server.practice.name}: tokens expired, yet no new token was fetched")
+        self.renew_user_sign_in()
+
+    def renew_user_sign_in(self) -> None:
+        """The user's own OpenID Connect sign-in: the demo provider issues tokens that last
+        USER_TOKEN_LIFETIME_S (start_identity_provider), so they run out during every few cycles; the core
+        must renew them with the refresh token, without a browser, before they do. Waits (with a deadline)
+        for the provider to grant a refresh, then checks the user is still signed in and a search works.
+        Where the provider or Identity cannot do that (no lifetimes, no Identity.renew), says so once."""
+        provider = self.network.identity
+        identity = self.win.core.identity if self.win.core is not None else None
+        lifetime = getattr(provider, "access_token_lifetime_s", None)
+        if identity is None or not hasattr(identity, "renew") or not hasattr(provider, "issued") \
+                or lifetime is None or lifetime > USER_TOKEN_LIFETIME_S:
+            self.note("user sign-in renewal: not driven (the demo provider has no short token lifetimes, or "
+                      "app/core/identity.py no renew()); practice access tokens are expired and renewed")
+            return
+        before = provider.issued["refresh_token"]
+        self.bot.wait_until(lambda: provider.issued["refresh_token"] > before, lifetime * 2 + STEP_TIMEOUT_S,
+                            lambda: f"the core to renew the user's {lifetime:g}-second sign-in with its refresh "
+                                    f"token (signed in: {identity.signed_in}, needs sign-in: "
+                                    f"{getattr(identity, 'needs_sign_in', '?')}, provider refused: "
+                                    f"{provider.token_errors[-3:]})")
+        self.bot.wait_until(lambda: identity.signed_in or getattr(identity, "needs_sign_in", False), STEP_TIMEOUT_S,
+                            "the renewed sign-in to settle")
+        if not identity.signed_in:
+            raise SoakError(f"the user's sign-in lapsed instead of being renewed ({provider.token_errors[-3:]})")
+        server = self.rng.choice(self.fhir)
+        person = self._person(server, with_nhs=False)
+        text = self.name_query(person)
+        self.expect_found(self.search(text), text, [(server.spec.id, person)])
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+            self.out.write(f"  note: {text}\n")
+
+    # -- stuck records ---------------------------------------------------------------------------------
+
+    def check_no_stuck_record(self) -> None:
+        stuck = [f"{v.key} at {v.practice.name}: '{v.state}'" + (" (being built)" if v.building else "")
+                 for v in self.win.records.views() if v.state == "loading" or v.building]
+        if stuck:
+            raise SoakError(f"records still loading at the end of the cycle: {stuck}")
+
+
+# --- one run: the window and the network in this process -----------------------------------------------
+
+def run_soak(network: Any, cycles: int, seed: int, *, stuck_s: float = STUCK_S, out: TextIO | None = None,
+             on_progress: Callable[[SoakResult, str], None] | None = None,
+             max_errors: int = MAX_ERRORS) -> SoakResult:
+    """Build the window (identity through the network's demo OpenID provider), sign in, run `cycles`
+    cycles of the day, close. Used by `main` (in a child process) and by tests/ui/test_soak_short.py."""
+    import gc
+
+    from app.demo.oidc_provider import demo_browser
+    from app.ui.app import build_window
+
+    out = out or sys.stdout
+    errors = ErrorLog(out)
+    result = SoakResult()
+    rng = random.Random(seed)
+    started = time.perf_counter()
+    assert network.identity is not None, "start the demo network with identity=True"
+
+    def progress(where: str) -> None:
+        if on_progress is not None:
+            result.errors = errors.items
+            on_progress(result, where)
+
+    with errors.hooks():
+        meter = common.stall_meter(TICK_MS, STALL_GOAL_MS)
+        meter.start()
+        meter.set_phase("sign in")
+        errors.where = "sign in"
+        progress(errors.where)
+        window, bridge = build_window(network.practices, identity=network.identity.settings, open_url=demo_browser)
+        day: Day | None = None
+        try:
+            driver = Driver()
+            with driver.waitSignal(window.sign_in_finished, timeout=60_000, what="sign-in to every practice") as signed:
+                window.show()
+            states = signed.args[0] if signed.args else []
+            offline = [f"{s.practice.name}: {s.status} {s.detail}" for s in states if s.status != "online"]
+            if offline or not states:
+                errors.add("sign-in", f"not every practice is online: {offline or 'no practice states'}")
+            identity = window.core.identity if window.core is not None else None
+            user = identity.user if identity is not None else None
+            if user is None:
+                errors.add("sign-in", "nobody is signed in after the OpenID Connect sign-in")
+            result.sign_in_stall_ms = meter.longest()
+            meter.worst.clear()
+            meter.top.clear()
+            gc.collect()
+            result.rss_start_mb = rss_mb()
+            out.write(f"signed in as {user.display_name if user else '?'}: "
+                      f"{sum(s.status == 'online' for s in states)} of {len(states)} practices online; "
+                      f"RSS {result.rss_start_mb:.0f} MB\n")
+            day = Day(network, window, errors, rng, meter, stuck_s=stuck_s, out=out, on_step=progress)
+            for number in range(1, cycles + 1):
+                t0 = time.perf_counter()
+                before = len(errors.items)
+                day.cycle(number)
+                result.cycles = number
+                result.records_opened = day.opened
+                result.rss_end_mb = rss_mb()
+                result.stall_ms = meter.longest()
+                out.write(f"cycle {number}/{cycles}: {time.perf_counter() - t0:.1f} s, "
+                          f"{len(window.records.views())} records open, {len(errors.items) - before} errors, "
+                          f"RSS {result.rss_end_mb:.0f} MB, longest stall so far {result.stall_ms:.0f} ms\n")
+                out.flush()
+                progress(f"cycle {number} done")
+                if len(errors.items) >= max_errors:
+                    errors.where = f"after cycle {number}"
+                    errors.add("stopped", f"{len(errors.items)} errors: stopping early")
+                    break
+        finally:
+            errors.where = "closing"
+            meter.stop()
+            window.close()
+            bridge.shutdown(window.core)
+        gc.collect()
+        result.rss_end_mb = rss_mb()
+        result.stall_ms = meter.longest()
+        result.stall_by_step = dict(meter.worst)
+        result.top_stalls = sorted(meter.top, reverse=True)[:10]
+        result.notes = day.notes if day is not None else []
+    result.errors = errors.items
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+# --- the demo network ----------------------------------------------------------------------------------
+
+def start_network(practices: int = PRACTICES, patients: int = 2000, latency_ms: float = common.LATENCY_MS) -> Any:
+    """The demo practices as `mosaic demo` makes them (GP Connect among them, one on SMART Backend
+    Services) and a demo OpenID provider whose tokens last USER_TOKEN_LIFETIME_S where it allows that."""
+    from app.demo.network import DemoNetwork
+
+    network = DemoNetwork.start(practices=practices, patients=patients, latency_ms=latency_ms,
+                                gp_connect=tuple(i for i in GP_CONNECT if i < practices), smart_backend=True)
+    try:
+        network.identity = start_identity_provider()
+    except BaseException:
+        network.stop()
+        raise
+    return network
+
+
+def start_identity_provider() -> Any:
+    import inspect
+
+    from app.demo.oidc_provider import DemoOidcProvider
+
+    accepted = inspect.signature(DemoOidcProvider).parameters
+    short = {name: USER_TOKEN_LIFETIME_S for name in ("access_token_lifetime_s", "id_token_lifetime_s")
+             if name in accepted}
+    return DemoOidcProvider.start(**short)
+
+
+# --- the child: one run, status written after every step ------------------------------------------------
+
+def child(args: Any) -> int:
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    faulthandler.enable(all_threads=True)
+    common.isolate()
+    from app.core.logs import setup_logging
+
+    setup_logging()  # as `mosaic` does: log lines to MOSAIC_HOME/logs (ERRORs are also counted, see hooks)
+    from app.ui.app import ensure_application
+
+    ensure_application()
+    status_path: Path = args.status
+
+    def write_status(result: SoakResult, where: str, finished: bool = False) -> None:
+        data = asdict(result)
+        data.update(where=where, finished=finished)
+        tmp = status_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        tmp.replace(status_path)
+
+    print(f"starting {args.practices} demo practices ({args.patients} patients each, {args.latency_ms:g} ms per "
+          f"reply; GP Connect at {GP_CONNECT}, SMART Backend Services, demo OpenID provider)", flush=True)
+    network = start_network(args.practices, args.patients, args.latency_ms)
+    try:
+        os.environ.update(common.secret_env(network))
+        print(network.summary(), flush=True)
+        result = run_soak(network, args.cycles, args.seed, stuck_s=args.stuck_s,
+                          on_progress=lambda r, where: write_status(r, where))
+    finally:
+        network.stop()
+    write_status(result, "finished", finished=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Finalisation is not part of the day; skip it, as bench_gui does (PySide can abort there).
+    os._exit(1 if result.errors else 0)
+
+
+# --- the parent: run the child, report, print the last line ---------------------------------------------
+
+def report(data: dict[str, Any], seconds: float) -> None:
+    cycles = data.get("cycles", 0)
+    print(f"== {NAME}: {cycles} cycles in {seconds:.0f} s"
+          + (f" ({seconds / cycles:.2f} s per cycle)" if cycles else "") + f", {data.get('records_opened', 0)} "
+          f"records opened", flush=True)
+    print(f"  longest GUI stall while signing in (first show included): {data.get('sign_in_stall_ms', 0):.0f} ms")
+    by_step = data.get("stall_by_step") or {}
+    if by_step:
+        print("  longest GUI stall by step: " + ", ".join(f"{k} {v:.0f} ms" for k, v in
+                                                         sorted(by_step.items(), key=lambda kv: -kv[1])))
+    top = data.get("top_stalls") or []
+    if top:
+        print("  longest stalls: " + ", ".join(f"{s:.0f} ms ({p})" for s, p in top))
+    growth = data.get("rss_end_mb", 0) - data.get("rss_start_mb", 0)
+    print(f"  RSS growth {growth:+.0f} MB (goal <= {RSS_GROWTH_GOAL_MB} MB); longest stall "
+          f"{data.get('stall_ms', 0):.0f} ms (goal <= {STALL_GOAL_MS} ms)")
+    for note in data.get("notes") or []:
+        print(f"  note: {note}")
+    errors = data.get("errors") or []
+    if errors:
+        kinds: dict[str, int] = {}
+        for e in errors:
+            first = e["text"].strip().splitlines()[-1] if e["text"].strip() else ""
+            label = f"{e['kind']}: {first[:160]}"
+            kinds[label] = kinds.get(label, 0) + 1
+        print(f"  errors by kind ({len(errors)}):")
+        for label, count in sorted(kinds.items(), key=lambda kv: -kv[1]):
+            print(f"    {count} x {label}")
+    sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = common.parser(__doc__.splitlines()[0])
+    p.add_argument("--cycles", type=int, default=DEFAULT_CYCLES, help=f"cycles of the day (default {DEFAULT_CYCLES})")
+    p.add_argument("--seed", type=int, help="rerun a run: the seed it printed at the start")
+    p.add_argument("--practices", type=int, default=PRACTICES)
+    p.add_argument("--patients", type=int, default=2000, help="patients per demo practice (default 2000)")
+    p.add_argument("--latency-ms", type=float, default=common.LATENCY_MS,
+                   help=f"added to every demo reply (default {common.LATENCY_MS})")
+    p.add_argument("--stuck-s", type=float, default=STUCK_S,
+                   help=f"a record loading longer than this is stuck (default {STUCK_S:g})")
+    p.add_argument("--child", action="store_true", help=_hidden())
+    p.add_argument("--status", type=Path, help=_hidden())
+    args = p.parse_args(argv)
+    if args.cycles < 1:
+        p.error("--cycles must be at least 1")
+    if args.child:
+        return child(args)
+
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 2**31)
+    print(f"soak seed {seed} (rerun with --seed {seed})", flush=True)
+    home = common.isolate()
+    status = home / "soak-status.json"
+    cmd = [common.python(), "-m", "tests.perf.soak_window", "--child", "--status", str(status),
+           "--cycles", str(args.cycles), "--seed", str(seed), "--practices", str(args.practices),
+           "--patients", str(args.patients), "--latency-ms", str(args.latency_ms), "--stuck-s", str(args.stuck_s)]
+    started = time.perf_counter()
+    code = subprocess.run(cmd, cwd=common.REPO, env=common.child_env()).returncode
+    seconds = time.perf_counter() - started
+    try:
+        data: dict[str, Any] = json.loads(status.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = {"cycles": 0, "errors": [], "where": "start", "finished": False}
+    errors = list(data.get("errors") or [])
+    if not data.get("finished"):
+        how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+        text = f"the window's process ended ({how}) during {data.get('where', '?')}; its stack is above"
+        print(f"soak error #{len(errors) + 1} [{data.get('where', '?')}] crash: {text}", flush=True)
+        errors.append({"kind": "crash", "where": data.get("where", "?"), "text": text})
+        data["errors"] = errors
+    report(data, seconds)
+    result = SoakResult(cycles=int(data.get("cycles", 0)), rss_start_mb=float(data.get("rss_start_mb", 0)),
+                        rss_end_mb=float(data.get("rss_end_mb", 0)), stall_ms=float(data.get("stall_ms", 0)))
+    result.errors = [SoakErrorRecord(e["kind"], e["where"], e["text"]) for e in errors]
+    if args.json is not None:
+        rep = common.Report(NAME)
+        rep.add("Soak: cycles without error", f"{result.cycles - len(result.errors)} of {result.cycles}")
+        rep.add("Soak: RSS growth", result.rss_end_mb - result.rss_start_mb, "MB", goal=f"≤ {RSS_GROWTH_GOAL_MB} MB",
+                met=result.rss_end_mb - result.rss_start_mb <= RSS_GROWTH_GOAL_MB)
+        rep.add("Soak: longest GUI stall", result.stall_ms, "ms", goal=f"≤ {STALL_GOAL_MS} ms",
+                met=result.stall_ms <= STALL_GOAL_MS)
+        rep.save(args.json)
+    print(result.line(), flush=True)
+    return 1 if result.errors or code != 0 else 0
+
+
+def _hidden() -> str:
+    import argparse
+
+    return argparse.SUPPRESS
+
+
+if __name__ == "__main__":
+    sys.exit(main())

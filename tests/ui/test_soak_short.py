@@ -1,0 +1,30 @@
+"""Three cycles of the clinical-day soak (tests/perf/soak_window.py, the same driver), so that CI runs it:
+searches by name, NHS number and date of birth, records from FHIR R4, GP Connect and SMART practices,
+split/move/close tabs, the access history, lock and unlock, a practice down and back (cycle 1), expired
+practice tokens and the user's sign-in renewed (cycle 2). Any error the soak counts fails the test."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.core.secrets import env_name
+from tests.perf.soak_window import run_soak, start_network
+
+pytestmark = pytest.mark.gui
+SEED = 20261202  # fixed, so every run drives the same day; the soak itself prints a fresh one per run
+CYCLES = 3
+
+
+def test_three_cycles_of_a_clinical_day_without_an_error(qtbot, monkeypatch) -> None:
+    print(f"soak seed {SEED} (rerun: python -m tests.perf.soak_window --cycles {CYCLES} --seed {SEED})")
+    network = start_network(practices=5, patients=200, latency_ms=0)
+    try:
+        for practice_id, secret in network.secrets.items():
+            monkeypatch.setenv(env_name(practice_id), secret)
+        result = run_soak(network, CYCLES, SEED, max_errors=20)
+    finally:
+        network.stop()
+    print(result.line())
+    assert not result.errors, "\n\n".join(f"[{e.where}] {e.kind}: {e.text}" for e in result.errors)
+    assert result.cycles == CYCLES
+    assert result.records_opened >= 3 * CYCLES
