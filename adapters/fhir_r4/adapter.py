@@ -351,8 +351,10 @@ class FhirR4Adapter(Adapter):
         except AdapterError as exc:
             raise self._patient_error(exc) from exc
         patients = [r for r in pages.matches if r.get("resourceType") == "Patient"]
-        own = next((r for r in patients if r.get("id") == local_id), patients[0] if patients else None)
+        own = next((r for r in patients if r.get("id") == local_id), None)
         if own is None:
+            if patients:  # another patient's details: never show them under the one asked for
+                raise self._other_patient_error()
             raise AdapterError(f"{self.practice.name} sent the record without the patient's details, so it "
                                "cannot be shown. Tell the practice.", "bad-reply")
         patient = self._patient(own)
@@ -379,6 +381,8 @@ class FhirR4Adapter(Adapter):
         try:
             reply = await self._get(f"Patient/{local_id}")
             patient = self._patient(reply.data)
+            if patient.local_id != local_id:
+                raise self._other_patient_error()
             contact = patient_contact(reply.data)
         except BaseException as exc:
             others = [*tasks.values(), *([consent_task] if consent_task else [])]
@@ -434,6 +438,11 @@ class FhirR4Adapter(Adapter):
         except _MAPPING_ERRORS as exc:
             raise AdapterError(f"{self.practice.name} sent patient details Mosaic cannot read. "
                                "Tell the practice.", "bad-reply") from exc
+
+    def _other_patient_error(self) -> AdapterError:
+        log.warning("practice=%s answered a record request with another patient's details", self.practice.id)
+        return AdapterError(f"{self.practice.name} answered with the details of a different patient from the "
+                            "one asked for, so the record is not shown. Tell the practice.", "bad-reply")
 
     def _patient_error(self, exc: AdapterError) -> AdapterError:
         if exc.kind == "not-found":

@@ -274,6 +274,11 @@ class GpConnectAdapter(Adapter):
         if mapped.patient is None:
             raise AdapterError(f"{self.practice.name} sent a record without the patient's details. Tell the "
                                "practice.", "bad-reply")
+        if mapped.patient.local_id != number:  # another patient's record: never show it under this one
+            log.warning("practice=%s answered a record request with another patient's record trace=%s",
+                        self.practice.id, self.last_trace_id)
+            raise AdapterError(f"{self.practice.name} answered with the record of a different patient from the "
+                               "one asked for, so it is not shown. Tell the practice.", "bad-reply")
         now = datetime.now(UTC)
         sections: dict[SectionName, Section] = {}
         warnings = list(mapped.warnings)
