@@ -110,6 +110,7 @@ class ClientCredentialsAuthenticator(BearerAuthenticator):
         self._tokens: dict[str, float] = {}  # token -> monotonic expiry
         self._lock = threading.Lock()
         self.issued = 0
+        self.refused = 0  # requests refused for an unknown or expired token (tests of silent renewal)
         self.jwt_clients: dict[str, JwtClient] = {}
         self.assertions: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (header, claims) accepted
 
@@ -158,9 +159,12 @@ class ClientCredentialsAuthenticator(BearerAuthenticator):
             return Denied(self.challenge(), "This server needs a bearer access token from its token endpoint.")
         with self._lock:
             expiry = self._tokens.get(token)
-        if expiry is None:
+            known, expired = expiry is not None, expiry is not None and time.monotonic() >= expiry
+            if not known or expired:
+                self.refused += 1
+        if not known:
             return Denied(self.challenge("invalid_token"), "The access token is not known here.")
-        if time.monotonic() >= expiry:
+        if expired:
             return Denied(self.challenge("invalid_token"), "The access token has expired.")
         return None
 
