@@ -16,6 +16,7 @@ patient's name or NHS number. What an adapter cannot do it declares (`supports_d
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -279,6 +280,12 @@ class TestAdapterContract:
         asked, other = list(target.patients())[:2]
         (summary,) = await adapter.search(PatientQuery(nhs_number=asked.nhs_number))
         with target.mixes_up_patients(target, asked, other):
+            try:  # a search may find nobody or fail, but never offer the other patient as this one
+                offered = await adapter.search(PatientQuery(nhs_number=asked.nhs_number))
+            except AdapterError as exc:
+                assert_clear(exc, target.practice)
+            else:
+                assert all(p.nhs_number == asked.nhs_number for p in offered), "another patient was offered"
             try:
                 record = await adapter.fetch_record(summary.local_id)
             except AdapterError as exc:
@@ -356,6 +363,23 @@ class TestAdapterContract:
             else:
                 assert_fault_reported(record, adapter.practice)
         assert target.server.faults.counts["oversized"] >= 2
+
+    async def test_a_cancelled_request_leaves_nothing_running(self, target: Target, make: Make) -> None:
+        """The core gives up on a slow practice (wait_for); the adapter's own requests must stop with it."""
+        adapter = make()
+        await adapter.connect()
+        _patient, local_id = await found_patient(adapter, target)
+        faults = target.server.faults
+        with faults.override(mode="hang", hang_s=5.0):
+            fetching = asyncio.ensure_future(adapter.fetch_record(local_id))
+            assert await asyncio.to_thread(faults.wait_for_hanging, 1, 5.0), "the request never reached the server"
+            fetching.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await fetching
+        left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task() and not t.done()]
+        assert not left, f"still running after the fetch was cancelled: {left}"
+        async with asyncio.timeout(2):
+            await adapter.close()
 
     # -- audit ---------------------------------------------------------------------------------------
 
