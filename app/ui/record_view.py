@@ -415,8 +415,9 @@ class RecordView(QWidget):
         self._body_layout = None
         while self._layout.count():
             item = self._layout.takeAt(0)
-            if item.widget() is not None:
-                item.widget().deleteLater()
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
 
     def stop_building(self) -> None:
         """Abandon a record still being put on screen (the view is reloading or closing)."""
