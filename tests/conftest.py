@@ -39,18 +39,6 @@ def mosaic_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-@pytest.fixture(autouse=True)
-def _unfreeze_heap():
-    """build_window freezes the heap it finds (a window lives as long as its process, and full
-    collections would stall it). Tests build many windows in one process: unfreeze after each, or the
-    Python wrappers of closed windows would never be collected and PySide could hand them out again
-    for new objects at the same addresses."""
-    import gc
-
-    yield
-    gc.unfreeze()
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     """A failed window test: say why at once (a later crash would lose the summary), and drop the

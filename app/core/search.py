@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from adapters.base import AdapterError
 from app.core.model import PatientQuery, PatientSummary
 from app.core.sessions import PracticeStatus, SessionManager
+
+if TYPE_CHECKING:
+    from app.core.policy import PolicyDecision
 
 log = logging.getLogger("mosaic.search")
 
@@ -27,6 +31,9 @@ class PracticeResults:
     queried: bool = True  # False when no request left for this practice (not signed in, unsupported)
     trace_id: str | None = None  # the request's id at the practice, where its own audit keys on it
     refused_by_policy: bool = False  # the access policy keeps this user from this practice: not searched
+    #: local id -> what the access policy says about opening that result (decided on the core's thread, so
+    #: the window marks results without reading the core's state from its own thread); empty: no policy
+    access: Mapping[str, PolicyDecision] = field(default_factory=dict, compare=False)
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
     from app.core.config import IdentitySettings
@@ -60,15 +60,18 @@ def build_window(practices: list[Practice], *, start_demo: StartDemo | None = No
     from app.ui.lock import WindowLock
 
     window.lock = WindowLock(window, IdleLock.from_settings(identity) if identity is not None else None)
-    _settle_heap()
     return window, bridge
 
 
-def _settle_heap() -> None:
-    """What exists once the window is built (Qt and the libraries the core loaded, the window itself)
-    lives as long as the process: take it out of the cyclic garbage collector's sight. A full collection
-    stops every thread, the GUI thread included, for as long as it walks the heap: about 40 ms with all
-    of this in it, in the middle of opening a record. Garbage made later is collected as before."""
+def settle_heap() -> None:
+    """What exists once the window is built (Qt and the libraries the core loaded, the window itself, an
+    in-process demo's practices) lives as long as the process: take it out of the cyclic garbage
+    collector's sight. A full collection stops every thread, the GUI thread included, for as long as it
+    walks the heap: about 40 ms with all of this in it, in the middle of opening a record. Garbage made
+    later is collected as before.
+
+    Only `run_window` does this, once per process: a process that builds and closes many windows (the
+    tests) would otherwise keep every closed window's Python objects out of the collector for good."""
     gc.collect()
     gc.freeze()
 
@@ -86,6 +89,7 @@ def run_window(practices: list[Practice], *, start_demo: StartDemo | None = None
     quit_on_last = app.quitOnLastWindowClosed()  # type: ignore[attr-defined]
     app.setQuitOnLastWindowClosed(False)  # type: ignore[attr-defined]
     window.closed.connect(app.quit)  # type: ignore[attr-defined]
+    settle_heap()
     window.show()
     try:
         code = app.exec()  # type: ignore[attr-defined]
@@ -94,7 +98,23 @@ def run_window(practices: list[Practice], *, start_demo: StartDemo | None = None
         app.setQuitOnLastWindowClosed(quit_on_last)  # type: ignore[attr-defined]
         if window.isVisible():
             window.close()
-        bridge.shutdown(window.core)
+        clean = bridge.shutdown(window.core)
         if on_close is not None:
             on_close()
+    if not clean:
+        _end_process(int(code))
     return int(code)
+
+
+def _end_process(code: int) -> NoReturn:
+    """Work the core abandoned at shutdown (a keyring or store call that never answers) runs in threads
+    Python would wait for at exit, for ever. Every journal entry is already committed and the outbox keeps
+    what is undelivered, so end the process now, with logs and output flushed."""
+    import logging
+    import os
+
+    logging.getLogger("mosaic.ui").warning("ending without waiting for work that did not finish")
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

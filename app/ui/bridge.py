@@ -22,13 +22,15 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
+import shiboken6
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 log = logging.getLogger("mosaic.ui.bridge")
 
-DoneCallback = Callable[[Any], None]
+DoneCallback = Callable[[Any], object]  # what it returns is not used
 ErrorCallback = Callable[[BaseException], None]
 DRAIN_BUDGET_S = 0.006  # callbacks run per event-loop pass, at least one
+SHUTDOWN_BUDGET_S = 1.0  # closing the window never holds the GUI thread longer than this
 
 
 class Closable(Protocol):
@@ -45,7 +47,7 @@ class AsyncBridge(QObject):
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._closed = False
-        self._queue: deque[Callable[[], None]] = deque()
+        self._queue: deque[Callable[[], object]] = deque()
         self._queue_lock = threading.Lock()
         self._wake_posted = False  # a drain is already on its way to the GUI thread
         self._thread = threading.Thread(target=self._run, name="mosaic-core-loop", daemon=True)
@@ -78,10 +80,12 @@ class AsyncBridge(QObject):
             self._loop.close()
 
     def submit(self, coro: Coroutine[Any, Any, Any], on_done: DoneCallback | None = None,
-               on_error: ErrorCallback | None = None) -> concurrent.futures.Future[Any]:
+               on_error: ErrorCallback | None = None, *,
+               receiver: QObject | None = None) -> concurrent.futures.Future[Any]:
         """Run `coro` on the core loop. `on_done(result)` or `on_error(exc)` later runs on the GUI thread.
 
-        A cancelled future calls neither.
+        A cancelled future calls neither; nor does an answer for a `receiver` (the widget the answer is
+        for) that Qt has deleted by the time it arrives: it is dropped, and the caller need not check.
         """
         if not self.running:
             coro.close()
@@ -96,20 +100,24 @@ class AsyncBridge(QObject):
             exc = f.exception()
             if exc is not None:
                 if on_error is not None:
-                    self.post(lambda: on_error(exc))
+                    self.post(lambda: on_error(exc), receiver=receiver)
                 else:
                     log.error("background task failed", exc_info=exc)
             elif on_done is not None:
                 result = f.result()
-                self.post(lambda: on_done(result))
+                self.post(lambda: on_done(result), receiver=receiver)
 
         future.add_done_callback(settled)
         return future
 
-    def post(self, fn: Callable[[], None]) -> None:
-        """Run `fn` on the GUI thread soon. Safe to call from any thread (core listener callbacks)."""
+    def post(self, fn: Callable[[], object], *, receiver: QObject | None = None) -> None:
+        """Run `fn` on the GUI thread soon. Safe to call from any thread (core listener callbacks).
+
+        With a `receiver`, `fn` runs only if that object still exists then."""
         if self._closed:
             return
+        if receiver is not None:
+            fn = _for_receiver(receiver, fn)
         with self._queue_lock:
             self._queue.append(fn)
             if self._wake_posted:
@@ -143,28 +151,52 @@ class AsyncBridge(QObject):
                 return
         self._more.start()  # the rest in the next pass, after pending input, timers and painting
 
-    def shutdown(self, core: Closable | None = None, timeout_s: float = 5.0) -> None:
+    def shutdown(self, core: Closable | None = None, timeout_s: float = SHUTDOWN_BUDGET_S) -> bool:
         """Close the core (sessions, connections) on its loop, cancel what is left, stop the loop.
 
-        Blocks the calling thread for at most about `timeout_s`; called once the window has closed.
+        Blocks the calling thread for at most about `timeout_s` in all, however a practice, the keyring or
+        the central store behaves: whatever has not finished by then is abandoned (the journal commits each
+        entry before anything is shown, and the outbox keeps what is undelivered for the next start).
+        True when everything closed in time; False tells the caller that work was abandoned, so the process
+        should end without waiting for it (see `app.ui.app.run_window`).
         """
         if self._closed:
-            return
+            return not self._thread.is_alive()
         self._closed = True
+        deadline = time.monotonic() + timeout_s
+
+        def left(share: float = 1.0) -> float:
+            return max(0.0, (deadline - time.monotonic()) * share)
+
+        clean = True
         if core is not None and self._thread.is_alive():
             closing = asyncio.run_coroutine_threadsafe(_await(core.close()), self._loop)
             try:
-                closing.result(timeout=timeout_s)
+                closing.result(timeout=left(0.7))
             except Exception:
-                log.warning("closing the core failed or timed out", exc_info=True)
+                clean = False
+                closing.cancel()
+                log.warning("closing the core did not finish in time; abandoned", exc_info=True)
         if self._thread.is_alive():
             stopping = asyncio.run_coroutine_threadsafe(_cancel_all(), self._loop)
             try:
-                stopping.result(timeout=timeout_s)
+                stopping.result(timeout=left(0.8))
             except Exception:
-                log.debug("cancelling tasks failed", exc_info=True)
+                clean = False
+                log.warning("cancelling the core's tasks did not finish in time")
             self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout_s)
+            self._thread.join(left())
+        return clean and not self._thread.is_alive()
+
+
+def _for_receiver(receiver: QObject, fn: Callable[[], object]) -> Callable[[], object]:
+    def delivered() -> None:
+        if shiboken6.isValid(receiver):
+            fn()
+        else:
+            log.debug("an answer for a widget that has gone was dropped")
+
+    return delivered
 
 
 async def _await(awaitable: Awaitable[None]) -> None:

@@ -14,6 +14,8 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMenu, QPushBut
 from app.core.session_lock import IdleLock
 
 if TYPE_CHECKING:
+    from app.core.audit.model import AuditUser
+    from app.core.service import MosaicCore
     from app.ui.main_window import MainWindow
 
 _INPUT = {QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress, QEvent.Type.MouseMove, QEvent.Type.Wheel,
@@ -72,7 +74,7 @@ class WindowLock(QObject):
         self.sign_out_action.triggered.connect(self.sign_out)
         self.lock_action = QAction("&Lock now", window)
         self.lock_action.setShortcut("Ctrl+L")
-        self.lock_action.triggered.connect(self.lock)
+        self.lock_action.triggered.connect(lambda: self.lock())  # not the checked flag as the reason
         window.addAction(self.lock_action)
         menu = window.menuBar().actions()[0].menu() if window.menuBar().actions() else None
         if isinstance(menu, QMenu):  # QAction.menu() is typed as returning a QObject
@@ -154,13 +156,14 @@ class WindowLock(QObject):
         if self._locked_login is not None and user.login != self._locked_login:
             self.page.detail.setText(f"Signed in as {user.display_name}, but this window was locked by "
                                      "someone else. Sign out first, then sign in.")
-            identity = getattr(self.window.core, "identity", None)
-            if identity is not None:
-                identity.sign_out()
+            core = self.window.core
+            if core is not None:  # on the core's thread, like every change to the core
+                self.window.bridge.submit(_sign_out_identity(core))
             return
         core = self.window.core
         if core is not None:
-            core.set_user(user.audit_user())
+            # Queued before sign_in_all's work on the same loop, so the practices open as this user.
+            self.window.bridge.submit(_use_user(core, user.audit_user()))
             if self._locked_login is None:  # after a sign-out the practice sessions were closed too
                 self.window.sign_in_all()
         self._unlocked()
@@ -192,3 +195,12 @@ class WindowLock(QObject):
         core = self.window.core
         if core is not None:
             self.window.bridge.submit(core.sign_out(), lambda _: None, lambda exc: None)
+
+
+async def _sign_out_identity(core: MosaicCore) -> None:
+    if core.identity is not None:
+        core.identity.sign_out()
+
+
+async def _use_user(core: MosaicCore, user: AuditUser) -> None:
+    core.set_user(user)

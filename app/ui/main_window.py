@@ -32,7 +32,7 @@ from app.core.nhs_number import format_nhs_number
 from app.core.policy import FLAG_SELF_OR_FAMILY, PolicyDecision, PolicyError, PolicyFileError
 from app.core.query import QueryError, parse_query
 from app.core.search import PracticeResults, SearchOutcome
-from app.core.service import MosaicCore
+from app.core.service import AccessSummary, MosaicCore
 from app.core.sessions import PracticeState, PracticeStatus
 from app.ui import style
 from app.ui.access_dialogs import BreakGlassDialog, ReasonDialog
@@ -79,6 +79,11 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.bridge = bridge
         self.core: MosaicCore | None = None
+        # What the window knows of the core, as copies: the GUI thread never reads the core's live state
+        # (the core's thread changes it); everything else comes through the bridge.
+        self._practices: dict[str, Practice] = {}
+        self._has_policy = False
+        self._decisions: dict[tuple[str, str], PolicyDecision] = {}  # (practice, local id) -> from the core
         self._start_demo = start_demo
         self._started = False
         self._search_generation = 0
@@ -255,10 +260,13 @@ class MainWindow(QMainWindow):
     def set_core(self, core: MosaicCore) -> None:
         """Use `core` from now on. Build it with `on_state=window.on_core_state`."""
         self.core = core
-        practices = core.practices
+        practices = list(core.practices)  # fixed for the core's life
+        self._practices = {p.id: p for p in practices}
+        self._has_policy = core.policy is not None  # fixed for the core's life
+        self._decisions = {}
         self.practices_panel.set_practices(practices)
         self.search_panel.set_practices(practices)
-        for state in core.sessions.states():
+        for state in core.sessions.states():  # before the core's thread has started on them
             self.practices_panel.set_state(state)
         self._update_online()
         self.pages.setCurrentIndex(0 if practices else 1)
@@ -266,15 +274,14 @@ class MainWindow(QMainWindow):
         self.sign_in_action.setEnabled(bool(practices))
         if self.access_history is not None:
             self.access_history.set_core(core)
-        self.search_panel.set_access_check(self._restriction if core.policy is not None else None)
+        self.search_panel.set_access_check(self._restriction if self._has_policy else None)
 
     def _restriction(self, patient: PatientSummary) -> AccessMark | None:
         """The mark a search result gets when opening it will need break-glass or (self/family) a reason and be
-        flagged for review (the policy's decision: pure, no request)."""
-        core = self.core
-        if core is None or core.policy is None:
+        flagged for review (the core decided it when the result arrived)."""
+        decision = self._decisions.get((patient.practice_id, patient.local_id))
+        if decision is None:
             return None
-        decision = core.decide(patient.practice_id, patient)
         if decision.needs == "break-glass":
             return AccessMark(RESTRICTED_MARK, "this record is restricted by the practice. It opens only by "
                               "break-glass, with a written reason, and the access is flagged for review.")
@@ -310,7 +317,7 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self._first_shown)  # the window paints before any network starts
 
     def _first_shown(self) -> None:
-        if self.core is not None and self.core.practices:
+        if self.core is not None and self._practices:
             self.sign_in_all()
             self.search_panel.focus_search()
         elif self._start_demo is not None:
@@ -319,26 +326,27 @@ class MainWindow(QMainWindow):
     # -- sessions ----------------------------------------------------------------------------------
 
     def sign_in_all(self) -> None:
-        if self.core is None or not self.core.practices:
+        if self.core is None or not self._practices:
             return
-        self.statusBar().showMessage(f"Signing in to {len(self.core.practices)} practices…", STATUS_MS)
+        self.statusBar().showMessage(f"Signing in to {len(self._practices)} practices…", STATUS_MS)
         self.bridge.submit(self._sign_in(self.core), self._signed_in, self._sign_in_failed)
 
     @staticmethod
-    async def _sign_in(core: MosaicCore) -> list[PracticeState]:
+    async def _sign_in(core: MosaicCore) -> tuple[list[PracticeState], AccessSummary]:
         """With an identity provider: the user signs in once (browser), then every practice opens."""
         if core.identity is not None and not core.identity.signed_in:
             await core.sign_in_user()
-            return core.sessions.states()
-        return await core.sign_in()
+            return core.sessions.states(), core.access_summary()
+        return await core.sign_in(), core.access_summary()
 
-    def _signed_in(self, states: list[PracticeState]) -> None:
-        user = self.core.identity.user if self.core is not None and self.core.identity is not None else None
+    def _signed_in(self, answer: tuple[list[PracticeState], AccessSummary]) -> None:
+        states, summary = answer
+        user = summary.user
         if user is not None:
             self.user_label.setText(f"Signed in: {user.display_name}" + (f" ({user.role})" if user.role else ""))
             self.user_label.setToolTip(f"Login {user.login}; SDS user id {user.sds_user_id or 'unknown'}; "
                                        f"organisation {user.org_ods or 'unknown'}")
-        self._show_role()
+        self._show_role(summary)
         online = sum(1 for s in states if s.status is PracticeStatus.ONLINE)
         failed = [s.practice.name for s in states if s.status is PracticeStatus.FAILED]
         message = f"Signed in: {online} of {len(states)} practices online."
@@ -347,21 +355,19 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message, STATUS_MS)
         self.sign_in_finished.emit(states)
 
-    def _show_role(self) -> None:
+    def _show_role(self, summary: AccessSummary) -> None:
         """The user's role under the access policy in the status bar; the research view stands out."""
-        core = self.core
-        if core is None or core.policy is None:
+        if not summary.has_policy:
             self.role_label.hide()
             return
-        role = core.policy.role_of(core.login)
-        view = core.research_view()
-        if view is not None:
-            text = f"Research view (pseudonymised) · study {view.study.id}"
+        if summary.study is not None:
+            text = f"Research view (pseudonymised) · study {summary.study}"
         else:
-            text = f"Role: {role.name}" if role is not None else "No role under the access policy"
+            text = f"Role: {summary.role}" if summary.role is not None else "No role under the access policy"
         self.role_label.setText(text)
-        self.role_label.setStyleSheet("font-weight: 700;" if view is not None or role is None else "")
-        self.role_label.setToolTip(f"Login {core.login} under the access policy {core.policy.source or ''}".strip())
+        self.role_label.setStyleSheet("font-weight: 700;" if summary.study is not None or summary.role is None else "")
+        self.role_label.setToolTip(f"Login {summary.login} under the access policy {summary.policy_source or ''}"
+                                   .strip())
         self.role_label.show()
 
     def _sign_in_failed(self, exc: BaseException) -> None:
@@ -377,7 +383,7 @@ class MainWindow(QMainWindow):
     def retry(self, practice_id: str) -> None:
         if self.core is None:
             return
-        name = self.core.sessions.practice(practice_id).name
+        name = self._practices[practice_id].name
         self.statusBar().showMessage(f"Signing in to {name}…", STATUS_MS)
 
         def done(state: PracticeState) -> None:
@@ -432,7 +438,8 @@ class MainWindow(QMainWindow):
         self._search_generation += 1
         generation = self._search_generation
         self.search_panel.begin()
-        self.statusBar().showMessage(f"Searching {len(self.core.practices)} practices…", STATUS_MS)
+        self._decisions = {}  # the new answers bring their own
+        self.statusBar().showMessage(f"Searching {len(self._practices)} practices…", STATUS_MS)
 
         def on_result(result: PracticeResults) -> None:  # loop thread
             self.bridge.post(lambda: self._search_result(generation, result))
@@ -444,6 +451,8 @@ class MainWindow(QMainWindow):
 
     def _search_result(self, generation: int, result: PracticeResults) -> None:
         if generation == self._search_generation:
+            for local_id, decision in result.access.items():
+                self._decisions[(result.practice_id, local_id)] = decision
             self.search_panel.add_result(result)
 
     def _search_done(self, generation: int, outcome: SearchOutcome) -> None:
@@ -483,7 +492,23 @@ class MainWindow(QMainWindow):
             return existing
         if self.access_dialog is not None:
             return None  # one question at a time (the dialog is window-modal)
-        decision = self.core.decide(patient.practice_id, patient)
+        if not self._has_policy:
+            return self._open_view(patient, AccessGrant())
+        decision = self._decisions.get((patient.practice_id, patient.local_id))
+        if decision is None:  # not from this window's results: ask the core, then carry on
+            self.bridge.submit(self.core.decided(patient.practice_id, patient),
+                               lambda d: self._decided(patient, d),
+                               lambda exc: self.statusBar().showMessage(f"Not opened: {exc}", STATUS_MS),
+                               receiver=self)
+            return None
+        return self._decided(patient, decision)
+
+    def _decided(self, patient: PatientSummary, decision: PolicyDecision) -> RecordView | None:
+        """Open, ask, or refuse, as the policy decided (the core checks again when the record is asked for)."""
+        key = (patient.practice_id, patient.local_id)
+        self._decisions[key] = decision
+        if self.records.find_view(key) is not None or self.access_dialog is not None:
+            return None  # opened, or another question asked, while the core was deciding
         if decision.needs == "allowed":
             return self._open_view(patient, AccessGrant())
         if decision.needs == "denied":
@@ -496,12 +521,12 @@ class MainWindow(QMainWindow):
 
     def _where(self, patient: PatientSummary) -> str:
         assert self.core is not None
-        return f"{display_name(patient)} at {self.core.sessions.practice(patient.practice_id).name}"
+        return f"{display_name(patient)} at {self._practices[patient.practice_id].name}"
 
     def _ask(self, patient: PatientSummary, decision: PolicyDecision) -> None:
         """A reason or break-glass dialog; the record opens when it is accepted."""
         assert self.core is not None
-        practice = self.core.sessions.practice(patient.practice_id)
+        practice = self._practices[patient.practice_id]
         kind = BreakGlassDialog if decision.needs == "break-glass" else ReasonDialog
         dialog = kind(decision, _identified(patient), practice.name, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -592,7 +617,7 @@ class MainWindow(QMainWindow):
 
     def _open_view(self, patient: PatientSummary, grant: AccessGrant) -> RecordView:
         assert self.core is not None
-        practice = self.core.sessions.practice(patient.practice_id)
+        practice = self._practices[patient.practice_id]
         view = RecordView(patient, practice)
         self._grants[id(view)] = grant
         view.retry_requested.connect(self._load)
@@ -739,10 +764,8 @@ class MainWindow(QMainWindow):
     def _destination_name(self, destination: str) -> str:
         if destination.startswith("practice:") and self.core is not None:
             practice_id = destination.removeprefix("practice:")
-            try:
-                return self.core.sessions.practice(practice_id).name
-            except KeyError:
-                return practice_id
+            practice = self._practices.get(practice_id)
+            return practice.name if practice is not None else practice_id
         return "the locality audit store" if destination == "central" else destination
 
     def _outbox_tooltip(self, status: list[DestinationStatus]) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from PySide6.QtCore import QPoint
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QLabel, QWidget
 
 from app.core.identity import Identity
@@ -97,14 +97,18 @@ def test_idle_lock_hides_patient_data_until_the_same_user_signs_in(qtbot, window
     assert family.upper() in shown.upper() or family in shown
     assert format_nhs_number(nhs) in shown or nhs in shown
 
-    lock = WindowLock(win, IdleLock(timeout_s=0.4))
-    # input keeps it open
+    now = [1000.0]  # the idle clock is the test's: no waiting on real time
+    lock = WindowLock(win, IdleLock(timeout_s=60, clock=lambda: now[0]))
+    # input keeps it open: five minutes of input less than a minute apart
     for step in range(6):
+        now[0] += 50
         qtbot.mouseMove(win.search_panel, pos=win.search_panel.rect().center() + QPoint(step * 7 % 20, step))
-        qtbot.wait(100)
+        lock.timer.timeout.emit()  # the idle timer's check, as if it fired now
     assert not lock.locked
-    qtbot.waitUntil(lambda: lock.locked, timeout=3000)
-    qtbot.wait(50)
+    now[0] += 61  # a minute without input
+    with qtbot.waitSignal(lock.locked_changed, timeout=TIMEOUT_MS):
+        lock.timer.timeout.emit()
+    assert lock.locked
 
     texts = " | ".join(visible_texts(win))
     assert family.upper() not in texts.upper()
@@ -176,3 +180,15 @@ def test_idle_lock_policy_without_qt() -> None:
     assert not policy.locked and policy.timeout_ms == 600_000
     with pytest.raises(ValueError):
         IdleLock(timeout_s=0)
+
+
+def test_ctrl_l_locks_at_once(qtbot, window, network) -> None:
+    win = window
+    lock = win.lock
+    assert lock is not None and not lock.locked
+    show_a_record(qtbot, win, network)
+    with qtbot.waitSignal(lock.locked_changed, timeout=TIMEOUT_MS) as blocker:
+        qtbot.keyClick(win.search_panel.box, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
+    assert blocker.args == [True]
+    assert win.pages.currentWidget() is lock.page
+    assert lock.page.detail.text() == "Patient data is hidden. Sign in again to carry on."

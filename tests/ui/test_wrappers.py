@@ -15,35 +15,24 @@ from pathlib import Path
 
 import pytest
 import shiboken6
-from PySide6.QtCore import QEvent, QObject
+from PySide6.QtCore import QEvent
 from PySide6.QtGui import QStandardItem
-from PySide6.QtWidgets import QAbstractItemDelegate, QAbstractItemView, QApplication, QLayout, QLayoutItem, QWidget
+from PySide6.QtWidgets import QAbstractItemDelegate, QAbstractItemView, QApplication
 
 from app.core.nhs_number import format_nhs_number
 from tests.ui.test_window import TIMEOUT_MS, open_from_results, search, shared_patient
 
 pytestmark = pytest.mark.gui
 
-#: kinds of object Qt frees by itself (a model's items, a layout's items, a view's delegate)
-FREED_BY_QT = (QStandardItem, QLayoutItem)
 DELEGATE_LOOKUPS = ("itemDelegateForIndex(", "itemDelegateForRow(", "itemDelegateForColumn(")
 REPO = Path(__file__).resolve().parents[2]
 
 
-def wrappers_of_objects_qt_made(window: QWidget) -> list[str]:
-    """Every live wrapper of an item Qt made itself that is no longer one of a live layout's items (so Qt
-    may have freed it): any QStandardItem Qt made, and any layout item outside the window's layouts."""
+def wrappers_of_items_qt_made() -> list[str]:
+    """Every live wrapper of a model item that Qt made itself (and so may free without telling Python)."""
     gc.collect()
-    held = {shiboken6.getCppPointer(item)[0] for layout in window.findChildren(QLayout)
-            for item in (layout.itemAt(i) for i in range(layout.count())) if item is not None}
-    found = []
-    for wrapper in shiboken6.getAllValidWrappers():
-        if not isinstance(wrapper, FREED_BY_QT) or isinstance(wrapper, QObject) or shiboken6.createdByPython(wrapper):
-            continue  # PySide hears of a QObject's end, and of an object it made
-        if isinstance(wrapper, QLayoutItem) and shiboken6.getCppPointer(wrapper)[0] in held:
-            continue
-        found.append(type(wrapper).__name__)
-    return found
+    return [type(w).__name__ for w in shiboken6.getAllValidWrappers()
+            if isinstance(w, QStandardItem) and not shiboken6.createdByPython(w)]
 
 
 def test_searching_opening_and_closing_leaves_no_wrapper_qt_can_free(qtbot, window, network) -> None:
@@ -58,7 +47,7 @@ def test_searching_opening_and_closing_leaves_no_wrapper_qt_can_free(qtbot, wind
         for view in views:
             window.records.close_view(view)
     QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)  # the closed tabs' widgets are gone
-    assert wrappers_of_objects_qt_made(window) == []
+    assert wrappers_of_items_qt_made() == []
 
 
 def test_views_that_measure_with_a_delegate_own_it(qtbot, window, network) -> None:
