@@ -63,6 +63,7 @@ TICK_MS = 5
 #: the demo OpenID provider's access and ID tokens last this long in the soak, so the user's sign-in is
 #: renewed many times a run (the provider's own default is an hour)
 USER_TOKEN_LIFETIME_S = 6.0
+CONTROL_KEY_ENV = "SOAK_CONTROL_KEY"  # the child's key to the supervising process's control channel
 #: what the offscreen platform says about itself; not Mosaic's doing
 QT_CHATTER = ("propagateSizeHints", "This plugin does not support", "QFont::fromString")
 
@@ -150,23 +151,36 @@ class ErrorLog:
 class Driver:
     """Keys, clicks and waits on the GUI thread: the subset of pytest-qt's qtbot that the window tests'
     helpers use (keyClick, keyClicks, mouseClick, waitSignal, waitUntil), with timeouts that raise
-    SoakError saying what was awaited. Waits run the event loop until a condition holds; never a sleep."""
+    SoakError saying what was awaited. Waits run the event loop until a condition holds; never a sleep.
+
+    `after_input`, when set, runs after every key or click: the day lets the event loop turn there, as it
+    does between a person's keystrokes, so that two actions never count as one long GUI stall."""
+
+    def __init__(self) -> None:
+        self.after_input: Callable[[], None] | None = None
+
+    def _input_done(self) -> None:
+        if self.after_input is not None:
+            self.after_input()
 
     def keyClick(self, widget: Any, key: Any, modifier: Any = None) -> None:  # noqa: N802 - qtbot's name
         from PySide6.QtCore import Qt
         from PySide6.QtTest import QTest
 
         QTest.keyClick(widget, key, modifier if modifier is not None else Qt.KeyboardModifier.NoModifier)
+        self._input_done()
 
     def keyClicks(self, widget: Any, text: str) -> None:  # noqa: N802
         from PySide6.QtTest import QTest
 
         QTest.keyClicks(widget, text)
+        self._input_done()
 
     def mouseClick(self, widget: Any, button: Any) -> None:  # noqa: N802
         from PySide6.QtTest import QTest
 
         QTest.mouseClick(widget, button)
+        self._input_done()
 
     def wait_until(self, condition: Callable[[], object], timeout_s: float, what: str | Callable[[], str]) -> None:
         """Run the event loop until `condition()` is true; SoakError (saying `what`) after `timeout_s`."""
@@ -222,6 +236,145 @@ class _Blocker:
     args: list[Any] | None = None
 
 
+# --- the demo practices, here or in the supervising process ---------------------------------------------
+
+class DemoControl:
+    """What the day needs to know about the demo practices, and the levers it pulls on them (faults,
+    token expiry). LocalControl holds the network in this process (tests/ui/test_soak_short.py);
+    RemoteControl asks the supervising process, where the soak's practices run, as remote practices would
+    (so that their work neither stalls this process's GUI thread nor counts in its memory)."""
+
+    def __init__(self, snapshot: dict[str, Any]) -> None:
+        self.practices: list[Any] = snapshot["practices"]
+        self.identity_settings: Any = snapshot["identity_settings"]
+        self.names: dict[str, str] = snapshot["names"]
+        self.ids: list[str] = list(self.names)
+        self.gp_connect_ids: frozenset[str] = frozenset(snapshot["gp_connect_ids"])
+        self.fhir_ids: list[str] = [pid for pid in self.ids if pid not in self.gp_connect_ids]
+        self.token_ids: list[str] = snapshot["token_ids"]  # practices whose token endpoint can expire tokens
+        self.people: dict[str, list[Any]] = snapshot["people"]
+        self.dissenting: dict[str, set[str]] = snapshot["dissenting"]
+        self.shared: list[Any] = snapshot["shared"]
+        self.latency_ms: float = snapshot["latency_ms"]
+        self.oidc_lifetime_s: float | None = snapshot["oidc_lifetime_s"]
+        self.summary: str = snapshot["summary"]
+
+    # the levers: overridden
+    def set_mode(self, practice_id: str, mode: str | None) -> None:
+        raise NotImplementedError
+
+    def reset_faults(self) -> None:
+        raise NotImplementedError
+
+    def expire_tokens(self, practice_id: str) -> None:
+        raise NotImplementedError
+
+    def tokens_issued(self, practice_id: str) -> int:
+        raise NotImplementedError
+
+    def oidc_refreshes(self) -> int:
+        raise NotImplementedError
+
+    def oidc_errors(self) -> list[str]:
+        raise NotImplementedError
+
+
+def snapshot_of(network: Any) -> dict[str, Any]:
+    provider = network.identity
+    lifetime = getattr(provider, "access_token_lifetime_s", None)
+    return {
+        "practices": network.practices,
+        "identity_settings": provider.settings,
+        "names": {s.spec.id: s.practice.name for s in network.servers},
+        "gp_connect_ids": [s.spec.id for s in network.servers if s.gpconnect is not None],
+        "token_ids": [s.spec.id for s in network.servers if hasattr(s.auth, "expire_tokens")],
+        "people": {s.spec.id: list(s.population) for s in network.servers},
+        "dissenting": {s.spec.id: set(s.gpconnect.dissenting) if s.gpconnect is not None else set()
+                       for s in network.servers},
+        "shared": list(network.shared_patients),
+        "latency_ms": float(network.servers[0].faults.latency_ms),
+        "oidc_lifetime_s": float(lifetime) if lifetime is not None and hasattr(provider, "issued") else None,
+        "summary": network.summary(),
+    }
+
+
+class LocalControl(DemoControl):
+    def __init__(self, network: Any) -> None:
+        super().__init__(snapshot_of(network))
+        self.network = network
+
+    def set_mode(self, practice_id: str, mode: str | None) -> None:
+        self.network.server(practice_id).faults.mode = mode
+
+    def reset_faults(self) -> None:
+        self.network.reset_faults()
+        self.network.set_latency(self.latency_ms)
+
+    def expire_tokens(self, practice_id: str) -> None:
+        self.network.server(practice_id).auth.expire_tokens()
+
+    def tokens_issued(self, practice_id: str) -> int:
+        return int(self.network.server(practice_id).auth.issued)
+
+    def oidc_refreshes(self) -> int:
+        return int(self.network.identity.issued["refresh_token"])
+
+    def oidc_errors(self) -> list[str]:
+        return list(self.network.identity.token_errors[-3:])
+
+
+class RemoteControl(DemoControl):
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self._lock = threading.Lock()
+        super().__init__(self._call("snapshot"))
+
+    def _call(self, name: str, *args: Any) -> Any:
+        with self._lock:
+            self.connection.send((name, args))
+            ok, value = self.connection.recv()
+        if not ok:
+            raise SoakError(f"the supervising process could not {name}{args}: {value}")
+        return value
+
+    def set_mode(self, practice_id: str, mode: str | None) -> None:
+        self._call("set_mode", practice_id, mode)
+
+    def reset_faults(self) -> None:
+        self._call("reset_faults")
+
+    def expire_tokens(self, practice_id: str) -> None:
+        self._call("expire_tokens", practice_id)
+
+    def tokens_issued(self, practice_id: str) -> int:
+        return int(self._call("tokens_issued", practice_id))
+
+    def oidc_refreshes(self) -> int:
+        return int(self._call("oidc_refreshes"))
+
+    def oidc_errors(self) -> list[str]:
+        return list(self._call("oidc_errors"))
+
+
+def serve_control(listener: Any, control: LocalControl) -> None:
+    """The supervising process's side: answer one child's requests until it hangs up."""
+    try:
+        connection = listener.accept()
+    except OSError:
+        return
+    with connection:
+        while True:
+            try:
+                name, args = connection.recv()
+            except (EOFError, OSError):
+                return
+            try:
+                value = snapshot_of(control.network) if name == "snapshot" else getattr(control, name)(*args)
+                connection.send((True, value))
+            except Exception as exc:  # noqa: BLE001 - said to the child, which counts it as an error
+                connection.send((False, f"{type(exc).__name__}: {exc}"))
+
+
 # --- the day --------------------------------------------------------------------------------------------
 
 @dataclass
@@ -252,10 +405,10 @@ def rss_mb() -> float:
 class Day:
     """One signed-in window and the demo network behind it, driven cycle by cycle."""
 
-    def __init__(self, network: Any, window: Any, errors: ErrorLog, rng: random.Random, meter: Any,
+    def __init__(self, demo: DemoControl, window: Any, errors: ErrorLog, rng: random.Random, meter: Any,
                  *, stuck_s: float = STUCK_S, out: TextIO | None = None,
                  on_step: Callable[[str], None] | None = None) -> None:
-        self.network = network
+        self.demo = demo
         self.win = window
         self.errors = errors
         self.rng = rng
@@ -264,14 +417,11 @@ class Day:
         self.out = out or sys.stdout
         self.on_step = on_step
         self.bot = Driver()
+        self.bot.after_input = self.turn
         self.opened = 0
         self.notes: list[str] = []
-        self.fhir = [s for s in network.servers if s.gpconnect is None]
-        self.gp_connect = [s for s in network.servers if s.gpconnect is not None]
-        self.gp_connect_ids = frozenset(s.spec.id for s in self.gp_connect)
+        self.gp_connect_ids = demo.gp_connect_ids
         self.last_opened: Any = None  # the PatientSummary most recently opened
-        self.latency_ms = float(network.servers[0].faults.latency_ms)
-        self._people: dict[str, list[Any]] = {}
 
     # -- running ---------------------------------------------------------------------------------------
 
@@ -298,15 +448,21 @@ class Day:
                 self.on_step(self.errors.where)
             try:
                 step()
+                self.turn()  # what the step left for the event loop counts as the step's
             except Exception as exc:  # noqa: BLE001 - every failure is an error of the run, and the day goes on
                 self.errors.add_exception("step failed", exc)
                 self.recover()
 
+    def turn(self) -> None:
+        """Let the event loop run until the stall meter has ticked since now: whatever the last action left
+        to do (layout, paint, queued calls) is done and measured before the next action."""
+        since = time.perf_counter()
+        self.bot.wait_until(lambda: self.meter.last >= since, STEP_TIMEOUT_S, "the GUI thread to come round")
+
     def recover(self) -> None:
         """Back to a usable window after a failed step: faults cleared, unlocked, history closed."""
         with contextlib.suppress(Exception):
-            self.network.reset_faults()
-            self.network.set_latency(self.latency_ms)
+            self.demo.reset_faults()
         lock = getattr(self.win, "lock", None)
         with contextlib.suppress(Exception):
             if lock is not None and lock.locked:
@@ -401,16 +557,10 @@ class Day:
                 raise SoakError(f"record {key} at {view.practice.name}: sections failed: {failed}")
         return view
 
-    def _people_of(self, server: Any) -> list[Any]:
-        people = self._people.get(server.spec.id)
-        if people is None:
-            people = self._people[server.spec.id] = list(server.population)
-        return people
-
-    def _person(self, server: Any, with_nhs: bool = True) -> Any:
+    def _person(self, practice_id: str, with_nhs: bool = True) -> Any:
         """A random patient of the practice's demo population (with an NHS number, unless told)."""
-        people = self._people_of(server)
-        dissenting = server.gpconnect.dissenting if server.gpconnect is not None else set()
+        people = self.demo.people[practice_id]
+        dissenting = self.demo.dissenting[practice_id]
         while True:  # not one who dissents from GP Connect sharing: their record is refused, by design
             person = self.rng.choice(people)
             if (person.nhs_number or not with_nhs) and person.nhs_number not in dissenting:
@@ -424,11 +574,11 @@ class Day:
         return f"{person.family}{',' if comma else ''} {person.given[0]}"
 
     def search_by_name(self) -> None:
-        server = self.rng.choice(self.fhir)  # GP Connect has no search by name
-        person = self._person(server, with_nhs=False)
+        pid = self.rng.choice(self.demo.fhir_ids)  # GP Connect has no search by name
+        person = self._person(pid, with_nhs=False)
         text = self.name_query(person)
         outcome = self.search(text)
-        [patient] = self.expect_found(outcome, text, [(server.spec.id, person)])
+        [patient] = self.expect_found(outcome, text, [(pid, person)])
         self.open(patient)
 
     def search_by_nhs_number(self) -> None:
@@ -436,33 +586,32 @@ class Day:
         a GP Connect practice's patient: both registrations are opened."""
         from app.core.nhs_number import format_nhs_number
 
-        if self.rng.random() < 0.5 and self.network.shared_patients:
-            shared = self.rng.choice(self.network.shared_patients)
+        if self.rng.random() < 0.5 and self.demo.shared:
+            shared = self.rng.choice(self.demo.shared)
             number = shared.nhs_number
             wanted = [(pid, self._patient(pid, lid)) for pid, lid in (shared.first, shared.second)]
         else:
-            server = self.rng.choice(self.gp_connect or self.fhir)
-            person = self._person(server)
-            number, wanted = person.nhs_number, [(server.spec.id, person)]
+            pid = self.rng.choice(sorted(self.demo.gp_connect_ids) or self.demo.fhir_ids)
+            person = self._person(pid)
+            number, wanted = person.nhs_number, [(pid, person)]
         text = format_nhs_number(number) if self.rng.random() < 0.5 else number
         outcome = self.search(text)
         for patient in self.expect_found(outcome, text, wanted):
             self.open(patient)
 
     def _patient(self, practice_id: str, local_id: str) -> Any:
-        server = self.network.server(practice_id)
-        return next(p for p in self._people_of(server) if p.local_id == local_id)
+        return next(p for p in self.demo.people[practice_id] if p.local_id == local_id)
 
     def search_by_birth_date(self) -> None:
         from app.core.display import format_date
 
-        server = self.rng.choice(self.fhir)
-        person = self._person(server, with_nhs=False)
+        pid = self.rng.choice(self.demo.fhir_ids)
+        person = self._person(pid, with_nhs=False)
         if person.birth_date is None:
             return
         text = format_date(person.birth_date) if self.rng.random() < 0.5 else person.birth_date.strftime("%d/%m/%Y")
         outcome = self.search(text)
-        [patient] = self.expect_found(outcome, text, [(server.spec.id, person)])
+        [patient] = self.expect_found(outcome, text, [(pid, person)])
         self.open(patient)
 
     # -- tabs ------------------------------------------------------------------------------------------
@@ -574,16 +723,17 @@ class Day:
         from app.core.nhs_number import format_nhs_number
         from app.core.sessions import PracticeStatus
 
-        server = self.rng.choice(self.network.servers)
-        pid, name = server.spec.id, server.practice.name
-        person = self._person(server)
+        pid = self.rng.choice(self.demo.ids)
+        name = self.demo.names[pid]
+        person = self._person(pid)
         number = format_nhs_number(person.nhs_number)
         [patient] = self.expect_found(self.search(number), number, [(pid, person)])
         key = (patient.practice_id, patient.local_id)
         view = self.win.records.find_view(key)
         if view is not None:  # the clinician closes it first, so it is opened anew while down
             self.win.records.close_view(view)
-        with server.faults.override(mode="down"):
+        self.demo.set_mode(pid, "down")
+        try:
             view = self.open(patient, expect="error")  # from the results listed while it was up
             if name not in (view.error or ""):
                 raise SoakError(f"the record from {name}, which is down, failed without naming it: {view.error}")
@@ -595,6 +745,8 @@ class Day:
             problems = self.win.search_panel.problems_label.text()
             if name not in problems:
                 raise SoakError(f"{name} is down, but the search's problems line does not name it: {problems!r}")
+        finally:
+            self.demo.set_mode(pid, None)
         # back up: the practice may have been marked failed meanwhile
         row = self.win.practices_panel.rows[pid]
         if row.retry_button.isEnabled():
@@ -622,19 +774,18 @@ class Day:
         doing anything, on a token fetched afresh. Then the user's own sign-in: see expire_user_sign_in."""
         from app.core.nhs_number import format_nhs_number
 
-        renewing = [s for s in self.network.servers if hasattr(s.auth, "expire_tokens")]
-        for server in renewing:
-            issued = server.auth.issued
-            server.auth.expire_tokens()
-            person = self._person(server)
+        for pid in self.demo.token_ids:
+            issued = self.demo.tokens_issued(pid)
+            self.demo.expire_tokens(pid)
+            person = self._person(pid)
             number = format_nhs_number(person.nhs_number)
-            [patient] = self.expect_found(self.search(number), number, [(server.spec.id, person)])
+            [patient] = self.expect_found(self.search(number), number, [(pid, person)])
             view = self.win.records.find_view((patient.practice_id, patient.local_id))
             if view is not None:  # closed first, so that it is fetched with the expired token
                 self.win.records.close_view(view)
             self.open(patient)
-            if server.auth.issued <= issued:
-                raise SoakError(f"{server.practice.name}: tokens expired, yet no new token was fetched")
+            if self.demo.tokens_issued(pid) <= issued:
+                raise SoakError(f"{self.demo.names[pid]}: tokens expired, yet no new token was fetched")
         self.renew_user_sign_in()
 
     def renew_user_sign_in(self) -> None:
@@ -643,28 +794,26 @@ class Day:
         must renew them with the refresh token, without a browser, before they do. Waits (with a deadline)
         for the provider to grant a refresh, then checks the user is still signed in and a search works.
         Where the provider or Identity cannot do that (no lifetimes, no Identity.renew), says so once."""
-        provider = self.network.identity
         identity = self.win.core.identity if self.win.core is not None else None
-        lifetime = getattr(provider, "access_token_lifetime_s", None)
-        if identity is None or not hasattr(identity, "renew") or not hasattr(provider, "issued") \
-                or lifetime is None or lifetime > USER_TOKEN_LIFETIME_S:
+        lifetime = self.demo.oidc_lifetime_s
+        if identity is None or not hasattr(identity, "renew") or lifetime is None or lifetime > USER_TOKEN_LIFETIME_S:
             self.note("user sign-in renewal: not driven (the demo provider has no short token lifetimes, or "
                       "app/core/identity.py no renew()); practice access tokens are expired and renewed")
             return
-        before = provider.issued["refresh_token"]
-        self.bot.wait_until(lambda: provider.issued["refresh_token"] > before, lifetime * 2 + STEP_TIMEOUT_S,
+        before = self.demo.oidc_refreshes()
+        self.bot.wait_until(lambda: self.demo.oidc_refreshes() > before, lifetime * 2 + STEP_TIMEOUT_S,
                             lambda: f"the core to renew the user's {lifetime:g}-second sign-in with its refresh "
                                     f"token (signed in: {identity.signed_in}, needs sign-in: "
                                     f"{getattr(identity, 'needs_sign_in', '?')}, provider refused: "
-                                    f"{provider.token_errors[-3:]})")
+                                    f"{self.demo.oidc_errors()})")
         self.bot.wait_until(lambda: identity.signed_in or getattr(identity, "needs_sign_in", False), STEP_TIMEOUT_S,
                             "the renewed sign-in to settle")
         if not identity.signed_in:
-            raise SoakError(f"the user's sign-in lapsed instead of being renewed ({provider.token_errors[-3:]})")
-        server = self.rng.choice(self.fhir)
-        person = self._person(server, with_nhs=False)
+            raise SoakError(f"the user's sign-in lapsed instead of being renewed ({self.demo.oidc_errors()})")
+        pid = self.rng.choice(self.demo.fhir_ids)
+        person = self._person(pid, with_nhs=False)
         text = self.name_query(person)
-        self.expect_found(self.search(text), text, [(server.spec.id, person)])
+        self.expect_found(self.search(text), text, [(pid, person)])
 
     def note(self, text: str) -> None:
         if text not in self.notes:
@@ -680,13 +829,13 @@ class Day:
             raise SoakError(f"records still loading at the end of the cycle: {stuck}")
 
 
-# --- one run: the window and the network in this process -----------------------------------------------
+# --- one run: the window in this process ----------------------------------------------------------------
 
-def run_soak(network: Any, cycles: int, seed: int, *, stuck_s: float = STUCK_S, out: TextIO | None = None,
+def run_soak(demo: DemoControl, cycles: int, seed: int, *, stuck_s: float = STUCK_S, out: TextIO | None = None,
              on_progress: Callable[[SoakResult, str], None] | None = None,
              max_errors: int = MAX_ERRORS) -> SoakResult:
-    """Build the window (identity through the network's demo OpenID provider), sign in, run `cycles`
-    cycles of the day, close. Used by `main` (in a child process) and by tests/ui/test_soak_short.py."""
+    """Build the window (identity through the demo OpenID provider), sign in, run `cycles` cycles of the
+    day, close. Used by `main` (in a child process) and by tests/ui/test_soak_short.py."""
     import gc
 
     from app.demo.oidc_provider import demo_browser
@@ -697,7 +846,6 @@ def run_soak(network: Any, cycles: int, seed: int, *, stuck_s: float = STUCK_S, 
     result = SoakResult()
     rng = random.Random(seed)
     started = time.perf_counter()
-    assert network.identity is not None, "start the demo network with identity=True"
 
     def progress(where: str) -> None:
         if on_progress is not None:
@@ -710,7 +858,7 @@ def run_soak(network: Any, cycles: int, seed: int, *, stuck_s: float = STUCK_S, 
         meter.set_phase("sign in")
         errors.where = "sign in"
         progress(errors.where)
-        window, bridge = build_window(network.practices, identity=network.identity.settings, open_url=demo_browser)
+        window, bridge = build_window(demo.practices, identity=demo.identity_settings, open_url=demo_browser)
         day: Day | None = None
         try:
             driver = Driver()
@@ -729,10 +877,11 @@ def run_soak(network: Any, cycles: int, seed: int, *, stuck_s: float = STUCK_S, 
             meter.top.clear()
             gc.collect()
             result.rss_start_mb = rss_mb()
+            meter.last = time.perf_counter()  # the soak's own collection above is not the window's stall
             out.write(f"signed in as {user.display_name if user else '?'}: "
                       f"{sum(s.status == 'online' for s in states)} of {len(states)} practices online; "
                       f"RSS {result.rss_start_mb:.0f} MB\n")
-            day = Day(network, window, errors, rng, meter, stuck_s=stuck_s, out=out, on_step=progress)
+            day = Day(demo, window, errors, rng, meter, stuck_s=stuck_s, out=out, on_step=progress)
             for number in range(1, cycles + 1):
                 t0 = time.perf_counter()
                 before = len(errors.items)
@@ -746,7 +895,7 @@ def run_soak(network: Any, cycles: int, seed: int, *, stuck_s: float = STUCK_S, 
                           f"RSS {result.rss_end_mb:.0f} MB, longest stall so far {result.stall_ms:.0f} ms\n")
                 out.flush()
                 progress(f"cycle {number} done")
-                if len(errors.items) >= max_errors:
+                if max_errors and len(errors.items) >= max_errors:
                     errors.where = f"after cycle {number}"
                     errors.add("stopped", f"{len(errors.items)} errors: stopping early")
                     break
@@ -799,7 +948,7 @@ def start_identity_provider() -> Any:
 def child(args: Any) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     faulthandler.enable(all_threads=True)
-    common.isolate()
+    common.isolate(keep_secrets=True)  # the parent put the practices' secrets in our environment
     from app.core.logs import setup_logging
 
     setup_logging()  # as `mosaic` does: log lines to MOSAIC_HOME/logs (ERRORs are also counted, see hooks)
@@ -815,16 +964,13 @@ def child(args: Any) -> int:
         tmp.write_text(json.dumps(data), encoding="utf-8")
         tmp.replace(status_path)
 
-    print(f"starting {args.practices} demo practices ({args.patients} patients each, {args.latency_ms:g} ms per "
-          f"reply; GP Connect at {GP_CONNECT}, SMART Backend Services, demo OpenID provider)", flush=True)
-    network = start_network(args.practices, args.patients, args.latency_ms)
-    try:
-        os.environ.update(common.secret_env(network))
-        print(network.summary(), flush=True)
-        result = run_soak(network, args.cycles, args.seed, stuck_s=args.stuck_s,
+    from multiprocessing.connection import Client
+
+    host, port = args.control.rsplit(":", 1)
+    with Client((host, int(port)), authkey=bytes.fromhex(os.environ.pop(CONTROL_KEY_ENV))) as connection:
+        demo = RemoteControl(connection)
+        result = run_soak(demo, args.cycles, args.seed, stuck_s=args.stuck_s, max_errors=args.max_errors,
                           on_progress=lambda r, where: write_status(r, where))
-    finally:
-        network.stop()
     write_status(result, "finished", finished=True)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -875,8 +1021,11 @@ def main(argv: list[str] | None = None) -> int:
                    help=f"added to every demo reply (default {common.LATENCY_MS})")
     p.add_argument("--stuck-s", type=float, default=STUCK_S,
                    help=f"a record loading longer than this is stuck (default {STUCK_S:g})")
+    p.add_argument("--max-errors", type=int, default=MAX_ERRORS,
+                   help=f"stop after this many errors (default {MAX_ERRORS}; 0: never)")
     p.add_argument("--child", action="store_true", help=_hidden())
     p.add_argument("--status", type=Path, help=_hidden())
+    p.add_argument("--control", help=_hidden())
     args = p.parse_args(argv)
     if args.cycles < 1:
         p.error("--cycles must be at least 1")
@@ -887,12 +1036,28 @@ def main(argv: list[str] | None = None) -> int:
     print(f"soak seed {seed} (rerun with --seed {seed})", flush=True)
     home = common.isolate()
     status = home / "soak-status.json"
-    cmd = [common.python(), "-m", "tests.perf.soak_window", "--child", "--status", str(status),
-           "--cycles", str(args.cycles), "--seed", str(seed), "--practices", str(args.practices),
-           "--patients", str(args.patients), "--latency-ms", str(args.latency_ms), "--stuck-s", str(args.stuck_s)]
-    started = time.perf_counter()
-    code = subprocess.run(cmd, cwd=common.REPO, env=common.child_env()).returncode
-    seconds = time.perf_counter() - started
+    print(f"starting {args.practices} demo practices in this process ({args.patients} patients each, "
+          f"{args.latency_ms:g} ms per reply; GP Connect, SMART Backend Services, demo OpenID provider with "
+          f"{USER_TOKEN_LIFETIME_S:g}-second tokens); the window runs in a child process", flush=True)
+    from multiprocessing.connection import Listener
+
+    network = start_network(args.practices, args.patients, args.latency_ms)
+    key = os.urandom(16)
+    try:
+        print(network.summary(), flush=True)
+        with Listener(("127.0.0.1", 0), authkey=key) as listener:
+            host, port = listener.address
+            threading.Thread(target=serve_control, args=(listener, LocalControl(network)), name="soak-control",
+                             daemon=True).start()
+            cmd = [common.python(), "-m", "tests.perf.soak_window", "--child", "--status", str(status),
+                   "--control", f"{host}:{port}", "--cycles", str(args.cycles), "--seed", str(seed),
+                   "--stuck-s", str(args.stuck_s), "--max-errors", str(args.max_errors)]
+            env = common.child_env(**common.secret_env(network), **{CONTROL_KEY_ENV: key.hex()})
+            started = time.perf_counter()
+            code = subprocess.run(cmd, cwd=common.REPO, env=env).returncode
+            seconds = time.perf_counter() - started
+    finally:
+        network.stop()
     try:
         data: dict[str, Any] = json.loads(status.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from app.core.secrets import env_name
-from tests.perf.soak_window import run_soak, start_network
+from tests.perf.soak_window import LocalControl, run_soak, start_network
 
 pytestmark = pytest.mark.gui
 SEED = 20261202  # fixed, so every run drives the same day; the soak itself prints a fresh one per run
@@ -21,7 +21,7 @@ def test_three_cycles_of_a_clinical_day_without_an_error(qtbot, monkeypatch) -> 
     try:
         for practice_id, secret in network.secrets.items():
             monkeypatch.setenv(env_name(practice_id), secret)
-        result = run_soak(network, CYCLES, SEED, max_errors=20)
+        result = run_soak(LocalControl(network), CYCLES, SEED, max_errors=20)
     finally:
         network.stop()
     print(result.line())
