@@ -52,6 +52,7 @@ if TYPE_CHECKING:  # SQLAlchemy and Alembic are imported on the core's loop thre
     from app.core.audit.recorder import AuditRecorder
     from app.core.identity import Identity, SignedInUser
     from app.core.notify.notices import PatientNotices
+    from app.core.notify.notifier import Decision
 
 log = logging.getLogger("mosaic.core")
 
@@ -116,7 +117,7 @@ class MosaicCore:
         self.notify_settings: NotifySettings | None = notify if isinstance(notify, NotifySettings) \
             and notify.rule != "never" else None
         self._notices: PatientNotices | None = None  # made on the loop thread when first needed
-        self._queueing: set[asyncio.Future[object]] = set()  # record opens being queued for the patient
+        self._queueing: set[asyncio.Future[Decision | None]] = set()  # record opens being queued for the patient
 
     @property
     def practices(self) -> list[Practice]:
@@ -247,10 +248,12 @@ class MosaicCore:
             except RefreshRefused as exc:
                 await self._sign_in_lapsed(str(exc))
                 return
-            except IdentityError as exc:
+            except Exception as exc:  # IdentityError: not reached; anything else must not end the renewals
+                if not isinstance(exc, IdentityError):
+                    log.exception("sign-in renewal crashed")
                 delay = self._backoff.delay(failures, rng)
                 failures += 1
-                log.warning("sign-in renewal failed (%s); trying again in %.0f s", exc, delay)
+                log.warning("sign-in renewal failed (%s); trying again in %.0f s", type(exc).__name__, delay)
                 await asyncio.sleep(delay)
             else:
                 failures = 0
