@@ -13,13 +13,17 @@ Any error counts: a step that does not do what it should, a record still loading
 an ERROR logged by Mosaic, a Qt warning (deleted objects and the like). Each is printed with its text.
 A 5 ms timer on the GUI thread measures the longest stall (tests/perf/_common.stall_meter).
 
-The window and the demo practices run in a child process; this process only supervises it, so that a
-crash inside Qt is reported as an error of its cycle and step (faulthandler prints the stack) and the
-last line is still printed. Its last line is exactly
+The window runs in a child process. This process serves the demo practices (as remote practices would
+be: their work neither stalls the window's GUI thread nor counts in its memory), pulls the levers the
+child asks for over a local control channel (faults, token expiry), and supervises: a crash inside Qt is
+reported as an error of its cycle and step (faulthandler prints the stack) and the last line is still
+printed. The user's tokens from the demo OpenID provider last USER_TOKEN_LIFETIME_S (6 s), so the core
+renews the sign-in silently many times a run. The last line is exactly
 `soak: N cycles, E errors, RSS start X MB end Y MB, longest GUI stall Z ms`; the exit status is 1 on any
 error or crash. Goal: 300 cycles, 0 errors, RSS growth <= 60 MB, stall <= 50 ms.
 
     python -m tests.perf.soak_window [--cycles 20] [--seed S] [--latency-ms 100] [--patients 2000]
+                                     [--stuck-s 30] [--max-errors 50] [--json FILE]
 """
 
 from __future__ import annotations

@@ -28,3 +28,29 @@ def test_three_cycles_of_a_clinical_day_without_an_error(qtbot, monkeypatch) -> 
     assert not result.errors, "\n\n".join(f"[{e.where}] {e.kind}: {e.text}" for e in result.errors)
     assert result.cycles == CYCLES
     assert result.records_opened >= 3 * CYCLES
+
+
+def test_the_soak_counts_what_nobody_handled(qtbot) -> None:
+    """The soak's error hooks: an exception in a thread, a Qt warning and an ERROR logged by Mosaic each
+    count, with their text; the hooks are gone after the block."""
+    import io
+    import logging
+    import threading
+
+    from PySide6.QtCore import qWarning
+
+    from tests.perf.soak_window import ErrorLog
+
+    errors = ErrorLog(io.StringIO())
+    with errors.hooks():
+        thread = threading.Thread(target=lambda: 1 / 0, name="failing")
+        thread.start()
+        thread.join()
+        qWarning("QObject: a deleted object was used")
+        logging.getLogger("mosaic.ui.bridge").error("GUI callback failed")
+    assert [e.kind for e in errors.items] == ["unhandled exception in thread failing", "Qt warning", "logged error"]
+    assert "ZeroDivisionError" in errors.items[0].text
+    assert "a deleted object was used" in errors.items[1].text
+    assert "GUI callback failed" in errors.items[2].text
+    logging.getLogger("mosaic.ui.bridge").error("after the block: not counted")
+    assert len(errors.items) == 3
