@@ -64,8 +64,9 @@ class _Grant:
 
 @dataclass
 class _Refresh:
-    """What a refresh token stands for: the sign-in it continues."""
+    """What a refresh token stands for: the sign-in (session) it continues."""
 
+    session: str
     client_id: str
     nonce: str | None
     scope: str
@@ -94,6 +95,7 @@ class DemoOidcProvider:
         self._codes: dict[str, _Grant] = {}
         self._access: dict[str, float] = {}
         self._refresh: dict[str, _Refresh] = {}
+        self._sessions: set[str] = set()  # sign-ins the provider still honours
         self._lock = threading.Lock()
         self.token_errors: list[str] = []  # why /token refused, newest last (tests)
         self.issued: Counter[str] = Counter()  # grant type -> tokens issued (tests)
@@ -214,21 +216,28 @@ class DemoOidcProvider:
         new tokens."""
         with self._lock:
             grant = self._refresh.pop(form.get("refresh_token", ""), None)
-        if grant is None or time.monotonic() > grant.expires:
+        with self._lock:
+            ended = grant is not None and grant.session not in self._sessions
+        if grant is None or ended or time.monotonic() > grant.expires:
             return refuse("invalid_grant", "unknown, used, revoked or expired refresh token")
         if form.get("client_id") != grant.client_id:
             return refuse("invalid_grant", "the refresh token was issued to another client")
-        return 200, self._tokens("refresh_token", grant.client_id, grant.nonce, grant.scope)
+        return 200, self._tokens("refresh_token", grant.client_id, grant.nonce, grant.scope, grant.session)
 
-    def _tokens(self, grant_type: str, client_id: str, nonce: str | None, scope: str) -> dict[str, Any]:
+    def _tokens(self, grant_type: str, client_id: str, nonce: str | None, scope: str,
+                session: str | None = None) -> dict[str, Any]:
         access = secrets.token_urlsafe(32)
         refresh = secrets.token_urlsafe(32) if self.issue_refresh_tokens else None
         with self._lock:
             now = time.monotonic()
+            if session is None:  # a new sign-in
+                session = secrets.token_urlsafe(8)
+                self._sessions.add(session)
             self._access = {t: e for t, e in self._access.items() if e > now}
             self._access[access] = now + self.access_token_lifetime_s
             if refresh is not None:
-                self._refresh[refresh] = _Refresh(client_id, nonce, scope, now + self.refresh_token_lifetime_s)
+                self._refresh[refresh] = _Refresh(session, client_id, nonce, scope,
+                                                  now + self.refresh_token_lifetime_s)
             self.issued[grant_type] += 1
         overrides = dict(self.id_token_overrides)
         id_token = self.mint_id_token(overrides.pop("nonce", nonce), **overrides)
@@ -245,9 +254,11 @@ class DemoOidcProvider:
         return reply
 
     def revoke_refresh_tokens(self) -> int:
-        """Refuse every refresh token issued so far (the user's session ended at the provider); how many."""
+        """End every sign-in at the provider: each refresh token of theirs is refused from now on, even one
+        issued by a renewal that was under way. Returns how many sign-ins ended."""
         with self._lock:
-            count = len(self._refresh)
+            count = len(self._sessions)
+            self._sessions.clear()
             self._refresh.clear()
         return count
 

@@ -123,10 +123,10 @@ async def test_the_sign_in_renews_silently_and_its_tokens_stay_in_memory(
         user = await core.sign_in_user()
         first = user.tokens
         assert first is not None and first.refresh_token
-        await watch.until(lambda: provider.issued["refresh_token"] >= 2)  # renewed twice, no browser
-        outcome = await core.search(PatientQuery(family=family_everywhere(network)))
         identity = core.identity
-        assert identity.signed_in and identity.renewals >= 2
+        await watch.until(lambda: identity.renewals >= 2)  # renewed twice, no browser
+        outcome = await core.search(PatientQuery(family=family_everywhere(network)))
+        assert identity.signed_in and provider.issued["refresh_token"] >= 2
         tokens = identity.user.tokens if identity.user else None
         assert tokens is not None and tokens.refresh_token and tokens.access_token != first.access_token
         assert tokens.refresh_token != first.refresh_token  # rotated: each refresh token works once
