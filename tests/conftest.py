@@ -82,6 +82,21 @@ def network(demo_network, monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.fixture
+def demo_requests(monkeypatch: pytest.MonkeyPatch):
+    """`demo_requests(*servers)` starts logging what those demo practices are asked (a RequestLog); the
+    servers are put back after the test."""
+    from tests.demo_requests import RequestLog
+
+    def watch(*servers: object) -> RequestLog:
+        log = RequestLog()
+        for server in servers:
+            log.watch(server, monkeypatch)
+        return log
+
+    return watch
+
+
+@pytest.fixture
 def secrets_env(network):
     """For core tests: the same as `network`."""
     return network

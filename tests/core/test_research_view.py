@@ -399,7 +399,8 @@ async def test_a_research_consent_from_the_practice_shows_the_record_identified(
         await core.close()
 
 
-async def test_without_the_study_key_no_non_consented_patient_is_shown(secrets_env, tmp_path) -> None:
+async def test_without_the_study_key_no_non_consented_patient_is_shown(secrets_env, tmp_path,
+                                                                    demo_requests) -> None:
     server = fhir_server(secrets_env)
     p = a_plain_patient(server)
     consented = a_plain_patient(fhir_server(secrets_env, everything=False))
@@ -412,11 +413,10 @@ async def test_without_the_study_key_no_non_consented_patient_is_shown(secrets_e
         with pytest.raises(ResearchKeyMissing, match="MOSAIC_SECRET_STUDY_DIAB"):
             await core.resolve_patient(server.practice.id, p.nhs_number)
         core._remember([p.summary(server.practice.id)])  # as if a search had named the patient
-        await core.flush_outbox()  # the searches' AuditEvents have gone: what follows would be the open
-        before = server.requests
+        asked = demo_requests(server)  # the searches' AuditEvents and health checks are not counted
         with pytest.raises(ResearchKeyMissing):
             await core.open_record(server.practice.id, p.local_id)
-        assert server.requests == before  # refused before any request
+        assert asked.asked() == []  # refused before any request
         other = fhir_server(secrets_env, everything=False)
         local = await core.resolve_patient(other.practice.id, consented.nhs_number)
         record = await core.open_record(other.practice.id, local)  # consented: no key needed
@@ -428,15 +428,15 @@ async def test_without_the_study_key_no_non_consented_patient_is_shown(secrets_e
         await core.close()
 
 
-async def test_an_unknown_pseudonym_never_reaches_the_practice(secrets_env, tmp_path, study_key_env) -> None:
+async def test_an_unknown_pseudonym_never_reaches_the_practice(secrets_env, tmp_path, study_key_env,
+                                                              demo_requests) -> None:
     server = fhir_server(secrets_env)
     core = await research_core(secrets_env, tmp_path, research_policy())
     try:
-        await core.flush_outbox()
-        before = server.requests
+        asked = demo_requests(server)
         with pytest.raises(PatientNotFound, match="search for the patient again"):
             await core.open_record(server.practice.id, "R-0000-0000-0000")
-        assert server.requests == before
+        assert asked.asked() == []
     finally:
         await core.close()
 
