@@ -454,7 +454,7 @@ class MosaicCore:
             await audit.commit(audit.denied(practice, decision.why, nhs_number=number, action=Action.SEARCH,
                                             query=query), practice)
             raise PolicyError(decision)
-        adapter = self._adapter(practice_id)
+        adapter = await self._adapter_now(practice_id)
         try:
             matches = await adapter.search(query)
         except AdapterError as exc:
@@ -504,7 +504,7 @@ class MosaicCore:
                               nhs_number=known.nhs_number if known else None)
 
         try:
-            adapter = self._adapter(practice_id)
+            adapter = await self._adapter_now(practice_id)
             record = await asyncio.wait_for(adapter.fetch_record(local_id), timeout=practice.timeout_s * 3 + 5)
         except TimeoutError:
             error = AdapterError(f"{practice.name} did not return the record in time.", "timeout")
@@ -573,6 +573,13 @@ class MosaicCore:
         """Wait until every record open so far is in the patient-notification queue."""
         while self._queueing:
             await asyncio.gather(*list(self._queueing), return_exceptions=True)
+
+    async def _adapter_now(self, practice_id: str) -> Adapter:
+        """The practice's adapter for a request the user asked for: a practice waiting to be retried by
+        itself is tried at once (it may be back already), rather than refused until its next attempt."""
+        if self.sessions.state(practice_id).status is PracticeStatus.RETRYING:
+            await self.sessions.connect(practice_id)
+        return self._adapter(practice_id)
 
     def _adapter(self, practice_id: str) -> Adapter:
         adapter = self.sessions.online_adapter(practice_id)
