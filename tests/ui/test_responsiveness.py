@@ -4,10 +4,14 @@ section with the banner first, and record tables sized as Qt's own ResizeToConte
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import random
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 from PySide6.QtCore import QModelIndex, Qt, QTimer
@@ -163,8 +167,13 @@ def test_a_new_search_drops_answers_not_shown_yet(qtbot) -> None:
     panel.begin()
     panel.add_result(PracticeResults("p0", (patient(0, "old", "Old", "Al", None, None),)))
     panel.begin()
-    qtbot.wait(100)
     assert panel.model.rowCount() == 0 and panel.pending() == ["p0"]
+    # The new search's own answer goes through the same pass: once it is on screen, the old one had its chance.
+    done: list[bool] = []
+    panel.add_result(PracticeResults("p0", (patient(0, "new", "New", "Al", None, None),)))
+    panel.finish(then=lambda: done.append(True))
+    qtbot.waitUntil(lambda: bool(done), timeout=2000)
+    assert [panel.model.index(r, 0).data(KEY_ROLE) for r in range(panel.model.rowCount())] == [("p0", "new")]
 
 
 def test_bridge_callbacks_keep_their_order_and_let_the_event_loop_in_between(qtbot) -> None:
@@ -206,6 +215,14 @@ def full_record() -> PatientRecord:
     return record(sections)
 
 
+def laid_out(qtbot, wrong: Callable[[], list[Any]], timeout_ms: int = 3000) -> None:
+    """Wait for the layout passes Qt has queued (they run as posted events, not at a known time) until
+    `wrong()` finds nothing; then fail with what it still finds."""
+    with contextlib.suppress(qtbot.TimeoutError):
+        qtbot.waitUntil(lambda: not wrong(), timeout=timeout_ms)
+    assert wrong() == []
+
+
 @pytest.fixture
 def host(qtbot):
     holder = QWidget()
@@ -229,11 +246,16 @@ def test_a_record_is_shown_banner_first_then_section_by_section(qtbot, host) -> 
     qtbot.waitUntil(lambda: bool(shown), timeout=3000)
     assert shown == [view] and not view.building
     assert list(view.sections) == list(SECTION_TITLES)
-    qtbot.wait(50)  # the last layout pass
     blocks = [view.sections[name] for name in SECTION_TITLES]
     assert all(block.parentWidget() is not None for block in blocks)
-    ys = [block.mapTo(view, block.rect().topLeft()).y() for block in blocks]
-    assert view.banner.mapTo(view, view.banner.rect().topLeft()).y() < ys[0] and ys == sorted(ys)
+    banner = view.banner
+
+    def out_of_order() -> list[int]:
+        """The tops of the banner and every section, when they are not strictly top to bottom."""
+        ys = [w.mapTo(view, w.rect().topLeft()).y() for w in (banner, *blocks)]
+        return [] if all(a < b for a, b in itertools.pairwise(ys)) else ys
+
+    laid_out(qtbot, out_of_order)  # once Qt has run the layout the sections' arrival asked for
     allergies = view.sections[SectionName.ALLERGIES]
     assert allergies.section.status == "failed" and allergies.table is None
     assert NONE_RECORDED not in allergies.message and allergies.message.endswith("none are recorded.")
@@ -247,7 +269,11 @@ def test_a_record_abandoned_while_it_is_put_on_screen_stops(qtbot, host) -> None
     view.record_shown.connect(shown.append)
     view.show_record(full_record())
     view.show_error("The practice did not answer")
-    qtbot.wait(150)
+    # Every view's build steps run in one queue, in order: once a record shown after this one is on screen,
+    # whatever was queued for the abandoned record has run (and must have done nothing).
+    later = RecordView(record({}).patient, PRACTICES[1], host)
+    with qtbot.waitSignal(later.record_shown, timeout=3000):
+        later.show_record(record({}))
     assert shown == [] and view.sections == {} and view.banner is None and view.state == "error"
     view.show_record(full_record())  # a retry that succeeds is shown in full
     qtbot.waitUntil(lambda: bool(shown), timeout=3000)
@@ -262,16 +288,25 @@ def test_record_tables_are_sized_as_resize_to_contents_would(qtbot, host, width:
     view.show()
     with qtbot.waitSignal(view.record_shown, timeout=3000):
         view.show_record(full_record())
-    qtbot.wait(50)  # the last layout pass
     tables = [block.table for block in view.sections.values() if block.table is not None]
     assert len(tables) == 4
-    for table in tables:
-        header = table.verticalHeader()
-        for column in (0, 2):
-            wanted = max(table.sizeHintForColumn(column), table.horizontalHeader().sectionSizeHint(column))
-            assert table.columnWidth(column) == wanted
-        for row in range(table.row_count()):
-            assert table.rowHeight(row) == max(table.sizeHintForRow(row), header.sectionSizeHint(row)), row
+
+    def misfits() -> list[tuple[int, str, int, int, int]]:
+        """(table, "column"/"row", which, size, what ResizeToContents would give) wherever they differ."""
+        found = []
+        for n, table in enumerate(tables):
+            header = table.verticalHeader()
+            for column in (0, 2):
+                wanted = max(table.sizeHintForColumn(column), table.horizontalHeader().sectionSizeHint(column))
+                if table.columnWidth(column) != wanted:
+                    found.append((n, "column", column, table.columnWidth(column), wanted))
+            for row in range(table.row_count()):
+                wanted = max(table.sizeHintForRow(row), header.sectionSizeHint(row))
+                if table.rowHeight(row) != wanted:
+                    found.append((n, "row", row, table.rowHeight(row), wanted))
+        return found
+
+    laid_out(qtbot, misfits)  # once the layout has given the tables their widths (wrapped rows follow them)
     heights = [tables[-1].rowHeight(r) for r in range(tables[-1].row_count())]
     assert max(heights) > min(heights), "long text wraps onto more lines"
 

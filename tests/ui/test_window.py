@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtWidgets import QAbstractButton, QApplication, QWidget
@@ -181,12 +183,21 @@ def test_invalid_nhs_number_is_flagged_while_typing(qtbot, window) -> None:
     assert panel.box.property("invalid") is False
 
 
-def test_query_errors_are_shown_inline_without_searching(qtbot, window) -> None:
+def test_query_errors_are_shown_inline_without_searching(qtbot, window, monkeypatch) -> None:
     panel = window.search_panel
-    with qtbot.assertNotEmitted(window.search_finished, wait=100):
+    searches: list[object] = []
+    search = window.core.search
+    monkeypatch.setattr(window.core, "search", lambda *a, **kw: searches.append(a) or search(*a, **kw))
+    with qtbot.assertNotEmitted(window.search_finished):
         qtbot.keyClicks(panel.box, "smith 31/02/1990x")
         qtbot.keyClick(panel.box, Qt.Key.Key_Return)
+    assert searches == [], "no search was started"
     assert panel.field_error.isVisible() and panel.field_error.text()
+    panel.box.clear()
+    qtbot.keyClicks(panel.box, "smith")  # while a search that is started is seen
+    with qtbot.waitSignal(window.search_finished, timeout=TIMEOUT_MS):
+        qtbot.keyClick(panel.box, Qt.Key.Key_Return)
+    assert len(searches) == 1 and not panel.field_error.isVisible()
 
 
 def test_newer_search_replaces_the_older_one(qtbot, window, network) -> None:
@@ -195,7 +206,11 @@ def test_newer_search_replaces_the_older_one(qtbot, window, network) -> None:
     with qtbot.waitSignal(window.search_finished, timeout=TIMEOUT_MS) as blocker:
         window.run_search(number)
     assert sorted(p.local_id for p in blocker.args[0].patients) == sorted(lid for _, lid in registrations)
-    qtbot.wait(200)  # anything still queued from the first search must not reappear
+    # Anything still queued from the first search must not reappear. Answers reach the window in one queue,
+    # in order, from the core's loop: once a task started after this point has answered, they have all come.
+    settled: list[bool] = []
+    window.bridge.submit(asyncio.sleep(0), lambda _: settled.append(True))
+    qtbot.waitUntil(lambda: bool(settled), timeout=TIMEOUT_MS)
     assert sorted(result_keys(window)) == sorted(registrations)
 
 
