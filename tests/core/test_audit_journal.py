@@ -8,6 +8,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -529,3 +530,65 @@ def test_flagged_query_finds_break_glass_self_family_and_denied_only(journal: Jo
     assert [e.entry_id for e in journal.query(flagged=True, newest_first=False)] == [e.entry_id for e in flagged]
     assert [e.entry_id for e in journal.query(flagged=True, limit=1)] == [flagged[-1].entry_id]
     assert len(journal.query()) == len(plain) + len(flagged) + 1
+
+
+def _queued_then_released(journal: Journal, entries: list[JournalEntry]) -> tuple[list[object], list[int]]:
+    """Append `entries` from one thread each while a commit is in progress, so that all of them queue; then
+    let the commit end. Returns what each append returned (or raised), and the size of each group committed."""
+    groups: list[int] = []
+    real = journal._append_rows
+
+    def counted(items):  # type: ignore[no-untyped-def]
+        groups.append(len(items))
+        return real(items)
+
+    journal._append_rows = counted  # type: ignore[method-assign]
+    outcomes: list[object] = [None] * len(entries)
+
+    def writer(n: int) -> None:
+        try:
+            outcomes[n] = journal.append(entries[n], destinations=["central"])
+        except BaseException as exc:
+            outcomes[n] = exc
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(len(entries))]
+    with journal._commit_lock:  # a commit in progress
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 10
+        while len(journal._queue) < len(entries):  # wait until every append has queued its entry
+            assert time.monotonic() < deadline, "the appends did not queue"
+            time.sleep(0.001)
+    for t in threads:
+        t.join()
+    return outcomes, groups
+
+
+def test_appends_at_the_same_moment_share_one_commit(journal: Journal) -> None:
+    entries = [entry(minutes=n, details={"n": n}) for n in range(5)]
+    outcomes, groups = _queued_then_released(journal, entries)
+    assert groups == [5]  # one transaction, one fsync, for all five
+    assert all(isinstance(o, JournalEntry) for o in outcomes)
+    stored = sorted(outcomes, key=lambda e: e.seq)  # type: ignore[union-attr]
+    assert [e.seq for e in stored] == [1, 2, 3, 4, 5]  # type: ignore[union-attr]
+    assert all(journal.get(e.entry_id) == e for e in stored)  # type: ignore[union-attr]
+    assert journal.verify().ok and len(journal.due(datetime.now(UTC))) == 5
+
+
+def test_a_failing_entry_in_a_group_fails_only_its_own_append(journal: Journal,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    entries = [entry(minutes=n, details={"n": n}) for n in range(4)]
+    real = journal._append_rows
+
+    def refuse_the_third(items):  # type: ignore[no-untyped-def]
+        if any(fields["details"] and '"n":2' in fields["details"] for fields, _d in items):
+            raise JournalError("Could not record the audit entry: refused for the test.", path=journal.path,
+                               kind="test")
+        return real(items)
+
+    monkeypatch.setattr(journal, "_append_rows", refuse_the_third)
+    outcomes, groups = _queued_then_released(journal, entries)
+    assert groups == [4, 1, 1, 1, 1]  # the group failed, then each entry alone
+    assert isinstance(outcomes[2], JournalError)
+    assert [isinstance(o, JournalEntry) for o in outcomes] == [True, True, False, True]
+    assert journal.count() == 3 and journal.verify().ok

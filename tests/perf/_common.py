@@ -12,6 +12,7 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -74,6 +75,71 @@ def demo_network(practices: int, patients: int = 2000, latency_ms: float = LATEN
         network.stop()
         if freeze_gc:
             gc.unfreeze()
+
+
+class ChildNetwork:
+    """Demo practices running in a child process (tests/perf/_demo_child.py), seen from the benchmark."""
+
+    def __init__(self, proc: subprocess.Popen[str], config: Path, ready: dict[str, Any]) -> None:
+        from app.core.config import load_directory
+
+        self._proc = proc
+        self.config = config
+        self.auth: dict[str, str] = ready["auth"]  # practice id -> sign-in method
+        self.nhs: str = ready["nhs"]  # registered at two practices when the network shares patients
+        self.practices = load_directory(config)  # as `mosaic --config FILE` would read them
+
+    def stats(self) -> dict[str, Any]:
+        """{"requests": served so far, "connections": accepted so far, "times": [time.time() of each request
+        since the last call]}; one line each way over a pipe (well under a millisecond)."""
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write("stats\n")
+        self._proc.stdin.flush()
+        line = self._proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the demo child exited (code {self._proc.poll()})")
+        return json.loads(line)
+
+
+@contextlib.contextmanager
+def demo_network_process(practices: int, patients: int = 2000,
+                         latency_ms: float = LATENCY_MS) -> Iterator[ChildNetwork]:
+    """Like `demo_network`, but the demo practices run in a child process, as a real practice's server runs
+    on another machine: their threads then cannot take this process's interpreter lock from Mosaic. The
+    practices are read from the directory the child writes, and their secrets put in the environment."""
+    home = isolate()
+    config = Path(tempfile.mkdtemp(prefix="demo-", dir=home)) / "practices.toml"
+    cmd = [python(), "-m", "tests.perf._demo_child", "--practices", str(practices), "--patients", str(patients),
+           "--latency-ms", str(latency_ms), "--config", str(config)]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=child_env(),
+                            cwd=REPO)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the demo child exited before it was ready (code {proc.wait()})")
+        for raw in config.with_name(config.name + ".env").read_text(encoding="utf-8").splitlines():
+            key, sep, value = raw.partition("=")
+            if sep:
+                os.environ[key] = value
+        yield ChildNetwork(proc, config, json.loads(line))
+    finally:
+        if proc.stdin is not None:
+            proc.stdin.close()  # the child stops its servers at end of input
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def machine_load() -> str:
+    """The load average (1, 5, 15 min) against the cores: other work on the machine slows every figure."""
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "unknown"
+    return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} (1 / 5 / 15 min) on {os.cpu_count()} cores"
 
 
 def count_connections(network: Any) -> Callable[[], int]:

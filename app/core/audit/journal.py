@@ -171,6 +171,16 @@ def _engine(path: Path, read_only: bool, busy_timeout: float, pragmas: Mapping[s
 
 # --- the journal --------------------------------------------------------------------------------------
 
+@dataclass
+class _Queued:
+    """An entry waiting in `Journal.append`'s group commit, and how its commit went."""
+
+    fields: dict[str, Any]
+    destinations: tuple[str, ...]
+    row: dict[str, Any] | None = None
+    error: BaseException | None = None
+
+
 class Journal:
     """The local audit journal. Open with `Journal.open()`; safe to share between threads."""
 
@@ -181,6 +191,9 @@ class Journal:
         self._engine: Engine | None = engine
         self._writer = engine.execution_options(mosaic_write=True)
         self._write_lock = threading.Lock()  # threads of one process queue here, not in SQLite's busy loop
+        self._queue: list[_Queued] = []  # entries waiting for the next group commit (see append)
+        self._queue_lock = threading.Lock()
+        self._commit_lock = threading.Lock()  # held by the thread committing a group
 
     @classmethod
     def open(cls, path: Path | None = None, *, read_only: bool = False, busy_timeout: float = 5.0,
@@ -277,16 +290,54 @@ class Journal:
 
         Returns the entry as stored (seq, prev_hash and hash set) only once the commit has returned.
         Raises JournalError, with nothing written, if anything fails.
+
+        Group commit: threads appending at the same moment (a search across twenty practices journals
+        twenty entries at once) queue their entries, and whichever thread commits next commits every entry
+        queued so far in one transaction, so they share one fsync (~4 ms each, taken in turn, before). If
+        that transaction fails, each of its entries is tried again alone, so one bad entry fails only its
+        own caller.
         """
-        fields = self._fields(entry)
+        mine = _Queued(self._fields(entry), tuple(destinations))
+        with self._queue_lock:
+            self._queue.append(mine)
+        with self._commit_lock:
+            if mine.row is None and mine.error is None:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                self._commit(batch)
+        if mine.error is not None:
+            raise mine.error
+        assert mine.row is not None
+        return chain.from_row(mine.row)
+
+    def _commit(self, batch: list[_Queued]) -> None:
+        """Commit `batch` in one transaction; if that fails, each entry alone. Sets each one's row or error."""
+        try:
+            rows = self._append_rows([(q.fields, q.destinations) for q in batch])
+        except BaseException as exc:
+            if len(batch) == 1 or not isinstance(exc, (JournalError, ValueError)):
+                for q in batch:
+                    q.error = exc
+                return
+            for q in batch:
+                self._commit([q])
+        else:
+            for q, row in zip(batch, rows, strict=True):
+                q.row = row
+
+    def _append_rows(self, items: Sequence[tuple[dict[str, Any], tuple[str, ...]]]) -> list[dict[str, Any]]:
         now = chain.format_time(datetime.now(UTC))
+        rows: list[dict[str, Any]] = []
         with self._transaction("record the audit entry", write=True) as conn:
             seq, prev_hash = self._head(conn)
-            row = chain.seal(fields, seq, prev_hash)
-            conn.execute(journal.insert(), row)
-            if destinations:
-                conn.execute(outbox.insert(), [_outbox_row(row["entry_id"], d, now) for d in destinations])
-        return chain.from_row(row)
+            for fields, destinations in items:
+                row = chain.seal(fields, seq, prev_hash)
+                conn.execute(journal.insert(), row)
+                if destinations:
+                    conn.execute(outbox.insert(), [_outbox_row(row["entry_id"], d, now) for d in destinations])
+                rows.append(row)
+                seq, prev_hash = seq + 1, row["hash"]
+        return rows
 
     def append_many(self, entries: Iterable[JournalEntry], destinations: Sequence[str] = ()) -> int:
         """Record many entries in ONE transaction (imports, benchmarks): all or nothing. Returns how many.
@@ -451,25 +502,30 @@ class Journal:
 
     def outbox_status(self) -> list[DestinationStatus]:
         """Per destination with anything waiting or refused: counts, the oldest waiting, the latest error."""
-        waiting = func.count().filter(outbox.c.status == PENDING)
-        refused = func.count().filter(outbox.c.status == REFUSED)
-        oldest = func.min(outbox.c.created_at).filter(outbox.c.status == PENDING)
-        stmt = (select(outbox.c.destination, waiting, refused, oldest)
-                .where(outbox.c.status.in_((PENDING, REFUSED))).group_by(outbox.c.destination)
-                .order_by(outbox.c.destination))
-        result = []
         with self._transaction("read the audit outbox") as conn:
-            for destination, n_waiting, n_refused, oldest_text in conn.execute(stmt).all():
-                last_error = conn.execute(
-                    select(outbox.c.last_error)
-                    .where(outbox.c.destination == destination, outbox.c.status.in_((PENDING, REFUSED)),
-                           outbox.c.last_error.is_not(None))
-                    .order_by((outbox.c.status == PENDING).desc(), outbox.c.next_attempt_at.desc(),
-                              outbox.c.id.desc())
-                    .limit(1)).scalar()
-                result.append(DestinationStatus(destination, int(n_waiting), int(n_refused),
-                                                chain.parse_time(oldest_text) if oldest_text else None, last_error))
-        return result
+            rows = conn.execute(_OUTBOX_STATUS).all()
+        return [DestinationStatus(destination, int(n_waiting), int(n_refused),
+                                  chain.parse_time(oldest_text) if oldest_text else None, last_error)
+                for destination, n_waiting, n_refused, oldest_text, last_error in rows]
+
+
+def _outbox_status_statement() -> Any:
+    """Per destination: waiting, refused, the oldest waiting and the latest error, in ONE statement (the
+    sender reads it after every burst of appends; a query per destination cost ~0.2 ms each in Python)."""
+    unsent = outbox.c.status.in_((PENDING, REFUSED))
+    other = outbox.alias("other")
+    last_error = (select(other.c.last_error)
+                  .where(other.c.destination == outbox.c.destination, other.c.status.in_((PENDING, REFUSED)),
+                         other.c.last_error.is_not(None))
+                  .order_by((other.c.status == PENDING).desc(), other.c.next_attempt_at.desc(), other.c.id.desc())
+                  .limit(1).scalar_subquery())
+    return (select(outbox.c.destination, func.count().filter(outbox.c.status == PENDING),
+                   func.count().filter(outbox.c.status == REFUSED),
+                   func.min(outbox.c.created_at).filter(outbox.c.status == PENDING), last_error)
+            .where(unsent).group_by(outbox.c.destination).order_by(outbox.c.destination))
+
+
+_OUTBOX_STATUS = _outbox_status_statement()
 
 
 @contextlib.contextmanager
