@@ -8,27 +8,33 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
+
     from app.core.config import IdentitySettings
     from app.core.model import Practice
     from app.ui.bridge import AsyncBridge
     from app.ui.main_window import MainWindow, StartDemo
 
 
-def ensure_application() -> object:
+def ensure_application() -> QApplication:
     """The running QApplication, created (with the window's base font) if there is none."""
     from PySide6.QtWidgets import QApplication
 
-    app = QApplication.instance()
-    if app is None:
-        app = QApplication(sys.argv[:1])
-        app.setApplicationName("Mosaic")
-        app.setApplicationDisplayName("Mosaic")
-        app.setOrganizationName("Mosaic")
-        app.setDesktopFileName("mosaic")
-        font = app.font()
-        if font.pointSizeF() < 10:
-            font.setPointSizeF(10)
-            app.setFont(font)
+    running = QApplication.instance()
+    if running is not None:
+        if not isinstance(running, QApplication):
+            raise RuntimeError("a Qt application without widgets is already running: Mosaic's window needs a "
+                               "QApplication")
+        return running
+    app = QApplication(sys.argv[:1])
+    app.setApplicationName("Mosaic")
+    app.setApplicationDisplayName("Mosaic")
+    app.setOrganizationName("Mosaic")
+    app.setDesktopFileName("mosaic")
+    font = app.font()
+    if font.pointSizeF() < 10:
+        font.setPointSizeF(10)
+        app.setFont(font)
     return app
 
 
@@ -86,16 +92,16 @@ def run_window(practices: list[Practice], *, start_demo: StartDemo | None = None
                                   open_url=open_url, core_options=core_options)
     # Quit when *this* window closes. Qt's own last-window quit is posted as an event, and one left over
     # after exec() returns would end the next event loop at once (a second run, or a test), so it is off.
-    quit_on_last = app.quitOnLastWindowClosed()  # type: ignore[attr-defined]
-    app.setQuitOnLastWindowClosed(False)  # type: ignore[attr-defined]
-    window.closed.connect(app.quit)  # type: ignore[attr-defined]
+    quit_on_last = app.quitOnLastWindowClosed()
+    app.setQuitOnLastWindowClosed(False)
+    window.closed.connect(app.quit)
     settle_heap()
     window.show()
     try:
-        code = app.exec()  # type: ignore[attr-defined]
+        code = app.exec()
     finally:
-        window.closed.disconnect(app.quit)  # type: ignore[attr-defined]
-        app.setQuitOnLastWindowClosed(quit_on_last)  # type: ignore[attr-defined]
+        window.closed.disconnect(app.quit)
+        app.setQuitOnLastWindowClosed(quit_on_last)
         if window.isVisible():
             window.close()
         clean = bridge.shutdown(window.core)
