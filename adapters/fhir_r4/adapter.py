@@ -11,7 +11,8 @@ import asyncio
 import dataclasses
 import logging
 import re
-from collections.abc import Awaitable, Mapping
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -100,8 +101,11 @@ class FhirR4Adapter(Adapter):
     kind = "fhir-r4"
     supports_demographic_search = True
 
-    def __init__(self, practice: Practice, secret: str | None) -> None:
+    def __init__(self, practice: Practice, secret: str | None, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """`clock` (monotonic seconds) times the renewal of a practice token (client credentials, private key JWT)."""
         super().__init__(practice, secret)
+        self._clock = clock
         self._base = practice.base_url.rstrip("/")
         self._origin = origin_of(self._base)
         self._client: httpx.AsyncClient | None = None
@@ -123,7 +127,7 @@ class FhirR4Adapter(Adapter):
 
     def _authenticator(self) -> Auth:
         if self._auth is None:
-            self._auth = make_auth(self.practice, self.secret)
+            self._auth = make_auth(self.practice, self.secret, clock=self._clock)
         return self._auth
 
     def _token_fetches(self) -> int:

@@ -11,7 +11,7 @@ import stat
 import sys
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +67,11 @@ class ClientCredentialsAuth(Auth):
 
     refreshable = True
 
-    def __init__(self, practice: Practice, client_id: str, secret: str) -> None:
+    def __init__(self, practice: Practice, client_id: str, secret: str, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        """`clock` (seconds, monotonic) tells when a cached token is due for renewal."""
         self._practice = practice
+        self._clock = clock
         self._client_id = client_id
         self._secret = secret
         self._token: str | None = None
@@ -85,7 +88,7 @@ class ClientCredentialsAuth(Auth):
 
     async def headers(self, client: httpx.AsyncClient) -> dict[str, str]:
         async with self._get_lock():
-            if self._token is None or time.monotonic() >= self._expires_at:
+            if self._token is None or self._clock() >= self._expires_at:
                 await self._fetch(client)
             assert self._token is not None
             return {"Authorization": f"Bearer {self._token}"}
@@ -131,7 +134,7 @@ class ClientCredentialsAuth(Auth):
         self._token = token
         # renewed before it runs out: TOKEN_MARGIN_S early, or half-way through a token shorter than that
         margin = TOKEN_MARGIN_S if lifetime > TOKEN_MARGIN_S else lifetime / 2
-        self._expires_at = time.monotonic() + max(0.0, lifetime - margin)
+        self._expires_at = self._clock() + max(0.0, lifetime - margin)
         self.fetches += 1
         log.debug("practice=%s token fetched lifetime_s=%.0f", practice.id, lifetime)
 
@@ -147,8 +150,9 @@ class PrivateKeyJwtAuth(ClientCredentialsAuth):
     """SMART Backend Services: client credentials with a signed JWT instead of a secret (RFC 7523,
     `private_key_jwt`). Token caching and silent renewal are ClientCredentialsAuth's."""
 
-    def __init__(self, practice: Practice, client_id: str, private_key: Any, key_id: str, alg: str) -> None:
-        super().__init__(practice, client_id, "")
+    def __init__(self, practice: Practice, client_id: str, private_key: Any, key_id: str, alg: str, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(practice, client_id, "", clock=clock)
         self._key = private_key
         self._kid = key_id
         self._alg = alg
@@ -213,8 +217,9 @@ def load_private_key(practice: Practice, secret: str | None) -> Any:
     return key
 
 
-def make_auth(practice: Practice, secret: str | None) -> Auth:
-    """The Auth for this practice, or an AdapterError saying which setting or secret is missing."""
+def make_auth(practice: Practice, secret: str | None, *, clock: Callable[[], float] = time.monotonic) -> Auth:
+    """The Auth for this practice, or an AdapterError saying which setting or secret is missing. `clock`
+    (monotonic seconds) times a cached token's renewal."""
     kind = practice.auth
     if kind == "none":
         return Auth()
@@ -227,7 +232,7 @@ def make_auth(practice: Practice, secret: str | None) -> Auth:
             raise _config(practice, "key_alg", f"key_alg must be one of {', '.join(KEY_ALGS)}")
         assert practice.client_id and practice.key_id
         return PrivateKeyJwtAuth(practice, practice.client_id, load_private_key(practice, secret),
-                                 practice.key_id, alg)
+                                 practice.key_id, alg, clock=clock)
     if not secret:
         what = {"basic": "password", "bearer": "access token"}.get(kind, "client secret")
         raise AdapterError(f"{practice.name}: no {what} is stored for this practice. "
@@ -245,7 +250,7 @@ def make_auth(practice: Practice, secret: str | None) -> Auth:
         client_id = practice.client_id or practice.username
         if not client_id:
             raise _config(practice, "client_id", "client-credentials sign-in needs a client_id")
-        return ClientCredentialsAuth(practice, client_id, secret)
+        return ClientCredentialsAuth(practice, client_id, secret, clock=clock)
     raise _config(practice, "auth", f"unknown sign-in method '{kind}' "
                   "(use none, basic, bearer, client-credentials or private-key-jwt)")
 

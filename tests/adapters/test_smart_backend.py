@@ -3,7 +3,6 @@ assertion (RS384, ES384), against a demo practice's real token endpoint on loopb
 
 from __future__ import annotations
 
-import asyncio
 import os
 import stat
 import sys
@@ -20,7 +19,7 @@ import pytest
 
 from adapters.base import AdapterError
 from adapters.fhir_r4.adapter import FhirR4Adapter
-from adapters.fhir_r4.auth import JWT_BEARER, PrivateKeyJwtAuth, make_auth
+from adapters.fhir_r4.auth import JWT_BEARER, TOKEN_MARGIN_S, PrivateKeyJwtAuth, make_auth
 from app.core.config import ConfigError, load_directory
 from app.core.model import PatientQuery
 from app.core.secrets import store_secret
@@ -111,27 +110,37 @@ async def test_each_assertion_has_a_new_jti_and_a_replay_is_refused(network: Dem
             assert (await client.post(practice.token_url, data=form | {"client_assertion": bad})).status_code == 401
 
 
+class FakeClock:
+    """Monotonic seconds that pass only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 async def test_token_is_cached_then_renewed_without_the_user_noticing(network: DemoNetwork) -> None:
     pem, practice = _key_and_practice(network, "ES384")
     server_auth = _authenticator(network)
-    adapter = FhirR4Adapter(practice, pem)
+    clock = FakeClock()
+    adapter = FhirR4Adapter(practice, pem, clock=clock)
     ttl = server_auth.token_ttl_s
-    server_auth.token_ttl_s = 31  # our client renews 30 s early: this token is good for one second here
+    assert ttl > TOKEN_MARGIN_S + 1
     try:
         await adapter.connect()
         fetched = adapter._token_fetches()
         assert fetched == 1
+        clock.now += ttl - TOKEN_MARGIN_S - 1  # a second before it is due for renewal
         await adapter.search(PatientQuery(family="a"))
         assert adapter._token_fetches() == 1  # cached
-        await asyncio.sleep(1.2)
+        clock.now += 1  # renewed TOKEN_MARGIN_S before the server would refuse it
         await adapter.search(PatientQuery(family="a"))
         assert adapter._token_fetches() == 2  # renewed before it ran out, silently
-        server_auth.token_ttl_s = ttl
         server_auth.expire_tokens()  # the server forgets it early: a 401, one renewal, the same answer
         await adapter.search(PatientQuery(family="a"))
         assert adapter._token_fetches() == 3
     finally:
-        server_auth.token_ttl_s = ttl
         await adapter.close()
     assert adapter._token_fetches() == 0  # closed (signed out): no token kept
 
