@@ -96,10 +96,15 @@ def test_a_practice_that_is_down_at_sign_in_is_offline_retrying_with_retry_now_a
 def test_the_gui_stays_responsive_while_a_practice_hangs(qtbot, impatient, network) -> None:
     win = impatient
     slow = network.servers[2]
-    ticks: list[float] = []
+    waiting_ticks: list[float] = []  # a 10 ms timer's ticks handled while the window waited for the hung practice
+
+    def tick() -> None:
+        if win.search_panel.pending() == [slow.spec.id]:
+            waiting_ticks.append(time.perf_counter())
+
     timer = QTimer()
     timer.setInterval(10)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.timeout.connect(tick)
     timer.start()
     try:
         with slow.faults.override(mode="hang", hang_s=5.0):
@@ -117,6 +122,7 @@ def test_the_gui_stays_responsive_while_a_practice_hangs(qtbot, impatient, netwo
     failed = {r.practice_id: r.error for r in outcome.results if r.error}
     assert list(failed) == [slow.spec.id]
     assert slow.practice.name in win.search_panel.problems_label.text()
-    assert len(ticks) > 40, "the timer kept ticking through the hang"
-    worst_gap = max(b - a for a, b in zip(ticks, ticks[1:], strict=False))
-    assert worst_gap < 0.5, f"the GUI thread stalled for {worst_gap:.2f} s"
+    # The wait lasts about the practice's one-second timeout. A GUI thread held by it would handle at most one
+    # (coalesced) tick in that time; one that keeps handling events handles dozens, even on a loaded machine.
+    assert len(waiting_ticks) >= 3, (f"the GUI thread handled {len(waiting_ticks)} timer ticks while the search "
+                                     "waited for the hung practice")
