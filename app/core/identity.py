@@ -13,11 +13,13 @@ wiped, so "forgets" means no reference is kept: they go with the next garbage co
 A sign-in lasts as long as the provider lets it: with a refresh token, `renew()` gets new tokens silently
 (MosaicCore calls it before they run out); when the provider refuses (RefreshRefused) or gave no refresh
 token, the sign-in has *lapsed*: the tokens are dropped, the user is remembered (so that only the same
-person can carry on), and `needs_sign_in` is True until `sign_in()` succeeds again.
+person can carry on: `sign_in()` refuses anyone else), and `needs_sign_in` is True until `sign_in()`
+succeeds again.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import secrets
@@ -148,6 +150,7 @@ class Identity:
         self._meta: ProviderMetadata | None = None
         self._nonce: str | None = None  # the sign-in's: an ID token from a refresh may only repeat it
         self._lapsed = False
+        self._waiting: list[asyncio.Future[None]] = []  # wait_signed_in() callers
         self.user: SignedInUser | None = None
         self.renewals = 0  # silent renewals since sign-in (tests and diagnostics)
 
@@ -164,6 +167,13 @@ class Identity:
         """Seconds until the tokens should be renewed (<= 0: now); None when not signed in."""
         tokens = self.user.tokens if self.user is not None and not self._lapsed else None
         return None if tokens is None else tokens.renew_at - time.monotonic()
+
+    async def wait_signed_in(self) -> None:
+        """Return once the user is signed in (at once if they are)."""
+        while not self.signed_in:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiting.append(waiter)
+            await waiter
 
     @property
     def can_renew(self) -> bool:
@@ -205,11 +215,23 @@ class Identity:
                 if info.get("sub") != claims["sub"]:  # OIDC Core 5.3.2: must match, or it is not this user
                     raise IdentityError("The sign-in service's user details are for someone else.")
                 claims = {**info, **claims}
+        user = user_from_claims(claims, meta.issuer, _tokens(reply, claims))
+        lapsed = self.user if self._lapsed else None
+        if lapsed is not None and (user.subject, user.issuer) != (lapsed.subject, lapsed.issuer):
+            # what is open on screen is the lapsed user's: only they carry on
+            log.warning("sign-in refused: another user signed in while a lapsed session was waiting")
+            raise IdentityError(f"Signed in as {user.display_name}, but this session belongs to "
+                                f"{lapsed.display_name}. {lapsed.display_name} signs in again to carry on; "
+                                "anyone else signs out first (File, Sign out).")
         self._nonce = nonce
         self._lapsed = False
         self.renewals = 0
-        self.user = user_from_claims(claims, meta.issuer, _tokens(reply, claims))
+        self.user = user
         log.info("signed in login=%s role_profile=%s", self.user.login, self.user.sds_role_profile_id)
+        waiting, self._waiting = self._waiting, []
+        for waiter in waiting:
+            if not waiter.done():
+                waiter.set_result(None)
         return self.user
 
     async def renew(self) -> SignedInUser:

@@ -186,21 +186,10 @@ class MosaicCore:
         session opens at once. Raises IdentityError when sign-in fails (nothing is opened then).
 
         After a sign-in lapsed (see `needs_sign_in`), only the same person may carry on: what is open on
-        screen is theirs. Someone else is refused, and the lapsed sign-in stays as it was."""
+        screen is theirs. Identity.sign_in refuses someone else, and the lapsed sign-in stays as it was."""
         if self.identity is None:
             raise RuntimeError("no identity provider configured ([identity] in the machine-wide directory)")
-        from app.core.identity import IdentityError
-
-        identity = self.identity
-        lapsed = identity.user if identity.needs_sign_in else None
-        user = await identity.sign_in()
-        if lapsed is not None and (user.subject, user.issuer) != (lapsed.subject, lapsed.issuer):
-            identity.sign_out()
-            identity.user = lapsed
-            identity.lapse()
-            raise IdentityError(f"Signed in as {user.display_name}, but this session belongs to "
-                                f"{lapsed.display_name}. {lapsed.display_name} signs in again to carry on; "
-                                "anyone else signs out first (File, Sign out).")
+        user = await self.identity.sign_in()
         self._org_ods = user.org_ods
         self.set_user(user.audit_user())
         self._keep_signed_in()
@@ -234,20 +223,27 @@ class MosaicCore:
     async def _renew_sign_in(self) -> None:
         """Renew the user's tokens shortly before they run out, silently, for as long as the provider allows.
         Refused (or no refresh token): every practice session closes and waits for the user to sign in
-        again. The provider out of reach: tried again with backoff (the refresh token may still be good)."""
+        again (by "Sign in again", or by unlocking the window), then opens again. The provider out of
+        reach: tried again with backoff (the refresh token may still be good). Ends at sign-out."""
         from app.core.identity import IdentityError, RefreshRefused
 
         identity = self.identity
         assert identity is not None
         rng = random.Random()
         failures = 0
-        while (due := identity.renew_in()) is not None:
+        while identity.user is not None:
+            due = identity.renew_in()
+            if due is None:  # lapsed: wait for the user, then reopen what the lapse closed
+                await identity.wait_signed_in()
+                if any(s.status is PracticeStatus.SIGN_IN_NEEDED for s in self.sessions.states()):
+                    await self.sessions.sign_in()
+                continue
             await asyncio.sleep(max(0.0, due))
             try:
                 await identity.renew()
             except RefreshRefused as exc:
-                await self._sign_in_lapsed(str(exc))
-                return
+                if identity.signed_in:
+                    await self._sign_in_lapsed(str(exc))
             except Exception as exc:  # IdentityError: not reached; anything else must not end the renewals
                 if not isinstance(exc, IdentityError):
                     log.exception("sign-in renewal crashed")

@@ -176,6 +176,22 @@ async def test_a_refused_renewal_asks_the_same_user_to_sign_in_again(
         await core.close()
 
 
+async def test_signing_in_from_the_lock_after_a_lapse_reopens_the_practices_and_renews_again(
+        network: DemoNetwork, provider: DemoOidcProvider) -> None:
+    watch = Watch()
+    core = fast_core(network.practices[:2], watch)
+    core.identity = Identity(provider.settings, open_url=demo_browser)
+    try:
+        await core.sign_in_user()
+        provider.revoke_refresh_tokens()
+        await watch.until(lambda: all(s.status is PracticeStatus.SIGN_IN_NEEDED for s in core.sessions.states()))
+        await core.identity.sign_in()  # what unlocking the window does: the identity alone
+        await watch.until(lambda: all(s.status is PracticeStatus.ONLINE for s in core.sessions.states()))
+        await watch.until(lambda: core.identity is not None and core.identity.renewals >= 1)
+    finally:
+        await core.close()
+
+
 async def test_without_a_refresh_token_the_sign_in_ends_with_its_tokens(network: DemoNetwork) -> None:
     watch = Watch()
     with DemoOidcProvider.start(access_token_lifetime_s=0.5, issue_refresh_tokens=False) as provider:
