@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,9 +11,29 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+SEED_ENV = "MOSAIC_TEST_SEED"  # tests only: the seed of every randomised test in this run
+_SEED = pytest.StashKey[int]()
+
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SYNTHEA_DIR = SHARED_DATA / "synthea-r4"
 GPCONNECT_DIR = SHARED_DATA / "gpconnect-stu3"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--seed", type=int, default=None,
+                     help=f"seed for the randomised tests (or {SEED_ENV}=N); each prints the seed it used")
+
+
+@pytest.fixture
+def rng_seed(request: pytest.FixtureRequest) -> int:
+    """The seed of a randomised test: `--seed N` or MOSAIC_TEST_SEED=N re-runs one, else a fresh one each run.
+    It is printed, and a failure's report names it."""
+    seed = request.config.getoption("--seed")
+    if seed is None:
+        seed = int(os.environ[SEED_ENV]) if os.environ.get(SEED_ENV) else random.randrange(2**32)
+    request.node.stash[_SEED] = seed
+    print(f"seed={seed}")
+    return seed
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -45,6 +66,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     failure's frames' locals, which hold the Python wrappers of the test's now-deleted widgets and
     would otherwise reach the next full garbage collection."""
     report = yield
+    if report.failed and _SEED in item.stash:
+        seed = item.stash[_SEED]
+        report.sections.append(("seed", f"seed={seed}: re-run with --seed {seed} (or {SEED_ENV}={seed})"))
     if report.failed and item.nodeid.startswith("tests/ui/"):
         import sys
         import traceback

@@ -57,8 +57,8 @@ def committed(out: str) -> list[tuple[int, str]]:
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
-def test_sigkill_at_random_moments_never_breaks_or_loses_committed_entries(tmp_path: Path) -> None:
-    rng = random.Random(int(os.environ.get("MOSAIC_CRASH_SEED", time.time_ns() % 10**6)))
+def test_sigkill_at_random_moments_never_breaks_or_loses_committed_entries(tmp_path: Path, rng_seed: int) -> None:
+    rng = random.Random(rng_seed)  # the kill moments; a failure names the seed (--seed N re-runs them)
     script = tmp_path / "child.py"
     script.write_text(CHILD, encoding="utf-8")
     path = tmp_path / "journal.sqlite"

@@ -208,10 +208,8 @@ async def test_without_a_refresh_token_the_sign_in_ends_with_its_tokens(network:
 # --- practices that drop -------------------------------------------------------------------------------
 
 
-def test_backoff_doubles_to_its_cap_with_jitter_that_only_shortens() -> None:
-    seed = random.randrange(2**32)
-    print(f"backoff seed={seed}")
-    rng = random.Random(seed)
+def test_backoff_doubles_to_its_cap_with_jitter_that_only_shortens(rng_seed: int) -> None:
+    rng = random.Random(rng_seed)  # printed; --seed N re-runs it
     backoff = Backoff(first_s=2.0, factor=2.0, cap_s=60.0, jitter=0.3)
     for failures, base in enumerate([2, 4, 8, 16, 32, 60, 60, 60]):
         delay = backoff.delay(failures, rng)
