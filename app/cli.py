@@ -17,9 +17,12 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app import __version__
+
+if TYPE_CHECKING:
+    from app.demo.network import DemoNetwork
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: the demo shows what a real network has: GP Connect practices (as EMIS and SystmOne practices are; which
@@ -153,7 +156,7 @@ def cmd_window(args: argparse.Namespace) -> int:
     practices = _load_practices(args)
     if practices is None:
         return EXIT_USAGE
-    holder: dict[str, object] = {}
+    holder: dict[str, DemoNetwork] = {}
 
     def start_demo():
         network = _start_demo_network(patients=2000, latency_ms=0, load=None)
@@ -166,7 +169,7 @@ def cmd_window(args: argparse.Namespace) -> int:
     finally:
         network = holder.get("network")
         if network is not None:
-            network.stop()  # type: ignore[attr-defined]
+            network.stop()
 
 
 def _run_window_safely(practices, **kwargs) -> int:
@@ -230,7 +233,7 @@ def _can_show_dialog() -> bool:
     return True
 
 
-def _start_demo_network(patients: int, latency_ms: int, load: Path | None, practices: int = 5):
+def _start_demo_network(patients: int, latency_ms: int, load: Path | None, practices: int = 5) -> DemoNetwork:
     """Start the demo practices in this process and put their secrets in this process's environment."""
     from app.core.secrets import env_name
     from app.demo.network import DemoNetwork
@@ -266,8 +269,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         options["policy"] = demo.policy
         print(demo.describe(), file=sys.stderr)
     try:
-        return _run_window_safely(network.practices, identity=network.identity.settings, open_url=demo_browser,
-                                  core_options=options)
+        identity = network.identity.settings if network.identity is not None else None  # the demo always has one
+        return _run_window_safely(network.practices, identity=identity, open_url=demo_browser, core_options=options)
     finally:
         network.stop()
 

@@ -8,10 +8,13 @@ import sys
 
 from app.core import paths
 
+_configured = False  # set by the first call in a process: later calls leave the handlers as they are
+
 
 def setup_logging(verbose: bool = False) -> None:
+    global _configured
     root = logging.getLogger()
-    if getattr(root, "_mosaic_configured", False):
+    if _configured:
         return
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -31,4 +34,4 @@ def setup_logging(verbose: bool = False) -> None:
         root.addHandler(console)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # httpx logs full URLs, which hold NHS numbers
     logging.getLogger("httpcore").setLevel(logging.WARNING)
-    root._mosaic_configured = True  # type: ignore[attr-defined]
+    _configured = True

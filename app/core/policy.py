@@ -186,7 +186,7 @@ class Policy:
             return PolicyDecision("denied", why="Under the access policy a record opens only for a patient "
                                   "found by search or NHS number first, so that restrictions can be checked.")
         summary = patient if isinstance(patient, PatientSummary) else None
-        number = nhs.normalise(summary.nhs_number or "") if summary else nhs.normalise(patient)  # type: ignore[arg-type]
+        number = nhs.normalise((patient.nhs_number or "") if isinstance(patient, PatientSummary) else patient)
         reason = (purpose or "").strip()
         flags: list[str] = []
         relative = self._self_or_family(login, number, summary)

@@ -30,6 +30,8 @@ from app.core.policy import PolicyDecision, PolicyError, Study
 from app.core.secrets import SecretError, env_name, resolve_secret
 
 if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
     from app.core.audit.model import JournalEntry
     from app.core.search import PracticeResults
 
@@ -48,7 +50,7 @@ _SUMMARY_KEEP = frozenset({"practice_id", "sex"})
 _RECORD_KEEP = frozenset({"retrieved_at", "round_trips", "warnings", "research_consent", "access_flags",
                           "access_reason"})  # how it was opened: the user's own words and the policy's flags
 
-T = TypeVar("T")
+T = TypeVar("T", bound="DataclassInstance")
 
 
 class ResearchKeyMissing(PolicyError):
@@ -106,7 +108,7 @@ def looks_like_pseudonym(text: str) -> bool:
 def _reduced(instance: T, keep: frozenset[str], **values: Any) -> T:
     """A copy with `values` set, `keep` fields as they were and every other field at its default."""
     kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(instance):  # type: ignore[arg-type]
+    for f in dataclasses.fields(instance):
         if f.name in values:
             kwargs[f.name] = values[f.name]
         elif f.name in keep:
