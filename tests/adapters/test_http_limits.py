@@ -230,14 +230,14 @@ async def test_a_trickling_body_hits_the_overall_deadline(server: LoopbackServer
     error = await expect_error(p, "/trickle", "timeout")
     elapsed = time.monotonic() - started
     assert "did not finish its reply within 0.6 s" in error.message
-    assert 0.5 < elapsed < 2.0
+    assert 0.5 < elapsed < 10, elapsed  # not before the deadline; the whole body would take 40 minutes
 
 
 async def test_a_server_that_never_answers_times_out(server: LoopbackServer) -> None:
     started = time.monotonic()
     error = await expect_error(practice(server.base, timeout_s=0.3), "/silent", "timeout")
     assert "did not answer within 0.3 s" in error.message
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 5  # the server stays silent for 10 s
 
 
 async def test_statuses_map_to_kinds_with_the_servers_words(server: LoopbackServer) -> None:

@@ -140,9 +140,9 @@ async def test_open_record_by_nhs_number_loads_every_section(secrets_env) -> Non
 
 
 async def test_practices_connect_concurrently(secrets_env) -> None:
-    """Five practices each adding 300 ms sign in together, not one after another."""
+    """Five practices each adding a second sign in together, not one after another."""
     for server in secrets_env.servers:
-        server.faults.latency_ms = 300
+        server.faults.latency_ms = 1000  # long enough that a loaded machine's overhead cannot blur the two
     core = MosaicCore(secrets_env.practices)
     try:
         loop = asyncio.get_running_loop()
@@ -155,6 +155,6 @@ async def test_practices_connect_concurrently(secrets_env) -> None:
         await core.close()
     assert all(s.status is PracticeStatus.ONLINE for s in states)
     per_practice_minimum = min(s.server.round_trip_ms for s in states) / 1000
-    assert per_practice_minimum >= 0.3
+    assert per_practice_minimum >= 1.0
     # sequential sign-in would take at least 5 x the slowest single practice
     assert elapsed < 5 * per_practice_minimum
