@@ -557,7 +557,7 @@ def map_entry(resource: Any, resolve: Resolver | None = None) -> Entry | None:
     """One resource as a section entry; None for types outside the six sections. May raise on bad shape."""
     if not isinstance(resource, dict):
         raise MalformedResource("a resource must be a JSON object")
-    mapper = MAPPERS.get(resource.get("resourceType"))  # type: ignore[arg-type]
+    mapper = MAPPERS.get(resource.get("resourceType", ""))  # no type: no mapper, as for an unknown one
     return mapper(resource, resolve) if mapper else None
 
 
