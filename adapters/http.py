@@ -54,6 +54,7 @@ class HttpError(AdapterError):
         super().__init__(message, kind)
         self.status = status
         self.detail = detail  # the server's own explanation, when it gave one
+        self.spine_code: str | None = None  # GP Connect: the Spine error code the reply carried, if one
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ def spine_error(practice_name: str, code: str, status: int | None = None) -> Ada
     from adapters.http import HttpError  # an HttpError keeps the status, for the core's retry decisions
 
     error = HttpError(template.format(practice=practice_name), kind, status)
-    error.spine_code = code  # type: ignore[attr-defined]
+    error.spine_code = code
     return error
 
 
