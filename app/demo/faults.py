@@ -16,11 +16,11 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 FaultMode = Literal["malformed-json", "wrong-content-type", "oversized", "hang", "http-500", "http-503",
                     "auth-fail", "down"]
-MODES: frozenset[str] = frozenset(FaultMode.__args__)  # type: ignore[attr-defined]
+MODES: frozenset[str] = frozenset(get_args(FaultMode))
 
 
 @dataclass(frozen=True)
