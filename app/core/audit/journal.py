@@ -434,7 +434,11 @@ class Journal:
         checker = chain.ChainChecker()
         problem: chain.Break | None = None
         with self._transaction("check the audit journal") as conn:
-            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            driver = conn.connection.driver_connection  # None only once the pool has invalidated it
+            if driver is None:
+                raise JournalError(f"Could not check the audit journal: its connection was closed ({self.path}).",
+                                   path=self.path, kind="closed")
+            cursor = driver.cursor()
             try:
                 cursor.execute(f"SELECT {columns} FROM journal ORDER BY seq")
                 while problem is None and (batch := cursor.fetchmany(BATCH)):
