@@ -518,7 +518,9 @@ class Day:
         failed = {r.practice_id: r.error for r in outcome.results if r.error}
         unexpected = {pid: why for pid, why in failed.items() if pid not in failing}
         if unexpected:
-            raise SoakError(f"the search {text!r}: practices failed: {unexpected}")
+            first = next(iter(unexpected.values()))
+            raise SoakError(f"the search {text!r}: {len(unexpected)} practices failed ({', '.join(unexpected)}); "
+                            f"the first said: {first}")
         found = {(p.practice_id, p.local_id): p for p in outcome.patients}
         found.update({(p.practice_id, p.nhs_number): p for p in outcome.patients
                       if p.nhs_number and p.practice_id in self.gp_connect_ids})
