@@ -447,9 +447,10 @@ class Day:
         ]
         for name, step in steps:
             self.errors.where = f"cycle {number}, {name}"
-            self.meter.set_phase(name)
             if self.on_step is not None:
                 self.on_step(self.errors.where)
+            self.meter.set_phase(name)
+            self.meter.last = time.perf_counter()  # the soak's own bookkeeping above is not the window's stall
             try:
                 step()
                 self.turn()  # what the step left for the event loop counts as the step's
