@@ -156,7 +156,7 @@ class ResultsModel(QStandardItemModel):
             self._grow(number, extra, expand, touched)
         if fresh:
             self._insert_groups(fresh, expand, touched)
-        return Added([QModelIndex(kept) for kept in expand if kept.isValid()], self._samples(touched))
+        return Added([_plain(kept) for kept in expand if kept.isValid()], self._samples(touched))
 
     def _grow(self, number: str, extra: list[PatientSummary], expand: list[QPersistentModelIndex],
               touched: list[QPersistentModelIndex]) -> None:
@@ -200,7 +200,7 @@ class ResultsModel(QStandardItemModel):
             else:
                 self._insert_group_row(at, group)
                 top = QPersistentModelIndex(self.index(at, 0))
-                touched.extend(self._append_children(QModelIndex(top), list(group.members)))
+                touched.extend(self._append_children(_plain(top), list(group.members)))
                 self._remember(("group", group.nhs_number or ""), top)
                 expand.append(top)
             if group.nhs_number:
@@ -222,7 +222,7 @@ class ResultsModel(QStandardItemModel):
         self.insertRows(first, len(members), top)
         cells = []
         for offset, member in enumerate(members):
-            here = QModelIndex(parent)
+            here = _plain(parent)
             self._fill_patient(first + offset, here, member)
             cell = QPersistentModelIndex(self.index(first + offset, 0, here))
             self._remember((member.practice_id, member.local_id), cell)
@@ -239,7 +239,7 @@ class ResultsModel(QStandardItemModel):
         """One index for each kind of row not seen before in this search (what column 0 shows there)."""
         samples = []
         for kept in touched:
-            index = QModelIndex(kept)
+            index = _plain(kept)
             if not index.isValid():
                 continue
             kind = (index.parent().isValid(), index.data(PATIENT_ROLE) is None, index.data(),
@@ -261,7 +261,7 @@ class ResultsModel(QStandardItemModel):
 
     def index_of(self, key: Key) -> QModelIndex:
         kept = self._rows.get(key)
-        return QModelIndex(kept) if kept is not None and kept.isValid() else QModelIndex()
+        return _plain(kept) if kept is not None and kept.isValid() else QModelIndex()
 
     # -- rows --------------------------------------------------------------------------------------
 
@@ -312,6 +312,11 @@ class ResultsModel(QStandardItemModel):
                 self.setData(index, value, role)
         self.setData(self.index(row, 0, parent), multi_swatch(colours), _DECORATION)
         self.setData(self.index(row, 1, parent), QColor(style.ERROR) if differs else None, _FOREGROUND)
+
+
+def _plain(kept: QPersistentModelIndex) -> QModelIndex:
+    """The model index a persistent index stands for now (invalid once its row is gone)."""
+    return QModelIndex(kept)  # type: ignore[call-overload]  # PySide6's stubs omit this overload
 
 
 def _group_sort_key(group: PatientGroup) -> tuple[str, str, str]:
