@@ -77,7 +77,17 @@ def settle_heap() -> None:
     later is collected as before.
 
     Only `run_window` does this, once per process: a process that builds and closes many windows (the
-    tests) would otherwise keep every closed window's Python objects out of the collector for good."""
+    tests) would otherwise keep every closed window's Python objects out of the collector for good.
+
+    The audit journal's libraries (SQLAlchemy) are imported here too, before the window is shown. The
+    core opens the journal in a worker thread when signing in starts, and an import there holds the
+    interpreter lock for most of its ~100 ms (PySide6 also reads the source of every module imported after
+    it): the window, just painted, would not answer input meanwhile. Imported now, that time is part of
+    the start, and what they make is frozen with the rest."""
+    import app.core.audit.journal  # noqa: F401 - imported for its side effect, see above
+    import app.core.audit.outbox  # noqa: F401
+    import app.core.audit.recorder  # noqa: F401
+
     gc.collect()
     gc.freeze()
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+import shiboken6
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QLabel, QSplitter, QStackedWidget, QTabBar, QTabWidget, QWidget
 
 from app.core.nhs_number import format_nhs_number
@@ -54,6 +55,8 @@ class RecordArea(QStackedWidget):
         self.addWidget(self.splitter)
         self.panes: list[RecordPane] = []
         self.current_pane = self._new_pane()
+        self._forward_pass = False  # a view was brought forward in this pass of the event loop
+        self._forward: RecordView | None = None  # added later in the same pass: brought forward after it
         app = QApplication.instance()
         if not isinstance(app, QApplication):  # widgets cannot exist without one; narrows the Optional
             raise RuntimeError("RecordTabs needs a QApplication")
@@ -71,17 +74,36 @@ class RecordArea(QStackedWidget):
         return next((p for p in self.panes if p.indexOf(view) >= 0), None)
 
     def current_view(self) -> RecordView | None:
+        if self._forward is not None and shiboken6.isValid(self._forward) and self.pane_of(self._forward):
+            return self._forward  # on its way forward (see `add`)
         widget = self.current_pane.currentWidget()
         return widget if isinstance(widget, RecordView) else None
 
     # -- changes -----------------------------------------------------------------------------------
 
     def add(self, view: RecordView) -> None:
-        """Open a new tab in the current pane and bring it forward."""
+        """Open a new tab in the current pane and bring it forward.
+
+        Several opened in one pass of the event loop (ten records at once): the first is brought forward at
+        once and the last at the end of the pass. Bringing each forward in turn would show, lay out and hide
+        every one of them on the way (2 ms or more each, holding the GUI thread)."""
         self._insert(self.current_pane, view)
+        if self._forward_pass:
+            self._forward = view
+            return
         self.focus_view(view)
+        self._forward_pass = True
+        QTimer.singleShot(0, self, self._forward_last)
+
+    def _forward_last(self) -> None:
+        self._forward_pass = False
+        view = self._forward
+        if view is not None and shiboken6.isValid(view):
+            self.focus_view(view)
+        self._forward = None
 
     def focus_view(self, view: RecordView) -> None:
+        self._forward = None  # this one now, whatever was on its way forward
         pane = self.pane_of(view)
         if pane is None:
             return
