@@ -125,3 +125,46 @@ async def test_outage_then_recovery_delivers_exactly_once(secrets_env, tmp_path)
     for entry in journal.query(practice_id=server.practice.id, actions=[Action.READ]):
         system, value = entry_identifier(entry)
         assert len(server.audit.search(identifier=f"{system}|{value}")) == 1
+
+
+async def test_commits_made_while_one_is_written_go_to_the_journal_together(tmp_path) -> None:
+    import threading
+    from datetime import datetime
+
+    from app.core.audit.model import JournalEntry
+    from app.core.audit.recorder import AuditRecorder
+    from app.core.model import Practice
+
+    journal = Journal.open(tmp_path / "j.sqlite")
+    calls: list[int] = []
+    first_started, release = threading.Event(), threading.Event()
+    real = journal.append_each
+
+    def held(items):  # type: ignore[no-untyped-def]
+        calls.append(len(items))
+        if len(calls) == 1:
+            first_started.set()
+            assert release.wait(10), "the test never released the first write"
+        return real(items)
+
+    journal.append_each = held  # type: ignore[method-assign]
+    recorder = AuditRecorder(journal, USER)
+    practice = Practice(id="p1", name="Practice One", ods_code="Y01", adapter="fhir-r4", base_url="http://127.0.0.1:9")
+    good = [recorder.search(practice, PatientQuery(family=f"name{n}"), n) for n in range(4)]
+    naive = JournalEntry(action=Action.SEARCH, user=USER, recorded_at=datetime(2025, 1, 1))  # no time zone: invalid
+    try:
+        first = asyncio.ensure_future(recorder.commit(good[0], practice))
+        assert await asyncio.to_thread(first_started.wait, 10)  # the first commit is being written
+        rest = [asyncio.ensure_future(recorder.commit(e, practice)) for e in (good[1], naive, good[2], good[3])]
+        while len(recorder._waiting) < 4:  # let them queue (each waits for the write in flight)
+            await asyncio.sleep(0)
+        release.set()
+        results = await asyncio.gather(first, *rest, return_exceptions=True)
+    finally:
+        release.set()
+    assert calls == [1, 4]  # the four made meanwhile went together, in one worker-thread call
+    assert isinstance(results[2], AuditError)  # the invalid entry failed alone ...
+    stored = [r for i, r in enumerate(results) if i != 2]
+    assert [e.seq for e in stored] == [1, 2, 3, 4]  # ... the others were stored, in the order made
+    assert journal.verify().ok and journal.count() == 4
+    journal.close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import sys
 import time
 from collections import defaultdict
@@ -95,7 +96,7 @@ def one_run(network: Any, query: PatientQuery) -> dict[str, Any]:
         states = await core.sign_in()
         t1, t1_wall = time.perf_counter(), time.time()
         outcome = await core.search(query)
-        t2 = time.perf_counter()
+        t2, t2_wall = time.perf_counter(), time.time()
         cpu = time.process_time() - cpu0
         # Untimed: the outbox delivers this run's journal entries before the core closes, so the next run
         # signs in as a user normally does, with nothing waiting from an earlier session.
@@ -107,7 +108,8 @@ def one_run(network: Any, query: PatientQuery) -> dict[str, Any]:
             "total": common.ms(t2 - t0), "sign_in": common.ms(t1 - t0), "search": common.ms(t2 - t1),
             "online": sum(s.status is PracticeStatus.ONLINE for s in states), "failed_search": len(outcome.failures),
             "results": len(outcome.patients), "sign_in_requests": sum(t <= t1_wall for t in times),
-            "search_requests": sum(t > t1_wall for t in times), "online_at": dict(online_at),
+            "search_requests": sum(t1_wall < t <= t2_wall for t in times),
+            "after_requests": sum(t > t2_wall for t in times), "online_at": dict(online_at),
             "connections": after["connections"] - before["connections"], "cpu": common.ms(cpu),
         }
 
@@ -134,6 +136,11 @@ def main(argv: list[str] | None = None) -> int:
             queries = {"family name": PatientQuery(family=FAMILY), "NHS number": PatientQuery(nhs_number=network.nhs)}
             for label, query in queries.items():
                 one_run(network, query)  # warm-up: imports, the journal, the servers' first use
+                if not args.demo_in_process:  # (common.demo_network has frozen the heap already)
+                    # As the window does before it signs in (app.ui.app.settle_heap): what is loaded by now
+                    # lives as long as the process, and leaves the cyclic collector's walks.
+                    gc.collect()
+                    gc.freeze()
                 runs = []
                 for _ in range(args.runs):
                     if budget.expired() and runs:
@@ -149,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"{common.median([r['sign_in'] for r in runs]):.0f} + search "
                       f"{common.median([r['search'] for r in runs]):.0f}; runs {each}), "
                       f"results {last['results']}, requests sign-in {last['sign_in_requests']} "
-                      f"search {last['search_requests']}, TCP connections/run "
+                      f"search {last['search_requests']} (audit deliveries after it {last['after_requests']}), "
+                      f"TCP connections/run "
                       f"{common.median([r['connections'] for r in runs]):.0f}, CPU time of this process/run "
                       f"{common.median([r['cpu'] for r in runs]):.0f} ms"
                       + (f", {len(bad)} runs with failures!" if bad else ""), flush=True)
@@ -174,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         for size in SIZES:
             report.add(f"Sign-in + search {query_text}, {size} practice{'s' if size > 1 else ''} (median)",
                        medians[(label, size)], "ms")
-        for size in (5, 20):
+        for size in [s for s in (5, 20) if s in SIZES]:
             ratio = medians[(label, size)] / base
             report.add(f"  ratio {size} practices / 1 practice ({label})", ratio, "x", goal=f"≤ {GOALS[size]}×",
                        met=ratio <= GOALS[size])

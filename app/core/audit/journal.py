@@ -210,7 +210,7 @@ class Journal:
             raise JournalError(f"Could not {doing}: there is no journal file at {path}.", path=path, kind="cannot-open")
         if not read_only:
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                paths.private_file(path)  # user-only, before SQLite makes it (or its -wal/-shm) world-readable
             except OSError as exc:
                 raise explain(exc, path, doing) from exc
         journal_ = cls(path, _engine(path, read_only, busy_timeout, pragmas or {}), read_only=read_only,
@@ -297,18 +297,29 @@ class Journal:
         that transaction fails, each of its entries is tried again alone, so one bad entry fails only its
         own caller.
         """
-        mine = _Queued(self._fields(entry), tuple(destinations))
+        (result,) = self.append_each([(entry, destinations)])
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def append_each(self, items: Sequence[tuple[JournalEntry, Sequence[str]]]) -> list[JournalEntry | BaseException]:
+        """`append` for several entries at once (in this order, in as few transactions as the group commit
+        allows): for each, the entry as stored or the error (a JournalError) that kept it out. An entry is
+        returned only once its commit has returned."""
+        mine: list[_Queued] = []
+        for entry, destinations in items:
+            try:
+                mine.append(_Queued(self._fields(entry), tuple(destinations)))
+            except JournalError as exc:
+                mine.append(_Queued({}, (), error=exc))
         with self._queue_lock:
-            self._queue.append(mine)
+            self._queue.extend(q for q in mine if q.error is None)
         with self._commit_lock:
-            if mine.row is None and mine.error is None:
+            if any(q.row is None and q.error is None for q in mine):
                 with self._queue_lock:
                     batch, self._queue = self._queue, []
                 self._commit(batch)
-        if mine.error is not None:
-            raise mine.error
-        assert mine.row is not None
-        return chain.from_row(mine.row)
+        return [q.error if q.error is not None else chain.from_row(q.row or {}) for q in mine]
 
     def _commit(self, batch: list[_Queued]) -> None:
         """Commit `batch` in one transaction; if that fails, each entry alone. Sets each one's row or error."""
