@@ -210,7 +210,7 @@ class Journal:
             raise JournalError(f"Could not {doing}: there is no journal file at {path}.", path=path, kind="cannot-open")
         if not read_only:
             try:
-                paths.private_file(path)  # user-only, before SQLite makes it (or its -wal/-shm) world-readable
+                path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise explain(exc, path, doing) from exc
         journal_ = cls(path, _engine(path, read_only, busy_timeout, pragmas or {}), read_only=read_only,
