@@ -8,7 +8,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from app.core import nhs_number
+from app.core import nhs_number, paths
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -173,7 +173,7 @@ def _export(args: argparse.Namespace, practices_loader) -> int:
         practices = {p.id: p for p in (practices_loader() or [])}
         text = json.dumps(to_fhir_bundle(entries, practices), indent=2)
     if args.output:
-        args.output.write_text(text, encoding="utf-8")
+        paths.write_private_text(args.output, text)  # patient identifiers: user-only (0600)
         print(f"Wrote {len(entries)} entries to {args.output}.", file=sys.stderr)
     else:
         sys.stdout.write(text)

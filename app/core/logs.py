@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
 import sys
@@ -9,6 +10,13 @@ import sys
 from app.core import paths
 
 _configured = False  # set by the first call in a process: later calls leave the handlers as they are
+
+
+class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """Every log file it opens (the first, and each one after a rollover) is user-only (0600)."""
+
+    def _open(self) -> io.TextIOWrapper:
+        return paths.open_private(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors)
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -19,9 +27,8 @@ def setup_logging(verbose: bool = False) -> None:
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
-        folder = paths.user_log_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.handlers.RotatingFileHandler(
+        folder = paths.private_dir(paths.user_log_dir())
+        handler: logging.Handler = _PrivateRotatingFileHandler(
             folder / "mosaic.log", maxBytes=5_000_000, backupCount=3, encoding="utf-8")
     except OSError as exc:
         print(f"mosaic: cannot write logs ({exc}); logging to the console instead", file=sys.stderr)

@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import replace
@@ -17,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from urllib.parse import urlsplit
 
+from app.core import paths
 from app.core.config import NotifySettings
 from app.core.model import Practice
 from app.demo.fhir_server import DEMO_CONSUMER_ASID, DEMO_CONSUMER_ODS, DemoServer
@@ -217,10 +217,9 @@ class DemoNetwork:
                        f"base_url = {_toml_string(notify.base_url)}\n"
                        f"ods_code = {_toml_string(notify.ods_code or '')}\n"
                        f"organisation = {_toml_string(notify.organisation or '')}\n\n")
-        path.write_text(header + "\n".join(blocks), encoding="utf-8")
+        _write_private(path, header + "\n".join(blocks))  # names the servers secrets go to: nobody else's file
         env_path = path.with_name(path.name + ".env")
-        fd = os.open(env_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with paths.create_secret_file(env_path, replace_own=True) as handle:
             for practice_id, secret in self.secrets.items():
                 if practice_id in self.smart_keys:
                     continue  # a PEM is not one line: it is in its key file
@@ -229,7 +228,6 @@ class DemoNetwork:
                 handle.write(f"{secret_env_name(practice_id)}={secret}\n")
             if self.notify is not None:
                 handle.write(f"MOSAIC_SECRET_NOTIFY={self.notify.api_key}\n")
-        os.chmod(env_path, 0o600)
         return path
 
     # -- control ------------------------------------------------------------------------------
@@ -279,10 +277,9 @@ def _prepare_gp_connect_demo(servers: list[DemoServer], shared: list[SharedPatie
 
 
 def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+    """A config or key file: created exclusively, 0600, never another account's file or a link (see paths)."""
+    with paths.create_secret_file(path, replace_own=True) as handle:
         handle.write(text)
-    os.chmod(path, 0o600)
 
 
 def _toml_string(value: str) -> str:

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core import nhs_number
+from app.core import nhs_number, paths
 from app.core.audit.model import Action, JournalEntry, Outcome
 from app.core.display import format_date, format_datetime
 from app.core.model import SECTION_TITLES, Practice, SectionName
@@ -220,7 +220,7 @@ async def export_entries(core: Any, filters: Filters, path: Path, fmt: str, prac
         else:
             text = json.dumps(to_fhir_bundle(entries, {p.id: p for p in practices}), indent=2, ensure_ascii=False)
         partial = path.with_name(path.name + ".part")
-        with open(partial, "w", encoding="utf-8", newline="") as out:
+        with paths.open_private(partial, "w", newline="") as out:  # patient identifiers: user-only (0600)
             out.write(text)
             out.flush()
             os.fsync(out.fileno())

@@ -96,7 +96,7 @@ _CAUSES: tuple[tuple[tuple[str, ...], str, str, str], ...] = (
     (("file is not a database", "malformed", "corrupt"), "corrupt",
      "the file is damaged or is not a Mosaic audit journal",
      "Do not delete it: it is audit evidence. Tell IT; access cannot be recorded until it is repaired or moved aside."),
-    (("unable to open database file", "no such file"), "cannot-open",
+    (("unable to open database file", "no such file", "is a directory"), "cannot-open",
      "the file cannot be opened", "Check that {folder} exists and that your account can write to it."),
 )
 
@@ -210,7 +210,7 @@ class Journal:
             raise JournalError(f"Could not {doing}: there is no journal file at {path}.", path=path, kind="cannot-open")
         if not read_only:
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                paths.private_file(path)  # user-only, before SQLite makes it (or its -wal/-shm) world-readable
             except OSError as exc:
                 raise explain(exc, path, doing) from exc
         journal_ = cls(path, _engine(path, read_only, busy_timeout, pragmas or {}), read_only=read_only,

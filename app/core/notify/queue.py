@@ -107,7 +107,7 @@ class NotifyQueue:
     def __init__(self, path: Path, busy_timeout_s: float = 10.0) -> None:
         self.path = path
         self._timeout = busy_timeout_s
-        path.parent.mkdir(parents=True, exist_ok=True)
+        paths.private_file(path)  # user-only (phone numbers), before SQLite makes it or its -wal/-shm
         con = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)
         try:
             con.execute("PRAGMA journal_mode=WAL")
