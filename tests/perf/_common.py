@@ -81,13 +81,15 @@ class ChildNetwork:
     """Demo practices running in a child process (tests/perf/_demo_child.py), seen from the benchmark."""
 
     def __init__(self, proc: subprocess.Popen[str], config: Path, ready: dict[str, Any]) -> None:
-        from app.core.config import load_directory
+        from app.core.model import Practice
 
         self._proc = proc
-        self.config = config
+        self.config = config  # the practice directory the child wrote (secrets in config.env)
         self.auth: dict[str, str] = ready["auth"]  # practice id -> sign-in method
         self.nhs: str = ready["nhs"]  # registered at two practices when the network shares patients
-        self.practices = load_directory(config)  # as `mosaic --config FILE` would read them
+        # As the child made them, not read back from `config`: reading a directory merges in this machine's
+        # machine-wide one, which a benchmark must not depend on.
+        self.practices = [Practice(**fields) for fields in ready["practices"]]
 
     def stats(self) -> dict[str, Any]:
         """{"requests": served so far, "connections": accepted so far, "times": [time.time() of each request

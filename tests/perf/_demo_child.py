@@ -9,16 +9,18 @@ Mosaic. This child runs them instead (`common.demo_network_process` starts it):
 
 It starts `DemoNetwork.start(N, P, L)` (the same practices `common.demo_network` makes), writes the
 practice directory to FILE and the secrets to FILE.env (as `mosaic demo-server --write-config`
-does), then prints one JSON line: {"ready": true, "auth": {practice id: auth}, "nhs": [an NHS number
-registered at two practices, or else one at the first practice]}. Each line "stats" on stdin is
-answered with one JSON line {"requests": total served, "connections": total accepted, "times":
-[time.time() each request arrived], "answered": [time.time() each reply was written], both for the
-requests answered since the last "stats"}. End of stdin stops the servers.
+does), then prints one JSON line: {"ready": true, "auth": {practice id: auth}, "nhs": an NHS number
+registered at two practices (or else one at the first practice), "practices": [each Practice as a
+dict]}. Each line "stats" on stdin is answered with one JSON line {"requests": total served,
+"connections": total accepted, "times": [time.time() each request arrived], "answered":
+[time.time() each reply was written], both for the requests answered since the last "stats"}.
+End of stdin stops the servers.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import sys
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         shared = network.shared_patients[0].nhs_number if network.shared_patients else None
         nhs = shared or network.servers[0].population.at(0).nhs_number
         print(json.dumps({"ready": True, "auth": {s.spec.id: s.spec.auth for s in network.servers},
-                          "nhs": nhs}), flush=True)
+                          "nhs": nhs, "practices": [dataclasses.asdict(p) for p in network.practices]}), flush=True)
         for line in sys.stdin:
             if line.strip() == "stats":
                 with lock:
