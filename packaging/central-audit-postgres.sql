@@ -9,7 +9,13 @@
 --   psql "host=db.example port=5432 dbname=audit user=postgres" -v ON_ERROR_STOP=1 \
 --        -f central-audit-postgres.sql
 --
--- Names can be changed with -v, e.g. -v audit_schema=pcn_audit -v workstation_role=pcn_workstation.
+-- Role names can be changed with -v, e.g. -v workstation_role=pcn_workstation -v auditor_role=pcn_auditor.
+-- The schema cannot: Mosaic writes to mosaic_audit (DEFAULT_PG_SCHEMA in app/core/audit/central.py, not a
+-- setting), so a store made under another name would only leave every entry waiting in the workstations'
+-- outboxes. (-v audit_schema exists for Mosaic's own tests, which pass the same name to CentralStore.)
+-- A workstation reaches a store on another machine only with sslmode=verify-full: give each workstation
+-- the CA certificate that signed this server's (libpq reads ~/.postgresql/root.crt, or sslrootcert=… in
+-- the URL), and a server certificate whose name is the host in the URL.
 -- Then create one login per workstation (or per practice) and one per auditor, for example:
 --
 --   CREATE ROLE ws_surgery1 LOGIN PASSWORD '…' IN ROLE mosaic_workstation;

@@ -10,6 +10,7 @@ app.core.audit.chain), so each row's `hash` can be recomputed centrally to show 
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -34,6 +35,56 @@ SENT_COLUMNS: tuple[str, ...] = (
 
 class CentralStoreError(Exception):
     """The central store could not be used; the message says why and what to do."""
+
+
+#: the only sslmode Mosaic accepts for a central store on another machine: TLS, the server's certificate
+#: checked against a trusted CA *and* against the host name in the URL. `require` encrypts but accepts any
+#: certificate, so whoever sits on the path (or answers for the name) could read and drop audit entries,
+#: which carry who looked at which NHS number; `verify-ca` accepts any server the CA ever certified.
+REMOTE_SSLMODE = "verify-full"
+
+
+def _is_local_host(host: str) -> bool:
+    """This machine: a loopback address or name, or a Unix-socket folder (libpq: a host starting with /)."""
+    if host.startswith("/") or host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def pg_connect_args(url: sa.URL) -> dict[str, str]:
+    """libpq settings Mosaic fixes for a PostgreSQL central store, so that TLS is required to another machine
+    and nothing outside the configured URL (PGHOSTADDR, PGSSLMODE, PGSERVICE in the environment, a service
+    file) can redirect the connection or drop TLS. Raises CentralStoreError for a URL that would.
+
+    The URL must name its server. To any server but this machine, `sslmode` must be verify-full (it is set
+    when the URL leaves it out); the CA is libpq's own (`sslrootcert` in the URL, else ~/.postgresql/root.crt).
+    """
+    where = url.render_as_string(hide_password=True)
+    query = {k: (v if isinstance(v, str) else ",".join(v)) for k, v in url.query.items()}
+    if "service" in query:
+        raise CentralStoreError(f"The central audit store's URL ({where}) names a libpq service: put the server "
+                                "and sslmode in the URL itself, where Mosaic can check them.")
+    hosts = [h for value in (url.host or "", query.get("host", ""), query.get("hostaddr", ""))
+             for h in value.split(",") if h]
+    if not hosts:
+        raise CentralStoreError(f"The central audit store's URL ({where}) does not name its server: write it as "
+                                "postgresql+psycopg://LOGIN@SERVER/DATABASE.")
+    sslmode = query.get("sslmode")
+    args = {"hostaddr": query.get("hostaddr", "")}  # "": no PGHOSTADDR from the environment either
+    if all(_is_local_host(h) for h in hosts):
+        args["sslmode"] = sslmode or "prefer"  # this machine: nothing crosses a network
+        return args
+    if sslmode not in (None, REMOTE_SSLMODE):
+        raise CentralStoreError(
+            f"The central audit store ({where}) is on another machine and its URL says sslmode={sslmode}: audit "
+            f"entries name patients, so Mosaic sends them only over TLS with the server's certificate checked "
+            f"against its name. Change the URL to sslmode={REMOTE_SSLMODE} (or leave sslmode out) in [audit] "
+            "central_url, and give this PC the CA certificate that signed the server's (ask IT).")
+    args["sslmode"] = REMOTE_SSLMODE
+    return args
 
 
 def _table(metadata: sa.MetaData) -> sa.Table:
@@ -78,7 +129,9 @@ class CentralStore:
         except sa.exc.ArgumentError as exc:
             raise CentralStoreError(f"The central audit store address is not a database URL ({exc}).") from exc
         is_pg = parsed.get_backend_name() == "postgresql"
-        connect_args = {"connect_timeout": max(1, int(connect_timeout_s))} if is_pg else {}
+        connect_args: dict[str, object] = {}
+        if is_pg:
+            connect_args = {"connect_timeout": max(1, int(connect_timeout_s)), **pg_connect_args(parsed)}
         # hide_parameters: a database error must never carry patient data into a log or a message
         self._engine: Engine = sa.create_engine(parsed, pool_pre_ping=True, hide_parameters=True,
                                                 connect_args=connect_args)
@@ -187,6 +240,8 @@ def open_central(url: str) -> CentralStore:
     if parsed.password:
         raise CentralStoreError("Leave the password out of the central audit store's URL; set "
                                 "MOSAIC_SECRET_CENTRAL or run `mosaic credentials set central`.")
+    if parsed.get_backend_name() == "postgresql":
+        pg_connect_args(parsed)  # a URL Mosaic will not use is refused before any secret is read
     if parsed.username:  # file databases and peer/certificate authentication need no password
         secret = resolve_secret(CENTRAL_SECRET_ID, "The central audit store")
         if secret:
