@@ -1,9 +1,9 @@
 """Demo practices in a process of their own, for benchmarks that time Mosaic as a client.
 
 A real practice's server runs on another machine. Started in the benchmark's own process, the demo
-servers' threads would take the interpreter lock from Mosaic's event loop while it waits for them
-(at 20 practices they used more CPU than Mosaic itself), so the figure would time the demo, not
-Mosaic. This child runs them instead (`common.demo_network_process` starts it):
+servers' threads compete with Mosaic's event loop for the interpreter lock (at 20 practices ~50 ms of
+their CPU per sign-in + search, in bursts just when the replies are due), so the figure would time some
+of the demo too. This child runs them instead (`common.demo_network_process` starts it):
 
     python -m tests.perf._demo_child --practices N --patients P --latency-ms L --config FILE
 

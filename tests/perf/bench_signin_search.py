@@ -6,9 +6,12 @@ MosaicCore (new sessions, new connections) every run; median of several runs aft
 1.5x of one practice.
 
 The demo practices run in a child process (tests/perf/_demo_child.py), as a practice's server runs on
-another machine: in this process their threads would take the interpreter lock from Mosaic's event loop
-and the figure would time the demo, not Mosaic. `--demo-in-process` runs them here, as this benchmark
-did before, to compare.
+another machine: in this process their threads would compete with Mosaic's event loop for the interpreter
+lock and the figure would time some of the demo too. `--demo-in-process` runs them here, as this benchmark
+did before, to compare. Each run prints its timings, the requests and TCP connections the demo served, the
+CPU time this process used (Mosaic's alone, with the demo in a child) and the machine's load average. After
+each timed run, untimed, the audit outbox delivers that run's entries, so every run signs in with nothing
+waiting from an earlier one, as a user normally does.
 
     python -m tests.perf.bench_signin_search [--runs 7] [--json FILE] [--demo-in-process]
 """
