@@ -27,6 +27,7 @@ import httpx
 
 import app
 from adapters.base import AdapterError
+from app.core import net
 from app.core.model import Practice
 
 log = logging.getLogger("mosaic.adapters.http")
@@ -76,7 +77,7 @@ def _tls_context() -> ssl.SSLContext:
 def make_client(practice: Practice, accept: str = "application/fhir+json") -> httpx.AsyncClient:
     """One client per adapter: TLS verified, per-phase timeouts from the practice, no auto-redirects."""
     t = practice.timeout_s
-    return httpx.AsyncClient(
+    return net.async_client(  # no proxies, CA bundle or netrc from the environment
         verify=_tls_context(),
         follow_redirects=False,  # fetch_json follows same-origin redirects itself
         timeout=httpx.Timeout(connect=t, read=t, write=t, pool=t),

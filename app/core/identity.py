@@ -29,8 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
+from app.core import net
 from app.core.audit.model import AuditUser
 from app.core.config import IdentitySettings
 from app.core.oidc import (
@@ -186,7 +185,7 @@ class Identity:
         issuer, client_id = self.settings.issuer, self.settings.client_id
         assert issuer and client_id
         state, nonce, pkce = secrets.token_urlsafe(32), secrets.token_urlsafe(32), Pkce.generate()
-        async with httpx.AsyncClient(timeout=20.0, follow_redirects=False, trust_env=False) as client:
+        async with net.async_client(timeout=20.0, follow_redirects=False) as client:
             meta = self._meta or await discover(client, issuer)
             self._meta = meta
             async with LoopbackRedirect(state) as redirect:
@@ -246,7 +245,7 @@ class Identity:
                                  "Sign in again to carry on.")
         client_id = self.settings.client_id
         assert client_id
-        async with httpx.AsyncClient(timeout=20.0, follow_redirects=False, trust_env=False) as client:
+        async with net.async_client(timeout=20.0, follow_redirects=False) as client:
             reply = await refresh_tokens(client, meta, client_id=client_id, refresh_token=refresh_token)
             claims: dict[str, Any] | None = None
             if isinstance(reply.get("id_token"), str):

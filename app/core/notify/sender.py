@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Protocol, runtime_checkable
 
+from app.core import net
 from app.core.audit.outbox import Backoff, DeliveryDeferred, DeliveryRefused
 from app.core.config import NotifySettings
 from app.core.notify.notifier import LONDON
@@ -56,7 +57,9 @@ def notify_client(settings: NotifySettings, api_key: str | None = None) -> Notif
     if not key:
         raise DeliveryDeferred("No GOV.UK Notify API key: set MOSAIC_SECRET_NOTIFY or "
                                "`mosaic credentials set notify`.")
-    return NotificationsAPIClient(key, base_url=settings.base_url)
+    client = NotificationsAPIClient(key, base_url=settings.base_url)
+    net.without_environment(client)  # phone numbers go to base_url only, never to a proxy the environment names
+    return client
 
 
 @dataclass
