@@ -48,6 +48,25 @@ from app.core.model import PatientSummary, SectionName
 
 ANY = "*"
 Needs = Literal["allowed", "reason", "break-glass", "denied"]
+
+#: letters or digits a break-glass reason needs: "x" or "..." is not a reason. The one rule for every face
+#: (the window's break-glass dialog, `mosaic show --break-glass --reason`): `decide` refuses one that fails it.
+MIN_BREAK_GLASS_CHARS = 10
+
+
+def meaningful_length(text: str) -> int:
+    """Letters and digits in `text`: what counts towards a written reason."""
+    return sum(1 for ch in text if ch.isalnum())
+
+
+def written_reason_problem(text: str) -> str | None:
+    """Why `text` is not (yet) a usable break-glass reason, or None when it is."""
+    count = meaningful_length(text)
+    if count < MIN_BREAK_GLASS_CHARS:
+        return f"Write at least {MIN_BREAK_GLASS_CHARS} letters or digits ({count} so far)."
+    if len({ch.casefold() for ch in text if ch.isalnum()}) < 3:
+        return "Write the reason in words."
+    return None
 FLAG_BREAK_GLASS = "break-glass"
 FLAG_SELF_OR_FAMILY = "self-or-family"
 
@@ -188,14 +207,17 @@ class Policy:
         summary = patient if isinstance(patient, PatientSummary) else None
         number = nhs.normalise((patient.nhs_number or "") if isinstance(patient, PatientSummary) else patient)
         reason = (purpose or "").strip()
+        if reason and meaningful_length(reason) == 0:
+            reason = ""  # "." or "-" is no reason, whichever face sent it
         flags: list[str] = []
         relative = self._self_or_family(login, number, summary)
         if number and number in self.restricted.get(practice_id, frozenset()):
-            if not break_glass or not reason:
+            problem = written_reason_problem(reason) if reason else None
+            if not break_glass or not reason or problem:
                 return PolicyDecision("break-glass", reasons=role.reasons,
                                       flags=(FLAG_BREAK_GLASS, *((FLAG_SELF_OR_FAMILY,) if relative else ())),
                                       why="This patient's record is restricted: it opens only by break-glass "
-                                          "with a written reason.")
+                                          "with a written reason." + (f" {problem}" if problem else ""))
             flags.append(FLAG_BREAK_GLASS)
         if relative:
             if not reason:

@@ -29,10 +29,14 @@ from PySide6.QtWidgets import (
 
 from app.core.display import access_notes
 from app.core.model import PatientRecord
-from app.core.policy import FLAG_BREAK_GLASS, FLAG_SELF_OR_FAMILY, PolicyDecision
+from app.core.policy import (  # the reason rule is the core's: the CLI and this dialog share it
+    FLAG_BREAK_GLASS,
+    FLAG_SELF_OR_FAMILY,
+    PolicyDecision,
+    written_reason_problem,
+)
 from app.ui import style
 
-MIN_BREAK_GLASS_CHARS = 10  # letters or digits in a break-glass reason: "x" or "..." is not a reason
 AMBER_BG, RED_BG = "#fff4e0", "#fbe9e7"
 SELF_FAMILY_TEXT = ("This patient appears to be you or a member of your family. Open the record only if you "
                     "have a professional reason to. This access will be flagged for review.")
@@ -49,21 +53,6 @@ _DIALOG_STYLE = (f"QDialog#reasonDialog, QDialog#breakGlassDialog {{ background:
 _DANGER_BUTTON = (f"QPushButton#breakGlassButton {{ background: {style.ERROR}; }}"
                   "QPushButton#breakGlassButton:hover { background: #a81f14; }"
                   "QPushButton#breakGlassButton:disabled { background: #aeb7bd; color: #f0f4f5; }")
-
-
-def meaningful_length(text: str) -> int:
-    """Letters and digits in `text`: what counts towards a written break-glass reason."""
-    return sum(1 for ch in text if ch.isalnum())
-
-
-def written_reason_problem(text: str) -> str | None:
-    """Why `text` is not yet a usable break-glass reason, or None when it is."""
-    count = meaningful_length(text)
-    if count < MIN_BREAK_GLASS_CHARS:
-        return f"Write at least {MIN_BREAK_GLASS_CHARS} letters or digits ({count} so far)."
-    if len({ch.casefold() for ch in text if ch.isalnum()}) < 3:
-        return "Write the reason in words."
-    return None
 
 
 def _card_background(dialog: QDialog) -> None:
