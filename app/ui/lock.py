@@ -49,12 +49,23 @@ class LockPage(QWidget):
         layout.addStretch(2)
 
 
+#: after seeing input, stop listening for this long: an application-wide event filter calls into Python for
+#: every event of every widget (painting a record included), so it listens only until the next input
+SAMPLE_INPUT_EVERY_MS = 5000
+
+
 class WindowLock(QObject):
-    """Install with `WindowLock(window, IdleLock.from_settings(settings))`; it lives as long as the window."""
+    """Install with `WindowLock(window, IdleLock.from_settings(settings))`; it lives as long as the window.
+
+    Input is sampled, not watched: once input is seen the filter comes off for `sample_every_ms`, then goes
+    back on until the next input. The window therefore locks between `timeout` and `timeout` minus that
+    interval after the last input (5 s of 10 minutes), and Qt does not call into Python for every paint,
+    timer and layout event while records are put on screen."""
 
     locked_changed = Signal(bool)
 
-    def __init__(self, window: MainWindow, policy: IdleLock | None = None) -> None:
+    def __init__(self, window: MainWindow, policy: IdleLock | None = None, *,
+                 sample_every_ms: int = SAMPLE_INPUT_EVERY_MS) -> None:
         super().__init__(window)
         self.window = window
         self.policy = policy or IdleLock()
@@ -69,6 +80,11 @@ class WindowLock(QObject):
         self.timer.setSingleShot(True)
         self.timer.setInterval(self.policy.timeout_ms)
         self.timer.timeout.connect(self._idle)
+        self._listening = False
+        self._resume = QTimer(self)  # listening again after a pause
+        self._resume.setSingleShot(True)
+        self._resume.setInterval(sample_every_ms)
+        self._resume.timeout.connect(self._listen)
         self.sign_out_action = QAction("Sign &out", window)
         self.sign_out_action.setToolTip("Forget every sign-in and lock the window")
         self.sign_out_action.triggered.connect(self.sign_out)
@@ -83,19 +99,33 @@ class WindowLock(QObject):
                     menu.insertAction(menu.actions()[-1], action)
                 else:
                     menu.addAction(action)
-        app = QApplication.instance()
-        assert app is not None
-        app.installEventFilter(self)
+        self._listen()
         # The filter sits on the application, which outlives the window: take it off when the window
         # goes, or Qt would call into a deleted Python object with the next key press.
         window.closed.connect(self.detach)
         window.destroyed.connect(self.detach)
         self.timer.start()
 
-    def detach(self, *_: object) -> None:
+    def _listen(self) -> None:
         app = QApplication.instance()
-        if app is not None:
+        if app is not None and not self._listening:
+            app.installEventFilter(self)
+            self._listening = True
+
+    def _pause(self) -> None:
+        app = QApplication.instance()
+        if app is not None and self._listening:
             app.removeEventFilter(self)
+        self._listening = False
+
+    @property
+    def listening(self) -> bool:
+        """Whether the next input will be seen (it is not for a few seconds after the last)."""
+        return self._listening
+
+    def detach(self, *_: object) -> None:
+        self._resume.stop()
+        self._pause()
         self.timer.stop()
 
     @property
@@ -106,6 +136,8 @@ class WindowLock(QObject):
         if event.type() in _INPUT and not self.policy.locked:
             self.policy.touch()
             self.timer.start()
+            self._pause()
+            self._resume.start()
         return False
 
     def _idle(self) -> None:

@@ -98,11 +98,13 @@ def test_idle_lock_hides_patient_data_until_the_same_user_signs_in(qtbot, window
     assert format_nhs_number(nhs) in shown or nhs in shown
 
     now = [1000.0]  # the idle clock is the test's: no waiting on real time
-    lock = WindowLock(win, IdleLock(timeout_s=60, clock=lambda: now[0]))
+    lock = WindowLock(win, IdleLock(timeout_s=60, clock=lambda: now[0]), sample_every_ms=0)
     # input keeps it open: five minutes of input less than a minute apart
     for step in range(6):
         now[0] += 50
+        qtbot.waitUntil(lambda: lock.listening, timeout=TIMEOUT_MS)  # input is sampled: listening again
         qtbot.mouseMove(win.search_panel, pos=win.search_panel.rect().center() + QPoint(step * 7 % 20, step))
+        assert not lock.listening, "input seen: the filter is off until the next sample"
         lock.timer.timeout.emit()  # the idle timer's check, as if it fired now
     assert not lock.locked
     now[0] += 61  # a minute without input
