@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import functools
+from collections.abc import Iterable
 from importlib.metadata import entry_points
 
 from app.core.model import PatientQuery, PatientRecord, PatientSummary, Practice, ServerInfo
@@ -27,6 +28,23 @@ class AdapterError(Exception):
         super().__init__(message)
         self.message = message
         self.kind = kind
+        #: the id the practice's own audit knows the failed request by, where the protocol has one (GP Connect's
+        #: Ssp-TraceID); it travels with this error, never through the adapter's state
+        self.trace_id: str | None = None
+
+
+class Matches(list[PatientSummary]):
+    """What `Adapter.search` may return instead of a plain list: the patients found, with what the core journals
+    and shows about this one request. `trace_id`: the id the practice's own audit knows the request by (GP
+    Connect's Ssp-TraceID), carried with the answer so that concurrent requests never swap ids. `unreadable`:
+    entries of the practice's reply that could not be read (counted and named to the user, never dropped
+    silently)."""
+
+    def __init__(self, patients: Iterable[PatientSummary] = (), *, trace_id: str | None = None,
+                 unreadable: int = 0) -> None:
+        super().__init__(patients)
+        self.trace_id = trace_id
+        self.unreadable = unreadable
 
 
 class Adapter(abc.ABC):
@@ -54,13 +72,17 @@ class Adapter(abc.ABC):
 
     @abc.abstractmethod
     async def search(self, query: PatientQuery) -> list[PatientSummary]:
-        """Find patients matching every field of `query`; an empty list when none match."""
+        """Find patients matching every field of `query`; an empty list when none match (a `Matches` to say
+        the request's trace id or how many entries could not be read)."""
 
     @abc.abstractmethod
     async def fetch_record(self, local_id: str) -> PatientRecord:
         """Fetch one patient's record. Each section ends loaded, failed (with why) or unsupported.
 
-        Raises AdapterError only when the patient themself cannot be read (so there is no banner).
+        Raises AdapterError only when the patient themself cannot be read (so there is no banner). The core
+        checks the record's patient against the one asked for, and decides the access policy again on the
+        record's own identifiers, whatever the adapter checked. `PatientRecord.trace_id` carries the request's
+        id at the practice, where the protocol has one.
         """
 
     async def send_audit_event(self, event: dict, identifier: tuple[str, str]) -> None:

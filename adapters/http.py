@@ -311,6 +311,9 @@ def _check_content_type(practice: Practice, resp: httpx.Response, accepted: tupl
 def _parse(practice: Practice, body: bytes) -> Any:
     try:
         return json.loads(body)
+    except RecursionError as exc:  # nesting deeper than any FHIR resource: refused, named, never a traceback
+        raise HttpError(f"{practice.name} sent data nested too deeply to read. The server is faulty; tell the "
+                        "practice.", "bad-reply") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
         raise HttpError(f"{practice.name} sent data that is not valid JSON{where}. The reply may have been "
@@ -322,7 +325,7 @@ def _error_detail(body: bytes) -> str:
     """The server's own words, from an OperationOutcome or an OAuth error body, shortened."""
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return ""
     if not isinstance(data, dict):
         return ""

@@ -368,6 +368,9 @@ def cmd_search(args: argparse.Namespace) -> int:
                 print(json.dumps({"practice": result.practice_id, "error": result.error}), flush=True)
             elif result.note:
                 print(json.dumps({"practice": result.practice_id, "note": result.note}), flush=True)
+            if result.unreadable:
+                print(json.dumps({"practice": result.practice_id, "unreadable": result.unreadable,
+                                  "warning": result.unreadable_text}), flush=True)
             return
         for p in result.patients:
             born = str(p.birth_year or "") if p.pseudonym else format_date(p.birth_date)
@@ -378,6 +381,8 @@ def cmd_search(args: argparse.Namespace) -> int:
             print(f"{result.practice_id:<12} ERROR {result.error}", flush=True)
         elif result.note:
             print(f"{result.practice_id:<12} NOTE  {result.note}", flush=True)
+        if result.unreadable_text:
+            print(f"{result.practice_id:<12} WARN  {result.unreadable_text}.", flush=True)
 
     async def run():
         core = MosaicCore(practices, central_url=args.central_url, policy=args.policy, notify=args.notify)

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import httpx
 
-from adapters.base import Adapter, AdapterError
+from adapters.base import Adapter, AdapterError, Matches
 from adapters.fhir_r4.auth import Auth, ClientCredentialsAuth, credentials_hint, make_auth
 from adapters.fhir_r4.capabilities import Capabilities, parse_capabilities
 from adapters.fhir_r4.consent import research_consent
@@ -93,6 +93,12 @@ class _Pages:
     requests: int = 0
     truncated: bool = False
     error: AdapterError | None = None  # a page after the first failed; what arrived is incomplete
+    unreadable: int = 0  # entries that are not a resource Mosaic can read (counted, never dropped silently)
+
+    @property
+    def complete(self) -> bool:
+        """Every page arrived and every entry could be read: what is not among the matches is not there."""
+        return self.error is None and not self.truncated and not self.unreadable
 
 
 class FhirR4Adapter(Adapter):
@@ -175,6 +181,17 @@ class FhirR4Adapter(Adapter):
         raise HttpError(f"{self.practice.name} answered a search with {what} instead of a Bundle. "
                         "Tell the practice.", "bad-reply")
 
+    def _entries(self, bundle: dict[str, Any]) -> list[Any]:
+        """A Bundle's entries. An `entry` that is not a list is a malformed Bundle: an error, never "nothing
+        found" (which would read as a false "not registered here")."""
+        entries = bundle.get("entry")
+        if entries is None:
+            return []
+        if not isinstance(entries, list):
+            raise HttpError(f"{self.practice.name} sent a malformed Bundle (its entries are not a list), so "
+                            "its answer cannot be read. Tell the practice.", "bad-reply")
+        return entries
+
     async def _collect(self, target: str, params: Mapping[str, str] | None, max_pages: int,
                        match_type: str | None = None, max_results: int | None = None) -> _Pages:
         """Follow a search's next links. The first page's failure raises; a later one is recorded.
@@ -197,9 +214,10 @@ class FhirR4Adapter(Adapter):
                 break
             pages.requests += 1
             params = None  # next links carry their own query
-            for entry in bundle.get("entry") or []:
+            for entry in self._entries(bundle):
                 resource = entry.get("resource") if isinstance(entry, dict) else None
-                if not isinstance(resource, dict):
+                if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+                    pages.unreadable += 1
                     continue
                 pages.index.add(resource, entry.get("fullUrl"))
                 if match_type is None:  # $everything: every resource belongs to the record
@@ -291,7 +309,7 @@ class FhirR4Adapter(Adapter):
         if pages.error is not None:
             raise pages.error  # a partial list would look complete to the user
         found: list[PatientSummary] = []
-        skipped = 0
+        skipped = pages.unreadable
         for resource in pages.matches:
             try:
                 found.append(map_patient(resource, self.practice.id))
@@ -305,7 +323,7 @@ class FhirR4Adapter(Adapter):
                      skipped, len(found) - len(matching))
         if truncated:
             log.info("practice=%s search truncated at %d results", self.practice.id, SEARCH_MAX_RESULTS)
-        return matching[:SEARCH_MAX_RESULTS]
+        return Matches(matching[:SEARCH_MAX_RESULTS], unreadable=skipped)
 
     async def fetch_record(self, local_id: str) -> PatientRecord:
         if not _FHIR_ID.match(local_id):
@@ -363,14 +381,14 @@ class FhirR4Adapter(Adapter):
                                "cannot be shown. Tell the practice.", "bad-reply")
         patient = self._patient(own)
         flags = [r for r in pages.matches if r.get("resourceType") == "Flag"]
-        contact = patient_contact(own, flags)
+        contact = patient_contact(own, flags if pages.complete else None)  # a missing page may hold the mark
         failures: dict[SectionName, str] = {}
         if pages.error is not None:
             why = f"Only part of the record arrived. {pages.error.message}"
             failures = {s: why for s in SectionName}
         truncated = {s for s in SectionName} if pages.truncated else set()
         record = self._record(patient, caps, pages.matches, pages.index, failures, truncated, pages.requests,
-                              contact)
+                              contact, pages.unreadable)
         return dataclasses.replace(record, research_consent=research_consent(pages.matches))
 
     async def _fetch_by_type(self, local_id: str, caps: Capabilities) -> PatientRecord:
@@ -382,14 +400,15 @@ class FhirR4Adapter(Adapter):
                 params["_include"] = _INCLUDES[rtype]
             tasks[rtype] = asyncio.ensure_future(self._collect(rtype, params, RECORD_MAX_PAGES, match_type=rtype))
         consent_task = asyncio.ensure_future(self._consents(local_id)) if caps.supports("Consent") else None
+        # the do-not-notify mark may be held as a Flag: read with the rest, in the same round
+        flag_task = asyncio.ensure_future(self._flags(local_id)) if caps.supports("Flag") else None
         try:
             reply = await self._get(f"Patient/{local_id}")
             patient = self._patient(reply.data)
             if patient.local_id != local_id:
                 raise self._other_patient_error()
-            contact = patient_contact(reply.data)
         except BaseException as exc:
-            others = [*tasks.values(), *([consent_task] if consent_task else [])]
+            others = [*tasks.values(), *(t for t in (consent_task, flag_task) if t is not None)]
             for task in others:
                 task.cancel()
             await asyncio.gather(*others, return_exceptions=True)
@@ -402,6 +421,7 @@ class FhirR4Adapter(Adapter):
         failures: dict[SectionName, str] = {}
         truncated: set[SectionName] = set()
         rounds = 1
+        unreadable = 0
         for rtype, outcome in outcomes.items():
             section = next(s for s, ts in SECTION_TYPES.items() if rtype in ts)
             if isinstance(outcome, BaseException):
@@ -419,11 +439,25 @@ class FhirR4Adapter(Adapter):
                                                 f"Only part of this section arrived. {outcome.error.message}")
             if outcome.truncated:
                 truncated.add(section)
+            unreadable += outcome.unreadable
             resources.extend(outcome.matches)
             index.update(outcome.index)
         consent = await consent_task if consent_task is not None else None
-        record = self._record(patient, caps, resources, index, failures, truncated, rounds, contact)
+        flags = await flag_task if flag_task is not None else None  # not offered: the mark cannot be read
+        contact = patient_contact(reply.data, flags)
+        record = self._record(patient, caps, resources, index, failures, truncated, rounds, contact, unreadable)
         return dataclasses.replace(record, research_consent=consent)
+
+    async def _flags(self, local_id: str) -> list[dict[str, Any]] | None:
+        """Every Flag the practice holds for the patient; None when they cannot all be read (the search failed,
+        a page is missing, an entry is unreadable): the do-not-notify mark is then unknown."""
+        try:
+            pages = await self._collect("Flag", {"patient": local_id, "_count": str(RECORD_PAGE_SIZE)},
+                                        RECORD_MAX_PAGES, match_type="Flag")
+        except AdapterError as exc:
+            log.info("practice=%s flag search failed kind=%s", self.practice.id, exc.kind)
+            return None
+        return pages.matches if pages.complete else None
 
     async def _consents(self, local_id: str) -> bool | None:
         """The patient's research consent, searched alongside the sections (same round); None when the
@@ -456,7 +490,7 @@ class FhirR4Adapter(Adapter):
 
     def _record(self, patient: PatientSummary, caps: Capabilities, resources: list[dict[str, Any]],
                 index: ResourceIndex, failures: dict[SectionName, str], truncated: set[SectionName],
-                rounds: int, contact: PatientContact | None = None) -> PatientRecord:
+                rounds: int, contact: PatientContact | None = None, unreadable: int = 0) -> PatientRecord:
         now = datetime.now(UTC)
         mapped = map_resources(resources, index)
         sections: dict[SectionName, Section] = {}
@@ -479,6 +513,10 @@ class FhirR4Adapter(Adapter):
                                     f"({len(mapped.entries[section])} shown).")
                     log.info("practice=%s section=%s truncated at %d", self.practice.id, section,
                              len(mapped.entries[section]))
+        if unreadable:
+            warnings.append(f"{unreadable} {'entry' if unreadable == 1 else 'entries'} from {self.practice.name} "
+                            "could not be read and are not shown.")
+            log.info("practice=%s record unreadable_entries=%d", self.practice.id, unreadable)
         return PatientRecord(patient, sections, now, rounds, tuple(warnings), contact=contact)
 
 

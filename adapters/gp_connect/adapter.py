@@ -6,8 +6,10 @@ body naming the NHS number and the clinical areas wanted. Every request carries 
 Patients are identified by NHS number only: there is no demographic search, and a GP Connect
 practice's `local_id` for a patient IS the NHS number.
 
-The practice audits each request itself; `last_trace_id` is the Ssp-TraceID of the latest request, so
-the core's journal can store it and a practice's audit trail can be joined to Mosaic's.
+The practice audits each request itself; each request's Ssp-TraceID travels with its own answer (the
+record's `trace_id`, the search's `Matches.trace_id`, or the AdapterError's `trace_id`), so the core's
+journal stores the id of that request — never the latest one of several running at once — and a
+practice's audit trail can be joined to Mosaic's.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from adapters.base import Adapter, AdapterError
+from adapters.base import Adapter, AdapterError, Matches
 from adapters.gp_connect.errors import proxy_error, spine_error
 from adapters.gp_connect.jwt import (
     ORGANIZATION_SCOPE,
@@ -103,8 +105,6 @@ class GpConnectAdapter(Adapter):
         self._client: httpx.AsyncClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._requester: Requester = os_requester(practice.consumer_ods)
-        #: the Ssp-TraceID of the latest request (for the journal's details)
-        self.last_trace_id: str | None = None
 
     # --- who asks -------------------------------------------------------------------------------
 
@@ -154,28 +154,35 @@ class GpConnectAdapter(Adapter):
 
     async def _exchange(self, method: str, path: str, interaction: str, scope: str,
                         body: dict[str, Any] | None = None) -> JsonReply:
-        """One bounded request; Spine OperationOutcomes and proxy failures become plain AdapterErrors."""
+        """One bounded request; Spine OperationOutcomes and proxy failures become plain AdapterErrors. The
+        request's Ssp-TraceID travels with what comes back: the reply's `request_id`, or the error's `trace_id`."""
         self._check_config()
         practice = self.practice
         target = httpx.URL(f"{self._base}/{path}")
         deadline = practice.timeout_s * DEADLINE_FACTOR
         client = self._http()
-        with _plain_errors(practice, method, target, deadline, "try again shortly.", log) as trace:
-            self.last_trace_id = trace.request_id  # Ssp-TraceID = the request id in Mosaic's log
-            headers = {**self._headers(trace.request_id, interaction, scope), "X-Request-ID": trace.request_id}
-            content = None
-            if body is not None:
-                headers["Content-Type"] = FHIR_JSON
-                content = _json_bytes(body)
-            async with asyncio.timeout(deadline), client.stream(method, target, content=content,
-                                                                headers=headers) as resp:
-                trace.status = resp.status_code
-                if resp.status_code >= 300:
-                    raw = await _read_capped(resp, _ERROR_BODY_LIMIT, practice, strict=False)
-                    raise self._error(resp.status_code, raw)
-                _check_content_type(practice, resp, (FHIR_JSON, "application/json", "application/json+fhir"))
-                data = _parse(practice, await _read_capped(resp, practice.max_response_bytes, practice, strict=True))
-                return JsonReply(resp.status_code, data, resp.url, trace.request_id, trace.elapsed_ms)
+        trace_id: str | None = None
+        try:
+            with _plain_errors(practice, method, target, deadline, "try again shortly.", log) as trace:
+                trace_id = trace.request_id  # Ssp-TraceID = the request id in Mosaic's log
+                headers = {**self._headers(trace.request_id, interaction, scope), "X-Request-ID": trace.request_id}
+                content = None
+                if body is not None:
+                    headers["Content-Type"] = FHIR_JSON
+                    content = _json_bytes(body)
+                async with asyncio.timeout(deadline), client.stream(method, target, content=content,
+                                                                    headers=headers) as resp:
+                    trace.status = resp.status_code
+                    if resp.status_code >= 300:
+                        raw = await _read_capped(resp, _ERROR_BODY_LIMIT, practice, strict=False)
+                        raise self._error(resp.status_code, raw)
+                    _check_content_type(practice, resp, (FHIR_JSON, "application/json", "application/json+fhir"))
+                    data = _parse(practice, await _read_capped(resp, practice.max_response_bytes, practice,
+                                                               strict=True))
+                    return JsonReply(resp.status_code, data, resp.url, trace.request_id, trace.elapsed_ms)
+        except AdapterError as exc:
+            exc.trace_id = exc.trace_id or trace_id
+            raise
         raise AssertionError("unreachable")
 
     def _error(self, status: int, raw: bytes) -> AdapterError:
@@ -206,9 +213,13 @@ class GpConnectAdapter(Adapter):
             for code, _t, _d in spine_issues(data):
                 error = spine_error(self.practice.name, code or "", reply.status)
                 if error is not None:
-                    raise error
-            raise AdapterError(f"{self.practice.name} answered a GP Connect record request with something "
-                               "other than a Bundle. Tell the practice.", "bad-reply")
+                    raise _traced(error, reply)
+            raise _traced(AdapterError(f"{self.practice.name} answered a GP Connect record request with "
+                                       "something other than a Bundle. Tell the practice.", "bad-reply"), reply)
+        if not isinstance(data.get("entry") if data.get("entry") is not None else [], list):
+            # a malformed Bundle is an error, never "no such patient here"
+            raise _traced(AdapterError(f"{self.practice.name} sent a malformed Bundle (its entries are not a "
+                                       "list), so its answer cannot be read. Tell the practice.", "bad-reply"), reply)
         return data, reply
 
     # --- the contract ---------------------------------------------------------------------------
@@ -241,44 +252,47 @@ class GpConnectAdapter(Adapter):
         if not is_valid(number):
             return []
         try:
-            data, _reply = await self._structured(number, sections=False)
+            data, reply = await self._structured(number, sections=False)
         except AdapterError as exc:
             if getattr(exc, "spine_code", None) in ("PATIENT_NOT_FOUND", "NO_RECORD_FOUND", "INVALID_NHS_NUMBER"):
-                return []
+                return Matches(trace_id=exc.trace_id)
             raise
         try:
             record = map_structured_bundle(data, self.practice.id, requested=(), nhs_number_asked=number)
         except _MAPPING_ERRORS as exc:
-            raise AdapterError(f"{self.practice.name} sent patient details Mosaic cannot read. Tell the practice.",
-                               "bad-reply") from exc
+            raise _traced(AdapterError(f"{self.practice.name} sent patient details Mosaic cannot read. Tell the "
+                                       "practice.", "bad-reply"), reply) from exc
         patient = record.patient
+        found = Matches(trace_id=reply.request_id)
         if patient is None or patient.local_id != number:
-            return []
+            return found
         if query.birth_date and patient.birth_date and patient.birth_date != query.birth_date:
-            return []
+            return found
         if query.family and patient.family and query.family.strip().lower() != patient.family.lower():
-            return []
-        return [patient]
+            return found
+        found.append(patient)
+        return found
 
     async def fetch_record(self, local_id: str) -> PatientRecord:
         number = normalise(local_id)
         if not is_valid(number):
             raise AdapterError(f"{self.practice.name}: GP Connect records are opened by NHS number, and "
                                f"'{local_id}' is not a valid one. Search for the patient again.", "not-found")
-        data, _reply = await self._structured(number, sections=True)
+        data, reply = await self._structured(number, sections=True)
         try:
             mapped = map_structured_bundle(data, self.practice.id, nhs_number_asked=number)
         except _MAPPING_ERRORS as exc:
-            raise AdapterError(f"{self.practice.name} sent a record Mosaic cannot read. Tell the practice.",
-                               "bad-reply") from exc
+            raise _traced(AdapterError(f"{self.practice.name} sent a record Mosaic cannot read. Tell the practice.",
+                                       "bad-reply"), reply) from exc
         if mapped.patient is None:
-            raise AdapterError(f"{self.practice.name} sent a record without the patient's details. Tell the "
-                               "practice.", "bad-reply")
+            raise _traced(AdapterError(f"{self.practice.name} sent a record without the patient's details. Tell "
+                                       "the practice.", "bad-reply"), reply)
         if mapped.patient.local_id != number:  # another patient's record: never show it under this one
             log.warning("practice=%s answered a record request with another patient's record trace=%s",
-                        self.practice.id, self.last_trace_id)
-            raise AdapterError(f"{self.practice.name} answered with the record of a different patient from the "
-                               "one asked for, so it is not shown. Tell the practice.", "bad-reply")
+                        self.practice.id, reply.request_id)
+            raise _traced(AdapterError(f"{self.practice.name} answered with the record of a different patient "
+                                       "from the one asked for, so it is not shown. Tell the practice.",
+                                       "bad-reply"), reply)
         now = datetime.now(UTC)
         sections: dict[SectionName, Section] = {}
         warnings = list(mapped.warnings)
@@ -296,12 +310,19 @@ class GpConnectAdapter(Adapter):
                 if skipped:
                     warnings.append(f"{SECTION_TITLES[section]}: {skipped} "
                                     f"{'entry' if skipped == 1 else 'entries'} could not be read and are not shown.")
-        log.debug("practice=%s record fetched trace=%s", self.practice.id, self.last_trace_id)
-        return PatientRecord(mapped.patient, sections, now, 1, tuple(warnings), contact=mapped.contact)
+        log.debug("practice=%s record fetched trace=%s", self.practice.id, reply.request_id)
+        return PatientRecord(mapped.patient, sections, now, 1, tuple(warnings), contact=mapped.contact,
+                             trace_id=reply.request_id)
 
     async def close(self) -> None:
         client, self._client = self._client, None
         await close_client(client, self._client_loop)
+
+
+def _traced(error: AdapterError, reply: JsonReply) -> AdapterError:
+    """`error`, naming the request it is about (its Ssp-TraceID), for the journal."""
+    error.trace_id = reply.request_id
+    return error
 
 
 def _json_bytes(body: Any) -> bytes:

@@ -156,11 +156,19 @@ class PatientContact:
 
     Only the notifier uses it (to tell the patient who opened their record); the core strips it from
     the record it hands back, so no screen, export or log ever holds it. `do_not_notify` is the
-    practice's safeguarding mark: never message this patient."""
+    practice's safeguarding mark: never message this patient. True: marked; False: every place the
+    practice's system keeps the mark was read and it is not there; None (the default): it could not be read
+    (a Flag search failed or is not offered, part of the record did not arrive) — and then, as when marked,
+    nobody is told (`may_notify`)."""
 
     phone: str | None = None
     email: str | None = None
-    do_not_notify: bool = False
+    do_not_notify: bool | None = None
+
+    @property
+    def may_notify(self) -> bool:
+        """The one rule: the patient may be told only when the mark was read and is absent (fail-safe)."""
+        return self.do_not_notify is False
 
 
 @dataclass(frozen=True)
@@ -176,6 +184,9 @@ class PatientRecord:
     access_flags: tuple[str, ...] = ()
     access_reason: str | None = None
     research_consent: bool | None = None  # a research Consent from the backend (None: none read / not told)
+    #: the id the practice's own audit knows this request by (GP Connect's Ssp-TraceID), where the protocol has
+    #: one: it travels with the record, so concurrent opens never journal one another's ids
+    trace_id: str | None = None
 
 
 @dataclass(frozen=True)

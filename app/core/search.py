@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from adapters.base import AdapterError
+from app.core.boundary import adapter_call
 from app.core.model import PatientQuery, PatientSummary
 from app.core.sessions import PracticeStatus, SessionManager
 
@@ -31,9 +32,22 @@ class PracticeResults:
     queried: bool = True  # False when no request left for this practice (not signed in, unsupported)
     trace_id: str | None = None  # the request's id at the practice, where its own audit keys on it
     refused_by_policy: bool = False  # the access policy keeps this user from this practice: not searched
+    #: entries of the practice's answer that could not be read: counted and named (`unreadable_text`), never
+    #: dropped silently (the patients shown may not be all the practice holds)
+    unreadable: int = 0
+    practice_name: str = ""  # for `unreadable_text`
     #: local id -> what the access policy says about opening that result (decided on the core's thread, so
     #: the window marks results without reading the core's state from its own thread); empty: no policy
     access: Mapping[str, PolicyDecision] = field(default_factory=dict, compare=False)
+
+
+    @property
+    def unreadable_text(self) -> str | None:
+        """E.g. "3 entries from Riverside Surgery could not be read"; None when every entry was read."""
+        if not self.unreadable:
+            return None
+        n = self.unreadable
+        return f"{n} {'entry' if n == 1 else 'entries'} from {self.practice_name or self.practice_id} could not be read"
 
 
 @dataclass
@@ -61,12 +75,16 @@ class PatientGroup:
 ResultListener = Callable[[PracticeResults], None]
 #: runs on each practice's answer before anyone sees it (the audit journal commits here)
 ResultGate = Callable[[PracticeResults], Awaitable[PracticeResults]]
+#: runs just before a practice is asked (the audit journal commits the intent here); raising keeps the
+#: request from leaving, and the practice's answer is the error
+BeforeAsking = Callable[[str], Awaitable[None]]
 
 
 async def federated_search(sessions: SessionManager, query: PatientQuery,
-                           on_result: ResultListener | None = None, gate: ResultGate | None = None) -> SearchOutcome:
+                           on_result: ResultListener | None = None, gate: ResultGate | None = None,
+                           before: BeforeAsking | None = None) -> SearchOutcome:
     """Ask every practice at once. `on_result` is called as each practice answers (or fails),
-    after `gate` has passed that answer."""
+    after `gate` has passed that answer; `before` runs just before a request leaves for a practice."""
     outcome = SearchOutcome(query)
 
     def deliver(result: PracticeResults) -> None:
@@ -75,14 +93,15 @@ async def federated_search(sessions: SessionManager, query: PatientQuery,
             on_result(result)
 
     async def one(practice_id: str) -> None:
-        result = await _search_one(sessions, practice_id, query)
+        result = await _search_one(sessions, practice_id, query, before)
         deliver(await gate(result) if gate is not None else result)
 
     await asyncio.gather(*(one(p.id) for p in sessions.practices))
     return outcome
 
 
-async def _search_one(sessions: SessionManager, practice_id: str, query: PatientQuery) -> PracticeResults:
+async def _search_one(sessions: SessionManager, practice_id: str, query: PatientQuery,
+                      before: BeforeAsking | None = None) -> PracticeResults:
     practice = sessions.practice(practice_id)
     state = sessions.state(practice_id)
     adapter = sessions.online_adapter(practice_id)
@@ -99,25 +118,30 @@ async def _search_one(sessions: SessionManager, practice_id: str, query: Patient
     if not adapter.supports_demographic_search and not query.nhs_number:
         return PracticeResults(practice_id, note=f"{practice.name} can only be searched by NHS number.",
                                queried=False)
+    if before is not None:
+        try:
+            await before(practice_id)
+        except Exception as exc:  # AuditError: without the intent in the journal, no request leaves
+            return PracticeResults(practice_id, error=str(exc), queried=False, practice_name=practice.name)
     started = time.perf_counter()
+    trace_id: str | None = None
     try:
-        patients = await asyncio.wait_for(adapter.search(query), timeout=practice.timeout_s * 2 + 5)
+        patients = await asyncio.wait_for(adapter_call(practice, adapter.search(query), "searching"),
+                                          timeout=practice.timeout_s * 2 + 5)
     except AdapterError as exc:
-        error = exc.message
+        error, trace_id = exc.message, exc.trace_id
     except TimeoutError:
         error = f"{practice.name} did not answer the search in time."
-    except Exception as exc:
-        log.exception("practice=%s search crashed", practice_id)
-        error = f"{practice.name}: unexpected error during search ({type(exc).__name__})."
     else:
         elapsed = (time.perf_counter() - started) * 1000
         log.info("practice=%s search results=%d elapsed_ms=%.0f", practice_id, len(patients), elapsed)
-        return PracticeResults(practice_id, tuple(patients), elapsed_ms=elapsed,
-                               trace_id=getattr(adapter, "last_trace_id", None))
+        return PracticeResults(practice_id, tuple(patients), elapsed_ms=elapsed, practice_name=practice.name,
+                               trace_id=getattr(patients, "trace_id", None),  # Matches: this request's own id
+                               unreadable=getattr(patients, "unreadable", 0))
     elapsed = (time.perf_counter() - started) * 1000
     log.info("practice=%s search failed elapsed_ms=%.0f", practice_id, elapsed)
-    return PracticeResults(practice_id, error=error, elapsed_ms=elapsed,
-                           trace_id=getattr(adapter, "last_trace_id", None))
+    return PracticeResults(practice_id, error=error, elapsed_ms=elapsed, trace_id=trace_id,
+                           practice_name=practice.name)
 
 
 def group_by_person(patients: list[PatientSummary]) -> list[PatientGroup]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from adapters.base import Adapter, AdapterError, adapter_for
 from app.core import nhs_number
 from app.core.audit.errors import AuditError
+from app.core.boundary import adapter_call
 from app.core.config import NotifySettings
 from app.core.model import PatientQuery, PatientRecord, PatientSummary, Practice
 from app.core.policy import ALLOW_ALL, FLAG_BREAK_GLASS, FLAG_SELF_OR_FAMILY, Policy, PolicyDecision, PolicyError
@@ -75,8 +76,8 @@ class MosaicCore:
         window appears without waiting for it). Opening may raise JournalError from sign_in, search
         or open_record; the caller shows it: without a journal nothing may be shown.
 
-        `policy` defaults to the access policy configured for this machine (MOSAIC_POLICY or the
-        machine-wide `[policy] file`); a malformed one raises PolicyFileError here, and the app stops.
+        `policy` defaults to the access policy configured for this machine (the machine-wide
+        `[policy] file`); a malformed one raises PolicyFileError here, and the app stops.
         None: no policy (everything allowed).
 
         `notify` defaults to the machine-wide [notify] settings (telling patients who opened their
@@ -382,8 +383,19 @@ class MosaicCore:
         await self.audit()  # no journal, no search: a JournalError here reaches the caller
         refused = {p.id: d for p in self.sessions.practices if not (d := self._practice_allowed(p.id)).allowed}
         sessions = _PolicyView(self.sessions, set(refused)) if refused else self.sessions
+        intents: dict[str, str] = {}  # practice id -> the intent entry committed before its request left
+
+        async def before(practice_id: str) -> None:
+            practice = self.sessions.practice(practice_id)
+            audit = await self.audit()
+            from app.core.audit.model import Action
+
+            intent = await audit.commit(audit.intent(practice, Action.SEARCH, query=query), practice)
+            intents[practice_id] = intent.entry_id
+
         outcome = await federated_search(sessions, query, on_result,  # type: ignore[arg-type]
-                                         gate=lambda r: self._audit_search(query, r))
+                                         gate=lambda r: self._audit_search(query, r, intents.get(r.practice_id)),
+                                         before=before)
         for result in outcome.results:
             if result.queried and result.error:
                 self.sessions.check_soon(result.practice_id)  # dropped? then it shows, and is retried
@@ -395,14 +407,20 @@ class MosaicCore:
                 on_result(skipped)
         return outcome
 
-    async def _audit_search(self, query: PatientQuery, result: PracticeResults) -> PracticeResults:
+    async def _audit_search(self, query: PatientQuery, result: PracticeResults,
+                            intent_id: str | None = None) -> PracticeResults:
         if not result.queried:
             return result
+        result = _as_asked(result, query)
         self._remember(result.patients)
         practice = self.sessions.practice(result.practice_id)
         audit = await self.audit()
         entry = audit.search(practice, query, None if result.error else len(result.patients), result.error,
                              trace_id=result.trace_id)
+        extra = {**({"intent": intent_id} if intent_id else {}),
+                 **({"unreadable": result.unreadable} if result.unreadable else {})}
+        if extra:
+            entry = dataclasses.replace(entry, details={**entry.details, **extra})
         try:
             await audit.commit(entry, practice)
         except AuditError as exc:
@@ -450,13 +468,21 @@ class MosaicCore:
             await audit.commit(audit.denied(practice, decision.why, nhs_number=number, action=Action.SEARCH,
                                             query=query), practice)
             raise PolicyError(decision)
+        from app.core.audit.model import Action
+
         adapter = await self._adapter_now(practice_id)
+        intent = await audit.commit(audit.intent(practice, Action.SEARCH, query=query), practice)
         try:
-            matches = await adapter.search(query)
+            found = await adapter_call(practice, adapter.search(query), "searching")
         except AdapterError as exc:
-            await audit.commit(audit.search(practice, query, None, exc.message, trace_id=_trace(adapter)), practice)
+            await audit.commit(_after(intent, audit.search(practice, query, None, exc.message,
+                                                           trace_id=exc.trace_id)), practice)
             raise
-        await audit.commit(audit.search(practice, query, len(matches), trace_id=_trace(adapter)), practice)
+        trace_id = getattr(found, "trace_id", None)  # this request's own id (Matches), never the adapter's latest
+        # only the patient asked for: a practice (or adapter) that answers with someone else is not believed
+        matches = [dataclasses.replace(m, practice_id=practice_id) for m in found
+                   if nhs_number.normalise(m.nhs_number or "") == number]
+        await audit.commit(_after(intent, audit.search(practice, query, len(matches), trace_id=trace_id)), practice)
         self._remember(matches)
         view = self.research_view()
         if not matches:
@@ -471,10 +497,19 @@ class MosaicCore:
         Under an access policy the decision is made first, before any request: PolicyError when the
         policy wants a reason (`purpose`) or break-glass (`break_glass=True` and a written `purpose`),
         or denies the access (denied and restricted attempts are journaled as DENIED). The patient must
-        be one a search or resolve_patient has named in this session, so restrictions can be checked."""
+        be one a search or resolve_patient has named in this session, so restrictions can be checked.
+
+        Every attempt is journaled: an intent entry is committed before the request leaves, and the outcome
+        follows (success, failure, refused). Whatever the adapter checked, the record must be the patient
+        asked for (local id and, when known, NHS number): another patient's is refused as a clinical-safety
+        error (WrongPatientError) and nothing of it is shown. The policy is then decided again on the
+        record's own identifiers (a patient found by name without an NHS number may turn out restricted, or
+        to be the user): when it no longer allows the access as asked, nothing is shown, the attempt is
+        journaled as denied and PolicyError says what is needed (break-glass, a reason)."""
+        from app.core.audit.model import Action
+
         practice = self.sessions.practice(practice_id)
         audit = await self.audit()
-        adapter: Adapter | None = None
         purpose = (purpose or "").strip() or None
         real_id = self._real_local_id(practice_id, local_id)
         if real_id is None:
@@ -482,38 +517,60 @@ class MosaicCore:
                                   "again, then open the record from the results.")
         local_id = real_id
         known = self._known.get((practice_id, local_id))
+        asked_number = known.nhs_number if known else None
         decision = ALLOW_ALL if self.policy is None else self.decide(practice_id, known, purpose=purpose,
                                                                      break_glass=break_glass)
         if not decision.allowed:
             if decision.needs in ("denied", "break-glass"):
-                await audit.commit(audit.denied(practice, decision.why, local_id=local_id,
-                                                nhs_number=known.nhs_number if known else None, purpose=purpose,
-                                                flags=decision.flags), practice)
+                await audit.commit(audit.denied(practice, decision.why, local_id=local_id, nhs_number=asked_number,
+                                                purpose=purpose, flags=decision.flags), practice)
             raise PolicyError(decision)
         view = self.research_view()
-        if view is not None and not view.consented(known.nhs_number if known else None):
+        if view is not None and not view.consented(asked_number):
             view.key()  # ResearchKeyMissing before any request: without the key nothing could be shown
 
-        def entry(record: PatientRecord | None = None, error: str | None = None) -> JournalEntry:
-            return audit.read(practice, local_id, record, error=error, purpose=purpose,
-                              trace_id=_trace(adapter), flags=decision.flags,
-                              nhs_number=known.nhs_number if known else None)
+        doing = Action.BREAK_GLASS if FLAG_BREAK_GLASS in decision.flags else Action.READ
+        intent = await audit.commit(audit.intent(practice, doing, local_id=local_id, nhs_number=asked_number,
+                                                 purpose=purpose, flags=decision.flags), practice)
+
+        def entry(record: PatientRecord | None = None, error: str | None = None, trace_id: str | None = None,
+                  **details: object) -> JournalEntry:
+            read = audit.read(practice, local_id, record, error=error, purpose=purpose, trace_id=trace_id,
+                              flags=decision.flags, nhs_number=asked_number)
+            return _after(intent, read, **details)
 
         try:
             adapter = await self._adapter_now(practice_id)
-            record = await asyncio.wait_for(adapter.fetch_record(local_id), timeout=practice.timeout_s * 3 + 5)
+            record = await asyncio.wait_for(adapter_call(practice, adapter.fetch_record(local_id), "reading a record"),
+                                            timeout=practice.timeout_s * 3 + 5)
         except TimeoutError:
             error = AdapterError(f"{practice.name} did not return the record in time.", "timeout")
             await audit.commit(entry(error=error.message), practice)
             self.sessions.check_soon(practice_id)
             raise error from None
         except AdapterError as exc:
-            await audit.commit(entry(error=exc.message), practice)
+            await audit.commit(entry(error=exc.message, trace_id=exc.trace_id), practice)
             if is_transient(exc):
                 self.sessions.check_soon(practice_id)
             raise
+        wrong = _wrong_patient(practice, record.patient, local_id, asked_number)
+        if wrong is not None:
+            got = record.patient
+            await audit.commit(entry(error=wrong.message, trace_id=record.trace_id, clinical_safety="wrong-patient",
+                                     received={"practice_id": got.practice_id, "local_id": got.local_id,
+                                               "nhs_number": got.nhs_number}), practice)
+            raise wrong
+        if self.policy is not None:  # decided again, on the record's own identifiers, before anything is shown
+            again = self.decide(practice_id, record.patient, purpose=purpose, break_glass=break_glass)
+            if not again.allowed:
+                why = f"The record {practice.name} sent needs more than was given: {again.why}"
+                await audit.commit(_after(intent, audit.denied(practice, why, local_id=local_id,
+                                                               nhs_number=record.patient.nhs_number, purpose=purpose,
+                                                               flags=again.flags), decided_on="record"), practice)
+                raise PolicyError(dataclasses.replace(again, why=why))
+            decision = again
         record = _as_decided(record, decision, purpose)
-        committed = await audit.commit(entry(record), practice)
+        committed = await audit.commit(entry(record, trace_id=record.trace_id), practice)
         self._tell_patient(committed, practice, record)
         shown = dataclasses.replace(record, contact=None)  # contact details are for the notifier only
         return shown if view is None else view.record(shown)  # the research view: pseudonymised unless consented
@@ -636,9 +693,47 @@ def _as_decided(record: PatientRecord, decision: PolicyDecision, purpose: str | 
                                access_reason=purpose if flags else None)
 
 
-def _trace(adapter: Adapter | None) -> str | None:
-    """The id the practice's own audit knows this request by, where the protocol has one."""
-    return getattr(adapter, "last_trace_id", None)
+class WrongPatientError(AdapterError):
+    """Clinical safety: a practice answered with another patient's record. Nothing of it is shown."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "wrong-patient")
+
+
+def _wrong_patient(practice: Practice, got: PatientSummary, local_id: str,
+                   asked_number: str | None) -> WrongPatientError | None:
+    """Why the record's patient is not the one asked for (practice, local id, NHS number when known), or None."""
+    mismatched = []
+    if got.practice_id != practice.id:
+        mismatched.append("practice")
+    if got.local_id != local_id:
+        mismatched.append("record id")
+    if asked_number and nhs_number.normalise(got.nhs_number or "") != nhs_number.normalise(asked_number):
+        mismatched.append("NHS number")
+    if not mismatched:
+        return None
+    log.warning("practice=%s answered a record request with another patient (%s differs)", practice.id,
+                ", ".join(mismatched))
+    return WrongPatientError(f"Clinical safety: {practice.name} answered with the record of a different patient "
+                             f"from the one asked for (the {' and '.join(mismatched)} do not match), so nothing "
+                             "of it is shown. The attempt is recorded in the audit journal. Tell the practice and "
+                             "your clinical safety officer.")
+
+
+def _after(intent: JournalEntry, entry: JournalEntry, **details: object) -> JournalEntry:
+    """`entry`, the outcome of `intent`: it names the intent's id in its details."""
+    return dataclasses.replace(entry, details={**entry.details, **details, "intent": intent.entry_id})
+
+
+def _as_asked(result: PracticeResults, query: PatientQuery) -> PracticeResults:
+    """A practice's search answer as the core believes it: every patient is of the practice that answered
+    (whatever the adapter said), and a search by NHS number finds only that number."""
+    number = nhs_number.normalise(query.nhs_number) if query.nhs_number else None
+    here = result.practice_id
+    patients = tuple(p if p.practice_id == here else dataclasses.replace(p, practice_id=here)
+                     for p in result.patients
+                     if number is None or nhs_number.normalise(p.nhs_number or "") == number)
+    return result if patients == result.patients else dataclasses.replace(result, patients=patients)
 
 
 def _tell_requester(adapter: Adapter, user: AuditUser | None) -> None:

@@ -20,7 +20,7 @@ from app.demo.consent import consent_resources
 from app.demo.fhir_json import Reply, iter_references, json_reply, now_iso, outcome, searchset
 from app.demo.population import Population
 from app.demo.practices import PracticeSpec
-from app.demo.records import RECORD_TYPES
+from app.demo.records import RECORD_TYPES, flag_resources
 
 Resource = dict[str, Any]
 SOFTWARE_NAME = "Mosaic demo practice"
@@ -144,6 +144,8 @@ class FhirApi:
                 items.extend(resources)
         if not types or "Consent" in types:
             items.extend(consent_resources(patient))  # research consent, about one patient in five
+        if not types or "Flag" in types:
+            items.extend(flag_resources(patient))  # the do-not-notify mark, kept as a Flag too
         items.extend(self._referenced(items))
         if types:
             items = [r for r in items if r["resourceType"] in types or r["resourceType"] == "Patient"]
@@ -168,6 +170,8 @@ class FhirApi:
                 items = self.population.resources(patient, rtype)
                 if rtype == "Consent":
                     items += consent_resources(patient)
+                elif rtype == "Flag":
+                    items += flag_resources(patient)
         bundle = searchset(self.base_url, f"/{rtype}", kept, items[offset:offset + count], offset=offset,
                            count=count, total=len(items))
         return json_reply(200, bundle, pretty=_pretty(request))
@@ -204,7 +208,7 @@ class FhirApi:
     # -- helpers ------------------------------------------------------------------------------
 
     def searchable_types(self) -> set[str]:
-        return set(RECORD_TYPES) | {"Consent"} | self.population.resource_types()
+        return set(RECORD_TYPES) | {"Consent", "Flag"} | self.population.resource_types()
 
     def capability_statement(self) -> Resource:
         spec = self.spec

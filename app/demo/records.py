@@ -10,7 +10,7 @@ import random
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from adapters.patient_contact import DO_NOT_NOTIFY_EXTENSION
+from adapters.patient_contact import DO_NOT_NOTIFY_EXTENSION, DO_NOT_NOTIFY_FLAG_CODE, DO_NOT_NOTIFY_FLAG_SYSTEM
 from app.core.nhs_number import NHS_NUMBER_SYSTEM
 from app.demo.clinical_codes import (
     ACUTE_FALLBACK,
@@ -76,6 +76,19 @@ def patient_resource(p: DemoPatient, spec: PracticeSpec) -> Resource:
 def do_not_notify_demo(p: DemoPatient) -> bool:
     """About one generated patient in ten carries the do-not-notify mark (deterministic, from the seed)."""
     return p.resource is None and p.record_seed % 10 == 3
+
+
+def flag_resources(p: DemoPatient) -> list[Resource]:
+    """The patient's Flags: the do-not-notify mark as a Flag too (many practice systems keep it so), served
+    by `Flag?patient=` and in $everything."""
+    if not do_not_notify_demo(p):
+        return []
+    return [{"resourceType": "Flag", "id": f"{p.local_id}-f0", "status": "active",
+             "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/flag-category",
+                                       "code": "contact", "display": "Subject Contact"}]}],
+             "code": {"coding": [{"system": DO_NOT_NOTIFY_FLAG_SYSTEM, "code": DO_NOT_NOTIFY_FLAG_CODE,
+                                  "display": "Do not contact by SMS or email"}]},
+             "subject": {"reference": f"Patient/{p.local_id}"}}]
 
 
 def generate_record(p: DemoPatient, spec: PracticeSpec, today: date) -> dict[str, list[Resource]]:

@@ -304,6 +304,8 @@ class SearchPanel(QWidget):
                     self._answered.append(result.practice_id)
                     if result.note:
                         self._notes.append((result.practice_id, _prefixed(name, result.note)))
+                    if result.unreadable_text:  # some of its answer is missing: named, never dropped silently
+                        self._notes.append((result.practice_id, result.unreadable_text + "."))
                     patients.extend(result.patients)
             if patients:
                 self._add_patients(patients)

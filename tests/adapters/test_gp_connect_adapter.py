@@ -136,7 +136,7 @@ async def test_connect_reads_stu3_metadata_with_metadata_interaction(adapter, se
     h = server.requests[0]["headers"]
     assert h["Ssp-InteractionID"] == "urn:nhs:names:services:gpconnect:fhir:rest:read:metadata-1"
     assert server.claims()["requested_scope"] == "organization/*.read"
-    assert adapter.last_trace_id == h["Ssp-TraceID"]
+    assert info.extra["trace_id"] == h["Ssp-TraceID"]
 
 
 async def test_connect_refuses_an_r4_server(adapter, server):
@@ -147,13 +147,13 @@ async def test_connect_refuses_an_r4_server(adapter, server):
 
 
 async def test_every_request_has_fresh_trace_id_and_jwt_with_the_required_claims(adapter, server):
-    await adapter.fetch_record(NHS)
-    await adapter.fetch_record(NHS)
+    one = await adapter.fetch_record(NHS)
+    two = await adapter.fetch_record(NHS)
     first, second = server.requests
     assert first["headers"]["Ssp-TraceID"] != second["headers"]["Ssp-TraceID"]
     assert first["headers"]["Authorization"] != second["headers"]["Authorization"] or \
         server.claims(0)["iat"] == server.claims(1)["iat"]  # same second: same claims, still built afresh
-    assert adapter.last_trace_id == second["headers"]["Ssp-TraceID"]
+    assert (one.trace_id, two.trace_id) == (first["headers"]["Ssp-TraceID"], second["headers"]["Ssp-TraceID"])
     h = first["headers"]
     assert h["Ssp-InteractionID"] == "urn:nhs:names:services:gpconnect:fhir:operation:gpc.getstructuredrecord-1"
     assert h["Content-Type"] == "application/fhir+json"

@@ -16,6 +16,11 @@ class Action(StrEnum):
     READ = "read"
     BREAK_GLASS = "break-glass"
     EXPORT = "export"
+    #: committed before a request for patient data leaves for a practice (a search, a record open); the
+    #: outcome follows as its own entry naming the intent (details "intent"). An intent with no outcome after
+    #: it is an attempt that never finished (the process was killed, the machine lost power). Journal only:
+    #: never sent upstream (the outcome is).
+    INTENT = "intent"
 
 
 class Outcome(StrEnum):

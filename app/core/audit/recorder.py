@@ -49,8 +49,9 @@ class AuditRecorder:
 
     async def commit(self, entry: JournalEntry, practice: Practice) -> JournalEntry:
         """Durably append `entry` (off the loop thread); raise AuditError if it cannot be recorded.
-        A denied access goes to the central store only: it never reaches the practice."""
-        destinations = self.destinations(practice)
+        A denied access goes to the central store only: it never reaches the practice. An intent stays in the
+        journal: its outcome goes upstream."""
+        destinations = self.destinations(practice) if entry.action is not Action.INTENT else []
         if entry.outcome is Outcome.DENIED:
             destinations = [d for d in destinations if d == CENTRAL_DESTINATION]
         try:
@@ -117,6 +118,23 @@ class AuditRecorder:
             patient_nhs_number=record.patient.nhs_number if record else nhs_number,
             sections=shown, purpose=purpose,
             outcome=Outcome.SUCCESS if record is not None else Outcome.FAILURE, outcome_detail=error,
+            details=details, app_version=__version__,
+        )
+
+    def intent(self, practice: Practice, doing: Action, *, local_id: str | None = None,
+               nhs_number: str | None = None, purpose: str | None = None, query: PatientQuery | None = None,
+               flags: tuple[str, ...] = ()) -> JournalEntry:
+        """The attempt, committed before its request leaves: `doing` (READ, BREAK_GLASS, SEARCH) is what the
+        outcome entry will be. The outcome names this entry's id in its details ("intent")."""
+        details: dict[str, object] = {"doing": str(doing)}
+        if query is not None:
+            details["query"] = self.search(practice, query, None).details["query"]
+        if flags:
+            details["flags"] = list(flags)  # not "flagged": the outcome entry is what review lists
+        return JournalEntry(
+            action=Action.INTENT, user=self.user, practice_id=practice.id, practice_ods=practice.ods_code,
+            patient_local_id=local_id, patient_nhs_number=nhs_number or (query.nhs_number if query else None),
+            purpose=purpose, outcome=Outcome.SUCCESS, outcome_detail="request sent; the outcome follows",
             details=details, app_version=__version__,
         )
 

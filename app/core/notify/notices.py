@@ -53,13 +53,17 @@ class PatientNotices:
     async def record(self, *, entry_id: str, nhs_number: str | None, practice: Practice, accessed_at,
                      who: str, org_ods: str | None, org_name: str, purpose: str | None,
                      contact: PatientContact | None) -> Decision | None:
-        """Queue a journaled record open for the patient's digest. None when it could not be queued."""
+        """Queue a journaled record open for the patient's digest. None when it could not be queued.
+
+        The patient's wishes are decided here, for every path: only a do-not-notify mark that was read and
+        found absent (`PatientContact.may_notify`) lets the day's digest go; marked, or unknown (no contact,
+        the Flag search failed or is not offered, part of the record missing), and nobody is told."""
         contact = contact or Contact()
         access = Access(entry_id=entry_id, nhs_number=nhs_number or "",
                         registered_practice_id=practice.ods_code.upper(), registered_practice_name=practice.name,
                         accessor_name=who, accessor_org_id=org_ods.upper() if org_ods else None,
                         accessor_org_name=org_name, accessed_at=accessed_at, purpose=purpose,
-                        contact=contact, do_not_notify=contact.do_not_notify)
+                        contact=contact, do_not_notify=not contact.may_notify)
         try:
             notifier = await self.notifier()
             return await asyncio.to_thread(notifier.record_access, access)
