@@ -31,7 +31,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     listing = verbs.add_parser("list", help="entries, newest first")
     filters(listing)
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
-    verbs.add_parser("verify", help="check the hash chain; exit 1 and name the first bad entry if broken")
+    verify = verbs.add_parser("verify", help="check the keyed hash chain and its checkpoints; exit 1, saying what is "
+                                             "wrong, if the journal was changed, cut short or removed")
+    verify.add_argument("--central", metavar="URL",
+                        help="also check it against the signed checkpoints in the locality's central store (an "
+                             "auditor's database URL without a password; the password comes from "
+                             "MOSAIC_SECRET_CENTRAL or the keyring)")
     export = verbs.add_parser("export", help="write entries as CSV or a FHIR Bundle of AuditEvents")
     filters(export)
     export.add_argument("--format", choices=("csv", "fhir"), required=True)
@@ -146,21 +151,20 @@ def _list(args: argparse.Namespace, _practices_loader) -> int:
 
 
 def _verify(args: argparse.Namespace, _practices_loader) -> int:
-    journal = _open_journal()
-    if journal is None:
-        print("No audit journal on this PC yet: nothing to verify.")
-        return EXIT_OK
+    """The chain with its key, the checkpoints outside the file, and the central store's when asked. A
+    journal missing where this account's keyring records one fails (exit 1), like a broken one."""
+    from app.core.audit.evidence import verify_journal
+    from app.core.audit.journal import default_path
+
+    store = _central(args.central) if args.central else None
     try:
-        result = journal.verify()
+        verdict = verify_journal(default_path(), store)
     finally:
-        journal.close()
-    if result.ok:
-        print(f"Audit journal intact: {result.checked} entries verified ({journal.path}).")
-        return EXIT_OK
-    print(f"AUDIT JOURNAL BROKEN at entry {result.first_bad_seq} (id {result.first_bad_entry_id}): {result.reason}. "
-          f"{result.checked} entries before it verified. Keep the file ({journal.path}) as evidence and "
-          "tell your Information Governance lead.")
-    return EXIT_FAILED
+        if store is not None:
+            store.close()
+    for line in verdict.lines:
+        print(line)
+    return EXIT_OK if verdict.ok else EXIT_FAILED
 
 
 def _export(args: argparse.Namespace, practices_loader) -> int:

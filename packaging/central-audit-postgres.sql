@@ -99,6 +99,27 @@ GRANT INSERT (entry_id, seq, recorded_at, user_login, user_display_name, user_ro
     ON TABLE :"audit_schema".audit_entry TO :"workstation_role";
 GRANT SELECT ON TABLE :"audit_schema".audit_entry TO :"auditor_role";
 
+-- Signed checkpoints of each workstation journal, sent with its entries (app/core/audit/central.py):
+-- "journal <journal_id> held <entry_count> entries, the newest hashing to <head_hash>", HMAC'd with the
+-- journal's key (which never leaves the workstation's keyring). Insert-only for workstations, like the
+-- entries, so `mosaic audit verify --central` (an auditor's login) can hold the local journal to them.
+-- Upgrading a store made by Mosaic 0.1: run this CREATE TABLE, the REVOKE and the two GRANTs on their own.
+CREATE TABLE :"audit_schema".audit_checkpoint (
+    journal_id   text        NOT NULL,
+    entry_count  bigint      NOT NULL,
+    head_hash    text        NOT NULL,
+    keyed_from   bigint      NOT NULL,
+    mac          text        NOT NULL,
+    workstation  text        NOT NULL,
+    user_login   text        NOT NULL,
+    received_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (journal_id, entry_count)
+);
+REVOKE ALL ON TABLE :"audit_schema".audit_checkpoint FROM PUBLIC;
+GRANT INSERT (journal_id, entry_count, head_hash, keyed_from, mac, workstation, user_login)
+    ON TABLE :"audit_schema".audit_checkpoint TO :"workstation_role";
+GRANT SELECT ON TABLE :"audit_schema".audit_checkpoint TO :"auditor_role";
+
 RESET ROLE;
 
 COMMIT;

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# `mosaic` processes the tests start use the test keyring (tests/keyring_backend.py), module-scoped ones too
+os.environ["PYTHON_KEYRING_BACKEND"] = "tests.keyring_backend.FileKeyring"
 
 SEED_ENV = "MOSAIC_TEST_SEED"  # tests only: the seed of every randomised test in this run
 _SEED = pytest.StashKey[int]()
@@ -58,6 +60,22 @@ def mosaic_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         if key.startswith("MOSAIC_SECRET_"):
             monkeypatch.delenv(key)
     return home
+
+
+@pytest.fixture(autouse=True)
+def test_keyring(mosaic_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """Every test gets its own keyring (the audit journal's key lives there), shared with the `mosaic`
+    processes it starts (keyring's PYTHON_KEYRING_BACKEND); tests that need another install their own."""
+    import keyring
+
+    from tests.keyring_backend import BACKEND, FileKeyring
+
+    previous = keyring.get_keyring()
+    backend = FileKeyring()
+    keyring.set_keyring(backend)
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", BACKEND)
+    yield backend
+    keyring.set_keyring(previous)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -229,6 +229,8 @@ def test_audit_verify_names_the_first_tampered_entry(demo_server, tmp_path: Path
     shutil.copytree(env["MOSAIC_HOME"], home)
     db = home / "data" / "journal.sqlite"
     with sqlite3.connect(db) as conn:
+    keyring_file = Path(env["MOSAIC_HOME"]).parent / "test-keyring.json"  # the same account's keyring
+    shutil.copy(keyring_file, tmp_path / keyring_file.name)
         for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
             conn.execute(f'DROP TRIGGER "{name}"')
         seq, entry_id = conn.execute("SELECT seq, entry_id FROM journal ORDER BY seq LIMIT 1 OFFSET 1").fetchone()

@@ -105,7 +105,7 @@ def test_workstation_inserts_idempotently_and_the_auditor_reads_it_back(names: N
         assert workstation.insert(stored) is False  # a retried delivery: still one row
         [back] = auditor.query(user="jsmith")
         assert back == stored  # every journal field, the source seq and hashes included
-        assert auditor.hash_matches(back)
+        assert auditor.hash_matches(back, journal.key)  # keyed: checked with the journal's key
     finally:
         workstation.close()
         auditor.close()
@@ -229,7 +229,7 @@ def check_query_filters(store: CentralStore, journal: Journal) -> None:
     assert found(since=start, until=stored[3].recorded_at) == [ids[1], ids[2]]
     assert found(limit=2) == ids[:2]
     assert store.query(newest_first=False) == stored
-    assert all(store.hash_matches(e) for e in store.query())
+    assert all(store.hash_matches(e, journal.key) for e in store.query())
     with pytest.raises(ValueError, match="timezone-aware"):
         store.query(since=datetime(2026, 1, 1))
     flagged = [journal.append(e) for e in (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import hmac
 import json
 import logging
 import os
@@ -73,9 +73,10 @@ def test_append_returns_the_stored_entry_chained_and_durable(path: Path) -> None
     with Journal.open(path) as journal:
         first = journal.append(original, destinations=["practice:A81001", "central"])
         second = journal.append(entry(BOB, minutes=1, nhs=None, action=Action.SEARCH))
+        key = journal.key
     assert (first.seq, first.prev_hash) == (1, chain.GENESIS)
     assert (second.seq, second.prev_hash) == (2, first.hash)
-    assert first.hash == chain.entry_hash(chain.GENESIS, chain.to_row(original, 1, chain.GENESIS))
+    assert first.hash == chain.entry_hash(chain.GENESIS, chain.to_row(original, 1, chain.GENESIS, key), key)
     with Journal.open(path) as journal:  # a fresh process would see the same
         stored = journal.get(original.entry_id)
         assert stored == first
@@ -87,7 +88,8 @@ def test_append_returns_the_stored_entry_chained_and_durable(path: Path) -> None
 
 
 def test_the_hash_is_reproducible_from_the_stored_columns_alone(journal: Journal, path: Path) -> None:
-    """What an outside verifier does: sha256(prev_hash + sorted compact JSON of the non-NULL columns)."""
+    """What an outside verifier holding the journal's key (from the OS keyring) does:
+    HMAC-SHA256(key, prev_hash + sorted compact JSON of the non-NULL columns)."""
     journal.append(entry(details={"note": "café", "n": 1.5}), destinations=["central"])
     journal.append(entry(BOB, minutes=1, nhs=None, practice=None, action=Action.SEARCH))
     con = raw(path)
@@ -97,7 +99,7 @@ def test_the_hash_is_reproducible_from_the_stored_columns_alone(journal: Journal
         fields = {k: v for k, v in dict(row).items() if k not in ("prev_hash", "hash") and v is not None}
         text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         assert row["prev_hash"] == prev
-        assert row["hash"] == hashlib.sha256((prev + text).encode("utf-8")).hexdigest()
+        assert row["hash"] == hmac.new(journal.key or b"", (prev + text).encode("utf-8"), "sha256").hexdigest()
         prev = row["hash"]
     con.close()
 
@@ -281,6 +283,12 @@ def verify(path: Path) -> VerifyResult:
         return journal.verify()
 
 
+def key_of(path: Path) -> bytes | None:
+    """The journal's key, as its user could read it from their own keyring."""
+    with Journal.open(path) as journal:
+        return journal.key
+
+
 def insert_row(path: Path, row: dict[str, object]) -> None:
     columns = ", ".join(row)
     tamper(path, f"INSERT INTO journal ({columns}) VALUES ({', '.join('?' * len(row))})", params=tuple(row.values()))
@@ -307,7 +315,8 @@ def test_verify_catches_an_edit_whose_own_hash_was_recomputed(six: Path) -> None
     row = dict(con.execute("SELECT * FROM journal WHERE seq = 3").fetchone())
     con.close()
     row["patient_nhs_number"] = NHS_2
-    resealed = chain.seal({k: v for k, v in row.items() if k not in ("seq", "prev_hash", "hash")}, 3, row["prev_hash"])
+    resealed = chain.seal({k: v for k, v in row.items() if k not in ("seq", "prev_hash", "hash")}, 3, row["prev_hash"],
+                          key_of(six))  # an attacker who also has the key from the keyring
     tamper(six, "UPDATE journal SET patient_nhs_number = ?, hash = ? WHERE seq = 3",
            params=(NHS_2, resealed["hash"]))
     result = verify(six)
@@ -360,7 +369,7 @@ def test_verify_catches_a_forged_row_with_a_correct_own_hash_but_wrong_chain(six
 
 
 def test_verify_catches_a_row_inserted_in_place_of_another(six: Path) -> None:
-    forged = chain.to_row(entry(BOB, minutes=2), 3, head_hash(six, 2))  # chained correctly to entry 2
+    forged = chain.to_row(entry(BOB, minutes=2), 3, head_hash(six, 2), key_of(six))  # chained correctly to entry 2
     tamper(six, "DELETE FROM journal WHERE seq = 3")
     insert_row(six, forged)
     result = verify(six)

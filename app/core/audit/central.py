@@ -6,6 +6,12 @@ delivery never makes a second row; packaging/central-audit-postgres.sql sets up 
 cannot UPDATE, DELETE or TRUNCATE. Rows keep the journal's own columns and text forms (see
 app.core.audit.chain), so each row's `hash` can be recomputed centrally to show it arrived unaltered.
 `received_at` is set by the database, never by the sender.
+
+With each entry goes a signed checkpoint of the sending journal (`audit_checkpoint`: journal id, entry
+count, head hash, HMAC under the journal's key), in the same transaction. The workstation may only add
+checkpoints, never change them, so they hold against the journal's own user: `mosaic audit verify
+--central` (run with an auditor's login) checks the journal on this PC against every one of them, and a
+rewritten, cut-short or vanished journal shows.
 """
 
 from __future__ import annotations
@@ -18,11 +24,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from app.core.audit.chain import format_time, from_row, to_row
+from app.core.audit.keys import Checkpoint
 from app.core.audit.model import JournalEntry, is_flagged
 from app.core.audit.schema import flagged_clause
 from app.core.nhs_number import normalise
 
 TABLE = "audit_entry"
+CHECKPOINT_TABLE = "audit_checkpoint"
+#: columns of a checkpoint a workstation sends (everything but received_at)
+CHECKPOINT_COLUMNS: tuple[str, ...] = (
+    "journal_id", "entry_count", "head_hash", "keyed_from", "mac", "workstation", "user_login",
+)
 #: the schema packaging/central-audit-postgres.sql creates, used on PostgreSQL unless told otherwise
 DEFAULT_PG_SCHEMA = "mosaic_audit"
 #: columns a workstation sends (everything but received_at); the SQL file grants INSERT on these only
@@ -120,6 +132,21 @@ def _table(metadata: sa.MetaData) -> sa.Table:
     )
 
 
+def _checkpoint_table(metadata: sa.MetaData) -> sa.Table:
+    text = sa.Text
+    return sa.Table(
+        CHECKPOINT_TABLE, metadata,
+        sa.Column("journal_id", text, primary_key=True),  # the sending journal (app.core.audit.keys)
+        sa.Column("entry_count", sa.BigInteger, primary_key=True),  # the journal held this many entries...
+        sa.Column("head_hash", text, nullable=False),  # ...the newest hashing to this
+        sa.Column("keyed_from", sa.BigInteger, nullable=False),  # its first keyed entry
+        sa.Column("mac", text, nullable=False),  # HMAC-SHA256 under the journal's key: only its holder can check it
+        sa.Column("workstation", text, nullable=False),
+        sa.Column("user_login", text, nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
+
+
 class CentralStore:
     """One central audit database. Blocking (SQLAlchemy); the outbox calls it from a worker thread."""
 
@@ -137,6 +164,7 @@ class CentralStore:
                                                 connect_args=connect_args)
         self.schema = schema if schema is not None or not is_pg else DEFAULT_PG_SCHEMA
         self.table = _table(sa.MetaData(schema=self.schema))
+        self.checkpoint_table = _checkpoint_table(self.table.metadata)
         self._dialect = postgresql if is_pg else sqlite if parsed.get_backend_name() == "sqlite" else None
         self.where = parsed.render_as_string(hide_password=True)
 
@@ -147,12 +175,32 @@ class CentralStore:
                 conn.execute(sa.schema.CreateSchema(self.schema, if_not_exists=True))
             self.table.metadata.create_all(conn)
 
-    def insert(self, entry: JournalEntry) -> bool:
-        """Store `entry` unless its id is there already; True when this call added the row."""
+    def insert(self, entry: JournalEntry, checkpoint: Checkpoint | None = None) -> bool:
+        """Store `entry` unless its id is there already, and with it the journal's `checkpoint` at that entry
+        (one transaction); True when this call added the entry."""
         values = self._row(entry)
         with self._engine.begin() as conn:
-            result = conn.execute(self._insert_ignoring_duplicates(values))
+            result = conn.execute(self._insert_ignoring_duplicates(self.table, values))
+            if checkpoint is not None:
+                row = {"journal_id": checkpoint.journal_id, "entry_count": checkpoint.entry_count,
+                       "head_hash": checkpoint.head_hash, "keyed_from": checkpoint.keyed_from, "mac": checkpoint.mac,
+                       "workstation": entry.workstation, "user_login": entry.user.login}
+                conn.execute(self._insert_ignoring_duplicates(self.checkpoint_table, row))
         return bool(result.rowcount)
+
+    def checkpoints(self, journal_id: str) -> list[Checkpoint]:
+        """Every checkpoint of journal `journal_id` here, by entry count (needs SELECT: an auditor's login)."""
+        t = self.checkpoint_table
+        stmt = sa.select(t.c.journal_id, t.c.entry_count, t.c.head_hash, t.c.keyed_from, t.c.mac) \
+            .where(t.c.journal_id == journal_id).order_by(t.c.entry_count)
+        try:
+            with self._engine.connect() as conn:
+                return [Checkpoint(r.journal_id, int(r.entry_count), r.head_hash, int(r.keyed_from), r.mac)
+                        for r in conn.execute(stmt)]
+        except sa.exc.DBAPIError as exc:  # the driver's first line only: never parameters
+            first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise CentralStoreError(f"The central audit store's checkpoints could not be read at {self.where} "
+                                    f"({first[:200]}). Checking against them needs an auditor's login.") from exc
 
     def query(self, *, user: str | None = None, patient: str | None = None, practice: str | None = None,
               since: datetime | None = None, until: datetime | None = None, limit: int | None = None,
@@ -185,11 +233,12 @@ class CentralStore:
                 entries = [from_row(_journal_row(row)) for row in conn.execute(stmt).mappings().all()]
         return [e for e in entries if is_flagged(e)][:limit] if flagged else entries
 
-    def hash_matches(self, entry: JournalEntry) -> bool:
-        """Does `entry` (as read back from here) still hash to the value its journal gave it?"""
+    def hash_matches(self, entry: JournalEntry, key: bytes | None = None) -> bool:
+        """Does `entry` (as read back from here) still hash to the value its journal gave it? A keyed entry
+        is checked with its journal's `key` (from that account's keyring); without it, as a Mosaic 0.1 entry."""
         if entry.seq is None or entry.prev_hash is None:
             return False
-        return to_row(entry, entry.seq, entry.prev_hash)["hash"] == entry.hash
+        return to_row(entry, entry.seq, entry.prev_hash, key)["hash"] == entry.hash
 
     def close(self) -> None:
         self._engine.dispose()
@@ -204,13 +253,13 @@ class CentralStore:
         row["recorded_at"] = entry.recorded_at.astimezone(UTC)
         return {name: row[name] for name in SENT_COLUMNS}
 
-    def _insert_ignoring_duplicates(self, values: dict[str, object]) -> sa.Insert:
+    def _insert_ignoring_duplicates(self, table: sa.Table, values: dict[str, object]) -> sa.Insert:
         if self._dialect is None:
             raise CentralStoreError(f"The central audit store must be PostgreSQL (or SQLite for trials); "
                                     f"{self.where} is neither.")
         # No conflict target on purpose: `ON CONFLICT (entry_id)` needs SELECT on entry_id, which the
         # workstation role does not have; the primary key is the table's only unique constraint.
-        stmt = self._dialect.insert(self.table).values(values).on_conflict_do_nothing()
+        stmt = self._dialect.insert(table).values(values).on_conflict_do_nothing()
         return stmt.execution_options(preserve_rowcount=True)  # SQLAlchemy 2.1 reports -1 otherwise
 
 

@@ -1,7 +1,12 @@
 """The hash chain: how an entry becomes a stored row, how a row is hashed, and how a chain is checked.
 
-Each row's hash is sha256 (hex) of the previous row's hash followed by the canonical JSON of the
-row's stored columns (everything but `prev_hash` and `hash`, including `seq`). The JSON columns
+Each row's hash is HMAC-SHA256 (hex), under the journal's key, of the previous row's hash followed by
+the canonical JSON of the row's stored columns (everything but `prev_hash` and `hash`, including `seq`).
+The key is held in the OS keyring, never in the journal file (see app.core.audit.keys), so a rewritten
+journal cannot be re-hashed by someone who only has the file. Journals written by Mosaic 0.1 used plain
+sha256 of the same text; their entries before `keyed_from` (recorded in the journal and in the keyring
+when the journal was first keyed) keep being checked that way, and the first keyed entry's HMAC covers
+the last plain hash, so the old entries are anchored too. The JSON columns
 (`user_ids`, `sections`, `details`) are hashed as the exact text stored, so a verifier in any
 language only needs to serialise a flat object of strings and integers, never re-encode nested
 values (floats, escapes) the way Python does. Columns holding NULL are left out of the object, so a
@@ -11,6 +16,7 @@ nullable column added by a later migration does not change the hashes of the row
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -62,15 +68,35 @@ def canonical(row: Mapping[str, Any]) -> str:
     return _FLAT_ENCODER.encode({name: row[name] for name in HASHED_FIELDS if row[name] is not None})
 
 
-def entry_hash(prev_hash: str, row: Mapping[str, Any]) -> str:
-    return hashlib.sha256((prev_hash + canonical(row)).encode("utf-8")).hexdigest()
+def _digest(text: str, key: bytes | None) -> str:
+    """HMAC-SHA256 under `key` (hex); plain sha256 for the unkeyed entries of a Mosaic 0.1 journal."""
+    data = text.encode("utf-8")
+    if key is None:
+        return hashlib.sha256(data).hexdigest()
+    return hmac.digest(key, data, "sha256").hex()
 
 
-def _values_hash(prev_hash: str, values: Sequence[Any]) -> str:
+def entry_hash(prev_hash: str, row: Mapping[str, Any], key: bytes | None = None) -> str:
+    return _digest(prev_hash + canonical(row), key)
+
+
+def _values_hash(prev_hash: str, values: Sequence[Any], key: bytes | None = None) -> str:
     """entry_hash for a row given as values in ROW_FIELDS order (the verifier's hot path; zip stops before
     prev_hash and hash)."""
     flat = _FLAT_ENCODER.encode({name: v for name, v in zip(HASHED_FIELDS, values, strict=False) if v is not None})
-    return hashlib.sha256((prev_hash + flat).encode("utf-8")).hexdigest()
+    return _digest(prev_hash + flat, key)
+
+
+def checkpoint_mac(key: bytes, journal_id: str, entry_count: int, head_hash: str, keyed_from: int) -> str:
+    """The signature of a checkpoint: "journal `journal_id` held `entry_count` entries, the newest hashing to
+    `head_hash`; entries from `keyed_from` on are keyed". Made and checked only by the key's holder."""
+    text = f"mosaic-checkpoint\n{journal_id}\n{entry_count}\n{head_hash}\n{keyed_from}"
+    return hmac.digest(key, text.encode("utf-8"), "sha256").hex()
+
+
+def key_id(key: bytes) -> str:
+    """A short public name of a key (not the key): tells "this is not the journal's key" from a rewrite."""
+    return hmac.digest(key, b"mosaic-journal-key-id", "sha256").hex()[:16]
 
 
 def row_fields(entry: JournalEntry) -> dict[str, Any]:
@@ -103,15 +129,15 @@ def row_fields(entry: JournalEntry) -> dict[str, Any]:
         raise InvalidEntry(f"the audit entry cannot be stored: {exc}") from exc
 
 
-def seal(fields: Mapping[str, Any], seq: int, prev_hash: str) -> dict[str, Any]:
+def seal(fields: Mapping[str, Any], seq: int, prev_hash: str, key: bytes | None = None) -> dict[str, Any]:
     """The full row for `fields` at position `seq` after `prev_hash`: seq, prev_hash and hash added."""
     row = {**fields, "seq": seq, "prev_hash": prev_hash}
-    row["hash"] = entry_hash(prev_hash, row)
+    row["hash"] = entry_hash(prev_hash, row, key)
     return row
 
 
-def to_row(entry: JournalEntry, seq: int, prev_hash: str) -> dict[str, Any]:
-    return seal(row_fields(entry), seq, prev_hash)
+def to_row(entry: JournalEntry, seq: int, prev_hash: str, key: bytes | None = None) -> dict[str, Any]:
+    return seal(row_fields(entry), seq, prev_hash, key)
 
 
 def _loads(text: str) -> Any:
@@ -167,12 +193,19 @@ class Break:
 
 
 class ChainChecker:
-    """Checks rows fed in seq order, one at a time, keeping only the previous row's seq and hash."""
+    """Checks rows fed in seq order, one at a time, keeping only the previous row's seq and hash.
 
-    def __init__(self) -> None:
+    Rows from `keyed_from` on are checked as HMACs under `key`; rows before it (a Mosaic 0.1 journal's)
+    as plain sha256. `keyed_from=None` checks every row as plain sha256 (a journal never keyed)."""
+
+    def __init__(self, key: bytes | None = None, keyed_from: int | None = None) -> None:
+        if keyed_from is not None and key is None:
+            raise ValueError("a keyed chain is checked with its key")
         self.checked = 0
         self.last_seq = 0
         self.last_hash = GENESIS
+        self._key = key
+        self._keyed_from = keyed_from
 
     def feed(self, values: Sequence[Any]) -> Break | None:
         """`values` are a row's columns in ROW_FIELDS order. Returns the first problem, if any."""
@@ -183,8 +216,9 @@ class ChainChecker:
             before = f"entry {self.last_seq}" if self.last_seq else "the start of the journal"
             return Break(seq, entry_id, f"entry {seq} does not follow {before}: an entry before it was changed, "
                                         "removed, inserted or moved")
+        key = self._key if self._keyed_from is not None and seq >= self._keyed_from else None
         try:
-            intact = _values_hash(self.last_hash, values) == values[_HASH]
+            intact = hmac.compare_digest(_values_hash(self.last_hash, values, key), values[_HASH])
         except (TypeError, ValueError):  # a value no Mosaic writes (a blob, NaN): put there by hand
             intact = False
         if not intact:

@@ -14,8 +14,9 @@ import os
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,14 +26,17 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import QueuePool
 
 from app.core import paths
-from app.core.audit import chain, migrations
-from app.core.audit.model import JournalEntry, is_flagged
-from app.core.audit.schema import DELIVERED, PENDING, REFUSED, flagged_clause, journal, outbox
+from app.core.audit import chain, keys, migrations
+from app.core.audit.model import CENTRAL_DESTINATION, JournalEntry, is_flagged
+from app.core.audit.schema import DELIVERED, PENDING, REFUSED, chain_key, flagged_clause, journal, outbox
 
 log = logging.getLogger(__name__)
 
 FILE_NAME = "journal.sqlite"
 BATCH = 5000  # rows per fetch or insert batch: bounds memory for verify and bulk appends
+#: the keyring's record of the journal takes the latest checkpoint every this many commits and on close (a
+#: keyring write is a D-Bus or OS call: too slow for every commit; the checkpoint file takes every one)
+RECORD_EVERY = 64
 
 
 def default_path() -> Path:
@@ -43,7 +47,9 @@ class JournalError(Exception):
     """The journal could not do what was asked. The message is for the user: what, which file, what next.
 
     `kind` is one of: disk-full, read-only, locked, io-error, corrupt, cannot-open, newer-schema,
-    old-schema, invalid-entry, not-found, closed, other.
+    old-schema, invalid-entry, not-found, closed, keyring (the OS keyring holding the journal's key cannot be
+    reached), no-key (the keyring has no key for this journal), vanished (the keyring records a journal at
+    this path that is gone), replaced (the file is not the journal the keyring records here), other.
     """
 
     def __init__(self, message: str, *, path: Path, kind: str = "other") -> None:
@@ -59,6 +65,13 @@ class VerifyResult:
     first_bad_seq: int | None = None
     first_bad_entry_id: str | None = None
     reason: str | None = None
+    #: the seq of the first keyed entry (None: a Mosaic 0.1 journal, never keyed)
+    keyed_from: int | None = field(default=None, compare=False)
+    #: sentences for the reader: how the entries were checked, what the checkpoints said
+    notes: tuple[str, ...] = field(default=(), compare=False)
+    #: the journal's id (None when never keyed) and its last entry, for checks against the central store
+    journal_id: str | None = field(default=None, compare=False)
+    last_seq: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,11 @@ class OutboxItem:
     attempts: int
     entry: JournalEntry
     last_error: str | None = None
+    #: the signed checkpoint "the journal held entry.seq entries, the newest being this one", sent upstream
+    #: with the entry; None when the journal holds no key (read-only) or the entry no longer matches its hash
+    checkpoint: keys.Checkpoint | None = None
+    #: False when the entry no longer hashes to its stored hash under the journal's key: never sent
+    intact: bool = True
 
 
 @dataclass(frozen=True)
@@ -194,6 +212,12 @@ class Journal:
         self._queue: list[_Queued] = []  # entries waiting for the next group commit (see append)
         self._queue_lock = threading.Lock()
         self._commit_lock = threading.Lock()  # held by the thread committing a group
+        self._key: bytes | None = None  # the chain's key (from the OS keyring); None until keyed, or read-only
+        self._latest: keys.Checkpoint | None = None  # the newest checkpoint written beside the journal
+        self._recorded = 0  # the entry count of the checkpoint the keyring's record holds (as far as we know)
+        self._record_lock = threading.Lock()
+        self.journal_id: str | None = None
+        self.keyed_from: int | None = None
 
     @classmethod
     def open(cls, path: Path | None = None, *, read_only: bool = False, busy_timeout: float = 5.0,
@@ -209,6 +233,7 @@ class Journal:
         if read_only and not path.is_file():
             raise JournalError(f"Could not {doing}: there is no journal file at {path}.", path=path, kind="cannot-open")
         if not read_only:
+            _refuse_vanished(path, doing)
             try:
                 paths.private_file(path)  # user-only, before SQLite makes it (or its -wal/-shm) world-readable
             except OSError as exc:
@@ -217,6 +242,8 @@ class Journal:
                        busy_timeout=busy_timeout)
         try:
             journal_._prepare()
+            if not read_only:
+                journal_._key_chain()
         except BaseException:
             journal_.close()
             raise
@@ -227,7 +254,7 @@ class Journal:
         doing = "open the audit journal"
         with self._transaction(doing) as conn:
             version = self._schema_version(conn)
-        if version == migrations.HEAD:
+        if version == migrations.HEAD or self.read_only and version in migrations.READABLE:
             return
         if self.read_only:
             raise JournalError(f"Could not {doing}: it was written by a different version of Mosaic (schema "
@@ -253,7 +280,119 @@ class Journal:
             return None
         return conn.exec_driver_sql(f"SELECT version_num FROM {migrations.VERSION_TABLE}").scalar()
 
+    # --- the key ---------------------------------------------------------------------------------------
+
+    @property
+    def key(self) -> bytes | None:
+        """The chain's key (None for a read-only journal): for checks an auditor runs in this process."""
+        return self._key
+
+    def _key_chain(self) -> None:
+        """Load the chain's key from the OS keyring, or key the journal now (first use, or a Mosaic 0.1
+        journal): a key in the keyring, the `chain_key` row in the file, the record in the keyring, and a
+        first checkpoint. A keyring that cannot be reached stops here: nothing is recorded unkeyed."""
+        doing = "open the audit journal"
+        try:
+            record = keys.load_record(self.path)
+            with self._transaction(doing) as conn:
+                meta = conn.execute(select(chain_key)).first()
+            if meta is None:
+                if record is not None:
+                    raise JournalError(
+                        f"Could not {doing}: this account's keyring records that the journal at this place is "
+                        f"journal {record.journal_id}, keyed from entry {record.keyed_from}, but this file has no "
+                        f"key record: it was replaced or rewritten ({self.path}). Do not delete it: it is audit "
+                        "evidence. Tell your Information Governance lead; nothing can be shown until IT has dealt "
+                        "with it.", path=self.path, kind="replaced")
+                meta = self._key_new_chain(doing)
+            key = keys.load_key(meta.journal_id)
+            if key is None:
+                raise JournalError(
+                    f"Could not {doing}: its key (journal {meta.journal_id}) is not in this account's OS keyring "
+                    f"({self.path}). Mosaic records nothing without it, so nothing can be shown. If the keyring was "
+                    "reset, ask IT: the journal is audit evidence and must be kept.", path=self.path, kind="no-key")
+            if chain.key_id(key) != meta.key_id:
+                raise JournalError(
+                    f"Could not {doing}: the key in this account's keyring is not this journal's key ({self.path}). "
+                    "Tell your Information Governance lead; nothing can be shown until IT has dealt with it.",
+                    path=self.path, kind="no-key")
+            if record is not None and (record.journal_id != meta.journal_id or record.keyed_from != meta.keyed_from):
+                raise JournalError(
+                    f"Could not {doing}: this account's keyring records journal {record.journal_id} at this place, but "
+                    f"this file is journal {meta.journal_id}: it was swapped ({self.path}). Do not delete either: they "
+                    "are audit evidence. Tell your Information Governance lead.", path=self.path, kind="replaced")
+            self._key, self.journal_id, self.keyed_from = key, meta.journal_id, meta.keyed_from
+            if record is None:  # keyed just now, or a journal IT moved here: the keyring remembers it from now on
+                with self._transaction(doing) as conn:
+                    seq, head = self._head(conn)
+                first = self._make_checkpoint(seq - 1, head)
+                keys.save_record(self.path, keys.JournalRecord(meta.journal_id, meta.keyed_from, first))
+                self._write_checkpoint(first)
+                self._recorded = first.entry_count
+            else:
+                self._recorded = record.checkpoint.entry_count
+        except keys.KeyringUnavailable as exc:
+            raise JournalError(f"Could not {doing}: {exc} ({self.path}).", path=self.path, kind="keyring") from exc
+        except ValueError as exc:  # the keyring's record is damaged
+            raise JournalError(f"Could not {doing}: {exc} ({self.path}). Tell your Information Governance lead.",
+                               path=self.path, kind="replaced") from exc
+
+    def _key_new_chain(self, doing: str) -> Any:
+        """Make a key and write the `chain_key` row; if another process keyed the journal first, use its."""
+        journal_id = str(uuid.uuid4())
+        key = keys.new_key(journal_id)
+        with self._transaction(doing, write=True) as conn:
+            meta = conn.execute(select(chain_key)).first()
+            if meta is None:
+                seq, _head = self._head(conn)
+                conn.execute(chain_key.insert().values(journal_id=journal_id, keyed_from=seq, key_id=chain.key_id(key),
+                                                       keyed_at=chain.format_time(datetime.now(UTC))))
+                meta = conn.execute(select(chain_key)).one()
+                log.info("audit journal keyed from entry %s: %s", seq, self.path)
+        if meta.journal_id != journal_id:
+            keys.forget_key(journal_id)
+        return meta
+
+    def _make_checkpoint(self, entry_count: int, head_hash: str) -> keys.Checkpoint:
+        assert self._key is not None and self.journal_id is not None and self.keyed_from is not None
+        return keys.Checkpoint.make(self._key, self.journal_id, entry_count, head_hash, self.keyed_from)
+
+    def _write_checkpoint(self, checkpoint: keys.Checkpoint) -> None:
+        """After a commit. The entries are durable already: a checkpoint that cannot be written is logged (the
+        next commit writes a newer one), never a reason to report the commit as failed."""
+        try:
+            keys.write_checkpoint(self.path, checkpoint)
+        except OSError as exc:
+            log.warning("audit journal: could not write the checkpoint beside %s (%s)", self.path,
+                        exc.strerror or type(exc).__name__)
+        with self._record_lock:
+            if self._latest is None or checkpoint.entry_count > self._latest.entry_count:
+                self._latest = checkpoint
+            due = self._latest.entry_count - self._recorded >= RECORD_EVERY
+        if due:
+            self._record_latest()
+
+    def _record_latest(self) -> None:
+        """Put the newest checkpoint in the keyring's record (out of reach of a rollback of the checkpoint
+        file). Logged, not raised, when the keyring fails: the entries are durable already."""
+        with self._record_lock:
+            latest = self._latest
+            if latest is None or latest.entry_count <= self._recorded or self.keyed_from is None:
+                return
+            self._recorded = latest.entry_count
+        try:
+            with contextlib.suppress(ValueError):
+                current = keys.load_record(self.path)
+                if current is not None and current.journal_id == latest.journal_id \
+                        and current.checkpoint.entry_count >= latest.entry_count:
+                    return  # another process recorded a later one
+            keys.save_record(self.path, keys.JournalRecord(latest.journal_id, self.keyed_from, latest))
+        except keys.KeyringUnavailable:
+            log.warning("audit journal: the keyring's record of %s could not be brought up to date", self.path)
+
     def close(self) -> None:
+        if self._engine is not None and not self.read_only:
+            self._record_latest()
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
@@ -342,12 +481,14 @@ class Journal:
         with self._transaction("record the audit entry", write=True) as conn:
             seq, prev_hash = self._head(conn)
             for fields, destinations in items:
-                row = chain.seal(fields, seq, prev_hash)
+                row = chain.seal(fields, seq, prev_hash, self._chain_key())
                 conn.execute(journal.insert(), row)
                 if destinations:
                     conn.execute(outbox.insert(), [_outbox_row(row["entry_id"], d, now) for d in destinations])
                 rows.append(row)
                 seq, prev_hash = seq + 1, row["hash"]
+        if rows:
+            self._write_checkpoint(self._make_checkpoint(rows[-1]["seq"], rows[-1]["hash"]))
         return rows
 
     def append_many(self, entries: Iterable[JournalEntry], destinations: Sequence[str] = ()) -> int:
@@ -360,15 +501,24 @@ class Journal:
         with self._transaction("record the audit entries", write=True) as conn, _bigger_cache(conn):
             seq, prev_hash = self._head(conn)
             rows: list[dict[str, Any]] = []
+            key = self._chain_key()
             for entry in entries:
-                row = chain.seal(self._fields(entry), seq, prev_hash)
+                row = chain.seal(self._fields(entry), seq, prev_hash, key)
                 rows.append(row)
                 seq, prev_hash = seq + 1, row["hash"]
                 if len(rows) >= BATCH:
                     count += self._insert_batch(conn, rows, destinations, now)
                     rows = []
             count += self._insert_batch(conn, rows, destinations, now)
+        if count:
+            self._write_checkpoint(self._make_checkpoint(seq - 1, prev_hash))
         return count
+
+    def _chain_key(self) -> bytes:
+        if self._key is None:  # a read-only journal: SQLite would refuse the write anyway
+            raise JournalError(f"Could not record the audit entry: the journal was opened read-only ({self.path}).",
+                               path=self.path, kind="read-only")
+        return self._key
 
     def _fields(self, entry: JournalEntry) -> dict[str, Any]:
         try:
@@ -440,11 +590,25 @@ class Journal:
             return conn.execute(select(func.count()).select_from(journal)).scalar_one()
 
     def verify(self) -> VerifyResult:
-        """Walk the whole chain in seq order, in batches (constant memory), from one consistent snapshot."""
+        """Walk the whole chain in seq order, in batches (constant memory), from one consistent snapshot; then
+        hold it against the checkpoints kept outside the file (the keyring's record and the checkpoint file).
+
+        Keyed entries are checked with the key from the OS keyring; a Mosaic 0.1 journal's entries before
+        `keyed_from` by their plain hashes (said in `notes`)."""
         columns = ", ".join(chain.ROW_FIELDS)
-        checker = chain.ChainChecker()
         problem: chain.Break | None = None
+        notes: list[str] = []
         with self._transaction("check the audit journal") as conn:
+            meta = self._chain_meta(conn)
+            key: bytes | None = None
+            if meta is not None:
+                key, trouble = self._verify_key(meta)
+                swapped = self._swapped(meta)
+                trouble = swapped or trouble
+                if trouble is not None:
+                    return VerifyResult(ok=False, checked=0, reason=trouble, keyed_from=meta.keyed_from,
+                                        journal_id=meta.journal_id)
+            checker = chain.ChainChecker(key, meta.keyed_from if meta is not None else None)
             driver = conn.connection.driver_connection  # None only once the pool has invalidated it
             if driver is None:
                 raise JournalError(f"Could not check the audit journal: its connection was closed ({self.path}).",
@@ -461,11 +625,142 @@ class Journal:
             if problem is None:
                 high = conn.exec_driver_sql("SELECT seq FROM sqlite_sequence WHERE name = 'journal'").scalar()
                 problem = checker.finish(high)
+            if problem is None:
+                problem = self._against_checkpoints(conn, meta, key, checker.last_seq)
+        keyed_from = meta.keyed_from if meta is not None else None
+        notes.append(_how_checked(keyed_from, checker.checked))
+        journal_id = meta.journal_id if meta is not None else None
         if problem is None:
-            return VerifyResult(ok=True, checked=checker.checked)
+            return VerifyResult(ok=True, checked=checker.checked, keyed_from=keyed_from, notes=tuple(notes),
+                                journal_id=journal_id, last_seq=checker.last_seq)
         log.warning("audit journal failed verification at seq %s (entry %s)", problem.seq, problem.entry_id)
         return VerifyResult(ok=False, checked=checker.checked, first_bad_seq=problem.seq,
-                            first_bad_entry_id=problem.entry_id, reason=problem.reason)
+                            first_bad_entry_id=problem.entry_id, reason=problem.reason, keyed_from=keyed_from,
+                            notes=tuple(notes), journal_id=journal_id, last_seq=checker.last_seq)
+
+    @staticmethod
+    def _chain_meta(conn: Connection) -> Any:
+        """The `chain_key` row, or None (never keyed; or a Mosaic 0.1 file opened read-only, without the table)."""
+        found = conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'chain_key'").first()
+        if found is None:
+            return None
+        return conn.execute(select(chain_key)).first()
+
+    def _swapped(self, meta: Any) -> str | None:
+        """Why this file is not the journal this account's keyring records at its path, if it is not."""
+        try:
+            record = keys.load_record(self.path)
+        except (keys.KeyringUnavailable, ValueError):
+            return None  # said by the checks that need the keyring
+        if record is not None and record.journal_id != meta.journal_id:
+            return (f"this account's keyring records journal {record.journal_id} at this place, but this file is "
+                    f"journal {meta.journal_id}: it was swapped")
+        return None
+
+    def _verify_key(self, meta: Any) -> tuple[bytes | None, str | None]:
+        """The journal's key for checking (this process's, or the keyring's), or why there is none."""
+        key = self._key
+        if key is None:
+            try:
+                key = keys.load_key(meta.journal_id)
+            except keys.KeyringUnavailable as exc:
+                return None, f"its keyed entries cannot be checked: {exc}"
+        if key is None:
+            return None, (f"its keyed entries cannot be checked: the key of journal {meta.journal_id} is not in this "
+                          "account's OS keyring (only the account that recorded them holds it)")
+        if chain.key_id(key) != meta.key_id:
+            return None, ("the key in this account's keyring is not this journal's key, or the journal's key "
+                          "record was changed")
+        return key, None
+
+    def _against_checkpoints(self, conn: Connection, meta: Any, key: bytes | None, last_seq: int) -> chain.Break | None:
+        """The chain (already intact on its own) against what was recorded outside the file: the keyring's record
+        of the journal at this path and the signed checkpoint file. Each may only be behind the journal."""
+        try:
+            record = keys.load_record(self.path)
+        except keys.KeyringUnavailable as exc:
+            return chain.Break(None, None, f"its checkpoints cannot be checked: {exc}")
+        except ValueError as exc:
+            return chain.Break(None, None, str(exc))
+        try:
+            beside = keys.read_checkpoint(self.path)
+        except ValueError as exc:
+            return chain.Break(None, None, f"the checkpoint file beside the journal is unusable: {exc}")
+        if meta is None:
+            if record is not None:
+                return chain.Break(None, None, f"this account's keyring records that this journal was keyed from entry "
+                                               f"{record.keyed_from}, but the file has no key record: it was replaced "
+                                               "or rewritten without its key")
+            return None  # a Mosaic 0.1 journal, never keyed: nothing was checkpointed
+        if record is not None and (record.journal_id != meta.journal_id or record.keyed_from != meta.keyed_from):
+            return chain.Break(None, None, f"this account's keyring records journal {record.journal_id} at this place, "
+                                           f"but this file is journal {meta.journal_id}: it was swapped")
+        if beside is None and record is not None:
+            return chain.Break(None, None, "the checkpoint file beside the journal is missing (deleted, or the journal "
+                                           "was put back from an older copy)")
+        assert key is not None
+        for where, checkpoint in (("the keyring's record", record.checkpoint if record else None),
+                                  ("the checkpoint file", beside)):
+            if checkpoint is None:
+                continue
+            if checkpoint.journal_id != meta.journal_id or not checkpoint.signed_by(key) \
+                    or checkpoint.keyed_from != meta.keyed_from:
+                return chain.Break(None, None, f"{where} of this journal was altered (its signature does not match)")
+            trouble = self.checkpoint_trouble(conn, checkpoint, last_seq, where)
+            if trouble is not None:
+                return trouble
+        return None
+
+    @staticmethod
+    def checkpoint_trouble(conn: Connection, checkpoint: keys.Checkpoint, last_seq: int,
+                           where: str) -> chain.Break | None:
+        """Does the journal (intact up to `last_seq`) still hold what `checkpoint` saw?"""
+        if checkpoint.entry_count > last_seq:
+            return chain.Break(last_seq + 1, None,
+                               f"the newest entries were removed: {where} shows the journal held "
+                               f"{_entries(checkpoint.entry_count)}, but it now ends at entry {last_seq}")
+        if checkpoint.entry_count:
+            row = conn.execute(select(journal.c.hash, journal.c.entry_id)
+                               .where(journal.c.seq == checkpoint.entry_count)).first()
+            if row is None or row.hash != checkpoint.head_hash:
+                return chain.Break(checkpoint.entry_count, row.entry_id if row else None,
+                                   f"entry {checkpoint.entry_count} is not the entry {where} saw there: the "
+                                   "journal was rewritten")
+        return None
+
+    def check_checkpoint(self, checkpoint: keys.Checkpoint, last_seq: int, where: str) -> str | None:
+        """`checkpoint_trouble` for a checkpoint from elsewhere (the central store), its signature included:
+        None when this journal still holds what it saw, else why not."""
+        if self._key is None:
+            return "this journal's key is not loaded"
+        if checkpoint.journal_id != self.journal_id or not checkpoint.signed_by(self._key):
+            return f"{where} was not signed with this journal's key"
+        with self._transaction("check the audit journal") as conn:
+            trouble = self.checkpoint_trouble(conn, checkpoint, last_seq, where)
+        return trouble.reason if trouble is not None else None
+
+    def load_key_for_checks(self) -> None:
+        """For a read-only journal: load its key and id from the keyring, to check checkpoints from elsewhere.
+        Raises JournalError (kind keyring or no-key) when that is not possible."""
+        with self._transaction("check the audit journal") as conn:
+            meta = self._chain_meta(conn)
+        if meta is None:
+            return
+        key, trouble = self._verify_key(meta)
+        if trouble is not None or key is None:
+            raise JournalError(f"Could not check the audit journal: {trouble} ({self.path}).", path=self.path,
+                               kind="no-key")
+        self._key, self.journal_id, self.keyed_from = key, meta.journal_id, meta.keyed_from
+
+    def delivered_upstream_since_keyed(self) -> int:
+        """How many keyed entries the central store has acknowledged (each went with a checkpoint)."""
+        if self.keyed_from is None:
+            return 0
+        with self._transaction("read the audit outbox") as conn:
+            joined = outbox.join(journal, journal.c.entry_id == outbox.c.entry_id)
+            return conn.execute(select(func.count()).select_from(joined)
+                                .where(outbox.c.destination == CENTRAL_DESTINATION, outbox.c.status == DELIVERED,
+                                       journal.c.seq >= self.keyed_from)).scalar_one()
 
     # --- the outbox ----------------------------------------------------------------------------------
 
@@ -489,8 +784,22 @@ class Journal:
     def _items(self, stmt: Any) -> list[OutboxItem]:
         with self._transaction("read the audit outbox") as conn:
             rows = conn.execute(stmt).all()
-        return [OutboxItem(id=r.id, destination=r.destination, attempts=r.attempts, last_error=r.last_error,
-                           entry=chain.from_row(r._mapping)) for r in rows]
+        items = []
+        for r in rows:
+            entry = chain.from_row(r._mapping)
+            checkpoint, intact = self._checkpoint_of(r._mapping)
+            items.append(OutboxItem(id=r.id, destination=r.destination, attempts=r.attempts, last_error=r.last_error,
+                                    entry=entry, checkpoint=checkpoint, intact=intact))
+        return items
+
+    def _checkpoint_of(self, row: Any) -> tuple[keys.Checkpoint | None, bool]:
+        """The signed checkpoint at this row, if it still hashes (under the key) to its stored hash."""
+        if self._key is None or self.keyed_from is None:
+            return None, True
+        key = self._key if row["seq"] >= self.keyed_from else None
+        if chain.entry_hash(row["prev_hash"], row, key) != row["hash"]:
+            return None, False
+        return self._make_checkpoint(row["seq"], row["hash"]), True
 
     def mark_delivered(self, item_id: int) -> bool:
         """Delivered (final). A late success of a refused item counts too. False if already delivered."""
@@ -556,6 +865,50 @@ def _bigger_cache(conn: Connection, kib: int = 64 * 1024) -> Iterator[None]:
 
 _INSERT_JOURNAL = (f"INSERT INTO journal ({', '.join(chain.ROW_FIELDS)}) "
                    f"VALUES ({', '.join('?' * len(chain.ROW_FIELDS))})")
+
+
+def _entries(count: int) -> str:
+    return f"{count} entr{'y' if count == 1 else 'ies'}"
+
+
+def _how_checked(keyed_from: int | None, checked: int) -> str:
+    if keyed_from is None:
+        return (f"This journal has not been keyed yet (it was written by Mosaic 0.1): its {_entries(checked)} were "
+                "checked by their plain hashes. Mosaic keys it the next time it records to it.")
+    if keyed_from > 1:
+        plain = min(checked, keyed_from - 1)
+        return (f"Entries 1 to {keyed_from - 1} were recorded before the journal was keyed (Mosaic 0.1) and were "
+                f"checked by their plain hashes ({plain} checked), held in place by the first keyed entry; "
+                f"entries from "
+                f"{keyed_from} on were checked with the journal's key from the OS keyring.")
+    return "Every entry was checked with the journal's key from the OS keyring."
+
+
+def _refuse_vanished(path: Path, doing: str) -> None:
+    """Before a journal is created at `path`: if this account's keyring records one there, it must still be
+    there. A journal that vanished is not silently replaced by an empty one."""
+    try:
+        record = keys.load_record(path)
+    except keys.KeyringUnavailable as exc:
+        raise JournalError(f"Could not {doing}: {exc} ({path}).", path=path, kind="keyring") from exc
+    except ValueError:
+        return  # a damaged record: _key_chain says so once the file is open
+    if record is None:
+        return
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        size = -1
+    except OSError:
+        return  # unreadable: opening it says why
+    if size <= 0:
+        raise JournalError(
+            f"Could not {doing}: the audit journal is {'missing' if size < 0 else 'empty'}, but this account's "
+            f"keyring records journal {record.journal_id} here, keyed with {_entries(record.checkpoint.entry_count)} "
+            f"in it ({path}). "
+            "It was deleted, moved or emptied. Put it back from a backup, or tell your Information Governance lead; "
+            "Mosaic does not start a new journal in its place, so nothing can be shown until IT has dealt with it.",
+            path=path, kind="vanished")
 
 
 def _time(moment: datetime) -> str:

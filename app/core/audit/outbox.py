@@ -310,6 +310,10 @@ class OutboxSender:
             try:
                 if deliver is None:
                     raise DeliveryRefused(f"Mosaic does not know how to deliver to '{item.destination}'.")
+                if not item.intact:  # never send (or sign a checkpoint of) an entry altered in the file
+                    raise DeliveryRefused("This entry no longer matches its hash under the journal's key: the journal "
+                                          "was altered. Run `mosaic audit verify` and tell your Information "
+                                          "Governance lead.")
                 async with asyncio.timeout(self._delivery_timeout_s):
                     await deliver(item)
                 verdict, error, hint = Verdict.DELIVERED, "", None
@@ -388,7 +392,7 @@ def central_delivery(store: CentralStore) -> Deliver:
 
     async def deliver(item: OutboxItem) -> None:
         try:
-            await asyncio.to_thread(store.insert, item.entry)
+            await asyncio.to_thread(store.insert, item.entry, item.checkpoint)
         except (DataError, IntegrityError) as exc:
             raise DeliveryRefused(f"The central audit store rejected this entry: {_driver_message(exc)}") from exc
         except OperationalError as exc:

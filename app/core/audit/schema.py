@@ -64,6 +64,16 @@ journal = Table(
     sqlite_autoincrement=True,  # keeps a high-water mark of seq, so deleting the newest rows shows
 )
 
+#: One row, written when the journal is first keyed (migration 0004): the key itself is in the OS keyring.
+chain_key = Table(
+    "chain_key",
+    metadata,
+    Column("journal_id", Text, primary_key=True),
+    Column("keyed_from", Integer, nullable=False),
+    Column("key_id", Text, nullable=False),
+    Column("keyed_at", Text, nullable=False),
+)
+
 PENDING, DELIVERED, REFUSED = "pending", "delivered", "refused"
 
 outbox = Table(

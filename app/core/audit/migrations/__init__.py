@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
 #: The newest revision; opening a journal already at it skips Alembic altogether (a faster start).
-HEAD = "0003"
+HEAD = "0004"
+#: Older revisions a read-only open still reads (verify, list, export): their journal table is the same.
+READABLE = frozenset({"0003", HEAD})
 VERSION_TABLE = "alembic_version"
 FOLDER = Path(__file__).resolve().parent
 
