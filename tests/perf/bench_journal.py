@@ -113,6 +113,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     report = common.Report(NAME)
     home = common.isolate()
+    import keyring  # the journal's key lives in the OS keyring: a keyring in memory (no D-Bus round trip)
+
+    from tests.core.test_secrets import MemoryKeyring
+
+    keyring.set_keyring(MemoryKeyring())
     rng = random.Random(20250312)
     print(f"== {NAME}: durable appends, then {args.entries:,} entries ==", flush=True)
 
