@@ -240,10 +240,13 @@ class MosaicCore:
                     await self.sessions.sign_in()
                 continue
             await asyncio.sleep(max(0.0, due))
+            renewing = identity.user
             try:
                 await identity.renew()
             except RefreshRefused as exc:
-                if identity.signed_in:
+                # Only the sign-in that was refused lapses: when the user signed in again (unlocking the window)
+                # while it was being renewed, the refusal (or the old tokens) concerns the old one, not this.
+                if identity.signed_in and identity.user is renewing:
                     await self._sign_in_lapsed(str(exc))
             except Exception as exc:  # IdentityError: not reached; anything else must not end the renewals
                 if not isinstance(exc, IdentityError):

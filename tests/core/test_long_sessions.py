@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -192,6 +193,47 @@ async def test_signing_in_from_the_lock_after_a_lapse_reopens_the_practices_and_
         await watch.until(lambda: all(s.status is PracticeStatus.ONLINE for s in core.sessions.states()))
         await watch.until(lambda: core.identity is not None and core.identity.renewals >= 1)
     finally:
+        await core.close()
+
+
+@pytest.mark.parametrize("old_session", ["renewed", "ended"])
+async def test_a_renewal_answered_after_the_user_signed_in_again_leaves_the_new_sign_in_standing(
+        old_session: str, network: DemoNetwork, provider: DemoOidcProvider, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unlocking the window signs the user in afresh (the identity alone) while a silent renewal of the old
+    sign-in may be at the provider. Its answer, coming after the fresh sign-in, must not end the sign-in
+    (the soak's seed 1732271415: every search then failed with 'your sign-in has ended'), whether the
+    provider renews the old session or has ended it (one session per user, as some providers keep). The
+    provider holds the renewal until the fresh sign-in is done, so the order is certain."""
+    at_provider, release = threading.Event(), threading.Event()
+    answer = provider.token
+
+    def held(form: dict[str, str]) -> tuple[int, dict[str, object]]:
+        if form.get("grant_type") == "refresh_token" and not release.is_set():
+            at_provider.set()
+            release.wait(WAIT_S)
+            if old_session == "ended":
+                return 400, {"error": "invalid_grant", "error_description": "the user signed in again"}
+        return answer(form)
+
+    monkeypatch.setattr(provider, "token", held)
+    watch = Watch()
+    core = fast_core(network.practices[:2], watch)
+    identity = core.identity = Identity(provider.settings, open_url=demo_browser)
+    try:
+        await core.sign_in_user()
+        assert await asyncio.to_thread(at_provider.wait, WAIT_S), "no renewal reached the provider"
+        await identity.sign_in()  # what unlocking does, while the renewal waits for its answer
+        assert identity.renewals == 0
+        release.set()
+
+        def lapsed() -> bool:
+            return any(s.status is PracticeStatus.SIGN_IN_NEEDED for s in watch.history)
+
+        await watch.until(lambda: identity.renewals >= 1 or lapsed())  # the fresh sign-in's own renewal
+        assert not lapsed() and identity.signed_in and not core.needs_sign_in
+        assert all(s.status is PracticeStatus.ONLINE for s in core.sessions.states())
+    finally:
+        release.set()
         await core.close()
 
 
