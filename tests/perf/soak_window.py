@@ -874,7 +874,8 @@ def run_soak(demo: DemoControl, cycles: int, seed: int, *, stuck_s: float = STUC
             states = signed.args[0] if signed.args else []
             offline = [f"{s.practice.name}: {s.status} {s.detail}" for s in states if s.status != "online"]
             if offline or not states:
-                errors.add("sign-in", f"not every practice is online: {offline or 'no practice states'}")
+                errors.add("sign-in", f"not every practice is online: {offline or 'no practice states'} "
+                                      f"(the status bar says: {window.statusBar().currentMessage()!r})")
             identity = window.core.identity if window.core is not None else None
             user = identity.user if identity is not None else None
             if user is None:
@@ -1059,7 +1060,10 @@ def main(argv: list[str] | None = None) -> int:
             cmd = [common.python(), "-m", "tests.perf.soak_window", "--child", "--status", str(status),
                    "--control", f"{host}:{port}", "--cycles", str(args.cycles), "--seed", str(seed),
                    "--stuck-s", str(args.stuck_s), "--max-errors", str(args.max_errors)]
-            env = common.child_env(**common.secret_env(network), **{CONTROL_KEY_ENV: key.hex()})
+            # the window's keyring (the audit journal's key): the tests' file keyring in the child's own
+            # throw-away folder, never the developer's real one
+            env = common.child_env(**common.secret_env(network), **{CONTROL_KEY_ENV: key.hex()},
+                                   PYTHON_KEYRING_BACKEND="tests.keyring_backend.FileKeyring")
             started = time.perf_counter()
             code = subprocess.run(cmd, cwd=common.REPO, env=env).returncode
             seconds = time.perf_counter() - started
