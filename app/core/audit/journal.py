@@ -292,6 +292,12 @@ class Journal:
         journal): a key in the keyring, the `chain_key` row in the file, the record in the keyring, and a
         first checkpoint. A keyring that cannot be reached stops here: nothing is recorded unkeyed."""
         doing = "open the audit journal"
+        beside = keys.checkpoint_path(self.path)
+        if beside.is_file():  # one an older Mosaic (or a loose umask) left readable: user-only, like the journal
+            try:
+                paths.private_file(beside)
+            except OSError as exc:
+                raise explain(exc, beside, doing) from exc
         try:
             record = keys.load_record(self.path)
             with self._transaction(doing) as conn:
