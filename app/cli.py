@@ -113,9 +113,58 @@ def main(argv: list[str] | None = None) -> int:
         "notify": cmd_notify,
     }
     try:
+        if args.command in SIGNED_IN_COMMANDS:
+            refused = _who_is_using(args)
+            if refused is not None:
+                return refused
         return handlers[args.command](args)
     except KeyboardInterrupt:
         return 130
+
+
+#: commands that act for a person (journaled as them, decided by the policy for them): they need to know who
+SIGNED_IN_COMMANDS = frozenset({"check", "search", "show", "audit"})
+
+
+def _who_is_using(args: argparse.Namespace) -> int | None:
+    """Set `args.acting_user`: with [identity] in the machine-wide file, the person who signs in now through the same
+    OpenID Connect flow as the window (the system browser); without it, the OS account running Mosaic (never an
+    environment variable). Returns an exit status when the command must stop: it never falls back to the OS
+    account when IT configured an identity provider."""
+    from app.core.audit.model import AuditUser
+    from app.core.config import ConfigError, load_identity_settings
+
+    try:
+        settings = load_identity_settings(args.config)
+    except ConfigError as exc:
+        _print_err(f"configuration error: {exc}")
+        return EXIT_USAGE
+    if not settings.configured:
+        args.acting_user = AuditUser.from_os()
+        return None
+    if not _can_sign_in_here():
+        _print_err(f"this computer signs its users in through {settings.issuer} ([identity] in the machine-wide "
+                   "directory), which needs an interactive terminal and a display for the browser; run the "
+                   "command there (Mosaic never acts as the computer account instead).")
+        return EXIT_USAGE
+    from app.core.identity import Identity, IdentityError
+
+    try:
+        signed_in = asyncio.run(Identity(settings).sign_in())
+    except IdentityError as exc:
+        _print_err(f"sign-in failed: {' '.join(str(exc).split())}")
+        return EXIT_FAILED
+    print(f"Signed in as {signed_in.display_name}.", file=sys.stderr)
+    args.acting_user = signed_in.audit_user()
+    return None
+
+
+def _can_sign_in_here() -> bool:
+    """Whether a person is at this terminal with a screen the sign-in browser can open on."""
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return False
+    has_screen = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return has_screen or not sys.platform.startswith("linux")
 
 
 def _load_practices(args: argparse.Namespace):
@@ -134,7 +183,7 @@ def _load_practices(args: argparse.Namespace):
         args.central_url = load_audit_settings(args.config).central_url
         args.identity = load_identity_settings(args.config)
         args.notify = load_notify_settings(args.config)
-        args.policy = load_policy()  # a malformed policy stops here, never falls open
+        args.policy = load_policy(config_file=args.config)  # malformed, or [policy] in --config: stop here
     except ConfigError as exc:
         print(f"mosaic: configuration error: {exc}", file=sys.stderr)
         return None
@@ -316,7 +365,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from app.core.sessions import PracticeStatus
 
     async def run():
-        core = MosaicCore(practices, central_url=args.central_url, notify=args.notify)
+        core = MosaicCore(practices, central_url=args.central_url, notify=args.notify, user=args.acting_user)
         try:
             return await core.sign_in()
         finally:
@@ -385,7 +434,8 @@ def cmd_search(args: argparse.Namespace) -> int:
             print(f"{result.practice_id:<12} WARN  {result.unreadable_text}.", flush=True)
 
     async def run():
-        core = MosaicCore(practices, central_url=args.central_url, policy=args.policy, notify=args.notify)
+        core = MosaicCore(practices, central_url=args.central_url, policy=args.policy, notify=args.notify,
+                          user=args.acting_user)
         try:
             await core.sign_in()
             return await core.search(query, on_result=on_result)
@@ -441,7 +491,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
     async def run():
-        core = MosaicCore(practices, central_url=args.central_url, policy=args.policy, notify=args.notify)
+        core = MosaicCore(practices, central_url=args.central_url, policy=args.policy, notify=args.notify,
+                          user=args.acting_user)
         try:
             state = await core.retry(args.practice)
             if state.status is not PracticeStatus.ONLINE:

@@ -85,7 +85,8 @@ def _research_view(args: argparse.Namespace):
     from app.core.research import ResearchView
 
     policy = load_policy(config_file=getattr(args, "config", None))  # malformed: PolicyFileError, stop
-    study = policy.study_of(AuditUser.from_os().login) if policy is not None else None
+    user = getattr(args, "acting_user", None) or AuditUser.from_os()  # the signed-in user (app.cli._who_is_using)
+    study = policy.study_of(user.login) if policy is not None else None
     return ResearchView(study) if study is not None else None
 
 

@@ -51,11 +51,14 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.fixture(autouse=True)
 def mosaic_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own MOSAIC_HOME and no machine-wide config, so nothing leaks between tests."""
+    """Every test gets its own MOSAIC_HOME and its own, empty, machine folder (`machine_dir`: in-process, and
+    for `mosaic` subprocesses started through tests.cli_launcher), so nothing leaks between tests."""
+    from tests.machine import use_machine_dir
+
     home = tmp_path / "mosaic-home"
     home.mkdir()
     monkeypatch.setenv("MOSAIC_HOME", str(home))
-    monkeypatch.setenv("MOSAIC_MACHINE_CONFIG", str(tmp_path / "no-machine-config.toml"))
+    use_machine_dir(monkeypatch, tmp_path / "machine")
     for key in list(os.environ):
         if key.startswith("MOSAIC_SECRET_"):
             monkeypatch.delenv(key)
@@ -76,6 +79,14 @@ def test_keyring(mosaic_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", BACKEND)
     yield backend
     keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def machine_dir(mosaic_home: Path) -> Path:
+    """This test's machine folder (where /etc/mosaic would be): absent until the test writes a file there."""
+    from app.core import paths
+
+    return paths.MACHINE_DIR
 
 
 @pytest.hookimpl(wrapper=True)

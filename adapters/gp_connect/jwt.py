@@ -9,12 +9,12 @@ says "UNK" for an SDS identifier Mosaic does not know rather than inventing one.
 from __future__ import annotations
 
 import base64
-import getpass
 import json
 import time
 from typing import Any
 
 import app
+from app.core import os_account
 from app.core.model import Requester
 
 MOSAIC_SYSTEM_URL = "https://mosaic-gp.uk"  # Mosaic's requesting-system URL (the JWT's iss)
@@ -31,14 +31,14 @@ ORGANIZATION_SCOPE = "organization/*.read"
 
 def os_requester(org_ods: str | None = None) -> Requester:
     """Before sign-in: the person logged in to this PC, with unknown SDS identifiers."""
-    login = getpass.getuser() or "unknown"
+    login = os_account.os_login()
     return Requester(user_id=login, family=login, org_ods=org_ods)
 
 
 def requester_from_user(user: Any, org_ods: str | None = None) -> Requester:
     """A Requester from the core's signed-in user (an AuditUser or SignedInUser: duck-typed)."""
     ids = getattr(user, "professional_ids", None) or {}
-    login = getattr(user, "login", None) or getpass.getuser()
+    login = getattr(user, "login", None) or os_account.os_login()
     display = getattr(user, "display_name", None) or login
     words = str(display).split()
     family, given = (words[-1], tuple(words[:-1])) if words else (login, ())

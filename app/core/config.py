@@ -58,30 +58,45 @@ _ODS_CODE = re.compile(r"[A-Za-z0-9]{3,10}")
 ODS_CODE_EXPECTED = 'must be an ODS code such as "Y12345"'
 
 
-def machine_table(name: str, what: str, config_file: Path | None,
+#: tables only the machine-wide file may hold: who signs in, where audit goes, the access policy, who is told
+MACHINE_ONLY_TABLES = ("identity", "audit", "policy", "notify", "gp_connect")
+#: machine-only tables a per-user file may supply while the machine file has none: they say who Mosaic is (its
+#: Spine ASID and its users' organisation, sent on GP Connect requests), not who the user is or what they may
+#: do, so supplying them weakens no policy, audit or notification rule (the practice's own GP Connect
+#: service decides what that ASID may read). `mosaic demo-server --write-config` relies on it.
+USER_FALLBACK_TABLES = ("gp_connect",)
+
+
+def machine_table(name: str, what: str, config_file: Path | None = None,
                   known: tuple[str, ...] | None = None) -> tuple[Path, dict[str, Any]] | None:
-    """The [name] table from `config_file`, else from the machine-wide file only: these settings are IT's
-    decision, so a per-user file may not set them. None when there is no machine-wide file. With `known`,
-    any other key is an error (a typo would otherwise be ignored silently)."""
-    if config_file is None:
-        user = paths.user_config_file()
-        if user.exists() and name in _read_toml(user):
-            raise ConfigError(user, f"{what} belong in the machine-wide file (ask IT)", key=name)
-        config_file = paths.machine_config_file()
-        if not config_file.exists():
-            return None
-    table = _read_toml(config_file).get(name, {})
+    """The [name] table from the machine-wide file only: these settings are IT's decision. The per-user file
+    (`config_file`, from --config, else the user's own practices.toml) may not hold it: a ConfigError naming
+    that file and the table (except a USER_FALLBACK_TABLES table while the machine file has none). None when
+    neither file has it and there is no machine-wide file. With `known`, any other key is an error (a typo
+    would otherwise be ignored silently)."""
+    user = config_file if config_file is not None else paths.user_config_file()
+    machine = paths.machine_config_file()
+    machine_data = _read_toml(machine) if machine.exists() else None
+    if user.exists() and name in _read_toml(user):
+        if name not in USER_FALLBACK_TABLES or (machine_data is not None and name in machine_data):
+            raise ConfigError(user, f"{what} belong in the machine-wide file {machine} (ask IT); a per-user or "
+                              "--config file may not set them", key=name)
+        source, table = user, _read_toml(user)[name]
+    elif machine_data is None:
+        return None
+    else:
+        source, table = machine, machine_data.get(name, {})
     if not isinstance(table, dict):
-        raise ConfigError(config_file, f"must be a [{name}] table", key=name)
+        raise ConfigError(source, f"must be a [{name}] table", key=name)
     for key in table:
         if known is not None and key not in known:
-            raise ConfigError(config_file, f"unknown key in [{name}] (known: {', '.join(known)})", key=key)
-    return config_file, table
+            raise ConfigError(source, f"unknown key in [{name}] (known: {', '.join(known)})", key=key)
+    return source, table
 
 
 def load_audit_settings(config_file: Path | None = None) -> AuditSettings:
-    """[audit] from `config_file`, else from the machine-wide file only: where audit goes is IT's
-    decision, so a per-user file may not set it."""
+    """[audit] from the machine-wide file only: where audit goes is IT's decision, so a per-user file
+    (`config_file` from --config, else the user's own) may not set it, nor drop it."""
     found = machine_table("audit", "audit settings", config_file, known=("central_url",))
     if found is None:
         return AuditSettings()
@@ -122,7 +137,7 @@ _NOTIFY_KEYS = ("rule", "sms_template_id", "email_template_id", "base_url", "dig
 
 
 def load_notify_settings(config_file: Path | None = None) -> NotifySettings:
-    """[notify] from `config_file`, else from the machine-wide file only (a per-user file may not set it)."""
+    """[notify] from the machine-wide file only (a per-user file, `config_file` included, may not set it)."""
     found = machine_table("notify", "notify settings", config_file, known=_NOTIFY_KEYS)
     if found is None:
         return NotifySettings()
@@ -167,8 +182,8 @@ _IDENTITY_KEYS = ("issuer", "client_id", "scopes", "idle_lock_minutes")
 
 
 def load_identity_settings(config_file: Path | None = None) -> IdentitySettings:
-    """[identity] from `config_file`, else from the machine-wide file only: who may sign in, and where,
-    is IT's decision, so a per-user file may not set it."""
+    """[identity] from the machine-wide file only: who may sign in, and where, is IT's decision, so a
+    per-user file (`config_file` included) may not set it."""
     found = machine_table("identity", "identity settings", config_file, known=_IDENTITY_KEYS)
     if found is None:
         return IdentitySettings()
@@ -210,8 +225,8 @@ _GP_CONNECT_KEYS = ("asid", "ods_code")
 
 
 def load_gp_connect_settings(config_file: Path | None = None) -> GpConnectSettings:
-    """[gp_connect] from `config_file`, else from the machine-wide file only: which Spine identity
-    Mosaic uses is IT's decision, so a per-user file may not set it."""
+    """[gp_connect] from the machine-wide file; a per-user file (`config_file` included) may supply it only
+    while the machine file has none (USER_FALLBACK_TABLES: it names Mosaic, not the user)."""
     found = machine_table("gp_connect", "GP Connect settings", config_file, known=_GP_CONNECT_KEYS)
     if found is None:
         return GpConnectSettings()
@@ -233,43 +248,65 @@ def _with_gp_connect(practices: list[Practice], settings: GpConnectSettings) -> 
 
 
 def load_directory(config_file: Path | None = None) -> list[Practice]:
-    """The practices to open. `config_file`, when given, replaces both the machine and user files."""
-    if config_file is not None:
-        if not config_file.exists():
-            raise ConfigError(config_file, "file not found")
-        return _with_gp_connect(_parse_file(config_file), load_gp_connect_settings(config_file))
+    """The practices to open: the machine-wide file's, merged with the per-user file's — `config_file` (from
+    --config) when given, else the user's own practices.toml. --config replaces the per-user file only."""
+    if config_file is not None and not config_file.exists():
+        raise ConfigError(config_file, "file not found")
     machine = paths.machine_config_file()
-    user = paths.user_config_file()
+    user = config_file if config_file is not None else paths.user_config_file()
     machine_practices = _parse_file(machine) if machine.exists() else []
-    user_tables = _read_tables(user) if user.exists() else []
-    return _with_gp_connect(_merge(machine_practices, user_tables, user), load_gp_connect_settings())
+    user_tables: list[dict[str, Any]] = []
+    if user.exists():
+        user_tables = _read_tables(user)
+        for name in MACHINE_ONLY_TABLES:  # refused here too, whichever settings the caller goes on to load
+            machine_table(name, f"[{name}] settings", config_file)
+    return _with_gp_connect(_merge(machine_practices, user_tables, user), load_gp_connect_settings(config_file))
 
 
 def _merge(machine: list[Practice], user_tables: list[dict[str, Any]], user_file: Path) -> list[Practice]:
+    """A per-user file may add practices and, for a machine practice, change only USER_OVERRIDABLE keys. A
+    practice it adds may not reach a machine practice's server under another id (an alias would escape that
+    practice's restrictions and audit rules: app.core.server_identity), nor name a machine practice's key file."""
+    from app.core.server_identity import same_server
+
     by_id = {p.id: p for p in machine}
+    machine_keys = {_resolved(p.key_file) for p in machine if p.key_file}
     merged = list(machine)
     for index, table in enumerate(user_tables, start=1):
         pid = table.get("id")
-        if isinstance(pid, str) and pid in by_id:
+        if isinstance(pid, str) and pid in by_id and by_id[pid] in machine:
             for key in table:
                 if key != "id" and key not in USER_OVERRIDABLE:
                     raise ConfigError(user_file, "set by the machine-wide directory and cannot be changed "
                                       "in a per-user file (ask IT)", pid, key)
             base = _table_of(by_id[pid])
             base.update(table)
-            practice = _practice_from_table(base, user_file, index)
+            practice = replace(_practice_from_table(base, user_file, index), source=by_id[pid].source)
             merged[merged.index(by_id[pid])] = practice
             by_id[pid] = practice
         else:
-            if "key_file" in table:  # a private key's location is IT's to name, not a user file's
-                raise ConfigError(user_file, "a key file may only be named in the machine-wide directory "
-                                  "(ask IT), or keep the key in the keyring", table.get("id"), "key_file")
             practice = _practice_from_table(table, user_file, index)
             if practice.id in by_id:
                 raise ConfigError(user_file, "this id is used twice", practice.id, "id")
+            alias = next((m for m in machine if same_server(m, practice)), None)
+            if alias is not None:
+                raise ConfigError(user_file, f"points at the server of the machine-wide practice '{alias.id}' "
+                                  f"({alias.base_url}); a per-user file may not add another entry for it, which "
+                                  "would escape that practice's rules (ask IT)", practice.id, "base_url")
+            if practice.key_file and _resolved(practice.key_file) in machine_keys:
+                raise ConfigError(user_file, "names the key file of a machine-wide practice; a per-user "
+                                  "practice needs a key of its own (or keep the key in the keyring)",
+                                  practice.id, "key_file")
             merged.append(practice)
             by_id[practice.id] = practice
     return merged
+
+
+def _resolved(path: str) -> Path:
+    try:
+        return Path(path).expanduser().resolve()
+    except OSError:
+        return Path(path).expanduser().absolute()
 
 
 def _read_toml(file: Path) -> dict[str, Any]:

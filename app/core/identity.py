@@ -24,12 +24,11 @@ import dataclasses
 import logging
 import secrets
 import time
-import webbrowser
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.core import net
+from app.core import child_process, net
 from app.core.audit.model import AuditUser
 from app.core.config import IdentitySettings
 from app.core.oidc import (
@@ -143,7 +142,7 @@ class Identity:
             raise IdentityError("No sign-in service is configured: IT sets [identity] issuer and client_id "
                                 "in the machine-wide practice directory.")
         self.settings = settings
-        self._open_url = open_url or webbrowser.open
+        self._open_url = open_url or child_process.open_in_browser  # a scrubbed environment
         self._timeout = redirect_timeout_s
         self._use_userinfo = use_userinfo
         self._meta: ProviderMetadata | None = None

@@ -7,12 +7,13 @@ import functools
 import io
 import os
 import stat
-import subprocess
 import sys
 from pathlib import Path
 from typing import cast
 
 import platformdirs
+
+from app.core import child_process
 
 APP = "mosaic"
 
@@ -40,14 +41,30 @@ def user_config_file() -> Path:
     return user_config_dir() / "practices.toml"
 
 
+def _platform_machine_dir() -> Path:
+    """The folder IT deploys Mosaic's machine-wide files to: fixed per OS, never taken from the environment
+    (a variable such as PROGRAMDATA is the user's to set). Windows: the common application data folder as
+    the shell names it (SHGetFolderPathW, CSIDL_COMMON_APPDATA; not exercised by the tests)."""
+    if sys.platform == "win32":  # pragma: no cover - Windows only
+        import ctypes
+
+        buffer = ctypes.create_unicode_buffer(260)
+        shell32 = ctypes.WinDLL("shell32")  # type: ignore[attr-defined,unused-ignore]
+        if shell32.SHGetFolderPathW(None, 0x23, None, 0, buffer) == 0 and buffer.value:  # CSIDL_COMMON_APPDATA
+            return Path(buffer.value) / "Mosaic"
+        return Path(r"C:\ProgramData\Mosaic")
+    return Path("/etc/mosaic")
+
+
+#: Where the machine-wide files are (practices.toml, and the policy it names). There is no switch for it in the
+#: installed program: no environment variable, argument or per-user file moves it. Tests replace this attribute
+#: in-process (monkeypatch; tests/cli_launcher.py for the CLI in a subprocess).
+MACHINE_DIR: Path = _platform_machine_dir()
+
+
 def machine_config_file() -> Path:
-    """The practice directory IT deploys. MOSAIC_MACHINE_CONFIG overrides it (tests, packaging)."""
-    override = os.environ.get("MOSAIC_MACHINE_CONFIG")
-    if override:
-        return Path(override)
-    if sys.platform == "win32":
-        return Path(os.environ.get("PROGRAMDATA", r"C:\ProgramData")) / "Mosaic" / "practices.toml"
-    return Path("/etc/mosaic/practices.toml")
+    """The practice directory IT deploys: /etc/mosaic/practices.toml, %PROGRAMDATA%\\Mosaic\\practices.toml."""
+    return MACHINE_DIR / "practices.toml"
 
 
 # --- user-only files and folders ----------------------------------------------------------------------
@@ -228,12 +245,12 @@ def _windows_user_only(path: Path, *, is_dir: bool) -> None:  # pragma: no cover
     """
     sid = _windows_sid()
     grant = f"*{sid}:(OI)(CI)F" if is_dir else f"*{sid}:F"
-    subprocess.run(["icacls", str(path), "/inheritance:r", "/grant:r", grant], check=True,
+    child_process.run(["icacls", str(path), "/inheritance:r", "/grant:r", grant], check=True,
                       capture_output=True, timeout=30)
 
 
 @functools.cache
 def _windows_sid() -> str:  # pragma: no cover - Windows only
-    out = subprocess.run(["whoami", "/user", "/fo", "csv", "/nh"], check=True, capture_output=True, text=True,
+    out = child_process.run(["whoami", "/user", "/fo", "csv", "/nh"], check=True, capture_output=True, text=True,
                             timeout=30).stdout
     return out.strip().rsplit(",", 1)[-1].strip().strip('"')

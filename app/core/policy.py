@@ -1,12 +1,12 @@
 """The locality access policy: who may open what, when a reason is needed, and break-glass.
 
 IT deploys the policy as a TOML file of its own, named by the machine-wide practice directory
-(`[policy] file = "/etc/mosaic/policy.toml"`) or, for tests and packaging, by MOSAIC_POLICY. It must be
-read-only to the user: on POSIX a policy file (or its folder) that is group- or other-writable, or
-owned by the current user when that user is not root, is refused. On Windows the ProgramData ACLs
-IT sets are relied on. A malformed policy stops the app with a message naming the file and line; it
-never falls open. No policy configured means the behaviour before policies existed: everything is
-allowed and no reason is asked for.
+(`[policy] file = "/etc/mosaic/policy.toml"`) and by nothing else: no environment variable, argument or
+per-user file names it or drops it. It must be read-only to the user: on POSIX a policy file (or its
+folder) that is group- or other-writable, or owned by the current user when that user is not root, is
+refused. On Windows the ProgramData ACLs IT sets are relied on. A malformed policy stops the app with a
+message naming the file and line; it never falls open. No policy configured means the behaviour before
+policies existed: everything is allowed and no reason is asked for.
 
     [roles.clinician]
     practices = ["*"]                   # or practice ids
@@ -250,11 +250,8 @@ def _postcode(value: str) -> str:
 # --- loading -----------------------------------------------------------------------------------------
 
 def policy_file(config_file: Path | None = None) -> Path | None:
-    """Where the policy is: MOSAIC_POLICY, else `[policy] file` in the machine-wide practice directory
-    (never the per-user file). None when no policy is configured."""
-    override = os.environ.get("MOSAIC_POLICY")
-    if override:
-        return Path(override)
+    """Where the policy is: `[policy] file` in the machine-wide practice directory, nowhere else (a per-user
+    file, `config_file` from --config included, that holds [policy] is refused). None when none is configured."""
     from app.core.config import ConfigError, machine_table
 
     try:

@@ -200,24 +200,16 @@ class DemoNetwork:
             keys.append(("colour", p.colour))
             lines = "\n".join(f"{key} = {_toml_string(value)}" for key, value in keys)
             blocks.append(f"[[practice]]\n{lines}\n")
+        # A --config file stands in for the per-user file, so it holds only what a per-user file may: the
+        # practices, and Mosaic's own Spine identity ([gp_connect], taken while the machine file has none).
+        # The demo's sign-in and notify settings are machine-only: they go to `<path>.machine.toml`, which
+        # Mosaic never reads from there (IT, or a test, installs it as the machine-wide file).
         header = "# Mosaic demo practices: fictional patients on this computer only.\n\n"
-        if self.identity is not None:
-            settings = self.identity.settings
-            header += (f"[identity]\nissuer = {_toml_string(settings.issuer or '')}\n"
-                       f"client_id = {_toml_string(settings.client_id or '')}\n"
-                       f"scopes = {_toml_string(' '.join(settings.scopes))}\n\n")
         if any(p.asid for p in self.practices):
             header += (f"[gp_connect]\nasid = {_toml_string(DEMO_CONSUMER_ASID)}\n"
                        f"ods_code = {_toml_string(DEMO_CONSUMER_ODS)}\n\n")
-        if self.notify is not None:
-            notify = self.notify_settings()
-            header += (f"[notify]\nrule = {_toml_string(notify.rule)}\n"
-                       f"sms_template_id = {_toml_string(notify.sms_template_id or '')}\n"
-                       f"email_template_id = {_toml_string(notify.email_template_id or '')}\n"
-                       f"base_url = {_toml_string(notify.base_url)}\n"
-                       f"ods_code = {_toml_string(notify.ods_code or '')}\n"
-                       f"organisation = {_toml_string(notify.organisation or '')}\n\n")
         _write_private(path, header + "\n".join(blocks))  # names the servers secrets go to: nobody else's file
+        _write_private(path.with_name(path.name + ".machine.toml"), self.machine_settings())
         env_path = path.with_name(path.name + ".env")
         with paths.create_secret_file(env_path, replace_own=True) as handle:
             for practice_id, secret in self.secrets.items():
@@ -229,6 +221,24 @@ class DemoNetwork:
             if self.notify is not None:
                 handle.write(f"MOSAIC_SECRET_NOTIFY={self.notify.api_key}\n")
         return path
+
+    def machine_settings(self) -> str:
+        """The demo's machine-only tables ([identity], [notify]) as TOML, for a machine-wide practices.toml."""
+        text = "# Mosaic demo: machine-wide settings (install as the machine-wide practices.toml to use them).\n\n"
+        if self.identity is not None:
+            settings = self.identity.settings
+            text += (f"[identity]\nissuer = {_toml_string(settings.issuer or '')}\n"
+                     f"client_id = {_toml_string(settings.client_id or '')}\n"
+                     f"scopes = {_toml_string(' '.join(settings.scopes))}\n\n")
+        if self.notify is not None:
+            notify = self.notify_settings()
+            text += (f"[notify]\nrule = {_toml_string(notify.rule)}\n"
+                     f"sms_template_id = {_toml_string(notify.sms_template_id or '')}\n"
+                     f"email_template_id = {_toml_string(notify.email_template_id or '')}\n"
+                     f"base_url = {_toml_string(notify.base_url)}\n"
+                     f"ods_code = {_toml_string(notify.ods_code or '')}\n"
+                     f"organisation = {_toml_string(notify.organisation or '')}\n\n")
+        return text
 
     # -- control ------------------------------------------------------------------------------
 

@@ -192,13 +192,13 @@ def test_wrong_key_type_for_the_algorithm(network: DemoNetwork) -> None:
     assert "not a key" not in str(info.value)
 
 
-def test_private_key_jwt_config(tmp_path: Path, mosaic_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    machine = tmp_path / "machine.toml"
+def test_private_key_jwt_config(tmp_path: Path, mosaic_home: Path, machine_dir: Path) -> None:
+    machine_dir.mkdir()
+    machine = machine_dir / "practices.toml"
     machine.write_text('[[practice]]\nid = "hillview"\nname = "Hillview"\nods_code = "Y91149"\nadapter = "fhir-r4"\n'
                        'base_url = "https://fhir.example.nhs.uk/R4"\nauth = "private-key-jwt"\n'
                        'token_url = "https://fhir.example.nhs.uk/token"\nclient_id = "mosaic"\nkey_id = "k1"\n'
                        'key_alg = "ES384"\nkey_file = "/etc/mosaic/hillview.pem"\n', encoding="utf-8")
-    monkeypatch.setenv("MOSAIC_MACHINE_CONFIG", str(machine))
     [practice] = load_directory()
     assert (practice.auth, practice.key_id, practice.key_alg, practice.key_file) == \
         ("private-key-jwt", "k1", "ES384", "/etc/mosaic/hillview.pem")
@@ -206,25 +206,26 @@ def test_private_key_jwt_config(tmp_path: Path, mosaic_home: Path, monkeypatch: 
     user.write_text('[[practice]]\nid = "hillview"\nkey_file = "/home/me/other.pem"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="key_file"):
         load_directory()
-    user.write_text('[[practice]]\nid = "mine"\nname = "Mine"\nods_code = "Y1"\nadapter = "fhir-r4"\n'
-                    'base_url = "https://x.example/R4"\nauth = "private-key-jwt"\ntoken_url = "https://x.example/t"\n'
-                    'client_id = "c"\nkey_id = "k"\nkey_file = "/tmp/k.pem"\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match="machine-wide"):
+    mine = ('[[practice]]\nid = "mine"\nname = "Mine"\nods_code = "Y1"\nadapter = "fhir-r4"\n'
+            'base_url = "https://x.example/R4"\nauth = "private-key-jwt"\ntoken_url = "https://x.example/t"\n'
+            'client_id = "c"\nkey_id = "k"\nkey_file = "{}"\n')
+    user.write_text(mine.format("/etc/mosaic/hillview.pem"), encoding="utf-8")  # IT's key for another server
+    with pytest.raises(ConfigError, match="key file of a machine-wide practice"):
         load_directory()
+    user.write_text(mine.format("/tmp/k.pem"), encoding="utf-8")  # a key of its own (the adapter checks it is 0600)
+    assert [p.key_file for p in load_directory()] == ["/etc/mosaic/hillview.pem", "/tmp/k.pem"]
     machine.write_text(machine.read_text().replace('"ES384"', '"HS256"'), encoding="utf-8")
     user.unlink()
     with pytest.raises(ConfigError, match="key_alg"):
         load_directory()
 
 
-def test_demo_config_names_a_private_key_file_and_the_identity_provider(tmp_path: Path) -> None:
+def test_demo_config_names_a_private_key_file_and_no_machine_settings(tmp_path: Path) -> None:
     with DemoNetwork.start(practices=5, patients=5, smart_backend=True, identity=True) as net:
         path = net.write_config(tmp_path / "demo.toml")
         [practice] = [p for p in load_directory(path) if p.id == PRACTICE]
         assert practice.auth == "private-key-jwt" and practice.key_file
         assert stat.S_IMODE(Path(practice.key_file).stat().st_mode) == 0o600
         assert "BEGIN" not in path.read_text() and "BEGIN" not in (tmp_path / "demo.toml.env").read_text()
-        from app.core.config import load_identity_settings
-
-        settings = load_identity_settings(path)
-        assert net.identity is not None and settings.issuer == net.identity.issuer and settings.configured
+        # a --config file is a per-user file: the demo writes no machine-only table but [gp_connect]
+        assert "[identity]" not in path.read_text() and "[notify]" not in path.read_text()

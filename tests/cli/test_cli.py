@@ -7,13 +7,14 @@ import os
 import signal
 import stat
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-MOSAIC = [sys.executable, "-m", "app.cli"]
+from tests.machine import CLI, TEST_MACHINE_DIR_ENV, set_machine_policy, write_machine_file
+
+MOSAIC = CLI  # `mosaic`, with the test's machine folder (tests/cli_launcher.py)
 
 
 def run(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -26,7 +27,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path
     config = folder / "demo.toml"
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOSAIC_SECRET_")}
     env["MOSAIC_HOME"] = str(folder / "home")
-    env["MOSAIC_MACHINE_CONFIG"] = str(folder / "none.toml")
+    env[TEST_MACHINE_DIR_ENV] = str(folder / "machine")  # no machine-wide file
     proc = subprocess.Popen([*MOSAIC, "demo-server", "--write-config", str(config), "--patients", "150"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -161,7 +162,8 @@ def test_credentials_takes_a_study_key_only_for_a_study_the_policy_defines(tmp_p
                       'base_url = "http://127.0.0.1:1/fhir"\n')
     policy = write_policy(tmp_path, '[roles.r]\npractices = ["*"]\nresearch = true\nstudy = "diab-26"\n\n'
                                     '[studies.diab-26]\nconsented = []\n')
-    env = {**os.environ, "MOSAIC_POLICY": str(policy)}
+    set_machine_policy(policy)  # this test's machine folder (the environment names it for the launcher)
+    env = dict(os.environ)
     known = subprocess.run([*MOSAIC, "--config", str(config), "credentials", "set", "study-diab-26"],
                            input="k" * 32 + "\n", capture_output=True, text=True, timeout=30, env=env)
     assert known.returncode == 2 and "terminal" in known.stderr  # accepted; it then asks at a terminal only
@@ -227,10 +229,10 @@ def test_audit_verify_names_the_first_tampered_entry(demo_server, tmp_path: Path
     _show_one(demo_server)
     home = tmp_path / "copy"
     shutil.copytree(env["MOSAIC_HOME"], home)
-    db = home / "data" / "journal.sqlite"
-    with sqlite3.connect(db) as conn:
     keyring_file = Path(env["MOSAIC_HOME"]).parent / "test-keyring.json"  # the same account's keyring
     shutil.copy(keyring_file, tmp_path / keyring_file.name)
+    db = home / "data" / "journal.sqlite"
+    with sqlite3.connect(db) as conn:
         for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
             conn.execute(f'DROP TRIGGER "{name}"')
         seq, entry_id = conn.execute("SELECT seq, entry_id FROM journal ORDER BY seq LIMIT 1 OFFSET 1").fetchone()
@@ -268,11 +270,11 @@ def test_configured_central_store_receives_what_show_opened(demo_server, tmp_pat
     central_url = f"sqlite:///{tmp_path / 'central.sqlite'}"
     store = CentralStore(central_url)
     store.ensure_schema()
-    with_audit = tmp_path / "with-audit.toml"
-    with_audit.write_text(f'[audit]\ncentral_url = "{central_url}"\n\n' + config.read_text())
     found = run("search", "--config", str(config), "--json", "d", env=env)
     patient = next(json.loads(line) for line in found.stdout.splitlines() if '"nhs_number"' in line)
-    shown = run("show", "--config", str(with_audit), "--json", patient["practice"], patient["id"], env=env)
+    machine = write_machine_file(f'[audit]\ncentral_url = "{central_url}"\n', tmp_path / "machine")  # IT's file
+    env = {**env, TEST_MACHINE_DIR_ENV: str(machine.parent)}
+    shown = run("show", "--config", str(config), "--json", patient["practice"], patient["id"], env=env)
     assert shown.returncode == 0, shown.stderr
     central = store.query(practice=patient["practice"])
     store.close()
@@ -281,19 +283,23 @@ def test_configured_central_store_receives_what_show_opened(demo_server, tmp_pat
 
 def test_audit_settings_refuse_a_password_in_the_url(demo_server, tmp_path: Path) -> None:
     config, env = demo_server
-    bad = tmp_path / "bad-audit.toml"
-    bad.write_text('[audit]\ncentral_url = "postgresql+psycopg://ws:hunter2@127.0.0.1/test"\n\n' + config.read_text())
-    result = run("check", "--config", str(bad), env=env)
+    machine = write_machine_file('[audit]\ncentral_url = "postgresql+psycopg://ws:hunter2@127.0.0.1/test"\n',
+                                 tmp_path / "machine")
+    result = run("check", "--config", str(config), env={**env, TEST_MACHINE_DIR_ENV: str(machine.parent)})
     assert result.returncode == 2 and "key 'central_url'" in result.stderr and "password" in result.stderr
     assert "hunter2" not in result.stderr
 
 
 def test_show_queues_the_patient_digest_and_notify_status_counts_it(demo_server, tmp_path) -> None:
-    """The demo-server's config tells patients of cross-practice opens (its [notify] table): one digest per
-    patient per day however often the record is opened, and `notify status` prints counts, never patients."""
+    """With the demo's machine-wide settings installed (its [notify] table tells patients of cross-practice
+    opens): one digest per patient per day however often the record is opened, and `notify status` prints
+    counts, never patients."""
     config, env = demo_server
-    env = {**env, "MOSAIC_HOME": str(tmp_path / "home")}
-    assert "[notify]" in config.read_text() and "MOSAIC_SECRET_NOTIFY" in env
+    assert "[notify]" not in config.read_text()  # machine-only: never in a --config file
+    settings = config.with_name(config.name + ".machine.toml").read_text()
+    machine = write_machine_file(settings[settings.index("[notify]"):], tmp_path / "machine")  # no [identity]
+    env = {**env, "MOSAIC_HOME": str(tmp_path / "home"), TEST_MACHINE_DIR_ENV: str(machine.parent)}
+    assert "[notify]" in machine.read_text() and "MOSAIC_SECRET_NOTIFY" in env
     found = run("search", "--config", str(config), "--json", "a", env=env)
     row = next(r for r in map(json.loads, found.stdout.splitlines()) if "note" not in r and r["nhs_number"])
     for _ in range(2):

@@ -7,14 +7,14 @@ import json
 import pytest
 
 from app.cli import main
+from app.core import os_account
 from tests.core.test_policy import a_patient, policy_text, write_policy
 
 
 @pytest.fixture
 def cli(network, tmp_path, monkeypatch):
     config = network.write_config(tmp_path / "demo.toml")
-    monkeypatch.setenv("LOGNAME", "jbloggs")
-    monkeypatch.setenv("USER", "jbloggs")
+    monkeypatch.setattr(os_account, "os_login", lambda: "jbloggs")  # in-process: the OS account Mosaic sees
     return config
 
 

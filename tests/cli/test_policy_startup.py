@@ -5,22 +5,23 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.core.test_policy import write_policy
+from tests.machine import CLI, TEST_MACHINE_DIR_ENV, set_machine_policy
 
-MOSAIC = [sys.executable, "-m", "app.cli"]
 MALFORMED = '[roles.clinician]\npractices = ["*"\nreasons = ["Direct care"]\n'
 
 
 def run_mosaic(*args: str, policy: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    machine = tmp_path / "machine"
+    set_machine_policy(policy, machine)  # the machine-wide file names the policy, as IT's would
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOSAIC_")}
-    env.update(MOSAIC_HOME=str(tmp_path / "home"), MOSAIC_MACHINE_CONFIG=str(tmp_path / "none.toml"),
-               MOSAIC_POLICY=str(policy), QT_QPA_PLATFORM="offscreen")
-    return subprocess.run([*MOSAIC, *args], env=env, capture_output=True, text=True, timeout=60)
+    env.update(MOSAIC_HOME=str(tmp_path / "home"), QT_QPA_PLATFORM="offscreen")
+    env[TEST_MACHINE_DIR_ENV] = str(machine)
+    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=60)
 
 
 @pytest.mark.parametrize("command", [(), ("demo", "--patients", "50")], ids=["window", "demo"])

@@ -84,10 +84,18 @@ def test_user_file_cannot_redirect_a_machine_practice(tmp_path: Path) -> None:
     assert "practices.toml" in str(info.value)
 
 
-def test_explicit_file_replaces_both(tmp_path: Path) -> None:
+def test_explicit_file_replaces_the_user_file_only(tmp_path: Path) -> None:
+    """--config stands in for the per-user file; the machine-wide practices stay, under the same rules."""
     write(paths.machine_config_file(), GOOD)
-    only = write(tmp_path / "only.toml", GOOD.split("[[practice]]")[0] + "[[practice]]" + GOOD.split("[[practice]]")[2])
-    assert [p.id for p in load_directory(only)] == ["hillview"]
+    write(paths.user_config_file(), '[[practice]]\nid = "mine"\nname = "Mine"\nods_code = "Y1"\n'
+          'adapter = "fhir-r4"\nbase_url = "https://mine.example/R4"\n')
+    only = write(tmp_path / "only.toml", '[[practice]]\nid = "riverside"\nname = "River (mine)"\n')
+    practices = load_directory(only)
+    assert [p.id for p in practices] == ["riverside", "hillview"]  # the user's own file is not read
+    assert practices[0].name == "River (mine)" and practices[0].base_url == "http://127.0.0.1:8123/fhir"
+    write(only, '[[practice]]\nid = "riverside"\nbase_url = "http://127.0.0.1:9/fhir"\n')
+    with pytest.raises(ConfigError, match="machine-wide directory"):
+        load_directory(only)
 
 
 @pytest.mark.parametrize(
@@ -151,7 +159,7 @@ def test_audit_settings_only_from_the_machine_file(tmp_path: Path) -> None:
 def test_unknown_audit_key_is_named(tmp_path: Path) -> None:
     from app.core.config import load_audit_settings
 
-    file = write(tmp_path / "a.toml", '[audit]\ncentral = "x"\n')
+    write(paths.machine_config_file(), '[audit]\ncentral = "x"\n')
     with pytest.raises(ConfigError) as info:
-        load_audit_settings(file)
+        load_audit_settings()
     assert info.value.key == "central"

@@ -249,14 +249,19 @@ def test_demo_patients_carry_the_do_not_notify_mark() -> None:
     assert do_not_notify(resource, [flag])
 
 
-def test_notify_settings(tmp_path) -> None:
-    file = tmp_path / "machine.toml"
+def test_notify_settings(tmp_path, machine_dir) -> None:
+    assert load_notify_settings() == NotifySettings(rule="never")
+    machine_dir.mkdir()
+    file = machine_dir / "practices.toml"  # the machine-wide file: the only place [notify] is read from
     file.write_text('[notify]\nrule = "cross-practice"\nsms_template_id = "t1"\ndigest_hour = 9\n')
-    settings = load_notify_settings(file)
+    settings = load_notify_settings()
     assert (settings.rule, settings.sms_template_id, settings.digest_hour) == ("cross-practice", "t1", 9)
     assert settings.base_url == "https://api.notifications.service.gov.uk"
-    assert load_notify_settings() == NotifySettings(rule="never")
+    mine = tmp_path / "mine.toml"
+    mine.write_text('[notify]\nrule = "never"\n')
+    with pytest.raises(ConfigError, match="machine-wide"):  # a --config file cannot turn notices off
+        load_notify_settings(mine)
     for bad in ('rule = "sometimes"', 'digest_hour = 24', 'api_key = "x"', 'rule = "every"', 'ods_code = "Y!"'):
         file.write_text(f"[notify]\n{bad}\n")
         with pytest.raises(ConfigError):
-            load_notify_settings(file)
+            load_notify_settings()

@@ -251,12 +251,12 @@ def test_nothing_secret_is_logged(provider: DemoOidcProvider, caplog: pytest.Log
 # --- configuration ------------------------------------------------------------------------------------
 
 
-def test_identity_settings_from_the_machine_file_only(tmp_path, monkeypatch, mosaic_home) -> None:
-    machine = tmp_path / "machine.toml"
+def test_identity_settings_from_the_machine_file_only(tmp_path, monkeypatch, mosaic_home, machine_dir) -> None:
+    machine_dir.mkdir()
+    machine = machine_dir / "practices.toml"
     machine.write_text('[identity]\nissuer = "https://am.nhsidentity.spineservices.nhs.uk/openam/oauth2/realms/'
                        'root/realms/NHSIdentity/realms/Healthcare"\nclient_id = "mosaic"\n'
                        'scopes = "openid profile nationalrbacaccess"\nidle_lock_minutes = 5\n', encoding="utf-8")
-    monkeypatch.setenv("MOSAIC_MACHINE_CONFIG", str(machine))
     settings = load_identity_settings()
     assert settings.configured and settings.client_id == "mosaic" and settings.idle_lock_minutes == 5
     assert settings.scopes == ("openid", "profile", "nationalrbacaccess")
@@ -266,10 +266,11 @@ def test_identity_settings_from_the_machine_file_only(tmp_path, monkeypatch, mos
         load_identity_settings()
 
 
-def test_identity_settings_defaults_and_errors(tmp_path) -> None:
+def test_identity_settings_defaults_and_errors(tmp_path, machine_dir) -> None:
     assert load_identity_settings() == IdentitySettings()
     assert IdentitySettings().idle_lock_minutes == 10
-    bad = tmp_path / "bad.toml"
+    machine_dir.mkdir()
+    bad = machine_dir / "practices.toml"
     for text, key in (('[identity]\nissuer = "http://idp.example"\nclient_id = "x"\n', "issuer"),
                       ('[identity]\nissuer = "https://idp.example"\n', "client_id"),
                       ('[identity]\nissuer = "https://i.example"\nclient_id = "x"\nscopes = "profile"\n', "scopes"),
@@ -277,4 +278,4 @@ def test_identity_settings_defaults_and_errors(tmp_path) -> None:
                       ('[identity]\nsecret = "x"\n', "secret")):
         bad.write_text(text, encoding="utf-8")
         with pytest.raises(ConfigError, match=f"key '{key}'"):
-            load_identity_settings(bad)
+            load_identity_settings()

@@ -21,6 +21,7 @@ from app.core.policy import (
     writable_problem,
 )
 from app.core.service import MosaicCore
+from tests.machine import set_machine_policy, write_machine_file
 
 USER = AuditUser(login="jbloggs", display_name="Jo Bloggs", role="clinician")
 
@@ -32,8 +33,8 @@ def write_policy(tmp_path: Path, text: str, monkeypatch: pytest.MonkeyPatch | No
     path = folder / "policy.toml"
     path.write_text(text, encoding="utf-8")
     path.chmod(0o644)
-    if monkeypatch is not None:
-        monkeypatch.setenv("MOSAIC_POLICY", str(path))
+    if monkeypatch is not None:  # named by this test's machine-wide file (tests/machine.py), as IT would
+        set_machine_policy(path)
     return path
 
 
@@ -305,17 +306,14 @@ def test_owner_rule() -> None:
 
 
 def test_a_configured_but_missing_policy_never_falls_open(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("MOSAIC_POLICY", str(tmp_path / "gone.toml"))
+    set_machine_policy(tmp_path / "gone.toml")
     with pytest.raises(PolicyFileError, match="file not found"):
         load_policy()
 
 
-def test_policy_file_comes_from_the_machine_config_only(tmp_path, monkeypatch) -> None:
-    machine = tmp_path / "machine.toml"
-    machine.write_text('[policy]\nfile = "policy/policy.toml"\n')
-    monkeypatch.setenv("MOSAIC_MACHINE_CONFIG", str(machine))
-    monkeypatch.delenv("MOSAIC_POLICY", raising=False)
-    assert policy_file() == tmp_path / "policy" / "policy.toml"
+def test_policy_file_comes_from_the_machine_config_only(tmp_path, machine_dir) -> None:
+    write_machine_file('[policy]\nfile = "policy/policy.toml"\n')
+    assert policy_file() == machine_dir / "policy" / "policy.toml"
     user = Path(os.environ["MOSAIC_HOME"]) / "practices.toml"
     user.write_text('[policy]\nfile = "/tmp/mine.toml"\n')
     with pytest.raises(PolicyFileError, match="machine-wide"):

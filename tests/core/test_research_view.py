@@ -25,6 +25,7 @@ from keyring.backend import KeyringBackend
 from adapters.fhir_r4.consent import research_consent
 from app.cli import main
 from app.cli_render import render_record
+from app.core import os_account
 from app.core.audit.journal import Journal
 from app.core.audit.model import AuditUser
 from app.core.display import display_name, format_born, format_date, format_patient_nhs_number
@@ -467,8 +468,7 @@ async def test_a_non_research_role_is_unchanged(secrets_env, tmp_path, study_key
 @pytest.fixture
 def cli(network, tmp_path, monkeypatch):
     config = network.write_config(tmp_path / "demo.toml")
-    monkeypatch.setenv("LOGNAME", LOGIN)
-    monkeypatch.setenv("USER", LOGIN)
+    monkeypatch.setattr(os_account, "os_login", lambda: LOGIN)  # in-process: the OS account Mosaic sees
     return config
 
 

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -26,8 +25,9 @@ from app.demo.network import DemoNetwork, secret_env_name
 from app.demo.policy import demo_policy
 from app.demo.practices import contrast_with_white, practice_specs
 from app.demo.sizes import MAX_PRACTICES, MIN_PRACTICES, gp_connect_indexes
+from tests.machine import CLI
 
-MOSAIC = [sys.executable, "-m", "app.cli"]
+MOSAIC = CLI  # `mosaic`, with the test's machine folder (tests/cli_launcher.py)
 USER = AuditUser(login="clinician1", display_name="Dr Asha Patel", role="GP",
                  professional_ids={"sds_user_id": "555021935107", "sds_role_profile_id": "555021936103"})
 EVERY_SIZE = range(MIN_PRACTICES, MAX_PRACTICES + 1)

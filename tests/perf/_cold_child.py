@@ -55,6 +55,13 @@ def main() -> int:
     app.installEventFilter(watch)
     QTimer.singleShot(SAFETY_S * 1000, quit_now)
 
+    from app.core import paths
+    from tests.machine import TEST_MACHINE_DIR_ENV
+
+    if os.environ.get(TEST_MACHINE_DIR_ENV):  # the benchmark's empty machine folder, not this PC's /etc/mosaic
+        from pathlib import Path
+
+        paths.MACHINE_DIR = Path(os.environ[TEST_MACHINE_DIR_ENV])
     from app.cli import main as mosaic
 
     return mosaic(["--config", config])

@@ -38,7 +38,11 @@ def isolate(keep_secrets: bool = False) -> Path:
         _HOME = Path(tempfile.mkdtemp(prefix="mosaic-perf-"))
         atexit.register(shutil.rmtree, _HOME, True)
         os.environ["MOSAIC_HOME"] = str(_HOME / "home")
-        os.environ["MOSAIC_MACHINE_CONFIG"] = str(_HOME / "no-machine-config.toml")
+        from app.core import paths
+        from tests.machine import TEST_MACHINE_DIR_ENV
+
+        paths.MACHINE_DIR = _HOME / "machine"  # in-process; children started by tests.* read the variable
+        os.environ[TEST_MACHINE_DIR_ENV] = str(paths.MACHINE_DIR)
         if not keep_secrets:
             for key in list(os.environ):
                 if key.startswith("MOSAIC_SECRET_"):

@@ -4,7 +4,6 @@ in the results, the flagged-for-review filter in Access history (pytest-qt, offs
 from __future__ import annotations
 
 import csv
-import getpass
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from app.core.audit.model import Action, Outcome
 from app.core.audit.recorder import is_flagged
 from app.core.model import PatientSummary
 from app.core.nhs_number import format_nhs_number
+from app.core.os_account import os_login
 from app.ui.access_dialogs import BreakGlassDialog, ReasonDialog
 from app.ui.access_history import FLAG, AccessHistoryWindow
 from app.ui.main_window import RESTRICTED_MARK, SELF_FAMILY_MARK, MainWindow
@@ -28,7 +28,7 @@ from tests.ui.test_window import search, select_row
 
 pytestmark = pytest.mark.gui
 TIMEOUT_MS = 10_000
-LOGIN = getpass.getuser()  # without an identity provider the window's user is the OS login
+LOGIN = os_login()  # without an identity provider the window's user is the OS login
 REASONS = ["Direct care", "Medicines reconciliation"]
 BREAK_GLASS_REASON = "Patient collapsed at the hub; need allergies and medication now."
 
@@ -46,7 +46,7 @@ def policy(*, practices: str = '["*"]', reason_required: bool = False,
 
 @pytest.fixture
 def policy_window(qtbot, network, tmp_path, monkeypatch) -> Iterator[Callable[[str], MainWindow]]:
-    """Build the real window (build_window, so the core loads the machine policy: MOSAIC_POLICY) under `text`."""
+    """Build the real window (build_window, so the core loads the machine policy this test named) under `text`."""
     from app.ui.app import build_window
 
     built = []

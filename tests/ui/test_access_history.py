@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import getpass
 import json
 from datetime import date, timedelta
 
@@ -21,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from app.core.model import PatientSummary
 from app.core.nhs_number import format_nhs_number
+from app.core.os_account import os_login
 from app.ui.access_history import (
     ACTION,
     OUTCOME,
@@ -83,7 +83,7 @@ def test_access_history_lists_the_read_by_patient_and_by_user_and_exports_csv(qt
     patient = search_and_open(qtbot, window, network, 0)
     other = search_and_open(qtbot, window, network, 1)
     practice = network.servers[0].practice
-    login = getpass.getuser()
+    login = os_login()
 
     history = open_history(qtbot, window)
     assert history.isVisible() and not history.isModal()

@@ -10,6 +10,7 @@ from PySide6.QtCore import QAbstractItemModel, QModelIndex, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QLabel, QTabBar, QWidget
 
+from app.core import os_account
 from app.core.nhs_number import format_nhs_number
 from app.ui.main_window import MainWindow
 from tests.conftest import shown_window
@@ -32,8 +33,7 @@ def research_window(qtbot, network, tmp_path, monkeypatch) -> Iterator[MainWindo
     previous = keyring.get_keyring()
     keyring.set_keyring(EmptyKeyring())
     write_policy(tmp_path, research_policy(), monkeypatch)
-    monkeypatch.setenv("LOGNAME", LOGIN)
-    monkeypatch.setenv("USER", LOGIN)
+    monkeypatch.setattr(os_account, "os_login", lambda: LOGIN)  # in-process: the OS account Mosaic sees
     monkeypatch.setenv("MOSAIC_SECRET_STUDY_DIAB", KEY)
     win, bridge = shown_window(qtbot, network.practices)
     try:

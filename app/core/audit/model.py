@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import socket
 import uuid
 from dataclasses import dataclass, field
@@ -40,8 +39,11 @@ class AuditUser:
 
     @classmethod
     def from_os(cls) -> AuditUser:
-        """Until sign-in with an identity provider exists, the OS login is the user."""
-        login = getpass.getuser()
+        """Without an identity provider, the OS account running Mosaic is the user (never an environment
+        variable: see app.core.os_account)."""
+        from app.core import os_account
+
+        login = os_account.os_login()
         return cls(login=login, display_name=login)
 
 
