@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from importlib.metadata import entry_points
 
 from app.core.model import PatientQuery, PatientRecord, PatientSummary, Practice, ServerInfo
+from app.core.text import clean_text
 
 ENTRY_POINT_GROUP = "mosaic.adapters"
 
@@ -25,6 +26,7 @@ class AdapterError(Exception):
     """
 
     def __init__(self, message: str, kind: str = "server") -> None:
+        message = clean_text(message)  # it may quote the server: never a control or bidi character
         super().__init__(message)
         self.message = message
         self.kind = kind
@@ -58,6 +60,9 @@ class Adapter(abc.ABC):
     kind: str = ""
     #: can this backend search by name and birth date, or only by NHS number?
     supports_demographic_search: bool = True
+    #: can this backend find patients by study criteria (a coded condition, an age band) for the research view?
+    #: False: the core says "not provided by this practice's system" and never asks (so never "0 patients")
+    supports_criteria_search: bool = False
     #: does the backend take Mosaic's AuditEvents? False where the provider audits each request itself
     #: (GP Connect): the journal then records the request's trace id instead, to join the two trails.
     accepts_audit_events: bool = True

@@ -29,6 +29,7 @@ import app
 from adapters.base import AdapterError
 from app.core import net
 from app.core.model import Practice
+from app.core.text import clean_text
 
 log = logging.getLogger("mosaic.adapters.http")
 
@@ -322,7 +323,8 @@ def _parse(practice: Practice, body: bytes) -> Any:
 
 
 def _error_detail(body: bytes) -> str:
-    """The server's own words, from an OperationOutcome or an OAuth error body, shortened."""
+    """The server's own words, from an OperationOutcome or an OAuth error body, shortened, without control or
+    bidi characters (app/core/text.py: they would reach the terminal, a widget and the journal raw)."""
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
@@ -336,12 +338,12 @@ def _error_detail(body: bytes) -> str:
                 continue
             details = issue.get("details")
             text = issue.get("diagnostics") or (details.get("text") if isinstance(details, dict) else None)
-            if isinstance(text, str) and text.strip():
-                parts.append(text.strip())
+            if isinstance(text, str) and clean_text(text).strip():
+                parts.append(clean_text(text).strip())
     else:
         for key in ("error", "error_description"):
-            if isinstance(data.get(key), str) and data[key].strip():
-                parts.append(data[key].strip())
+            if isinstance(data.get(key), str) and clean_text(data[key]).strip():
+                parts.append(clean_text(data[key]).strip())
     detail = "; ".join(parts)
     return detail if len(detail) <= _DETAIL_LIMIT else detail[: _DETAIL_LIMIT - 1] + "…"
 

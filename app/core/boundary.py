@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from adapters.base import AdapterError
 from app.core.model import Practice
+from app.core.text import clean_model, clean_text
 
 log = logging.getLogger("mosaic.core.boundary")
 
@@ -25,8 +26,11 @@ async def adapter_call(practice: Practice, call: Awaitable[T], doing: str = "ans
     """Await `call` (an adapter's coroutine); any exception but an AdapterError (or a cancellation, or an
     exit) becomes an AdapterError of kind "bad-reply" that names the practice."""
     try:
-        return await call
-    except AdapterError:
+        # every string in the answer cleaned of control and bidi characters (app/core/text.py), whatever
+        # the adapter did: a third-party adapter may decode replies without adapters/http.py
+        return clean_model(await call)
+    except AdapterError as exc:
+        _clean_error(exc)  # cleaned when made (adapters/base.py); again here, for an adapter that changed it since
         raise
     except Exception as exc:  # BaseException (cancellation, KeyboardInterrupt, SystemExit) passes through
         # the type only: a parser's message may quote the practice's data
@@ -39,3 +43,8 @@ def _what(exc: BaseException) -> str:
     if isinstance(exc, RecursionError):
         return "it is nested too deeply"
     return f"{type(exc).__name__}"
+
+
+def _clean_error(exc: AdapterError) -> None:
+    exc.message = clean_text(exc.message)
+    exc.args = tuple(clean_text(a) if isinstance(a, str) else a for a in exc.args)

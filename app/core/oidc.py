@@ -20,6 +20,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import httpx
 import jwt
 
+from app.core.text import clean_text
+
 log = logging.getLogger("mosaic.identity")
 
 #: how long the browser may take to come back, before sign-in gives up
@@ -34,7 +36,11 @@ _DONE_PAGE = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><t
 
 
 class OidcError(Exception):
-    """Sign-in failed; the message says what happened and what to do, and carries no secret."""
+    """Sign-in failed; the message says what happened and what to do, and carries no secret (nor a control or
+    bidi character the sign-in service put in what it quotes: app/core/text.py)."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(clean_text(message))
 
 
 @dataclass(frozen=True)
@@ -315,10 +321,16 @@ def validate_id_token(id_token: str, jwks: jwt.PyJWKSet, *, issuer: str, client_
         raise OidcError("The ID token was issued for another application (azp).")
     token_nonce = claims.get("nonce")
     if token_nonce is None and not nonce_required:
-        return claims
+        return _clean_claims(claims)
     if not isinstance(token_nonce, str) or not secrets.compare_digest(token_nonce.encode(), nonce.encode()):
         raise OidcError("The ID token does not answer this sign-in (nonce mismatch): it may be replayed.")
-    return claims
+    return _clean_claims(claims)
+
+
+def _clean_claims(claims: dict[str, Any]) -> dict[str, Any]:
+    """The claims with control and bidi characters taken out of their text (a name reaches the window's
+    status bar, the terminal and the journal)."""
+    return {key: clean_text(value) if isinstance(value, str) else value for key, value in claims.items()}
 
 
 async def fetch_userinfo(client: httpx.AsyncClient, meta: ProviderMetadata, access_token: str) -> dict[str, Any]:
@@ -332,4 +344,4 @@ async def fetch_userinfo(client: httpx.AsyncClient, meta: ProviderMetadata, acce
         raise OidcError("The sign-in service's user details could not be read. Try again.") from exc
     if not isinstance(data, dict):
         raise OidcError("The sign-in service's user details are not a JSON object.")
-    return data
+    return _clean_claims(data)

@@ -21,6 +21,7 @@ from enum import StrEnum
 from adapters.base import Adapter, AdapterError, adapter_for
 from app.core.model import Practice, ServerInfo
 from app.core.secrets import SecretError, resolve_secret
+from app.core.text import clean_model
 
 log = logging.getLogger("mosaic.sessions")
 
@@ -170,7 +171,7 @@ class SessionManager:
                 adapter = self._factory(practice, secret)
                 self._adapters[practice_id] = adapter
             # An adapter enforces its own timeouts; this outer bound only guards against a broken one.
-            info = await asyncio.wait_for(adapter.connect(), timeout=practice.timeout_s * 2 + 5)
+            info = clean_model(await asyncio.wait_for(adapter.connect(), timeout=practice.timeout_s * 2 + 5))
         except (AdapterError, SecretError) as exc:
             kind = exc.kind if isinstance(exc, AdapterError) else "auth"
             state = PracticeState(practice, PracticeStatus.FAILED, str(exc), kind=kind)

@@ -32,6 +32,7 @@ from adapters.base import Adapter, AdapterError
 from app.core.audit.balp import audit_event, entry_identifier
 from app.core.audit.journal import DestinationStatus, Journal, JournalError, OutboxItem
 from app.core.audit.model import CENTRAL_DESTINATION, practice_destination
+from app.core.text import clean_text
 
 if TYPE_CHECKING:
     from app.core.audit.central import CentralStore
@@ -355,7 +356,7 @@ def _describe(exc: BaseException) -> str:
         return exc.message
     if isinstance(exc, TimeoutError):
         return "The destination did not answer in time; Mosaic will try again."
-    text = str(exc).strip() or type(exc).__name__
+    text = clean_text(str(exc)).strip() or type(exc).__name__  # a destination's words: no control characters
     return text.splitlines()[0][:300]
 
 

@@ -29,6 +29,7 @@ from app.core.config import NotifySettings
 from app.core.notify.notifier import LONDON
 from app.core.notify.queue import DELIVERED, REFUSED, SUPPRESSED, Digest, NotifyQueue
 from app.core.secrets import resolve_secret
+from app.core.text import clean_text
 
 log = logging.getLogger("mosaic.notify")
 Clock = Callable[[], datetime]
@@ -138,6 +139,7 @@ class NotifySender:
         except Exception as exc:
             status = getattr(exc, "status_code", None)
             text = f"{status} {getattr(exc, 'message', '')}".strip() if status else str(exc) or type(exc).__name__
+            text = clean_text(text)  # GOV.UK Notify's words reach the log and `mosaic notify status`
             if isinstance(exc, DeliveryRefused) or status == 400:
                 log.warning("notify: digest %s refused: %s", digest.digest_id, text)
                 await asyncio.to_thread(self.queue.finish, digest.digest_id, REFUSED, now, detail=text[:300],
