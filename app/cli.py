@@ -286,8 +286,10 @@ def _start_demo_network(patients: int, latency_ms: int, load: Path | None, pract
     """Start the demo practices in this process and put their secrets in this process's environment."""
     from app.core.secrets import env_name
     from app.demo.network import DemoNetwork
+    from app.demo.session import use_demo_files
     from app.demo.sizes import gp_connect_indexes
 
+    use_demo_files()  # the demo's journal and files apart from the user's real ones (app/demo/session.py)
     network = DemoNetwork.start(practices=practices, patients=patients, latency_ms=latency_ms, load_dir=load,
                                 gp_connect=gp_connect_indexes(practices), **DEMO_FEATURES)
     for practice_id, secret in network.secrets.items():

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Sequence
@@ -220,7 +221,17 @@ class DemoNetwork:
                 handle.write(f"{secret_env_name(practice_id)}={secret}\n")
             if self.notify is not None:
                 handle.write(f"MOSAIC_SECRET_NOTIFY={self.notify.api_key}\n")
+            # A script that reads FILE.env journals in the demo's own folder, with the demo's own key.
+            for name, value in self.demo_files.items():
+                handle.write(f"{name}={value}\n")
         return path
+
+    @functools.cached_property
+    def demo_files(self) -> dict[str, str]:
+        """This network's own per-user folder and journal key for the CLI (see app/demo/session.py)."""
+        from app.demo.session import demo_files
+
+        return demo_files()
 
     def machine_settings(self) -> str:
         """The demo's machine-only tables ([identity], [notify]) as TOML, for a machine-wide practices.toml."""

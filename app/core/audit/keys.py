@@ -14,7 +14,13 @@ What lives where, and why:
   counter was lowered too. A commit writes the file after the journal, so a crash leaves it behind the
   journal (still true), never ahead.
 
-A keyring that cannot be reached is an error, never a reason to carry on unkeyed: the journal then cannot
+For unattended runs (scripts, the demo) the key may come from the environment instead, as practice secrets
+do: `MOSAIC_SECRET_JOURNAL_KEY` (64 hex digits). It keys a new journal, and must be that journal's key from
+then on (another key is refused). Where the machine has no keyring at all, the keyring's record of the
+journal is then not kept: the checkpoint file and the upstream checkpoints still tell a truncation.
+
+A keyring that cannot be reached (and no key in the environment) is an error, never a reason to carry on
+unkeyed: the journal then cannot
 be opened for recording, and nothing is shown (the caller says so). The same user can read their own
 keyring: the upstream checkpoints (app.core.audit.central) are what holds against the journal's own user.
 """
@@ -33,6 +39,7 @@ from typing import Any
 from app.core.audit import chain
 from app.core.secrets import KEYRING_SERVICE
 
+ENV_KEY = "MOSAIC_SECRET_JOURNAL_KEY"  # unattended runs: the journal's key from the environment
 KEY_USER = "audit-journal-key:"
 RECORD_USER = "audit-journal-at:"
 CHECKPOINT_SUFFIX = ".checkpoint"
@@ -97,7 +104,35 @@ def _reach(doing: str, call: Any, *args: Any) -> Any:
             f"the OS keyring, which holds the audit journal's key, could not be {doing} "
             f"({type(exc).__name__}: {exc}). Mosaic records nothing without that key, so nothing can be shown "
             "until the keyring is available: unlock it, or install one (GNOME Keyring or KWallet through Secret "
-            "Service, Windows Credential Manager, macOS Keychain), or ask IT") from exc
+            f"Service, Windows Credential Manager, macOS Keychain), or ask IT; an unattended run may set {ENV_KEY}") \
+            from exc
+
+
+def env_key() -> bytes | None:
+    """The journal's key from the environment (unattended runs), or None when none is set."""
+    text = os.environ.get(ENV_KEY, "").strip()
+    if not text:
+        return None
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        key = b""
+    if len(key) < 32:
+        raise KeyringUnavailable(f"{ENV_KEY} is not a journal key (it must be 64 hexadecimal digits)")
+    return key
+
+
+def _records_kept() -> bool:
+    """Whether the keyring's record of the journal can be kept: not when the machine has no keyring at all
+    and the key came from the environment (an unattended run); then the record is simply not kept."""
+    if env_key() is None:
+        return True
+    try:
+        from keyring.backends import fail
+
+        return not isinstance(_keyring().get_keyring(), fail.Keyring)
+    except Exception:
+        return True
 
 
 def path_digest(path: Path) -> str:
@@ -105,7 +140,11 @@ def path_digest(path: Path) -> str:
 
 
 def load_key(journal_id: str) -> bytes | None:
-    """The journal's key from the keyring, or None when the keyring has none for it."""
+    """The journal's key: from the environment (unattended runs), else from the keyring; None when the
+    keyring has none for it."""
+    given = env_key()
+    if given is not None:
+        return given
     text = _reach("read", _keyring().get_password, KEYRING_SERVICE, KEY_USER + journal_id)
     if not text:
         return None
@@ -117,7 +156,11 @@ def load_key(journal_id: str) -> bytes | None:
 
 
 def new_key(journal_id: str) -> bytes:
-    """Make a key for a new journal id, store it, and read it back (a keyring that drops writes is caught)."""
+    """Make a key for a new journal id, store it, and read it back (a keyring that drops writes is caught).
+    With a key in the environment, that key is the new journal's (nothing is stored)."""
+    given = env_key()
+    if given is not None:
+        return given
     key = secrets.token_bytes(32)
     _reach("written", _keyring().set_password, KEYRING_SERVICE, KEY_USER + journal_id, key.hex())
     if load_key(journal_id) != key:
@@ -128,6 +171,8 @@ def new_key(journal_id: str) -> bytes:
 
 def forget_key(journal_id: str) -> None:
     """Best effort: drop a key made for a journal id that lost the race to key the journal."""
+    if env_key() is not None:
+        return  # nothing was stored
     with contextlib.suppress(Exception):
         _keyring().delete_password(KEYRING_SERVICE, KEY_USER + journal_id)
 
@@ -136,6 +181,8 @@ def load_record(path: Path) -> JournalRecord | None:
     """What the keyring remembers of the journal at `path` (None: it remembers none there).
 
     A record that cannot be parsed raises ValueError: it was damaged or written by hand."""
+    if not _records_kept():
+        return None
     text = _reach("read", _keyring().get_password, KEYRING_SERVICE, RECORD_USER + path_digest(path))
     if not text:
         return None
@@ -147,6 +194,8 @@ def load_record(path: Path) -> JournalRecord | None:
 
 
 def save_record(path: Path, record: JournalRecord) -> None:
+    if not _records_kept():
+        return
     text = json.dumps({"journal_id": record.journal_id, "keyed_from": record.keyed_from,
                        "checkpoint": asdict(record.checkpoint)}, sort_keys=True)
     _reach("written", _keyring().set_password, KEYRING_SERVICE, RECORD_USER + path_digest(path), text)
