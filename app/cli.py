@@ -112,14 +112,17 @@ def main(argv: list[str] | None = None) -> int:
         "search": cmd_search, "show": cmd_show, "credentials": cmd_credentials, "audit": cmd_audit,
         "notify": cmd_notify,
     }
-    try:
+    from app.cli_errors import run_command
+
+    def dispatch() -> int:
         if args.command in SIGNED_IN_COMMANDS:
             refused = _who_is_using(args)
             if refused is not None:
                 return refused
         return handlers[args.command](args)
-    except KeyboardInterrupt:
-        return 130
+
+    # every failure a sentence and an exit status: a closed pipe, no keyring, anything unexpected (app/cli_errors.py)
+    return run_command(dispatch)
 
 
 #: commands that act for a person (journaled as them, decided by the policy for them): they need to know who
