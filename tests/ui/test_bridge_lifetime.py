@@ -59,7 +59,7 @@ def test_closing_does_not_wait_for_a_core_that_never_closes(qapp) -> None:
     took = time.monotonic() - started
     never.set()  # let the abandoned thread end, so the test process exits normally
     assert clean is False, "the caller is told that work was abandoned"
-    assert took < SHUTDOWN_BUDGET_S + 0.5, f"closing held the GUI thread for {took:.2f} s"
+    assert took < SHUTDOWN_BUDGET_S + 2.0, f"closing held the GUI thread for {took:.2f} s (the core never closes)"
     assert not bridge.running
 
 
