@@ -431,15 +431,33 @@ class MosaicCore:
         view = self.research_view()
         return self._with_access(result if view is None else view.results(result))
 
+    #: what a result shows of a patient whose record needs break-glass (or is denied): enough to tell who it is
+    #: (name, date of birth, NHS number, sex), never where they live; every other field, one added later
+    #: included, is withheld (its default, None) until someone decides it may be shown
+    SHOWN_WHEN_RESTRICTED = frozenset({"practice_id", "local_id", "nhs_number", "family", "given", "birth_date",
+                                       "sex", "pseudonym", "birth_year"})
+
     def _with_access(self, result: PracticeResults) -> PracticeResults:
-        """The policy's decision on opening each result, decided here on the core's thread."""
+        """The policy's decision on opening each result, decided here on the core's thread; a result whose
+        record needs break-glass (or is denied) has its address fields withheld, so the window, `mosaic search`
+        and its --json all get the withheld summary (the full one stays in the core, for open_record)."""
         if self.policy is None or not result.patients:
             return result
         access = {p.local_id: self.decide(result.practice_id, p) for p in result.patients}
-        return dataclasses.replace(result, access=access)
+        patients = tuple(self._withheld(p) if access[p.local_id].needs in ("break-glass", "denied") else p
+                         for p in result.patients)
+        return dataclasses.replace(result, patients=patients, access=access)
+
+    def _withheld(self, patient: PatientSummary) -> PatientSummary:
+        blank = {f.name: None if f.default is dataclasses.MISSING else f.default
+                 for f in dataclasses.fields(patient) if f.init and f.name not in self.SHOWN_WHEN_RESTRICTED}
+        return dataclasses.replace(patient, **blank)  # type: ignore[arg-type]  # each field: None, or its default
 
     async def decided(self, practice_id: str, patient: PatientSummary) -> PolicyDecision:
-        """`decide`, for the window, which asks through the bridge rather than read the core's state."""
+        """`decide`, for the window, which asks through the bridge rather than read the core's state: on the
+        summary the core keeps for that result (a restricted result's address was withheld from the window)."""
+        if not patient.pseudonym:
+            patient = self._known.get((practice_id, patient.local_id), patient)
         return self.decide(practice_id, patient)
 
     def access_summary(self) -> AccessSummary:
