@@ -185,7 +185,8 @@ def _export(args: argparse.Namespace, practices_loader) -> int:
     return EXIT_OK
 
 
-def _status(args: argparse.Namespace, _practices_loader) -> int:
+def _status(args: argparse.Namespace, practices_loader) -> int:
+    from app.core.audit import destinations
     from app.core.display import format_datetime
 
     journal = _open_journal()
@@ -199,13 +200,22 @@ def _status(args: argparse.Namespace, _practices_loader) -> int:
     if not status:
         print("Every audit entry has gone upstream.")
         return EXIT_OK
+    loaded = practices_loader()  # to say which destinations are no longer configured here
+    # an unreadable directory (the loader said why): the rows as they are, without "no longer configured"
+    practices = loaded if loaded is not None else []
+    stranded = []
     for d in status:
-        line = f"{d.destination:<24} waiting {d.waiting:>6}   refused {d.refused:>4}"
+        line = f"{destinations.name_of(d, practices):<24} waiting {d.waiting:>6}   refused {d.refused:>4}"
         if d.oldest_waiting:
             line += f"   oldest {format_datetime(d.oldest_waiting)}"
         if d.last_error:
             line += f"   last error: {d.last_error}"
         print(line)
+        sentence = destinations.stranded(d, practices) if loaded is not None else None
+        if sentence:
+            stranded.append(sentence)
+    for sentence in stranded:  # kept, never sent elsewhere: said in words
+        print(sentence)
     return EXIT_FAILED if any(d.refused for d in status) else EXIT_OK
 
 

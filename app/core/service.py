@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from adapters.base import Adapter, AdapterError, adapter_for
 from app.core import nhs_number
 from app.core.audit.errors import AuditError
+from app.core.audit.model import CENTRAL_DESTINATION, practice_destination
 from app.core.boundary import adapter_call
 from app.core.config import NotifySettings
 from app.core.model import PatientQuery, PatientRecord, PatientSummary, Practice
@@ -278,14 +279,14 @@ class MosaicCore:
         await self.start_outbox()
         state = await self.sessions.connect(practice_id)
         if self._sender is not None:
-            self._sender.retry_now(f"practice:{practice_id}")
+            self._sender.retry_now(practice_destination(state.practice))
         return state
 
     def _state_changed(self, state: PracticeState) -> None:
         """Practice states as the sessions report them: passed on, and a practice back online can take the
         journal entries waiting for it."""
         if state.status is PracticeStatus.ONLINE and self._sender is not None:
-            self._sender.retry_now(f"practice:{state.practice.id}")
+            self._sender.retry_now(practice_destination(state.practice))
         if self._on_state is not None:
             self._on_state(state)
 
@@ -295,7 +296,7 @@ class MosaicCore:
         """Start delivering journal entries upstream."""
         if self._sender is None:
             audit = await self.audit()
-            from app.core.audit.outbox import OutboxSender, default_deliverers
+            from app.core.audit.outbox import OutboxSender, adapter_at_server, default_deliverers
 
             central = None
             if self._central_url:
@@ -305,7 +306,9 @@ class MosaicCore:
                     central = await asyncio.to_thread(open_central, self._central_url)
                 except CentralStoreError as exc:  # entries for it wait in the outbox, never dropped
                     log.warning("central audit store unusable: %s", exc)
-            deliverers = default_deliverers(self.sessions.online_adapter, central)
+            # an entry goes only through a practice configured at the server it was committed for
+            deliverers = default_deliverers(adapter_at_server(lambda: self.sessions.practices,
+                                                              self.sessions.online_adapter), central)
             self._sender = OutboxSender(audit.journal, deliverers, on_status=self._on_outbox_status)
             self._sender.start()
         notices = self.notices()
@@ -330,9 +333,15 @@ class MosaicCore:
             await asyncio.sleep(0.05)
 
     def _deliverable_now(self, destination: str) -> bool:
-        if destination.startswith("practice:"):
-            return self.sessions.online_adapter(destination.removeprefix("practice:")) is not None
-        return destination == "central" and self._central_url is not None
+        """Whether entries for `destination` can go now: a practice's only through a signed-in practice at the
+        server they were committed for (none, for a practice no longer configured: they wait, reported by
+        `mosaic audit status`)."""
+        from app.core.audit import destinations
+
+        if destination == CENTRAL_DESTINATION:
+            return self._central_url is not None
+        return any(self.sessions.online_adapter(p.id) is not None
+                   for p in destinations.practices_for(destination, self.sessions.practices))
 
     def _sender_journal(self) -> Journal:
         assert self._journal is not None, "the outbox runs only once the journal is open"

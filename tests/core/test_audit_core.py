@@ -9,7 +9,7 @@ import pytest
 
 from app.core.audit.balp import entry_identifier
 from app.core.audit.journal import Journal
-from app.core.audit.model import Action, AuditUser, Outcome
+from app.core.audit.model import Action, AuditUser, Outcome, practice_destination
 from app.core.audit.recorder import AuditError
 from app.core.model import PatientQuery
 from app.core.service import MosaicCore
@@ -107,12 +107,12 @@ async def test_outage_then_recovery_delivers_exactly_once(secrets_env, tmp_path)
             for p in patients:
                 await core.open_record(server.practice.id, p.local_id)
             waiting = {d.destination: d.waiting for d in journal.outbox_status()}
-            assert waiting[f"practice:{server.practice.id}"] >= 3
+            assert waiting[practice_destination(server.practice)] >= 3
         waiting = -1
         for _ in range(600):  # up to 30 s on a loaded machine; usually one pass
             core._sender.retry_now()  # the practice is back: do not wait out the backoff in a test
             status = {d.destination: d for d in journal.outbox_status()}
-            mine = status.get(f"practice:{server.practice.id}")
+            mine = status.get(practice_destination(server.practice))
             waiting = mine.waiting if mine is not None else 0
             if waiting == 0:
                 break

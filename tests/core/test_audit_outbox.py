@@ -28,11 +28,14 @@ from app.core.audit.outbox import (
     DeliveryDeferred,
     DeliveryRefused,
     OutboxSender,
+    ServerLookup,
     Verdict,
+    adapter_at_server,
     classify,
     default_deliverers,
     practice_delivery,
 )
+from app.core.model import Practice
 from app.demo.fhir_server import DemoServer
 from app.demo.network import DemoNetwork
 
@@ -117,8 +120,14 @@ def read_entry(server: DemoServer, n: int) -> JournalEntry:
 
 
 def append(journal: Journal, server: DemoServer, count: int, start: int = 0) -> list[JournalEntry]:
-    return [journal.append(read_entry(server, start + n), [practice_destination(server.spec.id)])
+    return [journal.append(read_entry(server, start + n), [practice_destination(server.practice)])
             for n in range(count)]
+
+
+def at_server(adapters: dict[str, Adapter], practices: list[Practice] | None = None) -> ServerLookup:
+    """Deliveries through these adapters, found by the server an entry was committed for (as the core does)."""
+    return adapter_at_server(lambda: practices if practices is not None else [a.practice for a in adapters.values()],
+                             adapters.get)
 
 
 def copies(server: DemoServer, entry: JournalEntry) -> int:
@@ -152,7 +161,7 @@ async def test_each_entry_reaches_its_own_practice_exactly_once(demo_network: De
     first, second = demo_network.servers[0], demo_network.servers[1]
     entries = append(journal, first, 12) + append(journal, second, 8)
     watch, clock = Watch(), FakeClock()
-    sender = sender_for(journal, default_deliverers(adapters.get), watch, clock)
+    sender = sender_for(journal, default_deliverers(at_server(adapters)), watch, clock)
     sender.start()
     try:
         await watch.until(empty)
@@ -176,9 +185,9 @@ async def test_each_entry_reaches_its_own_practice_exactly_once(demo_network: De
 async def test_outage_then_recovery_every_entry_arrives_once(demo_network: DemoNetwork, journal: Journal,
                                                              adapters: dict[str, Adapter], mode: str) -> None:
     server = demo_network.servers[2]
-    destination = practice_destination(server.spec.id)
+    destination = practice_destination(server.practice)
     watch, clock = Watch(), FakeClock()
-    sender = sender_for(journal, default_deliverers(adapters.get), watch, clock)
+    sender = sender_for(journal, default_deliverers(at_server(adapters)), watch, clock)
     with server.faults.override(mode=mode, match="/AuditEvent") as faults:
         before = faults.counts[mode]
         entries = append(journal, server, 5)
@@ -212,7 +221,7 @@ async def test_retry_after_a_lost_reply_does_not_duplicate(demo_network: DemoNet
     """The practice stored the event but the reply never arrived: the retry's conditional create finds it."""
     server = demo_network.servers[3]
     entries = append(journal, server, 6)
-    real = practice_delivery(adapters.get)
+    real = practice_delivery(at_server(adapters))
     lost: set[int] = set()
 
     async def reply_lost_once(item: OutboxItem) -> None:
@@ -254,7 +263,7 @@ async def test_restart_midway_delivers_the_rest_exactly_once(demo_network: DemoN
     server = demo_network.servers[0]
     journal = Journal.open(journal_path)
     entries = append(journal, server, 30)
-    real = practice_delivery(adapters.get)
+    real = practice_delivery(at_server(adapters))
     delivered = 0
     midway = asyncio.Event()
 
@@ -276,7 +285,7 @@ async def test_restart_midway_delivers_the_rest_exactly_once(demo_network: DemoN
 
     with Journal.open(journal_path) as reopened:
         watch = Watch()
-        sender = sender_for(reopened, default_deliverers(adapters.get), watch, FakeClock())
+        sender = sender_for(reopened, default_deliverers(at_server(adapters)), watch, FakeClock())
         sender.start()
         try:
             await watch.until(empty)
@@ -296,10 +305,10 @@ async def test_permanent_refusals_are_kept_counted_and_do_not_block_others(
     # a practice whose directory entry points at a path with no FHIR server: HTTP 404 for AuditEvent
     broken = FhirR4Adapter(replace(server.practice, id="broken", base_url=server.url + "/nothing-here"),
                            demo_network.secrets[server.spec.id])
-    missing = journal.append(read_entry(server, 10), [practice_destination("broken")])
+    missing = journal.append(read_entry(server, 10), [practice_destination(broken.practice)])
     lookup = {**adapters, "broken": broken}
     watch, clock = Watch(), FakeClock()
-    sender = sender_for(journal, default_deliverers(lookup.get), watch, clock)
+    sender = sender_for(journal, default_deliverers(at_server(lookup)), watch, clock)
     sender.start()
     try:
         status = await watch.until(lambda s: empty(s) and len(s) == 2)
@@ -308,7 +317,8 @@ async def test_permanent_refusals_are_kept_counted_and_do_not_block_others(
         await broken.close()
     assert [copies(server, e) for e in good] == [1, 1, 1]
     assert status["nowhere:1"].refused == 1 and "does not know how to deliver" in status["nowhere:1"].last_error
-    assert status["practice:broken"].refused == 1 and "HTTP 404" in status["practice:broken"].last_error
+    assert status[practice_destination(broken.practice)].refused == 1
+    assert "HTTP 404" in status[practice_destination(broken.practice)].last_error
     kept = {item.entry.entry_id: item for item in journal.refused_items()}
     assert kept[nowhere.entry_id].entry == nowhere and kept[missing.entry_id].entry == missing
     assert journal.verify().ok
@@ -317,11 +327,11 @@ async def test_permanent_refusals_are_kept_counted_and_do_not_block_others(
 async def test_not_signed_in_waits_then_goes_when_signed_in(demo_network: DemoNetwork, journal: Journal,
                                                             adapters: dict[str, Adapter]) -> None:
     server = demo_network.servers[2]
-    destination = practice_destination(server.spec.id)
+    destination = practice_destination(server.practice)
     entries = append(journal, server, 3)
     signed_in: dict[str, Adapter] = {}
     watch, clock = Watch(), FakeClock()
-    sender = sender_for(journal, default_deliverers(signed_in.get), watch, clock)
+    sender = sender_for(journal, default_deliverers(at_server(signed_in, [server.practice])), watch, clock)
     sender.start()
     try:
         status = await watch.until(lambda s: destination in s and s[destination].last_error is not None)
@@ -411,7 +421,7 @@ async def test_stop_is_prompt_with_a_destination_hanging(demo_network: DemoNetwo
     server = demo_network.servers[3]
     append(journal, server, 2)
     watch = Watch()
-    sender = sender_for(journal, default_deliverers(adapters.get), watch, FakeClock())
+    sender = sender_for(journal, default_deliverers(at_server(adapters)), watch, FakeClock())
     with server.faults.override(mode="hang", match="/AuditEvent", hang_s=30) as faults:
         sender.start()
         assert await asyncio.to_thread(faults.wait_for_hanging, 1, 10)

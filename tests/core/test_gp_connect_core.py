@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from app.core.audit.journal import Journal
-from app.core.audit.model import Action, AuditUser
+from app.core.audit.model import Action, AuditUser, practice_destination
 from app.core.model import PatientQuery, SectionName
 from app.core.secrets import env_name
 from app.core.service import MosaicCore
@@ -64,6 +64,6 @@ async def test_gp_connect_record_beside_fhir_and_joined_by_trace_id(core_env) ->
     assert trace.sub == "clinician1" and trace.sds_user_id == "555021935107"
     # no AuditEvent is queued for the GP Connect practice; the FHIR practices get theirs
     waiting = {d.destination for d in journal.outbox_status()}
-    assert f"practice:{gpc.practice.id}" not in waiting
+    assert practice_destination(gpc.practice) not in waiting
     later = read.recorded_at.replace(year=read.recorded_at.year + 1)
-    assert not journal.due(later, destination=f"practice:{gpc.practice.id}")
+    assert not journal.due(later, destination=practice_destination(gpc.practice))

@@ -26,7 +26,7 @@ from adapters.fhir_r4 import FhirR4Adapter
 from app.core.audit.balp import AUDIT_ENTRY_SYSTEM
 from app.core.audit.journal import Journal
 from app.core.audit.model import Action, AuditUser, JournalEntry, practice_destination
-from app.core.audit.outbox import OutboxSender, default_deliverers
+from app.core.audit.outbox import OutboxSender, adapter_at_server, default_deliverers
 
 NAME = "bench_outbox"
 
@@ -43,7 +43,8 @@ def entries(server, count: int) -> list[JournalEntry]:
 async def drain(journal: Journal, adapter: FhirR4Adapter, concurrency: int, timeout_s: float) -> float:
     """Seconds from start until nothing waits."""
     done = asyncio.Event()
-    sender = OutboxSender(journal, default_deliverers({adapter.practice.id: adapter}.get), concurrency=concurrency,
+    at_server = adapter_at_server(lambda: [adapter.practice], {adapter.practice.id: adapter}.get)
+    sender = OutboxSender(journal, default_deliverers(at_server), concurrency=concurrency,
                           on_status=lambda status: done.set() if not any(s.waiting for s in status) else None)
     started = time.perf_counter()
     sender.start()
@@ -62,7 +63,7 @@ def run_case(network, latency_ms: float, concurrency: int, count: int, workdir: 
     with Journal.open(path) as journal:
         made = entries(server, count)
         t0 = time.perf_counter()
-        journal.append_many(made, [practice_destination(server.spec.id)])
+        journal.append_many(made, [practice_destination(server.practice)])
         append_s = time.perf_counter() - t0
 
         async def go() -> float:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, select, update
+from sqlalchemy import Connection, Engine, create_engine, event, func, null, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import QueuePool
 
@@ -95,6 +95,8 @@ class DestinationStatus:
     refused: int
     oldest_waiting: datetime | None
     last_error: str | None
+    #: the destination's name when its entries were committed (None: a central store, or an older Mosaic)
+    label: str | None = None
 
 
 # --- errors in plain English --------------------------------------------------------------------------
@@ -218,6 +220,7 @@ class Journal:
         self._record_lock = threading.Lock()
         self.journal_id: str | None = None
         self.keyed_from: int | None = None
+        self._labelled = True  # the outbox has a label column (migration 0005); set when the schema is read
 
     @classmethod
     def open(cls, path: Path | None = None, *, read_only: bool = False, busy_timeout: float = 5.0,
@@ -254,6 +257,7 @@ class Journal:
         doing = "open the audit journal"
         with self._transaction(doing) as conn:
             version = self._schema_version(conn)
+        self._labelled = version is not None and version >= migrations.OUTBOX_LABEL
         if version == migrations.HEAD or self.read_only and version in migrations.READABLE:
             return
         if self.read_only:
@@ -270,6 +274,7 @@ class Journal:
                 raise JournalError(f"Could not {doing}: a newer version of Mosaic wrote it ({self.path}). "
                                    "Update Mosaic on this computer.", path=self.path, kind="newer-schema") from exc
             raise explain(exc, self.path, doing, self.busy_timeout) from exc
+        self._labelled = True
         log.info("audit journal schema upgraded from %s to %s", version or "nothing", migrations.HEAD)
 
     @staticmethod
@@ -833,13 +838,13 @@ class Journal:
     def outbox_status(self) -> list[DestinationStatus]:
         """Per destination with anything waiting or refused: counts, the oldest waiting, the latest error."""
         with self._transaction("read the audit outbox") as conn:
-            rows = conn.execute(_OUTBOX_STATUS).all()
+            rows = conn.execute(_OUTBOX_STATUS if self._labelled else _OUTBOX_STATUS_UNLABELLED).all()
         return [DestinationStatus(destination, int(n_waiting), int(n_refused),
-                                  chain.parse_time(oldest_text) if oldest_text else None, last_error)
-                for destination, n_waiting, n_refused, oldest_text, last_error in rows]
+                                  chain.parse_time(oldest_text) if oldest_text else None, last_error, label)
+                for destination, n_waiting, n_refused, oldest_text, last_error, label in rows]
 
 
-def _outbox_status_statement() -> Any:
+def _outbox_status_statement(labelled: bool = True) -> Any:
     """Per destination: waiting, refused, the oldest waiting and the latest error, in ONE statement (the
     sender reads it after every burst of appends; a query per destination cost ~0.2 ms each in Python)."""
     unsent = outbox.c.status.in_((PENDING, REFUSED))
@@ -851,11 +856,14 @@ def _outbox_status_statement() -> Any:
                   .limit(1).scalar_subquery())
     return (select(outbox.c.destination, func.count().filter(outbox.c.status == PENDING),
                    func.count().filter(outbox.c.status == REFUSED),
-                   func.min(outbox.c.created_at).filter(outbox.c.status == PENDING), last_error)
+                   func.min(outbox.c.created_at).filter(outbox.c.status == PENDING), last_error,
+                   func.max(outbox.c.label) if labelled else null())
             .where(unsent).group_by(outbox.c.destination).order_by(outbox.c.destination))
 
 
 _OUTBOX_STATUS = _outbox_status_statement()
+#: a journal before migration 0005, opened read-only: its outbox has no label column
+_OUTBOX_STATUS_UNLABELLED = _outbox_status_statement(labelled=False)
 
 
 @contextlib.contextmanager
@@ -929,5 +937,6 @@ def _time(moment: datetime) -> str:
 
 
 def _outbox_row(entry_id: str, destination: str, now: str) -> dict[str, Any]:
-    return {"entry_id": entry_id, "destination": destination, "status": PENDING, "attempts": 0,
-            "next_attempt_at": now, "created_at": now}
+    """`destination` may be a model.Destination: its label (the practice's name then) is kept with the row."""
+    return {"entry_id": entry_id, "destination": str(destination), "status": PENDING, "attempts": 0,
+            "next_attempt_at": now, "created_at": now, "label": getattr(destination, "label", None)}

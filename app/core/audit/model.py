@@ -7,7 +7,10 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.core.model import Practice
 
 
 class Action(StrEnum):
@@ -51,8 +54,28 @@ def workstation_name() -> str:
     return socket.gethostname()
 
 
-def practice_destination(practice_id: str) -> str:
-    return f"practice:{practice_id}"
+PRACTICE_PREFIX = "practice:"
+
+
+def practice_destination(practice: Practice) -> str:
+    """The outbox destination of an entry for `practice`, fixed when the entry is committed:
+    `practice:<id>@<server identity>`. The sender delivers it only through a configured practice with that
+    same server identity (app/core/audit/destinations.py), never to whatever a later directory calls `<id>`."""
+    from app.core.server_identity import identity_of
+
+    return Destination(f"{PRACTICE_PREFIX}{practice.id}@{identity_of(practice)}", label=practice.name)
+
+
+class Destination(str):
+    """A destination as the outbox row stores it, with the name the user knew it by when it was committed
+    (kept in the row's `label`, for `mosaic audit status` once that practice is no longer configured)."""
+
+    label: str | None
+
+    def __new__(cls, text: str, label: str | None = None) -> Destination:
+        made = super().__new__(cls, text)
+        made.label = label
+        return made
 
 
 CENTRAL_DESTINATION = "central"

@@ -22,16 +22,19 @@ import functools
 import heapq
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from adapters.base import Adapter, AdapterError
+from app.core.audit import destinations
 from app.core.audit.balp import audit_event, entry_identifier
 from app.core.audit.journal import DestinationStatus, Journal, JournalError, OutboxItem
-from app.core.audit.model import CENTRAL_DESTINATION, practice_destination
+from app.core.audit.model import CENTRAL_DESTINATION, PRACTICE_PREFIX
+from app.core.model import Practice
+from app.core.server_identity import ServerIdentity, identity_of
 from app.core.text import clean_text
 
 if TYPE_CHECKING:
@@ -42,7 +45,6 @@ log = logging.getLogger("mosaic.audit.outbox")
 Deliver = Callable[[OutboxItem], Awaitable[None]]
 StatusListener = Callable[[list[DestinationStatus]], None]
 Clock = Callable[[], datetime]
-PRACTICE_PREFIX = practice_destination("")
 
 
 class DeliveryRefused(Exception):
@@ -362,25 +364,57 @@ def _describe(exc: BaseException) -> str:
 
 # --- delivery functions ----------------------------------------------------------------------------------
 
-AdapterLookup = Callable[[str], "Adapter | None"]
+#: the signed-in adapter of a configured practice at this server; None when none is signed in; LookupError
+#: when no configured practice has this server identity
+ServerLookup = Callable[[ServerIdentity], "Adapter | None"]
 #: how long to wait before trying a practice that is not signed in
 NOT_SIGNED_IN_RETRY_S = 30.0
+#: how long entries for a server no configured practice has (or whose server was never recorded) rest
+NOT_CONFIGURED_RETRY_S = 300.0
 
 
-def practice_delivery(adapter_for: AdapterLookup) -> Deliver:
-    """Deliver to `practice:<id>` as a BALP AuditEvent through that practice's signed-in adapter."""
+def adapter_at_server(practices: Callable[[], Iterable[Practice]],
+                      online_adapter: Callable[[str], Adapter | None]) -> ServerLookup:
+    """A ServerLookup over the practice directory as it is now: only a practice whose server identity equals
+    the one an entry was committed for may carry it, whatever its local id."""
+
+    def lookup(server: ServerIdentity) -> Adapter | None:
+        at_server = [p for p in practices() if identity_of(p) == server]
+        if not at_server:
+            raise LookupError(str(server))
+        for practice in at_server:
+            adapter = online_adapter(practice.id)
+            if adapter is not None:
+                return adapter
+        return None
+
+    return lookup
+
+
+def practice_delivery(adapter_at: ServerLookup) -> Deliver:
+    """Deliver to `practice:<id>@<server>` as a BALP AuditEvent, only through a signed-in practice at exactly
+    that server (app/core/audit/destinations.py); otherwise the entry waits, never sent anywhere else."""
 
     async def deliver(item: OutboxItem) -> None:
-        practice_id = item.destination.removeprefix(PRACTICE_PREFIX)
+        parsed = destinations.parse(item.destination)
+        if parsed is None or parsed.server is None:
+            practice_id = parsed.practice_id if parsed is not None else item.destination
+            raise DeliveryDeferred(f"The server these entries for practice '{practice_id}' were meant for was not "
+                                   "recorded (queued by an older Mosaic); they are kept here and not sent.",
+                                   retry_after_s=NOT_CONFIGURED_RETRY_S)
         try:
-            adapter = adapter_for(practice_id)
+            adapter = adapter_at(parsed.server)
         except LookupError as exc:
-            raise DeliveryDeferred(f"Practice '{practice_id}' is not in the practice directory; its audit "
-                                   "entries wait on this PC until it is.") from exc
+            raise DeliveryDeferred(f"No practice at {parsed.server} is configured on this computer now; its audit "
+                                   "entries wait here and go only to that server.",
+                                   retry_after_s=NOT_CONFIGURED_RETRY_S) from exc
         if adapter is None:
-            raise DeliveryDeferred(f"Not signed in to practice '{practice_id}'; its audit entries will go up "
+            raise DeliveryDeferred(f"Not signed in to the practice at {parsed.server}; its audit entries will go up "
                                    "once it is.", retry_after_s=NOT_SIGNED_IN_RETRY_S)
         practice = adapter.practice
+        if identity_of(practice) != parsed.server:  # a lookup that got it wrong still sends nothing elsewhere
+            raise DeliveryDeferred(f"The practice offered for {parsed.server} is at another server; the entries wait.",
+                                   retry_after_s=NOT_CONFIGURED_RETRY_S)
         await adapter.send_audit_event(audit_event(item.entry, practice, practice.base_url),
                                        entry_identifier(item.entry))
 
@@ -413,9 +447,10 @@ def _driver_message(exc: BaseException) -> str:
     return text.rstrip(".")[:300] + "."
 
 
-def default_deliverers(adapter_for: AdapterLookup, central: CentralStore | None = None) -> dict[str, Deliver]:
-    """Practices through their adapters, and the central store (entries for it wait when none is set)."""
-    return {PRACTICE_PREFIX: practice_delivery(adapter_for),
+def default_deliverers(adapter_at: ServerLookup, central: CentralStore | None = None) -> dict[str, Deliver]:
+    """Practices through their adapters (by server identity), and the central store (entries for it wait when
+    none is set)."""
+    return {PRACTICE_PREFIX: practice_delivery(adapter_at),
             CENTRAL_DESTINATION: central_delivery(central) if central is not None else _no_central}
 
 

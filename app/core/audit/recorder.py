@@ -42,7 +42,7 @@ class AuditRecorder:
         from adapters.base import available_adapters
 
         adapter = available_adapters().get(practice.adapter)
-        found = [practice_destination(practice.id)] if adapter is None or adapter.accepts_audit_events else []
+        found = [practice_destination(practice)] if adapter is None or adapter.accepts_audit_events else []
         if self.central:
             found.append(CENTRAL_DESTINATION)
         return found

@@ -88,6 +88,8 @@ outbox = Table(
     Column("last_error", Text),
     Column("delivered_at", Text),
     Column("created_at", Text, nullable=False),
+    #: the destination's display name when the entry was committed (migration 0005; NULL before it)
+    Column("label", Text),
     UniqueConstraint("entry_id", "destination", name="uq_outbox_entry_destination"),
     CheckConstraint("status IN ('pending', 'delivered', 'refused')", name="ck_outbox_status"),
     CheckConstraint("destination <> ''", name="ck_outbox_destination"),
