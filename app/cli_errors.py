@@ -119,13 +119,13 @@ def _keyring_words(exc: BaseException) -> str:
         if isinstance(e, SecretError):
             return " ".join(str(e).split())
     text = " ".join(str(exc).split()) or type(exc).__name__
-    text = text if text.endswith(".") else text + "."
+    text = text if text.endswith((".", "!", "?")) else text + "."
     return (f"{text} Unlock the keyring or install one (GNOME Keyring or KWallet through Secret Service, "
             "Windows Credential Manager, macOS Keychain), or ask IT.")
 
 
 def _log_file() -> str | None:
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.FileHandler):
-            return handler.baseFilename
-    return None
+    """Mosaic's log file (app/core/logs.py), where the root logger writes to one."""
+    files = [h.baseFilename for h in logging.getLogger().handlers
+             if isinstance(h, logging.FileHandler) and h.baseFilename != os.devnull]
+    return next((f for f in files if os.path.basename(f) == "mosaic.log"), files[0] if files else None)
