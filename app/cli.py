@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import getpass
 import json
@@ -64,15 +65,20 @@ def build_parser() -> argparse.ArgumentParser:
     search = sub.add_parser("search", help="search every practice at once")
     search.add_argument("--config", type=Path, default=argparse.SUPPRESS)
     search.add_argument("--json", action="store_true", help="one JSON object per line")
-    search.add_argument("query", nargs="+", help="NHS number, name (family first) or date of birth")
+    search.add_argument("query", nargs="+", help="NHS number, name (family first) or date of birth; in the research "
+                        "view study criteria instead: condition:<SNOMED CT code> age:<from>-<to> practice:<id>")
     show = sub.add_parser("show", help="show one patient's record from one practice")
     show.add_argument("--config", type=Path, default=argparse.SUPPRESS)
     show.add_argument("--json", action="store_true")
     show.add_argument("--reason", metavar="TEXT", help="reason for access, where the access policy asks")
     show.add_argument("--break-glass", action="store_true",
                       help="open a restricted patient's record by break-glass (needs --reason; flagged for review)")
+    show.add_argument("--criteria", metavar="TEXT",
+                      help="research view: the study criteria search whose results hold the pseudonym (run first, "
+                           "journaled; e.g. 'condition:44054006 age:40-60')")
     show.add_argument("practice", help="practice id")
-    show.add_argument("patient", help="practice-local patient id or NHS number")
+    show.add_argument("patient", help="practice-local patient id or NHS number; in the research view a pseudonym "
+                      "from --criteria's results")
     creds = sub.add_parser("credentials", help="store or remove a practice's secret in the OS keyring")
     creds_sub = creds.add_subparsers(dest="action", required=True)
     creds_set = creds_sub.add_parser("set", help="prompt for the secret and store it in the keyring")
@@ -494,6 +500,15 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.break_glass and not (args.reason or "").strip():
         _print_err("--break-glass needs a written reason: add --reason TEXT")
         return EXIT_USAGE
+    criteria = None
+    if args.criteria is not None:
+        from app.core.query import QueryError, parse_criteria
+
+        try:
+            criteria = parse_criteria(args.criteria)
+        except QueryError as exc:
+            _print_err(f"--criteria: {exc}")
+            return EXIT_USAGE
 
     async def run():
         core = MosaicCore(practices, central_url=args.central_url, policy=args.policy, notify=args.notify,
@@ -502,6 +517,8 @@ def cmd_show(args: argparse.Namespace) -> int:
             state = await core.retry(args.practice)
             if state.status is not PracticeStatus.ONLINE:
                 raise AdapterError(state.detail, "network")
+            if criteria is not None:  # the research view opens only what its own search handed out
+                await core.search(dataclasses.replace(criteria, practices=(args.practice,)))
             local_id = await core.resolve_patient(args.practice, args.patient)
             record = await core.open_record(args.practice, local_id, purpose=args.reason,
                                             break_glass=args.break_glass)

@@ -14,9 +14,9 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 
@@ -84,6 +84,23 @@ def search_params(query: PatientQuery) -> dict[str, str]:
     return params
 
 
+SNOMED_CT = "http://snomed.info/sct"
+
+
+def criteria_params(query: PatientQuery, today: date) -> list[tuple[str, str]]:
+    """A Patient search for study criteria: a coded condition through reverse chaining
+    (`_has:Condition:subject:code`) and the age band as a birth-date range (two `birthdate` parameters)."""
+    params: list[tuple[str, str]] = []
+    if query.condition:
+        params.append(("_has:Condition:subject:code", f"{SNOMED_CT}|{query.condition}"))
+    after, latest = query.birth_range(today)
+    if after is not None:
+        params.append(("birthdate", f"gt{after.isoformat()}"))
+    if latest is not None:
+        params.append(("birthdate", f"le{latest.isoformat()}"))
+    return params
+
+
 @dataclass
 class _Pages:
     """The resources of a paged search: the matches, every resource (for references), and how it went."""
@@ -121,6 +138,11 @@ class FhirR4Adapter(Adapter):
         self.capabilities: Capabilities | None = None
         #: True when the last search hit the page/result cap (more matches exist than were returned)
         self.last_search_truncated = False
+
+    @property
+    def supports_criteria_search(self) -> bool:  # type: ignore[override]
+        """Study criteria are searched through the practice's Conditions: not when it declares none."""
+        return self.capabilities is None or self.capabilities.supports("Condition")
 
     # --- plumbing -------------------------------------------------------------------------------
 
@@ -300,6 +322,8 @@ class FhirR4Adapter(Adapter):
                           extra=extra)
 
     async def search(self, query: PatientQuery) -> list[PatientSummary]:
+        if query.is_criteria:
+            return await self._search_criteria(query)
         params = search_params(query)
         self.last_search_truncated = False
         if not params:
@@ -324,6 +348,39 @@ class FhirR4Adapter(Adapter):
         if truncated:
             log.info("practice=%s search truncated at %d results", self.practice.id, SEARCH_MAX_RESULTS)
         return Matches(matching[:SEARCH_MAX_RESULTS], unreadable=skipped)
+
+    async def _search_criteria(self, query: PatientQuery) -> list[PatientSummary]:
+        """Patients with the condition coded and in the age band (the research view's search). A server that
+        declares no Condition resource cannot answer it: "not provided", never "nobody"."""
+        self.last_search_truncated = False
+        caps, _rounds = await self._ensure_capabilities()
+        if not caps.supports("Condition"):
+            raise AdapterError(f"{self.practice.name}: a search by study criteria is not provided by this "
+                               "practice's system.", "unsupported")
+        today = date.today()
+        params = [*criteria_params(query, today), ("_count", str(SEARCH_PAGE_SIZE))]
+        pages = await self._collect(f"Patient?{urlencode(params)}", None, SEARCH_MAX_PAGES, match_type="Patient",
+                                    max_results=SEARCH_MAX_RESULTS)
+        if pages.error is not None:
+            raise pages.error  # a partial list would look complete to the user
+        after, latest = query.birth_range(today)
+        found: list[PatientSummary] = []
+        skipped = pages.unreadable
+        for resource in pages.matches:
+            try:
+                patient = map_patient(resource, self.practice.id)
+            except _MAPPING_ERRORS:
+                skipped += 1
+                continue
+            born = patient.birth_date
+            if (after or latest) and (born is None or (after is not None and born <= after)
+                                      or (latest is not None and born > latest)):
+                continue  # a server that ignored the age band: only the band is believed
+            found.append(patient)
+        self.last_search_truncated = pages.truncated or len(found) > SEARCH_MAX_RESULTS
+        log.info("practice=%s criteria search results=%d truncated=%s", self.practice.id, len(found),
+                 self.last_search_truncated)
+        return Matches(found[:SEARCH_MAX_RESULTS], unreadable=skipped)
 
     async def fetch_record(self, local_id: str) -> PatientRecord:
         if not _FHIR_ID.match(local_id):

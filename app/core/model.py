@@ -202,12 +202,44 @@ class ServerInfo:
 
 @dataclass(frozen=True)
 class PatientQuery:
-    """A parsed search. At least one field is set; an adapter matches all fields given."""
+    """A parsed search. At least one field is set; an adapter matches all fields given.
+
+    Two kinds, never mixed: by the patient's identity (NHS number, name, date of birth), or by study
+    criteria (a SNOMED CT condition code, an age band, the practices to ask) for the research view, which
+    never searches by identity (app/core/research.py)."""
 
     nhs_number: str | None = None
     family: str | None = None
     given: str | None = None
     birth_date: date | None = None
+    condition: str | None = None  # a SNOMED CT concept id: patients with this condition coded
+    age_min: int | None = None  # age band in whole years, inclusive (today's age)
+    age_max: int | None = None
+    practices: tuple[str, ...] = ()  # criteria search: only these practice ids (empty: every practice)
 
     def is_empty(self) -> bool:
-        return not (self.nhs_number or self.family or self.given or self.birth_date)
+        return not (self.identifies or self.is_criteria)
+
+    @property
+    def identifies(self) -> bool:
+        """A search by who the patient is (NHS number, name or date of birth)."""
+        return bool(self.nhs_number or self.family or self.given or self.birth_date)
+
+    @property
+    def is_criteria(self) -> bool:
+        """A search by study criteria (condition, age band)."""
+        return bool(self.condition or self.age_min is not None or self.age_max is not None)
+
+    def birth_range(self, today: date) -> tuple[date | None, date | None]:
+        """The age band as dates of birth: (born after, born on or before); None where the band is open."""
+        latest = _years_before(today, self.age_min) if self.age_min is not None else None
+        after = _years_before(today, self.age_max + 1) if self.age_max is not None else None
+        return after, latest
+
+
+def _years_before(day: date, years: int) -> date:
+    """The same day `years` earlier (29 February becomes 28 February in a year without it)."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)

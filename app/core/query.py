@@ -3,6 +3,10 @@
 Accepted: an NHS number (spaces or dashes allowed); a date of birth (12-Mar-1975, 12/03/1975,
 12.03.1975, 1975-03-12); names, family name first ("smith john" or "Smith, John"); and any mix,
 e.g. "smith 12/03/1975".
+
+Study criteria, for the research view (never mixed with the above): `condition:<SNOMED CT code>`,
+`age:<from>-<to>` (or `age:<from>+`, `age:<years>`) and `practice:<id>[,<id>…]`, e.g.
+"condition:44054006 age:40-60 practice:riverside".
 """
 
 from __future__ import annotations
@@ -45,10 +49,71 @@ def nhs_number_problem(text: str) -> str | None:
     return None
 
 
+CRITERIA_HELP = ("Study criteria: condition:<SNOMED CT code>, age:<from>-<to> (or age:<from>+) and, optionally, "
+                 "practice:<id>[,<id>…]; for example condition:44054006 age:40-60 practice:riverside.")
+_CRITERION = re.compile(r"^([A-Za-z]+):(.*)$")
+_CRITERIA = ("condition", "age", "practice")
+_SNOMED_ID = re.compile(r"^[1-9][0-9]{5,17}$")
+MAX_AGE = 130
+
+
+def looks_like_criteria(text: str) -> bool:
+    """Whether `text` is meant as study criteria (it has a `name:value` term)."""
+    return any(_CRITERION.match(token) for token in text.split())
+
+
+def parse_criteria(text: str) -> PatientQuery:
+    """`condition:44054006 age:40-60 practice:riverside` -> a criteria PatientQuery (QueryError saying why not)."""
+    condition: str | None = None
+    age: tuple[int | None, int | None] = (None, None)
+    practices: list[str] = []
+    for token in text.split():
+        match = _CRITERION.match(token)
+        if match is None:
+            raise QueryError(f"'{token}' is not a study criterion: names, NHS numbers and dates of birth are not "
+                             f"searched together with criteria. {CRITERIA_HELP}")
+        name, value = match.group(1).lower(), match.group(2).strip()
+        if name not in _CRITERIA:
+            raise QueryError(f"'{name}:' is not a study criterion Mosaic knows. {CRITERIA_HELP}")
+        if not value:
+            raise QueryError(f"'{name}:' needs a value. {CRITERIA_HELP}")
+        if name == "condition":
+            if condition is not None:
+                raise QueryError("Give one condition at most.")
+            if not _SNOMED_ID.match(value):
+                raise QueryError(f"'{value}' is not a SNOMED CT concept id (6 to 18 digits, e.g. 44054006).")
+            condition = value
+        elif name == "age":
+            if age != (None, None):
+                raise QueryError("Give one age band at most.")
+            age = _age_band(value)
+        else:
+            for pid in value.split(","):
+                if not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", pid.strip().lower()):
+                    raise QueryError(f"'{pid}' is not a practice id (lower-case letters, digits, - and _).")
+                practices.append(pid.strip().lower())
+    if condition is None and age == (None, None):
+        raise QueryError(f"Give a condition or an age band to search by. {CRITERIA_HELP}")
+    return PatientQuery(condition=condition, age_min=age[0], age_max=age[1], practices=tuple(dict.fromkeys(practices)))
+
+
+def _age_band(value: str) -> tuple[int | None, int | None]:
+    match = re.fullmatch(r"(\d{1,3})(?:(-)(\d{1,3})|(\+))?", value)
+    if match is None:
+        raise QueryError(f"'age:{value}' is not an age band: write age:40-60, age:65+ or age:50.")
+    low = int(match.group(1))
+    high = None if match.group(4) else int(match.group(3)) if match.group(2) else low
+    if low > MAX_AGE or (high is not None and (high > MAX_AGE or high < low)):
+        raise QueryError(f"'age:{value}' is not an age band: from 0 to {MAX_AGE} years, the lower age first.")
+    return low, high
+
+
 def parse_query(text: str) -> PatientQuery:
     raw = text.strip()
     if not raw:
         raise QueryError("Type an NHS number, a name (family name first) or a date of birth.")
+    if looks_like_criteria(raw):
+        return parse_criteria(raw)
     problem = nhs_number_problem(raw)
     if problem:
         raise QueryError(problem)

@@ -13,6 +13,20 @@ non-consented patient at all.
 
 Reducing by construction: every field of a summary or record not named here as safe is reset to its
 default, so a field added to the model later is withheld until someone decides it may be shown.
+
+No identity → pseudonym link. A research role finds patients by study criteria only (a coded condition, an
+age band, the practices: `condition:44054006 age:40-60`), never by name, NHS number or date of birth, which
+the core refuses (IDENTIFYING_SEARCH_REFUSED): otherwise anyone could type a name and read its pseudonym. It
+opens only the patients its own searches handed out. A practice's own error text (which may quote a
+patient) is replaced by a sentence naming the practice (`practice_error`).
+
+The journal. The researcher owns their per-user journal file, so its entries for a research role hold no
+direct identifier of a patient without consent (`journal_form`, applied to every entry as it is committed):
+no NHS number, no name or date of birth in a search, no server text; the pseudonym instead (details
+"pseudonym"), and the practice's own record id, which the practice's audit needs (it travels upstream in the
+entry, to the practice as the AuditEvent's Patient reference and to the central store) and which identifies
+nobody outside that practice's system. A record id that is itself an NHS number (GP Connect's) is not
+written. Auditors re-identify through the practice (its id) or the study's data manager (the key).
 """
 
 from __future__ import annotations
@@ -51,6 +65,21 @@ _RECORD_KEEP = frozenset({"retrieved_at", "round_trips", "warnings", "research_c
                           "access_reason"})  # how it was opened: the user's own words and the policy's flags
 
 T = TypeVar("T", bound="DataclassInstance")
+
+IDENTIFYING_SEARCH_REFUSED = ("In the research view, find patients by study criteria, not by name, NHS number or date "
+                              "of birth: for example condition:44054006 age:40-60 practice:<id>.")
+#: journal details a research role's entries keep; any other detail (a record's identifiers sent back by a
+#: practice, anything added later) is dropped until someone decides it identifies nobody
+_JOURNAL_DETAILS_KEEP = frozenset({"results", "trace_id", "intent", "unreadable", "doing", "flags", "flagged", "flag",
+                                   "denied", "sections_failed", "decided_on", "clinical_safety", "pseudonym"})
+#: a search's fields that identify nobody (study criteria); the others are withheld in a research entry
+CRITERIA_FIELDS = frozenset({"condition", "age", "practices"})
+
+
+def practice_error(practice_name: str) -> str:
+    """What a research role is told when a practice fails: the practice's own words may quote a patient."""
+    return (f"{practice_name} could not answer. The practice's own error text is not shown in the research "
+            "view; the failure is in the log (without it) and at the practice.")
 
 
 class ResearchKeyMissing(PolicyError):
@@ -155,6 +184,7 @@ class ResearchView:
         self.study = study
         self._key: bytes | None = None
         self._ids: dict[tuple[str, str], str] = {}  # (practice id, pseudonym) -> the practice's own id
+        self._identified: set[tuple[str, str]] = set()  # (practice id, local id) handed out identified (consent)
 
     def key(self) -> bytes:
         if self._key is None:
@@ -181,6 +211,7 @@ class ResearchView:
     def summary(self, patient: PatientSummary) -> PatientSummary:
         """Identified when consented by the policy list; else pseudonymised (ResearchKeyMissing without key)."""
         if self.consented(patient.nhs_number):
+            self._identified.add((patient.practice_id, patient.local_id))
             return patient
         return pseudonymise_summary(patient, self.pseudonym_of(patient))
 
@@ -201,12 +232,13 @@ class ResearchView:
         return dataclasses.replace(result, patients=tuple(shown), note=note)
 
     def local_id(self, practice_id: str, given: str) -> str | None:
-        """The practice's own id for what the user gave (a pseudonym this view handed out, or an id).
-        None for a pseudonym this view does not know (never sent to the practice as an id)."""
+        """The practice's own id for what the user gave: a pseudonym this view handed out, or the id of a
+        consented patient it handed out identified. None for anything else (a pseudonym it does not know, a
+        record id or NHS number typed in): never sent to the practice, so no id is turned into a pseudonym."""
         known = self._ids.get((practice_id, given.strip().upper()))
         if known is not None:
             return known
-        return None if looks_like_pseudonym(given) else given
+        return given if (practice_id, given) in self._identified else None
 
     def record(self, record: PatientRecord) -> PatientRecord:
         """The record as the research role sees it: identified with consent (list or backend Consent)."""
@@ -214,6 +246,37 @@ class ResearchView:
             note = f"Research consent recorded for study '{self.study.id}': shown identified."
             return dataclasses.replace(record, warnings=(note, *record.warnings))
         return pseudonymise_record(record, self.pseudonym_of(record.patient))
+
+    def journal_form(self, entry: JournalEntry, practice_name: str) -> JournalEntry:
+        """`entry` as a research role's journal may hold it (see the module's note): a consented patient's
+        entry keeps its identifiers; otherwise no NHS number, a record id only when it is not an NHS number,
+        the pseudonym in details, only study criteria of a search, and a practice's error text replaced."""
+        from app.core.audit.model import Outcome
+
+        detail = practice_error(practice_name) if entry.outcome is Outcome.FAILURE else entry.outcome_detail
+        number = nhs.normalise(entry.patient_nhs_number or "") or None
+        if number and self.consented(number):
+            return dataclasses.replace(entry, outcome_detail=detail)
+        local = entry.patient_local_id
+        local_is_number = bool(local) and nhs.is_valid(nhs.normalise(local or ""))
+        subject = number or (nhs.normalise(local or "") if local_is_number else None)
+        name: str | None = None
+        if subject or (local and entry.practice_id):
+            try:
+                name = pseudonym(self.key(), self.study.id, nhs_number=subject, practice_id=entry.practice_id,
+                                 local_id=local)
+            except ResearchKeyMissing:
+                name = None  # without the key: no pseudonym, and still no identifier
+        details = {k: v for k, v in entry.details.items() if k in _JOURNAL_DETAILS_KEEP}
+        query = entry.details.get("query")
+        if isinstance(query, dict):
+            details["query"] = {k: (v if k in CRITERIA_FIELDS else WITHHELD) for k, v in query.items()}
+        elif query is not None:
+            details["query"] = WITHHELD
+        if name:
+            details["pseudonym"] = name
+        return dataclasses.replace(entry, patient_nhs_number=None, patient_local_id=None if local_is_number else local,
+                                   outcome_detail=detail, details=details)
 
     def journal_entries(self, entries: Iterable[JournalEntry]) -> list[JournalEntry]:
         """Journal entries with every patient field replaced by the pseudonym ("[withheld]" without the
@@ -224,17 +287,31 @@ class ResearchView:
 
 def pseudonymise_journal_entry(entry: JournalEntry, key: bytes | None, study_id: str) -> JournalEntry:
     name: str | None = None
-    if entry.patient_nhs_number or (entry.patient_local_id and entry.practice_id):
+    kept = entry.details.get("pseudonym")  # a research entry, journaled with its pseudonym (journal_form)
+    if isinstance(kept, str) and looks_like_pseudonym(kept):
+        name = kept
+    elif entry.patient_nhs_number or (entry.patient_local_id and entry.practice_id):
         name = WITHHELD if key is None else pseudonym(key, study_id, nhs_number=entry.patient_nhs_number,
                                                       practice_id=entry.practice_id, local_id=entry.patient_local_id)
-    details = dict(entry.details)
-    query = details.get("query")
+    from app.core.audit.model import Outcome
+
+    details = {k: v for k, v in entry.details.items() if k in _JOURNAL_DETAILS_KEEP}  # "received": another patient
+    query = entry.details.get("query")
     if isinstance(query, dict):
         details["query"] = {k: _query_value(k, v, key, study_id) for k, v in query.items()}
-    return dataclasses.replace(entry, patient_nhs_number=None, patient_local_id=name, details=details)
+    elif query is not None:
+        details["query"] = WITHHELD
+    if name and name != WITHHELD:
+        details["pseudonym"] = name
+    detail = practice_error(entry.practice_id or "The practice") if entry.outcome is Outcome.FAILURE \
+        else entry.outcome_detail  # a practice's error text may quote a patient
+    return dataclasses.replace(entry, patient_nhs_number=None, patient_local_id=name, details=details,
+                               outcome_detail=detail)
 
 
 def _query_value(field_name: str, value: Any, key: bytes | None, study_id: str) -> Any:
+    if field_name in CRITERIA_FIELDS:
+        return value
     if field_name == "nhs_number" and key is not None and isinstance(value, str) and value:
         return pseudonym(key, study_id, nhs_number=value)
     if field_name == "birth_date" and isinstance(value, str) and re.match(r"^\d{4}", value):

@@ -36,6 +36,9 @@ class PracticeResults:
     #: dropped silently (the patients shown may not be all the practice holds)
     unreadable: int = 0
     practice_name: str = ""  # for `unreadable_text`
+    #: the AdapterError kind behind `error` ("timeout", "server", "bad-reply" …), for the log when the text
+    #: itself may not be shown (the research view shows none of a practice's own words)
+    error_kind: str | None = None
     #: local id -> what the access policy says about opening that result (decided on the core's thread, so
     #: the window marks results without reading the core's state from its own thread); empty: no policy
     access: Mapping[str, PolicyDecision] = field(default_factory=dict, compare=False)
@@ -115,6 +118,9 @@ async def _search_one(sessions: SessionManager, practice_id: str, query: Patient
         else:
             why = f"not signed in ({state.status})"
         return PracticeResults(practice_id, error=f"{practice.name} was not searched: {why}", queried=False)
+    if query.is_criteria and not adapter.supports_criteria_search:  # "not provided", never "0 patients"
+        return PracticeResults(practice_id, note=f"{practice.name} cannot be searched by study criteria: this is not "
+                               "provided by this practice's system.", queried=False, practice_name=practice.name)
     if not adapter.supports_demographic_search and not query.nhs_number:
         return PracticeResults(practice_id, note=f"{practice.name} can only be searched by NHS number.",
                                queried=False)
@@ -129,9 +135,9 @@ async def _search_one(sessions: SessionManager, practice_id: str, query: Patient
         patients = await asyncio.wait_for(adapter_call(practice, adapter.search(query), "searching"),
                                           timeout=practice.timeout_s * 2 + 5)
     except AdapterError as exc:
-        error, trace_id = exc.message, exc.trace_id
+        error, trace_id, kind = exc.message, exc.trace_id, exc.kind
     except TimeoutError:
-        error = f"{practice.name} did not answer the search in time."
+        error, kind = f"{practice.name} did not answer the search in time.", "timeout"
     else:
         elapsed = (time.perf_counter() - started) * 1000
         log.info("practice=%s search results=%d elapsed_ms=%.0f", practice_id, len(patients), elapsed)
@@ -141,7 +147,7 @@ async def _search_one(sessions: SessionManager, practice_id: str, query: Patient
     elapsed = (time.perf_counter() - started) * 1000
     log.info("practice=%s search failed elapsed_ms=%.0f", practice_id, elapsed)
     return PracticeResults(practice_id, error=error, elapsed_ms=elapsed, trace_id=trace_id,
-                           practice_name=practice.name)
+                           practice_name=practice.name, error_kind=kind)
 
 
 def group_by_person(patients: list[PatientSummary]) -> list[PatientGroup]:

@@ -22,7 +22,7 @@ from app.core.boundary import adapter_call
 from app.core.config import NotifySettings
 from app.core.model import PatientQuery, PatientRecord, PatientSummary, Practice
 from app.core.policy import ALLOW_ALL, FLAG_BREAK_GLASS, FLAG_SELF_OR_FAMILY, Policy, PolicyDecision, PolicyError
-from app.core.research import ResearchView
+from app.core.research import IDENTIFYING_SEARCH_REFUSED, ResearchView, practice_error
 from app.core.search import PracticeResults, ResultListener, SearchOutcome, federated_search
 from app.core.sessions import (
     HEALTH_INTERVAL_S,
@@ -144,7 +144,23 @@ class MosaicCore:
         if self._journal is None:
             self._journal = Journal.open()
         return AuditRecorder(self._journal, self._user or AuditUser.from_os(), central=self._central_url is not None,
-                             on_appended=self._wake_outbox)
+                             on_appended=self._wake_outbox, journal_form=self._journal_form)
+
+    def _journal_form(self, entry: JournalEntry, practice: Practice) -> JournalEntry:
+        """Every entry as it is committed: for a research role, without a direct identifier of a patient who
+        has not consented (app/core/research.py), whichever path made it."""
+        view = self.research_view()
+        return entry if view is None else view.journal_form(entry, practice.name)
+
+    def _shown_error(self, exc: AdapterError, practice: Practice) -> AdapterError:
+        """The failure as the user is told it: a research role never reads a practice's own words (they may
+        quote a patient); the log keeps what kind of failure it was, without the text."""
+        if self.research_view() is None:
+            return exc
+        log.warning("practice=%s failed (%s) in the research view; its text is withheld", practice.id, exc.kind)
+        shown = AdapterError(practice_error(practice.name), exc.kind)
+        shown.trace_id = exc.trace_id
+        return shown
 
     @property
     def journal(self) -> Journal | None:
@@ -391,10 +407,17 @@ class MosaicCore:
 
     async def search(self, query: PatientQuery, on_result: ResultListener | None = None) -> SearchOutcome:
         """Every practice the policy lets the user reach; the others are skipped, with a note, and
-        no request leaves for them."""
+        no request leaves for them.
+
+        A research role searches by study criteria only (PolicyError for a name, NHS number or date of birth,
+        before anything is journaled or asked), and a search by study criteria is for research roles only;
+        `query.practices` narrows it to those practices (PolicyError naming an unknown one)."""
+        self._check_search_kind(query)
         await self.audit()  # no journal, no search: a JournalError here reaches the caller
         refused = {p.id: d for p in self.sessions.practices if not (d := self._practice_allowed(p.id)).allowed}
-        sessions = _PolicyView(self.sessions, set(refused)) if refused else self.sessions
+        unasked = {p.id for p in self.sessions.practices if query.practices and p.id not in query.practices}
+        hidden = set(refused) | unasked
+        sessions = _PolicyView(self.sessions, hidden) if hidden else self.sessions
         intents: dict[str, str] = {}  # practice id -> the intent entry committed before its request left
 
         async def before(practice_id: str) -> None:
@@ -412,12 +435,28 @@ class MosaicCore:
             if result.queried and result.error:
                 self.sessions.check_soon(result.practice_id)  # dropped? then it shows, and is retried
         for practice_id, decision in refused.items():
+            if practice_id in unasked:
+                continue  # not among the practices the criteria named
             skipped = PracticeResults(practice_id, note=f"{self.sessions.practice(practice_id).name} was not "
                                       f"searched: {decision.why}", queried=False, refused_by_policy=True)
             outcome.results.append(skipped)
             if on_result is not None:
                 on_result(skipped)
         return outcome
+
+    def _check_search_kind(self, query: PatientQuery) -> None:
+        """The research view finds patients by study criteria, never by who they are; criteria searches are
+        for research roles (a population search of identified patients is not what other roles are for)."""
+        research = self.research_view() is not None
+        if research and query.identifies:
+            raise PolicyError(PolicyDecision("denied", why=IDENTIFYING_SEARCH_REFUSED))
+        if query.is_criteria and not research:
+            raise PolicyError(PolicyDecision("denied", why="A search by study criteria is for research roles under "
+                                             "the access policy: find a patient by NHS number, name or date of birth."))
+        unknown = [pid for pid in query.practices if pid not in {p.id for p in self.sessions.practices}]
+        if unknown:
+            raise PolicyError(PolicyDecision("denied", why=f"No practice '{unknown[0]}' is configured (configured: "
+                                             f"{', '.join(p.id for p in self.sessions.practices)})."))
 
     async def _audit_search(self, query: PatientQuery, result: PracticeResults,
                             intent_id: str | None = None) -> PracticeResults:
@@ -438,6 +477,10 @@ class MosaicCore:
         except AuditError as exc:
             return dataclasses.replace(result, patients=(), error=str(exc))
         view = self.research_view()
+        if view is not None and result.error:  # the practice's own words may quote a patient: never shown
+            log.warning("practice=%s search failed (%s) in the research view; its text is withheld",
+                        result.practice_id, result.error_kind or "unknown")
+            result = dataclasses.replace(result, error=practice_error(practice.name))
         return self._with_access(result if view is None else view.results(result))
 
     #: what a result shows of a patient whose record needs break-glass (or is denied): enough to tell who it is
@@ -482,7 +525,10 @@ class MosaicCore:
                              user=user)
 
     async def resolve_patient(self, practice_id: str, patient: str) -> str:
-        """A practice-local id from what the user gave: that id itself, or an NHS number."""
+        """A practice-local id from what the user gave: that id itself, or an NHS number. A research role
+        gives a pseudonym its searches handed out; an NHS number is refused (PolicyError), before any request."""
+        if self.research_view() is not None and nhs_number.looks_like_nhs_number(patient):
+            raise PolicyError(PolicyDecision("denied", why=IDENTIFYING_SEARCH_REFUSED))
         if not nhs_number.looks_like_nhs_number(patient):
             return patient
         number = nhs_number.normalise(patient)
@@ -544,7 +590,8 @@ class MosaicCore:
         real_id = self._real_local_id(practice_id, local_id)
         if real_id is None:
             raise PatientNotFound("That pseudonym was not handed out in this session: search for the patient "
-                                  "again, then open the record from the results.")
+                                  "again, then open the record from the results (in the research view, a record "
+                                  "opens only from the results of a search by study criteria).")
         local_id = real_id
         known = self._known.get((practice_id, local_id))
         asked_number = known.nhs_number if known else None
@@ -582,7 +629,10 @@ class MosaicCore:
             await audit.commit(entry(error=exc.message, trace_id=exc.trace_id), practice)
             if is_transient(exc):
                 self.sessions.check_soon(practice_id)
-            raise
+            told = self._shown_error(exc, practice)
+            if told is exc:
+                raise
+            raise told from None
         wrong = _wrong_patient(practice, record.patient, local_id, asked_number)
         if wrong is not None:
             got = record.patient

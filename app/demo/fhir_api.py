@@ -9,7 +9,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from app import __version__
@@ -28,7 +28,9 @@ DEFAULT_COUNT, MAX_COUNT = 50, 200
 EVERYTHING_COUNT, EVERYTHING_MAX = 500, 1000
 #: parameters accepted anywhere and ignored (they change only presentation)
 _IGNORED = frozenset({"_format", "_pretty", "_total", "_sort", "_summary"})
-_PATIENT_PARAMS = frozenset({"identifier", "family", "given", "name", "birthdate", "_id"})
+_PATIENT_PARAMS = frozenset({"identifier", "family", "given", "name", "birthdate", "_id",
+                             #: reverse chaining (FHIR R4 search 3.1.1.5.10): patients with a Condition of this code
+                             "_has:Condition:subject:code", "_has:Condition:patient:code"})
 _ID = r"[A-Za-z0-9\-.]{1,64}"
 
 
@@ -114,7 +116,13 @@ class FhirApi:
         kept, count, offset = _paging(request.query, DEFAULT_COUNT, MAX_COUNT, _PATIENT_PARAMS)
         pop = self.population
         sets: list[set[int]] = []
-        for name, value in kept:
+        births = [v for name, v in kept if name == "birthdate"]
+        if len(births) > 1 or any(v[:2] in _RANGE_PREFIXES for v in births):
+            sets.append(pop.match_birth_range(*_birth_range(births)))
+            kept_for_match = [(n, v) for n, v in kept if n != "birthdate"]
+        else:
+            kept_for_match = kept
+        for name, value in kept_for_match:
             alternatives = [v for v in value.split(",") if v]
             if not alternatives:
                 continue
@@ -217,7 +225,7 @@ class FhirApi:
             "interaction": [{"code": "read"}, {"code": "search-type"}],
             "searchParam": [{"name": n, "type": t} for n, t in (
                 ("identifier", "token"), ("family", "string"), ("given", "string"), ("name", "string"),
-                ("birthdate", "date"), ("_id", "token"))],
+                ("birthdate", "date"), ("_id", "token"), ("_has", "special"))],
         }
         if self.supports_everything:
             patient["operation"] = [{"name": "everything",
@@ -278,6 +286,9 @@ class FhirApi:
         if name == "_id":
             position = pop.position_of(value)
             return set() if position is None else {position}
+        if name.startswith("_has:Condition:"):
+            system, sep, code = value.partition("|")
+            return pop.match_condition(system or None, code) if sep else pop.match_condition(None, value)
         return pop.match_birth_date(_parse_birthdate(value))
 
     def _referenced(self, items: list[Resource]) -> list[Resource]:
@@ -357,6 +368,27 @@ def _parse_birthdate(value: str) -> date:
     except ValueError:
         pass
     raise BadRequest(f"birthdate must be a full date, YYYY-MM-DD (optionally prefixed 'eq'), not '{value}'.")
+
+
+_RANGE_PREFIXES = frozenset({"gt", "ge", "lt", "le"})
+
+
+def _birth_range(values: list[str]) -> tuple[date | None, date | None]:
+    """birthdate=gt…/ge…/lt…/le… (full dates), ANDed, as (born after, born on or before)."""
+    after: date | None = None
+    latest: date | None = None
+    for value in values:
+        prefix = value[:2]
+        if prefix not in _RANGE_PREFIXES:
+            raise BadRequest(f"birthdate '{value}': combine only ranges (gt, ge, lt, le) in one search.")
+        day = _parse_birthdate("eq" + value[2:])
+        low = day if prefix == "gt" else day - timedelta(days=1) if prefix == "ge" else None
+        high = day if prefix == "le" else day - timedelta(days=1) if prefix == "lt" else None
+        if low is not None:
+            after = low if after is None else max(after, low)
+        if high is not None:
+            latest = high if latest is None else min(latest, high)
+    return after, latest
 
 
 def _patient_id(reference: str) -> str:

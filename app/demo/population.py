@@ -21,9 +21,10 @@ from typing import Any
 
 from app.core.model import PatientSummary
 from app.core.nhs_number import NHS_NUMBER_SYSTEM
+from app.demo.clinical_codes import SNOMED
 from app.demo.nhs_numbers import NhsNumberAllocator
 from app.demo.practices import PracticeSpec
-from app.demo.records import generate_record, patient_resource
+from app.demo.records import condition_codes, generate_record, patient_resource
 from app.demo.vocab import (
     BUILDINGS,
     FAMILY_NAMES,
@@ -103,6 +104,7 @@ class Population:
         self._loaded: dict[str, dict[str, list[Resource]]] = {}  # local id -> type -> resources
         self._stored: dict[tuple[str, str], Resource] = {}  # (type, id) -> loaded resource
         self._dirty = True  # indexes are built on first use, or by build_indexes()
+        self._conditions: dict[tuple[str, str], set[int]] | None = None  # (system, code) -> positions
 
     # -- construction -------------------------------------------------------------------------
 
@@ -183,6 +185,7 @@ class Population:
             self._by_id, self._by_identifier, self._by_value = by_id, by_identifier, by_value
             self._by_birth = by_birth
             self._family, self._given = _PrefixIndex(families), _PrefixIndex(givens)
+            self._conditions = None  # rebuilt on the next search by condition
             self._dirty = False
 
     # -- patients and search ------------------------------------------------------------------
@@ -230,6 +233,39 @@ class Population:
     def match_birth_date(self, day: date) -> set[int]:
         self._ensure_indexes()
         return set(self._by_birth.get(day, ()))
+
+    def match_condition(self, system: str | None, code: str) -> set[int]:
+        """Positions of patients with a Condition coded `code` (in `system`, or any system when None); the
+        index is built on first use (a research search by criteria), from the records' problems only."""
+        with self._lock:
+            self._ensure_indexes()  # a change to the list rebuilds them, and drops this index
+            index = self._conditions
+            if index is None:
+                index = {}
+                for pos, p in enumerate(self._patients):
+                    for key in self._condition_keys(p):
+                        index.setdefault(key, set()).add(pos)
+                self._conditions = index
+        if system is None:
+            return {pos for (_system, c), found in index.items() if c == code for pos in found}
+        return set(index.get((system, code), ()))
+
+    def _condition_keys(self, p: DemoPatient) -> set[tuple[str, str]]:
+        loaded = self._loaded.get(p.local_id)
+        if loaded is None:
+            return {(SNOMED, code) for code in condition_codes(p, self.spec, self.reference_date)}
+        keys: set[tuple[str, str]] = set()
+        for resource in loaded.get("Condition", ()):
+            codings = (resource.get("code") or {}).get("coding") or []
+            keys |= {(str(c.get("system") or ""), str(c["code"])) for c in codings
+                     if isinstance(c, dict) and c.get("code")}
+        return keys
+
+    def match_birth_range(self, after: date | None, on_or_before: date | None) -> set[int]:
+        """Positions of patients born after `after` and on or before `on_or_before` (either may be open)."""
+        self._ensure_indexes()
+        return {pos for day, found in self._by_birth.items()
+                if (after is None or day > after) and (on_or_before is None or day <= on_or_before) for pos in found}
 
     def all_positions(self) -> set[int]:
         return set(range(len(self._patients)))

@@ -96,6 +96,14 @@ def generate_record(p: DemoPatient, spec: PracticeSpec, today: date) -> dict[str
     return _RecordBuilder(p, spec, today).build()
 
 
+def condition_codes(p: DemoPatient, spec: PracticeSpec, today: date) -> set[str]:
+    """The SNOMED CT codes of the patient's generated Conditions, without building the whole record (the
+    problems come first from the record's own random sequence, so they are the record's)."""
+    builder = _RecordBuilder(p, spec, today)
+    builder._problems()
+    return {cond.code for cond, _resource, _onset in builder.problems}
+
+
 def _coding(system: str, code: str, display: str) -> Resource:
     return {"system": system, "code": code, "display": display}
 

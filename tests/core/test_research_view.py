@@ -33,14 +33,14 @@ from app.core.model import (
     Coding,
     Entry,
     PatientContact,
-    PatientQuery,
     PatientRecord,
     PatientSummary,
     Section,
     SectionName,
 )
 from app.core.nhs_number import format_nhs_number
-from app.core.policy import PolicyFileError, load_policy, parse_policy
+from app.core.policy import PolicyError, PolicyFileError, load_policy, parse_policy
+from app.core.query import parse_query
 from app.core.research import (
     PSEUDONYM,
     WITHHELD_TEXT,
@@ -55,6 +55,7 @@ from app.core.serialise import record_json
 from app.core.service import MosaicCore, PatientNotFound
 from app.demo.consent import research_consent_demo
 from app.demo.population import DemoPatient
+from app.demo.records import condition_codes
 from tests.core.test_policy import write_policy
 
 LOGIN = "rsmith"
@@ -203,6 +204,31 @@ def fhir_server(network, everything: bool = True):
                 if s.practice.adapter == "fhir-r4" and s.api.supports_everything is everything)
 
 
+def age_of(born: date, today: date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def criteria_for(server, p: DemoPatient, *, practice: bool = True) -> str:
+    """Study criteria the patient meets at this practice: one of its coded conditions and its own age, as a
+    researcher would type them (`practice:` narrows the search to this practice)."""
+    code = sorted(condition_codes(p, server.population.spec, server.population.reference_date))[0]
+    age = age_of(p.birth_date, date.today())
+    return f"condition:{code} age:{age}-{age}" + (f" practice:{server.practice.id}" if practice else "")
+
+
+def expected_pseudonym(p: DemoPatient, study: str = "diab", key: str = KEY) -> str:
+    return pseudonym(key.encode(), study, nhs_number=p.nhs_number)
+
+
+async def find_by_criteria(core: MosaicCore, server, p: DemoPatient, study: str = "diab", **kwargs: Any):
+    """The criteria search's outcome and the patient's summary in it (by its expected pseudonym, or identified)."""
+    outcome = await core.search(parse_query(criteria_for(server, p)), **kwargs)
+    wanted = expected_pseudonym(p, study, KEY if study == "diab" else OTHER_KEY)
+    summary = next(s for s in outcome.patients if s.practice_id == server.practice.id
+                   and (s.pseudonym == wanted or (s.pseudonym is None and s.nhs_number == p.nhs_number)))
+    return outcome, summary
+
+
 # --- the pseudonym ------------------------------------------------------------------------------------
 
 def test_pseudonym_is_keyed_stable_readable_and_per_study() -> None:
@@ -323,14 +349,12 @@ async def test_non_consented_patient_is_pseudonymised_everywhere_the_core_hands_
     core = await research_core(secrets_env, tmp_path, research_policy())
     try:
         results: list[Any] = []
-        outcome = await core.search(PatientQuery(nhs_number=p.nhs_number), on_result=results.append)
-        found = [s for s in outcome.patients if s.practice_id == server.practice.id]
-        assert len(found) == 1
-        summary = found[0]
+        outcome, summary = await find_by_criteria(core, server, p, on_result=results.append)
+        assert {r.practice_id for r in outcome.results} == {server.practice.id}  # practice: narrows the search
         assert summary.pseudonym and PSEUDONYM.match(summary.pseudonym) and summary.local_id == summary.pseudonym
         assert summary.birth_year == p.birth_date.year and summary.sex == p.sex
-        local_id = await core.resolve_patient(server.practice.id, p.nhs_number)
-        assert local_id == summary.pseudonym
+        with pytest.raises(PolicyError, match="find patients by study criteria"):
+            await core.resolve_patient(server.practice.id, p.nhs_number)
         record = await core.open_record(server.practice.id, summary.pseudonym)  # the core maps it back
         assert record.patient == summary and record.research_consent is not True
         assert record.contact is None and record.warnings[0].startswith("Research view — pseudonymised")
@@ -349,9 +373,10 @@ async def test_non_consented_patient_is_pseudonymised_everywhere_the_core_hands_
     finally:
         await core.close()
     journal = Journal.open(tmp_path / f"j-{LOGIN}.sqlite", read_only=True)
-    try:  # the journal itself keeps the real identifiers, for auditors
+    try:  # the researcher's own journal: the practice's record id (for its audit) and the pseudonym, no NHS number
         reads = [e for e in journal.query(practice_id=server.practice.id) if str(e.action) == "read"]
-        assert reads and reads[0].patient_nhs_number == p.nhs_number and reads[0].patient_local_id == p.local_id
+        assert reads and reads[0].patient_nhs_number is None and reads[0].patient_local_id == p.local_id
+        assert reads[0].details["pseudonym"] == summary.pseudonym
     finally:
         journal.close()
 
@@ -365,12 +390,12 @@ async def test_pseudonym_is_stable_across_cores_and_differs_per_study(secrets_en
         folder.mkdir()
         core = await research_core(secrets_env, folder, research_policy(study=study))
         try:
-            outcome = await core.search(PatientQuery(family=p.family, birth_date=p.birth_date))
+            outcome = await core.search(parse_query(criteria_for(server, p)))
             mine = [s for s in outcome.patients if s.practice_id == server.practice.id]
             assert mine and all(s.pseudonym for s in outcome.patients)
             seen.append({s.pseudonym for s in mine})
-            again = await core.search(PatientQuery(nhs_number=p.nhs_number))
-            assert {s.pseudonym for s in again.patients if s.practice_id == server.practice.id} <= seen[-1]
+            again = await core.search(parse_query(criteria_for(server, p, practice=False)))
+            assert {s.pseudonym for s in again.patients if s.practice_id == server.practice.id} == seen[-1]
         finally:
             await core.close()
     assert seen[0] == seen[1] and not seen[0] & seen[2]
@@ -381,8 +406,7 @@ async def test_consent_in_the_policy_list_shows_the_patient_identified(secrets_e
     p = a_plain_patient(server)
     core = await research_core(secrets_env, tmp_path, research_policy(consented=[p.nhs_number]))
     try:
-        outcome = await core.search(PatientQuery(nhs_number=p.nhs_number))
-        summary = next(s for s in outcome.patients if s.practice_id == server.practice.id)
+        _outcome, summary = await find_by_criteria(core, server, p)
         assert summary.pseudonym is None and summary.nhs_number == p.nhs_number and summary.local_id == p.local_id
         record = await core.open_record(server.practice.id, summary.local_id)
         assert record.patient.family == p.family and "Research consent recorded" in record.warnings[0]
@@ -397,8 +421,7 @@ async def test_a_research_consent_from_the_practice_shows_the_record_identified(
     p = a_plain_patient(server, consent=True)
     core = await research_core(secrets_env, tmp_path, research_policy())
     try:
-        outcome = await core.search(PatientQuery(nhs_number=p.nhs_number))
-        summary = next(s for s in outcome.patients if s.practice_id == server.practice.id)
+        _outcome, summary = await find_by_criteria(core, server, p)
         assert summary.pseudonym  # a search cannot know the practice's Consent: pseudonymised until opened
         record = await core.open_record(server.practice.id, summary.pseudonym)
         assert record.research_consent is True and record.round_trips == 1
@@ -414,20 +437,19 @@ async def test_without_the_study_key_no_non_consented_patient_is_shown(secrets_e
     consented = a_plain_patient(fhir_server(secrets_env, everything=False))
     core = await research_core(secrets_env, tmp_path, research_policy(consented=[consented.nhs_number]))
     try:
-        outcome = await core.search(PatientQuery(nhs_number=p.nhs_number))
+        outcome = await core.search(parse_query(criteria_for(server, p)))
         result = next(r for r in outcome.results if r.practice_id == server.practice.id)
         assert result.patients == () and "MOSAIC_SECRET_STUDY_DIAB" in (result.note or "")
         assert leaks(text_of(outcome.results), p) == []
-        with pytest.raises(ResearchKeyMissing, match="MOSAIC_SECRET_STUDY_DIAB"):
-            await core.resolve_patient(server.practice.id, p.nhs_number)
         core._remember([p.summary(server.practice.id)])  # as if a search had named the patient
         asked = demo_requests(server)  # the searches' AuditEvents and health checks are not counted
-        with pytest.raises(ResearchKeyMissing):
+        with pytest.raises(PatientNotFound):  # a record id typed in is never opened in the research view
             await core.open_record(server.practice.id, p.local_id)
         assert asked.asked() == []  # refused before any request
         other = fhir_server(secrets_env, everything=False)
-        local = await core.resolve_patient(other.practice.id, consented.nhs_number)
-        record = await core.open_record(other.practice.id, local)  # consented: no key needed
+        _found, shown = await find_by_criteria(core, other, consented)
+        assert shown.pseudonym is None and shown.local_id == consented.local_id
+        record = await core.open_record(other.practice.id, shown.local_id)  # consented: no key needed
         assert record.patient.family == consented.family
         history = await core.access_history()
         assert all(e.patient_nhs_number is None for e in history)
@@ -485,35 +507,38 @@ def run_json(capsys, *args: str) -> tuple[int, Any, str]:
     return code, json.loads(out.out), out.out + "\n" + out.err
 
 
-def test_a_researcher_asking_the_cli_for_identifiers_gets_a_pseudonym(
+def test_a_researcher_at_the_cli_finds_patients_by_criteria_and_never_sees_an_identifier(
         cli, network, tmp_path, monkeypatch, capsys, study_key_env, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     write_policy(tmp_path, research_policy(), monkeypatch)
     server = fhir_server(network)
     p = a_plain_patient(server)
     pid = server.practice.id
+    pseudo = expected_pseudonym(p)
 
-    code, data, shown = run_json(capsys, "--config", str(cli), "show", "--json", pid, p.nhs_number)
-    assert code == 0, shown
-    pseudo = data["patient"]["pseudonym"]
-    assert PSEUDONYM.match(pseudo) and data["patient"]["id"] == pseudo
-    assert data["patient"]["birth_year"] == p.birth_date.year and data["patient"]["nhs_number"] is None
-    assert leaks(shown, p) == []
+    for asked in (("show", "--json", pid, p.nhs_number), ("search", "--json", p.family, format_date(p.birth_date)),
+                  ("search", p.nhs_number), ("show", pid, p.local_id)):
+        code, said = run_cli(capsys, "--config", str(cli), *asked)
+        assert code == 1 and leaks(said, p) == [] and pseudo not in said, (asked, said)
+        assert "find patients by study criteria" in said or "not handed out" in said, said
 
-    code, text = run_cli(capsys, "--config", str(cli), "show", pid, format_nhs_number(p.nhs_number))
-    assert code == 0 and f"Research participant {pseudo}" in text and f"Born {p.birth_date.year}" in text
-    assert "NHS No. withheld (research view)" in text and "Research view — pseudonymised" in text
-    assert leaks(text, p) == []
-
-    code, found = run_cli(capsys, "--config", str(cli), "search", "--json", p.family, format_date(p.birth_date))
+    code, found = run_cli(capsys, "--config", str(cli), "search", "--json", criteria_for(server, p, practice=False))
     rows = [json.loads(line) for line in found.splitlines() if line.startswith("{")]
     mine = [r for r in rows if r.get("practice") == pid and "id" in r]
     assert code == 0 and pseudo in {r["pseudonym"] for r in mine}
     assert all(r["nhs_number"] is None and r["family"] == "" and r["postcode"] is None for r in rows if "id" in r)
     assert leaks(found, p) == []
 
-    code, plain = run_cli(capsys, "--config", str(cli), "search", p.nhs_number)
-    assert code == 0 and pseudo in plain and leaks(plain, p) == []
+    code, data, shown = run_json(capsys, "--config", str(cli), "show", "--json", "--criteria",
+                                 criteria_for(server, p), pid, pseudo)
+    assert code == 0, shown
+    assert data["patient"]["pseudonym"] == pseudo and data["patient"]["id"] == pseudo
+    assert data["patient"]["birth_year"] == p.birth_date.year and data["patient"]["nhs_number"] is None
+    assert leaks(shown, p) == []
+    code, text = run_cli(capsys, "--config", str(cli), "show", "--criteria", criteria_for(server, p), pid, pseudo)
+    assert code == 0 and f"Research participant {pseudo}" in text and f"Born {p.birth_date.year}" in text
+    assert "NHS No. withheld (research view)" in text and "Research view — pseudonymised" in text
+    assert leaks(text, p) == []
 
     code, listed = run_cli(capsys, "audit", "list")
     assert code == 0 and pseudo in listed and leaks(listed, p) == []
@@ -527,17 +552,19 @@ def test_a_researcher_asking_the_cli_for_identifiers_gets_a_pseudonym(
     assert queries and leaks("\n".join(base64.b64decode(q).decode() for q in queries), p) == []
     assert app_logs(caplog) and leaks(app_logs(caplog), p) == []
 
-    # the same login as a clinician: the journal kept the real identifiers all along
+    # the same login as a clinician: the journal never held the NHS number of this research access
     write_policy(tmp_path, research_policy(role="clinician"), monkeypatch)
     code, audited = run_cli(capsys, "audit", "list", "--json")
-    assert code == 0 and p.nhs_number in audited and pseudo not in audited
+    assert code == 0 and p.local_id in audited, audited
+    for line in audited.splitlines():
+        assert p.nhs_number not in line, line
 
 
 def test_the_cli_without_a_study_key_says_what_to_set(cli, network, tmp_path, monkeypatch, capsys) -> None:
     write_policy(tmp_path, research_policy(), monkeypatch)
     server = fhir_server(network)
     p = a_plain_patient(server)
-    code, text = run_cli(capsys, "--config", str(cli), "show", "--json", server.practice.id, p.nhs_number)
-    assert code == 1 and "MOSAIC_SECRET_STUDY_DIAB" in text and leaks(text, p) == []
+    code, text = run_cli(capsys, "--config", str(cli), "search", criteria_for(server, p))
+    assert code == 0 and "MOSAIC_SECRET_STUDY_DIAB" in text and leaks(text, p) == []
     code, listed = run_cli(capsys, "audit", "list")
     assert code == 0 and leaks(listed, p) == []

@@ -29,11 +29,15 @@ __all__ = ["AuditError", "AuditRecorder"]
 
 class AuditRecorder:
     def __init__(self, journal: Journal, user: AuditUser, *, central: bool = False,
-                 on_appended: Callable[[], None] | None = None) -> None:
+                 on_appended: Callable[[], None] | None = None,
+                 journal_form: Callable[[JournalEntry, Practice], JournalEntry] | None = None) -> None:
+        """`journal_form`: every entry passes through it as it is committed (the research view's reduction,
+        app/core/research.py: a research role's journal holds no direct identifier of a patient without consent)."""
         self.journal = journal
         self.user = user
         self.central = central
         self.on_appended = on_appended
+        self.journal_form = journal_form
         #: commits waiting for the one in flight to return: they go to the journal together, next
         self._waiting: list[tuple[JournalEntry, list[str], asyncio.Future[JournalEntry]]] = []
         self._writer: asyncio.Task[None] | None = None
@@ -51,6 +55,8 @@ class AuditRecorder:
         """Durably append `entry` (off the loop thread); raise AuditError if it cannot be recorded.
         A denied access goes to the central store only: it never reaches the practice. An intent stays in the
         journal: its outcome goes upstream."""
+        if self.journal_form is not None:
+            entry = self.journal_form(entry, practice)
         destinations = self.destinations(practice) if entry.action is not Action.INTENT else []
         if entry.outcome is Outcome.DENIED:
             destinations = [d for d in destinations if d == CENTRAL_DESTINATION]
@@ -142,7 +148,9 @@ class AuditRecorder:
                error: str | None = None, trace_id: str | None = None) -> JournalEntry:
         searched = {k: v for k, v in (("nhs_number", query.nhs_number), ("family", query.family),
                                       ("given", query.given),
-                                      ("birth_date", query.birth_date.isoformat() if query.birth_date else None))
+                                      ("birth_date", query.birth_date.isoformat() if query.birth_date else None),
+                                      ("condition", query.condition), ("age", _age_text(query)),
+                                      ("practices", ",".join(query.practices)))
                     if v}
         return JournalEntry(
             action=Action.SEARCH, user=self.user, practice_id=practice.id, practice_ods=practice.ods_code,
@@ -165,6 +173,16 @@ class AuditRecorder:
             patient_local_id=local_id, patient_nhs_number=nhs_number, purpose=purpose,
             outcome=Outcome.DENIED, outcome_detail=why, details=details, app_version=__version__,
         )
+
+
+def _age_text(query: PatientQuery) -> str | None:
+    """A criteria search's age band as it was typed: "40-60", "65+", "50"."""
+    low, high = query.age_min, query.age_max
+    if low is None and high is None:
+        return None
+    if high is None:
+        return f"{low}+"
+    return str(high) if low == high else f"{low or 0}-{high}"
 
 
 def flag_details(flags: tuple[str, ...]) -> dict[str, object]:
