@@ -56,7 +56,8 @@ def practices_for(destination: str, practices: Iterable[Practice]) -> list[Pract
 
 
 def _entries(count: int) -> str:
-    return f"{count:,} entr{'y' if count == 1 else 'ies'}"
+    """"1 entry waits", "3 entries wait"."""
+    return f"{count:,} entry waits" if count == 1 else f"{count:,} entries wait"
 
 
 def name_of(status: DestinationStatus, practices: Sequence[Practice]) -> str:
@@ -79,11 +80,11 @@ def stranded(status: DestinationStatus, practices: Sequence[Practice]) -> str | 
     if parsed is None or not status.waiting:
         return None
     if parsed.server is None:
-        return (f"{_entries(status.waiting)} wait for practice '{parsed.practice_id}' but the server they were meant "
+        return (f"{_entries(status.waiting)} for practice '{parsed.practice_id}' but the server they were meant "
                 "for was not recorded (queued by an older Mosaic); they are kept here and not sent, since the "
                 f"practice now called '{parsed.practice_id}' may be another server. Export them with `mosaic audit "
                 "export` and tell your Information Governance lead.")
     if practices_for(status.destination, practices):
         return None
-    return (f"{_entries(status.waiting)} wait for {name_of(status, practices)}, which is no longer configured on "
+    return (f"{_entries(status.waiting)} for {name_of(status, practices)}, which is no longer configured on "
             "this computer; they are kept here and go only to that server.")
