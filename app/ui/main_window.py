@@ -761,14 +761,15 @@ class MainWindow(QMainWindow):
             self.access_history.set_upstream(self._upstream_problem)
         self.outbox_status_changed.emit(status)
 
-    def _destination_name(self, destination: str) -> str:
-        if destination.startswith("practice:") and self.core is not None:
-            practice_id = destination.removeprefix("practice:")
-            practice = self._practices.get(practice_id)
-            return practice.name if practice is not None else practice_id
-        return "the locality audit store" if destination == "central" else destination
+    def _destination_name(self, status: DestinationStatus) -> str:
+        """The practice (and server) its entries were committed for, whatever the directory calls it now."""
+        from app.core.audit import destinations
+
+        return destinations.name_of(status, list(self._practices.values()))
 
     def _outbox_tooltip(self, status: list[DestinationStatus]) -> str:
+        from app.core.audit import destinations
+
         if not status:
             return "Every audit entry has reached its practice. Ctrl+H shows the access history."
         lines = []
@@ -779,16 +780,19 @@ class MainWindow(QMainWindow):
                              if d.oldest_waiting else f"{d.waiting:,} waiting")
             if d.refused:
                 parts.append(f"{d.refused:,} refused")
-            line = f"{self._destination_name(d.destination)}: {', '.join(parts)}"
+            line = f"{self._destination_name(d)}: {', '.join(parts)}"
             if d.last_error:
                 line += f"\n    last problem: {d.last_error}"
+            stranded = destinations.stranded(d, list(self._practices.values()))
+            if stranded:  # kept, never sent elsewhere: the same words as `mosaic audit status`
+                line += f"\n    {stranded}"
             lines.append(line)
         lines.append("Entries are kept on this computer and sent again automatically. Ctrl+H shows the access "
                      "history.")
         return "\n".join(lines)
 
     def _refused_text(self, status: list[DestinationStatus]) -> str:
-        parts = [f"{self._destination_name(d.destination)} refused {d.refused:,} "
+        parts = [f"{self._destination_name(d)} refused {d.refused:,} "
                  f"{'entry' if d.refused == 1 else 'entries'}" + (f" ({d.last_error})" if d.last_error else "")
                  for d in status if d.refused]
         return ("Upstream: " + "; ".join(parts) + ". They are kept here, listed below and included in exports; "
