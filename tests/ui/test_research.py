@@ -15,7 +15,16 @@ from app.core.nhs_number import format_nhs_number
 from app.ui.main_window import MainWindow
 from tests.conftest import shown_window
 from tests.core.test_policy import write_policy
-from tests.core.test_research_view import KEY, LOGIN, a_plain_patient, fhir_server, leaks, research_policy
+from tests.core.test_research_view import (
+    KEY,
+    LOGIN,
+    a_plain_patient,
+    criteria_for,
+    expected_pseudonym,
+    fhir_server,
+    leaks,
+    research_policy,
+)
 from tests.ui.test_window import open_from_results, search
 
 pytestmark = pytest.mark.gui
@@ -90,9 +99,14 @@ def test_a_researcher_sees_no_identifier_anywhere_in_the_window(qtbot, research_
     server = fhir_server(network)
     p = a_plain_patient(server)
 
-    outcome = search(qtbot, win, format_nhs_number(p.nhs_number))
-    summary = next(s for s in outcome.patients if s.practice_id == server.practice.id)
-    assert summary.pseudonym and summary.local_id == summary.pseudonym
+    pseudo = expected_pseudonym(p)
+    assert search(qtbot, win, format_nhs_number(p.nhs_number)) is None  # refused: no identity -> pseudonym link
+    refused = window_texts(win)
+    assert "find patients by study criteria" in refused and pseudo not in refused and leaks(refused, p) == []
+
+    outcome = search(qtbot, win, criteria_for(server, p))
+    summary = next(s for s in outcome.patients if s.pseudonym == pseudo)
+    assert summary.practice_id == server.practice.id and summary.local_id == summary.pseudonym
     listed = window_texts(win)
     assert f"Research participant {summary.pseudonym}" in listed
     assert win.role_label.isVisible() and win.role_label.text() == "Research view (pseudonymised) · study diab"
