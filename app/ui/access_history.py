@@ -1,7 +1,12 @@
 """Access history: who opened whose record, from the local audit journal, with filters and export.
 
-The window is thin. Reading the journal, formatting its rows and writing an export all run on the core's
-loop (and its worker threads) through the bridge; the GUI thread only shows the rows it is handed.
+The window is thin. Reading the journal, formatting and sorting its rows and writing an export all run on
+the core's loop (and its worker threads) through the bridge; the GUI thread only shows the rows it is handed.
+
+The window is built once and reused. It holds its rows only while it is shown: hidden (closed, or by the
+idle lock) it lets them go, and it reads the journal again when it is next shown. Up to LIMIT rows of
+patient identifiers are therefore not kept on a locked screen, nor kept for the rest of the day once the
+window is closed.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QDate, QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QKeyEvent, QKeySequence, QShortcut
+from PySide6.QtGui import QBrush, QColor, QHideEvent, QKeyEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -200,11 +205,24 @@ async def matching_entries(core: Any, filters: Filters, *, limit: int | None = N
                                      flagged=filters.flagged)
 
 
-async def load_rows(core: Any, filters: Filters, practices: list[Practice]) -> tuple[list[HistoryRow], bool]:
-    """The newest LIMIT matching entries as table rows (runs on the core loop), and whether there were more."""
+def sort_rows(rows: list[HistoryRow], column: int, descending: bool) -> None:
+    """In place, by `column` (then by time), as the table sorts when a column heading is clicked."""
+    rows.sort(key=lambda r: (r.sort_keys[column], r.sort_keys[TIME]), reverse=descending)
+
+
+async def load_rows(core: Any, filters: Filters, practices: list[Practice], *, sort_column: int = TIME,
+                    descending: bool = True) -> tuple[list[HistoryRow], bool]:
+    """The newest LIMIT matching entries as table rows, sorted as the table is (runs on the core loop and a
+    worker thread, not the GUI thread), and whether there were more."""
     entries = await matching_entries(core, filters, limit=LIMIT + 1)
     by_id = {p.id: p for p in practices}
-    rows = await asyncio.to_thread(lambda: [history_row(e, by_id) for e in entries[:LIMIT]])
+
+    def rows_of() -> list[HistoryRow]:
+        rows = [history_row(e, by_id) for e in entries[:LIMIT]]
+        sort_rows(rows, sort_column, descending)
+        return rows
+
+    rows = await asyncio.to_thread(rows_of)
     return rows, len(entries) > LIMIT
 
 
@@ -275,8 +293,7 @@ class HistoryModel(QAbstractTableModel):
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         self.layoutAboutToBeChanged.emit()
-        self.rows.sort(key=lambda r: (r.sort_keys[column], r.sort_keys[TIME]),
-                       reverse=order == Qt.SortOrder.DescendingOrder)
+        sort_rows(self.rows, column, order == Qt.SortOrder.DescendingOrder)
         self.layoutChanged.emit()
 
 
@@ -304,10 +321,14 @@ class AccessHistoryWindow(QWidget):
         self.core = core
         self._generation = 0
         self._shown_filters: Filters | None = None
+        self._stale = True  # no rows, or let go while hidden: the journal is read when the window is shown
         self.setObjectName("accessHistory")
         self.setWindowTitle("Access history · Mosaic")
         self.setAccessibleName("Access history")
-        self.setStyleSheet(style.STYLE_SHEET + f"QWidget#accessHistory {{ background: {style.BACKGROUND}; }}"
+        # The main window's style sheet applies here too (a window of its parent's); only what differs is set,
+        # so that showing the window does not parse and match a second copy of the whole sheet.
+        self.setStyleSheet(("" if parent is not None else style.STYLE_SHEET)
+                           + f"QWidget#accessHistory {{ background: {style.BACKGROUND}; }}"
                            "QLineEdit { font-size: 10pt; padding: 4px 6px; }"
                            "QLineEdit:focus, QLineEdit[invalid=\"true\"] { padding: 3px 5px; }")
         self.resize(1280, 700)
@@ -559,27 +580,52 @@ class AccessHistoryWindow(QWidget):
 
     # -- loading -----------------------------------------------------------------------------------
 
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._stale and not event.spontaneous():
+            self.show_entries()  # with the filters as they were left
+
+    def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802 - Qt override
+        """Closed or hidden by the lock (not minimised): let the rows go, and any read still on its way."""
+        super().hideEvent(event)
+        if event.spontaneous():
+            return
+        self._generation += 1
+        self._stale = True
+        self._shown_filters = None
+        self.model.set_rows([])
+        self.export_button.setEnabled(False)
+        self.count_line.setText("")
+
     def show_entries(self) -> None:
         filters = self.current_filters()
         if filters is None or self.core is None:
             return
+        self._stale = False
         self._generation += 1
         generation = self._generation
+        # Show stays usable meanwhile: filters changed while the journal is read (as the window opens, say)
+        # are shown by pressing it again, and the read under way is dropped.
         self.count_line.setText("Reading the audit journal…")
-        self.show_button.setEnabled(False)
         practices = list(self.core.practices)
-        self.bridge.submit(load_rows(self.core, filters, practices),
-                           lambda result: self._loaded(generation, filters, *result),
+        order = self._sort_order()
+        self.bridge.submit(load_rows(self.core, filters, practices, sort_column=order[0], descending=order[1]),
+                           lambda result: self._loaded(generation, filters, result[0], result[1], order),
                            lambda exc: self._load_failed(generation, exc))
 
-    def _loaded(self, generation: int, filters: Filters, rows: list[HistoryRow], truncated: bool) -> None:
+    def _sort_order(self) -> tuple[int, bool]:
+        header = self.table.horizontalHeader()
+        return header.sortIndicatorSection(), header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
+
+    def _loaded(self, generation: int, filters: Filters, rows: list[HistoryRow], truncated: bool,
+                order: tuple[int, bool] = (TIME, True)) -> None:
         if generation != self._generation:
             return
         self.show_button.setEnabled(True)
         self._shown_filters = filters
-        header = self.table.horizontalHeader()
+        if self._sort_order() != order:  # a column heading was clicked while they were read
+            sort_rows(rows, *self._sort_order())
         self.model.set_rows(rows)
-        self.model.sort(header.sortIndicatorSection(), header.sortIndicatorOrder())
         self.count_line.setText(self._count_text(filters, len(rows), truncated))
         self.export_button.setEnabled(bool(rows))
         self.loaded.emit(rows)

@@ -799,13 +799,13 @@ class MainWindow(QMainWindow):
                 "tell IT so they can be sent by hand.")
 
     def open_access_history(self) -> AccessHistoryWindow | None:
-        """Show the Access history window (one, reused), listing the newest entries."""
+        """Show the Access history window (one, reused): it reads the journal as it is shown, with the
+        filters it was left with (the newest entries the first time)."""
         if self.core is None:
             return None
         if self.access_history is None:
             self.access_history = AccessHistoryWindow(self.bridge, self.core, self)
             self.access_history.set_upstream(self._upstream_problem)
-            self.access_history.show_entries()
         self.access_history.show()
         self.access_history.raise_()
         self.access_history.activateWindow()

@@ -216,6 +216,10 @@ class FitTable(QTableView):
         self._line_height = 0  # a row of one-line text
         self._heights: dict[tuple[int, int, int], int] = {}  # (row, column, column width) -> cell height
         self._column_widths: dict[int, int] = {}  # the wrapping columns' widths, as sectionResized tells them
+        # The heading's height, measured once the style sheet applies (fit_to_contents). Asking the header
+        # each time costs milliseconds whenever the record moves to another pane: moving re-polishes every
+        # widget of the record, which drops the header's own cached size, and the layout asks every table.
+        self._header_height: int | None = None
         if wrap:
             self.horizontalHeader().sectionResized.connect(self._column_resized)
 
@@ -226,7 +230,7 @@ class FitTable(QTableView):
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
         hint = super().sizeHint()
         rows = sum(self.rowHeight(r) for r in range(min(self.row_count(), MAX_TABLE_ROWS)))
-        header = self.horizontalHeader().sizeHint().height()
+        header = self._header_height if self._header_height is not None else self.horizontalHeader().sizeHint().height()
         scrollbar = self.horizontalScrollBar().sizeHint().height() if self.horizontalScrollBar().isVisible() else 0
         return QSize(hint.width(), header + rows + 2 * self.frameWidth() + scrollbar + 2)
 
@@ -244,6 +248,7 @@ class FitTable(QTableView):
         self._text_margin = 2 * (self.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, self) + 1)
         self._grid = 1 if self.showGrid() else 0
         header = self.horizontalHeader()
+        self._header_height = header.sizeHint().height()
         for column in FIT_COLUMNS:
             widest = max((metrics.horizontalAdvance(row[column]) for row in model.rows if row[column]), default=0)
             contents = math.ceil(widest) + self._text_margin + self._grid if widest else 0

@@ -840,9 +840,12 @@ class Day:
 
 def run_soak(demo: DemoControl, cycles: int, seed: int, *, stuck_s: float = STUCK_S, out: TextIO | None = None,
              on_progress: Callable[[SoakResult, str], None] | None = None,
-             max_errors: int = MAX_ERRORS) -> SoakResult:
+             max_errors: int = MAX_ERRORS, settle: bool = False) -> SoakResult:
     """Build the window (identity through the demo OpenID provider), sign in, run `cycles` cycles of the
-    day, close. Used by `main` (in a child process) and by tests/ui/test_soak_short.py."""
+    day, close. Used by `main` (in a child process) and by tests/ui/test_soak_short.py.
+
+    With `settle`, the heap is settled before the window is shown, as `mosaic` (app.ui.app.run_window) and
+    bench_gui do: only in a process that builds one window (the soak's child), never in the tests' process."""
     import gc
 
     from app.demo.oidc_provider import demo_browser
@@ -866,6 +869,10 @@ def run_soak(demo: DemoControl, cycles: int, seed: int, *, stuck_s: float = STUC
         errors.where = "sign in"
         progress(errors.where)
         window, bridge = build_window(demo.practices, identity=demo.identity_settings, open_url=demo_browser)
+        if settle:
+            from app.ui.app import settle_heap
+
+            settle_heap()
         day: Day | None = None
         try:
             driver = Driver()
@@ -978,7 +985,7 @@ def child(args: Any) -> int:
     with Client((host, int(port)), authkey=bytes.fromhex(os.environ.pop(CONTROL_KEY_ENV))) as connection:
         demo = RemoteControl(connection)
         result = run_soak(demo, args.cycles, args.seed, stuck_s=args.stuck_s, max_errors=args.max_errors,
-                          on_progress=lambda r, where: write_status(r, where))
+                          on_progress=lambda r, where: write_status(r, where), settle=True)
     write_status(result, "finished", finished=True)
     sys.stdout.flush()
     sys.stderr.flush()
