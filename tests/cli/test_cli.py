@@ -7,6 +7,7 @@ import os
 import signal
 import stat
 import subprocess
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -112,7 +113,8 @@ def test_show_text_has_the_banner(demo_server) -> None:
 def test_search_json_names_the_practice_that_failed(demo_server) -> None:
     config, env = demo_server
     broken = dict(env)
-    key = sorted(k for k in broken if k.startswith("MOSAIC_SECRET_"))[0]
+    practice_ids = [p["id"] for p in tomllib.loads(config.read_text())["practice"]]
+    key = sorted(k for k in broken if k.removeprefix("MOSAIC_SECRET_").lower() in practice_ids)[0]
     broken[key] = "wrong-password"
     result = run("search", "--config", str(config), "--json", "a", env=broken)
     assert result.returncode == 1

@@ -119,7 +119,10 @@ def test_write_config_gives_a_practice_directory_and_private_secrets(demo_networ
     env = Path(str(path) + ".env")
     assert stat.S_IMODE(os.stat(env).st_mode) == 0o600
     lines = dict(line.split("=", 1) for line in env.read_text().splitlines())
-    assert lines == {secret_env_name(pid): secret for pid, secret in demo_network.secrets.items()}
+    # the practices' secrets, and the demo's own folder and journal key (app/demo/session.py)
+    assert lines == {**{secret_env_name(pid): secret for pid, secret in demo_network.secrets.items()},
+                     **demo_network.demo_files}
+    assert set(demo_network.demo_files) == {"MOSAIC_HOME", "MOSAIC_SECRET_JOURNAL_KEY"}
     assert secret_env_name("st-mary's") == "MOSAIC_SECRET_ST_MARY_S"
 
 
