@@ -26,7 +26,6 @@ from app.core.audit.model import AuditUser
 from app.core.model import PatientQuery, PatientRecord, PatientSummary
 from app.core.service import MosaicCore
 from app.demo.fhir_json import Reply
-from app.demo.network import DemoNetwork
 
 try:  # `mosaic` in a subprocess, with this test's machine folder (tests/machine.py), where the suite has one
     from tests.machine import CLI as MOSAIC
@@ -101,26 +100,6 @@ def strings(value: Any) -> Iterator[str]:
 def assert_clean(value: Any) -> None:
     dirty = [s for s in strings(value) if UNSAFE.search(s)]
     assert not dirty, f"control or bidi characters reached the model: {dirty[:3]!r}"
-
-
-@pytest.fixture(scope="module")
-def mixed_network():
-    """Two FHIR R4 practices ($everything, per-type) and one GP Connect practice."""
-    network = DemoNetwork.start(practices=3, patients=60, gp_connect=(2,))
-    try:
-        yield network
-    finally:
-        network.stop()
-
-
-@pytest.fixture
-def practices(mixed_network, monkeypatch: pytest.MonkeyPatch):
-    from app.core.secrets import env_name
-
-    for practice_id, secret in mixed_network.secrets.items():
-        monkeypatch.setenv(env_name(practice_id), secret)
-    yield mixed_network
-    mixed_network.reset_faults()
 
 
 def someone(server: Any) -> Any:

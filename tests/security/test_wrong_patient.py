@@ -21,29 +21,8 @@ from app.core.audit.model import Action, AuditUser, Outcome
 from app.core.model import PatientQuery, PatientRecord, PatientSummary
 from app.core.policy import PolicyError, parse_policy
 from app.core.service import MosaicCore
-from app.demo.network import DemoNetwork
 
 USER = AuditUser(login="jbloggs", display_name="Dr Jo Bloggs", role="clinician")
-
-
-@pytest.fixture(scope="module")
-def mixed_network():
-    """Two FHIR R4 practices ($everything, per-type) and one GP Connect practice."""
-    network = DemoNetwork.start(practices=3, patients=60, gp_connect=(2,))
-    try:
-        yield network
-    finally:
-        network.stop()
-
-
-@pytest.fixture
-def practices(mixed_network, monkeypatch: pytest.MonkeyPatch):
-    from app.core.secrets import env_name
-
-    for practice_id, secret in mixed_network.secrets.items():
-        monkeypatch.setenv(env_name(practice_id), secret)
-    yield mixed_network
-    mixed_network.reset_faults()
 
 
 def careless(monkeypatch: pytest.MonkeyPatch, swap) -> None:
