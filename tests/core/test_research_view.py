@@ -24,7 +24,7 @@ from keyring.backend import KeyringBackend
 
 from adapters.fhir_r4.consent import research_consent
 from app.cli import main
-from app.cli_render import render_record
+from app.cli.render import render_record
 from app.core import os_account
 from app.core.audit.journal import Journal
 from app.core.audit.model import AuditUser

@@ -1,7 +1,7 @@
 """Issue 10, class 19 — tracebacks: `mosaic credentials delete` with no keyring; `mosaic search … | head` (a closed
 pipe); a central store URL with a user name and an unreadable keyring.
 
-One handler around the CLI's command dispatch (app/cli_errors.py) makes every failure a sentence with an exit
+One handler around the CLI's command dispatch (app/cli/errors.py) makes every failure a sentence with an exit
 status: a closed pipe ends quietly with 141, a keyring that is missing, locked or broken says "the system keyring is
 not available: …" with 1, anything else one sentence with 1 and the traceback only in the log file. The `mosaic`
 processes are real; the failing keyrings are chosen through keyring's own PYTHON_KEYRING_BACKEND

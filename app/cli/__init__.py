@@ -85,10 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     creds_set.add_argument("practice")
     creds_del = creds_sub.add_parser("delete", help="remove the stored secret")
     creds_del.add_argument("practice")
-    from app.cli_audit import add_parser as add_audit_parser
+    from app.cli.audit import add_parser as add_audit_parser
 
     add_audit_parser(sub)
-    from app.cli_notify import add_parser as add_notify_parser
+    from app.cli.notify import add_parser as add_notify_parser
 
     add_notify_parser(sub)
     return parser
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         "search": cmd_search, "show": cmd_show, "credentials": cmd_credentials, "audit": cmd_audit,
         "notify": cmd_notify,
     }
-    from app.cli_errors import run_command
+    from app.cli.errors import run_command
 
     def dispatch() -> int:
         if args.command in SIGNED_IN_COMMANDS:
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                 return refused
         return handlers[args.command](args)
 
-    # every failure a sentence and an exit status: a closed pipe, no keyring, anything unexpected (app/cli_errors.py)
+    # every failure a sentence and an exit status: a closed pipe, no keyring, anything unexpected (app/cli/errors.py)
     return run_command(dispatch)
 
 
@@ -547,7 +547,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             data["research_consent"] = record.research_consent
         print(json.dumps(data, indent=2))
     else:
-        from app.cli_render import render_record
+        from app.cli.render import render_record
 
         print(render_record(record, next(p for p in practices if p.id == args.practice)))
     return EXIT_FAILED if any(s.status == "failed" for s in record.sections.values()) else EXIT_OK
@@ -564,13 +564,13 @@ def _patient_row(patient) -> dict:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from app.cli_audit import run
+    from app.cli.audit import run
 
     return run(args, lambda: _load_practices(args))
 
 
 def cmd_notify(args: argparse.Namespace) -> int:
-    from app.cli_notify import run
+    from app.cli.notify import run
 
     return run(args)
 
@@ -612,7 +612,3 @@ def cmd_credentials(args: argparse.Namespace) -> int:
         _print_err(str(exc))
         return EXIT_FAILED
     return EXIT_OK
-
-
-if __name__ == "__main__":
-    sys.exit(main())

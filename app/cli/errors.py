@@ -1,6 +1,6 @@
 """Every way a `mosaic` command can fail ends as a sentence and an exit status, never a traceback.
 
-`run_command` wraps the CLI's command dispatch (app/cli.py `main`), so no command needs its own guard:
+`run_command` wraps the CLI's command dispatch (app/cli/__init__.py `main`), so no command needs its own guard:
 
 - the reader of stdout went away (`mosaic search … | head`): Mosaic stops quietly, as Unix tools do, with
   exit status 141 (128 + SIGPIPE, what a shell reports for a tool the pipe closed on); stdout is pointed at
