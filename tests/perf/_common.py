@@ -47,6 +47,13 @@ def isolate(keep_secrets: bool = False) -> Path:
             for key in list(os.environ):
                 if key.startswith("MOSAIC_SECRET_"):
                     del os.environ[key]
+        # A benchmark is an unattended run: the journal's key comes from the environment (a machine without
+        # an OS keyring could otherwise open no journal, and no record would open).
+        import secrets as _secrets
+
+        from app.core.audit.keys import ENV_KEY
+
+        os.environ[ENV_KEY] = _secrets.token_hex(32)
     return _HOME
 
 
