@@ -47,7 +47,7 @@ from app.core.query import nhs_number_problem
 from app.ui import style
 from app.ui.bridge import AsyncBridge
 
-LIMIT = 5000
+LIMIT = 1000  # rows listed at once; filters narrow, export writes every match
 ACTION_CHOICES: tuple[tuple[str, str | None], ...] = (
     ("All actions", None), ("Record opened", Action.READ.value), ("Search", Action.SEARCH.value),
     ("Break-glass", Action.BREAK_GLASS.value), ("Export", Action.EXPORT.value),

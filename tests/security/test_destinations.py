@@ -99,12 +99,15 @@ async def test_entries_wait_for_their_own_server_and_never_go_to_a_namesake(netw
     assert [copies(server_b, e) for e in queued] == [0, 0, 0]
     assert waiting_for(f"practice:{a.id}@") == 3
 
-    # riverside at A again: the entries go to A, each exactly once
+    # riverside at A again: the entries go to A, each exactly once (signing in to A makes them due at once,
+    # whatever back-off the failed attempts gave them)
     at_a = write_directory(tmp_path / "riverside-at-a.toml", a)
     secrets_a = {a.id: network.secrets[server_a.spec.id]}
     shown = mosaic("--config", str(at_a), "show", a.id, server_a.population.at(4).local_id, secrets=secrets_a)
     assert shown.returncode == 0, shown.stderr
-    assert [copies(server_a, e) for e in queued] == [1, 1, 1]
+    with Journal.open(default_path(), read_only=True) as journal:
+        why = [(d.destination, d.waiting, d.last_error) for d in journal.outbox_status() if d.waiting]
+    assert [copies(server_a, e) for e in queued] == [1, 1, 1], why
     assert [copies(server_b, e) for e in queued] == [0, 0, 0]
     assert waiting_for(f"practice:{a.id}@") == 0
     again = mosaic("--config", str(at_a), "show", a.id, server_a.population.at(4).local_id, secrets=secrets_a)

@@ -821,6 +821,15 @@ class Journal:
         """A failed attempt: try again at `next_attempt_at`. False unless the item was pending."""
         return self._mark(item_id, (PENDING,), last_error=error, next_attempt_at=_time(next_attempt_at))
 
+    def make_due(self, destination: str, now: datetime) -> int:
+        """Entries waiting for `destination` are due now (its practice has just signed in: the back-off of
+        earlier attempts no longer says anything). Returns how many were moved forward."""
+        with self._transaction("update the audit outbox", write=True) as conn:
+            return int(conn.execute(update(outbox).where(outbox.c.destination == destination,
+                                                         outbox.c.status == PENDING,
+                                                         outbox.c.next_attempt_at > _time(now))
+                                    .values(next_attempt_at=_time(now))).rowcount)
+
     def mark_refused(self, item_id: int, error: str) -> bool:
         """Refused for good: kept (never dropped) and shown. False unless the item was pending."""
         return self._mark(item_id, (PENDING,), status=REFUSED, last_error=error)

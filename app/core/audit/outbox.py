@@ -149,6 +149,7 @@ class OutboxSender:
         self._settle_s = settle_s
         self._settle_max_s = settle_max_s
         self._destinations: dict[str, _Destination] = {}
+        self._due_now: set[str] = set()  # destinations whose waiting entries are to be made due now (retry_now)
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -175,11 +176,13 @@ class OutboxSender:
         self._wake.set()
 
     def retry_now(self, destination: str | None = None) -> None:
-        """End the rest of one destination (or all), e.g. when its practice has just signed in."""
+        """End the rest of one destination (or all), e.g. when its practice has just signed in: its waiting
+        entries become due now, whatever back-off their earlier attempts were given."""
         for name, state in self._destinations.items():
             if destination is None or name == destination:
                 state.blocked_until = state.idle_until = None
                 state.failures = 0
+        self._due_now.update(self._destinations if destination is None else (destination,))
         self._wake.set()
 
     async def stop(self, timeout_s: float = 5.0) -> None:
@@ -230,6 +233,12 @@ class OutboxSender:
 
     async def _pass(self) -> None:
         """Publish the status, and start a drain for each destination with something that may be due."""
+        while self._due_now:
+            destination = self._due_now.pop()
+            try:
+                await asyncio.to_thread(self._journal.make_due, destination, self._clock())
+            except JournalError as exc:
+                log.warning("audit outbox: could not bring %s's entries forward (%s)", destination, exc.kind)
         try:
             status = await asyncio.to_thread(self._journal.outbox_status)
         except JournalError as exc:
