@@ -175,3 +175,29 @@ def shown_window(qtbot, practices):
     qtbot.waitExposed(win)
     win.activateWindow()
     return win, bridge
+
+
+@pytest.fixture
+def memory_keyring() -> Iterator[object]:
+    """An in-memory keyring backend for this test (the developer's own keyring is never touched)."""
+    import keyring
+
+    from tests.core.test_secrets import MemoryKeyring
+
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture(scope="module")
+def gpc_network() -> Iterator[object]:
+    """One FHIR R4 and one GP Connect demo practice, for a test module."""
+    from app.demo.network import DemoNetwork
+
+    network = DemoNetwork.start(practices=2, patients=80, gp_connect=(1,))
+    try:
+        yield network
+    finally:
+        network.stop()

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import httpx
 import jwt
-import keyring
 import pytest
 
 from adapters.base import AdapterError
@@ -35,15 +34,6 @@ PRACTICE = "hillview"  # the demo practice with a token endpoint
 def network() -> Iterator[DemoNetwork]:
     with DemoNetwork.start(practices=5, patients=30, smart_backend=True) as net:
         yield net
-
-
-@pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
 
 
 def _authenticator(network: DemoNetwork) -> ClientCredentialsAuthenticator:

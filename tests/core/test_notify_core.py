@@ -20,7 +20,6 @@ from app.core.notify.notices import PatientNotices
 from app.core.notify.queue import DELIVERED, SUPPRESSED, NotifyQueue
 from app.core.policy import PolicyError, parse_policy
 from app.core.service import MosaicCore
-from app.demo.network import DemoNetwork
 from app.demo.notify_server import DemoNotify
 from app.demo.records import do_not_notify_demo
 
@@ -42,15 +41,6 @@ def notify():
     server.sms_template = server.add_template("((practice)): on ((date)) your GP record was opened:\n((accesses))")
     with server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def gpc_network():
-    network = DemoNetwork.start(practices=2, patients=80, gp_connect=(1,))
-    try:
-        yield network
-    finally:
-        network.stop()
 
 
 def settings_for(notify: DemoNotify, rule: str = "cross-practice", **kw) -> NotifySettings:

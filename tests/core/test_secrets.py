@@ -36,15 +36,6 @@ class LockedKeyring(MemoryKeyring):
 
 
 @pytest.fixture
-def memory_keyring():
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
-
-
-@pytest.fixture
 def locked_keyring():
     previous = keyring.get_keyring()
     keyring.set_keyring(LockedKeyring())

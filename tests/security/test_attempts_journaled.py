@@ -58,20 +58,26 @@ def linked(journal: Journal, practice_id: str, action: Action) -> tuple[Any, Any
     return intent, outcome
 
 
+async def failed_open(network: Any, journal: Journal, practice_id: str, local_id: str) -> AdapterError:
+    """Open a record that cannot be read, through a core journaling to `journal`; the error it raised."""
+    core = MosaicCore(network.practices, journal=journal, user=USER, policy=None, notify=None)
+    try:
+        await core.sign_in()
+        with pytest.raises(AdapterError) as info:
+            await core.open_record(practice_id, local_id)
+    finally:
+        await core.close()
+    return info.value
+
+
 @pytest.mark.parametrize("index", [EVERYTHING, PER_TYPE], ids=["fhir-everything", "fhir-per-type"])
 async def test_a_deeply_nested_record_is_a_named_error_and_journaled(network, tmp_path, monkeypatch, index) -> None:
     server = network.servers[index]
     patient = next(p for p in server.population if p.nhs_number)
     answering(server, monkeypatch, f"/Patient/{patient.local_id}", nested())  # the read and $everything
     journal = Journal.open(tmp_path / "j.sqlite")
-    core = MosaicCore(network.practices, journal=journal, user=USER, policy=None, notify=None)
-    try:
-        await core.sign_in()
-        with pytest.raises(AdapterError) as info:
-            await core.open_record(server.spec.id, patient.local_id)
-    finally:
-        await core.close()
-    assert server.spec.name in info.value.message and info.value.kind == "bad-reply"
+    error = await failed_open(network, journal, server.spec.id, patient.local_id)
+    assert server.spec.name in error.message and error.kind == "bad-reply"
     intent, outcome = linked(journal, server.spec.id, Action.READ)
     assert intent.patient_local_id == outcome.patient_local_id == patient.local_id
     assert outcome.outcome is Outcome.FAILURE and server.spec.name in (outcome.outcome_detail or "")
@@ -98,14 +104,8 @@ async def test_any_parser_failure_of_an_adapter_is_a_named_error(network, tmp_pa
     server = network.servers[PER_TYPE]
     patient = next(iter(server.population))
     journal = Journal.open(tmp_path / "j.sqlite")
-    core = MosaicCore(network.practices, journal=journal, user=USER, policy=None, notify=None)
-    try:
-        await core.sign_in()
-        with pytest.raises(AdapterError) as info:
-            await core.open_record(server.spec.id, patient.local_id)
-    finally:
-        await core.close()
-    assert server.spec.name in info.value.message and info.value.kind == "bad-reply"
+    error = await failed_open(network, journal, server.spec.id, patient.local_id)
+    assert server.spec.name in error.message and error.kind == "bad-reply"
     _intent, outcome = linked(journal, server.spec.id, Action.READ)
     assert outcome.outcome is Outcome.FAILURE
 

@@ -34,15 +34,6 @@ T0 = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
 USER = AuditUser("jsmith", "Dr Jane Smith", "GP")
 
 
-@pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(previous)
-
-
 def entry(n: int, nhs: str = "9434765919") -> JournalEntry:
     return JournalEntry(action=Action.READ, user=USER, practice_id="riverside", practice_ods="Y01234",
                         patient_local_id=f"p{n}", patient_nhs_number=nhs, sections=("problems",),

@@ -10,25 +10,13 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from app.core.audit.journal import Journal
 from app.core.audit.model import Action, AuditUser, Outcome
 from app.core.service import MosaicCore
-from app.demo.network import DemoNetwork
 from app.demo.population import hash_seed
 
 USER = AuditUser(login="jbloggs", display_name="Dr Jo Bloggs", role="clinician")
 AT_ONCE = 6
-
-
-@pytest.fixture(scope="module")
-def gpc_network():
-    network = DemoNetwork.start(practices=2, patients=80, gp_connect=(1,))
-    try:
-        yield network
-    finally:
-        network.stop()
 
 
 def asked_for(server, trace_id: str | None) -> str | None:

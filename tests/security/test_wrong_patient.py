@@ -21,6 +21,7 @@ from app.core.audit.model import Action, AuditUser, Outcome
 from app.core.model import PatientQuery, PatientRecord, PatientSummary
 from app.core.policy import PolicyError, parse_policy
 from app.core.service import MosaicCore
+from tests.core.test_notify_core import restricting
 
 USER = AuditUser(login="jbloggs", display_name="Dr Jo Bloggs", role="clinician")
 
@@ -107,17 +108,6 @@ async def test_same_record_id_with_another_nhs_number_is_refused(practices, monk
     assert server.spec.name in info.value.message and "NHS number" in info.value.message
     [entry] = journal.query(practice_id=server.spec.id, actions=[Action.READ])
     assert entry.outcome is Outcome.FAILURE and entry.details["received"]["nhs_number"] == other.nhs_number
-
-
-def restricting(practice_id: str, nhs_number: str) -> Any:
-    return parse_policy(f"""
-[roles.clinician]
-practices = ["*"]
-[users.jbloggs]
-role = "clinician"
-[practices.{practice_id}]
-restricted = ["{nhs_number}"]
-""")
 
 
 @pytest.mark.parametrize("index", [0, 1], ids=["fhir-everything", "fhir-per-type"])

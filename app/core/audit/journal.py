@@ -903,12 +903,9 @@ def _how_checked(keyed_from: int | None, checked: int) -> str:
         return (f"Entries 1 to {keyed_from - 1} were recorded before the journal was keyed (Mosaic 0.1) and were "
                 f"checked by their plain hashes ({plain} checked), held in place by the first keyed entry; "
                 f"entries from "
-                f"{keyed_from} on were checked with the journal's key from {_key_source()}.")
-    return f"Every entry was checked with the journal's key from {_key_source()}."
+                f"{keyed_from} on were checked with the journal's key from {keys.key_source()}.")
+    return f"Every entry was checked with the journal's key from {keys.key_source()}."
 
-
-def _key_source() -> str:
-    return f"the environment ({keys.ENV_KEY})" if os.environ.get(keys.ENV_KEY) else "the OS keyring"
 
 
 def _refuse_vanished(path: Path, doing: str) -> None:

@@ -122,6 +122,11 @@ def env_key() -> bytes | None:
     return key
 
 
+def key_source() -> str:
+    """Where this process takes the journal's key from, in words."""
+    return f"the environment ({ENV_KEY})" if os.environ.get(ENV_KEY, "").strip() else "the OS keyring"
+
+
 def _records_kept() -> bool:
     """Whether the keyring's record of the journal can be kept: not when the machine has no keyring at all
     and the key came from the environment (an unattended run); then the record is simply not kept."""
