@@ -293,10 +293,7 @@ class MosaicCore:
         if self.needs_sign_in:  # nothing opens on the user's behalf until they sign in again
             return self.sessions.state(practice_id)
         await self.start_outbox()
-        state = await self.sessions.connect(practice_id)
-        if self._sender is not None:
-            self._sender.retry_now(practice_destination(state.practice))
-        return state
+        return await self.sessions.connect(practice_id)  # online: _state_changed hands it its waiting entries
 
     def _state_changed(self, state: PracticeState) -> None:
         """Practice states as the sessions report them: passed on, and a practice back online can take the
