@@ -78,6 +78,35 @@ class Requester:
 
 
 @dataclass(frozen=True)
+class Address:
+    """The patient's home address as the practice holds it (FHIR Patient.address, use home)."""
+
+    lines: tuple[str, ...] = ()
+    city: str | None = None
+    district: str | None = None
+    postcode: str | None = None
+
+    def one_line(self) -> str:
+        return ", ".join(p for p in (*self.lines, self.city, self.district, self.postcode) if p)
+
+
+#: NHS registration types (GP Connect's registration-type extension): what each code reads as
+REGISTRATION_TYPES = {"R": "Regular", "T": "Temporary", "IN": "Immediately necessary", "E": "Emergency",
+                      "P": "Private", "O": "Other"}
+
+
+@dataclass(frozen=True)
+class Registration:
+    """Where and how the patient is registered, where the practice's system says."""
+
+    practice_ods: str | None = None
+    practice_name: str | None = None
+    gp: str | None = None  # the usual / registered GP, "Dr A Smith"
+    kind: str | None = None  # "Regular", "Temporary", "Emergency", ... (REGISTRATION_TYPES' words)
+    since: date | None = None
+
+
+@dataclass(frozen=True)
 class PatientSummary:
     """What a search returns: enough to pick the right person and open their record."""
 
@@ -93,6 +122,14 @@ class PatientSummary:
     # or date of birth; `local_id` is then the pseudonym too, which the core maps back to the practice's id.
     pseudonym: str | None = None  # stable per patient per study, e.g. "R-7K3Q-M2XD-9FJA"
     birth_year: int | None = None  # the date of birth reduced to its year
+    #: death: False (alive, or not recorded), True (deceased, date unknown) or the date of death
+    deceased: bool | date = False
+    address: Address | None = None
+    registration: Registration | None = None
+
+    @property
+    def is_deceased(self) -> bool:
+        return self.deceased is not False
 
 
 @dataclass(frozen=True)
@@ -100,6 +137,24 @@ class Coding:
     system: str | None
     code: str | None
     display: str | None
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One value of an observation: a result, or one part of it (systolic / diastolic of a blood pressure).
+
+    `flag` is the interpretation as the sender coded it (FHIR v3 ObservationInterpretation: "H", "L", "HH",
+    "LL", "A", "AA", "N", ...), or worked out from the reference range when the sender gave none."""
+
+    name: str
+    value: float | None = None
+    unit: str | None = None
+    text: str | None = None  # a value that is not a number ("Positive", "<5")
+    low: float | None = None
+    high: float | None = None
+    range_text: str | None = None  # the range as the sender wrote it, when it is not two numbers
+    flag: str | None = None
+    code: str | None = None  # the code of this value (a component's code), for trends
 
 
 @dataclass(frozen=True)
@@ -117,9 +172,18 @@ class Entry:
     coding: Coding | None = None
     resource_type: str | None = None
     resource_id: str | None = None
+    #: the clinical grouping within its section: problems "active" | "past"; medications "repeat" | "acute" |
+    #: "past"; None where the sender does not say
+    group: str | None = None
+    measurements: tuple[Measurement, ...] = ()  # observations: the values, units, ranges and flags
+    report: str | None = None  # observations: the report (DiagnosticReport) this result belongs to, by title
+    report_id: str | None = None
+    notes: str | None = None  # consultations: what the clinician wrote (never shown in the research view)
+    reaction: str | None = None  # allergies: the reaction(s)
+    severity: str | None = None  # allergies: "mild" | "moderate" | "severe"; or the criticality ("high risk")
 
 
-SectionStatus = Literal["loaded", "failed", "unsupported"]
+SectionStatus = Literal["loaded", "failed", "unsupported", "withheld"]
 
 
 @dataclass(frozen=True)
@@ -148,6 +212,11 @@ class Section:
     @classmethod
     def unsupported(cls, name: SectionName) -> Section:
         return cls(name, "unsupported")
+
+    @classmethod
+    def withheld(cls, name: SectionName) -> Section:
+        """Not shown under the access policy for the user's role (the research view, say): never a failure."""
+        return cls(name, "withheld")
 
 
 @dataclass(frozen=True)
