@@ -104,6 +104,7 @@ class Registration:
     gp: str | None = None  # the usual / registered GP, "Dr A Smith"
     kind: str | None = None  # "Regular", "Temporary", "Emergency", ... (REGISTRATION_TYPES' words)
     since: date | None = None
+    branch: str | None = None  # the preferred branch surgery, where the practice has several (GP Connect)
 
 
 @dataclass(frozen=True)
