@@ -112,3 +112,139 @@ def access_notes(record: PatientRecord) -> list[str]:
     if notes and record.access_reason:
         notes.append(f"Reason given: {record.access_reason}")
     return notes
+
+
+# --- clinical words for record entries (never a raw FHIR code on screen) ----------------------------------
+
+#: the group an entry falls in within its section, as a clinician reads the record
+ACTIVE, PAST, REPEAT, ACUTE, CURRENT = "active", "past", "repeat", "acute", "current"
+
+GROUP_TITLES: dict[tuple[str, str], str] = {
+    ("problems", ACTIVE): "Active problems",
+    ("problems", PAST): "Significant past problems",
+    ("medications", REPEAT): "Repeat medication",
+    ("medications", ACUTE): "Acute medication",
+    ("medications", CURRENT): "Current medication",  # the sender does not say repeat or acute
+    ("medications", PAST): "Past medication",
+}
+
+_PAST_PROBLEM = {"inactive", "resolved", "remission"}
+_PAST_MEDICATION = {"stopped", "completed", "cancelled", "entered-in-error", "ended", "not-taken", "inactive"}
+
+#: what a status code reads as; a status that is what the clinician expects there says nothing (see status_words)
+_STATUS_WORDS = {
+    "active": "Active", "inactive": "Inactive", "resolved": "Resolved", "remission": "In remission",
+    "recurrence": "Recurrence", "relapse": "Relapse", "stopped": "Stopped", "completed": "Completed",
+    "cancelled": "Cancelled", "on-hold": "On hold", "draft": "Draft", "unknown": "Status unknown",
+    "entered-in-error": "Entered in error", "ended": "Ended", "intended": "Intended", "not-taken": "Not taken",
+    "final": "Final result", "preliminary": "Preliminary result", "amended": "Amended result",
+    "corrected": "Corrected result", "registered": "Awaiting result", "partial": "Partial result",
+    "finished": "Completed", "in-progress": "In progress", "planned": "Planned", "arrived": "Arrived",
+    "triaged": "Triaged", "onleave": "On leave", "not-done": "Not given", "unconfirmed": "Unconfirmed",
+    "confirmed": "Confirmed", "refuted": "Refuted", "provisional": "Provisional", "differential": "Differential",
+}
+
+#: statuses that are the ordinary case in their section (a final result, a finished consultation): no words
+_ORDINARY = {
+    "problems": {"active", "inactive", "resolved"},  # already said by the group (active / past)
+    "medications": {"active"},
+    "allergies": {"active", "confirmed"},
+    "encounters": {"finished"},
+    "observations": {"final"},
+    "immunisations": {"completed"},
+}
+
+
+def entry_group(section: str, entry_group_: str | None, status: str | None) -> str | None:
+    """Which group an entry is read in: problems active | past; medications repeat | acute | current | past.
+    The sender's own grouping first; otherwise worked out from the status (an unknown status stays with
+    the current ones, where it is seen). None for sections without groups."""
+    code = (status or "").strip().lower()
+    if section == "problems":
+        if entry_group_ in (ACTIVE, PAST):
+            return entry_group_
+        return PAST if code in _PAST_PROBLEM else ACTIVE
+    if section == "medications":
+        if code in _PAST_MEDICATION or entry_group_ == PAST:
+            return PAST
+        return entry_group_ if entry_group_ in (REPEAT, ACUTE) else CURRENT
+    return None
+
+
+def status_words(section: str, status: str | None) -> str:
+    """A status as a clinician says it ("Stopped", "Preliminary result"), or "" when it is the ordinary case
+    there (a final result, a finished consultation, an active problem under Active problems). An unknown
+    code is written as words, never shown raw ("in-progress" -> "In progress")."""
+    code = (status or "").strip().lower()
+    if not code or code in _ORDINARY.get(section, set()):
+        return ""
+    words = _STATUS_WORDS.get(code)
+    if words is None:
+        words = code.replace("-", " ").replace("_", " ")
+        words = words[:1].upper() + words[1:]
+    return words
+
+
+def severity_words(severity: str | None) -> str:
+    """An allergy's severity or criticality in words: "Severe", "High risk"."""
+    text = (severity or "").strip().lower()
+    return {"high": "High risk", "low": "Low risk", "unable-to-assess": "Risk not assessed"}.get(
+        text, text[:1].upper() + text[1:])
+
+
+#: abnormal flags (FHIR v3 ObservationInterpretation): (symbol, words, level 1 abnormal / 2 critical)
+_FLAGS = {
+    "H": ("▲", "High", 1), "L": ("▼", "Low", 1), "HH": ("▲▲", "Critically high", 2),
+    "LL": ("▼▼", "Critically low", 2), "A": ("◆", "Abnormal", 1), "AA": ("◆◆", "Critically abnormal", 2),
+    "HU": ("▲▲", "Significantly high", 2), "LU": ("▼▼", "Significantly low", 2), "POS": ("◆", "Positive", 1),
+    "DET": ("◆", "Detected", 1), "R": ("◆", "Resistant", 1), "I": ("◆", "Intermediate", 1),
+    ">": ("▲", "Above the measurable range", 1), "<": ("▼", "Below the measurable range", 1),
+}
+
+
+def measurement_flag(flag: str | None, value: float | None = None, low: float | None = None,
+                     high: float | None = None) -> str | None:
+    """The flag as sent, else worked out from the reference range (None: normal, or nothing to go on)."""
+    if flag:
+        return flag.strip().upper()
+    if value is None:
+        return None
+    if high is not None and value > high:
+        return "H"
+    if low is not None and value < low:
+        return "L"
+    return None
+
+
+def flag_words(flag: str | None) -> tuple[str, int]:
+    """('▲ High', 1): the symbol and words of an abnormal flag, and its level (0: normal or none, 1: abnormal,
+    2: critical). Shown in words, a symbol and colour together, never colour alone."""
+    code = (flag or "").strip().upper()
+    if not code or code in ("N", "NEG", "ND", "S"):
+        return "", 0
+    symbol, words, level = _FLAGS.get(code, ("◆", f"Abnormal ({code})", 1))
+    return f"{symbol} {words}", level
+
+
+def format_number(value: float) -> str:
+    """6.4, 142, 0.05: as few digits as the value needs."""
+    return f"{value:g}" if abs(value) < 1e6 else f"{value:,.0f}"
+
+
+def format_value(value: float | None, unit: str | None, text: str | None) -> str:
+    """'6.4 mmol/L', or the value as sent when it is not a number ('Positive', '<5')."""
+    if value is not None:
+        shown = format_number(value)
+        return f"{shown} {unit}".strip() if unit else shown
+    return (text or "").strip()
+
+
+def format_range(low: float | None, high: float | None, range_text: str | None) -> str:
+    """'0–5.0', '< 5.2', '> 60', or the range as the sender wrote it."""
+    if low is not None and high is not None:
+        return f"{format_number(low)}–{format_number(high)}"
+    if high is not None:
+        return f"< {format_number(high)}"
+    if low is not None:
+        return f"> {format_number(low)}"
+    return (range_text or "").strip()
