@@ -48,6 +48,7 @@ class AccessSummary:
 
 
 if TYPE_CHECKING:  # SQLAlchemy and Alembic are imported on the core's loop thread, not the GUI's
+    from app.core.all_practices import AllPractices
     from app.core.audit.journal import DestinationStatus, Journal
     from app.core.audit.model import AuditUser, JournalEntry
     from app.core.audit.outbox import OutboxSender
@@ -651,6 +652,16 @@ class MosaicCore:
         self._tell_patient(committed, practice, record)
         shown = dataclasses.replace(record, contact=None)  # contact details are for the notifier only
         return shown if view is None else view.record(shown)  # the research view: pseudonymised unless consented
+
+    async def open_all_practices(self, nhs_number: str, *, reason: str | None = None,
+                                 break_glass: bool = False) -> AllPractices:
+        """The patient with this NHS number at every practice they are registered at, each record opened through
+        `open_record` (policy per practice, one journal entry per practice, the patient checked); a practice
+        that fails or is refused is named with why, the others are still handed back. Not in the research
+        view (PolicyError): see app/core/all_practices.py."""
+        from app.core.all_practices import open_all_practices
+
+        return await open_all_practices(self, nhs_number, reason=reason, break_glass=break_glass)
 
     # --- telling the patient ------------------------------------------------------------------------------
 
