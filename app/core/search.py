@@ -32,6 +32,9 @@ class PracticeResults:
     queried: bool = True  # False when no request left for this practice (not signed in, unsupported)
     trace_id: str | None = None  # the request's id at the practice, where its own audit keys on it
     refused_by_policy: bool = False  # the access policy keeps this user from this practice: not searched
+    #: this kind of search is not one the practice's system can take, in words after the practice's name
+    #: ("can only be searched by NHS number"): not asked, so counted apart from the practices that answered
+    unsupported: str | None = None
     #: entries of the practice's answer that could not be read: counted and named (`unreadable_text`), never
     #: dropped silently (the patients shown may not be all the practice holds)
     unreadable: int = 0
@@ -120,10 +123,11 @@ async def _search_one(sessions: SessionManager, practice_id: str, query: Patient
         return PracticeResults(practice_id, error=f"{practice.name} was not searched: {why}", queried=False)
     if query.is_criteria and not adapter.supports_criteria_search:  # "not provided", never "0 patients"
         return PracticeResults(practice_id, note=f"{practice.name} cannot be searched by study criteria: this is not "
-                               "provided by this practice's system.", queried=False, practice_name=practice.name)
+                               "provided by this practice's system.", queried=False, practice_name=practice.name,
+                               unsupported="cannot be searched by study criteria")
     if not adapter.supports_demographic_search and not query.nhs_number:
         return PracticeResults(practice_id, note=f"{practice.name} can only be searched by NHS number.",
-                               queried=False)
+                               queried=False, unsupported="can only be searched by NHS number")
     if before is not None:
         try:
             await before(practice_id)

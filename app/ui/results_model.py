@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap, QStandardItem, QStandardItemModel
 
 from app.core.display import display_name, format_date, format_patient_nhs_number, format_sex
@@ -24,12 +24,17 @@ from app.core.model import PatientSummary, Practice
 from app.core.nhs_number import format_nhs_number
 from app.core.search import PatientGroup
 from app.ui import style
+from app.ui.result_cells import age_cell, age_sort_key, born_sort_key, name_sort_key, text_sort_key
 
-COLUMNS = ("Practice", "Name", "Date of birth", "NHS number", "Postcode", "Sex")
+COLUMNS = ("Practice", "Name", "Date of birth", "Age", "NHS number", "Postcode", "Sex")
+PRACTICE_COLUMN, NAME_COLUMN, BORN_COLUMN, AGE_COLUMN, NUMBER_COLUMN, POSTCODE_COLUMN, SEX_COLUMN = range(7)
 PATIENT_ROLE = Qt.ItemDataRole.UserRole + 1
 KEY_ROLE = Qt.ItemDataRole.UserRole + 2
 GROUP_SIZE_ROLE = Qt.ItemDataRole.UserRole + 3
 RESTRICTION_ROLE = Qt.ItemDataRole.UserRole + 4  # the access policy's mark on a registration, e.g. restricted
+SORT_ROLE = Qt.ItemDataRole.UserRole + 5  # what a column sorts by when its heading is clicked (a string)
+NHS_NUMBER_ROLE = Qt.ItemDataRole.UserRole + 6  # a person's NHS number, on every row of a group (parent and children)
+ADDRESS_WITHHELD = "Withheld"
 
 @dataclass(frozen=True)
 class AccessMark:
@@ -38,6 +43,8 @@ class AccessMark:
     text: str  # "Restricted — break-glass"
     why: str  # the tooltip: what opening it will ask for
     severe: bool = True  # red (restricted) or dark amber (a reason and a review flag)
+    #: the core withheld where the patient lives (a restricted record): the row says "Withheld", never blank
+    withholds_address: bool = False
 
 
 #: the access policy's mark on a result, or None
@@ -273,21 +280,39 @@ class ResultsModel(QStandardItemModel):
         shown_name = display_name(patient) + (f"  ·  {mark.text}" if mark else "")
         born = str(patient.birth_year or "") if patient.pseudonym else format_date(patient.birth_date)
         number = "Withheld" if patient.pseudonym else format_patient_nhs_number(patient)  # the column is narrow
-        texts = (name, shown_name, born, number, patient.postcode or "", format_sex(patient.sex))
+        age, age_words = age_cell(patient)
+        withheld = bool(mark and mark.withholds_address)
+        postcode = ADDRESS_WITHHELD if withheld else _postcode(patient)
+        texts = (name, shown_name, born, age, number, postcode, format_sex(patient.sex))
         tip = f"{display_name(patient)} at {name}. Press Enter or double-click to open the record."
+        if patient.is_deceased:
+            tip += f"\n{age_words}."
         if mark:
             tip += f"\n{mark.text}: {mark.why}"
+        if withheld:
+            tip += "\nWhere this patient lives is withheld: their record is restricted."
         shared: dict[int, Any] = {_TOOLTIP: tip, PATIENT_ROLE: patient,
-                                  KEY_ROLE: (patient.practice_id, patient.local_id), GROUP_SIZE_ROLE: 1}
+                                  KEY_ROLE: (patient.practice_id, patient.local_id), GROUP_SIZE_ROLE: 1,
+                                  NHS_NUMBER_ROLE: patient.nhs_number or ""}
         cells = [{**shared, _DISPLAY: text, _ACCESSIBLE: text} for text in texts]
+        sort_keys = (text_sort_key(name), name_sort_key(patient), born_sort_key(patient), age_sort_key(patient),
+                     patient.nhs_number or "~", text_sort_key("" if withheld else postcode), text_sort_key(texts[6]))
+        for cell, key in zip(cells, sort_keys, strict=True):
+            cell[SORT_ROLE] = key
+        cells[AGE_COLUMN][_ACCESSIBLE] = age_words
         if practice:
-            cells[0][_DECORATION] = style.swatch_icon(practice.colour)
+            cells[PRACTICE_COLUMN][_DECORATION] = style.swatch_icon(practice.colour)
         if mark:
-            cells[1][RESTRICTION_ROLE] = mark.text
-            cells[1][_FOREGROUND] = QColor(style.ERROR if mark.severe else _AMBER_TEXT)
-            cells[1][_FONT] = self._bold
+            cells[NAME_COLUMN][RESTRICTION_ROLE] = mark.text
+            cells[NAME_COLUMN][_FOREGROUND] = QColor(style.ERROR if mark.severe else _AMBER_TEXT)
+            cells[NAME_COLUMN][_FONT] = self._bold
+        if patient.is_deceased:
+            cells[AGE_COLUMN][_FONT] = self._bold
+        if withheld:
+            cells[POSTCODE_COLUMN][_FOREGROUND] = QColor(style.SECONDARY)
+            cells[POSTCODE_COLUMN][_ACCESSIBLE] = "Address withheld: restricted record"
         if not patient.nhs_number:
-            cells[3][_FOREGROUND] = QColor(style.SECONDARY)
+            cells[NUMBER_COLUMN][_FOREGROUND] = QColor(style.SECONDARY)
         for column, roles in enumerate(cells):
             self.setItemData(self.index(row, column, parent), roles)
 
@@ -298,20 +323,31 @@ class ResultsModel(QStandardItemModel):
                    if m.practice_id in self._practices]
         differs = len({(m.family.upper(), m.given, m.birth_date) for m in group.members}) > 1
         name = display_name(lead) + ("  (details differ)" if differs else "")
-        texts = (f"Registered at {len(group.members)} practices", name, format_date(lead.birth_date),
+        age, _ = age_cell(lead)
+        texts = (f"Registered at {len(group.members)} practices", name, format_date(lead.birth_date), age,
                  format_nhs_number(group.nhs_number), "", format_sex(lead.sex))
-        tip = (f"The same NHS number is registered at {len(group.members)} practices. "
-               "Open each registration from the rows below.")
+        tip = (f"The same NHS number is registered at {len(group.members)} practices. Open each registration "
+               "from the rows below, or all of them at once with Open at every practice.")
         if differs:
             tip += " The practices hold different names or dates of birth for this NHS number: check each."
         key = ("group", group.nhs_number or "")
+        lead_practice = self._practices.get(lead.practice_id)
+        sort_keys = (text_sort_key(lead_practice.name if lead_practice else lead.practice_id), name_sort_key(lead),
+                     born_sort_key(lead), age_sort_key(lead), group.nhs_number or "~", "~", text_sort_key(texts[6]))
         for column, text in enumerate(texts):
             index = self.index(row, column, parent)
             for role, value in ((_DISPLAY, text), (_ACCESSIBLE, text), (_TOOLTIP, tip), (KEY_ROLE, key),
-                                (GROUP_SIZE_ROLE, len(group.members))):
+                                (GROUP_SIZE_ROLE, len(group.members)), (SORT_ROLE, sort_keys[column]),
+                                (NHS_NUMBER_ROLE, group.nhs_number or "")):
                 self.setData(index, value, role)
         self.setData(self.index(row, 0, parent), multi_swatch(colours), _DECORATION)
-        self.setData(self.index(row, 1, parent), QColor(style.ERROR) if differs else None, _FOREGROUND)
+        self.setData(self.index(row, NAME_COLUMN, parent), QColor(style.ERROR) if differs else None, _FOREGROUND)
+
+
+def _postcode(patient: PatientSummary) -> str:
+    if patient.postcode:
+        return patient.postcode
+    return (patient.address.postcode or "") if patient.address is not None else ""
 
 
 def _plain(kept: QPersistentModelIndex) -> QModelIndex:
@@ -323,3 +359,43 @@ def _group_sort_key(group: PatientGroup) -> tuple[str, str, str]:
     lead = group.members[0]
     born = lead.birth_date.isoformat() if lead.birth_date else ""
     return (lead.family.upper(), " ".join(lead.given).upper(), born)
+
+
+class SortedResults(QSortFilterProxyModel):
+    """The results as the tree shows them: in the model's own order (family name, given names, date of birth)
+    until a heading is clicked, then by that column (SORT_ROLE), both ways; each group's registrations stay
+    under their person and are sorted among themselves. Qt sorts in C++: nothing here is called per row."""
+
+    def __init__(self, source: ResultsModel, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.results = source
+        self.setSourceModel(source)
+        self.setSortRole(SORT_ROLE)
+        self.setDynamicSortFilter(True)  # answers arriving later go to their sorted places
+
+    @property
+    def patients(self) -> list[PatientSummary]:
+        return self.results.patients
+
+    def person_count(self) -> int:
+        return self.results.person_count()
+
+    def patient_at(self, index: Index) -> PatientSummary | None:
+        return self.results.patient_at(index)
+
+    def index_of(self, key: Key) -> QModelIndex:
+        """The row showing this registration (or ("group", NHS number): its person's row), as the tree has it."""
+        return self.mapFromSource(self.results.index_of(key))
+
+    def clear_results(self) -> None:
+        self.results.clear_results()
+
+    def group_number_at(self, index: QModelIndex) -> str | None:
+        """The NHS number of the person registered at several practices whose row (or registration) this is."""
+        if not index.isValid():
+            return None
+        top = index.siblingAtColumn(0)
+        if top.parent().isValid():
+            top = top.parent()
+        number = top.data(NHS_NUMBER_ROLE)
+        return number if number and (top.data(GROUP_SIZE_ROLE) or 0) > 1 else None

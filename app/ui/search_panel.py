@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from PySide6.QtCore import QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAccessible, QAccessibleAnnouncementEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMenu,
     QPushButton,
     QScrollArea,
     QStyledItemDelegate,
@@ -29,7 +30,8 @@ from app.core.nhs_number import normalise
 from app.core.query import nhs_number_problem
 from app.core.search import PracticeResults
 from app.ui import style
-from app.ui.results_model import AccessCheck, ResultsModel
+from app.ui.results_model import AccessCheck, ResultsModel, SortedResults
+from app.ui.search_summary import SearchTally
 
 PLACEHOLDER = "NHS number, name (family first) or date of birth"
 TYPING_PAUSE_MS = 800
@@ -81,19 +83,21 @@ class SearchPanel(QWidget):
 
     search_requested = Signal(str)
     open_requested = Signal(object)  # PatientSummary
+    open_all_requested = Signal(str)  # an NHS number registered at several practices: open it at every one
+    fold_toggled = Signal(bool)  # the "Search results (N)" toggle was clicked: True to fold the results away
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._practices: dict[str, Practice] = {}
         self._pending: list[str] = []
-        self._answered: list[str] = []
+        self._tally = SearchTally()
         self._problems: list[tuple[str, str]] = []
         self._notes: list[tuple[str, str]] = []
-        self._outside_role: list[str] = []  # practices the access policy kept this search from
         self._arrived: list[PracticeResults] = []  # answers not shown yet, in order of arrival
         self._applied_at = 0.0  # time.monotonic() of the last update of the results
         self._finishing: tuple[str | None, Callable[[], None] | None] | None = None  # finish() waiting for them
         self._last_error: str | None = ""  # differs from None, so the first call sets everything up
+        self.folded = False  # the results folded away (a record is open): see set_folded
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(6)
@@ -128,21 +132,47 @@ class SearchPanel(QWidget):
         self.field_error.hide()
         layout.addWidget(self.field_error)
 
+        summary_row = QHBoxLayout()
+        summary_row.setSpacing(8)
+        self.fold_button = QToolButton()
+        self.fold_button.setObjectName("resultsToggle")
+        self.fold_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.fold_button.setAutoRaise(True)
+        self.fold_button.clicked.connect(lambda: self.fold_toggled.emit(not self.folded))
+        summary_row.addWidget(self.fold_button, 0, Qt.AlignmentFlag.AlignTop)
         self.count_line = QLabel("Search for a patient by NHS number, name or date of birth.")
         self.count_line.setObjectName("countLine")
         self.count_line.setAccessibleName("Search summary")
         self.count_line.setWordWrap(True)
-        layout.addWidget(self.count_line)
+        summary_row.addWidget(self.count_line, 1)
+        self.open_all_button = QPushButton("Open at every practice")
+        self.open_all_button.setObjectName("secondaryButton")
+        self.open_all_button.setAccessibleName("Open at every practice")
+        self.open_all_button.setToolTip("Open this person's records from every practice they are registered at, "
+                                        "in one view (the selected NHS number)")
+        self.open_all_button.clicked.connect(self._open_all_current)
+        self.open_all_button.hide()
+        summary_row.addWidget(self.open_all_button, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addLayout(summary_row)
 
-        self.model = ResultsModel(self)
+        self.results = ResultsModel(self)
+        self.model = SortedResults(self.results, self)  # what the tree shows: sorted by the heading clicked
         self.tree = ResultsTree()
         self.tree.setModel(self.model)
         header = self.tree.header()
         header.setStretchLastSection(False)
-        for column, width in enumerate((230, 230, 110, 120, 90, 80)):
+        for column, width in enumerate((230, 230, 110, 64, 120, 90, 80)):
             self.tree.setColumnWidth(column, width)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSortIndicatorClearable(True)  # a third click goes back to the list's own order
+        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        header.setToolTip("Click a heading to sort by it; click again to reverse, a third time for the list's "
+                          "own order (name, then date of birth)")
+        self.tree.setSortingEnabled(True)
         self.tree.activated.connect(self._activated)  # Enter, and double-click (or single, per style)
+        self.tree.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.tree.customContextMenuRequested.connect(self._context_menu)
+        self.tree.selectionModel().currentChanged.connect(self._current_changed)
         self.tree.setMinimumHeight(140)
         layout.addWidget(self.tree, 1)
 
@@ -177,6 +207,64 @@ class SearchPanel(QWidget):
         self._apply_timer.setSingleShot(True)
         self._apply_timer.timeout.connect(self._apply_arrived)
         self.show_field_error(None)
+        self._update_fold_button()
+
+    # -- folding away while a record is open -------------------------------------------------------------
+
+    def set_folded(self, folded: bool) -> None:
+        """Folded: only the search row and the "Search results (N)" toggle stay, so an open record gets the
+        height; the results, their selection and the status lines are kept as they were."""
+        self.folded = folded
+        self.tree.setVisible(not folded)
+        self.status_area.setVisible(not folded and bool(self._problems or self._notes))
+        self._update_fold_button()
+        self._update_open_all()
+
+    def _update_fold_button(self) -> None:
+        people = self.model.person_count()
+        self.fold_button.setText(f"Search results ({people})")
+        self.fold_button.setArrowType(Qt.ArrowType.RightArrow if self.folded else Qt.ArrowType.DownArrow)
+        verb = "Show" if self.folded else "Hide"
+        self.fold_button.setToolTip(f"{verb} the search results (Ctrl+F shows them and goes to the search box)")
+        self.fold_button.setAccessibleName(f"{verb} search results, {people} "
+                                           f"{'patient' if people == 1 else 'patients'}")
+
+    # -- opening a person at every practice --------------------------------------------------------------
+
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self._update_open_all()
+
+    def _update_open_all(self) -> None:
+        number = None if self.folded else self.model.group_number_at(self.tree.currentIndex())
+        self.open_all_button.setVisible(number is not None)
+        if number is not None:
+            top = self.model.index_of(("group", number))
+            count = self.model.rowCount(top)
+            self.open_all_button.setText(f"Open at all {count} practices")
+            self.open_all_button.setAccessibleName(f"Open at all {count} practices")
+
+    def _open_all_current(self) -> None:
+        number = self.model.group_number_at(self.tree.currentIndex())
+        if number is not None:
+            self.open_all_requested.emit(number)
+
+    def _context_menu(self, position: QPoint) -> None:
+        index = self.tree.indexAt(position)
+        if not index.isValid():
+            return
+        menu = QMenu(self.tree)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        patient = self.model.patient_at(index)
+        if patient is not None:
+            menu.addAction("Open record", lambda: self.open_requested.emit(patient))
+        number = self.model.group_number_at(index)
+        if number is not None:
+            count = self.model.rowCount(self.model.index_of(("group", number)))
+            menu.addAction(f"Open at every practice ({count})", lambda: self.open_all_requested.emit(number))
+        if menu.isEmpty():
+            menu.deleteLater()
+            return
+        menu.popup(self.tree.viewport().mapToGlobal(position))
 
     # -- input -------------------------------------------------------------------------------------
 
@@ -223,11 +311,11 @@ class SearchPanel(QWidget):
 
     def set_practices(self, practices: list[Practice]) -> None:
         self._practices = {p.id: p for p in practices}
-        self.model.set_practices(practices)
+        self.results.set_practices(practices)
 
     def set_access_check(self, check: AccessCheck | None) -> None:
         """How the access policy marks results (restricted patients); None without a policy."""
-        self.model.set_access_check(check)
+        self.results.set_access_check(check)
 
     def begin(self) -> None:
         """A new search: forget the previous one's results and status."""
@@ -235,12 +323,11 @@ class SearchPanel(QWidget):
         self._arrived = []
         self._applied_at = 0.0
         self._finishing = None
-        self.model.clear_results()
+        self.results.clear_results()
         self._pending = list(self._practices)
-        self._answered = []
+        self._tally = SearchTally()
         self._problems = []
         self._notes = []
-        self._outside_role = []
         self._refresh_status(finished=False)
 
     def add_result(self, result: PracticeResults) -> None:
@@ -295,13 +382,12 @@ class SearchPanel(QWidget):
                 if result.practice_id in self._pending:
                     self._pending.remove(result.practice_id)
                 name = self._name(result.practice_id)
+                self._tally.add(result, name)
                 if result.error:
                     self._problems.append((result.practice_id, _prefixed(name, result.error)))
-                elif _refused_by_policy(result):  # named, but not counted as a practice that answered
-                    self._outside_role.append(result.practice_id)
+                elif result.refused_by_policy or result.unsupported:  # named, not counted as having answered
                     self._notes.append((result.practice_id, _prefixed(name, result.note or "")))
                 else:
-                    self._answered.append(result.practice_id)
                     if result.note:
                         self._notes.append((result.practice_id, _prefixed(name, result.note)))
                     if result.unreadable_text:  # some of its answer is missing: named, never dropped silently
@@ -319,9 +405,9 @@ class SearchPanel(QWidget):
 
     def _add_patients(self, patients: list[PatientSummary]) -> None:
         current = self.model.patient_at(self.tree.currentIndex())
-        added = self.model.add_patients(patients)
+        added = self.results.add_patients(patients)
         for index in added.expand:  # new groups open; a group someone has closed stays closed
-            self.tree.expand(index)
+            self.tree.expand(self.model.mapFromSource(index))
         if added.samples:  # column 0 grows to fit (never shrinks), measured on one row of each kind
             width = max(self.tree.width_hint(index) for index in added.samples)
             width = max(width, self.tree.header().sectionSizeHint(0))
@@ -335,27 +421,23 @@ class SearchPanel(QWidget):
     def _refresh_status(self, finished: bool) -> None:
         total = len(self._practices)
         people = self.model.person_count()
-        noun = "patient" if people == 1 else "patients"
-        answered = len(self._answered)
         if finished:
-            text = f"{people} {noun} from {answered} of {total} practices"
-            if people == 0 and answered:
-                text = f"No patients found at {answered} of {total} practices"
-            if self._outside_role:
-                outside = len(self._outside_role)
-                text += f" · {outside} {'practice' if outside == 1 else 'practices'} outside your role, not searched"
+            text = self._tally.summary(people, total)
         else:
+            noun = "patient" if people == 1 else "patients"
             waiting = ", ".join(self._name(pid) for pid in self._pending)
-            text = f"Searching {total} practices… {people} {noun} so far"
+            text = f"Searching {total} {'practice' if total == 1 else 'practices'}… {people} {noun} so far"
             if waiting:
                 text += f" · waiting for {waiting}"
         self.count_line.setText(text)
         self._show_lines(self.problems, self.problems_label, self._problems)
         self._show_lines(self.notes, self.notes_label, self._notes)
+        self._update_fold_button()
+        self._update_open_all()
 
     def _show_lines(self, frame: QFrame, label: QLabel, lines: list[tuple[str, str]]) -> None:
         frame.setVisible(bool(lines))
-        self.status_area.setVisible(bool(self._problems or self._notes))
+        self.status_area.setVisible(not self.folded and bool(self._problems or self._notes))
         html = "<br>".join(
             f"<span style='color:{self._colour(pid)}'>■</span> {_escape(text)}" for pid, text in lines)
         label.setText(html)
@@ -377,11 +459,6 @@ class SearchPanel(QWidget):
     def _colour(self, practice_id: str) -> str:
         practice = self._practices.get(practice_id)
         return practice.colour if practice else style.SECONDARY
-
-
-def _refused_by_policy(result: PracticeResults) -> bool:
-    """The core skipped this practice under the access policy (no request left for it)."""
-    return result.refused_by_policy
 
 
 def _prefixed(name: str, message: str) -> str:

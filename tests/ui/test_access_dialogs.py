@@ -302,7 +302,7 @@ def test_a_practice_outside_the_role_is_not_searched_and_opens_nothing(qtbot, po
     panel = win.search_panel
     assert panel.notes.isVisible()
     assert f"{outside.practice.name} was not searched" in panel.notes_label.toolTip()
-    assert panel.count_line.text() == "1 patient from 4 of 5 practices · 1 practice outside your role, not searched"
+    assert panel.count_line.text() == "1 patient from 4 of 5 practices; 1 practice outside your role, not searched"
 
     asked = demo_requests(outside)
     _, stranger = lone_patient(network, 3)

@@ -66,7 +66,7 @@ def test_a_failing_practice_is_named_while_the_other_four_answer(qtbot, window, 
     assert panel.problems.isVisible()
     assert broken.practice.name in panel.problems_label.text()
     assert broken.practice.name in panel.problems_label.accessibleDescription()
-    assert panel.count_line.text().endswith("from 4 of 5 practices")
+    assert panel.count_line.text().endswith(f"from 4 of 5 practices; 1 could not be searched: {broken.practice.name}")
 
 
 def test_a_practice_that_is_down_at_sign_in_is_offline_retrying_with_retry_now_and_named_in_search(

@@ -22,7 +22,7 @@ from app.core.search import PracticeResults, group_by_person
 from app.ui import style
 from app.ui.bridge import AsyncBridge
 from app.ui.record_view import NONE_RECORDED, RecordView
-from app.ui.results_model import KEY_ROLE, ResultsModel
+from app.ui.results_model import KEY_ROLE, NUMBER_COLUMN, ResultsModel
 from app.ui.search_panel import APPLY_ROWS_PER_PASS, SearchPanel
 
 pytestmark = pytest.mark.gui
@@ -318,8 +318,8 @@ def test_results_model_cells_are_not_editable(qapp) -> None:
     flags = model.flags(model.index(0, 1))
     assert flags & Qt.ItemFlag.ItemIsSelectable and flags & Qt.ItemFlag.ItemIsEnabled
     assert not flags & Qt.ItemFlag.ItemIsEditable
-    assert model.index(0, 3).data() == "Not recorded"
-    assert model.index(0, 3).data(Qt.ItemDataRole.ForegroundRole).name() == style.SECONDARY
+    assert model.index(0, NUMBER_COLUMN).data() == "Not recorded"
+    assert model.index(0, NUMBER_COLUMN).data(Qt.ItemDataRole.ForegroundRole).name() == style.SECONDARY
     assert model.index_of(("nope", "x")) == QModelIndex()
 
 

@@ -13,7 +13,7 @@ from app.core.model import SECTION_TITLES, PatientSummary, SectionName
 from app.core.nhs_number import format_nhs_number
 from app.ui.main_window import MainWindow
 from app.ui.record_view import NONE_RECORDED, RecordView
-from app.ui.results_model import KEY_ROLE
+from app.ui.results_model import KEY_ROLE, NUMBER_COLUMN
 
 pytestmark = pytest.mark.gui
 TIMEOUT_MS = 10_000
@@ -94,7 +94,7 @@ def test_search_by_nhs_number_groups_a_patient_registered_at_two_practices(qtbot
     group = model.index(0, 0)
     assert group.data() == "Registered at 2 practices"
     assert model.rowCount(group) == 2
-    assert model.index(0, 3).data() == format_nhs_number(number)
+    assert model.index(0, NUMBER_COLUMN).data() == format_nhs_number(number)
     children = {model.index(r, 0, group).data(KEY_ROLE) for r in range(2)}
     assert children == set(registrations)
     assert window.search_panel.tree.isExpanded(group)
@@ -114,7 +114,7 @@ def test_search_by_family_name_lists_results_from_several_practices(qtbot, windo
     patient = model.patient_at(model.index(row, 0))
     assert model.index(row, 1).data() == display_name(patient)
     assert model.index(row, 2).data() == format_date(patient.birth_date)
-    assert model.index(row, 3).data() == format_nhs_number(patient.nhs_number)
+    assert model.index(row, NUMBER_COLUMN).data() == format_nhs_number(patient.nhs_number)
     people = model.rowCount()
     assert window.search_panel.count_line.text() == f"{people} patients from 5 of 5 practices"
 
