@@ -63,11 +63,27 @@ QHeaderView::section {{
 QFrame#practiceRow {{ background: {CARD}; border: 1px solid {BORDER}; border-radius: 4px; }}
 QFrame#card {{ background: {CARD}; border: 1px solid {BORDER}; }}
 QFrame#banner {{ background: {CARD}; border: 1px solid {BORDER}; border-bottom: 2px solid {BLUE}; }}
-QLabel#bannerName {{ font-size: 16pt; font-weight: 700; }}
-QLabel#bannerField {{ font-size: 11pt; }}
+QLabel#bannerName {{ font-size: 14pt; font-weight: 700; }}
+QLabel#bannerField {{ font-size: 10pt; }}
 QLabel#bannerPractice {{ font-size: 11pt; font-weight: 700; }}
+QFrame#banner[deceased="true"] {{ background: #e8edee; }}
+QLabel#deceasedBadge {{ background: {TEXT}; color: white; font-weight: 700; padding: 1px 6px; border-radius: 3px; }}
+QLabel#bannerDetails {{ color: {SECONDARY}; }}
+QFrame#alertsLine {{ border: none; border-top: 1px solid {BORDER}; }}
+QFrame#alertsLine[state="known"] {{ background: #fbe9e7; border-left: 6px solid {ERROR}; }}
+QFrame#alertsLine[state="unknown"] {{ background: #fff4e0; border-left: 6px solid {WARNING_BORDER}; }}
+QFrame#alertsLine[state="quiet"] {{ background: {BACKGROUND}; border-left: 6px solid {BORDER}; }}
+QLabel#incomplete {{ background: {ERROR}; color: white; font-weight: 700; padding: 2px 8px; border-radius: 3px; }}
+QToolButton#copyNhs {{
+    border: 1px solid {BORDER}; border-radius: 3px; padding: 0 4px; background: {CARD}; color: {BLUE}; font-size: 9pt;
+}}
+QToolButton#copyNhs:focus {{ border: 2px solid {TEXT}; }}
 QFrame#sectionBlock {{ background: {CARD}; border: 1px solid {BORDER}; }}
 QLabel#sectionTitle {{ font-size: 12pt; font-weight: 700; color: {TEXT}; }}
+QLabel#groupTitle {{ font-size: 11pt; font-weight: 700; color: {TEXT}; }}
+QToolButton#groupToggle {{ font-size: 11pt; font-weight: 700; color: {TEXT}; border: none; background: transparent; }}
+QToolButton#groupToggle:focus {{ background: {FOCUS}; }}
+QLabel#withheld {{ color: {SECONDARY}; }}
 QLabel#noneRecorded {{ color: {SECONDARY}; font-style: italic; }}
 QLabel#notProvided {{ color: {SECONDARY}; }}
 QFrame#failure {{ background: #fbe9e7; border: none; border-left: 6px solid {ERROR}; }}
