@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Any
 
 from adapters.fhir_r4.mapping import (
@@ -25,6 +26,7 @@ from adapters.fhir_r4.mapping import (
     choose_name,
     concept_text,
     dosage_text,
+    full_date,
     map_patient,
     name_parts,
     nhs_number,
@@ -33,6 +35,9 @@ from adapters.fhir_r4.mapping import (
     sort_newest_first,
     status_code,
 )
+from adapters.gp_connect.consultations import consultation_notes, is_comment_note
+from adapters.gp_connect.patient import deceased, home_address, registration
+from adapters.gp_connect.results import ReportOf, is_test_group, measurements, members, report_membership
 from adapters.patient_contact import patient_contact
 from app.core.display import format_partial_date
 from app.core.model import SECTION_TITLES, Entry, PatientContact, PatientSummary, SectionName
@@ -236,6 +241,7 @@ def map_allergy(r: Json, index: BundleIndex, resolved_list: bool = False) -> Ent
     manifestations = [concept_text(m) for x in reactions for m in _list(x.get("manifestation"))]
     severity = next((_str(x.get("severity")) for x in reactions if _str(x.get("severity"))), None)
     criticality = _str(r.get("criticality"))
+    reaction = _join(dict.fromkeys(m for m in manifestations if m), ", ")
     ended = None
     if resolved:
         ended = _join((f"Ended {_date(end_date)}" if end_date else "Resolved", end_reason), ": ")
@@ -247,7 +253,8 @@ def map_allergy(r: Json, index: BundleIndex, resolved_list: bool = False) -> Ent
     return Entry(text=concept_text(code) or substance or "Allergy (substance not named)",
                  when=_first(r, "onsetDateTime", "assertedDate"),
                  status="resolved" if resolved else (clinical or "active"), detail=detail,
-                 coding=preferred_coding(code), resource_type="AllergyIntolerance", resource_id=_str(r.get("id")))
+                 coding=preferred_coding(code), resource_type="AllergyIntolerance", resource_id=_str(r.get("id")),
+                 reaction=reaction, severity=severity or criticality)
 
 
 def _medication_name(r: Json, index: BundleIndex) -> tuple[str | None, Any]:
@@ -277,6 +284,27 @@ def _prescription_type(plan: Json | None) -> str | None:
     return concept_text(value) if value is not None else None
 
 
+_PAST_MEDICATION = {"completed", "stopped", "entered-in-error", "cancelled", "not-taken"}
+
+
+def medication_group(status: str | None, plan: Json | None, ends: str | None, today: date) -> str | None:
+    """repeat | acute while current; past once completed, stopped or ended (the effective period's end, or the
+    plan's validity, before today). The kind is the plan's prescription type (acute; repeat and repeat
+    dispensing are repeats); None when the practice does not say."""
+    end = full_date(ends)
+    if (status or "").lower() in _PAST_MEDICATION or (end is not None and end < today):
+        return "past"
+    value = _ext_value(plan, "Extension-CareConnect-GPC-PrescriptionType-1", "valueCodeableConcept") if plan else None
+    codes = [(_str(c.get("code")) or _str(c.get("display")) or "").lower()
+             for c in (_obj(x) for x in _list((_obj(value) or {}).get("coding"))) if c]
+    codes.append((_str((_obj(value) or {}).get("text")) or "").lower())
+    if any(c.startswith("repeat") for c in codes) or (plan and _extensions(plan, "MedicationRepeatInformation-1")):
+        return "repeat"
+    if any(c.startswith("acute") or c.startswith("delayed") for c in codes):
+        return "acute"
+    return None
+
+
 def _issue_summary(issues: list[Json], last_issue_ext: str | None) -> str | None:
     dates = sorted(d for d in (_first(i, "authoredOn", "dispenseRequest.validityPeriod.start") for i in issues) if d)
     last = dates[-1] if dates else last_issue_ext
@@ -286,9 +314,12 @@ def _issue_summary(issues: list[Json], last_issue_ext: str | None) -> str | None
     return _join((f"last issued {_date(last)}" if last else None, count), ", ")
 
 
-def map_medications(statements: list[Json], requests: list[Json], index: BundleIndex) -> tuple[list[Entry], int]:
+def map_medications(statements: list[Json], requests: list[Json], index: BundleIndex,
+                    today: date | None = None) -> tuple[list[Entry], int]:
     """One line per MedicationStatement (with its plan's type and its issues summarised); a plan that no
-    statement is based on gets a line of its own. Issues (intent 'order') are never lines."""
+    statement is based on gets a line of its own. Issues (intent 'order') are never lines. Each line's group
+    says whether it is a current repeat, a current acute or past (`medication_group`)."""
+    today = today or date.today()
     orders_by_plan: dict[str, list[Json]] = defaultdict(list)
     plans = [r for r in requests if _str(r.get("intent")) != "order"]
     for order in (r for r in requests if _str(r.get("intent")) == "order"):
@@ -312,10 +343,13 @@ def map_medications(statements: list[Json], requests: list[Json], index: BundleI
             detail = _join((dosage_text(_list(st.get("dosage"))), _prescription_type(plan),
                             _issue_summary(orders_by_plan.get(plan_key or "", []), last_ext),
                             f"ends {_date(end)}" if end else None))
+            status = _str(st.get("status"))
+            ends = end or (_first(plan, "dispenseRequest.validityPeriod.end") if plan else None)
             entries.append(Entry(text=name or "Medication (not named)",
                                  when=_first(st, "effectivePeriod.start", "effectiveDateTime", "dateAsserted"),
-                                 status=_str(st.get("status")), detail=detail, coding=preferred_coding(concept),
-                                 resource_type="MedicationStatement", resource_id=_str(st.get("id"))))
+                                 status=status, detail=detail, coding=preferred_coding(concept),
+                                 resource_type="MedicationStatement", resource_id=_str(st.get("id")),
+                                 group=medication_group(status, plan, ends, today)))
         except _SKIPPABLE:
             skipped += 1
     for plan in plans:
@@ -325,9 +359,12 @@ def map_medications(statements: list[Json], requests: list[Json], index: BundleI
             name, concept = _medication_name(plan, index)
             detail = _join((dosage_text(_list(plan.get("dosageInstruction"))), _prescription_type(plan),
                             _issue_summary(orders_by_plan.get(_key(plan) or "", []), None)))
+            status = _str(plan.get("status"))
             entries.append(Entry(text=name or "Medication (not named)", when=_first(plan, "authoredOn"),
-                                 status=_str(plan.get("status")), detail=detail, coding=preferred_coding(concept),
-                                 resource_type="MedicationRequest", resource_id=_str(plan.get("id"))))
+                                 status=status, detail=detail, coding=preferred_coding(concept),
+                                 resource_type="MedicationRequest", resource_id=_str(plan.get("id")),
+                                 group=medication_group(status, plan,
+                                                        _first(plan, "dispenseRequest.validityPeriod.end"), today)))
         except _SKIPPABLE:
             skipped += 1
     return entries, skipped
@@ -342,16 +379,19 @@ def _significance(r: Json) -> str | None:
 
 
 def map_problem(r: Json, index: BundleIndex) -> Entry:
-    ended = _first(r, "abatementDateTime", "abatementPeriod.start")
+    """A problem header: active while its clinicalStatus is active and it has not ended; past otherwise."""
+    ended = _first(r, "abatementDateTime", "abatementPeriod.start", "abatementPeriod.end")
     detail = _join((_significance(r), f"Ended {_date(ended)}" if ended else None))
     code = r.get("code")
+    status = status_code(r.get("clinicalStatus"))
+    active = (status or "active").lower() in ("active", "recurrence", "relapse") and not ended
     return Entry(text=concept_text(code) or "Problem (not named)",
                  when=_first(r, "onsetDateTime", "onsetPeriod.start", "assertedDate"),
-                 status=status_code(r.get("clinicalStatus")), detail=detail, coding=preferred_coding(code),
-                 resource_type="Condition", resource_id=_str(r.get("id")))
+                 status=status, detail=detail, coding=preferred_coding(code),
+                 resource_type="Condition", resource_id=_str(r.get("id")), group="active" if active else "past")
 
 
-def map_encounter(r: Json, index: BundleIndex, topics: list[str]) -> Entry:
+def map_encounter(r: Json, index: BundleIndex, topics: list[str], notes: str | None = None) -> Entry:
     types = _list(r.get("type"))
     text = next((t for t in (concept_text(x) for x in types) if t), None)
     people: list[str] = []
@@ -364,7 +404,40 @@ def map_encounter(r: Json, index: BundleIndex, topics: list[str]) -> Entry:
     detail = _join((_join(people, ", "), location, f"Topics: {', '.join(topics)}" if topics else None))
     return Entry(text=text or "Consultation", when=_first(r, "period.start"), status=_str(r.get("status")),
                  detail=detail, coding=preferred_coding(types[0]) if types else None, resource_type="Encounter",
-                 resource_id=_str(r.get("id")))
+                 resource_id=_str(r.get("id")), notes=notes)
+
+
+def _topic_title(topic: Json, index: BundleIndex) -> str | None:
+    """A topic's title, else the name of the problem it is about."""
+    title = _str(topic.get("title"))
+    if not title:
+        problem = index.ref(_ext_value(topic, "Extension-CareConnect-RelatedProblemHeader-1", "valueReference"),
+                            topic)
+        title = concept_text(problem.get("code")) if problem else None
+    return title
+
+
+def _consultation_notes(lists: list[Json], index: BundleIndex) -> tuple[dict[str, str], set[str]]:
+    """(encounter key -> its consultation's notes, keys of the comment notes the notes hold)."""
+    notes: dict[str, str] = {}
+    carried: set[str] = set()
+    for consultation in (x for x in lists if list_code(x) == CONSULTATION):
+        encounter_key = _key(index.ref(consultation.get("encounter"), consultation))
+        if not encounter_key:
+            continue
+        text = consultation_notes(consultation, index.ref, lambda topic: _topic_title(topic, index))
+        if text:
+            notes[encounter_key] = "\n".join(filter(None, (notes.get(encounter_key), text)))
+        stack = [consultation]
+        while stack:
+            lst = stack.pop()
+            for item in _list(lst.get("entry")):
+                target = index.ref((_obj(item) or {}).get("item"), lst)
+                if target and target.get("resourceType") == "List" and target is not lst:
+                    stack.append(target)
+                elif target and is_comment_note(target) and _key(target):
+                    carried.add(_key(target) or "")
+    return notes, carried
 
 
 def _consultation_topics(lists: list[Json], index: BundleIndex) -> dict[str, list[str]]:
@@ -379,11 +452,7 @@ def _consultation_topics(lists: list[Json], index: BundleIndex) -> dict[str, lis
             topic = index.ref((_obj(item) or {}).get("item"), consultation)
             if not topic or topic.get("resourceType") != "List":
                 continue
-            title = _str(topic.get("title"))
-            if not title:
-                problem = index.ref(_ext_value(topic, "Extension-CareConnect-RelatedProblemHeader-1",
-                                               "valueReference"), topic)
-                title = concept_text(problem.get("code")) if problem else None
+            title = _topic_title(topic, index)
             categories = [_str(c.get("title")) for c in (index.ref((_obj(i) or {}).get("item"), topic)
                                                          for i in _list(topic.get("entry")))
                           if c and c.get("resourceType") == "List" and list_code(c) == CATEGORY]
@@ -420,28 +489,34 @@ def map_immunization(r: Json, index: BundleIndex) -> Entry:
                  resource_id=_str(r.get("id")))
 
 
-def map_observation(r: Json, index: BundleIndex) -> Entry:
+def map_observation(r: Json, index: BundleIndex, report: ReportOf | None = None) -> Entry:
+    """A result or observation with its values (`measurements`), and the report it belongs to, whose date it
+    takes when it has none of its own (a pathology result is dated by its report)."""
     value = observation_value(r)
     if not value and r.get("related"):
         members = sum(1 for x in _list(r.get("related")) if _str((_obj(x) or {}).get("type")) == "has-member")
         value = f"{members} result{'' if members == 1 else 's'}" if members else None
     comment = _str(r.get("comment"))
     code = r.get("code")
-    return Entry(text=concept_text(code) or "Observation (not named)",
-                 when=_first(r, "effectiveDateTime", "effectivePeriod.start", "issued"),
+    when = _first(r, "effectiveDateTime", "effectivePeriod.start", "issued") or (report.when if report else None)
+    return Entry(text=concept_text(code) or "Observation (not named)", when=when,
                  status=_str(r.get("status")), detail=_join((value, comment)), coding=preferred_coding(code),
-                 resource_type="Observation", resource_id=_str(r.get("id")))
+                 resource_type="Observation", resource_id=_str(r.get("id")), measurements=measurements(r),
+                 report=report.title if report else None, report_id=report.report_id if report else None)
 
 
-def map_report(r: Json, index: BundleIndex) -> Entry:
-    results = len(_list(r.get("result")))
+def map_report(r: Json, index: BundleIndex, title: str | None = None, values: int | None = None) -> Entry:
+    """The report itself, heading its results (same `report_id`): who reported and what they concluded."""
+    results = values if values is not None else len(_list(r.get("result")))
     code = r.get("code")
     performer = next((_who((_obj(p) or {}).get("actor"), index, r) for p in _list(r.get("performer"))), None)
     detail = _join((f"{results} result{'' if results == 1 else 's'}" if results else None,
                     _str(r.get("conclusion")), performer))
-    return Entry(text=concept_text(code) or "Investigation report", when=_first(r, "effectiveDateTime", "issued"),
+    text = title or concept_text(code) or "Investigation report"
+    return Entry(text=text, when=_first(r, "effectiveDateTime", "effectivePeriod.start", "issued"),
                  status=_str(r.get("status")), detail=detail, coding=preferred_coding(code),
-                 resource_type="DiagnosticReport", resource_id=_str(r.get("id")))
+                 resource_type="DiagnosticReport", resource_id=_str(r.get("id")), report=text,
+                 report_id=_str(r.get("id")))
 
 
 # --- the whole bundle ------------------------------------------------------------------------------
@@ -462,9 +537,10 @@ def _outcome_issues(resource: Json) -> Iterator[tuple[str | None, str | None, st
 
 
 def map_structured_bundle(bundle: Any, practice_id: str, requested: Iterable[SectionName] = tuple(SectionName),
-                          nhs_number_asked: str | None = None) -> StructuredRecord:
+                          nhs_number_asked: str | None = None, today: date | None = None) -> StructuredRecord:
     """Map a getstructuredrecord reply. `requested` are the sections the request asked for; the others
-    stay None in `entries` whatever the bundle holds."""
+    stay None in `entries` whatever the bundle holds. `today` (default: the local date) decides which
+    medications have ended."""
     requested = set(requested)
     index = BundleIndex()
     resources: list[Json] = []
@@ -482,7 +558,8 @@ def map_structured_bundle(bundle: Any, practice_id: str, requested: Iterable[Sec
     if patients:
         summary = map_patient(patients[0], practice_id)
         local = summary.nhs_number or nhs_number_asked or summary.local_id
-        patient = replace(summary, local_id=local)
+        patient = replace(summary, local_id=local, deceased=deceased(patients[0]), address=home_address(patients[0]),
+                          registration=registration(patients[0], index.ref))
     record = StructuredRecord(patient=patient,
                               contact=patient_contact(patients[0], by_type.get("Flag", [])) if patients else None)
 
@@ -547,21 +624,31 @@ def map_structured_bundle(bundle: Any, practice_id: str, requested: Iterable[Sec
     for r in resolved_allergies:
         add(SectionName.ALLERGIES, map_allergy, r, index, True)
     meds, skipped = map_medications(by_type.get("MedicationStatement", []), by_type.get("MedicationRequest", []),
-                                    index)
+                                    index, today)
     entries[SectionName.MEDICATIONS].extend(meds)
     record.skipped[SectionName.MEDICATIONS] += skipped
     for r in by_type.get("Condition", []):
         add(SectionName.PROBLEMS, map_problem, r, index)
     topics = _consultation_topics(lists, index)
+    notes, carried = _consultation_notes(lists, index) if SectionName.ENCOUNTERS in requested else ({}, set())
     for r in by_type.get("Encounter", []):
-        add(SectionName.ENCOUNTERS, map_encounter, r, index, topics.get(_key(r) or "", []))
+        add(SectionName.ENCOUNTERS, map_encounter, r, index, topics.get(_key(r) or "", []), notes.get(_key(r) or ""))
     for r in by_type.get("Immunization", []):
         add(SectionName.IMMUNISATIONS, map_immunization, r, index)
+    reports = by_type.get("DiagnosticReport", [])
+    report_of, report_values = report_membership(reports, index.ref, _key)
     for r in by_type.get("Observation", []):
-        section = SectionName.IMMUNISATIONS if _key(r) in immunisation_items else SectionName.OBSERVATIONS
-        add(section, map_observation, r, index)
-    for r in by_type.get("DiagnosticReport", []):
-        add(SectionName.OBSERVATIONS, map_report, r, index)
+        key = _key(r) or ""
+        if key in carried:  # a consultation's free text: read in its notes, not as a result
+            continue
+        if key in report_of and _is_grouped(r, index):  # a test group: its members carry its name as their report
+            continue
+        section = SectionName.IMMUNISATIONS if key in immunisation_items else SectionName.OBSERVATIONS
+        add(section, map_observation, r, index, report_of.get(key))
+    titles = {of.report_id: of.title for of in report_of.values()}
+    for r in reports:
+        add(SectionName.OBSERVATIONS, map_report, r, index, titles.get(_str(r.get("id"))),
+            report_values.get(_key(r) or ""))
 
     present = {s for s, t in ((_RESOURCE_SECTION.get(k), v) for k, v in by_type.items()) if s and t}
     for section in SectionName:
@@ -572,6 +659,13 @@ def map_structured_bundle(bundle: Any, practice_id: str, requested: Iterable[Sec
         else:
             record.entries[section] = None
     return record
+
+
+def _is_grouped(observation: Json, index: BundleIndex) -> bool:
+    """A test group whose members came too (a group whose members are missing stays a line of its own)."""
+    if not is_test_group(observation):
+        return False
+    return any(index.ref(m, observation) is not None for m in members(observation))
 
 
 def spine_issues(outcome: Any) -> list[tuple[str | None, str | None, str | None]]:

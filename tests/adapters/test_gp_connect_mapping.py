@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections import Counter
+from datetime import date
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from adapters.gp_connect.mapping import (
     bundle_resources,
     map_structured_bundle,
 )
+from app.core.model import Measurement, Registration
 from app.core.model import SectionName as S
 from tests.conftest import GPCONNECT_DIR
 
@@ -33,6 +35,12 @@ def _counts(bundle: dict[str, Any]) -> Counter[str]:
 
 def _texts(record: Any, section: S) -> list[str]:
     return [e.text for e in record.entries[section] or []]
+
+
+def _listed_ids(bundle: dict[str, Any]) -> set[str]:
+    """Ids of the resources a List entry names (by reference)."""
+    return {e["item"]["reference"].split("/", 1)[-1] for _u, r in bundle_resources(bundle)
+            if r.get("resourceType") == "List" for e in r.get("entry", []) if "reference" in e.get("item", {})}
 
 
 def test_all_the_examples_are_here():
@@ -58,7 +66,14 @@ def test_every_example_maps_with_counts_matching_the_bundle(name):
     assert n(S.PROBLEMS) == counts["Condition"]
     assert n(S.ENCOUNTERS) == counts["Encounter"]
     assert n(S.IMMUNISATIONS) == counts["Immunization"] + imm_observations
-    assert n(S.OBSERVATIONS) == counts["Observation"] - imm_observations + counts["DiagnosticReport"]
+    # a consultation's comment notes are read in its notes; a test group's name is its members' report title
+    listed = _listed_ids(bundle)
+    comment_notes = sum(1 for _u, r in bundle_resources(bundle) if r.get("resourceType") == "Observation"
+                        and r["code"]["coding"][0]["code"] == "37331000000100" and r["id"] in listed)
+    groups = sum(1 for _u, r in bundle_resources(bundle) if r.get("resourceType") == "Observation"
+                 and any(x.get("type") == "has-member" for x in r.get("related", [])))
+    assert n(S.OBSERVATIONS) == (counts["Observation"] - imm_observations - comment_notes - groups
+                                 + counts["DiagnosticReport"])
     assert record.warnings == []  # none of the examples carries a List warning
 
 
@@ -146,14 +161,53 @@ def test_immunisations_given_not_given_and_dissent():
     assert dissent.entries[S.OBSERVATIONS] == []
 
 
-def test_investigations_with_values_and_units():
+def test_investigations_grouped_by_report_with_values_ranges_and_flags():
     record = map_structured_bundle(_load("pathology_response1.json"), "p1")
-    obs = {e.text: e for e in record.entries[S.OBSERVATIONS]}
-    assert obs["Diagnostic studies report"].resource_type == "DiagnosticReport"
-    assert obs["Haemoglobin estimation"].detail.startswith("142 g/dL")
-    assert obs["FBC - Full blood count"].detail == "18 results"
-    psa = map_structured_bundle(_load("pathology_response2.json"), "p1").entries[S.OBSERVATIONS]
-    assert any(e.text == "Prostate specific antigen level" and e.detail.startswith("5.9 ug/L") for e in psa)
+    entries = record.entries[S.OBSERVATIONS]
+    report = next(e for e in entries if e.resource_type == "DiagnosticReport")
+    # titled by its test group, not the generic "Diagnostic studies report"; the group is no line of its own
+    assert (report.text, report.report, report.report_id) == ("FBC - Full blood count", "FBC - Full blood count",
+                                                              "efae5859-28df-4e7d-be91-6df56d8215e4")
+    assert report.detail == "18 results; GREENTOWN GENERAL HOSPITAL"
+    values = [e for e in entries if e.resource_type == "Observation"]
+    assert len(values) == 18 and len(entries) == 19
+    assert all(e.report_id == report.report_id and e.report == "FBC - Full blood count" for e in values)
+    assert all(e.when == "2019-04-03T12:00:00+00:00" for e in values)  # undated results take the report's date
+    obs = {e.text: e for e in values}
+    hb = obs["Haemoglobin estimation"]
+    assert hb.detail.startswith("142 g/dL")
+    assert hb.measurements == (Measurement("Haemoglobin estimation", 142.0, "g/dL", low=115.0, high=150.0,
+                                           code="1022431000000105"),)
+    # a range the laboratory wrote in words is kept as written, not parsed
+    rbc = obs["Red blood cell count"].measurements[0]
+    assert (rbc.low, rbc.high, rbc.range_text, rbc.flag) == (None, None, "less than 3.8 to 5", None)
+
+    psa_record = map_structured_bundle(_load("pathology_response2.json"), "p1").entries[S.OBSERVATIONS]
+    psa = next(e for e in psa_record if e.resource_type == "Observation")
+    assert psa.text == "Prostate specific antigen level" and psa.detail.startswith("5.9 ug/L")
+    # no interpretation sent: 5.9 above the range 0-4 is flagged high from the range
+    assert psa.measurements == (Measurement("Prostate specific antigen level", 5.9, "ug/L", low=0.0, high=4.0,
+                                            flag="H", code="1030791000000100"),)
+    assert psa.report == "Prostate specific antigen level"  # a one-result report is titled by its result
+
+
+def test_interpretation_as_sent_wins_and_components_are_values_of_their_own():
+    bundle = copy.deepcopy(_load("pathology_response2.json"))
+    psa = next(r for _u, r in bundle_resources(bundle) if r["resourceType"] == "Observation")
+    psa["interpretation"] = {"coding": [{"system": "http://hl7.org/fhir/v2/0078", "code": "HH"}]}
+    psa["valueQuantity"] = {"value": 5, "comparator": "<", "unit": "ug/L"}
+    entry = next(e for e in map_structured_bundle(bundle, "p1").entries[S.OBSERVATIONS]
+                 if e.resource_type == "Observation")
+    # a value with a comparator is not a point on a chart: kept as text, with the sender's flag
+    assert entry.measurements[0].value is None and entry.measurements[0].text == "<5 ug/L"
+    assert entry.measurements[0].flag == "HH"
+    record = map_structured_bundle(_load("consultations_response1.json"), "p1")
+    bp = next(e for e in record.entries[S.OBSERVATIONS] if e.text == "O/E - blood pressure reading")
+    assert [(m.name, m.value, m.unit, m.code) for m in bp.measurements] == [
+        ("O/E Systolic BP reading", 130.0, "mmHg", "163030003"),
+        ("O/E Diastolic BP reading", 72.0, "mmHg", "163031004")]
+    temperature = next(e for e in record.entries[S.OBSERVATIONS] if e.text == "Temperature")
+    assert temperature.measurements[0].unit == "°C"  # the UCUM code Cel, not the sender's "C"
 
 
 def test_uncategorised_observations():
@@ -187,3 +241,128 @@ def test_sections_not_requested_stay_unanswered():
     record = map_structured_bundle(_load("consultations_response1.json"), "p1", requested={S.PROBLEMS})
     assert len(record.entries[S.PROBLEMS]) == 4
     assert all(record.entries[s] is None for s in S if s is not S.PROBLEMS)
+
+
+def _patient_resource(bundle: dict[str, Any]) -> dict[str, Any]:
+    return next(r for _u, r in bundle_resources(bundle) if r["resourceType"] == "Patient")
+
+
+def test_address_and_registration_from_the_examples():
+    p = map_structured_bundle(_load("meds_response.json"), "p1").patient
+    assert p.address.one_line() == "Cable Place, Roundhay, Leeds, West Yorkshire, LS1 5HT"
+    # the practice is the managingOrganization, the GP the generalPractitioner, since the registration period
+    assert p.registration == Registration(practice_ods="O001", practice_name="The Trevelyan Practice",
+                                          gp="Miss Nichole Gilbert", kind=None, since=date(1962, 7, 13))
+    assert p.deceased is False and not p.is_deceased
+    # generalPractitioner as a lone object rather than a list reads the same
+    assert map_structured_bundle(_load("problems_response2.json"), "p1").patient.registration.gp == \
+        "Miss Nichole Gilbert"
+    # a Patient with none of it says nothing, rather than guessing
+    bare = map_structured_bundle(_load("pathology_response1.json"), "p1").patient
+    assert (bare.address, bare.registration, bare.deceased) == (None, None, False)
+
+
+def test_registration_type_branch_and_death():
+    bundle = copy.deepcopy(_load("immunizations_response1.json"))
+    location = next(r for _u, r in bundle_resources(bundle) if r["resourceType"] == "Location")
+    patient = _patient_resource(bundle)
+    details = patient["extension"][0]["extension"]
+    details.append({"url": "registrationType", "valueCodeableConcept": {"coding": [
+        {"system": "https://fhir.nhs.uk/CareConnect-RegistrationType-1", "code": "T"}]}})
+    # as published in an example: the branch inside a second RegistrationDetails extension within the first
+    details.append({"url": "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-CareConnect-GPC-RegistrationDetails-1",
+                    "extension": [{"url": "preferredBranchSurgery",
+                                   "valueReference": {"reference": f"Location/{location['id']}"}}]})
+    patient["deceasedDateTime"] = "2024-02-29T08:00:00+00:00"
+    p = map_structured_bundle(bundle, "p1").patient
+    assert (p.registration.kind, p.registration.branch) == ("Temporary", location["name"])
+    assert p.deceased == date(2024, 2, 29) and p.is_deceased
+    patient.pop("deceasedDateTime")
+    patient["deceasedBoolean"] = True
+    assert map_structured_bundle(bundle, "p1").patient.deceased is True
+    patient["deceasedDateTime"] = "2024"  # a year only: deceased, the date unknown
+    patient.pop("deceasedBoolean")
+    assert map_structured_bundle(bundle, "p1").patient.deceased is True
+
+
+def test_problems_split_active_and_past():
+    bundle = copy.deepcopy(_load("consultations_response1.json"))
+    conditions = [r for _u, r in bundle_resources(bundle) if r["resourceType"] == "Condition"]
+    conditions[1]["clinicalStatus"] = "inactive"
+    conditions[2]["abatementDateTime"] = "2019-05-01"
+    problems = {e.text: e for e in map_structured_bundle(bundle, "p1").entries[S.PROBLEMS]}
+    assert {t: e.group for t, e in problems.items()} == {
+        "Anxiety with depression": "active", "Swollen legs": "past", "Upper respiratory infection": "past",
+        "Postviral cough": "active"}
+    assert problems["Upper respiratory infection"].detail == "Ended 01-May-2019"
+
+
+def test_medications_split_repeat_acute_and_past():
+    bundle = copy.deepcopy(_load("meds_response.json"))
+    record = map_structured_bundle(bundle, "p1", today=date(2016, 10, 1))
+    assert [(m.text, m.group) for m in record.entries[S.MEDICATIONS]] == [
+        ("Aspirin 75mg dispersible tablets", "repeat"), ("Amoxicillin 250mg capsules", "past"),
+        ("Amoxicillin 250mg capsules", "past")]
+    # an acute course still running is current; a repeat whose period has ended, or that was stopped, is past
+    statements = {r["id"]: r for _u, r in bundle_resources(bundle) if r["resourceType"] == "MedicationStatement"}
+    amoxicillin = statements["6bff710a-0bdc-4c9b-b98b-40db0a107edc"]
+    amoxicillin["status"] = "active"
+    amoxicillin["effectivePeriod"] = {"start": "2016-09-25", "end": "2016-10-02"}
+    aspirin = statements["791ceb40-db0a-491d-ab0f-22f5a08509fd"]
+    aspirin["effectivePeriod"]["end"] = "2016-09-30"
+    groups = {m.resource_id: m.group for m in map_structured_bundle(bundle, "p1", today=date(2016, 10, 1))
+              .entries[S.MEDICATIONS]}
+    assert groups["6bff710a-0bdc-4c9b-b98b-40db0a107edc"] == "acute"
+    assert groups["791ceb40-db0a-491d-ab0f-22f5a08509fd"] == "past"
+    aspirin["effectivePeriod"].pop("end")
+    aspirin["status"] = "stopped"
+    plan = next(r for _u, r in bundle_resources(bundle) if r.get("id") == "8e078d04-8312-433a-b6b4-46bf52542b0c")
+    plan["extension"][-1]["valueCodeableConcept"]["coding"][0]["code"] = "repeat-dispensing"
+    entries = map_structured_bundle(bundle, "p1", today=date(2016, 10, 1)).entries[S.MEDICATIONS]
+    assert {m.resource_id: m.group for m in entries}["791ceb40-db0a-491d-ab0f-22f5a08509fd"] == "past"
+    aspirin["status"] = "active"
+    entries = map_structured_bundle(bundle, "p1", today=date(2016, 10, 1)).entries[S.MEDICATIONS]
+    assert {m.resource_id: m.group for m in entries}["791ceb40-db0a-491d-ab0f-22f5a08509fd"] == "repeat"
+
+
+def test_allergies_carry_reaction_and_severity():
+    allergies = {e.text: e for e in map_structured_bundle(_load("allergies_response1.json"), "p1")
+                 .entries[S.ALLERGIES]}
+    assert (allergies["Nut allergy"].reaction, allergies["Nut allergy"].severity) == ("Anaphalactic shock", "severe")
+    assert (allergies["Amoxicillin 250mg capsules"].reaction,
+            allergies["Amoxicillin 250mg capsules"].severity) == ("O/E - itchy rash", "mild")
+    assert allergies["Aspirin 75mg dispersible tablet"].status == "resolved"
+    assert (allergies["Allergy to paracetemol"].reaction, allergies["Allergy to paracetemol"].severity) == (None, None)
+    # no reaction severity sent: the criticality stands in
+    bundle = copy.deepcopy(_load("allergies_response1.json"))
+    nut = next(r for _u, r in bundle_resources(bundle) if r.get("resourceType") == "AllergyIntolerance"
+               and r["code"]["coding"][0]["code"] == "256349002")
+    nut["reaction"][0].pop("severity")
+    nut_entry = next(e for e in map_structured_bundle(bundle, "p1").entries[S.ALLERGIES] if e.text == "Nut allergy")
+    assert nut_entry.severity == "high"
+
+
+def test_consultations_carry_their_notes_by_topic_and_heading():
+    record = map_structured_bundle(_load("consultations_response1.json"), "p1")
+    latest, middle, first = record.entries[S.ENCOUNTERS]
+    assert middle.notes.splitlines() == [
+        "Anxiety with Depression",
+        "History: Overall doing better. Mood improving. Still gets bad days. Energy levels ok. Motivation improving. "
+        "Started to go walking twice a week. First counsellor appointment due in two weeks.",
+        "Examination: MSE looks brighter. Not anxious. No DSH/hallucinations/abnormal thoughts",
+        "Social: Alcohol units consumed per week 2 units/week",
+        # the plan and its issue read alike: said once
+        "Plan: Citalopram 20mg tablets, TAKE ONE DAILY; Review in 4 weeks or earlier if problems",
+        "Upper respiratory tract infection",
+        "History: Patient reports the condition has cleared but develops cough when lies down to sleep.",
+        "Plan: Recommend that before sleep, patient has a hot drink. Sleep with head in elevated position."]
+    # what the provider could not send is said, not dropped
+    assert "Referral items are not supported by the provider system" in first.notes
+    assert "Test request items are not supported by the provider system" in first.notes
+    assert "Examination: Temperature 36.7 C — Patient looks flushed;" in first.notes
+    assert "Pathology report items are not supported by the provider system" in latest.notes
+    # the comment notes are in the notes, not listed again as results
+    assert not any(e.text == "Comment note" for e in record.entries[S.OBSERVATIONS])
+    # without the consultations asked for, comment notes are not dropped anywhere
+    alone = map_structured_bundle(_load("consultations_response1.json"), "p1", requested={S.OBSERVATIONS})
+    assert any(e.text == "Comment note" for e in alone.entries[S.OBSERVATIONS])
