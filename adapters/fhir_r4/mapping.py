@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any
 
 from app.core.display import format_partial_date
-from app.core.model import Coding, Entry, PatientSummary, SectionName
+from app.core.model import REGISTRATION_TYPES, Address, Coding, Entry, PatientSummary, Registration, SectionName
 from app.core.nhs_number import NHS_NUMBER_SYSTEM, is_valid, normalise
 
 NHS_NUMBER_SYSTEMS = (NHS_NUMBER_SYSTEM, "http://fhir.nhs.net/Id/nhs-number")
@@ -372,8 +372,89 @@ def postcode(addresses: list[Any]) -> str | None:
     return " ".join((_str(best.get("postalCode")) or "").upper().split())
 
 
-def map_patient(resource: Any, practice_id: str) -> PatientSummary:
-    """A Patient resource as a search result row."""
+def home_address(addresses: list[Any]) -> Address | None:
+    """The home address (else the first current one): lines, city, district and postcode."""
+    candidates = [a for a in (_obj(x) for x in addresses) if a]
+    if not candidates:
+        return None
+    best = min(candidates, key=lambda a: (_ended(a), _ADDRESS_RANK.get(_str(a.get("use")), 1)))
+    lines = tuple(_list_str(_list_or_str(best.get("line"))))
+    code = _str(best.get("postalCode"))
+    address = Address(lines=lines, city=_str(best.get("city")), district=_str(best.get("district")),
+                      postcode=" ".join(code.upper().split()) if code else None)
+    if not address.one_line():
+        text = _str(best.get("text"))
+        return Address(lines=tuple(p.strip() for p in text.split(",") if p.strip())) if text else None
+    return address
+
+
+def _list_or_str(value: Any) -> list[Any]:
+    return [value] if isinstance(value, str) else _list(value)
+
+
+def deceased(patient: Json) -> bool | date:
+    """Patient.deceased[x]: the date of death when given (a year or month alone reads as "deceased", date
+    unknown), True for deceasedBoolean true, False when absent or false."""
+    when = _str(patient.get("deceasedDateTime"))
+    if when:
+        return full_date(when) or True
+    return patient.get("deceasedBoolean") is True
+
+
+#: the registration details extension: GP Connect's CareConnect-GPC-RegistrationDetails-1 (STU3 namespace,
+#: which UK R4 servers reuse) and any NHS England / UK Core extension of that name, matched by its last part
+_REGISTRATION_DETAILS = re.compile(r"RegistrationDetails(-\d+)?$", re.IGNORECASE)
+_ODS_SYSTEMS = ("https://fhir.nhs.uk/Id/ods-organization-code", "https://fhir.nhs.uk/Id/ods-site-code")
+
+
+def registration(patient: Json, resolve: Resolver | None = None) -> Registration | None:
+    """Where the patient is registered: the practice (Patient.generalPractitioner's Organization, else
+    managingOrganization), the usual GP (its Practitioner or PractitionerRole), and the registration type and
+    start from the registration details extension. Names come from the reference's display, else from the
+    referenced resource when it came in the same reply; nothing is fetched for them."""
+    practice_name = practice_ods = gp = None
+    refs = [r for r in (_obj(x) for x in _list(patient.get("generalPractitioner"))) if r]
+    managing = _obj(patient.get("managingOrganization"))
+    for ref in [*refs, *([managing] if managing else [])]:
+        target = _resolve(ref, patient, resolve)
+        kind = _str(ref.get("type")) or (target or {}).get("resourceType") or \
+            (_str(ref.get("reference")) or "").rpartition("/")[0].rpartition("/")[2] or None
+        if kind is None and _str(_path(ref, "identifier.system")) in _ODS_SYSTEMS:
+            kind = "Organization"
+        if kind == "Organization" and practice_name is None and practice_ods is None:
+            practice_name = _str(ref.get("display")) or _str((target or {}).get("name"))
+            practice_ods = _ods(ref, target)
+        elif kind in ("Practitioner", "PractitionerRole") and gp is None:
+            gp = reference_display(ref, patient, resolve)
+    kind_text = since = None
+    for ext in (_obj(x) for x in _list(patient.get("extension"))):
+        if not ext or not _REGISTRATION_DETAILS.search(_str(ext.get("url")) or ""):
+            continue
+        for part in (_obj(x) for x in _list(ext.get("extension"))):
+            url = _str((part or {}).get("url")) or ""
+            if part and url.endswith("registrationType"):
+                coding = preferred_coding(part.get("valueCodeableConcept"))
+                code = coding.code if coding else None
+                kind_text = REGISTRATION_TYPES.get(code or "") or concept_text(part.get("valueCodeableConcept"))
+            elif part and url.endswith("registrationPeriod"):
+                since = full_date(_path(part, "valuePeriod.start"))
+    if not any((practice_name, practice_ods, gp, kind_text, since)):
+        return None
+    return Registration(practice_ods=practice_ods, practice_name=practice_name, gp=gp, kind=kind_text, since=since)
+
+
+def _ods(ref: Json, target: Json | None) -> str | None:
+    ident = _obj(ref.get("identifier"))
+    if ident and _str(ident.get("system")) in _ODS_SYSTEMS:
+        return _str(ident.get("value"))
+    for ident in (_obj(x) for x in _list((target or {}).get("identifier"))):
+        if ident and _str(ident.get("system")) in _ODS_SYSTEMS:
+            return _str(ident.get("value"))
+    return None
+
+
+def map_patient(resource: Any, practice_id: str, resolve: Resolver | None = None) -> PatientSummary:
+    """A Patient resource as a search result row (and a record's patient: death, address, registration)."""
     patient = _obj(resource)
     if patient is None or patient.get("resourceType") != "Patient" or not _str(patient.get("id")):
         raise MalformedResource("not a Patient with an id")
@@ -389,6 +470,9 @@ def map_patient(resource: Any, practice_id: str) -> PatientSummary:
         birth_date=full_date(_str(patient.get("birthDate"))),
         sex=gender if gender in ("male", "female", "other", "unknown") else None,
         postcode=postcode(_list(patient.get("address"))),
+        deceased=deceased(patient),
+        address=home_address(_list(patient.get("address"))),
+        registration=registration(patient, resolve),
     )
 
 

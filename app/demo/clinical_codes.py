@@ -289,6 +289,18 @@ class ObservationDef:
     snomed: str | None = None
     snomed_display: str | None = None
     decimals: int = 0
+    text: str | None = None  # what UK clinicians call it ("Total cholesterol"), when not the SNOMED display
+    #: the laboratory's reference range (None: open); female_* where women's differs
+    low: float | None = None
+    high: float | None = None
+    female_low: float | None = None
+    female_high: float | None = None
+
+    def reference_range(self, sex: str) -> tuple[float | None, float | None]:
+        if sex == "female":
+            return (self.female_low if self.female_low is not None else self.low,
+                    self.female_high if self.female_high is not None else self.high)
+        return self.low, self.high
 
 
 OBSERVATIONS: dict[str, ObservationDef] = {
@@ -303,12 +315,94 @@ OBSERVATIONS: dict[str, ObservationDef] = {
     "bmi": ObservationDef("39156-5", "Body mass index (BMI) [Ratio]", "kg/m2", "kg/m2", "vital-signs",
                           "60621009", "Body mass index", 1),
     "hba1c": ObservationDef("59261-8", "Hemoglobin A1c/Hemoglobin.total in Blood by IFCC protocol",
-                            "mmol/mol", "mmol/mol", "laboratory"),
+                            "mmol/mol", "mmol/mol", "laboratory", "999791000000106",
+                            "Haemoglobin A1c level - International Federation of Clinical Chemistry and Laboratory "
+                            "Medicine standardised", text="HbA1c", low=20, high=41),
     "cholesterol": ObservationDef("14647-2", "Cholesterol [Moles/volume] in Serum or Plasma", "mmol/L",
-                                  "mmol/L", "laboratory", decimals=1),
+                                  "mmol/L", "laboratory", "1005671000000105", "Serum cholesterol level",
+                                  decimals=1, text="Total cholesterol", high=5.0),
+    "hdl": ObservationDef("14646-4", "Cholesterol in HDL [Moles/volume] in Serum or Plasma", "mmol/L", "mmol/L",
+                          "laboratory", "1005681000000107", "Serum HDL cholesterol level", decimals=1,
+                          text="HDL cholesterol", low=1.0, female_low=1.2),
+    "ldl": ObservationDef("22748-8", "Cholesterol in LDL [Moles/volume] in Serum or Plasma", "mmol/L", "mmol/L",
+                          "laboratory", "1014501000000104", "Serum LDL cholesterol level", decimals=1,
+                          text="LDL cholesterol", high=3.0),
+    "triglycerides": ObservationDef("14927-8", "Triglyceride [Moles/volume] in Serum or Plasma", "mmol/L",
+                                    "mmol/L", "laboratory", "1005691000000109", "Serum triglycerides level",
+                                    decimals=1, text="Triglycerides", high=1.7),
+    "haemoglobin": ObservationDef("718-7", "Hemoglobin [Mass/volume] in Blood", "g/L", "g/L", "laboratory",
+                                  "1022431000000105", "Haemoglobin estimation", text="Haemoglobin",
+                                  low=130, high=180, female_low=115, female_high=165),
+    "wbc": ObservationDef("6690-2", "Leukocytes [#/volume] in Blood by Automated count", "10*9/L", "10*9/L",
+                          "laboratory", "1022541000000102", "Total white blood count", decimals=1,
+                          text="White cell count", low=4.0, high=11.0),
+    "platelets": ObservationDef("777-3", "Platelets [#/volume] in Blood by Automated count", "10*9/L", "10*9/L",
+                                "laboratory", "1022651000000100", "Platelet count", text="Platelets",
+                                low=150, high=400),
+    "sodium": ObservationDef("2951-2", "Sodium [Moles/volume] in Serum or Plasma", "mmol/L", "mmol/L",
+                             "laboratory", "1000661000000107", "Serum sodium level", text="Sodium",
+                             low=133, high=146),
+    "potassium": ObservationDef("2823-3", "Potassium [Moles/volume] in Serum or Plasma", "mmol/L", "mmol/L",
+                                "laboratory", "1000651000000109", "Serum potassium level", decimals=1,
+                                text="Potassium", low=3.5, high=5.3),
+    "creatinine": ObservationDef("14682-9", "Creatinine [Moles/volume] in Serum or Plasma", "umol/L", "umol/L",
+                                 "laboratory", "1000731000000107", "Serum creatinine level", text="Creatinine",
+                                 low=59, high=104, female_low=45, female_high=84),
     "egfr": ObservationDef("62238-1", "Glomerular filtration rate/1.73 sq M.predicted [Volume Rate/Area] in "
                            "Serum, Plasma or Blood by Creatinine-based formula (CKD-EPI)",
-                           "mL/min/1.73m2", "mL/min/{1.73_m2}", "laboratory"),
+                           "mL/min/1.73m2", "mL/min/{1.73_m2}", "laboratory", "1011481000000105",
+                           "Estimated glomerular filtration rate using creatinine Chronic Kidney Disease "
+                           "Epidemiology Collaboration equation per 1.73 square metres", text="eGFR", low=60),
+}
+
+
+@dataclass(frozen=True)
+class ReportDef:
+    """A laboratory report (DiagnosticReport) and the results it carries."""
+
+    loinc: str
+    loinc_display: str
+    text: str
+    members: tuple[str, ...]  # OBSERVATIONS keys
+
+
+REPORTS: dict[str, ReportDef] = {
+    "lipids": ReportDef("57698-3", "Lipid panel with direct LDL - Serum or Plasma", "Lipid profile",
+                        ("cholesterol", "hdl", "ldl", "triglycerides")),
+    "fbc": ReportDef("58410-2", "CBC panel - Blood by Automated count", "Full blood count",
+                     ("haemoglobin", "wbc", "platelets")),
+    "renal": ReportDef("24362-6", "Renal function 2000 panel - Serum or Plasma", "Renal function",
+                       ("sodium", "potassium", "creatinine", "egfr")),
+    "hba1c": ReportDef("4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", "HbA1c", ("hba1c",)),
+}
+
+#: consultation notes: what the clinician wrote, by SOAP heading, for a presenting symptom (SNOMED CT code)
+SYMPTOM_NOTES: dict[str, tuple[str, str, str]] = {
+    "49727002": ("Cough for {days} days, clear sputum, no haemoptysis, no weight loss.",
+                 "Chest clear, sats 97% on air, temperature 37.2.", "Likely viral. Self-care advice; return if worse "
+                 "or not better in 3 weeks."),
+    "25064002": ("Headaches for {days} days, frontal, worse in the evening. No visual disturbance, no vomiting.",
+                 "Neuro examination normal. Fundi not seen.", "Tension-type headache. Simple analgesia, headache "
+                 "diary; review in 4 weeks."),
+    "21522001": ("Intermittent lower abdominal pain for {days} days. Bowels normal. No urinary symptoms.",
+                 "Abdomen soft, mildly tender left iliac fossa, no guarding.", "Safety-netted; review if fever, "
+                 "vomiting or worse pain."),
+    "386661006": ("Fever for {days} days with aches. Eating and drinking.", "Temperature 38.1, throat mildly "
+                  "red, chest clear.", "Viral illness. Fluids, paracetamol; return if not improving."),
+    "161891005": ("Low back pain for {days} days after lifting. No leg weakness, no bladder or bowel change.",
+                  "Tender paraspinal muscles, straight leg raise normal.", "Mechanical back pain. Keep active, "
+                  "analgesia, physiotherapy self-referral."),
+    "271807003": ("Itchy rash for {days} days on both forearms. No new soaps or medicines.",
+                  "Erythematous papular rash, no blistering.", "Emollients and mild topical steroid; review in "
+                  "2 weeks."),
+    "267036007": ("Breathless on exertion for {days} days. No chest pain.", "Chest clear, heart sounds normal, "
+                  "sats 96% on air.", "Bloods and ECG booked; review with results."),
+    "84229001": ("Tired all the time for {days} days. Sleeping poorly. Mood fair.", "Looks well. No pallor.",
+                 "Bloods: FBC, ferritin, TFTs, HbA1c. Review with results."),
+    "162397003": ("Sore throat for {days} days. No cough.", "Tonsils enlarged, no exudate. FeverPAIN 1.",
+                  "No antibiotic needed. Self-care advice."),
+    "404640003": ("Dizzy on standing for {days} days. No falls.", "Lying and standing BP checked, no drop.",
+                  "Advice on fluids; review if falls or fainting."),
 }
 
 #: (code, display, class code) of consultation types

@@ -19,7 +19,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
 
-from app.core.model import PatientSummary
+from app.core.model import REGISTRATION_TYPES, Address, PatientSummary, Registration
 from app.core.nhs_number import NHS_NUMBER_SYSTEM
 from app.demo.clinical_codes import SNOMED
 from app.demo.nhs_numbers import NhsNumberAllocator
@@ -57,10 +57,37 @@ class DemoPatient:
     phone: str
     record_seed: int
     resource: Resource | None = None
+    #: death: False (alive), True (deceased, date not recorded) or the date of death; a fact about the person,
+    #: the same at every practice the person is registered with
+    deceased: bool | date = False
+    #: this practice's registration: the usual GP, the NHS registration type code (REGISTRATION_TYPES: "R"
+    #: regular, "T" temporary, ...) and the date registered
+    usual_gp: str | None = None
+    practice_ods: str | None = None
+    practice_name: str | None = None
+    registration_type: str | None = None
+    registered_since: date | None = None
+    #: a person registered at two practices: "first" (the practice they came from) or "second"; both records
+    #: are made from one seed, so they agree but for a few deliberate differences (records.diverge)
+    shared_as: str | None = None
 
     def summary(self, practice_id: str) -> PatientSummary:
         return PatientSummary(practice_id, self.local_id, self.nhs_number, self.family, self.given,
-                              self.birth_date, self.sex, self.postcode or None)
+                              self.birth_date, self.sex, self.postcode or None, deceased=self.deceased,
+                              address=self.home_address(), registration=self.registration())
+
+    def home_address(self) -> Address | None:
+        if not (self.address or self.city or self.postcode):
+            return None
+        return Address(lines=tuple(self.address), city=self.city or None, postcode=self.postcode or None)
+
+    def registration(self) -> Registration | None:
+        """The registration at this practice as the core's model holds it."""
+        if self.usual_gp is None and self.registration_type is None and self.practice_ods is None:
+            return None
+        kind = REGISTRATION_TYPES.get(self.registration_type or "")
+        return Registration(practice_ods=self.practice_ods, practice_name=self.practice_name, gp=self.usual_gp,
+                            kind=kind, since=self.registered_since)
 
 
 @lru_cache(maxsize=8192)
@@ -121,19 +148,33 @@ class Population:
         for index in range(size):
             local_id = _local_id(seed, spec.id, index, ids)
             ids.add(local_id)
-            patients.append(_random_patient(rng, local_id, allocator.next(), spec.town, today))
+            patient = _random_patient(rng, local_id, allocator.next(), spec.town, today)
+            patients.append(_with_life_and_registration(patient, seed, spec, today))
         return cls(spec, patients, today)
 
     def adopt_identity(self, position: int, source: DemoPatient) -> DemoPatient:
-        """Make the patient at `position` the same person as `source` (registered elsewhere too):
-        same NHS number, name, birth date, sex and address; this practice's own id and record."""
+        """Make the patient at `position` the same person as `source` (registered elsewhere too): same NHS
+        number, name, birth date, sex, address and death; this practice's own id, usual GP and a temporary
+        registration. The record is made from the source's seed, so the two practices' records agree but
+        for the differences `records.diverge` makes (an allergy, a repeat medication, a problem)."""
         mine = self._patients[position]
-        shared = replace(source, local_id=mine.local_id, record_seed=mine.record_seed, resource=None)
+        since = self.reference_date - timedelta(days=14 + hash_seed("registered", mine.local_id) % 150)
+        shared = replace(source, local_id=mine.local_id, resource=None, usual_gp=mine.usual_gp,
+                         practice_ods=mine.practice_ods, practice_name=mine.practice_name, registration_type="T",
+                         registered_since=since, shared_as="second")
         with self._lock:
             self._patients[position] = shared
             self._cache.pop(mine.local_id, None)
             self._dirty = True
         return shared
+
+    def mark_shared_source(self, position: int) -> DemoPatient:
+        """Mark the patient at `position` as the first of two registrations of one person (see adopt_identity)."""
+        with self._lock:
+            mine = replace(self._patients[position], shared_as="first")
+            self._patients[position] = mine
+            self._cache.pop(mine.local_id, None)
+        return mine
 
     def add_loaded_patient(self, resource: Resource, resources: Iterable[Resource]) -> DemoPatient:
         """Register a patient whose Patient resource and record come from outside (e.g. Synthea)."""
@@ -354,12 +395,19 @@ def patient_from_resource(resource: Resource) -> DemoPatient:
         born: date | None = date.fromisoformat(str(resource.get("birthDate")))
     except ValueError:
         born = None
+    deceased: bool | date = resource.get("deceasedBoolean") is True
+    try:
+        if isinstance(resource.get("deceasedDateTime"), str):
+            deceased = date.fromisoformat(resource["deceasedDateTime"][:10])
+    except ValueError:
+        deceased = True
     return DemoPatient(
         local_id=str(resource["id"]), nhs_number=nhs, family=str(official.get("family") or ""),
         given=tuple(official.get("given") or ()), prefix=next(iter(official.get("prefix") or []), None),
         sex=str(resource.get("gender") or "unknown"), birth_date=born,
         address=tuple(address.get("line") or ()), city=str(address.get("city") or ""),
-        postcode=str(address.get("postalCode") or ""), phone=str(phone), record_seed=0, resource=resource)
+        postcode=str(address.get("postalCode") or ""), phone=str(phone), record_seed=0, resource=resource,
+        deceased=deceased)
 
 
 def _identifiers(p: DemoPatient) -> list[tuple[str, str]]:
@@ -419,3 +467,29 @@ def _random_patient(rng: random.Random, local_id: str, nhs_number: str, home_tow
     phone = f"07700 900{int(rnd() * 1000):03d}" if rnd() < 0.7 else f"0113 496 0{int(rnd() * 1000):03d}"
     return DemoPatient(local_id, nhs_number, pick(FAMILY_NAMES), given, prefix, sex, born, address,
                        town, postcode, phone, rng.getrandbits(48))
+
+
+#: chance in 10,000 that a patient of this age (in whole years) has died, by age band: a few per practice
+_DEATHS_PER_10000 = ((40, 8), (70, 50), (85, 250), (200, 900))
+
+
+def _with_life_and_registration(p: DemoPatient, seed: int, spec: PracticeSpec, today: date) -> DemoPatient:
+    """Death (a few patients, more of the old), the usual GP and the registration, from a hash of the patient's
+    id: the patient's random sequence (and so everything generated before this existed) is left as it was."""
+    h = hash_seed("life", seed, spec.id, p.local_id)
+    born = p.birth_date or today
+    age = (today - born).days / 365.25
+    threshold = next(n for limit, n in _DEATHS_PER_10000 if age < limit)
+    deceased: bool | date = False
+    if h % 10_000 < threshold:
+        died = today - timedelta(days=3 + (h // 10_000) % 1_100)
+        deceased = True if (h // 100_000_000) % 8 == 0 else max(died, born + timedelta(days=1))
+    gp = spec.clinicians[(h >> 20) % len(spec.clinicians)]
+    temporary = (h >> 28) % 50 == 0
+    if temporary:  # a temporary resident: registered weeks ago
+        since = today - timedelta(days=7 + (h >> 34) % 80)
+    else:
+        since = max(born, today - timedelta(days=int(((h >> 34) % 10_000) / 10_000 * 30 * 365.25)))
+    return replace(p, deceased=deceased, usual_gp=gp, practice_ods=spec.ods_code, practice_name=spec.name,
+                   registration_type="T" if temporary else "R",
+                   registered_since=since)

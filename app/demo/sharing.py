@@ -41,7 +41,10 @@ def share_patients(populations: Sequence[Population], seed: int = 0, share: floa
     for a in range(count):
         for b in range(a + 1, count):
             for _ in range(k):
-                source = populations[a].at(free[a].pop())
+                position = free[a].pop()
+                while populations[a].at(position).deceased is not False and free[a]:
+                    position = free[a].pop()  # the living: a deceased patient registers nowhere new
+                source = populations[a].mark_shared_source(position)
                 copy = populations[b].adopt_identity(free[b].pop(), source)
                 assert source.nhs_number is not None
                 shared.append(SharedPatient(source.nhs_number, (populations[a].practice_id, source.local_id),

@@ -105,9 +105,10 @@ def test_every_record_has_something_in_each_section_but_allergies_may_be_empty()
         for rtype, items in record.items():
             for item in items:
                 assert item["resourceType"] == rtype and item["id"].startswith(patient.local_id + "-")
-                for ref in iter_references(item):
-                    assert ref["reference"] == f"Patient/{patient.local_id}" or ref["reference"].startswith(
-                        "Condition/")
+                for ref in iter_references(item):  # the patient, or the patient's own resources
+                    kind, _, rid = ref["reference"].partition("/")
+                    assert ref["reference"] == f"Patient/{patient.local_id}" or (
+                        kind in ("Condition", "Observation", "Encounter") and rid.startswith(patient.local_id + "-"))
     assert allergies[True] > 50 and allergies[False] > 150
 
 
