@@ -76,9 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--criteria", metavar="TEXT",
                       help="research view: the study criteria search whose results hold the pseudonym (run first, "
                            "journaled; e.g. 'condition:44054006 age:40-60')")
-    show.add_argument("practice", help="practice id")
-    show.add_argument("patient", help="practice-local patient id or NHS number; in the research view a pseudonym "
-                      "from --criteria's results")
+    show.add_argument("--all-practices", action="store_true",
+                      help="open the patient (by NHS number: mosaic show --all-practices NHS_NUMBER) at every "
+                           "practice they are registered at, in one timeline with the differences between practices")
+    show.add_argument("practice", help="practice id (with --all-practices: the NHS number)")
+    show.add_argument("patient", nargs="?", help="practice-local patient id or NHS number; in the research view a "
+                      "pseudonym from --criteria's results")
     creds = sub.add_parser("credentials", help="store or remove a practice's secret in the OS keyring")
     creds_sub = creds.add_subparsers(dest="action", required=True)
     creds_set = creds_sub.add_parser("set", help="prompt for the secret and store it in the keyring")
@@ -485,6 +488,14 @@ def _with_hint(why: str, hint: str | None) -> str:
 def cmd_show(args: argparse.Namespace) -> int:
     practices = _load_practices(args)
     if practices is None:
+        return EXIT_USAGE
+    if args.all_practices:  # one patient at every practice, in one timeline (app/cli/all_practices.py)
+        from app.cli.all_practices import run as show_all_practices
+
+        return show_all_practices(args, practices)
+    if args.patient is None:
+        _print_err("show needs a practice and a patient: mosaic show PRACTICE PATIENT "
+                   "(or mosaic show --all-practices NHS_NUMBER)")
         return EXIT_USAGE
     if args.practice not in {p.id for p in practices}:
         _print_err(f"no practice '{args.practice}' is configured (configured: "

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from app.core import nhs_number
+from app.core.display import status_words
 from app.core.model import SECTION_TITLES, Coding, Entry, PatientRecord, Practice, Section, SectionName
 
 DifferenceKind = Literal["not-compared", "allergy", "medication", "problem"]
@@ -315,11 +316,12 @@ def _states_text(marks: Sequence[PracticeMark], by_state: dict[str, list[int]]) 
 
 
 def _difference(kind: DifferenceKind, section: SectionName, item: str, marks: Sequence[PracticeMark],
-                states: dict[int, str], order: Sequence[str]) -> Difference:
+                states: dict[int, str], order: Sequence[str], note: str | None = None) -> Difference:
     by_state: dict[str, list[int]] = {state: [] for state in order}
     for index, state in sorted(states.items()):
         by_state.setdefault(state, []).append(index)
-    text = f"{item}: {_states_text(marks, by_state)}."
+    named = f"{item} ({note})" if note else item
+    text = f"{named}: {_states_text(marks, by_state)}."
     return Difference(kind, item, text, tuple((marks[i].id, s) for i, s in sorted(states.items())), section)
 
 
@@ -339,9 +341,12 @@ def _allergy_differences(records: Records, marks: Sequence[PracticeMark], indexe
             else:
                 states[index] = "not recorded"
         if "recorded" in states.values() and set(states.values()) != {"recorded"}:
-            label = _label(entries, (i for i in indexes if states[i] == "recorded"))
+            recorded = [i for i in indexes if states[i] == "recorded"]
+            label = _label(entries, recorded)
+            reaction = next((e.reaction or e.detail for i in recorded for e in entries[i] if e.reaction or e.detail),
+                            None)
             out.append(_difference("allergy", SectionName.ALLERGIES, label, marks, states,
-                                   ("recorded", "recorded as resolved", "not recorded")))
+                                   ("recorded", "recorded as resolved", "not recorded"), note=reaction))
     return out
 
 
@@ -383,4 +388,56 @@ def _problem_differences(records: Records, marks: Sequence[PracticeMark], indexe
             label = _label(entries, active)
             out.append(_difference("problem", SectionName.PROBLEMS, label, marks, states,
                                    ("active", "resolved (past)", "recorded", "not recorded")))
+    return out
+
+
+# --- how a timeline row reads -----------------------------------------------------------------------------------
+
+#: a section as one timeline row names its kind of entry
+ENTRY_KIND = {
+    SectionName.PROBLEMS: "Problem",
+    SectionName.MEDICATIONS: "Medication",
+    SectionName.ALLERGIES: "Allergy",
+    SectionName.ENCOUNTERS: "Consultation",
+    SectionName.OBSERVATIONS: "Result",
+    SectionName.IMMUNISATIONS: "Immunisation",
+}
+
+
+def item_words(item: TimelineItem) -> str:
+    """'Amlodipine 5mg tablets · Stopped — one daily': the entry, its status in clinical words (nothing when
+    it is the ordinary case) and its detail."""
+    entry = item.entry
+    words = entry.text
+    status = status_words(item.section.value, entry.status)
+    if status:
+        words += f" · {status}"
+    if entry.detail:
+        words += f" — {entry.detail}"
+    return words
+
+
+@dataclass(frozen=True)
+class TimelineRow:
+    """Entries that say the same thing (same date, kind, words) at several practices, read as one row that
+    names every practice holding it; an entry only one practice holds is a row of its own."""
+
+    date: str | None
+    section: SectionName
+    words: str
+    practices: tuple[PracticeMark, ...]
+    items: tuple[TimelineItem, ...]
+
+
+def rows(timeline: Timeline) -> list[TimelineRow]:
+    """The timeline as it is read: newest first, the same entry at several practices once."""
+    grouped: dict[tuple[str | None, SectionName, str], list[TimelineItem]] = {}
+    for item in timeline.items:
+        grouped.setdefault((item.date, item.section, item_words(item)), []).append(item)
+    order = {m.id: i for i, m in enumerate(timeline.practices)}
+    out = []
+    for (when, section, words), items in grouped.items():
+        items.sort(key=lambda i: order[i.practice.id])
+        marks = tuple(dict.fromkeys(i.practice for i in items))
+        out.append(TimelineRow(when, section, words, marks, tuple(items)))
     return out

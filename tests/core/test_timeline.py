@@ -15,7 +15,7 @@ from app.core.model import (
     Section,
     SectionName,
 )
-from app.core.timeline import MixedPatientsError, build_timeline, date_key, text_key
+from app.core.timeline import MixedPatientsError, build_timeline, date_key, item_words, rows, text_key
 
 NHS = "9434765919"
 SNOMED = "http://snomed.info/sct"
@@ -79,7 +79,8 @@ def test_a_failed_section_is_not_on_the_timeline_and_is_named_as_not_compared() 
 
 
 def test_an_allergy_at_one_practice_and_not_another() -> None:
-    penicillin = Entry("Penicillin V", status="active", coding=Coding(SNOMED, "764146007", "Penicillin"))
+    penicillin = Entry("Penicillin V", status="active", coding=Coding(SNOMED, "764146007", "Penicillin"),
+                       reaction="Urticaria")
     a = record(RIVERSIDE, allergies=[penicillin, Entry("Latex", status="active")])
     b = record(OAKWOOD, allergies=[Entry("Latex", status="active")])
     c = record(CASTLEGATE, allergies=[Entry("Penicillin (substance)", status="active",
@@ -88,7 +89,7 @@ def test_an_allergy_at_one_practice_and_not_another() -> None:
     [allergy] = timeline.disagreements  # latex is recorded at all three: no difference
     assert allergy.kind == "allergy" and allergy.item == "Penicillin V"
     assert dict(allergy.states) == {"riverside": "recorded", "oakwood": "not recorded", "castlegate": "recorded"}
-    assert allergy.text == ("Penicillin V: recorded at Riverside Surgery and Castlegate Practice; not recorded at "
+    assert allergy.text == ("Penicillin V (Urticaria): recorded at Riverside Surgery and Castlegate Practice; not recorded at "
                             "Oakwood Medical Centre.")
 
 
@@ -191,3 +192,20 @@ def test_two_patients_are_never_put_on_one_timeline() -> None:
 def test_text_key_ignores_case_punctuation_and_unit_spacing_only() -> None:
     assert text_key("Amoxicillin 500 mg Capsules.") == text_key("amoxicillin 500mg capsules")
     assert text_key("Amoxicillin 250mg capsules") != text_key("amoxicillin 500mg capsules")
+
+
+def test_the_same_entry_at_two_practices_reads_as_one_row_naming_both() -> None:
+    bp = Entry("Blood pressure", when="2024-05-01T10:00:00Z", status="final", detail="120/80 mmHg")
+    a = record(RIVERSIDE, observations=[bp], encounters=[Entry("Review", when="2024-05-01", detail="Dr A")])
+    b = record(OAKWOOD, observations=[bp], encounters=[Entry("Review", when="2024-05-01", detail="Dr B")])
+    read = rows(build_timeline([(RIVERSIDE, a), (OAKWOOD, b)]))
+    assert [(r.words, [p.id for p in r.practices]) for r in read] == [
+        ("Blood pressure — 120/80 mmHg", ["riverside", "oakwood"]),  # a final result says no status
+        ("Review — Dr A", ["riverside"]), ("Review — Dr B", ["oakwood"])]
+    assert len(read[0].items) == 2
+
+
+def test_a_row_says_its_status_in_clinical_words() -> None:
+    a = record(RIVERSIDE, medications=[med("Omeprazole 20mg", group=None, status="stopped", when="2024")])
+    [item] = build_timeline([(RIVERSIDE, a)]).items
+    assert item_words(item) == "Omeprazole 20mg · Stopped"
