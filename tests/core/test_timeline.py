@@ -89,8 +89,8 @@ def test_an_allergy_at_one_practice_and_not_another() -> None:
     [allergy] = timeline.disagreements  # latex is recorded at all three: no difference
     assert allergy.kind == "allergy" and allergy.item == "Penicillin V"
     assert dict(allergy.states) == {"riverside": "recorded", "oakwood": "not recorded", "castlegate": "recorded"}
-    assert allergy.text == ("Penicillin V (Urticaria): recorded at Riverside Surgery and Castlegate Practice; not recorded at "
-                            "Oakwood Medical Centre.")
+    assert allergy.text == ("Penicillin V (Urticaria): recorded at Riverside Surgery and Castlegate Practice; not "
+                            "recorded at Oakwood Medical Centre.")
 
 
 def test_latex_missing_at_a_third_practice_is_a_difference_too() -> None:
