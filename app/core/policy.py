@@ -13,6 +13,7 @@ policies existed: everything is allowed and no reason is asked for.
     sections = ["*"]                    # or section names (problems, medications, ...)
     reason_required = true
     reasons = ["Direct care", "Medicines reconciliation"]
+    reason_covers_patient = true        # a reason covers that patient at every practice for the session
     research = false                    # true: the research view (needs `study`)
     study = "diabetes-2026"             # research roles: the study whose consent list and key apply
 
@@ -70,7 +71,7 @@ def written_reason_problem(text: str) -> str | None:
 FLAG_BREAK_GLASS = "break-glass"
 FLAG_SELF_OR_FAMILY = "self-or-family"
 
-_ROLE_KEYS = {"practices", "sections", "reason_required", "reasons", "research", "study"}
+_ROLE_KEYS = {"practices", "sections", "reason_required", "reasons", "research", "study", "reason_covers_patient"}
 _USER_KEYS = {"role", "nhs_number", "family", "postcode"}
 _PRACTICE_KEYS = {"restricted", "notify_restricted"}
 _STUDY_KEYS = {"consented"}
@@ -129,6 +130,9 @@ class Role:
     reasons: tuple[str, ...] = ()
     research: bool = False
     study: str | None = None  # research roles: the study (its consent list and pseudonym key)
+    #: a reason given for a patient covers that NHS number at every practice for the session (never
+    #: break-glass or self/family: app/core/session_reasons.py); false asks at every access
+    reason_covers_patient: bool = True
 
     def covers_practice(self, practice_id: str) -> bool:
         return ANY in self.practices or practice_id in self.practices
@@ -343,13 +347,13 @@ def parse_policy(text: str, path: Path | str = "<policy>") -> Policy:
             if s != ANY and s not in known_sections:
                 raise fail(f"unknown section '{s}' (known: {', '.join(sorted(known_sections))})",
                            "roles", name, "sections")
-        for key in ("reason_required", "research"):
+        for key in ("reason_required", "research", "reason_covers_patient"):
             if key in table and not isinstance(table[key], bool):
                 raise fail(f"'{key}' must be true or false", "roles", name, key)
         study = _role_study(name, table, studies, fail)
         roles[name] = Role(name, frozenset(practices), frozenset(sections), table.get("reason_required", False),
                            tuple(_strings(table, "reasons", fail, "roles", name)), table.get("research", False),
-                           study)
+                           study, table.get("reason_covers_patient", True))
     users: dict[str, UserProfile] = {}
     for login, table in _tables(data, "users", fail).items():
         for key, value in table.items():

@@ -24,6 +24,7 @@ from app.core.model import PatientQuery, PatientRecord, PatientSummary, Practice
 from app.core.policy import ALLOW_ALL, FLAG_BREAK_GLASS, FLAG_SELF_OR_FAMILY, Policy, PolicyDecision, PolicyError
 from app.core.research import IDENTIFYING_SEARCH_REFUSED, ResearchView, practice_error
 from app.core.search import PracticeResults, ResultListener, SearchOutcome, federated_search
+from app.core.session_reasons import SessionReasons
 from app.core.sessions import (
     HEALTH_INTERVAL_S,
     Backoff,
@@ -99,6 +100,8 @@ class MosaicCore:
         #: the locality access policy in force (None: none configured, everything allowed)
         self.policy: Policy | None = policy  # type: ignore[assignment]
         self._known: dict[tuple[str, str], PatientSummary] = {}  # patients the practices have named
+        #: reasons for access given this session, per (login, NHS number): app/core/session_reasons.py
+        self.session_reasons = SessionReasons()
         self._research: tuple[str, ResearchView | None] | None = None  # (login, its research view)
         self._on_state = on_state
         self._backoff = backoff or Backoff()
@@ -184,7 +187,10 @@ class MosaicCore:
 
     def set_user(self, user: AuditUser | None) -> None:
         """From now on, audit (and the adapters' user context) names `user`."""
+        before = self.login
         self._user = user
+        if self.login != before:  # another person: no reason given before covers their accesses
+            self.session_reasons.forget()
         if self._audit is not None:
             from app.core.audit.model import AuditUser
 
@@ -223,6 +229,7 @@ class MosaicCore:
     async def sign_out(self) -> None:
         """Forget every token: the user's (identity) and every practice's (adapters are closed)."""
         await self._stop_renewal()
+        self.session_reasons.forget()
         if self.identity is not None:
             self.identity.sign_out()
         await self.sessions.sign_out()
@@ -380,7 +387,32 @@ class MosaicCore:
             return ALLOW_ALL
         if isinstance(patient, PatientSummary) and patient.pseudonym:  # the research view: decide on the real one
             patient = self._known.get((practice_id, self._real_local_id(practice_id, patient.local_id) or ""))
+        if not (purpose or "").strip() and not break_glass:
+            purpose = self.session_reason(practice_id, patient)
         return self.policy.decide(self.login, practice_id, patient, purpose=purpose, break_glass=break_glass)
+
+    def session_reason(self, practice_id: str, patient: PatientSummary | str | None) -> str | None:
+        """The reason given earlier this session for this patient (NHS number), when it covers opening them at
+        `practice_id`: the role lets a reason cover the patient, and a reason is all the policy asks for here
+        (never break-glass, never an access flagged as self-or-family)."""
+        number = _number_of(patient)
+        if self.policy is None or not number:
+            return None
+        reason = self.session_reasons.recall(self.login, number)
+        role = self.policy.role_of(self.login)
+        if reason is None or role is None or not role.reason_covers_patient:
+            return None
+        bare = self.policy.decide(self.login, practice_id, patient)
+        return reason if bare.needs == "reason" and not bare.flags else None
+
+    def _remember_reason(self, number: str | None, purpose: str | None, decision: PolicyDecision,
+                         break_glass: bool) -> None:
+        """After an access opened with a reason the policy asked for: it covers the patient for the session."""
+        if self.policy is None or not number or not purpose or break_glass or decision.flags:
+            return
+        role = self.policy.role_of(self.login)
+        if role is not None and role.reason_covers_patient:
+            self.session_reasons.remember(self.login, nhs_number.normalise(number), purpose)
 
     def research_view(self) -> ResearchView | None:
         """The research view when the signed-in user's role is a research role (app/core/research.py)."""
@@ -593,6 +625,8 @@ class MosaicCore:
         local_id = real_id
         known = self._known.get((practice_id, local_id))
         asked_number = known.nhs_number if known else None
+        if purpose is None and not break_glass:  # a reason given for this patient earlier covers it: journaled again
+            purpose = self.session_reason(practice_id, known)
         decision = ALLOW_ALL if self.policy is None else self.decide(practice_id, known, purpose=purpose,
                                                                      break_glass=break_glass)
         if not decision.allowed:
@@ -649,6 +683,7 @@ class MosaicCore:
             decision = again
         record = _as_decided(record, decision, purpose)
         committed = await audit.commit(entry(record, trace_id=record.trace_id), practice)
+        self._remember_reason(asked_number or record.patient.nhs_number, purpose, decision, break_glass)
         self._tell_patient(committed, practice, record)
         shown = dataclasses.replace(record, contact=None)  # contact details are for the notifier only
         return shown if view is None else view.record(shown)  # the research view: pseudonymised unless consented
@@ -806,6 +841,11 @@ def _wrong_patient(practice: Practice, got: PatientSummary, local_id: str,
                              f"from the one asked for (the {' and '.join(mismatched)} do not match), so nothing "
                              "of it is shown. The attempt is recorded in the audit journal. Tell the practice and "
                              "your clinical safety officer.")
+
+
+def _number_of(patient: PatientSummary | str | None) -> str | None:
+    number = patient.nhs_number if isinstance(patient, PatientSummary) else patient
+    return nhs_number.normalise(number) if number else None
 
 
 def _after(intent: JournalEntry, entry: JournalEntry, **details: object) -> JournalEntry:
