@@ -21,7 +21,7 @@ from app.core.model import SECTION_TITLES, Entry, PatientRecord, PatientSummary,
 from app.core.search import PracticeResults, group_by_person
 from app.ui import style
 from app.ui.bridge import AsyncBridge
-from app.ui.record_view import NONE_RECORDED, RecordView
+from app.ui.record_view import BODY_ORDER, NONE_RECORDED, RecordView
 from app.ui.results_model import KEY_ROLE, NUMBER_COLUMN, ResultsModel
 from app.ui.search_panel import APPLY_ROWS_PER_PASS, SearchPanel
 
@@ -245,8 +245,8 @@ def test_a_record_is_shown_banner_first_then_section_by_section(qtbot, host) -> 
     assert view.sections == {}, "no section before the banner is on screen"
     qtbot.waitUntil(lambda: bool(shown), timeout=3000)
     assert shown == [view] and not view.building
-    assert list(view.sections) == list(SECTION_TITLES)
-    blocks = [view.sections[name] for name in SECTION_TITLES]
+    assert list(view.sections) == list(BODY_ORDER)
+    blocks = [view.sections[name] for name in BODY_ORDER]
     assert all(block.parentWidget() is not None for block in blocks)
     banner = view.banner
 
@@ -277,7 +277,7 @@ def test_a_record_abandoned_while_it_is_put_on_screen_stops(qtbot, host) -> None
     assert shown == [] and view.sections == {} and view.banner is None and view.state == "error"
     view.show_record(full_record())  # a retry that succeeds is shown in full
     qtbot.waitUntil(lambda: bool(shown), timeout=3000)
-    assert list(view.sections) == list(SECTION_TITLES)
+    assert list(view.sections) == list(BODY_ORDER)
 
 
 @pytest.mark.parametrize("width", [900, 520, 360])
@@ -296,7 +296,9 @@ def test_record_tables_are_sized_as_resize_to_contents_would(qtbot, host, width:
         found = []
         for n, table in enumerate(tables):
             header = table.verticalHeader()
-            for column in (0, 2):
+            for column in table.spec.fit:
+                if table.isColumnHidden(column):  # nothing to say there (no status but the ordinary one)
+                    continue
                 wanted = max(table.sizeHintForColumn(column), table.horizontalHeader().sectionSizeHint(column))
                 if table.columnWidth(column) != wanted:
                     found.append((n, "column", column, table.columnWidth(column), wanted))
@@ -323,29 +325,40 @@ def test_results_model_cells_are_not_editable(qapp) -> None:
     assert model.index_of(("nope", "x")) == QModelIndex()
 
 
-def test_a_long_section_is_filled_over_several_steps_before_the_record_counts_as_shown(qtbot, host,
-                                                                                       monkeypatch) -> None:
-    from app.ui import record_view
+def test_a_long_section_shows_its_first_entries_and_the_rest_over_several_steps_when_asked(qtbot, host,
+                                                                                          monkeypatch) -> None:
+    """1,300 results: the record is on screen with the first few (no scrollbar inside the table); "Show all"
+    puts the rest in a few hundred rows per step of the event loop, and the table grows to hold them."""
+    from app.ui import record_table
+    from app.ui.record_rows import SHOW_FIRST
 
     steps: list[int] = []
-    add_rows = record_view.EntriesModel.add_rows
+    add_rows = record_table.RowsModel.add_rows
 
     def counted(model, count):
         more = add_rows(model, count)
         steps.append(model.rowCount())
         return more
 
-    monkeypatch.setattr(record_view.EntriesModel, "add_rows", counted)
+    monkeypatch.setattr(record_table.RowsModel, "add_rows", counted)
     entries = [Entry(f"Observation {i}", f"2001-01-{1 + i % 28:02d}", "final", f"{i} mmol/L") for i in range(1300)]
     sections = {name: Section.loaded(name, []) for name in SECTION_TITLES}
     sections[SectionName.OBSERVATIONS] = Section.loaded(SectionName.OBSERVATIONS, entries)
     view = RecordView(record({}).patient, PRACTICES[0], host)
     view.show()
-    sizes: list[int] = []
-    view.record_shown.connect(lambda _: sizes.append(view.sections[SectionName.OBSERVATIONS].table.row_count()))
-    view.show_record(record(sections))
-    qtbot.waitUntil(lambda: bool(sizes), timeout=5000)
-    assert sizes == [len(entries)], "shown once every entry is in"
-    assert steps == [300, 600, 900, 1200, 1300], "a few hundred entries per step"
-    table = view.sections[SectionName.OBSERVATIONS].table
-    assert table.model().index(0, 1).data() == "Observation 27"  # most recent first, as before
+    with qtbot.waitSignal(view.record_shown, timeout=5000):
+        view.show_record(record(sections))
+    block = view.sections[SectionName.OBSERVATIONS]
+    table = block.table
+    first = SHOW_FIRST["observations"]
+    assert table.row_count() == first and steps == [first]
+    assert table.model().index(0, 1).data() == "Observation 27"  # most recent first
+    assert table.verticalScrollBarPolicy() == Qt.ScrollBarPolicy.ScrollBarAlwaysOff
+    button = block.groups[0].show_all_button
+    assert button is not None and button.text() == "Show all 1300 results"
+    height = table.sizeHint().height()
+    button.click()
+    assert table.row_count() == first, "not in the click's own step"
+    qtbot.waitUntil(lambda: table.row_count() == len(entries), timeout=5000)
+    assert steps == [first, first + 300, first + 600, first + 900, first + 1200, 1300], "a few hundred per step"
+    assert button.isHidden() and table.sizeHint().height() > height * 100
