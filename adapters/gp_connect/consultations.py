@@ -82,6 +82,14 @@ def _entry_text(item: Json, container: Json, resolve: Resolve) -> tuple[Json | N
     return None, _str(ref.get("display"))
 
 
+def _joined(texts: list[str]) -> str:
+    """Items one after another: '; ' between them, or a space after one that ends a sentence."""
+    out = ""
+    for text in texts:
+        out += ("" if not out else " " if out.endswith((".", "!", "?")) else "; ") + text
+    return out
+
+
 def _lines(lst: Json, resolve: Resolve) -> list[str]:
     texts: list[str] = []
     for raw in _list(lst.get("entry")):
@@ -107,7 +115,7 @@ def consultation_notes(consultation: Json, resolve: Resolve, topic_title: Callab
         topic_lines: list[str] = []
         direct = _lines(topic, resolve)
         if direct:
-            topic_lines.append("; ".join(direct))
+            topic_lines.append(_joined(direct))
         for sub in (_obj(x) for x in _list(topic.get("entry"))):
             category = resolve((sub or {}).get("item"), topic)
             if not category or category.get("resourceType") != "List":
@@ -115,7 +123,7 @@ def consultation_notes(consultation: Json, resolve: Resolve, topic_title: Callab
             lines = _lines(category, resolve)
             if lines:
                 heading = _str(category.get("title"))
-                topic_lines.append(f"{heading}: {'; '.join(lines)}" if heading else "; ".join(lines))
+                topic_lines.append(f"{heading}: {_joined(lines)}" if heading else _joined(lines))
         if title and topic_lines:
             out.append(title)
         out.extend(topic_lines)

@@ -305,6 +305,17 @@ def medication_group(status: str | None, plan: Json | None, ends: str | None, to
     return None
 
 
+def _status_change(plan: Json | None, status: str | None) -> str | None:
+    """'Stopped 16-May-2024: Side effects', from the plan's MedicationStatusReason extension."""
+    found = next(iter(_extensions(plan, "Extension-CareConnect-GPC-MedicationStatusReason-1")), None) if plan else None
+    if found is None:
+        return None
+    when = _str(_sub_ext(found, "statusChangeDate", "valueDateTime"))
+    reason = _sub_ext(found, "statusReason", "valueCodeableConcept")
+    what = (status or "changed").replace("-", " ").capitalize()
+    return _join((_join((what, _date(when) if when else None), " "), concept_text(reason) if reason else None), ": ")
+
+
 def _issue_summary(issues: list[Json], last_issue_ext: str | None) -> str | None:
     dates = sorted(d for d in (_first(i, "authoredOn", "dispenseRequest.validityPeriod.start") for i in issues) if d)
     last = dates[-1] if dates else last_issue_ext
@@ -340,10 +351,11 @@ def map_medications(statements: list[Json], requests: list[Json], index: BundleI
             name, concept = _medication_name(st, index)
             last_ext = _str(_ext_value(st, "MedicationStatementLastIssueDate-1", "valueDateTime"))
             end = _first(st, "effectivePeriod.end")
+            status = _str(st.get("status"))
+            changed = _status_change(plan, status)
             detail = _join((dosage_text(_list(st.get("dosage"))), _prescription_type(plan),
                             _issue_summary(orders_by_plan.get(plan_key or "", []), last_ext),
-                            f"ends {_date(end)}" if end else None))
-            status = _str(st.get("status"))
+                            changed or (f"ends {_date(end)}" if end else None)))
             ends = end or (_first(plan, "dispenseRequest.validityPeriod.end") if plan else None)
             entries.append(Entry(text=name or "Medication (not named)",
                                  when=_first(st, "effectivePeriod.start", "effectiveDateTime", "dateAsserted"),

@@ -7,6 +7,8 @@ The shapes follow the published example responses in ../shared/data/gpconnect-st
 
 from __future__ import annotations
 
+import html
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,9 +27,12 @@ SD = "https://fhir.nhs.uk/STU3/StructureDefinition/"
 CS = "https://fhir.nhs.uk/STU3/CodeSystem/"
 BUNDLE_PROFILE = SD + "GPConnect-StructuredRecord-Bundle-1"
 LIST_WARNING_URL = SD + "Extension-CareConnect-GPC-ListWarningCode-1"
+REGISTRATION_DETAILS_URL = SD + "Extension-CareConnect-GPC-RegistrationDetails-1"
 LIST_WARNING_SYSTEM = CS + "CareConnect-ListWarningCode-1"
 EMPTY_REASON_SYSTEM = CS + "CareConnect-ListEmptyReasonCode-1"
 SDS_USER_SYSTEM = "https://fhir.nhs.uk/Id/sds-user-id"
+INTERPRETATION_SYSTEM = "http://hl7.org/fhir/v2/0078"
+COMMENT_NOTE = {"coding": [{"system": SNOMED, "code": "37331000000100", "display": "Comment note"}]}
 DATA_ID_SYSTEM = "https://provider.nhs.uk/data-identifier"
 
 #: warning code -> display, as in CareConnect-ListWarningCode-1
@@ -63,6 +68,9 @@ SECTIONS: dict[str, tuple[str, str, str]] = {
     "uncategorised": ("826501000000100", "Miscellaneous record", "Miscellaneous record"),
 }
 _LAB = {"hba1c", "cholesterol", "egfr"}  # observation kinds that come back as investigation results
+#: CareConnect-PrescriptionType-1: (code, display) by kind
+_PRESCRIPTION_TYPES = {"acute": ("acute", "Acute"), "repeat": ("repeat", "Repeat"),
+                       "repeat-dispensing": ("repeat-dispensing", "Repeat dispensing")}
 
 
 @dataclass(frozen=True)
@@ -147,7 +155,9 @@ class StructuredRecordBuilder:
                  warnings: Iterable[str] = ()) -> None:
         self.pop, self.p, self.o = population, patient, options
         self.spec = population.spec
-        self.today = population.reference_date
+        died = str(population.patient_resource(patient).get("deceasedDateTime") or "")[:10]
+        # a record ends at death: nothing is issued or recorded after it
+        self.today = min(population.reference_date, date.fromisoformat(died)) if died else population.reference_date
         self.record = population.record(patient)
         self.warnings = tuple(warnings)
         self.pid = patient.local_id
@@ -157,6 +167,7 @@ class StructuredRecordBuilder:
         self._have: set[tuple[str, str]] = set()
         self._people: dict[str, str] = {}  # display name -> Practitioner id
         self._people_resources: list[Resource] = []
+        self._plans: dict[date, list[Resource]] = {}  # medication plans by the day they were written
 
     # -- output -------------------------------------------------------------------------------
 
@@ -249,22 +260,39 @@ class StructuredRecordBuilder:
                                "system": "https://fhir.nhs.uk/STU3/CodeSystem/CareConnect-NHSNumberVerificationStatus-1",
                                "code": "01", "display": "Number present and verified"}]}}],
             "system": NHS_NUMBER_SYSTEM, "value": p.nhs_number}] if p.nhs_number else []
-        registered = max(p.birth_date or self.today, self.today - timedelta(days=hash_seed(self.pid) % 9000))
         resource: Resource = {
             "resourceType": "Patient", "id": self.pid,
             "meta": {"versionId": "1", "profile": [SD + "CareConnect-GPC-Patient-1"]},
-            "extension": [{"url": SD + "Extension-CareConnect-GPC-RegistrationDetails-1", "extension": [
-                {"url": "registrationPeriod", "valuePeriod": {"start": registered.isoformat()}}]},
-                *r4.get("extension", [])],  # the do-not-notify mark, where the practice set it
+            # the registration details, and the do-not-notify mark where the practice set it
+            "extension": [self._registration_details(r4),
+                          *(e for e in r4.get("extension", []) if e.get("url") != REGISTRATION_DETAILS_URL)],
             "identifier": identifier, "active": True, "name": [name],
             "telecom": r4.get("telecom") or [], "gender": r4.get("gender"), "birthDate": r4.get("birthDate"),
+            "deceasedDateTime": r4.get("deceasedDateTime"), "deceasedBoolean": r4.get("deceasedBoolean"),
             "address": [dict(a, type="physical") for a in r4.get("address") or []],
             "managingOrganization": _ref("Organization", self.org_id),
         }
-        gp = self._person(self.spec.clinicians[hash_seed(self.pid) % len(self.spec.clinicians)])
+        usual = next((g.get("display") for g in r4.get("generalPractitioner") or []
+                      if g.get("type") == "Practitioner" or (g.get("reference") or "").startswith("Practitioner/")),
+                     None)
+        gp = self._person(usual or self.spec.clinicians[hash_seed(self.pid) % len(self.spec.clinicians)])
         if gp:
             resource["generalPractitioner"] = [gp]
         return {k: v for k, v in resource.items() if v not in (None, [])}
+
+    def _registration_details(self, r4: Resource) -> Resource:
+        """The R4 Patient's registration details (period and type) as they are; made up (a regular registration
+        since a day the patient's seed picks) for a patient whose R4 record has none."""
+        found = next((e for e in r4.get("extension", []) if e.get("url") == REGISTRATION_DETAILS_URL), None)
+        parts = [dict(x) for x in (found or {}).get("extension", [])]
+        if not any(x.get("url") == "registrationPeriod" for x in parts):
+            born = self.p.birth_date or self.today
+            registered = max(born, self.today - timedelta(days=hash_seed(self.pid) % 9000))
+            parts.insert(0, {"url": "registrationPeriod", "valuePeriod": {"start": registered.isoformat()}})
+        if not any(x.get("url") == "registrationType" for x in parts):
+            parts.append({"url": "registrationType", "valueCodeableConcept": {"coding": [{
+                "system": CS + "CareConnect-RegistrationType-1", "code": "R", "display": "Regular"}]}})
+        return {"url": REGISTRATION_DETAILS_URL, "extension": parts}
 
     def _organization(self) -> Resource:
         spec = self.spec
@@ -309,9 +337,21 @@ class StructuredRecordBuilder:
         extra: list[Resource] = []
         since = self.o.medication_from
         for r4 in self.record.get("MedicationRequest", []):
-            continuous = _status(r4.get("courseOfTherapyType")) == "continuous"
+            course = _status(r4.get("courseOfTherapyType")) or "acute"
+            continuous = course.startswith("continuous")
             authored = date.fromisoformat(r4["authoredOn"])
-            ends = self.today if continuous else authored + timedelta(days=14)
+            r4_status = r4.get("status") or ("active" if continuous else "completed")
+            validity_end = ((r4.get("dispenseRequest") or {}).get("validityPeriod") or {}).get("end")
+            if r4_status == "stopped":  # stopped (at a review, at death): ended the day the R4 record says
+                ends = date.fromisoformat(validity_end) if validity_end else min(self.today, authored
+                                                                                 + timedelta(days=90))
+                status = "stopped"
+            elif continuous:
+                ends, status = self.today, "active"
+            elif r4_status == "active":  # a recent acute course, still current
+                ends, status = max(self.today, authored + timedelta(days=28)), "active"
+            else:
+                ends, status = authored + timedelta(days=14), "completed"
             if since is not None and ends < since:
                 continue
             rid = r4["id"]
@@ -322,8 +362,9 @@ class StructuredRecordBuilder:
                                                   "display": name}], "text": name}}
             recorder = self._person((r4.get("requester") or {}).get("display"))
             dosage = [{"text": d.get("text")} for d in r4.get("dosageInstruction") or []]
-            kind = ("repeat", "Repeat") if continuous else ("acute", "Acute")
-            status = "active" if continuous else "completed"
+            kind = _PRESCRIPTION_TYPES["repeat-dispensing" if "repeat-dispensing" in course
+                                       else "repeat" if continuous else "acute"]
+            open_ended = continuous and status == "active"
             plan: Resource = {
                 "resourceType": "MedicationRequest", "id": f"{rid}-plan",
                 "meta": _profile("CareConnect-GPC-MedicationRequest-1"),
@@ -336,26 +377,33 @@ class StructuredRecordBuilder:
                 "subject": self.subject, "authoredOn": r4["authoredOn"], "recorder": recorder,
                 "dosageInstruction": dosage,
                 "dispenseRequest": {"validityPeriod": {"start": r4["authoredOn"]} | (
-                    {} if continuous else {"end": ends.isoformat()}),
+                    {} if open_ended else {"end": ends.isoformat()}),
                     "expectedSupplyDuration": {"value": 28, "unit": "day", "system": "http://unitsofmeasure.org",
                                                "code": "d"}},
             }
+            if status == "stopped":
+                reason = (r4.get("statusReason") or {}).get("text") or "Stopped"
+                plan["extension"].append({"url": SD + "Extension-CareConnect-GPC-MedicationStatusReason-1",
+                                          "extension": [{"url": "statusChangeDate", "valueDateTime": ends.isoformat()},
+                                                        {"url": "statusReason",
+                                                         "valueCodeableConcept": {"text": reason}}]})
             if r4.get("reasonReference"):
                 plan["reasonCode"] = [{"text": r["display"]} for r in r4["reasonReference"] if r.get("display")]
             issue_days = [authored]
             if continuous:
                 day = authored + timedelta(days=28)
-                while day <= self.today:
+                while day <= min(ends, self.today):
                     issue_days.append(day)
                     day += timedelta(days=28)
                 issue_days = issue_days[-12:]
+            self._plans.setdefault(authored, []).append(plan)
             issues: list[Resource] = []
             if self.o.prescription_issues:
                 for n, day in enumerate(issue_days, 1):
                     issues.append({
                         "resourceType": "MedicationRequest", "id": f"{rid}-issue{n}",
                         "meta": _profile("CareConnect-GPC-MedicationRequest-1"),
-                        "extension": plan["extension"],
+                        "extension": plan["extension"][:1],
                         "identifier": [{"system": DATA_ID_SYSTEM, "value": _uid(rid, "issue", n)}],
                         "basedOn": [_ref("MedicationRequest", plan["id"])],
                         "status": "completed", "intent": "order",
@@ -378,7 +426,7 @@ class StructuredRecordBuilder:
                 "identifier": [{"system": DATA_ID_SYSTEM, "value": _uid(rid, "statement")}],
                 "basedOn": [_ref("MedicationRequest", plan["id"])], "status": status,
                 "medicationReference": plan["medicationReference"],
-                "effectivePeriod": {"start": r4["authoredOn"]} | ({} if continuous else {"end": ends.isoformat()}),
+                "effectivePeriod": {"start": r4["authoredOn"]} | ({} if open_ended else {"end": ends.isoformat()}),
                 "dateAsserted": r4["authoredOn"], "subject": self.subject, "taken": "unk", "dosage": dosage,
             }
             statements.append(statement)
@@ -428,6 +476,13 @@ class StructuredRecordBuilder:
         if "component" in r4:
             item["component"] = [{"code": _code(c["code"]), "valueQuantity": c["valueQuantity"]}
                                  for c in r4["component"]]
+        if r4.get("referenceRange"):
+            item["referenceRange"] = [{k: v for k, v in r.items() if k in ("low", "high", "text")}
+                                      for r in r4["referenceRange"]]
+        if r4.get("interpretation"):  # R4's v3 interpretation codes, as STU3's v2 table 0078
+            item["interpretation"] = {"coding": [{"system": INTERPRETATION_SYSTEM, "code": c.get("code"),
+                                                  "display": c.get("display")}
+                                                 for i in r4["interpretation"][:1] for c in i.get("coding") or []]}
         return item
 
     def _split_observations(self) -> tuple[list[Resource], list[Resource]]:
@@ -445,7 +500,9 @@ class StructuredRecordBuilder:
             encounters = [e for e in encounters if self.o.consultation_period.holds(e["period"]["start"])]
         if self.o.most_recent is not None:
             encounters = encounters[-self.o.most_recent:]
-        lab, other = self._split_observations()
+        _, other = self._split_observations()
+        notes = self._notes()
+        has_notes = "Composition" in self.record
         conditions = {c["code"]["coding"][0]["code"]: c for c in self.record.get("Condition", [])
                       if (c.get("code") or {}).get("coding")}
         consultation_lists: list[Resource] = []
@@ -465,24 +522,31 @@ class StructuredRecordBuilder:
                 encounter["participant"] = [{"type": [{"coding": [{
                     "system": "http://hl7.org/fhir/v3/ParticipationType", "code": "PPRF",
                     "display": "primary performer"}]}], "individual": who}]
-            reason = (r4.get("reasonCode") or [None])[0]
-            history = {"resourceType": "Observation", "id": f"{eid}-history",
-                       "meta": _profile("CareConnect-GPC-Observation-1"), "status": "final",
-                       "code": _code(reason) if reason else {"text": "Consultation"}, "subject": self.subject,
-                       "context": _ref("Encounter", eid), "effectiveDateTime": start, "issued": start,
-                       "comment": f"Seen for {(reason or {}).get('text', 'review').lower()}."}
-            if who:
-                history["performer"] = [who]
-            categories = [("History", [history])]
-            same_day = [self._observation(o) for o in lab + other if (o.get("effectiveDateTime") or "")[:10] == day]
-            if same_day:
-                categories.append(("Examination", same_day))
+            reason = (r4.get("reasonCode") or [None])[0]  # the topic's title (and its problem, where it is one)
+            written = notes.get(eid)
+            if written is None and not has_notes:  # a record made before notes were kept: a line of its own
+                written = {"History": f"Seen for {(reason or {}).get('text', 'review').lower()}."}
+            headings: dict[str, list[Resource]] = {"History": [], "Examination": [], "Plan": []}
+            for n, (heading, text) in enumerate((written or {}).items()):
+                comment = {"resourceType": "Observation", "id": f"{eid}-note{n}",
+                           "meta": _profile("CareConnect-GPC-Observation-1"), "status": "final",
+                           "code": COMMENT_NOTE, "subject": self.subject, "context": _ref("Encounter", eid),
+                           "effectiveDateTime": start, "issued": start, "comment": text}
+                if who:
+                    comment["performer"] = [who]
+                headings.setdefault(heading, []).append(comment)
+            headings["Examination"] += [self._observation(o) for o in other
+                                        if (o.get("effectiveDateTime") or "")[:10] == day]
+            if self.o.medication:  # what was prescribed that day, as the plan names it
+                headings["Plan"] += [p for p in self._plans.get(date.fromisoformat(day), ())
+                                     if ("MedicationRequest", p["id"]) in self._have]
+            categories = [(title, members) for title, members in headings.items() if members]
             topic_id = f"{eid}-topic1"
             category_lists = []
             for n, (title, members) in enumerate(categories, 1):
                 category_lists.append(self._consultation_list(
                     f"{topic_id}-category{n}", "24781000000107", "Category (EHR)", title, eid, start, members))
-                extra.extend(members)
+                extra.extend(m for m in members if m["resourceType"] == "Observation")
             topic = self._consultation_list(topic_id, "25851000000105", "Topic (EHR)",
                                             (reason or {}).get("text") or "Consultation", eid, start, category_lists)
             condition = conditions.get(_status(reason) or "") if reason else None
@@ -494,6 +558,18 @@ class StructuredRecordBuilder:
             consultation_lists.append(encounter)
             extra += [consultation, topic, *category_lists]
         self._section("consultations", consultation_lists, extra)
+
+    def _notes(self) -> dict[str, dict[str, str]]:
+        """Encounter id -> heading -> what the clinician wrote, from the R4 record's consultation notes
+        (Compositions pointing at their Encounter, one section per heading)."""
+        found: dict[str, dict[str, str]] = {}
+        for note in self.record.get("Composition", []):
+            eid = ((note.get("encounter") or {}).get("reference") or "").removeprefix("Encounter/")
+            for section in note.get("section") or []:
+                text = html.unescape(re.sub(r"<[^>]+>", "", (section.get("text") or {}).get("div") or "")).strip()
+                if eid and text:
+                    found.setdefault(eid, {})[section.get("title") or "Notes"] = text
+        return found
 
     def _consultation_list(self, lid: str, code: str, display: str, title: str, eid: str, when: str,
                            members: list[Resource]) -> Resource:
@@ -535,34 +611,75 @@ class StructuredRecordBuilder:
         self._section("immunisations", items)
 
     def _investigations(self) -> None:
+        """A DiagnosticReport per R4 laboratory report, coded as GP Connect providers code them (the generic
+        "Diagnostic studies report"); a report of several values holds one test group (named as the R4 report
+        is, such as "Lipid profile") whose members are the values, as pathology_response1 in ../shared/data
+        does. Laboratory results no R4 report holds are reported by day."""
         lab, _ = self._split_observations()
-        by_day: dict[str, list[Resource]] = {}
-        for r4 in lab:
-            by_day.setdefault((r4.get("effectiveDateTime") or "")[:10], []).append(r4)
+        by_id = {o["id"]: o for o in lab}
+        reported: set[str] = set()
         reports: list[Resource] = []
         extra: list[Resource] = []
+        for r4 in self.record.get("DiagnosticReport", []):
+            members = [by_id[i] for i in (ref.get("reference", "").removeprefix("Observation/")
+                                          for ref in r4.get("result") or []) if i in by_id]
+            if not members:
+                continue
+            reported.update(m["id"] for m in members)
+            performer = next((x.get("display") for x in r4.get("performer") or [] if x.get("display")), None)
+            report, parts = self._report(r4["id"], members, r4.get("code"), r4.get("issued"), performer)
+            reports.append(report)
+            extra += parts
+        by_day: dict[str, list[Resource]] = {}
+        for r4 in lab:
+            if r4["id"] not in reported:
+                by_day.setdefault((r4.get("effectiveDateTime") or "")[:10], []).append(r4)
         for day, members in sorted(by_day.items()):
-            rid = f"{members[0]['id']}-report"
-            specimen: Resource = {"resourceType": "Specimen", "id": f"{rid}-specimen",
-                                  "meta": _profile("CareConnect-GPC-Specimen-1"), "status": "available",
-                                  "subject": self.subject,
-                                  "type": {"coding": [{"system": SNOMED, "code": "122555007",
-                                                       "display": "Venous blood specimen"}]},
-                                  "collection": {"collectedDateTime": members[0].get("effectiveDateTime")}}
-            results = [self._observation(m) | {"specimen": _ref("Specimen", specimen["id"])} for m in members]
-            reports.append({
-                "resourceType": "DiagnosticReport", "id": rid, "meta": _profile("CareConnect-GPC-DiagnosticReport-1"),
-                "identifier": [{"system": DATA_ID_SYSTEM, "value": _uid(rid)}], "status": "final",
-                "category": {"coding": [{"system": "http://hl7.org/fhir/v2/0074", "code": "PAT",
-                                         "display": "Pathology"}]},
-                "code": {"coding": [{"system": SNOMED, "code": "721981007", "display": "Diagnostic studies report"}]},
-                "subject": self.subject, "issued": f"{day}T16:00:00+00:00",
-                "performer": [{"actor": {"display": f"{self.spec.town} General Hospital pathology laboratory"}}],
-                "specimen": [_ref("Specimen", specimen["id"])],
-                "result": [_ref("Observation", r["id"]) for r in results],
-            })
-            extra += [specimen, *results]
+            report, parts = self._report(f"{members[0]['id']}-report", members, None, f"{day}T16:00:00+00:00",
+                                         f"{self.spec.town} General Hospital pathology laboratory")
+            reports.append(report)
+            extra += parts
+        reports.sort(key=lambda r: r.get("issued") or "")
         self._section("investigations", reports, extra)
+
+    def _report(self, rid: str, members: list[Resource], name: Resource | None, issued: str | None,
+                performer: str | None) -> tuple[Resource, list[Resource]]:
+        """(the DiagnosticReport, its specimen, test group and results)."""
+        specimen: Resource = {"resourceType": "Specimen", "id": f"{rid}-specimen",
+                              "meta": _profile("CareConnect-GPC-Specimen-1"), "status": "available",
+                              "subject": self.subject,
+                              "type": {"coding": [{"system": SNOMED, "code": "122555007",
+                                                   "display": "Venous blood specimen"}]},
+                              "collection": {"collectedDateTime": members[0].get("effectiveDateTime")}}
+        results = [self._observation(m) | {"specimen": _ref("Specimen", specimen["id"])} for m in members]
+        parts: list[Resource] = [specimen]
+        top = results
+        if name is not None and len(results) > 1:
+            group: Resource = {
+                "resourceType": "Observation", "id": f"{rid}-group", "meta": _profile("CareConnect-GPC-Observation-1"),
+                "identifier": [{"system": DATA_ID_SYSTEM, "value": _uid(rid, "group")}], "status": "final",
+                "code": _code(name), "subject": self.subject, "effectiveDateTime": members[0].get("effectiveDateTime"),
+                "specimen": _ref("Specimen", specimen["id"]),
+                "related": [{"type": "has-member", "target": _ref("Observation", r["id"])} for r in results],
+            }
+            for result in results:
+                result["related"] = [{"type": "derived-from", "target": _ref("Observation", group["id"])}]
+            parts.append(group)
+            top = [group]
+        parts += results
+        report: Resource = {
+            "resourceType": "DiagnosticReport", "id": rid, "meta": _profile("CareConnect-GPC-DiagnosticReport-1"),
+            "identifier": [{"system": DATA_ID_SYSTEM, "value": _uid(rid)}], "status": "final",
+            "category": {"coding": [{"system": "http://hl7.org/fhir/v2/0074", "code": "PAT",
+                                     "display": "Pathology"}]},
+            "code": {"coding": [{"system": SNOMED, "code": "721981007", "display": "Diagnostic studies report"}]},
+            "subject": self.subject, "issued": issued,
+            "specimen": [_ref("Specimen", specimen["id"])],
+            "result": [_ref("Observation", r["id"]) for r in top],
+        }
+        if performer:
+            report["performer"] = [{"actor": {"display": performer}}]
+        return report, parts
 
     def _uncategorised(self) -> None:
         _, other = self._split_observations()
