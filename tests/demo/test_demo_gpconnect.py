@@ -11,6 +11,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +235,42 @@ def test_full_record_is_a_structured_bundle(gpc: Any) -> None:
     assert any(r["intent"] == "order" and r["basedOn"] for r in requests)  # prescription issues
     assert all(s["medicationReference"]["reference"].startswith("Medication/")
                for s in resources(bundle, "MedicationStatement"))
+
+
+def test_bundle_carries_death_registration_reports_and_notes(gpc: Any) -> None:
+    """The issue 11 shapes, as GP Connect providers send them (see ../shared/data/gpconnect-stu3)."""
+    population = gpc.population
+    dead = next(p for p in population if isinstance(p.deceased, date) and p.nhs_number not in gpc.gpconnect.dissenting)
+    [pat] = resources(post(gpc, params(dead.nhs_number)).json(), "Patient")
+    assert pat["deceasedDateTime"] == dead.deceased.isoformat()
+    details = next(e for e in pat["extension"] if e["url"].endswith("Extension-CareConnect-GPC-RegistrationDetails-1"))
+    parts = {x["url"]: x for x in details["extension"]}
+    assert parts["registrationType"]["valueCodeableConcept"]["coding"][0]["code"] == dead.registration_type
+    assert parts["registrationPeriod"]["valuePeriod"]["start"] == dead.registered_since.isoformat()
+
+    def lab_patient(p: Any) -> bool:
+        return p.nhs_number not in gpc.gpconnect.dissenting and any(
+            len(r["result"]) > 1 for r in population.record(p)["DiagnosticReport"])
+    patient = next(p for p in population if lab_patient(p))
+    bundle = post(gpc, params(patient.nhs_number)).json()
+    by_id = {f"{e['resource']['resourceType']}/{e['resource']['id']}": e["resource"] for e in bundle["entry"]}
+    reports = resources(bundle, "DiagnosticReport")
+    assert reports and all(r["code"]["coding"][0]["code"] == "721981007" for r in reports)  # the generic code
+    grouped = [by_id[r["result"][0]["reference"]] for r in reports if len(r["result"]) == 1
+               and by_id[r["result"][0]["reference"]].get("related", [{}])[0].get("type") == "has-member"]
+    assert grouped, "a report of several values holds a test group"
+    group = grouped[0]
+    r4_names = {r["code"]["text"] for r in population.record(patient)["DiagnosticReport"]}
+    assert group["code"]["text"] in r4_names and "valueQuantity" not in group
+    values = [by_id[m["target"]["reference"]] for m in group["related"]]
+    assert all(v["valueQuantity"] and v["referenceRange"] and v["related"][0]["type"] == "derived-from"
+               for v in values)
+    # consultation notes: free text in Comment note observations under History / Examination / Plan
+    notes = [o for o in resources(bundle, "Observation") if o["code"]["coding"][0]["code"] == "37331000000100"]
+    assert notes and all(o["comment"] for o in notes)
+    headings = {lst["title"] for lst in resources(bundle, "List")
+                if lst["code"]["coding"][0]["code"] == "24781000000107"}
+    assert headings <= {"History", "Examination", "Plan"} and "History" in headings
 
 
 def test_only_the_requested_sections_come_back(gpc: Any) -> None:
