@@ -64,6 +64,14 @@ SECTION_TYPES: dict[SectionName, tuple[str, ...]] = {
     SectionName.OBSERVATIONS: ("Observation",),
     SectionName.IMMUNISATIONS: ("Immunization",),
 }
+#: read with a section, in the same round, when the server offers them: the reports that group results, and
+#: the Compositions that hold consultation notes (an Encounter has no place for them). A failed search of
+#: one fails its section, as a failed search of the section's own type does (never half a section shown
+#: as whole); whether a section is provided at all is still decided by SECTION_TYPES alone.
+COMPANION_TYPES: dict[SectionName, tuple[str, ...]] = {
+    SectionName.OBSERVATIONS: ("DiagnosticReport",),
+    SectionName.ENCOUNTERS: ("Composition",),
+}
 _INCLUDES = {"MedicationRequest": "MedicationRequest:medication",
              "MedicationStatement": "MedicationStatement:medication"}
 _FHIR_ID = re.compile(r"^[A-Za-z0-9.\-]{1,64}$")
@@ -436,7 +444,7 @@ class FhirR4Adapter(Adapter):
                 raise self._other_patient_error()
             raise AdapterError(f"{self.practice.name} sent the record without the patient's details, so it "
                                "cannot be shown. Tell the practice.", "bad-reply")
-        patient = self._patient(own)
+        patient = self._patient(own, pages.index)
         flags = [r for r in pages.matches if r.get("resourceType") == "Flag"]
         contact = patient_contact(own, flags if pages.complete else None)  # a missing page may hold the mark
         failures: dict[SectionName, str] = {}
@@ -449,7 +457,8 @@ class FhirR4Adapter(Adapter):
         return dataclasses.replace(record, research_consent=research_consent(pages.matches))
 
     async def _fetch_by_type(self, local_id: str, caps: Capabilities) -> PatientRecord:
-        types = [t for section in SectionName for t in SECTION_TYPES[section] if caps.supports(t)]
+        types = [t for section in SectionName if any(caps.supports(t) for t in SECTION_TYPES[section])
+                 for t in (*SECTION_TYPES[section], *COMPANION_TYPES.get(section, ())) if caps.supports(t)]
         tasks: dict[str, asyncio.Task[_Pages]] = {}
         for rtype in types:
             params = {"patient": local_id, "_count": str(RECORD_PAGE_SIZE)}
@@ -480,7 +489,7 @@ class FhirR4Adapter(Adapter):
         rounds = 1
         unreadable = 0
         for rtype, outcome in outcomes.items():
-            section = next(s for s, ts in SECTION_TYPES.items() if rtype in ts)
+            section = next(s for s in SectionName if rtype in (*SECTION_TYPES[s], *COMPANION_TYPES.get(s, ())))
             if isinstance(outcome, BaseException):
                 if not isinstance(outcome, AdapterError):
                     if not isinstance(outcome, Exception):
@@ -527,9 +536,9 @@ class FhirR4Adapter(Adapter):
             return None
         return research_consent(pages.matches)
 
-    def _patient(self, data: Any) -> PatientSummary:
+    def _patient(self, data: Any, resolve: ResourceIndex | None = None) -> PatientSummary:
         try:
-            return map_patient(data, self.practice.id)
+            return map_patient(data, self.practice.id, resolve)
         except _MAPPING_ERRORS as exc:
             raise AdapterError(f"{self.practice.name} sent patient details Mosaic cannot read. "
                                "Tell the practice.", "bad-reply") from exc
@@ -549,6 +558,8 @@ class FhirR4Adapter(Adapter):
                 index: ResourceIndex, failures: dict[SectionName, str], truncated: set[SectionName],
                 rounds: int, contact: PatientContact | None = None, unreadable: int = 0) -> PatientRecord:
         now = datetime.now(UTC)
+        if any(_about_someone_else(r, patient.local_id) for r in resources):
+            raise self._other_patient_error()  # a server that ignored `patient=`: nothing of it is shown
         mapped = map_resources(resources, index)
         sections: dict[SectionName, Section] = {}
         warnings: list[str] = []
@@ -585,6 +596,21 @@ def _add_reason(existing: str | None, reason: str) -> str:
     return reason if not existing or reason == existing else f"{existing} {reason}"
 
 
+_PATIENT_REFERENCE = re.compile(r"(?:^|/)Patient/([A-Za-z0-9.\-]{1,64})(?:/_history/[^/]+)?$")
+
+
+def _about_someone_else(resource: dict[str, Any], local_id: str) -> bool:
+    """Whether a record resource names another Patient as its subject or patient (relative or absolute
+    reference); urn:uuid and contained references name nobody here and pass."""
+    for key in ("subject", "patient"):
+        ref = resource.get(key)
+        reference = ref.get("reference") if isinstance(ref, dict) else None
+        match = _PATIENT_REFERENCE.search(reference) if isinstance(reference, str) else None
+        if match and match.group(1) != local_id:
+            return True
+    return False
+
+
 def _next_link(bundle: dict[str, Any]) -> str | None:
     for link in bundle.get("link") or []:
         if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
@@ -603,4 +629,4 @@ def _still_matches(patient: PatientSummary, query: PatientQuery) -> bool:
     return not (query.birth_date and patient.birth_date and patient.birth_date != query.birth_date)
 
 
-__all__ = ["FhirR4Adapter", "search_params", "SECTION_TYPES"]
+__all__ = ["FhirR4Adapter", "search_params", "SECTION_TYPES", "COMPANION_TYPES"]

@@ -11,12 +11,22 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
+from html.parser import HTMLParser
 from typing import Any
 
 from app.core.display import format_partial_date
-from app.core.model import REGISTRATION_TYPES, Address, Coding, Entry, PatientSummary, Registration, SectionName
+from app.core.model import (
+    REGISTRATION_TYPES,
+    Address,
+    Coding,
+    Entry,
+    Measurement,
+    PatientSummary,
+    Registration,
+    SectionName,
+)
 from app.core.nhs_number import NHS_NUMBER_SYSTEM, is_valid, normalise
 
 NHS_NUMBER_SYSTEMS = (NHS_NUMBER_SYSTEM, "http://fhir.nhs.net/Id/nhs-number")
@@ -492,14 +502,30 @@ def _with_verification(clinical: str | None, resource: Json) -> str | None:
     return clinical
 
 
+_ACTIVE_PROBLEM = {"active", "recurrence", "relapse"}
+_PAST_PROBLEM = {"inactive", "remission", "resolved"}
+
+
+def problem_group(clinical_status: str | None, ended: bool) -> str | None:
+    """active (active, recurrence, relapse) or past (inactive, remission, resolved; or an abatement with no
+    status); None when the sender says neither."""
+    code = (clinical_status or "").lower()
+    if code in _ACTIVE_PROBLEM:
+        return "active"
+    if code in _PAST_PROBLEM or (not code and ended):
+        return "past"
+    return None
+
+
 def map_condition(r: Json, resolve: Resolver | None = None) -> Entry:
     ended = _first(r, "abatementDateTime", "abatementPeriod.start", "abatementString")
     detail = f"Resolved {format_partial_date(ended[:10] if ended[:1].isdigit() else ended)}" if ended else None
-    return _entry(r, concept_text(r.get("code")), "Problem (not named)",
-                  when=_first(r, "onsetDateTime", "onsetPeriod.start", "recordedDate", "onsetString",
-                              "assertedDate"),
-                  status=_with_verification(status_code(r.get("clinicalStatus")), r),
-                  detail=detail, concept=r.get("code"))
+    clinical = status_code(r.get("clinicalStatus"))
+    entry = _entry(r, concept_text(r.get("code")), "Problem (not named)",
+                   when=_first(r, "onsetDateTime", "onsetPeriod.start", "recordedDate", "onsetString",
+                               "assertedDate"),
+                   status=_with_verification(clinical, r), detail=detail, concept=r.get("code"))
+    return replace(entry, group=problem_group(clinical, bool(ended or r.get("abatementBoolean") is True)))
 
 
 def _medication(r: Json, resolve: Resolver | None) -> tuple[str | None, Any]:
@@ -546,18 +572,56 @@ def dosage_text(dosages: list[Any]) -> str | None:
     return _join((dose, _timing(first.get("timing")), as_needed, _str(first.get("patientInstruction"))), ", ")
 
 
+_PAST_MEDICATION = {"stopped", "completed", "cancelled", "entered-in-error", "not-taken", "ended"}
+#: courseOfTherapyType (HL7 and UK Core) and prescription type (GP Connect / UK extensions) codes
+_REPEAT_COURSES = {"continuous", "continuous-repeat-dispensing", "seasonal", "repeat", "repeat-dispensing"}
+_ACUTE_COURSES = {"acute", "acute-handwritten", "delayed-prescribing"}
+
+
+def medication_group(status: str | None, course: str | None, end: str | None, today: date | None = None) -> str | None:
+    """past (stopped, completed, cancelled, entered in error, or its period has ended), else repeat or acute
+    from the course of therapy / prescription type; None when the sender does not say."""
+    if (status or "").lower() in _PAST_MEDICATION:
+        return "past"
+    if end and end[:10] < (today or date.today()).isoformat():
+        return "past"
+    code = (course or "").lower()
+    if code in _REPEAT_COURSES:
+        return "repeat"
+    if code in _ACUTE_COURSES:
+        return "acute"
+    return None
+
+
+def _course(r: Json) -> str | None:
+    """The course of therapy, or a prescription type extension's code (GP Connect, UK Core)."""
+    for coding in (_obj(x) for x in _list((_obj(r.get("courseOfTherapyType")) or {}).get("coding"))):
+        if coding and _str(coding.get("code")):
+            return _str(coding.get("code"))
+    for ext in (_obj(x) for x in _list(r.get("extension"))):
+        if ext and "prescriptiontype" in (_str(ext.get("url")) or "").lower():
+            chosen = preferred_coding(ext.get("valueCodeableConcept"))
+            if chosen and chosen.code:
+                return chosen.code
+    return None
+
+
 def map_medication_request(r: Json, resolve: Resolver | None = None) -> Entry:
     name, concept = _medication(r, resolve)
-    return _entry(r, name, "Medication (not named)", when=_first(r, "authoredOn"),
-                  status=_str(r.get("status")), detail=dosage_text(_list(r.get("dosageInstruction"))),
-                  concept=concept)
+    status = _str(r.get("status"))
+    entry = _entry(r, name, "Medication (not named)", when=_first(r, "authoredOn"), status=status,
+                   detail=dosage_text(_list(r.get("dosageInstruction"))), concept=concept)
+    end = _path(r, "dispenseRequest.validityPeriod.end")
+    return replace(entry, group=medication_group(status, _course(r), end))
 
 
 def map_medication_statement(r: Json, resolve: Resolver | None = None) -> Entry:
     name, concept = _medication(r, resolve)
-    return _entry(r, name, "Medication (not named)",
-                  when=_first(r, "effectiveDateTime", "effectivePeriod.start", "dateAsserted"),
-                  status=_str(r.get("status")), detail=dosage_text(_list(r.get("dosage"))), concept=concept)
+    status = _str(r.get("status"))
+    entry = _entry(r, name, "Medication (not named)",
+                   when=_first(r, "effectiveDateTime", "effectivePeriod.start", "dateAsserted"),
+                   status=status, detail=dosage_text(_list(r.get("dosage"))), concept=concept)
+    return replace(entry, group=medication_group(status, _course(r), _path(r, "effectivePeriod.end")))
 
 
 def map_allergy(r: Json, resolve: Resolver | None = None) -> Entry:
@@ -565,13 +629,27 @@ def map_allergy(r: Json, resolve: Resolver | None = None) -> Entry:
     manifestations = [concept_text(m) for x in reactions for m in _list(x.get("manifestation"))]
     substance = next((concept_text(x.get("substance")) for x in reactions if x.get("substance")), None)
     criticality = _str(r.get("criticality"))
-    detail = _join((_join([m for m in manifestations if m], ", "),
-                    f"criticality {criticality}" if criticality else None))
-    return _entry(r, concept_text(r.get("code")) or substance, "Allergy (substance not named)",
-                  when=_first(r, "onsetDateTime", "onsetPeriod.start", "recordedDate", "onsetString",
-                              "assertedDate"),
-                  status=_with_verification(status_code(r.get("clinicalStatus")), r),
-                  detail=detail, concept=r.get("code"))
+    reaction = _join(list(dict.fromkeys(m for m in manifestations if m)), ", ")
+    detail = _join((reaction, f"criticality {criticality}" if criticality else None))
+    entry = _entry(r, concept_text(r.get("code")) or substance, "Allergy (substance not named)",
+                   when=_first(r, "onsetDateTime", "onsetPeriod.start", "recordedDate", "onsetString",
+                               "assertedDate"),
+                   status=_with_verification(status_code(r.get("clinicalStatus")), r),
+                   detail=detail, concept=r.get("code"))
+    return replace(entry, reaction=reaction, severity=allergy_severity(reactions, criticality))
+
+
+_SEVERITY_RANK = {"mild": 1, "moderate": 2, "severe": 3}
+_CRITICALITY = {"high": "high risk", "low": "low risk"}
+
+
+def allergy_severity(reactions: list[Json], criticality: str | None) -> str | None:
+    """The gravest reaction's severity (mild, moderate, severe), else the criticality ("high risk", "low
+    risk"; "unable-to-assess" says nothing)."""
+    severities = [s for s in (_str(x.get("severity")) for x in reactions) if s and s.lower() in _SEVERITY_RANK]
+    if severities:
+        return max(severities, key=lambda s: _SEVERITY_RANK[s.lower()]).lower()
+    return _CRITICALITY.get((criticality or "").lower())
 
 
 _ENCOUNTER_CLASSES = {"AMB": "Ambulatory", "EMER": "Emergency", "IMP": "Inpatient", "ACUTE": "Inpatient acute",
@@ -606,9 +684,212 @@ def observation_value(r: Json, resolve: Resolver | None = None) -> str | None:
 
 
 def map_observation(r: Json, resolve: Resolver | None = None) -> Entry:
-    return _entry(r, concept_text(r.get("code")), "Observation (not named)",
-                  when=_first(r, "effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued"),
-                  status=_str(r.get("status")), detail=observation_value(r, resolve), concept=r.get("code"))
+    entry = _entry(r, concept_text(r.get("code")), "Observation (not named)",
+                   when=_first(r, "effectiveDateTime", "effectivePeriod.start", "effectiveInstant", "issued"),
+                   status=_str(r.get("status")), detail=observation_value(r, resolve), concept=r.get("code"))
+    return replace(entry, measurements=measurements(r))
+
+
+# --- results: values, units, ranges, flags ------------------------------------------------------------
+
+#: interpretation words some senders give without a code
+_INTERPRETATION_WORDS = {"high": "H", "low": "L", "abnormal": "A", "normal": "N", "critically high": "HH",
+                         "critically low": "LL", "positive": "POS", "negative": "NEG"}
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def reference_range(holder: Json) -> tuple[float | None, float | None, str | None]:
+    """(low, high, text) of the first reference range; the text only when the range is not numbers."""
+    first = next((r for r in (_obj(x) for x in _list(holder.get("referenceRange"))) if r), None)
+    if first is None:
+        return None, None, None
+    low = _number((_obj(first.get("low")) or {}).get("value"))
+    high = _number((_obj(first.get("high")) or {}).get("value"))
+    text = _str(first.get("text"))
+    return low, high, text if low is None and high is None else None
+
+
+def interpretation(holder: Json) -> str | None:
+    """The sender's flag: a v3 ObservationInterpretation code (H, L, HH, LL, A, N, ...) or its words."""
+    for concept in (_obj(x) for x in _list(holder.get("interpretation"))):
+        if not concept:
+            continue
+        code = status_code(concept)
+        if code and len(code) <= 3:
+            return code.upper()
+        words = (concept_text(concept) or "").strip().lower()
+        if words in _INTERPRETATION_WORDS:
+            return _INTERPRETATION_WORDS[words]
+    return None
+
+
+def worked_out_flag(sent: str | None, value: float | None, low: float | None, high: float | None) -> str | None:
+    """The flag as sent; else H above the range, L below it; None in range or with nothing to compare."""
+    if sent:
+        return sent
+    if value is None:
+        return None
+    if high is not None and value > high:
+        return "H"
+    if low is not None and value < low:
+        return "L"
+    return None
+
+
+def _measurement(holder: Json, name: str) -> Measurement | None:
+    """One value[x] with its unit, range and flag; None when the holder has no value."""
+    coding = preferred_coding(holder.get("code"))
+    code = coding.code if coding else None
+    low, high, range_text = reference_range(holder)
+    sent = interpretation(holder)
+    quantity = _obj(holder.get("valueQuantity"))
+    if quantity is not None and quantity.get("value") is not None:
+        unit = _unit(_str(quantity.get("unit")) or _str(quantity.get("code"))) or None
+        value = _number(quantity.get("value"))
+        if _str(quantity.get("comparator")) or value is None:  # "<5": a bound, not a point to plot or compare
+            return Measurement(name=name, text=format_quantity(quantity), unit=unit, low=low, high=high,
+                               range_text=range_text, flag=sent, code=code)
+        return Measurement(name=name, value=value, unit=unit, low=low, high=high, range_text=range_text,
+                           flag=worked_out_flag(sent, value, low, high), code=code)
+    if _number(holder.get("valueInteger")) is not None:
+        value = _number(holder.get("valueInteger"))
+        return Measurement(name=name, value=value, low=low, high=high, range_text=range_text,
+                           flag=worked_out_flag(sent, value, low, high), code=code)
+    text = concept_text(holder.get("valueCodeableConcept")) if holder.get("valueCodeableConcept") else None
+    for key in ("valueString", "valueDateTime", "valueTime"):
+        text = text or _str(holder.get(key))
+    if text is None and isinstance(holder.get("valueBoolean"), bool):
+        text = "Yes" if holder["valueBoolean"] else "No"
+    if text is None:
+        return None
+    return Measurement(name=name, text=text, low=low, high=high, range_text=range_text, flag=sent, code=code)
+
+
+def measurements(observation: Json) -> tuple[Measurement, ...]:
+    """The observation's value, then each component's (systolic and diastolic of a blood pressure)."""
+    name = concept_text(observation.get("code")) or "Result"
+    own = _measurement(observation, name)
+    parts: list[Measurement] = [own] if own else []
+    for component in (c for c in (_obj(x) for x in _list(observation.get("component"))) if c):
+        found = _measurement(component, concept_text(component.get("code")) or name)
+        if found:
+            parts.append(found)
+    return tuple(parts)
+
+
+def map_report(r: Json, resolve: Resolver | None = None, results: int | None = None) -> Entry:
+    """A DiagnosticReport as the heading of its results (they carry its title and id as `report`/`report_id`):
+    who reported and what they concluded."""
+    count = results if results is not None else len(_list(r.get("result")))
+    performer = next((reference_display(p, r, resolve) for p in _list(r.get("performer"))), None)
+    title = concept_text(r.get("code")) or "Test report"
+    entry = _entry(r, title, "Test report",
+                   when=_first(r, "effectiveDateTime", "effectivePeriod.start", "issued"),
+                   status=_str(r.get("status")),
+                   detail=_join((f"{count} result{'' if count == 1 else 's'}" if count else None,
+                                 _str(r.get("conclusion")), performer)),
+                   concept=r.get("code"))
+    return replace(entry, report=title, report_id=_str(r.get("id")))
+
+
+def _members(observation: Json) -> list[Any]:
+    """An R4 panel's members (hasMember), and STU3's has-member `related` links."""
+    return [*_list(observation.get("hasMember")),
+            *[(_obj(x) or {}).get("target") for x in _list(observation.get("related"))
+              if _str((_obj(x) or {}).get("type")) == "has-member"]]
+
+
+def report_membership(reports: list[Json], resolve: Resolver | None) -> dict[int, Json]:
+    """Which report each Observation belongs to (by the Observation object's identity), following panels
+    (hasMember) down: the first report that names it wins."""
+    where: dict[int, Json] = {}
+    for report in reports:
+        stack = [t for t in (_resolve_any(x, report, resolve) for x in _list(report.get("result"))) if t]
+        while stack:
+            observation = stack.pop(0)
+            if observation.get("resourceType") != "Observation" or id(observation) in where:
+                continue
+            where[id(observation)] = report
+            stack.extend(t for t in (_resolve_any(x, observation, resolve) for x in _members(observation)) if t)
+    return where
+
+
+def _resolve_any(ref: Any, container: Json, resolve: Resolver | None) -> Json | None:
+    r = _obj(ref) if isinstance(ref, dict) else None
+    return _resolve(r, container, resolve) if r else None
+
+
+# --- consultation notes -------------------------------------------------------------------------------
+
+class _Text(HTMLParser):
+    """The words of an XHTML narrative: block elements end a line, tags and scripts are dropped."""
+
+    _BLOCKS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+        elif tag in self._BLOCKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self._skip = max(0, self._skip - 1)
+        elif tag in self._BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def narrative_text(narrative: Any) -> str | None:
+    """Narrative.div as plain text (lines kept, runs of spaces folded)."""
+    div = _str((_obj(narrative) or {}).get("div"))
+    if not div:
+        return None
+    parser = _Text()
+    parser.feed(div)
+    parser.close()
+    lines = [" ".join(line.split()) for line in "".join(parser.parts).splitlines()]
+    return "\n".join(line for line in lines if line) or None
+
+
+def composition_notes(composition: Json) -> str | None:
+    """A consultation note: each section as "Heading: text" (nested sections too), else the narrative."""
+    lines: list[str] = []
+    stack = [(s, 0) for s in (_obj(x) for x in _list(composition.get("section"))) if s]
+    while stack:
+        section, depth = stack.pop(0)
+        title = _str(section.get("title")) or concept_text(section.get("code"))
+        body = narrative_text(section.get("text"))
+        if body:
+            lines.append(f"{title}: {body}" if title else body)
+        inner = [(s, depth + 1) for s in (_obj(x) for x in _list(section.get("section"))) if s]
+        stack[0:0] = inner
+    return "\n".join(lines) or narrative_text(composition.get("text"))
+
+
+def notes_by_encounter(compositions: list[Json], resolve: Resolver | None) -> dict[int, str]:
+    """Consultation notes by the Encounter object they belong to (Composition.encounter); notes of one
+    encounter in several Compositions are joined, oldest first."""
+    found: dict[int, list[tuple[str, str]]] = {}
+    for composition in compositions:
+        if _str(composition.get("status")) == "entered-in-error":
+            continue
+        encounter = _resolve_any(composition.get("encounter"), composition, resolve)
+        text = composition_notes(composition)
+        if encounter is not None and text:
+            found.setdefault(id(encounter), []).append((_str(composition.get("date")) or "", text))
+    return {key: "\n\n".join(t for _, t in sorted(notes)) for key, notes in found.items()}
 
 
 def map_immunization(r: Json, resolve: Resolver | None = None) -> Entry:
@@ -663,9 +944,37 @@ class MappedRecord:
     skipped: Counter[SectionName] = field(default_factory=Counter)
 
 
+_BAD_SHAPE = (MalformedResource, TypeError, ValueError, AttributeError, KeyError, IndexError)
+
+
 def map_resources(resources: Iterable[Any], resolve: Resolver | None = None) -> MappedRecord:
-    """Map every resource of the six section types; skip (and count) malformed ones, ignore the rest."""
+    """Map every resource of the six section types; skip (and count) malformed ones, ignore the rest.
+
+    DiagnosticReports head their results (each result carries the report's title and id); Compositions that
+    point at an Encounter are its consultation notes. Both are found through `resolve` (or as contained
+    resources), so they must be in it: the adapter indexes every resource of the reply."""
     mapped = MappedRecord()
+    resources = list(resources)
+    by_kind: dict[str, list[Json]] = {}
+    for resource in resources:
+        if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
+            by_kind.setdefault(resource["resourceType"], []).append(resource)
+    reports = by_kind.get("DiagnosticReport", [])
+    try:
+        report_of = report_membership(reports, resolve)
+    except _BAD_SHAPE:
+        report_of, mapped.skipped[SectionName.OBSERVATIONS] = {}, len(reports)
+        reports = []
+    try:
+        notes_of = notes_by_encounter(by_kind.get("Composition", []), resolve)
+    except _BAD_SHAPE:
+        notes_of = {}  # unreadable notes: the consultations are still shown, without them
+    values = Counter(id(report) for report in report_of.values())
+    for report in reports:
+        try:
+            mapped.entries[SectionName.OBSERVATIONS].append(map_report(report, resolve, values.get(id(report), 0)))
+        except _BAD_SHAPE:
+            mapped.skipped[SectionName.OBSERVATIONS] += 1
     for resource in resources:
         kind = resource.get("resourceType") if isinstance(resource, dict) else None
         section = SECTION_OF.get(kind) if isinstance(kind, str) else None
@@ -673,11 +982,19 @@ def map_resources(resources: Iterable[Any], resolve: Resolver | None = None) -> 
             continue
         try:
             entry = map_entry(resource, resolve)
-        except (MalformedResource, TypeError, ValueError, AttributeError, KeyError, IndexError):
+        except _BAD_SHAPE:
             mapped.skipped[section] += 1
             continue
-        if entry is not None:
-            mapped.entries[section].append(entry)
+        if entry is None:
+            continue
+        heading = report_of.get(id(resource))
+        if heading is not None:
+            entry = replace(entry, report=concept_text(heading.get("code")) or "Test report",
+                            report_id=_str(heading.get("id")),
+                            when=entry.when or _first(heading, "effectiveDateTime", "effectivePeriod.start", "issued"))
+        if id(resource) in notes_of:
+            entry = replace(entry, notes=notes_of[id(resource)])
+        mapped.entries[section].append(entry)
     for section, entries in mapped.entries.items():
         mapped.entries[section] = sort_newest_first(entries)
     return mapped

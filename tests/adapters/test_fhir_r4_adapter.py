@@ -66,6 +66,8 @@ def expected_counts(record: dict[str, list[dict[str, Any]]]) -> dict[SectionName
     for rtype, resources in record.items():
         if rtype in SECTION_OF:
             counts[SECTION_OF[rtype]] += len(resources)
+        elif rtype == "DiagnosticReport":  # a report heads its results
+            counts[SectionName.OBSERVATIONS] += len(resources)
     return {s: counts[s] for s in SectionName}
 
 
@@ -468,7 +470,7 @@ async def test_synthea_patient_found_by_name_and_record_matches_bundle(
 
     record = await adapter.fetch_record(patient.local_id)
     assert section_counts(record) == expected_counts(
-        {t: [r for r in resources if r["resourceType"] == t] for t in SECTION_OF})
+        {t: [r for r in resources if r["resourceType"] == t] for t in (*SECTION_OF, "DiagnosticReport")})
     assert record.round_trips <= 3 and not record.warnings
     if family == "Hayes":
         allergies = {e.text for e in record.sections[SectionName.ALLERGIES].entries}
