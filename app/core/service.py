@@ -514,10 +514,11 @@ class MosaicCore:
         return self._with_access(result if view is None else view.results(result))
 
     #: what a result shows of a patient whose record needs break-glass (or is denied): enough to tell who it is
-    #: (name, date of birth, NHS number, sex), never where they live; every other field, one added later
-    #: included, is withheld (its default, None) until someone decides it may be shown
+    #: (name, date of birth, NHS number, sex, and death: withheld, a dead patient would read as alive with an age
+    #: still counting), never where they live; every other field, one added later included, is withheld (its
+    #: default, None) until someone decides it may be shown
     SHOWN_WHEN_RESTRICTED = frozenset({"practice_id", "local_id", "nhs_number", "family", "given", "birth_date",
-                                       "sex", "pseudonym", "birth_year"})
+                                       "sex", "pseudonym", "birth_year", "deceased"})
 
     def _with_access(self, result: PracticeResults) -> PracticeResults:
         """The policy's decision on opening each result, decided here on the core's thread; a result whose

@@ -40,8 +40,10 @@ from app.ui.access_history import AccessHistoryWindow
 from app.ui.bridge import AsyncBridge
 from app.ui.empty_state import NoPracticesPanel
 from app.ui.practices_panel import PracticesPanel
+from app.ui.practices_strip import PracticesFold, PracticesStrip
 from app.ui.record_tabs import RecordArea
 from app.ui.record_view import RecordView
+from app.ui.results_fold import ResultsFold
 from app.ui.results_model import AccessMark
 from app.ui.search_panel import SearchPanel
 
@@ -102,6 +104,7 @@ class MainWindow(QMainWindow):
         self.setStyleSheet(style.STYLE_SHEET)
         self._build_widgets()
         self._build_actions()
+        self._build_folds()
         self._set_tab_order()
 
     # -- construction ------------------------------------------------------------------------------
@@ -148,6 +151,8 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.records)
         self.splitter.setStretchFactor(0, 2)
         self.splitter.setStretchFactor(1, 3)
+        self.practices_strip = PracticesStrip()  # stands for the practices panel while every practice is well
+        self.search_panel.add_to_search_row(self.practices_strip)
         main_layout.addWidget(self.splitter)
 
         self.no_practices = NoPracticesPanel(can_start_demo=self._start_demo is not None)
@@ -250,6 +255,15 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.access_history_action)
         self._update_record_actions()
 
+    def _build_folds(self) -> None:
+        """The results give their height to an open record; the practices panel folds to a strip when all is well
+        (app/ui/results_fold.py, app/ui/practices_strip.py)."""
+        self.results_fold = ResultsFold(self.search_panel, self.splitter, self.records)
+        self.find_action.triggered.connect(self.results_fold.show_results)
+        self.practices_fold = PracticesFold(self.practices_panel, self.practices_dock, self.practices_strip,
+                                            self.show_practices_action,
+                                            may_unfold=lambda: self.lock is None or not self.lock.locked)
+
     def _set_tab_order(self) -> None:
         panel = self.search_panel
         QWidget.setTabOrder(panel.box, panel.search_button)
@@ -271,6 +285,7 @@ class MainWindow(QMainWindow):
         self._update_online()
         self.pages.setCurrentIndex(0 if practices else 1)
         self.practices_dock.setVisible(bool(practices))
+        self.practices_fold.refresh()
         self.sign_in_action.setEnabled(bool(practices))
         if self.access_history is not None:
             self.access_history.set_core(core)
@@ -284,7 +299,8 @@ class MainWindow(QMainWindow):
             return None
         if decision.needs == "break-glass":
             return AccessMark(RESTRICTED_MARK, "this record is restricted by the practice. It opens only by "
-                              "break-glass, with a written reason, and the access is flagged for review.")
+                              "break-glass, with a written reason, and the access is flagged for review.",
+                              withholds_address=True)  # the core withheld the address (SHOWN_WHEN_RESTRICTED)
         if FLAG_SELF_OR_FAMILY in decision.flags:
             return AccessMark(SELF_FAMILY_MARK, "this patient appears to be you or a member of your family. "
                               "Opening the record needs a reason and is flagged for review.", severe=False)
@@ -298,6 +314,7 @@ class MainWindow(QMainWindow):
         if self.core is None or state.practice.id not in self.practices_panel.rows:
             return
         self.practices_panel.set_state(state)
+        self.practices_fold.refresh()
         self._update_online()
         if state.status is PracticeStatus.FAILED:
             self.statusBar().showMessage(f"{state.practice.name}: {state.detail}", STATUS_MS)
@@ -495,7 +512,9 @@ class MainWindow(QMainWindow):
         if not self._has_policy:
             return self._open_view(patient, AccessGrant())
         decision = self._decisions.get((patient.practice_id, patient.local_id))
-        if decision is None:  # not from this window's results: ask the core, then carry on
+        # Not from this window's results, or a reason was needed when they came: ask the core, which knows
+        # whether a reason given since for this patient covers it (app/core/session_reasons.py).
+        if decision is None or decision.needs == "reason":
             self.bridge.submit(self.core.decided(patient.practice_id, patient),
                                lambda d: self._decided(patient, d),
                                lambda exc: self.statusBar().showMessage(f"Not opened: {exc}", STATUS_MS),

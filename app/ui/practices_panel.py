@@ -132,8 +132,9 @@ class PracticeRow(QFrame):
         if state.status is PracticeStatus.SIGN_IN_NEEDED and state.detail:
             tip += f"\n{state.detail}"
         self.state_label.setToolTip(tip)
-        self.retry_button.setEnabled(state.status in (PracticeStatus.FAILED, PracticeStatus.OFFLINE,
-                                                      PracticeStatus.RETRYING))
+        can_retry = state.status in (PracticeStatus.FAILED, PracticeStatus.OFFLINE, PracticeStatus.RETRYING)
+        self.retry_button.setEnabled(can_retry)
+        self.retry_button.setVisible(can_retry)  # only where there is something to retry: no row of grey buttons
 
 
 class PracticesPanel(QWidget):
@@ -242,6 +243,11 @@ class PracticesPanel(QWidget):
         if self.sign_in_button.text() != label:
             self.sign_in_button.setText(label)
             self.sign_in_button.setAccessibleName(label)
+        # Everyone signed in: the button stays (to sign in again later) but no longer asks to be pressed.
+        quiet = self.online_count() == total
+        if (self.sign_in_button.objectName() == "secondaryButton") != quiet:
+            self.sign_in_button.setObjectName("secondaryButton" if quiet else "")
+            style.repolish(self.sign_in_button)
 
 
 def without_name(text: str, name: str) -> str:

@@ -124,6 +124,7 @@ class SearchPanel(QWidget):
         self.search_button.clicked.connect(self._submit)
         row.addWidget(self.search_button)
         layout.addLayout(row)
+        self._search_row = row
 
         self.field_error = QLabel()
         self.field_error.setObjectName("fieldError")
@@ -138,7 +139,9 @@ class SearchPanel(QWidget):
         self.fold_button.setObjectName("resultsToggle")
         self.fold_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.fold_button.setAutoRaise(True)
+        self.fold_button.setStyleSheet(f"QToolButton {{ color: {style.BLUE}; font-weight: 600; }}")
         self.fold_button.clicked.connect(lambda: self.fold_toggled.emit(not self.folded))
+        self.fold_button.hide()  # until there are results to fold
         summary_row.addWidget(self.fold_button, 0, Qt.AlignmentFlag.AlignTop)
         self.count_line = QLabel("Search for a patient by NHS number, name or date of birth.")
         self.count_line.setObjectName("countLine")
@@ -209,6 +212,10 @@ class SearchPanel(QWidget):
         self.show_field_error(None)
         self._update_fold_button()
 
+    def add_to_search_row(self, widget: QWidget) -> None:
+        """A widget at the end of the search row (the practices strip: one line of height saved)."""
+        self._search_row.addWidget(widget)
+
     # -- folding away while a record is open -------------------------------------------------------------
 
     def set_folded(self, folded: bool) -> None:
@@ -275,6 +282,8 @@ class SearchPanel(QWidget):
     def focus_results(self) -> None:
         if self.model.rowCount() == 0:
             return
+        if self.folded:
+            self.fold_toggled.emit(False)
         self.tree.setFocus(Qt.FocusReason.OtherFocusReason)
         if not self.tree.currentIndex().isValid():
             self.tree.setCurrentIndex(self.model.index(0, 0))
@@ -324,6 +333,7 @@ class SearchPanel(QWidget):
         self._applied_at = 0.0
         self._finishing = None
         self.results.clear_results()
+        self.fold_button.show()
         self._pending = list(self._practices)
         self._tally = SearchTally()
         self._problems = []
