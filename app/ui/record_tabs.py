@@ -1,16 +1,62 @@
-"""Record tabs in one or more side-by-side panes (a QSplitter of QTabWidgets)."""
+"""Record tabs in one or more side-by-side panes (a QSplitter of QTabWidgets).
+
+The patient is unmistakable: a tab says "SURNAME, Given · date of birth · practice", cut from the right when
+room runs out (the whole title in its tooltip); with records side by side, each pane says whether the
+patient beside it is the same person (same NHS number) or a different one, and different people's banners
+carry different accents."""
 
 from __future__ import annotations
 
 import shiboken6
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QLabel, QSplitter, QStackedWidget, QTabBar, QTabWidget, QWidget
 
+from app.core import patient_facts
+from app.core.display import display_name
+from app.core.model import PatientSummary
 from app.core.nhs_number import format_nhs_number
 from app.ui import style
+from app.ui.access_dialogs import opened_by_break_glass
 from app.ui.record_view import Key, RecordView
 
 MAX_PANES = 3
+MIN_TAB_WIDTH = 150  # a tab cut shorter than this no longer says whose record it is: scroll buttons instead
+SAME_PATIENT = "Same patient (NHS number matches)"
+SAME_PARTICIPANT = "Same participant (pseudonym matches)"
+DIFFERENT_PATIENTS = "Different patients"
+NOT_CONFIRMED = "Not confirmed as the same patient (no NHS number)"
+#: the accents that tell different people apart side by side (not practice colours: those are the left bar)
+PERSON_ACCENTS = ("#003087", "#ed8b00", "#330072")
+SAME_ACCENT = "#007f3b"
+
+
+def tab_title(view: RecordView) -> str:
+    """'SAUNDERS, Abena · 12-Mar-1974 · Riverside Medical Centre' (the year only in the research view), with
+    '⚠ ' first when the record was opened by break-glass."""
+    patient = view.patient
+    marker = "⚠ " if opened_by_break_glass(view.record) else ""
+    born = patient_facts.born_text(patient).split(" (")[0]
+    if patient.birth_date is None and not patient.pseudonym:
+        born = "born not known"
+    return f"{marker}{display_name(patient)} · {born} · {view.practice.name}"
+
+
+def person_key(patient: PatientSummary) -> tuple[str, str]:
+    """Who a record is of, as far as can be told: the NHS number, else the research pseudonym (one per NHS
+    number per study), else this practice's own record only."""
+    if patient.nhs_number:
+        return ("nhs", patient.nhs_number)
+    if patient.pseudonym:
+        return ("pseudonym", patient.pseudonym)
+    return ("local", f"{patient.practice_id}/{patient.local_id}")
+
+
+class RecordTabBar(QTabBar):
+    """Tabs that are cut from the right but never below MIN_TAB_WIDTH (Qt would cut them to 'A…y')."""
+
+    def minimumTabSizeHint(self, index: int) -> QSize:  # noqa: N802 - Qt override
+        size = super().minimumTabSizeHint(index)
+        return QSize(max(size.width(), min(MIN_TAB_WIDTH, self.tabSizeHint(index).width())), size.height())
 
 
 class RecordPane(QTabWidget):
@@ -18,11 +64,16 @@ class RecordPane(QTabWidget):
 
     def __init__(self, number: int, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.setTabBar(RecordTabBar())
         self.setTabsClosable(True)
         self.setMovable(True)
         self.setDocumentMode(False)
-        self.setElideMode(Qt.TextElideMode.ElideMiddle)
+        self.setElideMode(Qt.TextElideMode.ElideRight)  # the name and date of birth come first: keep them
         self.setUsesScrollButtons(True)
+        self.identity_mark = QLabel()  # "Different patients" / "Same patient (NHS number matches)"
+        self.identity_mark.setObjectName("identityMark")
+        self.identity_mark.hide()
+        self.setCornerWidget(self.identity_mark, Qt.Corner.TopRightCorner)
         self.renumber(number)
 
     def renumber(self, number: int) -> None:
@@ -38,6 +89,8 @@ class RecordArea(QStackedWidget):
 
     view_closed = Signal(object)  # RecordView, so the window can drop its pending load
     views_changed = Signal()
+    current_view_changed = Signal(object)  # the RecordView in front of the current pane, or None
+    copy_nhs_requested = Signal(object)  # RecordView whose banner's Copy button was pressed
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -111,6 +164,7 @@ class RecordArea(QStackedWidget):
         self.current_pane = pane
         self.setCurrentWidget(self.splitter)
         pane.tabBar().setFocus(Qt.FocusReason.OtherFocusReason)
+        self._people_changed()
 
     def refresh_tab(self, view: RecordView) -> None:
         """Title and tooltip follow the record (the practice's own spelling of the name, once loaded)."""
@@ -118,7 +172,7 @@ class RecordArea(QStackedWidget):
         if pane is None:
             return
         index = pane.indexOf(view)
-        title = view.title()
+        title = tab_title(view)
         # Setting a tab's text or icon lays out the whole tab bar again, so only when it changes.
         if pane.tabText(index) != title:
             pane.setTabText(index, title)
@@ -127,7 +181,15 @@ class RecordArea(QStackedWidget):
         tip = title
         if view.patient.nhs_number:
             tip += f"\nNHS No. {format_nhs_number(view.patient.nhs_number)}"
-        pane.setTabToolTip(index, tip)
+        if pane.tabToolTip(index) != tip:
+            pane.setTabToolTip(index, tip)
+        banner = view.banner
+        if banner is not None:
+            if banner.record is not view.record:  # the allergies line and "Record incomplete" follow the record
+                banner.set_record(view.record)
+            if not banner.property("copyWired"):
+                banner.setProperty("copyWired", True)
+                banner.copy_nhs_requested.connect(lambda v=view: self.copy_nhs_requested.emit(v))
         view.setAccessibleName(title)
         bar = pane.tabBar()
         for side in (QTabBar.ButtonPosition.RightSide, QTabBar.ButtonPosition.LeftSide):
@@ -135,6 +197,7 @@ class RecordArea(QStackedWidget):
             if button is not None:
                 button.setAccessibleName(f"Close {title}")
                 button.setToolTip(f"Close {title} (Ctrl+W)")
+        self._people_changed()
 
     def close_view(self, view: RecordView) -> None:
         pane = self.pane_of(view)
@@ -185,6 +248,7 @@ class RecordArea(QStackedWidget):
         pane = RecordPane(len(self.panes) + 1)
         pane.tabCloseRequested.connect(lambda index, p=pane: self._close_index(p, index))
         pane.tabBarClicked.connect(lambda _index, p=pane: self._set_current(p))
+        pane.currentChanged.connect(lambda _index: self._people_changed())
         position = self.panes.index(after) + 1 if after is not None else len(self.panes)
         self.panes.insert(position, pane)
         self.splitter.insertWidget(position, pane)
@@ -225,7 +289,9 @@ class RecordArea(QStackedWidget):
             self.close_view(view)
 
     def _set_current(self, pane: RecordPane) -> None:
-        self.current_pane = pane
+        if self.current_pane is not pane:
+            self.current_pane = pane
+            self._people_changed()
 
     def _renumber(self) -> None:
         for number, pane in enumerate(self.panes, start=1):
@@ -234,10 +300,91 @@ class RecordArea(QStackedWidget):
     def _update_page(self) -> None:
         self.setCurrentWidget(self.splitter if self.views() else self.hint)
         self.views_changed.emit()
+        self._people_changed()
 
     def _focus_changed(self, _old: QWidget | None, new: QWidget | None) -> None:
         while new is not None:
             if isinstance(new, RecordPane) and new in self.panes:
-                self.current_pane = new
+                self._set_current(new)
                 return
             new = new.parentWidget()
+
+    # -- whose records are side by side ------------------------------------------------------------
+
+    def _people_changed(self) -> None:
+        """Mark the panes (same or different people) and tell the window which record is in front."""
+        self.mark_people()
+        self.current_view_changed.emit(self.current_view())
+
+    def shown_views(self) -> list[RecordView]:
+        """The record in front of each pane, left to right."""
+        return [w for p in self.panes if isinstance(w := p.currentWidget(), RecordView)]
+
+    def mark_people(self) -> None:
+        """Side by side, each pane says whether its patient is the one beside it, and different people get
+        different banner accents. One pane (or one record): no marks."""
+        fronts = [(p, w) for p in self.panes if isinstance(w := p.currentWidget(), RecordView)]
+        if len(fronts) < 2:
+            for pane in self.panes:
+                _set_mark(pane, None, None)
+            for view in self.views():
+                if view.banner is not None:
+                    view.banner.set_accent(None)
+            return
+        keys = [person_key(v.patient) for _p, v in fronts]
+        people = list(dict.fromkeys(keys))  # in pane order
+        for i, (pane, view) in enumerate(fronts):
+            text = _relation(view.patient, [v.patient for j, (_p, v) in enumerate(fronts) if j != i])
+            if text == DIFFERENT_PATIENTS:
+                colour = PERSON_ACCENTS[people.index(keys[i]) % len(PERSON_ACCENTS)]
+            else:
+                colour = SAME_ACCENT if text in (SAME_PATIENT, SAME_PARTICIPANT) else style.WARNING_BORDER
+            _set_mark(pane, text, colour)
+            if view.banner is not None:
+                view.banner.set_accent(colour)
+        for pane in self.panes:  # a pane showing nothing (all its tabs closed meanwhile)
+            if not isinstance(pane.currentWidget(), RecordView):
+                _set_mark(pane, None, None)
+
+
+def _relation(patient: PatientSummary, others: list[PatientSummary]) -> str:
+    """What a pane says of its patient against the others shown: the same person only on a matching NHS number
+    (or pseudonym); different when an NHS number (pseudonym), name or date of birth differs; otherwise not
+    confirmed either way."""
+    key = person_key(patient)
+    if all(person_key(o) == key for o in others) and key[0] != "local":
+        return SAME_PATIENT if key[0] == "nhs" else SAME_PARTICIPANT
+    for other in others:
+        theirs = person_key(other)
+        if key[0] != "local" and theirs[0] == key[0] and theirs != key:
+            return DIFFERENT_PATIENTS
+        if (display_name(other), other.birth_date, other.birth_year) != (display_name(patient), patient.birth_date,
+                                                                          patient.birth_year):
+            return DIFFERENT_PATIENTS
+    return NOT_CONFIRMED
+
+
+def _set_mark(pane: RecordPane, text: str | None, colour: str | None) -> None:
+    mark = pane.identity_mark
+    if text is None or colour is None:
+        mark.hide()
+        mark.setProperty("markText", None)
+        return
+    if mark.property("markText") == text and mark.property("markColour") == colour and mark.isVisibleTo(pane):
+        return
+    mark.setProperty("markText", text)
+    mark.setProperty("markColour", colour)
+    symbol = "=" if text in (SAME_PATIENT, SAME_PARTICIPANT) else "≠" if text == DIFFERENT_PATIENTS else "?"
+    mark.setText(f"{symbol} {text}")
+    mark.setAccessibleName(text)
+    mark.setToolTip({SAME_PATIENT: "The records side by side have the same NHS number: one person, registered at "
+                                   "more than one practice.",
+                     SAME_PARTICIPANT: "The records side by side are of one research participant.",
+                     DIFFERENT_PATIENTS: "The records side by side are of different people: check the banner "
+                                         "before acting on either.",
+                     NOT_CONFIRMED: "A record side by side has no NHS number: whether these are one person "
+                                    "cannot be told. Check name, date of birth and address."}.get(text, text))
+    text_colour = style.TEXT if colour == style.WARNING_BORDER else "white"
+    mark.setStyleSheet(f"background: {colour}; color: {text_colour}; font-weight: 700; padding: 3px 8px; "
+                       "border-radius: 3px; margin: 2px 4px;")
+    mark.show()

@@ -97,7 +97,8 @@ QTabBar::tab {{
     background: #e8edee; color: {TEXT}; border: 1px solid {BORDER}; border-bottom: none;
     padding: 6px 10px; margin-right: 2px; min-width: 80px;
 }}
-QTabBar::tab:selected {{ background: {CARD}; font-weight: 600; border-top: 3px solid {BLUE}; }}
+/* not bold when selected: Qt cuts a tab's title measured in the tab bar's own font, so a bolder one overflows */
+QTabBar::tab:selected {{ background: {CARD}; border-top: 3px solid {BLUE}; }}
 QTabBar::tab:focus {{ background: {FOCUS}; }}
 QStatusBar {{ background: #e8edee; color: {TEXT}; }}
 QStatusBar QLabel {{ padding: 0 8px; }}

@@ -124,7 +124,9 @@ def test_a_researcher_sees_no_identifier_anywhere_in_the_window(qtbot, research_
     assert view.state == "loaded" and view.record is not None
     assert view.title() == f"Research participant {summary.pseudonym} · {server.practice.name}"
     pane = win.records.pane_of(view)
-    assert pane is not None and pane.tabText(pane.indexOf(view)) == view.title()
+    assert pane is not None
+    assert pane.tabText(pane.indexOf(view)) == f"Research participant {summary.pseudonym} · {p.birth_date.year} · " \
+                                              f"{server.practice.name}", "the pseudonym and the year of birth only"
     banner = view.banner
     assert banner is not None
     said = banner.text()
