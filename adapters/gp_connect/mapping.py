@@ -568,10 +568,13 @@ def map_structured_bundle(bundle: Any, practice_id: str, requested: Iterable[Sec
         patients = sorted(patients, key=lambda p: nhs_number(_list(p.get("identifier"))) != nhs_number_asked)
     patient = None
     if patients:
-        summary = map_patient(patients[0], practice_id)
+        # the search row's facts; death, address and registration are read below, where each may fail alone
+        summary = map_patient({k: v for k, v in patients[0].items() if k not in _READ_HERE}, practice_id)
         local = summary.nhs_number or nhs_number_asked or summary.local_id
-        patient = replace(summary, local_id=local, deceased=deceased(patients[0]), address=home_address(patients[0]),
-                          registration=registration(patients[0], index.ref))
+        # what the banner adds (death, address, registration) never sinks the record: unreadable, it is unknown
+        patient = replace(summary, local_id=local, deceased=_or(lambda: deceased(patients[0]), False),
+                          address=_or(lambda: home_address(patients[0]), None),
+                          registration=_or(lambda: registration(patients[0], index.ref), None))
     record = StructuredRecord(patient=patient,
                               contact=patient_contact(patients[0], by_type.get("Flag", [])) if patients else None)
 
@@ -641,20 +644,30 @@ def map_structured_bundle(bundle: Any, practice_id: str, requested: Iterable[Sec
     record.skipped[SectionName.MEDICATIONS] += skipped
     for r in by_type.get("Condition", []):
         add(SectionName.PROBLEMS, map_problem, r, index)
-    topics = _consultation_topics(lists, index)
-    notes, carried = _consultation_notes(lists, index) if SectionName.ENCOUNTERS in requested else ({}, set())
+    topics: dict[str, list[str]] = _or(lambda: _consultation_topics(lists, index), {})
+    notes: dict[str, str] = {}
+    carried: set[str] = set()
+    if SectionName.ENCOUNTERS in requested:
+        try:
+            notes, carried = _consultation_notes(lists, index)
+        except _SKIPPABLE:  # the consultations are still listed; their notes are said to be missing
+            record.warnings.append(f"{SECTION_TITLES[SectionName.ENCOUNTERS]}: the notes could not be read and "
+                                   "are not shown.")
     for r in by_type.get("Encounter", []):
         add(SectionName.ENCOUNTERS, map_encounter, r, index, topics.get(_key(r) or "", []), notes.get(_key(r) or ""))
     for r in by_type.get("Immunization", []):
         add(SectionName.IMMUNISATIONS, map_immunization, r, index)
     reports = by_type.get("DiagnosticReport", [])
-    report_of, report_values = report_membership(reports, index.ref, _key)
+    try:
+        report_of, report_values = report_membership(reports, index.ref, _key)
+    except _SKIPPABLE:  # every result is still listed, each on its own
+        report_of, report_values = {}, {}
     for r in by_type.get("Observation", []):
         key = _key(r) or ""
         if key in carried:  # a consultation's free text: read in its notes, not as a result
             continue
-        if key in report_of and _is_grouped(r, index):  # a test group: its members carry its name as their report
-            continue
+        if key in report_of and _or(lambda r=r: _is_grouped(r, index), False):  # a test group: its members
+            continue  # carry its name as their report
         section = SectionName.IMMUNISATIONS if key in immunisation_items else SectionName.OBSERVATIONS
         add(section, map_observation, r, index, report_of.get(key))
     titles = {of.report_id: of.title for of in report_of.values()}
@@ -671,6 +684,17 @@ def map_structured_bundle(bundle: Any, practice_id: str, requested: Iterable[Sec
         else:
             record.entries[section] = None
     return record
+
+
+_READ_HERE = {"extension", "deceasedBoolean", "deceasedDateTime", "generalPractitioner", "managingOrganization"}
+
+
+def _or(read: Any, fallback: Any) -> Any:
+    """read(), or `fallback` when what it reads is malformed."""
+    try:
+        return read()
+    except _SKIPPABLE:
+        return fallback
 
 
 def _is_grouped(observation: Json, index: BundleIndex) -> bool:

@@ -366,3 +366,25 @@ def test_consultations_carry_their_notes_by_topic_and_heading():
     # without the consultations asked for, comment notes are not dropped anywhere
     alone = map_structured_bundle(_load("consultations_response1.json"), "p1", requested={S.OBSERVATIONS})
     assert any(e.text == "Comment note" for e in alone.entries[S.OBSERVATIONS])
+
+
+def test_a_malformed_detail_never_sinks_the_record():
+    bundle = copy.deepcopy(_load("consultations_response1.json"))
+    patient = _patient_resource(bundle)
+    patient["extension"] = [{"url": patient["extension"][0]["url"], "extension": "not a list"}]
+    consultation = next(r for _u, r in bundle_resources(bundle) if r["resourceType"] == "List"
+                        and r["code"]["coding"][0]["code"] == "325851000000107")
+    consultation["entry"] = "not a list"
+    record = map_structured_bundle(bundle, "p1")
+    # the banner's extras are unknown, never guessed; the patient is still the one asked for
+    assert record.patient.local_id == "9999999999" and record.patient.registration is None
+    # the consultations are listed, and the missing notes are said, not silently dropped
+    assert len(record.entries[S.ENCOUNTERS]) == 3 and all(e.notes is None for e in record.entries[S.ENCOUNTERS])
+    assert "Consultations and encounters: the notes could not be read and are not shown." in record.warnings
+    assert any(e.text == "Comment note" for e in record.entries[S.OBSERVATIONS])  # the text is still there
+    pathology = copy.deepcopy(_load("pathology_response1.json"))
+    report = next(r for _u, r in bundle_resources(pathology) if r["resourceType"] == "DiagnosticReport")
+    report["result"] = "not a list"
+    entries = map_structured_bundle(pathology, "p1").entries[S.OBSERVATIONS]
+    assert sum(1 for e in entries if e.resource_type == "Observation") == 19  # each result on its own
+    assert not any(e.report_id for e in entries if e.resource_type == "Observation")
