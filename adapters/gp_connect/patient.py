@@ -26,7 +26,8 @@ _ADDRESS_RANK = {"home": 0, None: 1, "temp": 2, "work": 3, "billing": 4, "old": 
 
 def deceased(patient: Json) -> bool | date:
     """False (alive, or not recorded), True (deceased, the date not known to the day) or the date of death."""
-    when = _str(patient.get("deceasedDateTime"))
+    raw = patient.get("deceasedDateTime")
+    when = raw.strip() if isinstance(raw, str) else None  # a number where a dateTime belongs says nothing
     if when:
         return full_date(when) or True
     return patient.get("deceasedBoolean") is True
