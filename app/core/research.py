@@ -4,7 +4,7 @@ A patient without a recorded research consent (the study's `consented` list in t
 FHIR Consent from the practice read with the record) is pseudonymised in the core, before anything is
 handed back, so every face of the app (window, CLI, exports) only ever holds the pseudonymised data: no
 name, NHS number, postcode, contact details, practice-local id or free text; the date of birth reduced
-to its year; a pseudonym instead, stable per patient per study.
+to its year, a death to the fact (no date); a pseudonym instead, stable per patient per study.
 
 The pseudonym is a keyed HMAC-SHA256 of the NHS number (or practice id and local id when there is
 none) under the study's secret key. NHS numbers are a small space: an unkeyed hash would be reversed by
@@ -39,9 +39,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from app.core import nhs_number as nhs
-from app.core.model import Entry, PatientRecord, PatientSummary
+from app.core.model import Entry, Measurement, PatientRecord, PatientSummary
 from app.core.policy import PolicyDecision, PolicyError, Study
 from app.core.secrets import SecretError, env_name, resolve_secret
+from app.core.trends import CONCEPTS
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -63,6 +64,16 @@ _SUMMARY_KEEP = frozenset({"practice_id", "sex"})
 #: record fields kept (the patient and sections are reduced; contact details and anything new are dropped)
 _RECORD_KEEP = frozenset({"retrieved_at", "round_trips", "warnings", "research_consent", "access_flags",
                           "access_reason"})  # how it was opened: the user's own words and the policy's flags
+#: a measured value's fields kept: the number, unit, range, flag and code identify nobody (trend charts show them);
+#: its name is set from the code, and a value or range in words (`text`, `range_text`) goes: it may be free text
+_MEASUREMENT_KEEP = frozenset({"value", "unit", "low", "high", "flag", "code"})
+#: an entry's clinical group and an allergy's severity are kept only as these words (never the sender's own text);
+#: the report title is the name of a test (kept on coded entries), the report's id is replaced per record. Withheld:
+#: consultation notes and an allergy's reaction (both as written, possibly the clinician's own words); of the
+#: patient, the address and registration (practice, GP, since) go, and a death is kept as the fact only, never
+#: its date (a date of death is published, so with the year of birth it would point at one person)
+_GROUPS = frozenset({"active", "past", "repeat", "acute"})
+_SEVERITIES = frozenset({"mild", "moderate", "severe", "high risk", "low risk"})
 
 T = TypeVar("T", bound="DataclassInstance")
 
@@ -156,7 +167,8 @@ def pseudonymise_summary(patient: PatientSummary, name: str) -> PatientSummary:
     """The summary a research role sees: sex, year of birth, practice, and the pseudonym as its id."""
     return _reduced(patient, _SUMMARY_KEEP, local_id=name, nhs_number=None, family="", given=(), birth_date=None,
                     postcode=None, pseudonym=name,
-                    birth_year=patient.birth_date.year if patient.birth_date else patient.birth_year)
+                    birth_year=patient.birth_date.year if patient.birth_date else patient.birth_year,
+                    deceased=patient.is_deceased)
 
 
 def pseudonymise_entry(entry: Entry) -> Entry:
@@ -167,11 +179,30 @@ def pseudonymise_entry(entry: Entry) -> Entry:
         text = coding.display or f"Code {coding.code}"
     else:
         text, coding = WITHHELD_TEXT, None
-    return Entry(text=text, when=entry.when, status=entry.status, coding=coding, resource_type=entry.resource_type)
+    measurements = tuple(pseudonymise_measurement(m) for m in entry.measurements) if coding is not None else ()
+    return Entry(text=text, when=entry.when, status=entry.status, coding=coding, resource_type=entry.resource_type,
+                 measurements=measurements, group=entry.group if entry.group in _GROUPS else None,
+                 severity=entry.severity if entry.severity in _SEVERITIES else None,
+                 report=entry.report if coding is not None else None, report_id=entry.report_id)
+
+
+def pseudonymise_measurement(measurement: Measurement) -> Measurement:
+    """A coded entry's value keeps its number, unit, range, flag and code; its name is the clinical name of the
+    code where it is a known measure (app.core.trends.CONCEPTS), else none (the sender's name may be free text)."""
+    concept = CONCEPTS.get(measurement.code or "")
+    return _reduced(measurement, _MEASUREMENT_KEEP, name=concept.line if concept is not None else "")
 
 
 def pseudonymise_record(record: PatientRecord, name: str) -> PatientRecord:
-    sections = {key: dataclasses.replace(section, entries=tuple(pseudonymise_entry(e) for e in section.entries))
+    reports: dict[str, str] = {}  # the practice's own report ids -> "report-1", ...: results still group by report
+
+    def reduced(entry: Entry) -> Entry:
+        kept = pseudonymise_entry(entry)
+        if kept.report_id is None:
+            return kept
+        return dataclasses.replace(kept, report_id=reports.setdefault(kept.report_id, f"report-{len(reports) + 1}"))
+
+    sections = {key: dataclasses.replace(section, entries=tuple(reduced(e) for e in section.entries))
                 for key, section in record.sections.items()}
     return _reduced(record, _RECORD_KEEP, patient=pseudonymise_summary(record.patient, name), sections=sections,
                     warnings=(PSEUDONYMISED_WARNING, *record.warnings))

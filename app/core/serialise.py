@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import date
 from typing import Any
 
-from app.core.model import Entry, PatientRecord, PatientSummary, SectionName
+from app.core.model import Address, Entry, PatientRecord, PatientSummary, Registration, SectionName
 
 
 def patient_json(patient: PatientSummary) -> dict[str, Any]:
@@ -18,7 +19,27 @@ def patient_json(patient: PatientSummary) -> dict[str, Any]:
         "birth_date": patient.birth_date.isoformat() if patient.birth_date else None,
         "sex": patient.sex,
         "postcode": patient.postcode,
+        # ISO date of death; true when deceased with the date unknown; null when not recorded as deceased
+        "deceased": patient.deceased.isoformat() if isinstance(patient.deceased, date) else (
+            True if patient.deceased else None),
+        "address": address_json(patient.address),
+        "registration": registration_json(patient.registration),
     }
+
+
+def address_json(address: Address | None) -> dict[str, Any] | None:
+    if address is None:
+        return None
+    return {"lines": list(address.lines), "city": address.city, "district": address.district,
+            "postcode": address.postcode, "text": address.one_line()}
+
+
+def registration_json(registration: Registration | None) -> dict[str, Any] | None:
+    if registration is None:
+        return None
+    data = asdict(registration)
+    data["since"] = registration.since.isoformat() if registration.since else None
+    return data
 
 
 def entry_json(entry: Entry) -> dict[str, Any]:

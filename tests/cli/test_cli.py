@@ -78,8 +78,8 @@ def test_search_json_then_show_json(demo_server) -> None:
     notes = [r for r in lines if "note" in r]  # GP Connect practices: searched by NHS number only
     assert {r["practice"] for r in notes} == {"oakwood", "castlegate"}
     rows = [r for r in lines if "note" not in r]
-    assert rows and all(set(r) == {"practice", "id", "nhs_number", "family", "given", "birth_date", "sex", "postcode"}
-                        for r in rows)
+    assert rows and all(set(r) == {"practice", "id", "nhs_number", "family", "given", "birth_date", "sex", "postcode",
+                                   "deceased", "address", "registration"} for r in rows)
     assert len({r["practice"] for r in rows}) >= 2
     first = next(r for r in rows if r["nhs_number"])
 
