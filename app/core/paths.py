@@ -180,6 +180,21 @@ def write_private_text(path: Path, text: str, *, encoding: str = "utf-8") -> Non
         out.write(text)
 
 
+def write_private_bytes(path: Path | str, data: bytes) -> None:
+    """Write `data` to `path` (replacing it) as a user-only file (0600, or an existing one tightened before
+    anything is written): a PDF or other binary export; the folder is the user's choice."""
+    path = Path(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), PRIVATE_FILE_MODE)
+    try:
+        _restrict_fd(fd, path)
+        out = os.fdopen(fd, "wb")
+    except BaseException:
+        os.close(fd)
+        raise
+    with out:
+        out.write(data)
+
+
 def create_secret_file(path: Path | str, *, replace_own: bool = False) -> io.TextIOWrapper:
     """A new file for secrets, opened for writing: created exclusively (O_CREAT | O_EXCL | O_NOFOLLOW, 0600),
     never a file or symlink that is already there (another account may have made it first to read what is

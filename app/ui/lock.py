@@ -1,7 +1,12 @@
 """The idle lock, enforced in the window: any user input restarts an idle timer; when it runs out the
 window shows a lock page instead of its patient data (docks and other windows hidden, actions off) until
-the user signs in again. "Sign out" forgets every token and locks too. The policy (how long) is the
-core's: app/core/session_lock.py."""
+the user signs in again. "Sign out" forgets every token and locks too; "Switch user" on the lock page does
+the same from there: every record of the session closed, so the next person (another account at the identity
+provider) starts from an empty window. The policy (how long) is the core's: app/core/session_lock.py.
+
+Without an identity provider the user *is* the operating-system account running Mosaic (app/core/os_account.py):
+Mosaic cannot become someone else there. Switch user then closes the session's records, signs out of every
+practice and says how to switch: as another account in the operating system."""
 
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ class LockPage(QWidget):
     """What a locked window shows: no patient data, a way back in."""
 
     unlock_requested = Signal()
+    switch_requested = Signal()
 
     def __init__(self) -> None:
         super().__init__()
@@ -43,9 +49,15 @@ class LockPage(QWidget):
         self.button = QPushButton("Sign in again")
         self.button.setAccessibleName("Sign in again")
         self.button.clicked.connect(self.unlock_requested)
+        self.switch_button = QPushButton("Switch user")
+        self.switch_button.setObjectName("secondaryButton")
+        self.switch_button.setAccessibleName("Switch user")
+        self.switch_button.setToolTip("Close every record of this session and sign out, so someone else can sign in")
+        self.switch_button.clicked.connect(self.switch_requested)
         layout.addWidget(self.title)
         layout.addWidget(self.detail)
         layout.addWidget(self.button, alignment=Qt.AlignmentFlag.AlignCenter)
+        layout.addWidget(self.switch_button, alignment=Qt.AlignmentFlag.AlignCenter)
         layout.addStretch(2)
 
 
@@ -71,11 +83,13 @@ class WindowLock(QObject):
         self.policy = policy or IdleLock()
         self.page = LockPage()
         self.page.unlock_requested.connect(self.unlock)
+        self.page.switch_requested.connect(self.switch_user)
         window.pages.addWidget(self.page)
         self._previous_page: QWidget | None = None
         self._hidden: list[QWidget] = []
         self._disabled: list[QAction] = []
         self._locked_login: str | None = None
+        self._session_ended = False  # signed out (or switched user) since the last sign-in
         self.timer = QTimer(self)
         self.timer.setSingleShot(True)
         self.timer.setInterval(self.policy.timeout_ms)
@@ -170,6 +184,7 @@ class WindowLock(QObject):
             action.setEnabled(False)
         self.window.statusBar().clearMessage()
         self.page.button.setFocus()
+        self._retitle()
         self.locked_changed.emit(True)
 
     def unlock(self) -> None:
@@ -177,7 +192,10 @@ class WindowLock(QObject):
         core = self.window.core
         identity = getattr(core, "identity", None)
         if core is None or identity is None:  # no identity provider configured: nothing to re-check
+            ended, self._session_ended = self._session_ended, False
             self._unlocked()
+            if ended:  # the practices were signed out with the session: sign in again as this account
+                self.window.sign_in_all()
             return
         self.page.detail.setText("Finish signing in in your web browser…")
         self.page.button.setEnabled(False)
@@ -214,19 +232,55 @@ class WindowLock(QObject):
         if self._previous_page is not None:
             self.window.pages.setCurrentWidget(self._previous_page)
         self.timer.start(self.policy.timeout_ms)
+        self._retitle()
         self.locked_changed.emit(False)
 
     def sign_out(self) -> None:
         """Forget every token (the user's and every practice's), and lock."""
         self.lock("You are signed out. Sign in to carry on.")
+        self._end_session()
+
+    def switch_user(self) -> None:
+        """Close the session's records, sign out (identity provider and practices) and let anyone sign in."""
+        self.lock()
+        self._end_session()
+        core = self.window.core
+        if core is not None and getattr(core, "identity", None) is not None:
+            self.page.detail.setText("Signed out, and this session's records are closed. The next person signs in "
+                                     "with their own account.")
+        else:
+            from app.core import os_account
+
+            login = os_account.os_login()
+            self.page.detail.setText(
+                f"This session's records are closed and every practice is signed out. Mosaic works as this "
+                f"computer's account ({login}): to work as someone else, switch user in the operating system and "
+                f"start Mosaic there. Sign in again to carry on as {login}.")
+
+    def _end_session(self) -> None:
+        """Signed out, the next person to sign in may be someone else: drop what was on screen, the messages
+        that named patients, and an NHS number copied to the clipboard."""
         self._locked_login = None
-        # Signed out, the next person to sign in may be someone else: drop what was on screen.
+        self._session_ended = True
+        numbers = {v.patient.nhs_number for v in self.window.records.views() if v.patient.nhs_number}
         for view in list(self.window.records.views()):
             self.window.records.close_view(view)
         self.window.search_panel.model.clear_results()
+        messages = getattr(self.window, "messages", None)
+        if messages is not None:
+            messages.clear()
+        clipboard = QApplication.clipboard()
+        if clipboard is not None and clipboard.text() in numbers:
+            clipboard.clear()
         core = self.window.core
         if core is not None:
             self.window.bridge.submit(core.sign_out(), lambda _: None, lambda exc: None)
+
+    def _retitle(self) -> None:
+        """The window title names the patient in front: not while locked."""
+        actions = getattr(self.window, "patient_actions", None)
+        if actions is not None:
+            actions.set_locked(self.policy.locked)
 
 
 async def _sign_out_identity(core: MosaicCore) -> None:
