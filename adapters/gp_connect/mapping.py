@@ -383,7 +383,7 @@ def map_medications(statements: list[Json], requests: list[Json], index: BundleI
 
 
 def _significance(r: Json) -> str | None:
-    value = _ext_value(r, "Extension-CareConnect-ProblemSignificance-1", "valueCode")
+    value = _ext_value(r, "ProblemSignificance-1", "valueCode")  # with or without "GPC-"
     if isinstance(value, list):  # seen in the wild: a list of codings where a code belongs
         value = next((v.get("code") for v in value if isinstance(v, dict)), None)
     code = _str(value)

@@ -85,6 +85,8 @@ def test_problems_and_medicines_grouped_as_the_r4_record_has_them(network: DemoN
                   if c["clinicalStatus"]["coding"][0]["code"] == "active"}
         for entry in record.sections[S.PROBLEMS].entries:
             assert entry.group == ("active" if entry.coding.code in active else "past"), entry
+            # the practice's significance (GPC- extension) is said: the demo's past problems are minor ones
+            assert (entry.detail or "").startswith("Major" if entry.group == "active" else "Minor"), entry
         by_start = {(m["medicationCodeableConcept"]["text"], m["authoredOn"]): m for m in r4["MedicationRequest"]}
         for entry in record.sections[S.MEDICATIONS].entries:
             request = by_start[(entry.text, entry.when)]
