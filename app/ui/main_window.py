@@ -46,6 +46,7 @@ from app.ui.record_view import RecordView
 from app.ui.results_fold import ResultsFold
 from app.ui.results_model import AccessMark
 from app.ui.search_panel import SearchPanel
+from app.ui.timeline_view import AllPracticesView, open_all_practices
 
 if TYPE_CHECKING:
     from app.core.audit.journal import DestinationStatus
@@ -136,6 +137,7 @@ class MainWindow(QMainWindow):
         self.search_panel = SearchPanel()
         self.search_panel.search_requested.connect(self.run_search)
         self.search_panel.open_requested.connect(self.open_patient)
+        self.search_panel.open_all_requested.connect(self.open_all_practices)
         self.records = RecordArea()
         self.records.view_closed.connect(self._view_closed)
         self.records.views_changed.connect(self._update_record_actions)
@@ -494,6 +496,12 @@ class MainWindow(QMainWindow):
 
     # -- records -----------------------------------------------------------------------------------
 
+    def open_all_practices(self, nhs_number: str) -> AllPracticesView | None:
+        """Open (or bring forward) the All practices tab for this NHS number: every practice's record in one
+        timeline, with the differences (app/ui/timeline_view.py). A reason is asked for once, when needed."""
+        self._watch_lock()  # the idle lock closes the reason dialog unanswered
+        return open_all_practices(self, nhs_number)
+
     def open_patient(self, patient: PatientSummary) -> RecordView | None:
         """Open (or bring forward, if already open) this registration's record.
 
@@ -646,6 +654,9 @@ class MainWindow(QMainWindow):
         return view
 
     def _load(self, view: RecordView) -> None:
+        if isinstance(view, AllPracticesView):  # every practice at once, with the reason it was opened with
+            view.reload()
+            return
         assert self.core is not None
         if view.state != "loading":  # a new view already shows that it is loading
             view.show_loading()
