@@ -83,10 +83,14 @@ def settle_heap() -> None:
     core opens the journal in a worker thread when signing in starts, and an import there holds the
     interpreter lock for most of its ~100 ms (PySide6 also reads the source of every module imported after
     it): the window, just painted, would not answer input meanwhile. Imported now, that time is part of
-    the start, and what they make is frozen with the rest."""
+    the start, and what they make is frozen with the rest. So is pyqtgraph, for the trend charts
+    (app.ui.trends.prepare: ~0.3 s with numpy; in a worker it stalled the window for 80-100 ms)."""
     import app.core.audit.journal  # noqa: F401 - imported for its side effect, see above
     import app.core.audit.outbox  # noqa: F401
     import app.core.audit.recorder  # noqa: F401
+    from app.ui.trends import prepare as prepare_trend_charts
+
+    prepare_trend_charts()
 
     gc.collect()
     gc.freeze()

@@ -36,6 +36,7 @@ from app.ui.access_dialogs import access_strip, opened_by_break_glass
 from app.ui.patient_banner import PatientBanner
 from app.ui.record_rows import BODY_ORDER, NONE_RECORDED
 from app.ui.record_sections import NOT_PROVIDED, SectionBlock, failure_text
+from app.ui.trends import attach_trends
 
 log = logging.getLogger("mosaic.ui.record")
 
@@ -237,6 +238,8 @@ class RecordView(QWidget):
         self._layout.addWidget(scroll, 1)
         self._building = True
         self._next_section(self._generation, list(BODY_ORDER))
+        # Trend charts (app/ui/trends.py): at the top of the results, drawn once every section is on screen.
+        attach_trends(self, record, build_step)
 
     @property
     def research(self) -> bool:
@@ -296,6 +299,8 @@ class RecordView(QWidget):
         old.hide()
         old.deleteLater()
         self.sections[section.name] = block
+        if section.name is SectionName.OBSERVATIONS and self._trends is None:  # results read again: their trends
+            attach_trends(self, record, build_step)
 
     def section_retry_failed(self, name: SectionName) -> None:
         block = self.sections.get(name)

@@ -170,3 +170,26 @@ def test_a_record_whose_observations_did_not_load_has_no_trends() -> None:
         assert record_trends(_record(section)) == []
     empty = PatientRecord(_record(Section.withheld(SectionName.OBSERVATIONS)).patient, {}, datetime.now(UTC))
     assert record_trends(empty) == []
+
+
+def test_the_research_view_keeps_values_units_ranges_and_codes_but_no_words() -> None:
+    from app.core.research import pseudonymise_entry, pseudonymise_record
+
+    sent = Entry("BP taken by Jane's husband", when="2024-01-02", coding=Coding(SNOMED, "75367002", "Blood pressure"),
+                 detail="Dr Who", measurements=(
+                     Measurement("Systolic as Jane said", 150, "mm[Hg]", text="high for Jane", low=90, high=140,
+                                 range_text="Jane's usual", flag="H", code="8480-6"),
+                     Measurement("Jane's own reading", 7, "x", code=None)))
+    kept = pseudonymise_entry(sent).measurements
+    assert kept == (Measurement("Systolic", 150, "mm[Hg]", low=90, high=140, flag="H", code="8480-6"),
+                    Measurement("", 7, "x"))
+    uncoded = Entry("Jane weighed 80 kg", when="2024-01-02",
+                    measurements=(Measurement("Jane", 80, "kg", code="29463-7"),))
+    assert pseudonymise_entry(uncoded).measurements == ()  # an entry withheld whole withholds its values
+    entries = [value("2020-01-01", "29463-7", 80, "kg", name="Weight (Jane)"),
+               value("2021-01-01", "29463-7", 81, "kg", name="Weight (Jane)"), bp("2021-01-01", 120, 80),
+               bp("2022-01-01", 121, 81)]
+    record = pseudonymise_record(_record(Section.loaded(SectionName.OBSERVATIONS, entries)), "R-AAAA-BBBB-CCCC")
+    trends = record_trends(record)
+    assert [(t.title, t.point_count) for t in trends] == [("Blood pressure", 4), ("Weight", 2)]
+    assert "Jane" not in repr(trends)

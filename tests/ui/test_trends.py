@@ -1,0 +1,151 @@
+"""Trend charts in a record view (app/ui/trends.py): a chart per numeric series at the top of the results,
+with its points, one unit per line, none for results that did not load, the research view's values without
+words, and a chart that never takes the mouse wheel from the record's scrolling."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QPoint, QPointF, QRect, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QApplication, QLabel, QWidget
+
+from app.core.model import Section, SectionName
+from app.core.research import pseudonymise_record
+from app.ui import style
+from app.ui.record_view import RecordView
+from app.ui.trends import TrendChart, TrendsPanel
+from tests.trend_samples import EXPECTED_POINTS, entries, reading, record
+from tests.ui.test_responsiveness import PRACTICES
+
+pytestmark = pytest.mark.gui
+IMPORT_TIMEOUT_MS = 60_000  # the first panel of the run waits for pyqtgraph's import (a worker, ~0.3-1 s)
+
+
+@pytest.fixture
+def host(qtbot) -> QWidget:
+    holder = QWidget()
+    holder.setStyleSheet(style.STYLE_SHEET)
+    holder.resize(1000, 700)
+    qtbot.addWidget(holder)
+    holder.show()
+    return holder
+
+
+def open_record(qtbot, host: QWidget, rec) -> RecordView:
+    view = RecordView(rec.patient, PRACTICES[0], host)
+    view.resize(host.size())
+    view.show()
+    shown: list[RecordView] = []
+    view.record_shown.connect(shown.append)
+    view.show_record(rec)
+    qtbot.waitUntil(lambda: bool(shown), timeout=5000)
+    return view
+
+
+def charts_of(qtbot, view: RecordView) -> tuple[TrendsPanel, list[TrendChart]]:
+    panels = view.findChildren(TrendsPanel)
+    assert len(panels) == 1
+    panel = panels[0]
+    qtbot.waitUntil(lambda: panel.done, timeout=IMPORT_TIMEOUT_MS)
+    return panel, panel.charts
+
+
+def drawn(chart: TrendChart) -> list[list[tuple[float, float]]]:
+    """The (time, value) points each line's curve holds, as pyqtgraph has them."""
+    return [list(zip(*(list(axis) for axis in curve.getData()), strict=True)) for curve in chart.curves]
+
+
+def test_a_chart_per_series_at_the_top_of_the_results_with_every_point(qtbot, host) -> None:
+    view = open_record(qtbot, host, record())
+    panel, charts = charts_of(qtbot, view)
+    results = view.sections[SectionName.OBSERVATIONS]
+    assert results.isAncestorOf(panel), "the charts are part of the results section"
+    assert [c.trend.title for c in charts] == list(EXPECTED_POINTS)
+    assert {c.trend.title: [len(line) for line in drawn(c)] for c in charts} == EXPECTED_POINTS
+    marks = {c.trend.title: sum(len(s.points()) for s in c.normal_marks + c.abnormal_marks) for c in charts}
+    assert marks == {title: sum(points) for title, points in EXPECTED_POINTS.items()}
+    by_title = {c.trend.title: c for c in charts}
+    assert by_title["Blood pressure"].title_label.accessibleName() == \
+        "Blood pressure: latest 132/80 mmHg on 11-Feb-2022"
+    egfr = by_title["eGFR"]
+    assert egfr.title_label.accessibleName() == "eGFR: latest 58 mL/min/1.73m² (L) on 01-May-2023"
+    assert [len(s.points()) for s in egfr.abnormal_marks] == [1]  # only the last value is under 60
+    assert panel.status_label.isHidden(), "no \"Drawing trend charts…\" left once they are drawn"
+    # side by side in rows, as many to a row as fit
+    assert len({c.geometry().top() for c in charts}) == 2 and len({c.geometry().left() for c in charts}) == 3
+
+
+def test_values_in_different_units_are_never_one_line(qtbot, host) -> None:
+    glucose = [reading("2020-01-01", "2345-7", 5.1, "mmol/L", "Glucose"),
+               reading("2021-01-01", "2345-7", 5.6, "mmol/L", "Glucose"),
+               reading("2022-01-01", "2345-7", 101, "mg/dL", "Glucose"),
+               reading("2023-01-01", "2345-7", 99, "mg/dL", "Glucose")]
+    view = open_record(qtbot, host, record(Section.loaded(SectionName.OBSERVATIONS, entries() + glucose)))
+    _, charts = charts_of(qtbot, view)
+    lines = {c.trend.title: drawn(c) for c in charts if c.trend.title.startswith("Glucose")}
+    assert {title: [[v for _, v in line] for line in chart] for title, chart in lines.items()} == {
+        "Glucose (mg/dL)": [[101, 99]], "Glucose (mmol/L)": [[5.1, 5.6]]}
+    # HbA1c sent in % and in mmol/mol: one line, all of it in mmol/mol
+    hba1c = next(c for c in charts if c.trend.title == "HbA1c")
+    values = [v for line in drawn(hba1c) for _, v in line]
+    assert len(values) == 7 and all(40 < v < 80 for v in values)
+    assert "converted from %" in (hba1c.caption_label.text() if hba1c.caption_label else "")
+
+
+@pytest.mark.parametrize("section", [Section.failed(SectionName.OBSERVATIONS, "the practice timed out"),
+                                     Section.withheld(SectionName.OBSERVATIONS),
+                                     Section.unsupported(SectionName.OBSERVATIONS),
+                                     Section.loaded(SectionName.OBSERVATIONS, entries()[-2:])])  # each value once
+def test_no_chart_and_no_none_when_the_results_did_not_load_or_hold_no_series(qtbot, host, section) -> None:
+    view = open_record(qtbot, host, record(section))
+    assert view.findChildren(TrendsPanel) == []
+    texts = [label.text() for label in view.findChildren(QLabel)]
+    assert not [t for t in texts if "Trend" in t or "trend" in t], texts
+    if section.status == "failed":
+        results = view.sections[SectionName.OBSERVATIONS]
+        assert "does not mean none are recorded" in results.message
+
+
+def test_results_read_again_after_a_failure_bring_their_charts(qtbot, host) -> None:
+    view = open_record(qtbot, host, record(Section.failed(SectionName.OBSERVATIONS, "the practice timed out")))
+    assert view.findChildren(TrendsPanel) == []
+    view.replace_section(Section.loaded(SectionName.OBSERVATIONS, entries()))
+    _, charts = charts_of(qtbot, view)
+    assert len(charts) == len(EXPECTED_POINTS)
+
+
+def test_the_research_view_shows_the_values_and_no_words(qtbot, host) -> None:
+    rec = pseudonymise_record(record(), "R-AAAA-BBBB-CCCC")
+    view = open_record(qtbot, host, rec)
+    panel, charts = charts_of(qtbot, view)
+    assert {c.trend.title: [len(line) for line in drawn(c)] for c in charts} == EXPECTED_POINTS
+    words = " ".join(label.text() for label in panel.findChildren(QLabel))
+    assert "TRENDS" not in words and "Alex" not in words
+
+
+def test_the_mouse_wheel_over_a_chart_scrolls_the_record_and_never_zooms(qtbot, host) -> None:
+    host.resize(1000, 420)  # the record is taller than its pane
+    view = open_record(qtbot, host, record())
+    view.resize(host.size())
+    _, charts = charts_of(qtbot, view)
+    scroll = view.body_scroll
+    assert scroll is not None
+    bar = scroll.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 200)
+    chart = charts[0]
+    scroll.ensureWidgetVisible(chart, 0, 0)
+
+    def in_view() -> bool:
+        top_left = chart.plot.mapTo(scroll.viewport(), QPoint(0, 0))
+        return scroll.viewport().rect().contains(QRect(top_left, chart.plot.size()))
+
+    qtbot.waitUntil(in_view)
+    assert bar.value() < bar.maximum(), "the results go on below the charts: room to scroll down"
+    before, ranges = bar.value(), chart.view_box.viewRange()
+    target = chart.plot.viewport()
+    centre = QPointF(target.rect().center())
+    wheel = QWheelEvent(centre, QPointF(target.mapToGlobal(target.rect().center())), QPoint(0, 0), QPoint(0, -120),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(target, wheel)
+    assert bar.value() > before, "the wheel over a chart scrolls the record"
+    assert chart.view_box.viewRange() == ranges, "and does not zoom the chart"
