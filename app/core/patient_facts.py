@@ -122,6 +122,8 @@ def deceased_text(patient: PatientSummary) -> str | None:
     """'03-Jan-2024 (aged 83y)', 'date not known', or None when the patient is not recorded as deceased."""
     if not patient.is_deceased:
         return None
+    if patient.pseudonym:
+        return "date withheld (research view)"  # the fact is kept, never the date (app/core/research.py)
     died = death_date(patient)
     if died is None:
         return "date not known"

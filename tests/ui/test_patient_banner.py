@@ -147,6 +147,12 @@ def test_the_research_view_banner_shows_the_pseudonym_and_year_only(qtbot) -> No
     assert b.copy_button is None, "nothing to copy in the research view"
     assert b.name_label.text() == "R-7K3Q-M2XD-9FJA"
 
+    died = PatientSummary("p1", "R-7K3Q-M2XD-9FJA", None, "", (), None, "female", None,
+                          pseudonym="R-7K3Q-M2XD-9FJA", birth_year=1940, deceased=True)
+    b2 = banner(qtbot, died, record(died, Section.loaded(A, [])))
+    assert b2.deceased_badge is not None and b2.deceased_text == "date withheld (research view)"
+    assert b2.born_text == "1940"
+
 
 def test_the_banner_stays_compact_at_half_a_laptop_screen(qtbot) -> None:
     """At 520 px (a pane of two side by side at 1366 px with the practices panel open): the name on one line,
