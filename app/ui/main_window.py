@@ -331,8 +331,7 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if not self._started:
             self._started = True
-            height = self.splitter.height()
-            self.splitter.setSizes([int(height * 0.42), height - int(height * 0.42)])
+            self.results_fold.share_height()
             QTimer.singleShot(0, self._first_shown)  # the window paints before any network starts
 
     def _first_shown(self) -> None:

@@ -14,7 +14,8 @@ from app.ui.record_tabs import RecordArea
 from app.ui.search_panel import SearchPanel
 
 QWIDGETSIZE_MAX = (1 << 24) - 1
-UNFOLDED_SHARE = 0.42  # of the splitter's height, for the results when they come back with no size to go back to
+UNFOLDED_SHARE = 0.42  # of the splitter's height, for the results brought back over an open record
+ALONE_SHARE = 0.72  # ... and with no record open (the rest shows only a hint)
 
 
 class ResultsFold(QObject):
@@ -49,6 +50,7 @@ class ResultsFold(QObject):
             self.set_folded(True)
         elif count == 0:
             self.set_folded(False)
+            self.share_height()
         self._views = count
 
     def set_folded(self, folded: bool) -> None:
@@ -62,12 +64,19 @@ class ResultsFold(QObject):
         else:
             self.panel.setMaximumHeight(QWIDGETSIZE_MAX)
             self.panel.set_folded(False)
-            total = sum(self.splitter.sizes())
             sizes = self._sizes if self._sizes and sum(self._sizes) > 0 else None
             if sizes is None or sizes[0] < self.panel.minimumSizeHint().height():
-                top = int(total * UNFOLDED_SHARE)
-                sizes = [top, total - top]
-            self.splitter.setSizes(sizes)
+                self.share_height()
+            else:
+                self.splitter.setSizes(sizes)
+
+    def share_height(self) -> None:
+        """The results' share of the height: most of it with no record open, less over an open record."""
+        if self.panel.folded:
+            return
+        total = sum(self.splitter.sizes()) or self.splitter.height()
+        top = int(total * (UNFOLDED_SHARE if self.records.views() else ALONE_SHARE))
+        self.splitter.setSizes([top, total - top])
 
     def _fit(self) -> None:
         """Folded, the search panel is exactly as tall as its search row and toggle line."""

@@ -33,7 +33,7 @@ KEY_ROLE = Qt.ItemDataRole.UserRole + 2
 GROUP_SIZE_ROLE = Qt.ItemDataRole.UserRole + 3
 RESTRICTION_ROLE = Qt.ItemDataRole.UserRole + 4  # the access policy's mark on a registration, e.g. restricted
 SORT_ROLE = Qt.ItemDataRole.UserRole + 5  # what a column sorts by when its heading is clicked (a string)
-NHS_NUMBER_ROLE = Qt.ItemDataRole.UserRole + 6  # a person's NHS number, on every row of a group (parent and children)
+NHS_NUMBER_ROLE = Qt.ItemDataRole.UserRole + 6  # a row's NHS number (column 0 only), for Open at every practice
 ADDRESS_WITHHELD = "Withheld"
 
 @dataclass(frozen=True)
@@ -292,9 +292,9 @@ class ResultsModel(QStandardItemModel):
         if withheld:
             tip += "\nWhere this patient lives is withheld: their record is restricted."
         shared: dict[int, Any] = {_TOOLTIP: tip, PATIENT_ROLE: patient,
-                                  KEY_ROLE: (patient.practice_id, patient.local_id), GROUP_SIZE_ROLE: 1,
-                                  NHS_NUMBER_ROLE: patient.nhs_number or ""}
+                                  KEY_ROLE: (patient.practice_id, patient.local_id), GROUP_SIZE_ROLE: 1}
         cells = [{**shared, _DISPLAY: text, _ACCESSIBLE: text} for text in texts]
+        cells[PRACTICE_COLUMN][NHS_NUMBER_ROLE] = patient.nhs_number or ""
         sort_keys = (text_sort_key(name), name_sort_key(patient), born_sort_key(patient), age_sort_key(patient),
                      patient.nhs_number or "~", text_sort_key("" if withheld else postcode), text_sort_key(texts[6]))
         for cell, key in zip(cells, sort_keys, strict=True):
@@ -337,9 +337,9 @@ class ResultsModel(QStandardItemModel):
         for column, text in enumerate(texts):
             index = self.index(row, column, parent)
             for role, value in ((_DISPLAY, text), (_ACCESSIBLE, text), (_TOOLTIP, tip), (KEY_ROLE, key),
-                                (GROUP_SIZE_ROLE, len(group.members)), (SORT_ROLE, sort_keys[column]),
-                                (NHS_NUMBER_ROLE, group.nhs_number or "")):
+                                (GROUP_SIZE_ROLE, len(group.members)), (SORT_ROLE, sort_keys[column])):
                 self.setData(index, value, role)
+        self.setData(self.index(row, PRACTICE_COLUMN, parent), group.nhs_number or "", NHS_NUMBER_ROLE)
         self.setData(self.index(row, 0, parent), multi_swatch(colours), _DECORATION)
         self.setData(self.index(row, NAME_COLUMN, parent), QColor(style.ERROR) if differs else None, _FOREGROUND)
 

@@ -164,7 +164,7 @@ class SearchPanel(QWidget):
         self.tree.setModel(self.model)
         header = self.tree.header()
         header.setStretchLastSection(False)
-        for column, width in enumerate((230, 230, 110, 64, 120, 90, 80)):
+        for column, width in enumerate((230, 230, 110, 84, 120, 90, 80)):
             self.tree.setColumnWidth(column, width)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSortIndicatorClearable(True)  # a third click goes back to the list's own order
