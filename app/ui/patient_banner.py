@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPaintEvent, QResizeEvent
+from PySide6.QtGui import QColor, QFontMetrics, QGuiApplication, QPainter, QPaintEvent, QResizeEvent
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from app.core import patient_facts as facts
@@ -85,7 +85,8 @@ class PatientBanner(QFrame):
     Address … · Registered Regular · GP Dr A Smith
     Known allergies: Penicillin (severe), …                           [Record incomplete]
 
-    `copy_nhs_requested` asks the window to copy the NHS number (it says so in the message area)."""
+    The Copy button puts the NHS number's digits on the clipboard itself, then emits `copy_nhs_requested` so the
+    window can say so (app/ui/patient_actions.py)."""
 
     copy_nhs_requested = Signal()
 
@@ -210,7 +211,7 @@ class PatientBanner(QFrame):
             self.copy_button.setText("Copy NHS No.")
             self.copy_button.setAccessibleName("Copy NHS number")
             self.copy_button.setToolTip("Copy the NHS number (Ctrl+Shift+C)")
-            self.copy_button.clicked.connect(self.copy_nhs_requested)
+            self.copy_button.clicked.connect(self.copy_nhs)
             end.addWidget(self.copy_button)
         self.retrieved_label = _label(self.retrieved_short, "secondary", "Retrieved")
         self.retrieved_label.setToolTip(self.retrieved_text)
@@ -219,6 +220,11 @@ class PatientBanner(QFrame):
         grid.addLayout(end, 2, 1, Qt.AlignmentFlag.AlignRight)
         grid.setColumnStretch(0, 1)
         return grid
+
+    def copy_nhs(self) -> None:
+        if self.patient.nhs_number and not self.patient.pseudonym:
+            QGuiApplication.clipboard().setText(self.patient.nhs_number)
+            self.copy_nhs_requested.emit()
 
     # -- what changes after the banner is made -------------------------------------------------------
 

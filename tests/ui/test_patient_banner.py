@@ -166,3 +166,18 @@ def test_the_banner_stays_compact_at_half_a_laptop_screen(qtbot) -> None:
     assert b.born_label.y() == b.nhs_label.y(), "at 520 px born and the NHS number share a line"
     assert b.height() <= 140, b.height()
     assert b.width() <= 520
+
+
+def test_the_copy_button_puts_the_ten_digits_on_the_clipboard_even_unwired(qtbot) -> None:
+    """A banner made again (a section retried alone) copies without the window's wiring; the window, when wired,
+    hears of it to say so."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+
+    who = patient()
+    b = banner(qtbot, who, record(who, Section.loaded(A, [])))
+    QApplication.clipboard().clear()
+    assert b.copy_button is not None
+    with qtbot.waitSignal(b.copy_nhs_requested, timeout=2000):
+        qtbot.mouseClick(b.copy_button, Qt.MouseButton.LeftButton)
+    assert QApplication.clipboard().text() == "9434765919"
