@@ -28,7 +28,17 @@ from app.ui.results_model import (
     ResultsModel,
 )
 from app.ui.search_panel import SearchPanel
-from tests.ui.test_access_dialogs import REASONS, accept, ask_to_open, journal, policy, policy_window, tick
+from tests.ui.test_access_dialogs import (
+    REASONS,
+    accept,
+    ask_to_open,
+    find_result,
+    journal,
+    policy,
+    policy_window,
+    restricted_window,
+    tick,
+)
 from tests.ui.test_faults import opened
 from tests.ui.test_window import open_from_results, search, select_row, shared_patient
 
@@ -346,3 +356,11 @@ def test_the_same_patient_at_a_second_practice_does_not_ask_for_the_reason_again
     reads = journal(win, actions=[Action.READ], patient_nhs_number=number)
     assert [(r.practice_id, r.purpose) for r in reads] == [(first.practice_id, REASONS[1]),
                                                             (second.practice_id, REASONS[1])]
+
+
+def test_a_restricted_patients_address_reads_withheld_in_the_window(qtbot, policy_window, network) -> None:
+    win, server, person = restricted_window(policy_window, network)
+    patient = find_result(qtbot, win, server, person)
+    assert patient.postcode is None and patient.address is None, "withheld by the core"
+    cell = win.search_panel.model.index_of((patient.practice_id, patient.local_id)).siblingAtColumn(POSTCODE_COLUMN)
+    assert cell.data() == "Withheld" and "restricted" in cell.data(Qt.ItemDataRole.ToolTipRole)
