@@ -91,6 +91,8 @@ def test_search_json_then_show_json(demo_server) -> None:
     assert shown.returncode == 0, shown.stderr
     record = json.loads(shown.stdout)
     assert record["patient"]["id"] == first["id"] and record["patient"]["family"] == first["family"]
+    assert record["patient"]["address"]["postcode"] == first["postcode"]  # the demo's address and registration
+    assert record["patient"]["registration"]["practice_ods"] and "deceased" in record["patient"]
     assert set(record["sections"]) == {"problems", "medications", "allergies", "encounters", "observations",
                                        "immunisations"}
     assert all(s["status"] == "loaded" for s in record["sections"].values())
