@@ -165,6 +165,9 @@ def render_all_practices(opened: AllPractices, timeline: Timeline) -> str:
 
     lines += ["", "== Differences (medicines reconciliation) =="]
     compared = [p.name for p, _ in opened.records]
+    for o in opened.problems:
+        why = "could not be opened" if o.status == "failed" else "was not opened under the access policy"
+        lines.append(f"   ! {o.practice.name} {why}, so what it records is not known.")
     if len(compared) < 2:
         lines.append("   Nothing to compare: " + ("only the record from " + compared[0] + " could be read."
                                                   if compared else "no record could be read."))

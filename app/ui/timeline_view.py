@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import shiboken6
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QIcon
+from PySide6.QtGui import QIcon, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -218,8 +218,18 @@ class TimelineModel(QAbstractTableModel):
         return None
 
 
+class TimelineTable(QTableView):
+    """The practice column gives way in a narrow pane (side by side), so the entry keeps its room."""
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        wanted = max(120, min(200, event.size().width() // 5))
+        if self.columnWidth(1) != wanted:
+            self.setColumnWidth(1, wanted)
+
+
 def timeline_table(rows: tuple[ShownRow, ...]) -> QTableView:
-    table = QTableView()
+    table = TimelineTable()
     table.setObjectName("timelineTable")
     table.setModel(TimelineModel(rows, table))
     table.setAccessibleName("Timeline, every practice, newest first")
@@ -380,11 +390,12 @@ class AllPracticesView(RecordView):
                                    record=prepared.combined)
             banner.setAccessibleName(f"Patient banner: {banner.name_text}, {registered}")
             banner.practice_label.setToolTip("The records come from every practice named here")
-            colours = [p.colour for p, _ in opened.records]
+            where = registered_practices(opened)
+            colours = [p.colour for p in where]
             for swatch in banner.findChildren(QLabel):
                 if swatch.accessibleName() == f"{registered} colour":  # the banner's practice swatch: all of them
                     swatch.setPixmap(multi_swatch(colours).pixmap(14 + 7 * (len(colours) - 1), 14))
-                    swatch.setAccessibleName("Colours of " + ", ".join(p.name for p, _ in opened.records))
+                    swatch.setAccessibleName("Colours of " + ", ".join(p.name for p in where))
             if prepared.patient.address is not None and not prepared.patient.pseudonym:
                 banner.details_label.set_full_text(f"Address {prepared.patient.address.one_line()}")
             else:  # the registration (GP, type) is each practice's own: said per practice below
@@ -394,7 +405,7 @@ class AllPracticesView(RecordView):
                 banner.copy_button.clicked.connect(self._copy_nhs_number)
             self.patient_banner = banner
             self._layout.addWidget(banner)
-        self.parts = _practice_parts(opened)
+        self.parts = _practice_parts(opened, self.reload)
         self._layout.addWidget(self.parts)
 
     def _mark_incomplete(self, banner: PatientBanner, opened: AllPractices) -> None:
@@ -426,17 +437,21 @@ class AllPracticesView(RecordView):
         layout.setContentsMargins(10, 6, 10, 8)
         layout.setSpacing(4)
         compared = [p.name for p, _ in prepared.opened.records]
+        unopened = [(o.practice.name, "could not be opened" if o.status == "failed" else
+                     "was not opened under the access policy") for o in prepared.opened.problems]
         count = len(timeline.disagreements)
         heading = QLabel(f"Differences between practices ({count})" if count else "Differences between practices")
         heading.setObjectName("sectionTitle")
         layout.addWidget(heading)
         self.difference_labels = []
+        lines: list[tuple[str, str]] = [
+            ("not-compared", f"<b>⚠ Not compared</b>&nbsp; {_escape(name)} {why}, so what it records is not "
+                             "known.") for name, why in unopened]
         if len(compared) < 2:
-            lines: list[tuple[str, str]] = [(
-                "none", "Nothing to compare: " + (f"only the record from {compared[0]} could be read."
-                                                  if compared else "no practice's record could be read."))]
+            lines.append(("none", "Nothing to compare: " + (f"only the record from {compared[0]} could be read."
+                                                            if compared else "no practice's record could be read.")))
         else:
-            lines = [(d.kind, _difference_html(d)) for d in timeline.differences]
+            lines += [(d.kind, _difference_html(d)) for d in timeline.differences]
             if not timeline.disagreements:
                 lines.append(("none", f"None found: {' and '.join(compared)} agree on allergies, repeat medication "
                                       "and problems."))
@@ -520,6 +535,11 @@ class AllPracticesView(RecordView):
         return " | ".join(parts)
 
 
+def registered_practices(opened: AllPractices) -> list[Practice]:
+    """The practices the patient was found at (opened or not), in the directory's order."""
+    return [o.practice for o in opened.opened if o.status == "ok" or o.local_id is not None]
+
+
 def _placeholder(number: str, known: PatientSummary | None) -> PatientSummary:
     """Who the tab is for before any practice has answered: the search result's person, else the NHS number."""
     if known is not None:
@@ -571,7 +591,7 @@ def _part_words(o: PracticeOpen) -> str:
     return "; ".join(words) + "." + "".join(f" ⚠ {n}" for n in notes)
 
 
-def _practice_parts(opened: AllPractices) -> QFrame:
+def _practice_parts(opened: AllPractices, retry: Callable[[], None] | None = None) -> QFrame:
     """One line per practice: its colour and name, then opened / could not be opened / refused, and why."""
     frame = QFrame()
     frame.setObjectName("practiceParts")
@@ -597,6 +617,13 @@ def _practice_parts(opened: AllPractices) -> QFrame:
         status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         status.setAccessibleName(f"{o.practice.name}: {words}")
         grid.addWidget(status, row, 2)
+        if o.status == "failed" and retry is not None:
+            button = QPushButton("Retry")
+            button.setObjectName("secondaryButton")
+            button.setAccessibleName(f"Open every practice again ({o.practice.name} could not be opened)")
+            button.setToolTip("Ask every practice again, with the same reason (Ctrl+R)")
+            button.clicked.connect(retry)
+            grid.addWidget(button, row, 3, Qt.AlignmentFlag.AlignTop)
     if opened.not_registered:
         names = ", ".join(p.name for p in opened.not_registered)
         absent = QLabel(f"Not registered at {names} (searched by NHS number).")
@@ -718,7 +745,7 @@ def _load(window: MainWindow, view: AllPracticesView) -> None:
     def done(prepared: Prepared) -> None:
         view.show_outcome(prepared)
         window.records.refresh_tab(view)
-        _set_tab_icon(window, view, [p.colour for p, _ in prepared.opened.records])
+        _set_tab_icon(window, view, [p.colour for p in registered_practices(prepared.opened)])
         window.statusBar().showMessage(_outcome_words(prepared.opened), STATUS_MS)
 
     def failed(exc: BaseException) -> None:

@@ -146,4 +146,5 @@ def test_a_reason_is_asked_once_and_a_restricted_practice_is_named(cli, network,
     captured = capsys.readouterr()
     assert "REFUSED" in captured.out and "break-glass" in captured.out
     assert "Nothing to compare: only the record from" in captured.out
+    assert "was not opened under the access policy, so what it records is not known" in captured.out
     assert "(--break-glass --reason TEXT)" in captured.err

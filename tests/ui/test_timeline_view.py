@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import QModelIndex, QPoint, Qt
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QLabel, QPushButton
 
 from app.core.audit.model import Action, Outcome
 from app.core.model import SectionName
@@ -143,8 +143,13 @@ def test_a_practice_that_fails_is_named_and_the_other_still_shown(qtbot, window,
     assert view.patient_banner is not None and view.patient_banner.incomplete_label.isVisibleTo(view)
     assert f"Not known from {failed_name}" in view.patient_banner.allergies_label.accessibleName()
     assert [label.accessibleName() for label in view.difference_labels] == [
+        f"⚠ Not compared  {failed_name} could not be opened, so what it records is not known.",
         f"Nothing to compare: only the record from {names(network, first)[0]} could be read."]
     assert {i for r in model_of(view).shown for i in r.practice_ids} == {first}
+    retry = next(b for b in view.parts.findChildren(QPushButton) if b.text() == "Retry")
+    with qtbot.waitSignal(view.shown, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(retry, Qt.MouseButton.LeftButton)  # the practice is back: both open now
+    assert view.state == "loaded" and {i for r in model_of(view).shown for i in r.practice_ids} == {first, second}
 
 
 def test_a_reason_is_asked_once_for_every_practice(qtbot, policy_window, network) -> None:  # noqa: F811
