@@ -187,7 +187,8 @@ class StructuredRecordBuilder:
             self._investigations()
         if o.uncategorised:
             self._uncategorised()
-        head = [self._patient(), self._organization(), *self._people_resources]
+        branch = self._branch()
+        head = [self._patient(), self._organization(), *([branch] if branch else []), *self._people_resources]
         return {"resourceType": "Bundle", "id": str(uuid.uuid4()), "meta": {"profile": [BUNDLE_PROFILE]},
                 "type": "collection", "entry": [{"resource": r} for r in head + self.entries]}
 
@@ -292,7 +293,21 @@ class StructuredRecordBuilder:
         if not any(x.get("url") == "registrationType" for x in parts):
             parts.append({"url": "registrationType", "valueCodeableConcept": {"coding": [{
                 "system": CS + "CareConnect-RegistrationType-1", "code": "R", "display": "Regular"}]}})
+        branch = self._branch()
+        if branch is not None and not any(x.get("url") == "preferredBranchSurgery" for x in parts):
+            parts.append({"url": "preferredBranchSurgery", "valueReference": _ref("Location", branch["id"])})
         return {"url": REGISTRATION_DETAILS_URL, "extension": parts}
+
+    def _branch(self) -> Resource | None:
+        """A patient living in another town than the practice's attends its branch surgery there (a Location,
+        as GP Connect's preferredBranchSurgery names it)."""
+        city = self.p.city
+        if not city or city == self.spec.town:
+            return None
+        return {"resourceType": "Location", "id": _uid(self.spec.id, "branch", city),
+                "meta": _profile("CareConnect-GPC-Location-1"), "status": "active",
+                "name": f"{self.spec.name}, {city} branch surgery", "address": {"city": city},
+                "managingOrganization": _ref("Organization", self.org_id)}
 
     def _organization(self) -> Resource:
         spec = self.spec

@@ -161,3 +161,12 @@ def test_a_shared_patients_records_disagree_only_where_the_demo_made_them(networ
         for difference in found:  # recorded, current or active at the first practice; not at the second
             assert difference.states[0][0] == first
             assert difference.states[0][1] in ("recorded", "current repeat", "active"), difference
+
+
+def test_a_patient_from_another_town_attends_a_branch_surgery(network: DemoNetwork) -> None:
+    _, server = _gpc(network)
+    readable = _readable(server)
+    away = next(p for p in readable if p.city != server.spec.town)
+    home = next(p for p in readable if p.city == server.spec.town)
+    assert _open(network, away).patient.registration.branch == f"{server.spec.name}, {away.city} branch surgery"
+    assert _open(network, home).patient.registration.branch is None

@@ -283,7 +283,7 @@ def test_only_the_requested_sections_come_back(gpc: Any) -> None:
     only_patient = post(gpc, params(patient.nhs_number, [])).json()
     assert section_lists(only_patient) == {}
     assert {e["resource"]["resourceType"] for e in only_patient["entry"]} <= {"Patient", "Organization",
-                                                                              "Practitioner"}
+                                                                              "Practitioner", "Location"}
     recent = [{"name": "includeConsultations", "part": [{"name": "includeNumberOfMostRecent", "valueInteger": 1}]}]
     bundle = post(gpc, params(patient.nhs_number, recent)).json()  # valueInteger is accepted too
     assert len(section_lists(bundle)[CODES["consultations"]]["entry"]) == 1
