@@ -43,8 +43,11 @@ NONE_RECORDED = "None recorded"
 NO_ALLERGIES = "No allergies recorded"
 
 #: how many entries a group shows before "Show all N" (the rest wait until asked for)
-SHOW_FIRST: dict[str, int] = {"allergies": 8, ACTIVE: 8, PAST: 6, REPEAT: 12, ACUTE: 8, CURRENT: 12,
+SHOW_FIRST: dict[str, int] = {"allergies": 6, ACTIVE: 6, PAST: 6, REPEAT: 12, ACUTE: 8, CURRENT: 12,
                               "past-medication": 20, "encounters": 5, "observations": 8, "immunisations": 8}
+
+
+SHOW_ROWS = 24  # nor more rows than this at first
 
 
 @dataclass(frozen=True)
@@ -65,12 +68,13 @@ class TableSpec:
     fit: tuple[int, ...]  # as wide as their widest text (or heading)
     wrap: tuple[int, ...]  # share the rest, and wrap
     alert_column: int | None = None  # where a row's `alert` colours the text
+    headings: bool = True  # False: the rows say what they are (allergies, problems), the heading row is room lost
 
 
 ENTRY_TABLE = TableSpec(("Date", "Description", "Status", "Detail"), fit=(0, 2), wrap=(1, 3))
 ALLERGY_TABLE = TableSpec(("Recorded", "Allergy or intolerance", "Severity", "Reaction"), fit=(0, 2), wrap=(1, 3),
-                          alert_column=2)
-PROBLEM_TABLE = TableSpec(("Since", "Problem", "Status", "Detail"), fit=(0, 2), wrap=(1, 3))
+                          alert_column=2, headings=False)
+PROBLEM_TABLE = TableSpec(("Since", "Problem", "Status", "Detail"), fit=(0, 2), wrap=(1, 3), headings=False)
 MEDICATION_TABLE = TableSpec(("Date", "Medication", "Status", "Dosage"), fit=(0, 2), wrap=(1, 3))
 CONSULTATION_TABLE = TableSpec(("Date", "Consultation", "Status", "Detail"), fit=(0, 2), wrap=(1, 3))
 IMMUNISATION_TABLE = TableSpec(("Date", "Vaccine", "Status", "Detail"), fit=(0, 2), wrap=(1, 3))
@@ -106,9 +110,14 @@ def newest_first(entries: tuple[Entry, ...] | list[Entry]) -> list[Entry]:
 
 def group_of(key: str, title: str, spec: TableSpec, entries: list[list[Row]], noun: str = "entries", *,
              collapsed: bool = False, empty_text: str = NONE_RECORDED) -> Group:
-    """A group from each entry's rows, showing the first SHOW_FIRST[key] entries at first."""
+    """A group from each entry's rows, showing the first SHOW_FIRST[key] entries at first (fewer when they take
+    more than SHOW_ROWS rows: reports with many values, consultations with notes; always at least one)."""
     rows = tuple(row for rows in entries for row in rows)
-    shown = sum(len(rows) for rows in entries[:SHOW_FIRST.get(key, 10)])
+    shown = 0
+    for number, entry_rows in enumerate(entries[:SHOW_FIRST.get(key, 10)]):
+        if number and shown + len(entry_rows) > SHOW_ROWS:
+            break
+        shown += len(entry_rows)
     return Group(key, title, spec, rows, len(entries), shown, noun, collapsed, empty_text)
 
 
@@ -117,9 +126,10 @@ def groups_for(section: Section, notes: bool = True) -> list[Group]:
     wrote (never in the research view, whose records carry none)."""
     name = section.name
     entries = newest_first(section.entries)
-    if name is SectionName.ALLERGIES:
-        return [group_of("allergies", BODY_TITLES[name], ALLERGY_TABLE, [[_allergy_row(e)] for e in entries],
-                         "allergies", empty_text=NO_ALLERGIES)]
+    if name is SectionName.ALLERGIES:  # the most severe first, then the most recent
+        rows = sorted((_allergy_row(e) for e in entries), key=lambda row: -row.alert)
+        return [group_of("allergies", BODY_TITLES[name], ALLERGY_TABLE, [[row] for row in rows], "allergies",
+                         empty_text=NO_ALLERGIES)]
     if name is SectionName.PROBLEMS:
         by_group = _grouped(name, entries)
         return [group_of(key, GROUP_TITLES[("problems", key)], PROBLEM_TABLE,

@@ -51,7 +51,7 @@ class GroupBlock(QWidget):
         self.toggle: QToolButton | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(4)
+        layout.setSpacing(3)
         self._layout = layout
         if group.collapsed:
             self.toggle = QToolButton()
@@ -144,7 +144,7 @@ class SectionBlock(QFrame):
         title = BODY_TITLES[section.name]
         self.setAccessibleName(f"{title} section")
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(10, 6, 10, 8)
+        layout.setContentsMargins(8, 4, 8, 6)
         layout.setSpacing(6)
         self.groups: list[GroupBlock] = []
         self.retry_button: QPushButton | None = None

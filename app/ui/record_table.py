@@ -199,8 +199,9 @@ class FitTable(QTableView):
                 heavy = row.bold or (row.alert > 1 and column == alert_column)
                 widest = max(widest, (bold if heavy else metrics).horizontalAdvance(text))
             contents = math.ceil(widest) + self._text_margin + self._grid if widest else 0
-            header.resizeSection(column, max(contents, header.sectionSizeHint(column)))
-            if column > 0 and not widest:  # a column with nothing in it (no statuses to say) takes no room
+            header.resizeSection(column, max(contents, header.sectionSizeHint(column) if self.spec.headings else 0))
+        for column in range(2, len(self.spec.headers)):  # a column with nothing in it (no status to say) takes no room
+            if not any(row.cells[column] for row in rows if not row.span):
                 self.setColumnHidden(column, True)
         self._spans = {n for n, row in enumerate(rows) if row.span}
         if self._wrap and rows:
@@ -298,6 +299,10 @@ def make_table(title: str, spec: TableSpec, rows: tuple[Row, ...], first: int) -
     table.setModel(RowsModel(spec, rows, first, table))
     table.setAccessibleName(f"{title} table")
     table.horizontalHeader().setAccessibleName(f"{title} columns")
+    if not spec.headings:
+        table.horizontalHeader().hide()
+    table.verticalHeader().setObjectName("rowHeader")  # hidden, but its padding would set the rows' height
+    table.verticalHeader().setMinimumSectionSize(1)
     table.verticalHeader().hide()
     table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)

@@ -4,6 +4,8 @@ value with its unit, reference range and abnormal flag in a symbol, words and co
 
 from __future__ import annotations
 
+import re
+
 from app.core.display import (
     flag_words,
     format_partial_date,
@@ -17,6 +19,7 @@ from app.ui.record_rows import Group, Row, TableSpec, group_of
 
 RESULTS_TABLE = TableSpec(("Date", "Test", "Value", "Flag", "Range"), fit=(0, 2, 3), wrap=(1, 4), alert_column=3)
 INDENT = "    "  # a report's values under its title
+_COUNT = re.compile(r"\d+ results?")
 SHORT_VALUE = 24  # a text result longer than this goes on a line of its own, under the test's name
 
 
@@ -32,13 +35,28 @@ def results_group(title: str, entries: tuple[Entry, ...] | list[Entry]) -> Group
         else:
             blocks.append((entry.when or "", _result_rows(entry)))
     for members in reports.values():
-        when = max((e.when or "" for e in members), default="")
-        rows = [Row((format_partial_date(when), members[0].report or "", "", "", ""), span=True, bold=True)]
-        for entry in members:
+        heads = [e for e in members if e.resource_type == "DiagnosticReport"]  # the report itself: its heading
+        values = [e for e in members if e.resource_type != "DiagnosticReport"]
+        when = max((e.when or "" for e in (heads or members)), default="")
+        rows = [Row((format_partial_date(when), _heading(members[0].report or "", heads), "", "", ""), span=True,
+                    bold=True)]
+        for entry in values:
             rows.extend(_result_rows(entry, under_report=True))
         blocks.append((when, rows))
     blocks.sort(key=lambda block: block[0], reverse=True)
     return group_of("observations", title, RESULTS_TABLE, [rows for _, rows in blocks], "results")
+
+
+def _heading(title: str, heads: list[Entry]) -> str:
+    """'Renal function · Leeds Pathology': the report's title, what it says besides its count of results (who
+    reported, a conclusion), and its status when not final."""
+    parts = [title]
+    for head in heads[:1]:
+        parts += [p.strip() for p in (head.detail or "").split(";") if p.strip() and not _COUNT.fullmatch(p.strip())]
+        status = status_words("observations", head.status)
+        if status:
+            parts.append(status.lower())
+    return " · ".join(parts)
 
 
 def _result_rows(entry: Entry, under_report: bool = False) -> list[Row]:

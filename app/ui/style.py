@@ -80,6 +80,7 @@ QToolButton#copyNhs {{
 QToolButton#copyNhs:focus {{ border: 2px solid {TEXT}; }}
 QFrame#sectionBlock {{ background: {CARD}; border: 1px solid {BORDER}; }}
 QLabel#sectionTitle {{ font-size: 12pt; font-weight: 700; color: {TEXT}; }}
+QHeaderView#rowHeader::section {{ padding: 0; border: none; }}
 QLabel#groupTitle {{ font-size: 11pt; font-weight: 700; color: {TEXT}; }}
 QToolButton#groupToggle {{ font-size: 11pt; font-weight: 700; color: {TEXT}; border: none; background: transparent; }}
 QToolButton#groupToggle:focus {{ background: {FOCUS}; }}
