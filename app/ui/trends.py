@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QGraphicsItem,
     QGridLayout,
     QLabel,
+    QPushButton,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
@@ -161,6 +162,11 @@ def _when_text(point: Point) -> str:
     return format_partial_date(point.when_text) if point.when_text else ""
 
 
+def _day_text(point: Point) -> str:
+    """The date without the time of day (a title says which day; the point's tooltip has the time)."""
+    return format_partial_date(point.when_text[:10]) if point.when_text else ""
+
+
 def _value_text(point: Point, unit: str) -> str:
     text = f"{format_value(point.value)} {unit}".strip()
     if point.abnormal:
@@ -177,7 +183,7 @@ def title_html(trend: Trend) -> str:
     if flags:
         value = f'<span style="color:{ERROR}; font-weight:600">{value} ({"/".join(dict.fromkeys(flags))})</span>'
     return f"<b>{_escape(trend.title)}</b>&nbsp; {value} &nbsp;<span style='color:{SECONDARY}'>· " \
-           f"{_when_text(latest[0])}</span>"
+           f"{_day_text(latest[0])}</span>"
 
 
 def title_text(trend: Trend) -> str:
@@ -186,7 +192,7 @@ def title_text(trend: Trend) -> str:
     latest = [line.latest for line in trend.lines if line.latest.when == last]
     flags = "/".join(dict.fromkeys(p.flag for p in latest if p.abnormal and p.flag))
     flagged = f" ({flags})" if flags else ""
-    return f"{trend.title}: latest {trend.latest_text()}{flagged} on {_when_text(latest[0])}"
+    return f"{trend.title}: latest {trend.latest_text()}{flagged} on {_day_text(latest[0])}"
 
 
 def _escape(text: str) -> str:
@@ -317,6 +323,7 @@ class TrendChart(QFrame):
         self.title_label = QLabel(title_html(trend))
         self.title_label.setObjectName("trendTitle")
         self.title_label.setTextFormat(Qt.TextFormat.RichText)
+        self.title_label.setWordWrap(True)  # a long name and unit never widen the chart past its column
         self.title_label.setAccessibleName(title_text(trend))
         layout.addWidget(self.title_label)
         caption = _caption(trend)
@@ -444,10 +451,13 @@ class TrendsPanel(QFrame):
         self.setObjectName("trendsPanel")
         # One style sheet for every chart, set before they exist (a sheet per chart would re-polish each).
         self.setStyleSheet(_PANEL_STYLE)
-        self.trends = trends[:MAX_CHARTS]
-        self.left_out = len(trends) - len(self.trends)
+        charted = trends[:MAX_CHARTS]
+        self.left_out = len(trends) - len(charted)
+        self.first, self.more = first_and_more(charted)
+        self.trends = charted
         self.charts: list[TrendChart] = []
         self.done = False
+        self._add_step: Callable[[Step], None] | None = None
         self.setAccessibleName("Trends")
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -464,11 +474,27 @@ class TrendsPanel(QFrame):
         self._grid = QGridLayout(self._grid_host)
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setSpacing(8)
+        # As narrow as one chart whatever the columns hold: the columns follow the panel's width (_relayout), and
+        # a grid that kept the width of three would hold the panel at three columns in a half-width pane.
+        self._grid_host.setMinimumWidth(CHART_MIN_WIDTH)
         outer.addWidget(self._grid_host)
+        # The measures a GP follows come first; the rest (a kidney profile's sodium, a lipid profile's HDL...)
+        # wait behind one button, so that the results table is not pushed a screen or two down.
+        more_text = f"Show {len(self.more)} more trend{'s' if len(self.more) != 1 else ''}"
+        self.more_button = QPushButton(more_text)
+        self.more_button.setObjectName("secondaryButton")
+        self.more_button.setToolTip(", ".join(t.title for t in self.more))
+        self.more_button.setAccessibleName(f"{more_text}: {', '.join(t.title for t in self.more)}")
+        self.more_button.clicked.connect(self.show_more)
+        self.more_button.hide()
+        outer.addWidget(self.more_button, 0, Qt.AlignmentFlag.AlignLeft)
         self._columns = 0  # set by the first resize (the panel's width decides)
 
     def build(self, add_step: Callable[[Step], None]) -> None:
-        """Put the charts on screen one per step through `add_step` (after pyqtgraph's import, when needed)."""
+        """Put the first charts on screen, two steps each, through `add_step` (after pyqtgraph's import, when
+        needed); the others when asked (`show_more`)."""
+        self._add_step = add_step
+
         def start() -> None:
             if not shiboken6.isValid(self):
                 return
@@ -481,10 +507,22 @@ class TrendsPanel(QFrame):
 
         load_pyqtgraph(start)
 
-    def build_steps(self) -> Iterator[Step]:
+    def show_more(self) -> None:
+        """Draw the charts behind the "Show N more trends" button."""
+        add_step = self._add_step
+        if add_step is None or not self.more or not self.done:
+            return
+        self.more_button.hide()
+        self.done = False
+        more, self.more = self.more, []
+        steps = self.build_steps(more)
+        add_step(lambda: self._run(steps, add_step))
+
+    def build_steps(self, trends: list[Trend] | None = None) -> Iterator[Step]:
         """Two steps per chart, making it and drawing it in, then one to finish (pyqtgraph must be imported:
-        see `load_pyqtgraph`). Each step is a few milliseconds; a whole chart at once was up to 30 ms."""
-        for trend in self.trends:
+        see `load_pyqtgraph`). Each step is a few milliseconds; a whole chart at once was up to 30 ms.
+        By default the first charts (`first`)."""
+        for trend in self.first if trends is None else trends:
             made: list[TrendChart] = []
             yield lambda trend=trend, made=made: made.append(TrendChart(trend, draw=False))  # type: ignore[misc]
             yield lambda made=made: self._add_chart(made[0])  # type: ignore[misc]
@@ -518,6 +556,7 @@ class TrendsPanel(QFrame):
             self.status_label.setAccessibleName(message)
         else:
             self.status_label.hide()
+        self.more_button.setVisible(bool(self.more) and _loader().error is None)
         self.done = True
         self.complete.emit()
 
@@ -541,6 +580,19 @@ class TrendsPanel(QFrame):
         for column in range(3):
             self._grid.setColumnStretch(column, 1 if column < columns else 0)
             self._grid.setColumnMinimumWidth(column, CHART_MIN_WIDTH if column < columns else 0)
+
+
+#: the measures charted first (a chart key before any "|unit"); the others wait behind "Show N more trends"
+FIRST_MEASURES = frozenset({"bp", "weight", "bmi", "hba1c", "egfr", "cholesterol"})
+FIRST_AT_LEAST = 3  # with fewer of those, the first other series make up a row
+
+
+def first_and_more(trends: list[Trend]) -> tuple[list[Trend], list[Trend]]:
+    """The charts drawn at once (the measures a GP follows, in clinical order) and those drawn when asked."""
+    first = [t for t in trends if t.key.split("|")[0] in FIRST_MEASURES]
+    others = [t for t in trends if t not in first]
+    fill = max(0, FIRST_AT_LEAST - len(first))
+    return first + others[:fill], others[fill:]
 
 
 def trends_panel(record: PatientRecord) -> TrendsPanel | None:

@@ -81,7 +81,10 @@ def test_values_in_different_units_are_never_one_line(qtbot, host) -> None:
                reading("2022-01-01", "2345-7", 101, "mg/dL", "Glucose"),
                reading("2023-01-01", "2345-7", 99, "mg/dL", "Glucose")]
     view = open_record(qtbot, host, record(Section.loaded(SectionName.OBSERVATIONS, entries() + glucose)))
-    _, charts = charts_of(qtbot, view)
+    panel, _ = charts_of(qtbot, view)
+    panel.show_more()  # glucose is not one of the measures charted first
+    qtbot.waitUntil(lambda: panel.done and len(panel.charts) == len(EXPECTED_POINTS) + 2)
+    charts = panel.charts
     lines = {c.trend.title: drawn(c) for c in charts if c.trend.title.startswith("Glucose")}
     assert {title: [[v for _, v in line] for line in chart] for title, chart in lines.items()} == {
         "Glucose (mg/dL)": [[101, 99]], "Glucose (mmol/L)": [[5.1, 5.6]]}
@@ -149,3 +152,26 @@ def test_the_mouse_wheel_over_a_chart_scrolls_the_record_and_never_zooms(qtbot, 
     QApplication.sendEvent(target, wheel)
     assert bar.value() > before, "the wheel over a chart scrolls the record"
     assert chart.view_box.viewRange() == ranges, "and does not zoom the chart"
+
+
+def test_other_series_wait_behind_one_button_so_the_results_stay_near(qtbot, host) -> None:
+    extra = [reading(f"202{i}-02-02", code, value + i, unit, name) for i in (1, 2)
+             for code, value, unit, name in (("2160-0", 88, "umol/L", "Creatinine"), ("8302-2", 178, "cm", "Height"),
+                                             ("2823-3", 4.1, "mmol/L", "Potassium"))]
+    view = open_record(qtbot, host, record(Section.loaded(SectionName.OBSERVATIONS, entries() + extra)))
+    panel, charts = charts_of(qtbot, view)
+    assert [c.trend.title for c in charts] == list(EXPECTED_POINTS)
+    assert not panel.more_button.isHidden()
+    assert panel.more_button.text() == "Show 3 more trends"
+    assert panel.more_button.toolTip() == "Height, Creatinine, Potassium"
+    qtbot.mouseClick(panel.more_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: panel.done and len(panel.charts) == 9)
+    assert [c.trend.title for c in panel.charts[6:]] == ["Height", "Creatinine", "Potassium"]
+    assert panel.more_button.isHidden()
+
+
+def test_a_record_with_only_other_series_shows_them_at_once(qtbot, host) -> None:
+    extra = [reading(f"202{i}-02-02", "2160-0", 88 + i, "umol/L", "Creatinine") for i in (1, 2)]
+    view = open_record(qtbot, host, record(Section.loaded(SectionName.OBSERVATIONS, extra)))
+    panel, charts = charts_of(qtbot, view)
+    assert [c.trend.title for c in charts] == ["Creatinine"] and panel.more_button.isHidden()
