@@ -270,8 +270,10 @@ def date_ticks(t_min: float, t_max: float, most: int = 6) -> list[tuple[float, s
     start, end = datetime.fromtimestamp(t_min, UTC), datetime.fromtimestamp(t_max, UTC)
     ticks: list[tuple[float, str]] = []
     if end.year - start.year >= 2:
-        step = max(1, math.ceil((end.year - start.year + 1) / most))
-        ticks = [(moment.timestamp(), str(year)) for year in range(start.year, end.year + 1, step)
+        years = end.year - start.year + 1
+        step = next((n for n in (1, 2, 5, 10, 20, 50) if years / n <= most), 100)
+        first = math.ceil(start.year / step) * step  # round years: 2005, 2010, ...
+        ticks = [(moment.timestamp(), str(year)) for year in range(first, end.year + 1, step)
                  if t_min <= (moment := datetime(year, 1, 1, tzinfo=UTC)).timestamp() <= t_max]
     else:
         months = (end.year - start.year) * 12 + end.month - start.month

@@ -175,3 +175,22 @@ def test_a_record_with_only_other_series_shows_them_at_once(qtbot, host) -> None
     view = open_record(qtbot, host, record(Section.loaded(SectionName.OBSERVATIONS, extra)))
     panel, charts = charts_of(qtbot, view)
     assert [c.trend.title for c in charts] == ["Creatinine"] and panel.more_button.isHidden()
+
+
+def test_date_ticks_name_years_over_long_spans_and_months_over_short_ones() -> None:
+    from datetime import UTC, datetime
+
+    from app.ui.trends import date_ticks
+
+    def at(*args: int) -> float:
+        return datetime(*args, tzinfo=UTC).timestamp()
+
+    assert [label for _, label in date_ticks(at(2019, 3, 1), at(2023, 6, 1))] == ["2020", "2021", "2022", "2023"]
+    assert [label for _, label in date_ticks(at(2000, 3, 1), at(2023, 6, 1))] == [
+        "2005", "2010", "2015", "2020"]
+    assert [label for _, label in date_ticks(at(2023, 2, 10), at(2023, 11, 20))] == ["Mar", "May", "Jul", "Sep", "Nov"]
+    assert [label for _, label in date_ticks(at(2022, 11, 10), at(2023, 4, 20))] == [
+        "Dec", "2023", "Feb", "Mar", "Apr"]
+    assert [label for _, label in date_ticks(at(2023, 2, 3), at(2023, 2, 20))] == ["3-Feb-23", "20-Feb-23"]
+    for start, end in ((at(2019, 3, 1), at(2023, 6, 1)), (at(2023, 2, 10), at(2023, 11, 20))):
+        assert all(start <= t <= end for t, _ in date_ticks(start, end))
