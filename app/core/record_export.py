@@ -55,9 +55,25 @@ async def journal_export(core: MosaicCore, record: PatientRecord, practice: Prac
     return await audit.commit(entry, practice)
 
 
+ROWS_PER_PART = 40  # a long section's table goes into the document in parts, each quick to lay out
+
+SUMMARY_CSS = ("body { font-family: sans-serif; font-size: 10pt; color: #212b32; }"
+               "h1 { font-size: 16pt; margin: 0; } h2 { font-size: 12pt; margin: 14px 0 4px 0; }"
+               "td, th { padding: 2px 6px; vertical-align: top; } th { text-align: left; background: #e8edee; }"
+               ".alert { background: #fbe9e7; padding: 4px; font-weight: bold; }"
+               ".muted { color: #4c6272; }")
+
+
 def summary_html(record: PatientRecord, practice: Practice) -> str:
-    """The record summary as one HTML document: the banner's facts, then every section in its state (a failed
-    section says it could not be loaded, never "none recorded")."""
+    """The record summary as one HTML document (see `summary_parts`)."""
+    return (f"<html><head><meta charset='utf-8'><style>{SUMMARY_CSS}</style></head><body>"
+            + "".join(summary_parts(record, practice)) + "</body></html>")
+
+
+def summary_parts(record: PatientRecord, practice: Practice) -> list[str]:
+    """The record summary as HTML fragments in reading order (styled by SUMMARY_CSS): the banner's facts, then
+    every section in its state (a failed section says it could not be loaded, never "none recorded"). A long
+    table is cut into parts of ROWS_PER_PART rows, so a renderer can take it a part at a time."""
     patient = record.patient
     rows = [("Born", facts.born_text(patient))]
     if (died := facts.deceased_text(patient)) is not None:
@@ -71,13 +87,6 @@ def summary_html(record: PatientRecord, practice: Practice) -> str:
     rows.append(("Retrieved", format_datetime(record.retrieved_at)))
     allergies = facts.allergy_summary(record)
     parts = [
-        "<html><head><meta charset='utf-8'><style>"
-        "body { font-family: sans-serif; font-size: 10pt; color: #212b32; }"
-        "h1 { font-size: 16pt; margin: 0; } h2 { font-size: 12pt; margin: 14px 0 4px 0; }"
-        "td, th { padding: 2px 6px; vertical-align: top; } th { text-align: left; background: #e8edee; }"
-        ".alert { background: #fbe9e7; padding: 4px; font-weight: bold; }"
-        ".muted { color: #4c6272; }"
-        "</style></head><body>",
         f"<h1>{escape(display_name(patient))}{' — DECEASED' if patient.is_deceased else ''}</h1>",
         "<table>" + "".join(f"<tr><td class='muted'>{escape(k)}</td><td><b>{escape(v)}</b></td></tr>"
                             for k, v in rows) + "</table>",
@@ -101,15 +110,18 @@ def summary_html(record: PatientRecord, practice: Practice) -> str:
         elif not section.entries:
             parts.append("<p class='muted'><i>None recorded.</i></p>")
         else:
-            body = "".join(
-                f"<tr><td>{escape(format_partial_date(e.when))}</td><td>{escape(e.text)}</td>"
-                f"<td>{escape(_status(e.group, e.status))}</td><td>{escape(_detail(e))}</td></tr>"
-                for e in section.entries)
-            parts.append("<table width='100%' cellspacing='0'><tr><th>Date</th><th>Description</th><th>Status</th>"
-                         f"<th>Detail</th></tr>{body}</table>")
+            entries = section.entries
+            for start in range(0, len(entries), ROWS_PER_PART):
+                heading = ("<tr><th>Date</th><th>Description</th><th>Status</th><th>Detail</th></tr>"
+                           if start == 0 else "")
+                body = "".join(
+                    f"<tr><td width='14%'>{escape(format_partial_date(e.when))}</td><td width='40%'>{escape(e.text)}"
+                    f"</td><td width='14%'>{escape(_status(e.group, e.status))}</td><td>{escape(_detail(e))}</td></tr>"
+                    for e in entries[start:start + ROWS_PER_PART])
+                parts.append(f"<table width='100%' cellspacing='0'>{heading}{body}</table>")
     parts.append(f"<p class='muted'>Printed from Mosaic {escape(__version__)} — confidential patient "
-                 "information: keep it as you would the record itself.</p></body></html>")
-    return "".join(parts)
+                 "information: keep it as you would the record itself.</p>")
+    return parts
 
 
 def _status(group: str | None, status: str | None) -> str:

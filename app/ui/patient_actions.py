@@ -22,7 +22,7 @@ from app.core.display import display_name
 from app.core.nhs_number import format_nhs_number
 from app.core.record_export import ExportKind, journal_export
 from app.ui.message_area import Level
-from app.ui.record_export import ExportDialog, print_summary, render_pdf
+from app.ui.record_export import ExportDialog, SummaryRenderer, print_summary, render_pdf
 from app.ui.record_view import RecordView
 
 if TYPE_CHECKING:
@@ -54,6 +54,7 @@ class PatientActions(QObject):
         self.window = window
         self.export_dialog: ExportDialog | None = None
         self.locked = False
+        self._renderers: set[SummaryRenderer] = set()  # running: kept referenced until they finish
         self.copy_action = self._action("&Copy NHS number", "Ctrl+Shift+C", self.copy_nhs_number,
                                         "Copy the NHS number of the patient in front (digits only)")
         self.pdf_action = self._action("Save summary as P&DF…", "Ctrl+Shift+S", lambda: self.export("pdf"),
@@ -140,11 +141,17 @@ class PatientActions(QObject):
         if dialog is not self.export_dialog:
             return
         self.export_dialog = None
+        who = display_name(record.patient)
         if dialog.kind == "pdf":
             path = dialog.path()
             assert path is not None
-            self._journal_then(record, practice, dialog.reason(), "pdf", str(path),
-                               lambda: self._write_pdf(record, practice, path))
+
+            def write_pdf() -> None:
+                paths.write_private_bytes(path, render_pdf(record, practice))
+
+            self._journal_then(record, practice, dialog.reason(), "pdf", str(path), write_pdf,
+                               f"Saved the summary of {who} to {path} (recorded in the audit journal as an export).",
+                               path)
             return
         printer = QPrinter(QPrinter.PrinterMode.HighResolution)
         chooser = QPrintDialog(printer, self.window)
@@ -154,43 +161,43 @@ class PatientActions(QObject):
         def chosen() -> None:
             target = printer.printerName() or printer.outputFileName() or "printer"
             self._journal_then(record, practice, reason, "print", target,
-                               lambda: self._print(record, practice, printer))
+                               lambda: print_summary(record, practice, printer),
+                               f"Printed the summary of {who} (recorded in the audit journal as an export).", None)
 
         chooser.accepted.connect(chosen)
         chooser.setModal(True)
         chooser.show()  # not exec(): the window keeps running (QPrintDialog.open needs a slot in PySide)
 
     def _journal_then(self, record: PatientRecord, practice: Practice, reason: str, kind: ExportKind, target: str,
-                      write: Callable[[], None]) -> None:
+                      write: Callable[[], None], said: str, path: Path | None) -> None:
+        """Journal the export (on the core's loop), then render and write it in a thread of its own (laying out
+        and rendering a long record takes seconds, which the GUI thread must not spend). Nothing is written
+        when the export could not be journaled."""
         core = self.window.core
         assert core is not None
         who = display_name(record.patient)
+        verb = "saved" if kind == "pdf" else "printed"
 
-        def failed(exc: BaseException) -> None:
-            message = f"Not {'saved' if kind == 'pdf' else 'printed'}: the summary of {who} — {exc}"
+        def failed(why: str) -> None:
+            message = f"Not {verb}: the summary of {who} — {why}"
             self._tell(message, level="error")
             self.export_failed.emit(message)
 
-        self.window.bridge.submit(journal_export(core, record, practice, reason, kind, target),
-                                  lambda _entry: write(), failed)
+        def succeeded() -> None:
+            self._tell(said, level="success")
+            self.exported.emit(path if path is not None else target)
 
-    def _write_pdf(self, record: PatientRecord, practice: Practice, path: Path) -> None:
-        who = display_name(record.patient)
-        try:
-            paths.write_private_bytes(path, render_pdf(record, practice))
-        except OSError as exc:
-            message = f"Not saved: the summary of {who} could not be written to {path}: {exc.strerror or exc}"
-            self._tell(message, level="error")
-            self.export_failed.emit(message)
-            return
-        self._tell(f"Saved the summary of {who} to {path} (recorded in the audit journal as an export).",
-                   level="success")
-        self.exported.emit(path)
+        def journaled(_entry: object) -> None:
+            renderer = SummaryRenderer(write, self)
+            renderer.succeeded.connect(succeeded)
+            renderer.failed.connect(lambda why: failed(f"it could not be written to {target}: {why}"))
+            self._renderers.add(renderer)
+            renderer.finished.connect(lambda: self._renderers.discard(renderer))
+            renderer.start()
 
-    def _print(self, record: PatientRecord, practice: Practice, printer: QPrinter) -> None:
-        print_summary(record, practice, printer)
-        self._tell(f"Printed the summary of {display_name(record.patient)} (recorded in the audit journal as an "
-                   "export).", level="success")
+        self._tell(f"Saving the summary of {who}…" if kind == "pdf" else f"Printing the summary of {who}…")
+        self.window.bridge.submit(journal_export(core, record, practice, reason, kind, target), journaled,
+                                  lambda exc: failed(str(exc) or type(exc).__name__))
 
     def _tell(self, text: str, level: Level = "info") -> None:
         messages = getattr(self.window, "messages", None)
@@ -198,4 +205,3 @@ class PatientActions(QObject):
             messages.post(text, level)
         else:
             self.window.statusBar().showMessage(text, 15000)
-

@@ -7,10 +7,11 @@ and writes: a summary whose export could not be recorded is never written.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF, QStandardPaths, Qt
-from PySide6.QtGui import QPagedPaintDevice, QPageLayout, QPageSize, QPdfWriter, QTextDocument
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF, QObject, QStandardPaths, Qt, QThread, Signal
+from PySide6.QtGui import QPagedPaintDevice, QPageLayout, QPageSize, QPdfWriter, QTextCursor, QTextDocument
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -26,13 +27,14 @@ from PySide6.QtWidgets import (
 from app.core.display import display_name
 from app.core.model import PatientRecord, Practice
 from app.core.nhs_number import format_nhs_number
-from app.core.record_export import ExportKind, summary_html
+from app.core.record_export import SUMMARY_CSS, ExportKind, summary_parts
 
 MIN_REASON = 3
 
 
 def render_pdf(record: PatientRecord, practice: Practice) -> bytes:
-    """The summary as PDF bytes (A4), rendered in memory: nothing touches the disk until it is written 0600."""
+    """The summary as PDF bytes (A4), rendered in memory: nothing touches the disk until it is written 0600.
+    Takes seconds for a long record: call it from a SummaryRenderer thread, not the GUI thread."""
     data = QByteArray()
     buffer = QBuffer(data)
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
@@ -47,9 +49,39 @@ def render_pdf(record: PatientRecord, practice: Practice) -> bytes:
 
 
 def print_summary(record: PatientRecord, practice: Practice, device: QPagedPaintDevice) -> None:
+    """Lay the summary out and paint it on `device` (a PDF writer or a printer). The document is built a part
+    at a time: Qt holds Python's interpreter lock while it parses one piece of HTML, so one long piece would
+    stall the GUI thread even from another thread; painting itself lets it go."""
     document = QTextDocument()
-    document.setHtml(summary_html(record, practice))
+    document.setDefaultStyleSheet(SUMMARY_CSS)
+    cursor = QTextCursor(document)
+    for part in summary_parts(record, practice):
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        cursor.insertHtml(part)
     document.print_(device)
+
+
+class SummaryRenderer(QThread):
+    """Runs `work` (render and write a summary) in a thread of its own, with an event loop for the text layout's
+    timers. `succeeded` or `failed(message)` is emitted once, and the thread object deletes itself after."""
+
+    succeeded = Signal()
+    failed = Signal(str)
+
+    def __init__(self, work: Callable[[], None], parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._work = work
+        self.finished.connect(self.deleteLater)
+
+    def run(self) -> None:
+        try:
+            self._work()
+        except OSError as exc:
+            self.failed.emit(str(exc.strerror or exc))
+        except Exception as exc:  # noqa: BLE001 - said to the user, never lost in a thread
+            self.failed.emit(str(exc) or type(exc).__name__)
+        else:
+            self.succeeded.emit()
 
 
 def default_file_name(record: PatientRecord) -> str:
