@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import logging
 import random
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -20,7 +21,7 @@ from app.core.audit.errors import AuditError
 from app.core.audit.model import CENTRAL_DESTINATION, practice_destination
 from app.core.boundary import adapter_call
 from app.core.config import NotifySettings
-from app.core.model import PatientQuery, PatientRecord, PatientSummary, Practice
+from app.core.model import SECTION_TITLES, PatientQuery, PatientRecord, PatientSummary, Practice, Section, SectionName
 from app.core.policy import ALLOW_ALL, FLAG_BREAK_GLASS, FLAG_SELF_OR_FAMILY, Policy, PolicyDecision, PolicyError
 from app.core.research import IDENTIFYING_SEARCH_REFUSED, ResearchView, practice_error
 from app.core.search import PracticeResults, ResultListener, SearchOutcome, federated_search
@@ -153,8 +154,17 @@ class MosaicCore:
     def _journal_form(self, entry: JournalEntry, practice: Practice) -> JournalEntry:
         """Every entry as it is committed: for a research role, without a direct identifier of a patient who
         has not consented (app/core/research.py), whichever path made it."""
+        entry = self._with_policy_role(entry)
         view = self.research_view()
         return entry if view is None else view.journal_form(entry, practice.name)
+
+    def _with_policy_role(self, entry: JournalEntry) -> JournalEntry:
+        """The role under the access policy (what the status bar says: "hub"), as details "policy_role" (None:
+        no role under the policy); the entry's user role stays the professional role from sign-in ("GP")."""
+        if "policy_role" in entry.details:
+            return entry
+        role = self.policy.role_of(self.login) if self.policy is not None else None
+        return dataclasses.replace(entry, details={**entry.details, "policy_role": role.name if role else None})
 
     def _shown_error(self, exc: AdapterError, practice: Practice) -> AdapterError:
         """The failure as the user is told it: a research role never reads a practice's own words (they may
@@ -449,17 +459,20 @@ class MosaicCore:
         hidden = set(refused) | unasked
         sessions = _PolicyView(self.sessions, hidden) if hidden else self.sessions
         intents: dict[str, str] = {}  # practice id -> the intent entry committed before its request left
+        search_id = uuid.uuid4().hex  # every practice's entries of this one search name it (one row in the history)
 
         async def before(practice_id: str) -> None:
             practice = self.sessions.practice(practice_id)
             audit = await self.audit()
             from app.core.audit.model import Action
 
-            intent = await audit.commit(audit.intent(practice, Action.SEARCH, query=query), practice)
-            intents[practice_id] = intent.entry_id
+            intent = audit.intent(practice, Action.SEARCH, query=query)
+            intent = dataclasses.replace(intent, details={**intent.details, "search_id": search_id})
+            intents[practice_id] = (await audit.commit(intent, practice)).entry_id
 
         outcome = await federated_search(sessions, query, on_result,  # type: ignore[arg-type]
-                                         gate=lambda r: self._audit_search(query, r, intents.get(r.practice_id)),
+                                         gate=lambda r: self._audit_search(query, r, intents.get(r.practice_id),
+                                                                           search_id),
                                          before=before)
         for result in outcome.results:
             if result.queried and result.error:
@@ -489,7 +502,7 @@ class MosaicCore:
                                              f"{', '.join(p.id for p in self.sessions.practices)})."))
 
     async def _audit_search(self, query: PatientQuery, result: PracticeResults,
-                            intent_id: str | None = None) -> PracticeResults:
+                            intent_id: str | None = None, search_id: str | None = None) -> PracticeResults:
         if not result.queried:
             return result
         result = _as_asked(result, query)
@@ -498,7 +511,7 @@ class MosaicCore:
         audit = await self.audit()
         entry = audit.search(practice, query, None if result.error else len(result.patients), result.error,
                              trace_id=result.trace_id)
-        extra = {**({"intent": intent_id} if intent_id else {}),
+        extra = {**({"intent": intent_id} if intent_id else {}), **({"search_id": search_id} if search_id else {}),
                  **({"unreadable": result.unreadable} if result.unreadable else {})}
         if extra:
             entry = dataclasses.replace(entry, details={**entry.details, **extra})
@@ -597,9 +610,18 @@ class MosaicCore:
             raise PatientNotFound(f"No patient with {shown} is registered at {practice.name}.")
         return matches[0].local_id if view is None else view.summary(matches[0]).local_id
 
+    async def reload_section(self, practice_id: str, local_id: str, section: SectionName, reason: str | None = None,
+                             *, break_glass: bool = False) -> Section:
+        """One section of a record read again (Retry in a section that failed), by the same path as
+        `open_record`: the policy decided (with `reason`), an intent journaled before the request, the patient
+        checked, and the outcome journaled, naming only this section, before it is handed back."""
+        record = await self.open_record(practice_id, local_id, purpose=reason, break_glass=break_glass, only=section)
+        return record.sections[section]
+
     async def open_record(self, practice_id: str, local_id: str, *, purpose: str | None = None,
-                          break_glass: bool = False) -> PatientRecord:
+                          break_glass: bool = False, only: SectionName | None = None) -> PatientRecord:
         """Fetch a record, journal the access, and only then return it. A failed fetch is journaled too.
+        `only`: the record with that one section (`reload_section`); the journal entry names only it.
 
         Under an access policy the decision is made first, before any request: PolicyError when the
         policy wants a reason (`purpose`) or break-glass (`break_glass=True` and a written `purpose`),
@@ -683,6 +705,9 @@ class MosaicCore:
                 raise PolicyError(dataclasses.replace(again, why=why))
             decision = again
         record = _as_decided(record, decision, purpose)
+        if only is not None:
+            one = record.sections.get(only) or Section.failed(only, "the practice's system sent nothing for it")
+            record = dataclasses.replace(record, sections={only: one})
         committed = await audit.commit(entry(record, trace_id=record.trace_id), practice)
         self._remember_reason(asked_number or record.patient.nhs_number, purpose, decision, break_glass)
         self._tell_patient(committed, practice, record)
@@ -801,15 +826,18 @@ class _PolicyView:
 
 
 def _as_decided(record: PatientRecord, decision: PolicyDecision, purpose: str | None) -> PatientRecord:
-    """The record as the policy lets it be shown: only the role's sections, and how it was opened when
-    the access is flagged for review (`access_flags`, `access_reason`; every face shows them)."""
+    """The record as the policy lets it be shown: only the role's sections (the others withheld, with no
+    entries), and how it was opened when the access is flagged for review (`access_flags`, `access_reason`;
+    every face shows them)."""
     warnings = list(record.warnings)
     sections = record.sections
-    if decision.sections is not None:
-        withheld = sorted(name.value for name in sections if name.value not in decision.sections)
-        sections = {name: s for name, s in sections.items() if name.value in decision.sections}
+    if decision.sections is not None:  # the others are kept as withheld (never shown as failed or as empty)
+        withheld = [name for name in SectionName if name in sections and name.value not in decision.sections]
+        sections = {name: s if name.value in decision.sections else Section.withheld(name)
+                    for name, s in sections.items()}
         if withheld:
-            warnings.append(f"Not shown under the access policy for your role: {', '.join(withheld)}.")
+            titles = ", ".join(SECTION_TITLES[name].lower() for name in withheld)
+            warnings.append(f"Not shown under the access policy for your role: {titles}.")
     flags = tuple(f for f in (FLAG_BREAK_GLASS, FLAG_SELF_OR_FAMILY) if f in decision.flags)
     if sections is record.sections and len(warnings) == len(record.warnings) and not flags:
         return record

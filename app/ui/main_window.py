@@ -39,6 +39,8 @@ from app.ui.access_dialogs import BreakGlassDialog, ReasonDialog
 from app.ui.access_history import AccessHistoryWindow
 from app.ui.bridge import AsyncBridge
 from app.ui.empty_state import NoPracticesPanel
+from app.ui.message_area import MessageArea
+from app.ui.patient_actions import PatientActions
 from app.ui.practices_panel import PracticesPanel
 from app.ui.practices_strip import PracticesFold, PracticesStrip
 from app.ui.record_tabs import RecordArea
@@ -46,6 +48,7 @@ from app.ui.record_view import RecordView
 from app.ui.results_fold import ResultsFold
 from app.ui.results_model import AccessMark
 from app.ui.search_panel import SearchPanel
+from app.ui.section_retry import retry_section
 from app.ui.timeline_view import AllPracticesView, open_all_practices
 
 if TYPE_CHECKING:
@@ -105,6 +108,7 @@ class MainWindow(QMainWindow):
         self.setStyleSheet(style.STYLE_SHEET)
         self._build_widgets()
         self._build_actions()
+        self.patient_actions = PatientActions(self)  # title, copy NHS number, print / PDF (app/ui/patient_actions.py)
         self._build_folds()
         self._set_tab_order()
 
@@ -156,6 +160,8 @@ class MainWindow(QMainWindow):
         self.practices_strip = PracticesStrip()  # stands for the practices panel while every practice is well
         self.search_panel.add_to_search_row(self.practices_strip)
         main_layout.addWidget(self.splitter)
+        self.messages = MessageArea(self.statusBar())  # outcomes that stay (app/ui/message_area.py)
+        main_layout.addWidget(self.messages)
 
         self.no_practices = NoPracticesPanel(can_start_demo=self._start_demo is not None)
         self.no_practices.start_demo_requested.connect(self.start_demo)
@@ -647,6 +653,7 @@ class MainWindow(QMainWindow):
         view = RecordView(patient, practice)
         self._grants[id(view)] = grant
         view.retry_requested.connect(self._load)
+        view.section_retry_requested.connect(lambda v, name: retry_section(self, v, name))
         view.record_shown.connect(self._record_shown)
         self.records.add(view)
         self._load(view)
