@@ -68,6 +68,7 @@ class Difference:
     text: str  # the whole difference in one sentence
     states: tuple[tuple[str, str], ...] = ()  # (practice id, state)
     section: SectionName | None = None
+    entries: tuple[Entry, ...] = field(default=(), compare=False)  # every practice's entries for the item
 
 
 @dataclass(frozen=True)
@@ -316,13 +317,15 @@ def _states_text(marks: Sequence[PracticeMark], by_state: dict[str, list[int]]) 
 
 
 def _difference(kind: DifferenceKind, section: SectionName, item: str, marks: Sequence[PracticeMark],
-                states: dict[int, str], order: Sequence[str], note: str | None = None) -> Difference:
+                states: dict[int, str], order: Sequence[str], entries: dict[int, list[Entry]],
+                note: str | None = None) -> Difference:
     by_state: dict[str, list[int]] = {state: [] for state in order}
     for index, state in sorted(states.items()):
         by_state.setdefault(state, []).append(index)
     named = f"{item} ({note})" if note else item
     text = f"{named}: {_states_text(marks, by_state)}."
-    return Difference(kind, item, text, tuple((marks[i].id, s) for i, s in sorted(states.items())), section)
+    return Difference(kind, item, text, tuple((marks[i].id, s) for i, s in sorted(states.items())), section,
+                      tuple(e for _, found in sorted(entries.items()) for e in found))
 
 
 def _allergy_differences(records: Records, marks: Sequence[PracticeMark], indexes: list[int]) -> list[Difference]:
@@ -346,7 +349,7 @@ def _allergy_differences(records: Records, marks: Sequence[PracticeMark], indexe
             reaction = next((e.reaction or e.detail for i in recorded for e in entries[i] if e.reaction or e.detail),
                             None)
             out.append(_difference("allergy", SectionName.ALLERGIES, label, marks, states,
-                                   ("recorded", "recorded as resolved", "not recorded"), note=reaction))
+                                   ("recorded", "recorded as resolved", "not recorded"), entries, note=reaction))
     return out
 
 
@@ -368,7 +371,8 @@ def _medication_differences(records: Records, marks: Sequence[PracticeMark], ind
         if current and missing:
             label = _label(entries, current)
             out.append(_difference("medication", SectionName.MEDICATIONS, label, marks, states,
-                                   ("current repeat", "current", "acute", "stopped", "not on the medication list")))
+                                   ("current repeat", "current", "acute", "stopped", "not on the medication list"),
+                                   entries))
     return out
 
 
@@ -387,7 +391,7 @@ def _problem_differences(records: Records, marks: Sequence[PracticeMark], indexe
         if active and "resolved (past)" in states.values():
             label = _label(entries, active)
             out.append(_difference("problem", SectionName.PROBLEMS, label, marks, states,
-                                   ("active", "resolved (past)", "recorded", "not recorded")))
+                                   ("active", "resolved (past)", "recorded", "not recorded"), entries))
     return out
 
 

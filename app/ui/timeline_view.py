@@ -107,6 +107,7 @@ class Prepared:
     rows: tuple[ShownRow, ...]
     patient: PatientSummary | None
     combined: PatientRecord | None  # the banner's record: every practice's allergies
+    difference_rows: tuple[frozenset[int], ...] = ()  # per difference: the timeline rows of its item
 
 
 async def prepare(core: MosaicCore, number: str, reason: str | None) -> Prepared:
@@ -116,13 +117,17 @@ async def prepare(core: MosaicCore, number: str, reason: str | None) -> Prepared
     opened = await core.open_all_practices(number, reason=reason)
     timeline = opened.timeline()
     every = len(opened.records)
+    read = rows(timeline)
+    row_of = {id(item.entry): index for index, row in enumerate(read) for item in row.items}
+    difference_rows = tuple(frozenset(row_of[id(e)] for e in d.entries if id(e) in row_of)
+                            for d in timeline.differences)
     shown = tuple(ShownRow(date=format_partial_date(r.date) or "Undated",
                            practices=_practices_words(r.practices, every),
                            names=" · ".join(m.name for m in r.practices),
                            practice_ids=tuple(m.id for m in r.practices),
                            colours=tuple(m.colour for m in r.practices),
-                           kind=ENTRY_KIND[r.section], section=r.section, words=r.words) for r in rows(timeline))
-    return Prepared(opened, timeline, shown, opened.patient, combined_record(opened))
+                           kind=ENTRY_KIND[r.section], section=r.section, words=r.words) for r in read)
+    return Prepared(opened, timeline, shown, opened.patient, combined_record(opened), difference_rows)
 
 
 def _practices_words(marks: tuple[PracticeMark, ...], every: int) -> str:
@@ -181,12 +186,13 @@ class TimelineModel(QAbstractTableModel):
         self._icons: dict[tuple[str, ...], QIcon] = {}
         self.kind: SectionName | None = None
         self.practice_id: str | None = None
+        self.only: frozenset[int] | None = None  # one difference's rows (the others hidden)
 
-    def set_filter(self, kind: SectionName | None, practice_id: str | None) -> None:
+    def set_filter(self, kind: SectionName | None, practice_id: str | None, only: frozenset[int] | None = None) -> None:
         self.beginResetModel()
-        self.kind, self.practice_id = kind, practice_id
-        self.shown = [r for r in self.all_rows if (kind is None or r.section is kind)
-                      and (practice_id is None or practice_id in r.practice_ids)]
+        self.kind, self.practice_id, self.only = kind, practice_id, only
+        self.shown = [r for i, r in enumerate(self.all_rows) if (kind is None or r.section is kind)
+                      and (practice_id is None or practice_id in r.practice_ids) and (only is None or i in only)]
         self.endResetModel()
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008 - Qt override
@@ -277,6 +283,8 @@ class AllPracticesView(RecordView):
         self._steps = 0
         self._reload: Any = None  # set by the window: asks the core again with the same reason
         super().__init__(patient, ALL_PRACTICES)
+        self.only_bar = QFrame()  # "Showing only …" above the timeline, when a difference's rows are shown
+        self.only_label = QLabel()
         self.setStyleSheet(_STYLE)
 
     def title(self) -> str:
@@ -355,8 +363,9 @@ class AllPracticesView(RecordView):
         if prepared.patient is not None:
             self.patient = replace(prepared.patient, practice_id=ALL_PRACTICES_ID, local_id=self.nhs_number)
         generation = self._generation
-        self._steps = 3
-        steps: list[Callable[[Prepared], None]] = [self._add_banner, self._add_differences, self._add_timeline]
+        steps: list[Callable[[Prepared], None]] = [self._add_banner, self._add_parts, self._add_differences,
+                                                   self._add_timeline]
+        self._steps = len(steps)
         for step in steps:
             build_step(functools.partial(self._step, generation, step))
 
@@ -405,7 +414,9 @@ class AllPracticesView(RecordView):
                 banner.copy_button.clicked.connect(self._copy_nhs_number)
             self.patient_banner = banner
             self._layout.addWidget(banner)
-        self.parts = _practice_parts(opened, self.reload)
+
+    def _add_parts(self, prepared: Prepared) -> None:
+        self.parts = _practice_parts(prepared.opened, self.reload)
         self._layout.addWidget(self.parts)
 
     def _mark_incomplete(self, banner: PatientBanner, opened: AllPractices) -> None:
@@ -451,7 +462,9 @@ class AllPracticesView(RecordView):
             lines.append(("none", "Nothing to compare: " + (f"only the record from {compared[0]} could be read."
                                                             if compared else "no practice's record could be read.")))
         else:
-            lines += [(d.kind, _difference_html(d)) for d in timeline.differences]
+            lines += [(d.kind, _difference_html(d) + (f"&nbsp; <a href=\"{i}\">Show in timeline</a>"
+                                                      if prepared.difference_rows[i] else ""))
+                      for i, d in enumerate(timeline.differences)]
             if not timeline.disagreements:
                 lines.append(("none", f"None found: {' and '.join(compared)} agree on allergies, repeat medication "
                                       "and problems."))
@@ -465,8 +478,11 @@ class AllPracticesView(RecordView):
             label.setProperty("kind", kind)
             label.setWordWrap(True)
             label.setTextFormat(Qt.TextFormat.RichText if kind != "none" else Qt.TextFormat.PlainText)
-            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            label.setAccessibleName(_plain(html))
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse
+                                          | Qt.TextInteractionFlag.LinksAccessibleByMouse
+                                          | Qt.TextInteractionFlag.LinksAccessibleByKeyboard)
+            label.setAccessibleName(_plain(html).removesuffix("  Show in timeline"))
+            label.linkActivated.connect(lambda target: self.show_difference(int(target)))
             items.addWidget(label)
             self.difference_labels.append(label)
         if len(lines) > 6:  # a long list scrolls within a bounded box, so the timeline keeps its room
@@ -508,12 +524,43 @@ class AllPracticesView(RecordView):
             combo.currentIndexChanged.connect(self._filter_changed)
             top.addWidget(combo)
         layout.addLayout(top)
+        self.only_bar = QFrame()
+        self.only_bar.setObjectName("notice")
+        only = QHBoxLayout(self.only_bar)
+        only.setContentsMargins(8, 2, 8, 2)
+        self.only_label = QLabel()
+        self.only_label.setWordWrap(True)
+        only.addWidget(self.only_label, 1)
+        show_all = QPushButton("Show every entry")
+        show_all.setObjectName("secondaryButton")
+        show_all.clicked.connect(self._filter_changed)
+        only.addWidget(show_all)
+        self.only_bar.hide()
+        layout.addWidget(self.only_bar)
         self.table = timeline_table(prepared.rows)
         self.table.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         layout.addWidget(self.table, 1)
         self._layout.addWidget(box, 1)
 
+    def show_difference(self, index: int) -> None:
+        """Only the timeline rows of one difference's item (its history at every practice)."""
+        prepared = self.prepared
+        if prepared is None or self.table is None or self.kind_filter is None or self.practice_filter is None:
+            return
+        difference = prepared.timeline.differences[index]
+        for combo in (self.kind_filter, self.practice_filter):
+            blocked = combo.blockSignals(True)
+            combo.setCurrentIndex(0)
+            combo.blockSignals(blocked)
+        model = self.table.model()
+        if isinstance(model, TimelineModel):
+            model.set_filter(None, None, prepared.difference_rows[index])
+        self.only_label.setText(f"Showing only {difference.item} ({len(prepared.difference_rows[index])} "
+                                "entries, every practice).")
+        self.only_bar.show()
+
     def _filter_changed(self) -> None:
+        self.only_bar.hide()
         if self.table is None or self.kind_filter is None or self.practice_filter is None:
             return
         model = self.table.model()

@@ -113,6 +113,7 @@ def test_a_repeat_current_at_one_practice_and_stopped_or_absent_at_others() -> N
                                        "castlegate": "not on the medication list"}
     assert amlodipine.text == ("Amlodipine 5mg tablets: current repeat at Riverside Surgery; stopped at Oakwood "
                                "Medical Centre; not on the medication list at Castlegate Practice.")
+    assert [e.text for e in amlodipine.entries] == ["Amlodipine 5mg tablets", "Amlodipine 5 mg tablets"]
 
 
 def test_medicines_match_by_code_first_whatever_the_names() -> None:

@@ -49,6 +49,8 @@ def shown_view(qtbot, win: MainWindow, number: str) -> AllPracticesView:
     assert isinstance(view, AllPracticesView)
     qtbot.waitUntil(lambda: view.state == "error" or (view.state == "loaded" and not view.building),
                     timeout=TIMEOUT_MS)
+    if view.state == "loaded":  # a widget added to a shown one is shown in the next pass of the event loop
+        qtbot.waitUntil(lambda: view.table is not None and view.table.isVisible(), timeout=TIMEOUT_MS)
     return view
 
 
@@ -103,6 +105,15 @@ def test_every_practice_in_one_tab_with_differences_first_and_one_journal_entry_
     reads = journal(window, actions=[Action.READ], patient_nhs_number=person.nhs_number)
     assert sorted(e.practice_id for e in reads) == sorted([first, second])  # one entry per practice
     assert all(e.outcome is Outcome.SUCCESS for e in reads)
+
+    # a difference's "Show in timeline" shows that item's history at both practices, and only that
+    medication = next(i for i, d in enumerate(view.prepared.timeline.differences) if d.kind == "medication")
+    item = view.prepared.timeline.differences[medication].item
+    label = next(label for label in view.difference_labels if item in label.accessibleName())
+    label.linkActivated.emit(str(medication))
+    assert view.only_bar.isVisibleTo(view) and item in view.only_label.text()
+    assert model.rowCount() >= 2 and all(item.split(" ")[0] in r.words for r in model.shown)
+    assert {i for r in model.shown for i in r.practice_ids} == {first, second}
 
     # opening it again brings the same tab forward; the filters narrow the timeline
     assert window.open_all_practices(person.nhs_number) is view
