@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMenu, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QDockWidget, QHBoxLayout, QLabel, QMenu, QPushButton, QVBoxLayout, QWidget
 
 from app.core.session_lock import IdleLock
 
@@ -46,6 +46,7 @@ class LockPage(QWidget):
         self.detail = QLabel("Patient data is hidden. Sign in again to carry on.")
         self.detail.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.detail.setWordWrap(True)
+        self.detail.setMaximumWidth(620)  # a readable line, not the width of the screen
         self.button = QPushButton("Sign in again")
         self.button.setAccessibleName("Sign in again")
         self.button.clicked.connect(self.unlock_requested)
@@ -55,7 +56,11 @@ class LockPage(QWidget):
         self.switch_button.setToolTip("Close every record of this session and sign out, so someone else can sign in")
         self.switch_button.clicked.connect(self.switch_requested)
         layout.addWidget(self.title)
-        layout.addWidget(self.detail)
+        row = QHBoxLayout()  # centred by stretches: an aligned word-wrapped label would not get its height
+        row.addStretch(1)
+        row.addWidget(self.detail, 4)
+        row.addStretch(1)
+        layout.addLayout(row)
         layout.addWidget(self.button, alignment=Qt.AlignmentFlag.AlignCenter)
         layout.addWidget(self.switch_button, alignment=Qt.AlignmentFlag.AlignCenter)
         layout.addStretch(2)
