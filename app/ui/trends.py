@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QGraphicsItem,
     QGridLayout,
+    QHBoxLayout,
     QLabel,
     QPushButton,
     QSizePolicy,
@@ -467,15 +468,21 @@ class TrendsPanel(QFrame):
         heading = QLabel(f"Trends  ({len(trends)})")
         heading.setObjectName("sectionTitle")
         heading.setAccessibleName(f"Trends, {len(trends)} series")
-        outer.addWidget(heading)
+        # "Drawing trend charts…" beside the heading: going, it moves no chart (which would paint them again)
         self.status_label = QLabel(LOADING_TEXT)
         self.status_label.setObjectName("secondary")
         self.status_label.setAccessibleName(LOADING_TEXT)
-        outer.addWidget(self.status_label)
+        self.status_label.setWordWrap(True)
+        top = QHBoxLayout()
+        top.setSpacing(12)
+        top.addWidget(heading)
+        top.addWidget(self.status_label, 1)
+        outer.addLayout(top)
         self._grid_host = QWidget()
         self._grid = QGridLayout(self._grid_host)
         self._grid.setContentsMargins(0, 0, 0, 0)
         self._grid.setSpacing(8)
+        self._grid.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         # As narrow as one chart whatever the columns hold: the columns follow the panel's width (_relayout), and
         # a grid that kept the width of three would hold the panel at three columns in a half-width pane.
         self._grid_host.setMinimumWidth(CHART_MIN_WIDTH)
@@ -548,7 +555,14 @@ class TrendsPanel(QFrame):
         index = len(self.charts)
         self.charts.append(chart)
         columns = max(1, self._columns)
+        chart.setFixedWidth(self._chart_width(columns))
         self._grid.addWidget(chart, index // columns, index % columns)
+
+    def _chart_width(self, columns: int) -> int:
+        """Every chart as wide as the others, set rather than left to the grid: a grid shares the room out
+        anew as each chart arrives (a few pixels each time), and every resize draws a chart again."""
+        spacing = self._grid.horizontalSpacing()
+        return max(CHART_MIN_WIDTH, (self.width() - spacing * (columns - 1)) // columns)
 
     def _finish(self, message: str | None = None) -> None:
         if message is None and self.left_out:
@@ -567,11 +581,13 @@ class TrendsPanel(QFrame):
         self._relayout()
 
     def _relayout(self) -> None:
-        """As many charts to a row as fit at CHART_MIN_WIDTH (at most 3), re-placed when that number changes.
-        The columns keep their width while the charts arrive, so a new chart does not resize (and repaint)
-        the ones already there."""
+        """As many charts to a row as fit at CHART_MIN_WIDTH (at most 3), re-placed when that number changes."""
         spacing = self._grid.horizontalSpacing()
         columns = max(1, min(3, (self.width() + spacing) // (CHART_MIN_WIDTH + spacing)))
+        width = self._chart_width(columns)
+        for chart in self.charts:
+            if chart.width() != width:
+                chart.setFixedWidth(width)
         if columns == self._columns:
             return
         self._columns = columns
@@ -579,9 +595,6 @@ class TrendsPanel(QFrame):
             self._grid.removeWidget(chart)
         for index, chart in enumerate(self.charts):
             self._grid.addWidget(chart, index // columns, index % columns)
-        for column in range(3):
-            self._grid.setColumnStretch(column, 1 if column < columns else 0)
-            self._grid.setColumnMinimumWidth(column, CHART_MIN_WIDTH if column < columns else 0)
 
 
 #: the measures charted first (a chart key before any "|unit"); the others wait behind "Show N more trends"

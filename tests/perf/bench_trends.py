@@ -17,6 +17,7 @@ Each run is a fresh process (a module is imported once per process):
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -58,6 +59,8 @@ def _child_panel(worker: bool) -> dict[str, Any]:
         started = time.perf_counter()
         trends.prepare()
         prepared_ms = (time.perf_counter() - started) * 1000
+        gc.collect()  # and what exists by then is frozen, as settle_heap does
+        gc.freeze()
     scroll = QScrollArea()
     scroll.setWidgetResizable(True)
     body = QWidget()
