@@ -285,6 +285,7 @@ class AllPracticesView(RecordView):
         super().__init__(patient, ALL_PRACTICES)
         self.only_bar = QFrame()  # "Showing only …" above the timeline, when a difference's rows are shown
         self.only_label = QLabel()
+        self._timeline_layout = QVBoxLayout()
         self.setStyleSheet(_STYLE)
 
     def title(self) -> str:
@@ -364,7 +365,7 @@ class AllPracticesView(RecordView):
             self.patient = replace(prepared.patient, practice_id=ALL_PRACTICES_ID, local_id=self.nhs_number)
         generation = self._generation
         steps: list[Callable[[Prepared], None]] = [self._add_banner, self._add_parts, self._add_differences,
-                                                   self._add_timeline]
+                                                   self._add_timeline, self._add_table]
         self._steps = len(steps)
         for step in steps:
             build_step(functools.partial(self._step, generation, step))
@@ -537,10 +538,14 @@ class AllPracticesView(RecordView):
         only.addWidget(show_all)
         self.only_bar.hide()
         layout.addWidget(self.only_bar)
+        self._timeline_layout = layout
+        self._layout.addWidget(box, 1)
+
+    def _add_table(self, prepared: Prepared) -> None:
+        """The timeline table itself, in a step of its own (after its heading and filters)."""
         self.table = timeline_table(prepared.rows)
         self.table.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        layout.addWidget(self.table, 1)
-        self._layout.addWidget(box, 1)
+        self._timeline_layout.addWidget(self.table, 1)
 
     def show_difference(self, index: int) -> None:
         """Only the timeline rows of one difference's item (its history at every practice)."""
