@@ -82,7 +82,8 @@ IDENTIFYING_SEARCH_REFUSED = ("In the research view, find patients by study crit
 #: journal details a research role's entries keep; any other detail (a record's identifiers sent back by a
 #: practice, anything added later) is dropped until someone decides it identifies nobody
 _JOURNAL_DETAILS_KEEP = frozenset({"results", "trace_id", "intent", "unreadable", "doing", "flags", "flagged", "flag",
-                                   "denied", "sections_failed", "decided_on", "clinical_safety", "pseudonym"})
+                                   "denied", "sections_failed", "decided_on", "clinical_safety", "pseudonym",
+                                   "search_id", "policy_role", "reviewed", "reviewed_seq"})
 #: a search's fields that identify nobody (study criteria); the others are withheld in a research entry
 CRITERIA_FIELDS = frozenset({"condition", "age", "practices"})
 

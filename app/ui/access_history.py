@@ -1,10 +1,15 @@
-"""Access history: who opened whose record, from the local audit journal, with filters and export.
+"""Access history: who opened whose record, and who searched for whom, from the local audit journal, with
+filters, export and review of flagged accesses.
 
-The window is thin. Reading the journal, formatting and sorting its rows and writing an export all run on
-the core's loop (and its worker threads) through the bridge; the GUI thread only shows the rows it is handed.
+Reading the journal and writing an export run on the core's loop (and its worker threads) through the bridge.
+The journal is read a page at a time, newest first; each page is made into rows on the GUI thread (grouped
+and formatted by app/ui/history_rows.py, a few milliseconds a page) and handed to the table with
+beginInsertRows, one page per turn of the event loop. No thread formats rows while the GUI thread paints:
+with the GIL, a Python worker makes every Python call of a paint (the model's data, the headings) wait for it,
+which stalled the window for as long as the whole read (up to 64 ms in the soak).
 
 The window is built once and reused. It holds its rows only while it is shown: hidden (closed, or by the
-idle lock) it lets them go, and it reads the journal again when it is next shown. Up to LIMIT rows of
+idle lock) it lets them go, and it reads the journal again when it is next shown. Up to LIMIT entries of
 patient identifiers are therefore not kept on a locked screen, nor kept for the rest of the day once the
 window is closed.
 """
@@ -15,12 +20,12 @@ import asyncio
 import json
 import os
 from dataclasses import dataclass
-from datetime import UTC, date
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QDate, QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QHideEvent, QKeyEvent, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtCore import QAbstractTableModel, QDate, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QHideEvent, QKeyEvent, QKeySequence, QResizeEvent, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -40,143 +45,57 @@ from PySide6.QtWidgets import (
 )
 
 from app.core import nhs_number, paths
-from app.core.audit.model import Action, JournalEntry, Outcome
-from app.core.display import format_date, format_datetime
-from app.core.model import SECTION_TITLES, Practice, SectionName
+from app.core.audit.model import Action, JournalEntry, is_flagged
+from app.core.display import format_date
+from app.core.model import Practice
 from app.core.query import nhs_number_problem
 from app.ui import style
 from app.ui.bridge import AsyncBridge
+from app.ui.history_review import ReviewDialog
+from app.ui.history_rows import (  # noqa: F401 - the columns are imported from here by the tests
+    ACTION,
+    COLUMNS,
+    FLAG,
+    HEADER_TIPS,
+    OUTCOME,
+    PATIENT,
+    PRACTICE,
+    REASON,
+    ROLE,
+    SECTIONS,
+    TIME,
+    USER,
+    HistoryRow,
+    RowBuilder,
+    RowContext,
+    flag_text,
+    format_row,
+    sort_rows,
+)
 
-LIMIT = 1000  # rows listed at once; filters narrow, export writes every match
+LIMIT = 1000  # journal entries listed at once; filters narrow, export writes every match
+FIRST_PAGE = 120  # entries read first (a screenful of rows and more); the rest follow in pages of PAGE
+PAGE = 200
 ACTION_CHOICES: tuple[tuple[str, str | None], ...] = (
     ("All actions", None), ("Record opened", Action.READ.value), ("Search", Action.SEARCH.value),
-    ("Break-glass", Action.BREAK_GLASS.value), ("Export", Action.EXPORT.value),
+    ("Break-glass", Action.BREAK_GLASS.value), ("Export", Action.EXPORT.value), ("Reviews", Action.REVIEW.value),
 )
-ACTION_TEXT = {Action.READ: "Record opened", Action.SEARCH: "Search", Action.BREAK_GLASS: "Break-glass",
-               Action.EXPORT: "Export"}
-OUTCOME_TEXT = {Outcome.SUCCESS: "Success", Outcome.FAILURE: "Failed", Outcome.DENIED: "Denied"}
-COLUMNS = ("Time", "User", "Role", "Action", "Practice", "NHS number", "Sections shown / search", "Reason",
-           "Outcome", "Review flag", "Workstation")
-WIDTHS = (155, 80, 60, 95, 150, 105, 190, 170, 80, 110, 90)  # the reason wide enough to read when reviewing
-HEADER_TIPS = ("Local time, to the second", "The user's login", "The user's role, when known",
-               "Record opened, or a search", "The practice asked", "The patient's NHS number",
-               "What the user saw: the record's sections, or what was searched for and how many were found",
-               "The reason the user gave, when asked", "Whether it worked (hover for why not)",
-               "Why the access is flagged for review: break-glass, self or family, or denied by the access policy",
-               "The computer used")
+#: what "All actions" lists: reviews are shown on the rows they reviewed (and listed alone under "Reviews")
+LISTED_ACTIONS = tuple(a.value for a in Action if a is not Action.REVIEW)
+#: the widest a column is fitted to its text (the reason column takes what is left; drag to widen any)
+MAX_WIDTHS = {TIME: 170, USER: 140, ROLE: 110, ACTION: 150, PATIENT: 280, PRACTICE: 200, SECTIONS: 380,
+              OUTCOME: 130, FLAG: 300}
+FIT_ROWS = 60  # rows measured when fitting the columns: those on screen first, not all of them
 NO_DATE = QDate(2000, 1, 1)
-TIME, USER, ROLE, ACTION, PRACTICE, PATIENT, SECTIONS, REASON, OUTCOME, FLAG, WORKSTATION = range(len(COLUMNS))
-FLAG_TEXT = {"break-glass": "Break-glass", "self-or-family": "Self or family", "denied": "Denied"}
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ENTRY_ROLE = Qt.ItemDataRole.UserRole + 2
 
 
-# --- rows: built on the core's loop, shown on the GUI thread ------------------------------------------------
+# --- reading: a page at a time on the core's loop; rows made on the GUI thread ---------------------------
 
 def _day(value: QDate) -> date:
     """A QDate as a date (QDate.toPython() is typed as returning object)."""
     return date(value.year(), value.month(), value.day())
-
-
-@dataclass(frozen=True)
-class HistoryRow:
-    entry: JournalEntry
-    cells: tuple[str, ...]
-    sort_keys: tuple[Any, ...]
-    tips: tuple[str, ...]
-    failed: bool
-
-
-def _practice_text(entry: JournalEntry, practices: dict[str, Practice]) -> str:
-    practice = practices.get(entry.practice_id or "")
-    if practice is not None:
-        return practice.name
-    return entry.practice_id or ""  # no longer configured: say what the journal holds
-
-
-def _searched_text(entry: JournalEntry) -> str:
-    query = entry.details.get("query") or {}
-    parts = []
-    if query.get("nhs_number"):
-        parts.append(f"NHS number {nhs_number.format_nhs_number(query['nhs_number'])}")
-    name = " ".join(str(query[k]) for k in ("family", "given") if query.get(k))
-    if name:
-        parts.append(name)
-    if query.get("birth_date"):
-        try:
-            parts.append("born " + format_date(date.fromisoformat(query["birth_date"])))
-        except ValueError:
-            parts.append("born " + str(query["birth_date"]))
-    if query.get("nhs_number") and len(parts) == 1:
-        text = "Search by NHS number"
-    else:
-        text = "Search for " + (", ".join(parts) if parts else "(nothing recorded)")
-    results = entry.details.get("results")
-    if results is not None:
-        text += f" · {results} found"
-    return text
-
-
-def _section_title(value: str) -> str:
-    try:
-        return SECTION_TITLES[SectionName(value)]
-    except (ValueError, KeyError):
-        return value
-
-
-def _sections_text(entry: JournalEntry) -> str:
-    if entry.action is Action.SEARCH:
-        return _searched_text(entry)
-    text = ", ".join(_section_title(v) for v in entry.sections)
-    if len(entry.sections) == len(SectionName) and len(set(entry.sections)) == len(SectionName):
-        text = f"Whole record ({len(SectionName)} sections)"
-    failed = entry.details.get("sections_failed")
-    if failed:
-        text += ("; " if text else "") + f"could not load {len(failed)}"
-    return text or ("None (the record was not shown)" if entry.outcome is not Outcome.SUCCESS else "")
-
-
-def flag_text(entry: JournalEntry) -> str:
-    """Why the entry is flagged for review ("" when it is not), as `mosaic audit flagged` names it."""
-    flags = [str(f) for f in entry.details.get("flags") or ([entry.details["flag"]] if entry.details.get("flag")
-                                                            else [])]
-    if entry.action is Action.BREAK_GLASS and "break-glass" not in flags:
-        flags.insert(0, "break-glass")
-    names = [FLAG_TEXT.get(f, f) for f in flags if f != "denied"]
-    if entry.outcome is Outcome.DENIED:
-        return "Denied" + (f" ({', '.join(names)})" if names else "")
-    return ", ".join(names) if names or not entry.details.get("flagged") else "Flagged"
-
-
-def history_row(entry: JournalEntry, practices: dict[str, Practice]) -> HistoryRow:
-    """How one journal entry reads in the table, with what each column sorts by and its tooltip."""
-    local = entry.recorded_at.astimezone()
-    when = f"{format_datetime(entry.recorded_at)}:{local.second:02d}"  # to the second: entries come close together
-    user = entry.user.login
-    role = entry.user.role or ""
-    action = ACTION_TEXT.get(entry.action, str(entry.action))
-    practice = _practice_text(entry, practices)
-    patient = nhs_number.format_nhs_number(entry.patient_nhs_number) if entry.patient_nhs_number else ""
-    sections = _sections_text(entry)
-    reason = entry.purpose or ""
-    outcome = OUTCOME_TEXT.get(entry.outcome, str(entry.outcome))
-    flag = flag_text(entry)
-    cells = (when, user, role, action, practice, patient, sections, reason, outcome, flag, entry.workstation)
-    stamp = entry.recorded_at.astimezone(UTC)
-    sort_keys: tuple[Any, ...] = ((stamp.isoformat(), entry.seq or 0),) + tuple(c.casefold() for c in cells[1:])
-    user_tip = entry.user.display_name if entry.user.display_name != user else ""
-    if entry.user.professional_ids:
-        user_tip += ("\n" if user_tip else "") + "\n".join(f"{k}: {v}" for k, v in entry.user.professional_ids.items())
-    patient_tip = f"Practice's own patient id: {entry.patient_local_id}" if entry.patient_local_id else ""
-    outcome_tip = entry.outcome_detail or ""
-    if entry.details.get("sections_failed"):
-        outcome_tip += ("\n" if outcome_tip else "") + "Sections that could not be loaded: " + ", ".join(
-            entry.details["sections_failed"])
-    tips = (f"{when} local time ({stamp:%Y-%m-%d %H:%M:%S} UTC)\nJournal entry {entry.seq} · {entry.entry_id}",
-            user_tip, "", "", f"ODS code {entry.practice_ods}" if entry.practice_ods else "", patient_tip,
-            ", ".join(_section_title(v) for v in entry.sections) or sections, reason, outcome_tip,
-            "Flagged for review" + (f": {entry.outcome_detail}" if entry.outcome_detail else "") if flag else "", "")
-    return HistoryRow(entry, cells, sort_keys, tips, entry.outcome is not Outcome.SUCCESS)
 
 
 @dataclass(frozen=True)
@@ -189,13 +108,14 @@ class Filters:
     action: str | None = None
     flagged: bool = False  # only what is flagged for review (break-glass, self/family, denied): is_flagged
 
-    def query_args(self) -> dict[str, Any]:
+    def query_args(self, *, listing: bool = False) -> dict[str, Any]:
+        """Journal.query's filters; `listing`: as the window lists them (reviews on their rows, not alone)."""
         from app.core.audit.export import day_end, day_start
 
+        actions = [self.action] if self.action else (list(LISTED_ACTIONS) if listing else None)
         return {"user": self.user, "patient_nhs_number": self.patient_nhs_number, "practice_id": self.practice_id,
                 "since": day_start(self.since) if self.since else None,
-                "until": day_end(self.until) if self.until else None,
-                "actions": [self.action] if self.action else None}
+                "until": day_end(self.until) if self.until else None, "actions": actions}
 
 
 async def matching_entries(core: Any, filters: Filters, *, limit: int | None = None,
@@ -205,25 +125,32 @@ async def matching_entries(core: Any, filters: Filters, *, limit: int | None = N
                                      flagged=filters.flagged)
 
 
-def sort_rows(rows: list[HistoryRow], column: int, descending: bool) -> None:
-    """In place, by `column` (then by time), as the table sorts when a column heading is clicked."""
-    rows.sort(key=lambda r: (r.sort_keys[column], r.sort_keys[TIME]), reverse=descending)
+@dataclass(frozen=True)
+class Page:
+    entries: list[JournalEntry]
+    reviews: list[JournalEntry]
+    names: dict[tuple[str, str], str]
 
 
-async def load_rows(core: Any, filters: Filters, practices: list[Practice], *, sort_column: int = TIME,
-                    descending: bool = True) -> tuple[list[HistoryRow], bool]:
-    """The newest LIMIT matching entries as table rows, sorted as the table is (runs on the core loop and a
-    worker thread, not the GUI thread), and whether there were more."""
-    entries = await matching_entries(core, filters, limit=LIMIT + 1)
-    by_id = {p.id: p for p in practices}
+async def read_page(core: Any, filters: Filters, limit: int, before: tuple[Any, int] | None) -> Page:
+    """Up to `limit` entries older than `before` (newest first), the reviews of the flagged ones, and the names
+    the core knows of their patients. On the core's loop and its worker threads: no formatting here (see
+    app/ui/history_rows.py)."""
+    entries = await core.access_history(**filters.query_args(listing=True), limit=limit, newest_first=True,
+                                        flagged=filters.flagged, before=before)
+    flagged = [e.entry_id for e in entries if is_flagged(e)]
+    reviews = await core.access_history(reviewed=flagged, newest_first=False) if flagged else []
+    names: dict[tuple[str, str], str] = {}
+    if core.research_view() is None:
+        from app.core.display import display_name
 
-    def rows_of() -> list[HistoryRow]:
-        rows = [history_row(e, by_id) for e in entries[:LIMIT]]
-        sort_rows(rows, sort_column, descending)
-        return rows
-
-    rows = await asyncio.to_thread(rows_of)
-    return rows, len(entries) > LIMIT
+        known = getattr(core, "_known", {})  # the core's own summaries of patients it found this session
+        for e in entries:
+            if e.practice_id and e.patient_local_id and not e.details.get("patient_name"):
+                patient = known.get((e.practice_id, e.patient_local_id))
+                if patient is not None:
+                    names[(e.practice_id, e.patient_local_id)] = display_name(patient)
+    return Page(entries, reviews, names)
 
 
 async def export_entries(core: Any, filters: Filters, path: Path, fmt: str, practices: list[Practice]) -> int:
@@ -249,15 +176,56 @@ async def export_entries(core: Any, filters: Filters, path: Path, fmt: str, prac
 
 
 class HistoryModel(QAbstractTableModel):
+    """The rows shown, added a page at a time (beginInsertRows), kept in the table's sort order."""
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.rows: list[HistoryRow] = []
+        self.order: tuple[int, bool] = (TIME, True)  # (column, descending)
         self._failed_brush = QBrush(QColor(style.ERROR))
 
     def set_rows(self, rows: list[HistoryRow]) -> None:
         self.beginResetModel()
         self.rows = rows
         self.endResetModel()
+
+    def add_rows(self, new: list[HistoryRow], changed: list[HistoryRow] | None = None) -> None:
+        """Rows older than every row shown (a later page), and rows a page added to."""
+        column, descending = self.order
+        if changed:
+            rows = {id(r) for r in changed}
+            for n, row in enumerate(self.rows):
+                if id(row) in rows:
+                    self.dataChanged.emit(self.index(n, 0), self.index(n, len(COLUMNS) - 1))
+        if not new:
+            if changed and column != TIME:
+                self._relayout(lambda: sort_rows(self.rows, column, descending))
+            return
+        if column == TIME and descending:  # the usual order: older rows go at the end
+            self.beginInsertRows(QModelIndex(), len(self.rows), len(self.rows) + len(new) - 1)
+            self.rows.extend(new)
+            self.endInsertRows()
+        elif column == TIME:  # oldest first: they go at the start
+            self.beginInsertRows(QModelIndex(), 0, len(new) - 1)
+            self.rows[:0] = reversed(new)
+            self.endInsertRows()
+        else:
+            self.beginInsertRows(QModelIndex(), len(self.rows), len(self.rows) + len(new) - 1)
+            self.rows.extend(new)
+            self.endInsertRows()
+            self._relayout(lambda: sort_rows(self.rows, column, descending))
+
+    def _relayout(self, change: Any) -> None:
+        """Reorder the rows with `change()`, keeping the selection (persistent indexes) on the same rows."""
+        self.layoutAboutToBeChanged.emit()
+        before = self.persistentIndexList()
+        held = [self.rows[i.row()] if 0 <= i.row() < len(self.rows) else None for i in before]
+        change()
+        where = {id(r): n for n, r in enumerate(self.rows)}
+        after = [self.index(where[id(r)], i.column()) if r is not None and id(r) in where else QModelIndex()
+                 for r, i in zip(held, before, strict=True)]
+        self.changePersistentIndexList(before, after)
+        self.layoutChanged.emit()
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008, N802
         return 0 if parent.isValid() else len(self.rows)
@@ -266,21 +234,21 @@ class HistoryModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(COLUMNS)
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole or role == Qt.ItemDataRole.AccessibleTextRole:
+            return self.rows[index.row()].cells[index.column()] if index.isValid() else None
         if not index.isValid():
             return None
-        row = self.rows[index.row()]
-        column = index.column()
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
-            return row.cells[column]
         if role == Qt.ItemDataRole.ToolTipRole:
-            return row.tips[column] or None
-        if role == Qt.ItemDataRole.ForegroundRole and ((row.failed and column == OUTCOME)
-                                                       or (column == FLAG and row.cells[FLAG])):
-            return self._failed_brush
+            return self.rows[index.row()].tips[index.column()] or None
+        if role == Qt.ItemDataRole.ForegroundRole:
+            row, column = self.rows[index.row()], index.column()
+            if (row.failed and column == OUTCOME) or (column == FLAG and row.unreviewed):
+                return self._failed_brush
+            return None
         if role == SORT_ROLE:
-            return row.sort_keys[column]
+            return self.rows[index.row()].sort_keys[index.column()]
         if role == ENTRY_ROLE:
-            return row.entry
+            return self.rows[index.row()].entry
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
@@ -292,9 +260,8 @@ class HistoryModel(QAbstractTableModel):
         return None
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        self.layoutAboutToBeChanged.emit()
-        sort_rows(self.rows, column, order == Qt.SortOrder.DescendingOrder)
-        self.layoutChanged.emit()
+        self.order = (column, order == Qt.SortOrder.DescendingOrder)
+        self._relayout(lambda: sort_rows(self.rows, *self.order))
 
 
 class FilterBar(QFrame):
@@ -312,8 +279,9 @@ class FilterBar(QFrame):
 class AccessHistoryWindow(QWidget):
     """A separate, non-modal window. `loaded` and `exported` let tests wait instead of sleeping."""
 
-    loaded = Signal(object)  # list[HistoryRow], or None when the journal could not be read
+    loaded = Signal(object)  # list[HistoryRow] (every page read), or None when the journal could not be read
     exported = Signal(object)  # the Path written, or None when the export failed
+    reviewed = Signal(object)  # list of the REVIEW entries journaled, or an exception when it failed
 
     def __init__(self, bridge: AsyncBridge, core: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent, Qt.WindowType.Window)
@@ -322,6 +290,15 @@ class AccessHistoryWindow(QWidget):
         self._generation = 0
         self._shown_filters: Filters | None = None
         self._stale = True  # no rows, or let go while hidden: the journal is read when the window is shown
+        self._builder = RowBuilder()
+        self._context = RowContext()
+        self._pages = QTimer(self)  # the next page is asked for on a later turn of the event loop
+        self._pages.setSingleShot(True)
+        self._pages.setInterval(0)
+        self._pages.timeout.connect(self._read_next)
+        self._next: tuple[int, Filters, tuple[Any, int]] | None = None
+        self.review_dialog: ReviewDialog | None = None
+        self._wanted_widths: dict[int, int] = {}
         self.setObjectName("accessHistory")
         self.setWindowTitle("Access history · Mosaic")
         self.setAccessibleName("Access history")
@@ -438,7 +415,8 @@ class AccessHistoryWindow(QWidget):
         self.table = QTableView()
         self.table.setModel(self.model)
         self.table.setAccessibleName("Access history entries")
-        self.table.setAccessibleDescription("One row per search or record opened. Click a column heading to sort.")
+        self.table.setAccessibleDescription("One row per search (every practice asked) or record opened. Click a "
+                                            "column heading to sort.")
         self.table.setSortingEnabled(True)
         self.table.setAlternatingRowColors(True)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -451,10 +429,14 @@ class AccessHistoryWindow(QWidget):
         header = self.table.horizontalHeader()
         header.setAccessibleName("Access history columns")
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
+        header.setSectionResizeMode(REASON, QHeaderView.ResizeMode.Stretch)  # the rest of the width
+        header.setStretchLastSection(False)
+        header.setMinimumSectionSize(48)
         header.setSortIndicator(TIME, Qt.SortOrder.DescendingOrder)
-        for column, width in enumerate(WIDTHS):
-            self.table.setColumnWidth(column, width)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # never measured per row
+        self._fit_columns([])
+        self.table.selectionModel().currentRowChanged.connect(lambda *_: self._update_review_button())
+        self.table.doubleClicked.connect(lambda _index: self.review_selected())
         layout.addWidget(self.table, 1)
 
         bottom = QHBoxLayout()
@@ -469,10 +451,17 @@ class AccessHistoryWindow(QWidget):
                                       "Bundle of AuditEvents (Ctrl+E)")
         self.export_button.clicked.connect(self.choose_export)
         self.export_button.setEnabled(False)
+        self.review_button = QPushButton("&Mark reviewed…")
+        self.review_button.setAccessibleName("Mark reviewed")
+        self.review_button.setToolTip("Record that you reviewed the selected flagged access, with a note (journaled "
+                                      "under your name)")
+        self.review_button.clicked.connect(self.review_selected)
+        self.review_button.setEnabled(False)
         self.close_button = QPushButton("&Close")
         self.close_button.setObjectName("secondaryButton")
         self.close_button.setAccessibleName("Close access history")
         self.close_button.clicked.connect(self.close)
+        bottom.addWidget(self.review_button)
         bottom.addWidget(self.export_button)
         bottom.addWidget(self.close_button)
         layout.addLayout(bottom)
@@ -483,7 +472,7 @@ class AccessHistoryWindow(QWidget):
 
         order = [self.user_edit, self.patient_edit, self.practice_combo, self.from_check, self.from_date,
                  self.to_check, self.to_date, self.action_combo, self.flagged_check, self.show_button,
-                 self.clear_button, self.table, self.export_button, self.close_button]
+                 self.clear_button, self.table, self.review_button, self.export_button, self.close_button]
         for first, second in zip(order, order[1:], strict=False):
             QWidget.setTabOrder(first, second)
 
@@ -593,9 +582,16 @@ class AccessHistoryWindow(QWidget):
         self._generation += 1
         self._stale = True
         self._shown_filters = None
+        self._pages.stop()
+        self._next = None
+        self._builder = RowBuilder()
+        self._context.names.clear()
         self.model.set_rows([])
         self.export_button.setEnabled(False)
+        self.review_button.setEnabled(False)
         self.count_line.setText("")
+        if self.review_dialog is not None:
+            self.review_dialog.reject()
 
     def show_entries(self) -> None:
         filters = self.current_filters()
@@ -603,37 +599,110 @@ class AccessHistoryWindow(QWidget):
             return
         self._stale = False
         self._generation += 1
-        generation = self._generation
+        self._pages.stop()
         # Show stays usable meanwhile: filters changed while the journal is read (as the window opens, say)
         # are shown by pressing it again, and the read under way is dropped.
         self.count_line.setText("Reading the audit journal…")
-        practices = list(self.core.practices)
-        order = self._sort_order()
-        self.bridge.submit(load_rows(self.core, filters, practices, sort_column=order[0], descending=order[1]),
-                           lambda result: self._loaded(generation, filters, result[0], result[1], order),
-                           lambda exc: self._load_failed(generation, exc))
+        self._context = RowContext({p.id: p for p in self.core.practices})
+        self._read(self._generation, filters, FIRST_PAGE + 1, None)
+
+    def _read(self, generation: int, filters: Filters, limit: int, before: tuple[Any, int] | None) -> None:
+        self.bridge.submit(read_page(self.core, filters, limit, before),
+                           lambda page: self._page(generation, filters, limit, before is None, page),
+                           lambda exc: self._load_failed(generation, exc), receiver=self)
+
+    def _read_next(self) -> None:
+        if self._next is None or self._next[0] != self._generation:
+            return
+        generation, filters, before = self._next
+        self._next = None
+        self._read(generation, filters, min(PAGE, LIMIT - self._builder.entries) + 1, before)
+
+    def _page(self, generation: int, filters: Filters, asked: int, first: bool, page: Page) -> None:
+        """A page read: its rows made and added (one page per turn of the event loop), then the next asked for."""
+        if generation != self._generation:
+            return
+        more = len(page.entries) == asked  # one more than wanted was asked for: is there another page?
+        entries = page.entries[:asked - 1] if more else page.entries
+        if first:
+            self._builder = RowBuilder()
+            self.model.order = self._sort_order()
+            self.model.set_rows([])
+        self._context.names.update(page.names)
+        new, changed = self._builder.add(entries, page.reviews)
+        for row in new + changed:
+            format_row(row, self._context)
+        self.model.add_rows(new, changed)
+        if first:
+            self._fit_columns(self.model.rows[:FIT_ROWS])
+        truncated = more and self._builder.entries >= LIMIT
+        if more and not truncated:
+            last = entries[-1]
+            self._next = (generation, filters, (last.recorded_at, last.seq or 0))
+            self.count_line.setText(f"{self._rows_text(filters, len(self.model.rows))} so far; reading more…")
+            self._pages.start()
+            return
+        self._loaded(generation, filters, truncated)
+
+    def _loaded(self, generation: int, filters: Filters, truncated: bool) -> None:
+        self.show_button.setEnabled(True)
+        self._shown_filters = filters
+        rows = self.model.rows
+        self.count_line.setText(self._count_text(filters, len(rows), truncated))
+        self.export_button.setEnabled(bool(rows))
+        self._update_review_button()
+        self.loaded.emit(list(rows))
 
     def _sort_order(self) -> tuple[int, bool]:
         header = self.table.horizontalHeader()
         return header.sortIndicatorSection(), header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
 
-    def _loaded(self, generation: int, filters: Filters, rows: list[HistoryRow], truncated: bool,
-                order: tuple[int, bool] = (TIME, True)) -> None:
-        if generation != self._generation:
+    def _fit_columns(self, rows: list[HistoryRow]) -> None:
+        """Each column as wide as its heading and the text of the rows first on screen (up to MAX_WIDTHS): measured
+        on FIT_ROWS rows, never on every row. The reason column takes the rest (at least its heading's width:
+        the widest columns give way for it). Cut text ends in "…" and reads whole in its tooltip."""
+        metrics = self.table.fontMetrics()
+        bold = self.table.horizontalHeader().fontMetrics()
+        pad = 16
+        wanted = {}
+        for column in range(len(COLUMNS)):
+            heading = bold.horizontalAdvance(COLUMNS[column]) + 26  # and the sort arrow
+            text = max((metrics.horizontalAdvance(r.cells[column]) for r in rows), default=0)
+            wanted[column] = min(max(text + pad, heading), MAX_WIDTHS.get(column, 10_000))
+        self._wanted_widths = wanted
+        self._apply_widths()
+
+    def _apply_widths(self) -> None:
+        wanted = dict(self._wanted_widths)
+        if not wanted:
             return
-        self.show_button.setEnabled(True)
-        self._shown_filters = filters
-        if self._sort_order() != order:  # a column heading was clicked while they were read
-            sort_rows(rows, *self._sort_order())
-        self.model.set_rows(rows)
-        self.count_line.setText(self._count_text(filters, len(rows), truncated))
-        self.export_button.setEnabled(bool(rows))
-        self.loaded.emit(rows)
+        reason = wanted.pop(REASON)
+        spare = self.table.viewport().width() - sum(wanted.values()) - reason
+        for column in (SECTIONS, PATIENT, FLAG):  # too wide: the widest give way, down to their heading's width
+            if spare >= 0:
+                break
+            floor = self.table.horizontalHeader().fontMetrics().horizontalAdvance(COLUMNS[column]) + 26
+            give = min(-spare, max(wanted[column] - max(floor, 120), 0))
+            wanted[column] -= give
+            spare += give
+        for column, width in wanted.items():
+            self.table.setColumnWidth(column, width)
+        self.table.horizontalHeader().setMinimumSectionSize(48)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._apply_widths()
+
+    def _rows_text(self, filters: Filters, count: int) -> str:
+        noun = "flagged " if filters.flagged else ""
+        entries = self._builder.entries
+        text = f"1 {noun}row" if count == 1 else f"{count:,} {noun}rows"
+        return text + (f" ({entries:,} journal entries)" if entries != count else "")
 
     def _count_text(self, filters: Filters, count: int, truncated: bool) -> str:
         if truncated:
-            return (f"Showing the newest {LIMIT:,} matching entries; older ones are not listed. Narrow the filters "
-                    "(dates, user, patient) to see them. Export includes them all.")
+            return (f"{self._rows_text(filters, count)}: the newest {LIMIT:,} matching journal entries; older ones "
+                    "are not listed. Narrow the filters (dates, user, patient) to see them. Export includes them all.")
         if count == 0:
             others = any(v is not None for v in (filters.user, filters.patient_nhs_number, filters.practice_id,
                                                   filters.since, filters.until, filters.action))
@@ -641,8 +710,7 @@ class AccessHistoryWindow(QWidget):
                 return "No accesses are flagged for review."
             return "No entries match these filters." if others or filters.flagged \
                 else "The audit journal has no entries yet."
-        noun = "flagged " if filters.flagged else ""
-        return f"1 {noun}entry" if count == 1 else f"{count:,} {noun}entries"
+        return self._rows_text(filters, count)
 
     def _load_failed(self, generation: int, exc: BaseException) -> None:
         if generation != self._generation:
@@ -695,3 +763,54 @@ class AccessHistoryWindow(QWidget):
             self.exported.emit(None)
 
         self.bridge.submit(export_entries(self.core, filters, path, fmt, list(self.core.practices)), done, failed)
+
+    # -- review ------------------------------------------------------------------------------------
+
+    def selected_row(self) -> HistoryRow | None:
+        current = self.table.currentIndex()
+        return self.model.rows[current.row()] if current.isValid() and current.row() < len(self.model.rows) else None
+
+    def _update_review_button(self) -> None:
+        row = self.selected_row()
+        self.review_button.setEnabled(row is not None and bool(row.unreviewed))
+
+    def review_selected(self) -> ReviewDialog | None:
+        """Mark reviewed… for the selected row when it has a flagged access nobody has reviewed."""
+        row = self.selected_row()
+        if row is None or not row.unreviewed or self.core is None:
+            return None
+        user = self.core.user
+        reviewer = (user.display_name or user.login) if user is not None else None
+        dialog = ReviewDialog(row, reviewer, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self.mark_reviewed(row, dialog.note()))
+        dialog.finished.connect(lambda _result: setattr(self, "review_dialog", None))
+        self.review_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def mark_reviewed(self, row: HistoryRow, note: str) -> None:
+        """Journal a review of each flagged entry of `row` not yet reviewed (as the signed-in user), then show
+        the entries again with it."""
+        from app.core.audit.review import mark_reviewed
+
+        entries = row.unreviewed
+        if not entries or self.core is None:
+            return
+        core = self.core
+
+        async def review_all() -> list[JournalEntry]:
+            return [await mark_reviewed(core, e.entry_id, note) for e in entries]
+
+        def done(reviews: list[JournalEntry]) -> None:
+            self.count_line.setText(f"Marked reviewed: {len(reviews)} flagged "
+                                    f"{'entry' if len(reviews) == 1 else 'entries'} (journaled)")
+            self.reviewed.emit(reviews)
+            self.show_entries()
+
+        def failed(exc: BaseException) -> None:
+            self.count_line.setText(f"Not marked reviewed: {exc}")
+            self.reviewed.emit(exc)
+
+        self.review_button.setEnabled(False)
+        self.bridge.submit(review_all(), done, failed, receiver=self)

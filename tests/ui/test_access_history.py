@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.display import display_name
 from app.core.model import PatientSummary
 from app.core.nhs_number import format_nhs_number
 from app.core.os_account import os_login
@@ -88,8 +89,9 @@ def test_access_history_lists_the_read_by_patient_and_by_user_and_exports_csv(qt
     history = open_history(qtbot, window)
     assert history.isVisible() and not history.isModal()
     everything = history.model.rowCount()
-    assert everything >= 2 + 2 * len(network.practices), "two reads and every practice's two searches"
-    assert history.count_line.text() == f"{everything} entries"
+    assert everything == 4, "two reads and two searches: one row per search, whichever practices were asked"
+    entries = 2 * 2 + 2 * 2 * len(network.practices)  # each an intent and its outcome, at every practice
+    assert history.count_line.text() == f"4 rows ({entries} journal entries)"
 
     # By patient: the read of their record (and the search for their NHS number), typed with spaces, Enter.
     history.patient_edit.clear()
@@ -100,11 +102,11 @@ def test_access_history_lists_the_read_by_patient_and_by_user_and_exports_csv(qt
     read = cells(history, reads[0])
     assert read[USER] == login
     assert read[PRACTICE] == practice.name
-    assert read[PATIENT] == format_nhs_number(patient.nhs_number)
+    assert read[PATIENT] == f"{display_name(patient)} · {format_nhs_number(patient.nhs_number)}"
     assert read[OUTCOME] == "Success"
     assert read[SECTIONS].startswith("Whole record") or "Problems" in read[SECTIONS]
     assert "Problems" in history.model.index(reads[0], SECTIONS).data(Qt.ItemDataRole.ToolTipRole)
-    assert all(cells(history, r)[PATIENT] == format_nhs_number(patient.nhs_number) for r in range(len(rows)))
+    assert all(cells(history, r)[PATIENT].endswith(format_nhs_number(patient.nhs_number)) for r in range(len(rows)))
     assert other.nhs_number != patient.nhs_number
 
     # Only record opens, then by user, then by practice.
@@ -152,7 +154,7 @@ def test_access_history_lists_the_read_by_patient_and_by_user_and_exports_csv(qt
     assert blocker.args[0] == target
     with target.open(encoding="utf-8") as f:
         exported = list(csv.DictReader(f))
-    assert len(exported) == len(shown)
+    assert len(exported) == sum(len(r.all_entries()) for r in shown), "every entry of every row"
     assert {r["user_login"] for r in exported} == {login}
     read_rows = [r for r in exported if r["action"] == "read"]
     assert sorted(r["patient_nhs_number"] for r in read_rows) == sorted([patient.nhs_number, other.nhs_number])
@@ -162,7 +164,7 @@ def test_access_history_lists_the_read_by_patient_and_by_user_and_exports_csv(qt
     with qtbot.waitSignal(history.exported, timeout=TIMEOUT_MS):
         history.export_to(fhir, "fhir")
     bundle = json.loads(fhir.read_text(encoding="utf-8"))
-    assert bundle["resourceType"] == "Bundle" and len(bundle["entry"]) == len(shown)
+    assert bundle["resourceType"] == "Bundle" and len(bundle["entry"]) == len(exported)
     assert {e["resource"]["resourceType"] for e in bundle["entry"]} == {"AuditEvent"}
 
 

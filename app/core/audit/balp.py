@@ -106,6 +106,8 @@ def audit_event(entry: JournalEntry, practice: Practice | None, server_base_url:
 def _event_type(action: Action) -> dict[str, str]:
     if action == Action.EXPORT:
         return {"system": DCM, "code": "110106", "display": "Export"}
+    if action == Action.REVIEW:  # a flagged access marked reviewed: the audit log was used
+        return {"system": DCM, "code": "110101", "display": "Audit Log Used"}
     return {"system": EVENT_TYPE, "code": "rest", "display": "Restful Operation"}
 
 
@@ -187,6 +189,8 @@ def _entities(entry: JournalEntry) -> list[dict[str, Any]]:
         entities.append(_patient_entity(entry))
     if entry.action == Action.SEARCH:
         entities.append(_query_entity(entry))
+    elif entry.action == Action.REVIEW:
+        entities.append(_reviewed_entity(entry))
     else:
         entities.extend(_section_entity(name) for name in entry.sections)
     entities.append({
@@ -195,6 +199,15 @@ def _entities(entry: JournalEntry) -> list[dict[str, Any]]:
         "description": "Mosaic audit journal entry",
     })
     return entities
+
+
+def _reviewed_entity(entry: JournalEntry) -> dict[str, Any]:
+    """The journal entry a review marked reviewed, with the reviewer's note."""
+    reviewed = str(entry.details.get("reviewed") or "")
+    return {"what": {"identifier": {"system": AUDIT_ENTRY_SYSTEM, "value": f"urn:uuid:{reviewed}"}},
+            "type": {"system": ENTITY_TYPE, "code": "4", "display": "Other"},
+            "description": "Reviewed Mosaic audit journal entry" + (f": {entry.details['note']}"
+                                                                    if entry.details.get("note") else "")}
 
 
 def _has_patient(entry: JournalEntry) -> bool:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, null, select, update
+from sqlalchemy import Connection, Engine, and_, create_engine, event, func, null, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import QueuePool
 
@@ -565,10 +565,23 @@ class Journal:
 
     def query(self, user: str | None = None, patient_nhs_number: str | None = None, practice_id: str | None = None,
               since: datetime | None = None, until: datetime | None = None, actions: Sequence[str] | None = None,
-              limit: int | None = None, newest_first: bool = True, flagged: bool = False) -> list[JournalEntry]:
+              limit: int | None = None, newest_first: bool = True, flagged: bool = False,
+              before: tuple[datetime, int] | None = None, entry_ids: Sequence[str] | None = None,
+              reviewed: Sequence[str] | None = None) -> list[JournalEntry]:
         """Entries matching every filter given, by time (then seq). `since` is inclusive, `until` exclusive.
-        `flagged`: only accesses flagged for review (break-glass, self/family, denied), chosen in SQL."""
+        `flagged`: only accesses flagged for review (break-glass, self/family, denied), chosen in SQL.
+        `before` (recorded_at, seq): only entries older than that one, newest first (a page after it);
+        `entry_ids`: only these entries; `reviewed`: only reviews (Action.REVIEW) of these entry ids."""
         stmt = select(journal)
+        if before is not None:
+            at = chain.format_time(before[0])
+            stmt = stmt.where(or_(journal.c.recorded_at < at,
+                                  and_(journal.c.recorded_at == at, journal.c.seq < before[1])))
+        if entry_ids is not None:
+            stmt = stmt.where(journal.c.entry_id.in_(list(entry_ids)))
+        if reviewed is not None:
+            stmt = stmt.where(journal.c.action == "review",
+                              func.json_extract(journal.c.details, "$.reviewed").in_(list(reviewed)))
         if flagged:
             stmt = stmt.where(flagged_clause(journal))
         if user is not None:

@@ -23,6 +23,9 @@ class Action(StrEnum):
     #: it is an attempt that never finished (the process was killed, the machine lost power). Journal only:
     #: never sent upstream (the outcome is).
     INTENT = "intent"
+    #: a flagged entry marked reviewed (app/core/audit/review.py): details "reviewed" names the entry's id and
+    #: "note" holds the reviewer's note; the reviewer is the entry's user. Goes where the reviewed entry went.
+    REVIEW = "review"
 
 
 class Outcome(StrEnum):

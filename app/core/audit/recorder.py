@@ -22,7 +22,7 @@ from app.core.audit.model import (
     is_flagged,  # noqa: F401 - re-exported: callers import it from here
     practice_destination,
 )
-from app.core.model import PatientQuery, PatientRecord, Practice
+from app.core.model import PatientQuery, PatientRecord, PatientSummary, Practice
 
 __all__ = ["AuditError", "AuditRecorder"]
 
@@ -65,6 +65,23 @@ class AuditRecorder:
         except JournalError as exc:
             raise AuditError(f"Nothing from {practice.name} is shown because this access could not be "
                              f"recorded in the audit journal: {exc}") from exc
+        if self.on_appended is not None:
+            self.on_appended()
+        return stored
+
+    async def commit_central_only(self, entry: JournalEntry, practice_name: str) -> JournalEntry:
+        """`commit`, upstream to the central store only (when there is one): for an entry about a practice no
+        longer configured on this computer (its server is never guessed from its id), or one the practice
+        must not hear of (the review of an access that was denied)."""
+        if self.journal_form is not None:
+            from app.core.model import Practice
+
+            entry = self.journal_form(entry, Practice(id=entry.practice_id or "", name=practice_name,
+                                                      ods_code=entry.practice_ods or "", adapter="", base_url=""))
+        try:
+            stored = await self._append(entry, [CENTRAL_DESTINATION] if self.central else [])
+        except JournalError as exc:
+            raise AuditError(f"This could not be recorded in the audit journal: {exc}") from exc
         if self.on_appended is not None:
             self.on_appended()
         return stored
@@ -114,6 +131,8 @@ class AuditRecorder:
             failed = sorted(name.value for name, s in record.sections.items() if s.status == "failed")
             if failed:
                 details["sections_failed"] = failed
+        if record is not None and (name := patient_name(record.patient)):
+            details["patient_name"] = name  # the access history names the patient (a research form drops it)
         if trace_id:
             details["trace_id"] = trace_id
         details.update(flag_details(flags))
@@ -173,6 +192,15 @@ class AuditRecorder:
             patient_local_id=local_id, patient_nhs_number=nhs_number, purpose=purpose,
             outcome=Outcome.DENIED, outcome_detail=why, details=details, app_version=__version__,
         )
+
+
+def patient_name(patient: PatientSummary) -> str:
+    """"FAMILY, Given" as the window names a patient; "" for a pseudonymised one (the research view)."""
+    if patient.pseudonym:
+        return ""
+    from app.core.display import display_name
+
+    return display_name(patient)
 
 
 def _age_text(query: PatientQuery) -> str | None:
