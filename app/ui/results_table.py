@@ -17,7 +17,7 @@ from app.core.display import (
 from app.core.model import Entry, Measurement
 from app.ui.record_rows import Group, Row, TableSpec, group_of
 
-RESULTS_TABLE = TableSpec(("Date", "Test", "Value", "Flag", "Range"), fit=(0, 2, 3), wrap=(1, 4), alert_column=3)
+RESULTS_TABLE = TableSpec(("Date", "Test", "Value", "Flag", "Range"), fit=(0, 2, 3, 4), wrap=(1,), alert_column=3)
 INDENT = "    "  # a report's values under its title
 _COUNT = re.compile(r"\d+ results?")
 SHORT_VALUE = 24  # a text result longer than this goes on a line of its own, under the test's name
