@@ -467,9 +467,14 @@ def cmd_search(args: argparse.Namespace) -> int:
     except PolicyError as exc:
         _print_err(f"access policy: {exc}")
         return EXIT_FAILED
-    if not args.json:
-        print(f"{len(outcome.patients)} patients from {len(outcome.results) - len(outcome.failures)} of "
-              f"{len(outcome.results)} practices", file=sys.stderr)
+    if not args.json:  # the window's words: practices that could not take the search counted apart
+        from app.core.search_summary import SearchTally
+
+        names = {p.id: p.name for p in practices}
+        tally = SearchTally()
+        for result in outcome.results:
+            tally.add(result, names.get(result.practice_id, result.practice_id))
+        print(tally.summary(len(outcome.patients), len(outcome.results)), file=sys.stderr)
     return EXIT_FAILED if outcome.failures else EXIT_OK
 
 

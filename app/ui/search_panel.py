@@ -29,9 +29,9 @@ from app.core.model import PatientSummary, Practice
 from app.core.nhs_number import normalise
 from app.core.query import nhs_number_problem
 from app.core.search import PracticeResults
+from app.core.search_summary import SearchTally
 from app.ui import style
 from app.ui.results_model import AccessCheck, ResultsModel, SortedResults
-from app.ui.search_summary import SearchTally
 
 PLACEHOLDER = "NHS number, name (family first) or date of birth"
 TYPING_PAUSE_MS = 800

@@ -1,5 +1,6 @@
-"""The search's count line, honest about who answered: "8 patients from 3 of 5 practices; 2 can only be
-searched by NHS number; 1 could not be searched: Oakwood Surgery".
+"""A search's count line (the window's, and `mosaic search`'s on stderr), honest about who answered:
+"8 patients from 3 of 5 practices; 2 can only be searched by NHS number; 1 could not be searched: Oakwood
+Surgery".
 
 A practice counts as having answered only when it was asked and replied. Practices whose system cannot take
 this kind of search, practices outside the user's role, and practices that failed are each counted apart
