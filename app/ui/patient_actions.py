@@ -63,7 +63,6 @@ class PatientActions(QObject):
                                          "Print the record summary (journaled as an export)")
         menu = next((a.menu() for a in window.menuBar().actions() if a.text() == "&Record"), None)
         if isinstance(menu, QMenu):
-            menu.addSeparator()
             for action in (self.copy_action, self.pdf_action, self.print_action):
                 menu.addAction(action)
         window.records.current_view_changed.connect(self._current_changed)
