@@ -29,12 +29,12 @@ def render_record(record: PatientRecord, practice: Practice) -> str:
         + f"   {format_sex(p.sex)}   NHS No. {format_patient_nhs_number(p)}",
         f"{practice.name} ({practice.ods_code})   Retrieved {format_datetime(record.retrieved_at)}",
     ]
+    for warning in (*access_notes(record), *record.warnings):  # first, under the banner's three lines
+        lines.append(f"! {warning}")
     if address_text(p):
         lines.append(f"Address {address_text(p)}")
     if registration_text(p, practice.name):
         lines.append(f"Registered {registration_text(p, practice.name)}")
-    for warning in (*access_notes(record), *record.warnings):
-        lines.append(f"! {warning}")
     for name in SectionName:
         section = record.sections.get(name)
         lines.append("")

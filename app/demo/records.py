@@ -55,6 +55,10 @@ COURSE_SYSTEM = "http://terminology.hl7.org/CodeSystem/medicationrequest-course-
 UK_COURSE_SYSTEM = "https://fhir.hl7.org.uk/CodeSystem/UKCore-MedicationRequestCourseOfTherapy"
 INTERPRETATION_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 _INTERPRETATIONS = {"H": "High", "L": "Low", "N": "Normal"}
+#: medicines one patient is not given two of at once (MEDICATIONS keys -> class)
+_DRUG_CLASSES = {"atorvastatin20": "statin", "atorvastatin80": "statin", "simvastatin": "statin",
+                 "ramipril": "raas", "losartan": "raas", "omeprazole": "ppi", "lansoprazole": "ppi",
+                 "sertraline": "ssri", "citalopram": "ssri", "paracetamol": "analgesic", "cocodamol": "analgesic"}
 _LOT = "ABCDEFHKLMPRTWXY"
 _FLU_RISK = {"195967001", "44054006", "46635009", "13645005", "53741008", "709044004", "84114007", "230690007"}
 
@@ -364,6 +368,7 @@ class _RecordBuilder:
         rng = self.rng
         allergic = {a["code"]["coding"][0]["code"] for a in self.out["AllergyIntolerance"]}
         avoid_penicillin = bool(allergic & PENICILLIN_ALLERGENS)
+        taking: set[str] = set()  # long-term medicines and their classes: never two statins, say
         for cond, _, onset in self.problems:
             if not cond.meds:
                 continue
@@ -373,6 +378,10 @@ class _RecordBuilder:
                 if avoid_penicillin and key in PENICILLINS:
                     key = "clarithromycin"
                 if cond.chronic:
+                    kind = _DRUG_CLASSES.get(key, key)
+                    if kind in taking:
+                        continue
+                    taking.add(kind)
                     self._prescribe(key, self._day(self._years_ago(0.25)), cond, continuous=True)
                 else:
                     self._prescribe(key, onset, cond, continuous=False)
@@ -496,7 +505,7 @@ class _RecordBuilder:
             history = history.format(days=2 + int(more.random() * 12))
         elif why == "diagnosis":
             history = f"Seen with symptoms; results reviewed. Diagnosis of {reason_text.lower()} discussed."
-            examination = "Examination as recorded." if not telephone else ""
+            examination = f"Findings in keeping with {reason_text.lower()}." if not telephone else ""
             plan = "Treatment started and explained; leaflet given. Review in 4 weeks."
         elif why == "review":
             history = f"{reason_text} review. Feeling well, taking medicines as prescribed, no side effects."

@@ -210,3 +210,11 @@ def test_problems_active_and_past_medicines_repeat_acute_and_past_notes_allergie
                                 for a in record["AllergyIntolerance"])
     assert all(seen.values()), seen
     assert notes >= 0.8 * encounters
+
+
+def test_nobody_is_on_two_statins_at_once(pops: list[Population]) -> None:
+    for p in list(pops[2])[:800]:
+        current = [m["medicationCodeableConcept"]["text"] for m in pops[2].record(p)["MedicationRequest"]
+                   if m["status"] == "active" and _course(m) != "acute"]
+        assert sum("statin" in name.lower() for name in current) <= 1, current
+        assert len(current) == len(set(current)), current
