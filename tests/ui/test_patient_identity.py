@@ -150,3 +150,14 @@ def test_the_current_view_is_announced_for_the_window_title(qtbot) -> None:
     records.close_view(first)
     records.close_view(second)
     assert seen[-1] is None
+
+
+def test_the_window_title_names_the_patient_and_only_the_pseudonym_in_the_research_view() -> None:
+    from app.ui.patient_actions import APP_TITLE, window_title
+
+    assert window_title(person("L1", "9434765919", "Saunders", "Abena", date(1974, 3, 12))) == \
+        "SAUNDERS, Abena (NHS 943 476 5919) — Mosaic"
+    assert window_title(person("L1", None, "Saunders", "Abena", date(1974, 3, 12))) == "SAUNDERS, Abena — Mosaic"
+    assert window_title(person("", None, "", "", date(1974, 1, 1), pseudonym="R-AAAA-BBBB-CCCC")) == \
+        "Research participant R-AAAA-BBBB-CCCC — Mosaic"
+    assert window_title(None) == APP_TITLE
