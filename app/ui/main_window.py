@@ -758,6 +758,8 @@ class MainWindow(QMainWindow):
             areas.append(self.records.current_pane.tabBar())
         if self.practices_dock.isVisible():
             areas.append(self.practices_panel.sign_in_button)
+        elif self.practices_strip.isVisible():  # folded to its strip: F6 reaches it, Space unfolds it
+            areas.append(self.practices_strip.button)
         focus = self.focusWidget()
         current = next((i for i, w in enumerate(areas) if focus is w or (focus and w.isAncestorOf(focus))), -1)
         areas[(current + step) % len(areas)].setFocus(Qt.FocusReason.ShortcutFocusReason)

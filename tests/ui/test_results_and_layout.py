@@ -364,3 +364,16 @@ def test_a_restricted_patients_address_reads_withheld_in_the_window(qtbot, polic
     assert patient.postcode is None and patient.address is None, "withheld by the core"
     cell = win.search_panel.model.index_of((patient.practice_id, patient.local_id)).siblingAtColumn(POSTCODE_COLUMN)
     assert cell.data() == "Withheld" and "restricted" in cell.data(Qt.ItemDataRole.ToolTipRole)
+
+
+def test_f6_reaches_the_practices_strip_and_space_unfolds_it(qtbot, window) -> None:
+    win = window
+    qtbot.waitUntil(win.practices_strip.isVisible, timeout=TIMEOUT_MS)
+    win.search_panel.box.setFocus()
+    for _ in range(4):
+        if win.practices_strip.button.hasFocus():
+            break
+        qtbot.keyClick(win.focusWidget(), Qt.Key.Key_F6)
+    assert win.practices_strip.button.hasFocus()
+    qtbot.keyClick(win.practices_strip.button, Qt.Key.Key_Space)
+    assert win.practices_dock.isVisible() and win.practices_fold.pinned
