@@ -160,7 +160,9 @@ def diverge(out: dict[str, list[Resource]], p: DemoPatient, today: date) -> None
     if allergies and not first:
         allergies.pop(0)  # never carried over to the second practice
     elif not allergies and first:
-        allergen = ALLERGENS[8]  # latex: noted at one practice only
+        # noted at one practice only: latex, peanut, codeine or aspirin, by the person's seed
+        allergen = next(a for a in ALLERGENS if a.code == ("111088007", "762952008", "387494007",
+                                                             "387458008")[p.record_seed % 4])
         allergies.append({
             "resourceType": "AllergyIntolerance", "id": "",
             "clinicalStatus": {"coding": [_coding(
