@@ -22,7 +22,7 @@ from app.core.display import display_name
 from app.core.nhs_number import format_nhs_number
 from app.core.record_export import ExportKind, journal_export
 from app.ui.message_area import Level
-from app.ui.record_export import ExportDialog, SummaryRenderer, print_summary, render_pdf
+from app.ui.record_export import ExportDialog, SummaryRenderer, print_to, render_pdf
 from app.ui.record_view import RecordView
 
 if TYPE_CHECKING:
@@ -156,16 +156,16 @@ class PatientActions(QObject):
         chooser = QPrintDialog(printer, self.window)
         chooser.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         reason = dialog.reason()
-
-        def chosen() -> None:
-            target = printer.printerName() or printer.outputFileName() or "printer"
-            self._journal_then(record, practice, reason, "print", target,
-                               lambda: print_summary(record, practice, printer),
-                               f"Printed the summary of {who} (recorded in the audit journal as an export).", None)
-
-        chooser.accepted.connect(chosen)
+        chooser.accepted.connect(lambda *_: self.print_with(printer, record, practice, reason))
         chooser.setModal(True)
         chooser.show()  # not exec(): the window keeps running (QPrintDialog.open needs a slot in PySide)
+
+    def print_with(self, printer: QPrinter, record: PatientRecord, practice: Practice, reason: str) -> None:
+        """The printer is chosen: journal the export, then print (to a file: made 0600 first)."""
+        target = printer.printerName() or printer.outputFileName() or "printer"
+        self._journal_then(record, practice, reason, "print", target, lambda: print_to(record, practice, printer),
+                           f"Printed the summary of {display_name(record.patient)} (recorded in the audit journal "
+                           "as an export).", None)
 
     def _journal_then(self, record: PatientRecord, practice: Practice, reason: str, kind: ExportKind, target: str,
                       write: Callable[[], None], said: str, path: Path | None) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF, QObject, QStandardPaths, Qt, QThread, Signal
 from PySide6.QtGui import QPagedPaintDevice, QPageLayout, QPageSize, QPdfWriter, QTextCursor, QTextDocument
+from PySide6.QtPrintSupport import QPrinter
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core import paths
 from app.core.display import display_name
 from app.core.model import PatientRecord, Practice
 from app.core.nhs_number import format_nhs_number
@@ -59,6 +61,15 @@ def print_summary(record: PatientRecord, practice: Practice, device: QPagedPaint
         cursor.movePosition(QTextCursor.MoveOperation.End)
         cursor.insertHtml(part)
     document.print_(device)
+    if isinstance(device, QPrinter) and device.printerState() is QPrinter.PrinterState.Error:
+        raise RuntimeError("the printer could not be used (check it is connected, or the file can be written)")
+
+
+def print_to(record: PatientRecord, practice: Practice, printer: QPrinter) -> None:
+    """Print the summary; printed to a file ("Print to PDF"), that file is made user-only (0600) first."""
+    if printer.outputFileName():
+        paths.write_private_bytes(printer.outputFileName(), b"")  # Qt then writes into it, keeping its mode
+    print_summary(record, practice, printer)
 
 
 class SummaryRenderer(QThread):

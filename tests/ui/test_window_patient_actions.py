@@ -221,3 +221,28 @@ def test_without_an_identity_provider_switch_user_closes_the_session_and_says_ho
     with qtbot.waitSignal(window.sign_in_finished, timeout=TIMEOUT_MS):
         lock.page.button.click()  # carry on as this account: the practices sign in again
     assert not lock.locked and window.practices_panel.online_count() == len(network.practices)
+
+
+def test_printing_is_journaled_as_an_export_first_and_a_printer_that_fails_is_said(qtbot, window, network,
+                                                                                    tmp_path: Path) -> None:
+    from PySide6.QtPrintSupport import QPrinter
+
+    view = open_shared(qtbot, window, network)
+    printer = QPrinter(QPrinter.PrinterMode.HighResolution)
+    printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
+    target = tmp_path / "printed.pdf"
+    printer.setOutputFileName(str(target))  # "Print to file", as the print dialog offers
+    actions = window.patient_actions
+    with qtbot.waitSignal(actions.exported, timeout=TIMEOUT_MS):
+        actions.print_with(printer, view.record, view.practice, "Copy for the district nurse")
+    entry = window.core.journal.query(actions=[Action.EXPORT])[0]
+    assert entry.purpose == "Copy for the district nurse" and entry.details["export"] == "print"
+    assert target.read_bytes().startswith(b"%PDF") and stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert window.messages.current is not None and window.messages.current.text.startswith("Printed the summary")
+
+    broken = QPrinter(QPrinter.PrinterMode.HighResolution)
+    broken.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
+    broken.setOutputFileName(str(tmp_path))  # a folder: the printer cannot start
+    with qtbot.waitSignal(actions.export_failed, timeout=TIMEOUT_MS) as blocker:
+        actions.print_with(broken, view.record, view.practice, "Copy for the district nurse")
+    assert blocker.args[0].startswith("Not printed")
