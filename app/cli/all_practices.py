@@ -73,9 +73,8 @@ def run(args: argparse.Namespace, practices: list[Practice]) -> int:
         print(json.dumps(all_practices_json(opened, timeline), indent=2))
     else:
         print(render_all_practices(opened, timeline))
-    wanting = {o.needs for o in opened.problems if o.status == "denied" and o.needs in _CLI_HINTS}
-    wanting.discard(None)
-    for needs in sorted(n for n in wanting if n):
+    wanting = sorted({o.needs for o in opened.problems if o.status == "denied" and o.needs and o.needs in _CLI_HINTS})
+    for needs in wanting:
         _print_err(f"access policy: a practice needs more to open this record ({_CLI_HINTS[needs]}); "
                    + ("a restricted record opens only by break-glass." if needs == "break-glass"
                       else "give a reason for access."))

@@ -281,7 +281,7 @@ class AllPracticesView(RecordView):
         self.kind_filter: QComboBox | None = None
         self.practice_filter: QComboBox | None = None
         self._steps = 0
-        self._reload: Any = None  # set by the window: asks the core again with the same reason
+        self._reload: Callable[[], None] | None = None  # set by the window: the core again, with the same reason
         super().__init__(patient, ALL_PRACTICES)
         self.only_bar = QFrame()  # "Showing only …" above the timeline, when a difference's rows are shown
         self.only_label = QLabel()
@@ -530,10 +530,12 @@ class AllPracticesView(RecordView):
         only = QHBoxLayout(self.only_bar)
         only.setContentsMargins(8, 2, 8, 2)
         self.only_label = QLabel()
+        self.only_label.setAccessibleName("Timeline narrowed to one item")
         self.only_label.setWordWrap(True)
         only.addWidget(self.only_label, 1)
         show_all = QPushButton("Show every entry")
         show_all.setObjectName("secondaryButton")
+        show_all.setAccessibleName("Show every entry of the timeline")
         show_all.clicked.connect(self._filter_changed)
         only.addWidget(show_all)
         self.only_bar.hide()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import QModelIndex, QPoint, Qt
-from PySide6.QtWidgets import QLabel, QPushButton
+from PySide6.QtWidgets import QAbstractButton, QLabel, QPushButton, QWidget
 
 from app.core.audit.model import Action, Outcome
 from app.core.model import SectionName
@@ -114,6 +114,10 @@ def test_every_practice_in_one_tab_with_differences_first_and_one_journal_entry_
     assert view.only_bar.isVisibleTo(view) and item in view.only_label.text()
     assert model.rowCount() >= 2 and all(item.split(" ")[0] in r.words for r in model.shown)
     assert {i for r in model.shown for i in r.practice_ids} == {first, second}
+    unnamed = [type(w).__name__ for w in view.findChildren(QWidget) if w.isVisible()
+               and (isinstance(w, QAbstractButton) or w.focusPolicy() != Qt.FocusPolicy.NoFocus)
+               and not w.accessibleName().strip()]
+    assert unnamed == [], "every control of the tab has an accessible name"
 
     # opening it again brings the same tab forward; the filters narrow the timeline
     assert window.open_all_practices(person.nhs_number) is view
