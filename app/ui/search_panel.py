@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 
 from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer, Signal
 from PySide6.QtGui import QAccessible, QAccessibleAnnouncementEvent, QKeyEvent
@@ -31,7 +32,7 @@ from app.core.query import nhs_number_problem
 from app.core.search import PracticeResults
 from app.core.search_summary import SearchTally
 from app.ui import style
-from app.ui.results_model import AccessCheck, ResultsModel, SortedResults
+from app.ui.results_model import COLUMNS, AccessCheck, ResultsModel, SortedResults
 
 PLACEHOLDER = "NHS number, name (family first) or date of birth"
 TYPING_PAUSE_MS = 800
@@ -256,22 +257,36 @@ class SearchPanel(QWidget):
             self.open_all_requested.emit(number)
 
     def _context_menu(self, position: QPoint) -> None:
+        """Open (one registration, or the person at every practice) and Sort by: the keyboard's way to sort
+        (the Menu key or Shift+F10), as clicking a heading is the mouse's."""
         index = self.tree.indexAt(position)
-        if not index.isValid():
-            return
         menu = QMenu(self.tree)
         menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        patient = self.model.patient_at(index)
+        patient = self.model.patient_at(index) if index.isValid() else None
         if patient is not None:
-            menu.addAction("Open record", lambda: self.open_requested.emit(patient))
-        number = self.model.group_number_at(index)
+            menu.addAction("&Open record", lambda: self.open_requested.emit(patient))
+        number = self.model.group_number_at(index) if index.isValid() else None
         if number is not None:
             count = self.model.rowCount(self.model.index_of(("group", number)))
-            menu.addAction(f"Open at every practice ({count})", lambda: self.open_all_requested.emit(number))
+            menu.addAction(f"Open at &every practice ({count})", lambda: self.open_all_requested.emit(number))
+        if self.model.rowCount():
+            sort = menu.addMenu("&Sort by")
+            header = self.tree.header()
+            for column, title in enumerate(COLUMNS):
+                reverse = header.sortIndicatorSection() == column \
+                    and header.sortIndicatorOrder() == Qt.SortOrder.AscendingOrder
+                sort.addAction(f"{title}{' (reversed)' if reverse else ''}", partial(self.sort_by, column))
+            sort.addAction("The list's own order (name, date of birth)", lambda: self.sort_by(-1))
         if menu.isEmpty():
             menu.deleteLater()
             return
         menu.popup(self.tree.viewport().mapToGlobal(position))
+
+    def sort_by(self, column: int) -> None:
+        """Sort by `column` (-1: the list's own order); by the column already sorted ascending: descending."""
+        header = self.tree.header()
+        again = header.sortIndicatorSection() == column and header.sortIndicatorOrder() == Qt.SortOrder.AscendingOrder
+        header.setSortIndicator(column, Qt.SortOrder.DescendingOrder if again else Qt.SortOrder.AscendingOrder)
 
     # -- input -------------------------------------------------------------------------------------
 

@@ -9,6 +9,8 @@ from datetime import date, timedelta
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QContextMenuEvent
+from PySide6.QtWidgets import QApplication, QMenu
 
 from app.core.audit.model import Action
 from app.core.model import PatientSummary, Practice
@@ -377,3 +379,30 @@ def test_f6_reaches_the_practices_strip_and_space_unfolds_it(qtbot, window) -> N
     assert win.practices_strip.button.hasFocus()
     qtbot.keyClick(win.practices_strip.button, Qt.Key.Key_Space)
     assert win.practices_dock.isVisible() and win.practices_fold.pinned
+
+
+def test_the_keyboard_sorts_through_the_results_menu(qtbot) -> None:
+    panel = shown_panel(qtbot, answers_for(EVERYONE))
+    natural = top_rows(panel, 0, KEY_ROLE)
+    panel.tree.setFocus()
+    panel.tree.setCurrentIndex(panel.model.index(0, 0))
+    menus: list = []
+
+    def opened_menu() -> bool:
+        menus[:] = [w for w in QApplication.topLevelWidgets() if isinstance(w, QMenu) and w.isVisible()]
+        return bool(menus)
+
+    # the Menu key (or Shift+F10) as the window system delivers it: a context-menu event from the keyboard
+    where = panel.tree.visualRect(panel.tree.currentIndex()).center()
+    QApplication.sendEvent(panel.tree.viewport(), QContextMenuEvent(QContextMenuEvent.Reason.Keyboard, where,
+                                                                          panel.tree.viewport().mapToGlobal(where)))
+    qtbot.waitUntil(opened_menu, timeout=TIMEOUT_MS)
+    sort = next(a.menu() for a in menus[0].actions() if a.menu() is not None)
+    assert [a.text() for a in sort.actions()][:len(COLUMNS)] == list(COLUMNS)
+    next(a for a in sort.actions() if a.text() == "Age").trigger()
+    menus[0].close()
+    assert top_rows(panel, 0, KEY_ROLE)[0] == ("p1", "i"), "youngest first"
+    panel.sort_by(AGE_COLUMN)
+    assert panel.tree.header().sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
+    panel.sort_by(-1)
+    assert top_rows(panel, 0, KEY_ROLE) == natural
