@@ -291,6 +291,7 @@ def date_ticks(t_min: float, t_max: float, most: int = 6) -> list[tuple[float, s
 
 
 _PANEL_STYLE = f"""
+QLabel#trendsTitle {{ font-size: 10pt; font-weight: 700; color: {TEXT}; }}
 QFrame#trendChart {{ background: white; border: 1px solid {BORDER}; }}
 QLabel#trendTitle {{ color: {TEXT}; border: none; }}
 QLabel#trendCaption {{ color: {SECONDARY}; font-size: 8pt; border: none; }}
@@ -466,7 +467,7 @@ class TrendsPanel(QFrame):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(6)
         heading = QLabel(f"Trends  ({len(trends)})")
-        heading.setObjectName("sectionTitle")
+        heading.setObjectName("trendsTitle")  # a part of the results: under their title, not as large
         heading.setAccessibleName(f"Trends, {len(trends)} series")
         # "Drawing trend charts…" beside the heading: going, it moves no chart (which would paint them again)
         self.status_label = QLabel(LOADING_TEXT)
