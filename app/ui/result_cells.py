@@ -32,7 +32,8 @@ def age_cell(patient: PatientSummary, today: date | None = None) -> tuple[str, s
     if patient.is_deceased:
         died = patient.deceased if isinstance(patient.deceased, date) else None
         if died is None:
-            return DECEASED, "Deceased (date of death not recorded)"
+            return DECEASED, ("Deceased (the date is withheld in the research view)" if patient.pseudonym
+                              else "Deceased (date of death not recorded)")
         at = f", aged {_spelled(format_age(patient.birth_date, died))}" if patient.birth_date else ""
         return DECEASED, f"Died {format_date(died)}{at}"
     if patient.pseudonym:

@@ -104,6 +104,8 @@ def test_age_is_in_years_months_under_two_and_deceased_instead_of_an_age() -> No
     assert age_cell(person(0, "x", "A", "B", None), today) == ("", "Not known")
     research = PatientSummary("p0", "R-1", None, "", (), None, None, None, pseudonym="R-1", birth_year=1974)
     assert age_cell(research, today)[0] == "51–52y"
+    gone = PatientSummary("p0", "R-2", None, "", (), None, None, None, pseudonym="R-2", birth_year=1931, deceased=True)
+    assert age_cell(gone, today) == ("Deceased", "Deceased (the date is withheld in the research view)")
     assert age_sort_key(person(0, "x", "A", "B", date(2026, 1, 1)), today) < age_sort_key(dead, today)
 
 
