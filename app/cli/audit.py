@@ -45,6 +45,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     flagged = verbs.add_parser("flagged", help="accesses flagged for review: break-glass, self/family, denied")
     filters(flagged)
     flagged.add_argument("--json", action="store_true", help="one JSON object per line")
+    review = verbs.add_parser("review", help="mark a flagged entry reviewed, with a note (journaled as you, and "
+                                             "sent upstream where the entry went)")
+    review.add_argument("entry", metavar="ENTRY_ID", help="the entry's id (or journal sequence number), as "
+                                                         "mosaic audit flagged --json gives it")
+    review.add_argument("--note", required=True, metavar="TEXT", help="what was checked, and what follows")
 
 
 def run(args: argparse.Namespace, practices_loader) -> int:
@@ -55,7 +60,7 @@ def run(args: argparse.Namespace, practices_loader) -> int:
 
     try:
         return {"list": _list, "verify": _verify, "export": _export, "status": _status,
-                "flagged": _flagged}[args.audit_command](
+                "flagged": _flagged, "review": _review}[args.audit_command](
             args, practices_loader)
     except (JournalError, CentralStoreError, SecretError) as exc:
         print(f"mosaic: {exc}", file=sys.stderr)
@@ -220,18 +225,26 @@ def _status(args: argparse.Namespace, practices_loader) -> int:
 
 
 def _flagged(args: argparse.Namespace, _practices_loader) -> int:
-    """Break-glass, self/family and denied accesses, newest first, with user, patient, reason and time."""
+    """Break-glass, self/family and denied accesses, newest first, with user, patient, reason, time and who
+    reviewed them."""
     from app.core.audit.export import entry_row
+    from app.core.audit.review import review_text
     from app.core.display import format_datetime
 
     args.flagged_only = True  # chosen in SQL; the limit then counts flagged entries
     entries = _entries(args)
     if args.json:
+        reviews = _reviews_of(args, [e.entry_id for e in entries])
         for e in entries:
             row = entry_row(e)
             row["flag"] = _flag_of(e)
+            row["reviews"] = [{"reviewer": r.user.login, "reviewer_name": r.user.display_name,
+                               "recorded_at": r.recorded_at.isoformat(), "note": r.details.get("note"),
+                               "entry_id": r.entry_id} for r in reviews.get(e.entry_id, ())]
+            row["reviewed"] = bool(row["reviews"])
             print(json.dumps(row, sort_keys=True))
         return EXIT_OK
+    reviews = _reviews_of(args, [e.entry_id for e in entries])
     for e in entries:
         patient = nhs_number.format_nhs_number(e.patient_nhs_number) or e.patient_local_id or "-"
         why = e.purpose or "-"
@@ -239,8 +252,67 @@ def _flagged(args: argparse.Namespace, _practices_loader) -> int:
                 f"{patient:<13} reason: {why}")
         if e.outcome_detail:
             line += f"  ({e.outcome_detail})"
+        line += "  [" + ("; ".join(review_text(r) for r in reviews.get(e.entry_id, ())) or
+                         f"not reviewed: mosaic audit review {e.entry_id} --note TEXT") + "]"
         print(line)
-    print(f"{len(entries)} flagged entries", file=sys.stderr)
+    print(f"{len(entries)} flagged entries, {sum(1 for e in entries if e.entry_id in reviews)} reviewed",
+          file=sys.stderr)
+    return EXIT_OK
+
+
+def _reviews_of(args: argparse.Namespace, entry_ids: list[str]) -> dict:
+    """The reviews of these entries in this PC's journal (the central store's are listed by its own tools)."""
+    from app.core.audit.review import reviews_of
+
+    if args.central or not entry_ids:
+        return {}
+    journal = _open_journal()
+    if journal is None:
+        return {}
+    try:
+        return reviews_of(journal, entry_ids)
+    finally:
+        journal.close()
+
+
+def _review(args: argparse.Namespace, practices_loader) -> int:
+    """Journal a review of a flagged entry as the signed-in user (unattended: the OS account, or the journal key
+    and identity the environment gives), then give it a short chance to go upstream; what does not go waits."""
+    import asyncio
+    import contextlib
+
+    from app.core.audit.recorder import AuditError
+    from app.core.audit.review import ReviewRefused, mark_reviewed, review_text
+    from app.core.service import MosaicCore
+
+    practices = practices_loader()
+    if practices is None:
+        return EXIT_USAGE
+
+    async def run():
+        core = MosaicCore(practices, central_url=getattr(args, "central_url", None),
+                          policy=getattr(args, "policy", None), user=getattr(args, "acting_user", None))
+        try:
+            entry = await mark_reviewed(core, args.entry, args.note)
+            if entry.practice_id and any(p.id == entry.practice_id for p in practices):
+                with contextlib.suppress(Exception):  # offline, or no sign-in here: it waits in the outbox
+                    await asyncio.wait_for(core.retry(entry.practice_id), timeout=10)
+            else:
+                await core.start_outbox()
+            await core.flush_outbox(timeout_s=5)
+            return entry
+        finally:
+            await core.close()
+
+    try:
+        entry = asyncio.run(run())
+    except ReviewRefused as exc:
+        print(f"mosaic: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except AuditError as exc:
+        print(f"mosaic: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"{review_text(entry)} (journal entry {entry.seq}, reviewing entry {args.entry})")
     return EXIT_OK
 
 

@@ -202,12 +202,13 @@ def _entities(entry: JournalEntry) -> list[dict[str, Any]]:
 
 
 def _reviewed_entity(entry: JournalEntry) -> dict[str, Any]:
-    """The journal entry a review marked reviewed, with the reviewer's note."""
-    reviewed = str(entry.details.get("reviewed") or "")
-    return {"what": {"identifier": {"system": AUDIT_ENTRY_SYSTEM, "value": f"urn:uuid:{reviewed}"}},
-            "type": {"system": ENTITY_TYPE, "code": "4", "display": "Other"},
-            "description": "Reviewed Mosaic audit journal entry" + (f": {entry.details['note']}"
-                                                                    if entry.details.get("note") else "")}
+    """The journal entry a review marked reviewed, and the reviewer's note, as details: never as an identifier
+    of AUDIT_ENTRY_SYSTEM, which names the event's own entry (the conditional-create key)."""
+    details = [{"type": "reviewed-entry", "valueString": f"urn:uuid:{entry.details.get('reviewed') or ''}"}]
+    if entry.details.get("note"):
+        details.append({"type": "note", "valueString": str(entry.details["note"])})
+    return {"type": {"system": ENTITY_TYPE, "code": "4", "display": "Other"},
+            "description": "Reviewed Mosaic audit journal entry", "detail": details}
 
 
 def _has_patient(entry: JournalEntry) -> bool:
