@@ -285,10 +285,7 @@ class RecordView(QWidget):
             return
         self.record = record = dataclasses.replace(record, sections={**record.sections, section.name: section})
         if self.banner is not None and shiboken6.isValid(self.banner):  # its allergies line, "Record incomplete"
-            banner = PatientBanner(record.patient, self.practice, record.retrieved_at, record=record)
-            self._layout.replaceWidget(self.banner, banner)
-            self.banner.deleteLater()
-            self.banner = banner
+            self.banner.set_record(record)  # in place: its side-by-side accent and Copy wiring stay
         if section.name is SectionName.OBSERVATIONS and self._trends is not None:
             old.release(self._trends)  # the trend charts stay (whoever made them keeps them up to date)
         block = self._block(section.name)

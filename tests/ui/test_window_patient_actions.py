@@ -246,3 +246,24 @@ def test_printing_is_journaled_as_an_export_first_and_a_printer_that_fails_is_sa
     with qtbot.waitSignal(actions.export_failed, timeout=TIMEOUT_MS) as blocker:
         actions.print_with(broken, view.record, view.practice, "Copy for the district nurse")
     assert blocker.args[0].startswith("Not printed")
+
+
+def test_record_incomplete_in_the_banner_until_the_failed_section_is_retried(qtbot, window, network) -> None:
+    from app.core.model import SectionName
+
+    server = next(s for s in network.servers if not s.spec.supports_everything)  # reads sections one by one
+    patient = next(p for p in server.population if p.nhs_number)
+    search(qtbot, window, patient.nhs_number)
+    summary = next(p for p in window.search_panel.model.patients if p.practice_id == server.spec.id)
+    with server.faults.override(mode="http-500", match="Medication"):
+        view = open_from_results(qtbot, window, summary)
+    banner = view.banner
+    assert banner is not None and banner.incomplete_label.isVisibleTo(banner)
+    assert banner.incomplete_text == "Record incomplete: medications could not be loaded"
+    failed = view.sections[SectionName.MEDICATIONS]
+    assert failed.retry_button is not None
+    qtbot.waitUntil(failed.retry_button.isVisible, timeout=2000)
+    qtbot.mouseClick(failed.retry_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.sections[SectionName.MEDICATIONS].section.status == "loaded", timeout=TIMEOUT_MS)
+    assert view.banner is banner, "the banner follows the record in place (its accent and Copy wiring stay)"
+    assert banner.incomplete_text is None and not banner.incomplete_label.isVisibleTo(banner)
