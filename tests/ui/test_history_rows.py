@@ -86,6 +86,7 @@ def test_one_row_per_search_whatever_the_pages_with_every_entry_in_exactly_one_r
     whole = build(entries, [])
     assert [r.kind for r in whole] == ["attempt", "search", "access", "access", "search", "search"]
     seed = random.SystemRandom().randrange(2**31)
+    print(f"page cuts seeded with {seed}")
     rng = random.Random(seed)
     listed = [e for e in entries if e.action is not Action.REVIEW]
     for _ in range(40):
