@@ -267,6 +267,7 @@ class AllPracticesView(RecordView):
     (the banner here speaks for several practices and lives in `patient_banner`)."""
 
     shown = Signal(object)  # the view, once every part is on screen (or the error is)
+    open_alone = Signal(object)  # PracticeOpen: a restricted registration, to open on its own by break-glass
 
     def __init__(self, number: str, known: PatientSummary | None = None, parent: QWidget | None = None) -> None:
         self.nhs_number = nhs.normalise(number)
@@ -417,7 +418,7 @@ class AllPracticesView(RecordView):
             self._layout.addWidget(banner)
 
     def _add_parts(self, prepared: Prepared) -> None:
-        self.parts = _practice_parts(prepared.opened, self.reload)
+        self.parts = _practice_parts(prepared.opened, self.reload, self.open_alone.emit)
         self._layout.addWidget(self.parts)
 
     def _mark_incomplete(self, banner: PatientBanner, opened: AllPractices) -> None:
@@ -645,7 +646,8 @@ def _part_words(o: PracticeOpen) -> str:
     return "; ".join(words) + "." + "".join(f" ⚠ {n}" for n in notes)
 
 
-def _practice_parts(opened: AllPractices, retry: Callable[[], None] | None = None) -> QFrame:
+def _practice_parts(opened: AllPractices, retry: Callable[[], None] | None = None,
+                    open_alone: Callable[[PracticeOpen], None] | None = None) -> QFrame:
     """One line per practice: its colour and name, then opened / could not be opened / refused, and why."""
     frame = QFrame()
     frame.setObjectName("practiceParts")
@@ -677,6 +679,14 @@ def _practice_parts(opened: AllPractices, retry: Callable[[], None] | None = Non
             button.setAccessibleName(f"Open every practice again ({o.practice.name} could not be opened)")
             button.setToolTip("Ask every practice again, with the same reason (Ctrl+R)")
             button.clicked.connect(retry)
+            grid.addWidget(button, row, 3, Qt.AlignmentFlag.AlignTop)
+        elif o.status == "denied" and o.needs == "break-glass" and o.local_id and open_alone is not None:
+            button = QPushButton("Open by break-glass…")
+            button.setObjectName("secondaryButton")
+            button.setAccessibleName(f"Open the restricted record at {o.practice.name} alone, by break-glass")
+            button.setToolTip("Opens this practice's record in a tab of its own, after the break-glass confirmation "
+                              "and a written reason (flagged for review)")
+            button.clicked.connect(functools.partial(open_alone, o))
             grid.addWidget(button, row, 3, Qt.AlignmentFlag.AlignTop)
     if opened.not_registered:
         names = ", ".join(p.name for p in opened.not_registered)
@@ -741,6 +751,13 @@ def _known_patient(window: MainWindow, number: str) -> PatientSummary | None:
     return next((p for p in patients if nhs.normalise(p.nhs_number or "") == number), None)
 
 
+def _registration(view: AllPracticesView, part: PracticeOpen) -> PatientSummary:
+    """The patient's registration at one practice, to open it alone through the window's normal path (the core
+    knows it from the search by NHS number, and decides on its own summary of it)."""
+    return replace(view.patient, practice_id=part.practice.id, local_id=part.local_id or "", address=None,
+                   registration=None, postcode=None)
+
+
 def _who(number: str, known: PatientSummary | None) -> str:
     shown = f"NHS No. {nhs.format_nhs_number(number)}"
     if known is None:
@@ -783,6 +800,7 @@ def _open(window: MainWindow, number: str, known: PatientSummary | None, reason:
     view = AllPracticesView(number, known)
     view.reason = reason
     view._reload = lambda: _load(window, view)
+    view.open_alone.connect(lambda part: window.open_patient(_registration(view, part)))
     window.records.add(view)
     _load(window, view)
     return view

@@ -12,7 +12,7 @@ from app.core.audit.model import Action, Outcome
 from app.core.model import SectionName
 from app.core.nhs_number import format_nhs_number
 from app.core.timeline import date_key
-from app.ui.access_dialogs import ReasonDialog
+from app.ui.access_dialogs import BreakGlassDialog, ReasonDialog
 from app.ui.main_window import MainWindow
 from app.ui.timeline_view import ALL_PRACTICES_ID, AllPracticesView, TimelineModel
 from tests.ui.test_access_dialogs import REASONS, journal, policy, policy_window  # noqa: F401 - a fixture
@@ -185,3 +185,25 @@ def test_a_reason_is_asked_once_for_every_practice(qtbot, policy_window, network
     reads = journal(win, actions=[Action.READ], patient_nhs_number=person.nhs_number)
     assert len(reads) == 2 and {e.purpose for e in reads} == {"Medicines reconciliation"}
     assert len({e.practice_id for e in reads}) == 2
+
+
+def test_a_restricted_registration_is_named_and_opens_alone_by_break_glass(qtbot, policy_window,  # noqa: F811
+                                                                          network) -> None:
+    person = shared(network, (network.practices[0].id, network.practices[3].id))
+    restricted = person.second[0]
+    win = policy_window(policy(restricted={restricted: [person.nhs_number]}))
+    search(qtbot, win, format_nhs_number(person.nhs_number))
+    win.open_all_practices(person.nhs_number)  # no reason needed for this role: no dialog
+    view = shown_view(qtbot, win, person.nhs_number)
+    assert win.access_dialog is None
+    [name] = names(network, restricted)
+    assert f"{name}: Refused under the access policy: This patient's record is restricted" in view.text()
+    assert {i for r in model_of(view).shown for i in r.practice_ids} == {person.first[0]}
+    [denied] = journal(win, actions=[Action.READ], practice_id=restricted, patient_nhs_number=person.nhs_number)
+    assert denied.outcome is Outcome.DENIED  # the attempt is journaled; nothing was asked of the practice
+    button = next(b for b in view.parts.findChildren(QPushButton) if b.text() == "Open by break-glass…")
+    with qtbot.waitSignal(win.access_dialog_opened, timeout=TIMEOUT_MS) as blocker:
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    dialog = blocker.args[0]
+    assert isinstance(dialog, BreakGlassDialog)
+    dialog.reject()
