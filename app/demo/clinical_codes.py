@@ -283,7 +283,7 @@ CHILDHOOD_SCHEDULE: tuple[tuple[str, int, int], ...] = (
 class ObservationDef:
     loinc: str
     loinc_display: str
-    unit: str
+    unit: str  # as shown (UCUM code in `ucum`)
     ucum: str
     category: str  # vital-signs | laboratory
     snomed: str | None = None
@@ -333,10 +333,10 @@ OBSERVATIONS: dict[str, ObservationDef] = {
     "haemoglobin": ObservationDef("718-7", "Hemoglobin [Mass/volume] in Blood", "g/L", "g/L", "laboratory",
                                   "1022431000000105", "Haemoglobin estimation", text="Haemoglobin",
                                   low=130, high=180, female_low=115, female_high=165),
-    "wbc": ObservationDef("6690-2", "Leukocytes [#/volume] in Blood by Automated count", "10*9/L", "10*9/L",
+    "wbc": ObservationDef("6690-2", "Leukocytes [#/volume] in Blood by Automated count", "×10⁹/L", "10*9/L",
                           "laboratory", "1022541000000102", "Total white blood count", decimals=1,
                           text="White cell count", low=4.0, high=11.0),
-    "platelets": ObservationDef("777-3", "Platelets [#/volume] in Blood by Automated count", "10*9/L", "10*9/L",
+    "platelets": ObservationDef("777-3", "Platelets [#/volume] in Blood by Automated count", "×10⁹/L", "10*9/L",
                                 "laboratory", "1022651000000100", "Platelet count", text="Platelets",
                                 low=150, high=400),
     "sodium": ObservationDef("2951-2", "Sodium [Moles/volume] in Serum or Plasma", "mmol/L", "mmol/L",
@@ -345,12 +345,12 @@ OBSERVATIONS: dict[str, ObservationDef] = {
     "potassium": ObservationDef("2823-3", "Potassium [Moles/volume] in Serum or Plasma", "mmol/L", "mmol/L",
                                 "laboratory", "1000651000000109", "Serum potassium level", decimals=1,
                                 text="Potassium", low=3.5, high=5.3),
-    "creatinine": ObservationDef("14682-9", "Creatinine [Moles/volume] in Serum or Plasma", "umol/L", "umol/L",
+    "creatinine": ObservationDef("14682-9", "Creatinine [Moles/volume] in Serum or Plasma", "µmol/L", "umol/L",
                                  "laboratory", "1000731000000107", "Serum creatinine level", text="Creatinine",
                                  low=59, high=104, female_low=45, female_high=84),
     "egfr": ObservationDef("62238-1", "Glomerular filtration rate/1.73 sq M.predicted [Volume Rate/Area] in "
                            "Serum, Plasma or Blood by Creatinine-based formula (CKD-EPI)",
-                           "mL/min/1.73m2", "mL/min/{1.73_m2}", "laboratory", "1011481000000105",
+                           "mL/min/1.73m²", "mL/min/{1.73_m2}", "laboratory", "1011481000000105",
                            "Estimated glomerular filtration rate using creatinine Chronic Kidney Disease "
                            "Epidemiology Collaboration equation per 1.73 square metres", text="eGFR", low=60),
 }

@@ -562,18 +562,18 @@ class _RecordBuilder:
             for day, share in self._series(5 + int(more.random() * 3) if watched else 1 + int(more.random() * 2),
                                            adult_years):
                 bmi = bmi_base + drift * share + more.uniform(-0.6, 0.6)
-                self._measure("height", day, height)
-                self._measure("weight", day, bmi * (height / 100) ** 2)
-                self._measure("bmi", day, bmi)
+                at = self._measure("height", day, height)["effectiveDateTime"]
+                self._measure("weight", day, bmi * (height / 100) ** 2, at)
+                self._measure("bmi", day, bmi, at)
         else:
             for _ in range(rng.randint(1, 3)):
                 day = self._obs_day(max(age, 0.05))
                 years = (day - self.born).days / 365.25
                 height = 50 + 25 * years if years < 1 else 75 + 6.2 * (years - 1)
                 weight = 3.4 + 6.5 * years if years < 1 else 10 + 2.7 * (years - 1)
-                self._measure("weight", day, weight * rng.uniform(0.9, 1.1))
+                at = self._measure("weight", day, weight * rng.uniform(0.9, 1.1))["effectiveDateTime"]
                 if years >= 0.5:
-                    self._measure("height", day, height * rng.uniform(0.96, 1.04))
+                    self._measure("height", day, height * rng.uniform(0.96, 1.04), at)
         self._laboratory(codes, onsets, monitoring)
         self.out["Observation"].sort(key=lambda o: o["effectiveDateTime"])
         self.out["DiagnosticReport"].sort(key=lambda r: r["effectiveDateTime"])
@@ -721,10 +721,14 @@ class _RecordBuilder:
         shown = round(value, d.decimals) if d.decimals else round(value)
         return {"value": shown, "unit": d.unit, "system": UCUM, "code": d.ucum}
 
-    def _measure(self, key: str, day: date, value: float) -> None:
+    def _measure(self, key: str, day: date, value: float, at: str | None = None) -> Resource:
+        """A measured value; `at` puts it at the same moment as another (height, weight and BMI in one sitting)."""
         obs = self._obs_base(key, day)
+        if at is not None:
+            obs["effectiveDateTime"] = at
         obs["valueQuantity"] = self._quantity(key, value)
         self.out["Observation"].append(obs)
+        return obs
 
     def _blood_pressure(self, day: date, systolic: int, diastolic: int) -> None:
         obs = self._obs_base("bp", day)
