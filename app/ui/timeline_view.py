@@ -268,6 +268,7 @@ class AllPracticesView(RecordView):
 
     shown = Signal(object)  # the view, once every part is on screen (or the error is)
     open_alone = Signal(object)  # PracticeOpen: a restricted registration, to open on its own by break-glass
+    nhs_copied = Signal(str)  # what to tell the user once the banner's Copy NHS No. has copied it
 
     def __init__(self, number: str, known: PatientSummary | None = None, parent: QWidget | None = None) -> None:
         self.nhs_number = nhs.normalise(number)
@@ -580,6 +581,8 @@ class AllPracticesView(RecordView):
         clipboard = QApplication.clipboard()
         if clipboard is not None:
             clipboard.setText(self.nhs_number)
+            self.nhs_copied.emit(f"Copied NHS number {nhs.format_nhs_number(self.nhs_number)} "
+                                 f"({display_name(self.patient)}).")
 
     def text(self) -> str:
         """What the tab says above the timeline, in reading order (for tests and screen-reader checks)."""
@@ -801,6 +804,7 @@ def _open(window: MainWindow, number: str, known: PatientSummary | None, reason:
     view.reason = reason
     view._reload = lambda: _load(window, view)
     view.open_alone.connect(lambda part: window.open_patient(_registration(view, part)))
+    view.nhs_copied.connect(lambda words: window.statusBar().showMessage(words, STATUS_MS))
     window.records.add(view)
     _load(window, view)
     return view

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import QModelIndex, QPoint, Qt
-from PySide6.QtWidgets import QAbstractButton, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QAbstractButton, QApplication, QLabel, QPushButton, QWidget
 
 from app.core.audit.model import Action, Outcome
 from app.core.model import SectionName
@@ -79,6 +79,9 @@ def test_every_practice_in_one_tab_with_differences_first_and_one_journal_entry_
     registered = "Registered at: " + ", ".join(names(network, first, second))
     assert registered in view.patient_banner.text()
     assert view.patient_banner.nhs_text == format_nhs_number(person.nhs_number)
+    assert view.patient_banner.copy_button is not None
+    qtbot.mouseClick(view.patient_banner.copy_button, Qt.MouseButton.LeftButton)
+    assert QApplication.clipboard().text() == person.nhs_number
     text = view.text()
     for name in names(network, first, second):
         assert f"{name}: Opened" in text
