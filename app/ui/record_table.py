@@ -6,7 +6,16 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QObject, QRect, QSize, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QStandardItem, QStandardItemModel, QWheelEvent
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QResizeEvent,
+    QStandardItem,
+    QStandardItemModel,
+    QWheelEvent,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -22,6 +31,8 @@ from app.ui.record_rows import Row, TableSpec
 
 WRAP_ROWS_UP_TO = 300  # sizing rows to wrapped text costs time; very long tables elide instead
 ROWS_PER_STEP = 300  # "Show all" puts a long table's rows in over several steps
+FIT_SHARE = 0.68  # the fitted columns (date, value, flag, ...) take at most this share of a narrow table's width
+MIN_COLUMN = 56  # nor is one squeezed below this
 
 _DISPLAY = Qt.ItemDataRole.DisplayRole
 _TOOLTIP = Qt.ItemDataRole.ToolTipRole
@@ -141,18 +152,18 @@ class FitTable(QTableView):
         self._fit_again = False
         self._text_margin = 0
         self._grid = 0
-        self._widths: list[tuple[float, ...]] = []  # per row: the wrapping columns' text on one line (0: empty)
-        self._breaks: list[tuple[bool, ...]] = []  # per row: the wrapping columns' text has a line break
+        self._widths: list[tuple[float, ...]] = []  # per row: each cell's text on one line (0: empty; a span: one)
+        self._breaks: list[tuple[bool, ...]] = []  # per row: each cell's text has a line break
         self._line_height = 0  # a row of one-line text
         self._heights: dict[tuple[int, int, int], int] = {}  # (row, column, width) -> cell height
         self._column_widths: dict[int, int] = {}  # every column's width, as sectionResized tells them
+        self._natural: dict[int, int] = {}  # the fitted columns' widths for their widest text
         self._spans: set[int] = set()  # rows whose second cell runs to the last column
         # The heading's height, measured once the style sheet applies (fit_to_contents). Asking the header
         # each time costs milliseconds whenever the record moves to another pane: moving re-polishes every
         # widget of the record, which drops the header's own cached size, and the layout asks every table.
         self._header_height: int | None = None
-        if wrap:
-            self.horizontalHeader().sectionResized.connect(self._column_resized)
+        self.horizontalHeader().sectionResized.connect(self._column_resized)
 
     def row_count(self) -> int:
         model = self.model()
@@ -190,37 +201,63 @@ class FitTable(QTableView):
         self._header_height = header.sizeHint().height()
         rows = model.rows
         alert_column = self.spec.alert_column
+        columns = range(len(self.spec.headers))
+
+        def width(row: Row, column: int) -> float:
+            text = row.cells[column]
+            if not text:
+                return 0.0
+            heavy = row.bold or (row.alert > 1 and column == alert_column)
+            return (bold if heavy else metrics).horizontalAdvance(text)
+
+        self._spans = {n for n, row in enumerate(rows) if row.span}
+        self._widths = [tuple(width(row, c) for c in columns) for row in rows]  # a span: its text in column 1
+        self._breaks = [tuple("\n" in text or "\u2028" in text for text in row.cells) for row in rows]
         for column in self.spec.fit:
-            widest = 0.0
-            for row in rows:
-                text = row.cells[column]
-                if not text or (row.span and column > 1):
-                    continue
-                heavy = row.bold or (row.alert > 1 and column == alert_column)
-                widest = max(widest, (bold if heavy else metrics).horizontalAdvance(text))
+            widest = max((widths[column] for n, widths in enumerate(self._widths) if n not in self._spans or
+                          column == 0), default=0.0)
             contents = math.ceil(widest) + self._text_margin + self._grid if widest else 0
-            header.resizeSection(column, max(contents, header.sectionSizeHint(column) if self.spec.headings else 0))
-        for column in range(2, len(self.spec.headers)):  # a column with nothing in it (no status to say) takes no room
+            self._natural[column] = max(contents, header.sectionSizeHint(column) if self.spec.headings else 0)
+            header.resizeSection(column, self._natural[column])
+        for column in columns[2:]:  # a column with nothing in it (no status to say) takes no room
             if not any(row.cells[column] for row in rows if not row.span):
                 self.setColumnHidden(column, True)
-        self._spans = {n for n, row in enumerate(rows) if row.span}
-        if self._wrap and rows:
-            wrap = self.spec.wrap
-            self._widths = [(((bold if row.bold else metrics).horizontalAdvance(row.cells[1]),) if row.span else
-                             tuple(metrics.horizontalAdvance(row.cells[c]) if row.cells[c] else 0.0 for c in wrap))
-                            for row in rows]
-            self._breaks = [(("\n" in row.cells[1] or "\u2028" in row.cells[1]),) if row.span else
-                            tuple("\n" in row.cells[c] or "\u2028" in row.cells[c] for c in wrap) for row in rows]
-            self._line_height = self.verticalHeader().sectionSizeHint(0)
-            plain = next(((r, i) for r, (texts, breaks) in enumerate(zip(self._widths, self._breaks, strict=True))
-                          if r not in self._spans for i in range(len(wrap)) if texts[i] and not breaks[i]), None)
-            if plain is not None and plain[0] < model.rowCount():  # one line of text, in a column wide enough
-                plain_row, i = plain
-                self._line_height = max(self._line_height, self._cell_height(plain_row, wrap[i], 1 << 20))
-            self._column_widths = {c: self.columnWidth(c) for c in range(len(self.spec.headers))}
+        self._line_height = self.verticalHeader().sectionSizeHint(0)
+        plain = next(((r, c) for r, (texts, breaks) in enumerate(zip(self._widths, self._breaks, strict=True))
+                      if r not in self._spans and r < model.rowCount()
+                      for c in columns if texts[c] and not breaks[c]), None)
+        if plain is not None:  # one line of text: its height in a column wide enough, as Qt measures it
+            self._line_height = max(self._line_height, self._cell_height(plain[0], plain[1], 1 << 20))
+        self._column_widths = {c: self.columnWidth(c) for c in columns}
         self._fitted = True
         self._apply_spans(0)
+        self._share(self.viewport().width())
         self._fit_rows()
+
+    def _share(self, width: int) -> None:
+        """The fitted columns as wide as their text while that leaves the rest (the description) room; in a
+        narrow pane they share FIT_SHARE of the width and wrap, so no table scrolls sideways."""
+        if not self._fitted or width <= 0:
+            return
+        fitted = [c for c in self.spec.fit if not self.isColumnHidden(c)]
+        widths = {c: self._natural[c] for c in fitted}
+        limit = int(width * FIT_SHARE)
+        if sum(widths.values()) > limit:
+            squeezed = sorted((c for c in fitted if c != 0), key=lambda c: widths[c])  # the date keeps its width
+            room = max(limit - widths.get(0, 0), MIN_COLUMN * len(squeezed))
+            for n, column in enumerate(squeezed):  # the narrow ones keep their width, the widest share what is left
+                level = room // (len(squeezed) - n)
+                widths[column] = max(MIN_COLUMN, min(widths[column], level))
+                room -= widths[column]
+        header = self.horizontalHeader()
+        for column, size in widths.items():
+            if header.sectionSize(column) != size:
+                header.resizeSection(column, size)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self._share(self.viewport().width())
 
     def _apply_spans(self, start: int) -> None:
         last = len(self.spec.headers) - 1
@@ -242,7 +279,7 @@ class FitTable(QTableView):
                 self._fit_rows()
 
     def _fit_rows(self) -> None:
-        if not self._widths:
+        if not self._wrap or not self._widths:
             return
         if self._fitting:  # resizing a row made the columns change width: the outer call fits again
             self._fit_again = True
@@ -258,22 +295,25 @@ class FitTable(QTableView):
             self._fitting = False
 
     def _fit_rows_once(self) -> None:
-        wrap = self.spec.wrap
-        widths = [self._column_widths[c] for c in wrap]
-        room = [w - self._text_margin - 2 for w in widths]  # 2 px spare for rounding
-        span_width = sum(self._column_widths[c] for c in range(1, len(self.spec.headers))
-                         if not self.isColumnHidden(c))
+        """Each row as tall as its tallest cell: only a cell wider than its column (or a spanning row wider than
+        its span) is measured; the rest are one line high."""
+        shown = [c for c in range(len(self.spec.headers)) if not self.isColumnHidden(c)]
+        widths = self._column_widths
+        span_width = sum(widths[c] for c in shown if c >= 1)
+        spare = self._text_margin + 2  # 2 px spare for rounding
         header = self.verticalHeader()
         for row in range(self.row_count()):
             texts, breaks = self._widths[row], self._breaks[row]
             height = self._line_height
             if row in self._spans:
-                if texts[0] and (breaks[0] or texts[0] > span_width - self._text_margin - 2):
+                if texts[1] and (breaks[1] or texts[1] > span_width - spare):
                     height = max(height, self._cell_height(row, 1, span_width))
+                if texts[0] and (breaks[0] or texts[0] > widths[0] - spare):
+                    height = max(height, self._cell_height(row, 0, widths[0]))
             else:
-                for i, column in enumerate(wrap):
-                    if texts[i] and (breaks[i] or texts[i] > room[i]):
-                        height = max(height, self._cell_height(row, column, widths[i]))
+                for column in shown:
+                    if texts[column] and (breaks[column] or texts[column] > widths[column] - spare):
+                        height = max(height, self._cell_height(row, column, widths[column]))
             if header.sectionSize(row) != height:
                 header.resizeSection(row, height)
 

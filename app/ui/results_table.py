@@ -38,13 +38,18 @@ def results_group(title: str, entries: tuple[Entry, ...] | list[Entry]) -> Group
         heads = [e for e in members if e.resource_type == "DiagnosticReport"]  # the report itself: its heading
         values = [e for e in members if e.resource_type != "DiagnosticReport"]
         when = max((e.when or "" for e in (heads or members)), default="")
-        rows = [Row((format_partial_date(when), _heading(members[0].report or "", heads), "", "", ""), span=True,
+        rows = [Row((_day(when), _heading(members[0].report or "", heads), "", "", ""), span=True,
                     bold=True)]
         for entry in values:
             rows.extend(_result_rows(entry, under_report=True))
         blocks.append((when, rows))
     blocks.sort(key=lambda block: block[0], reverse=True)
     return group_of("observations", title, RESULTS_TABLE, [rows for _, rows in blocks], "results")
+
+
+def _day(when: str | None) -> str:
+    """A result's date without its time (the column stays narrow enough for the values beside it)."""
+    return format_partial_date((when or "")[:10])
 
 
 def _heading(title: str, heads: list[Entry]) -> str:
@@ -60,7 +65,7 @@ def _heading(title: str, heads: list[Entry]) -> str:
 
 
 def _result_rows(entry: Entry, under_report: bool = False) -> list[Row]:
-    date = "" if under_report else format_partial_date(entry.when)
+    date = "" if under_report else _day(entry.when)
     indent = INDENT if under_report else ""
     status = status_words("observations", entry.status)
     name = f"{entry.text} ({status.lower()})" if status else entry.text

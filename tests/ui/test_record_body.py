@@ -182,3 +182,30 @@ def test_retry_asks_for_the_one_section_and_shows_it_in_place(qtbot, host) -> No
     assert view.record.sections[SectionName.MEDICATIONS].status == "loaded"
     order = [view.sections[name] for name in BODY_ORDER]
     qtbot.waitUntil(lambda: all(a.y() < b.y() for a, b in itertools.pairwise(order)), timeout=2000)
+
+
+@pytest.mark.parametrize("width", [1300, 660, 460])
+def test_no_table_scrolls_sideways_and_the_description_keeps_its_room(qtbot, host, width: int) -> None:
+    """Narrow (a third of a laptop screen), the fitted columns (date, value, flag, range) share the width and wrap
+    rather than push the test's name out of sight or make the table scroll sideways; wide, they fit their text."""
+    host.resize(width, 700)
+    view = shown(qtbot, host, sample_record())
+    tables = [table for block in view.sections.values() for table in block.tables]
+
+    def misfits() -> list[tuple[str, int, int]]:
+        found = []
+        for table in tables:
+            used = sum(table.columnWidth(c) for c in range(table.model().columnCount()) if not table.isColumnHidden(c))
+            if used > table.viewport().width() + 1 or table.horizontalScrollBar().isVisible():
+                found.append((table.accessibleName(), used, table.viewport().width()))
+            if table.columnWidth(1) < table.viewport().width() * 0.25:
+                found.append((table.accessibleName() + " description", table.columnWidth(1), table.viewport().width()))
+        return found
+
+    qtbot.waitUntil(lambda: not misfits(), timeout=3000)
+    results = view.sections[SectionName.OBSERVATIONS].table
+    value = next(r for r in range(results.row_count()) if results.model().index(r, 2).data() == "61 mmol/mol")
+    if width >= 1300:  # room enough: one line each, the fitted columns as wide as their text
+        assert results.rowHeight(value) == results.rowHeight(0)
+    else:
+        assert results.rowHeight(value) >= results.rowHeight(0)
