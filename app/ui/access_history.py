@@ -25,7 +25,17 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QDate, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QHideEvent, QKeyEvent, QKeySequence, QResizeEvent, QShortcut, QShowEvent
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFontMetrics,
+    QHideEvent,
+    QKeyEvent,
+    QKeySequence,
+    QResizeEvent,
+    QShortcut,
+    QShowEvent,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -85,6 +95,7 @@ LISTED_ACTIONS = tuple(a.value for a in Action if a is not Action.REVIEW)
 #: the widest a column is fitted to its text (the reason column takes what is left; drag to widen any)
 MAX_WIDTHS = {TIME: 170, USER: 140, ROLE: 110, ACTION: 150, PATIENT: 280, PRACTICE: 200, SECTIONS: 380,
               OUTCOME: 130, FLAG: 300}
+REASON_MIN = 180  # the reason column's width before it takes what is left
 FIT_ROWS = 60  # rows measured when fitting the columns: those on screen first, not all of them
 NO_DATE = QDate(2000, 1, 1)
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -659,18 +670,20 @@ class AccessHistoryWindow(QWidget):
 
     def _fit_columns(self, rows: list[HistoryRow]) -> None:
         """Each column as wide as its heading and the text of the rows first on screen (up to MAX_WIDTHS): measured
-        on FIT_ROWS rows, never on every row. The reason column takes the rest (at least its heading's width:
-        the widest columns give way for it). Cut text ends in "…" and reads whole in its tooltip."""
+        on FIT_ROWS rows, never on every row. The reason column takes the rest (at least REASON_MIN; the widest
+        columns give way for it, the patient's last). Cut text ends in "…" and reads whole in its tooltip."""
         metrics = self.table.fontMetrics()
-        bold = self.table.horizontalHeader().fontMetrics()
-        pad = 16
         wanted = {}
         for column in range(len(COLUMNS)):
-            heading = bold.horizontalAdvance(COLUMNS[column]) + 26  # and the sort arrow
             text = max((metrics.horizontalAdvance(r.cells[column]) for r in rows), default=0)
-            wanted[column] = min(max(text + pad, heading), MAX_WIDTHS.get(column, 10_000))
+            wanted[column] = min(max(text + 16, self._heading_width(column)), MAX_WIDTHS.get(column, REASON_MIN))
         self._wanted_widths = wanted
         self._apply_widths()
+
+    def _heading_width(self, column: int) -> int:
+        bold = self.table.horizontalHeader().font()
+        bold.setBold(True)  # the style sheet's headings are bold
+        return QFontMetrics(bold).horizontalAdvance(COLUMNS[column]) + 28  # and the sort arrow
 
     def _apply_widths(self) -> None:
         wanted = dict(self._wanted_widths)
@@ -678,16 +691,14 @@ class AccessHistoryWindow(QWidget):
             return
         reason = wanted.pop(REASON)
         spare = self.table.viewport().width() - sum(wanted.values()) - reason
-        for column in (SECTIONS, PATIENT, FLAG):  # too wide: the widest give way, down to their heading's width
-            if spare >= 0:
+        for column, floor in ((SECTIONS, 200), (FLAG, 120), (PRACTICE, 120), (PATIENT, 220)):
+            if spare >= 0:  # too wide: these give way, down to their heading's width (and `floor`)
                 break
-            floor = self.table.horizontalHeader().fontMetrics().horizontalAdvance(COLUMNS[column]) + 26
-            give = min(-spare, max(wanted[column] - max(floor, 120), 0))
+            give = min(-spare, max(wanted[column] - max(floor, self._heading_width(column)), 0))
             wanted[column] -= give
             spare += give
         for column, width in wanted.items():
             self.table.setColumnWidth(column, width)
-        self.table.horizontalHeader().setMinimumSectionSize(48)
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
