@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QApplication,
     QFrame,
     QGraphicsItem,
+    QGraphicsView,
     QGridLayout,
     QHBoxLayout,
     QLabel,
@@ -343,6 +344,9 @@ class TrendChart(QFrame):
         self.plot = _view_class()(background="w")
         self.plot.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.plot.setFrameShape(QFrame.Shape.NoFrame)
+        # No background cache: pyqtgraph keeps a pixmap of the whole view for its (plain white) background,
+        # ~240 KB a chart, most of what a chart costs.
+        self.plot.setCacheMode(QGraphicsView.CacheModeFlag.CacheNone)
         self.plot.setAccessibleName(f"{trend.title} chart")
         grid = pg.GraphicsLayout()
         grid.setContentsMargins(0, 4, 6, 0)
