@@ -41,6 +41,7 @@ BODY_TITLES: dict[SectionName, str] = {
 
 NONE_RECORDED = "None recorded"
 NO_ALLERGIES = "No allergies recorded"
+NO_CURRENT_MEDICATION = "No current medication recorded"
 
 #: how many entries a group shows before "Show all N" (the rest wait until asked for)
 SHOW_FIRST: dict[str, int] = {"allergies": 6, ACTIVE: 6, PAST: 6, REPEAT: 12, ACUTE: 8, CURRENT: 12,
@@ -141,6 +142,9 @@ def groups_for(section: Section, notes: bool = True) -> list[Group]:
                            [[_entry_row(name, e)] for e in by_group[key]], "medicines")
                   for key in (REPEAT, ACUTE, CURRENT) if by_group.get(key)]
         if by_group.get(PAST):
+            if not groups:  # only past medicines: say there is nothing current, rather than show a fold alone
+                groups.append(group_of(CURRENT, GROUP_TITLES[("medications", CURRENT)], MEDICATION_TABLE, [],
+                                       "medicines", empty_text=NO_CURRENT_MEDICATION))
             groups.append(group_of("past-medication", GROUP_TITLES[("medications", PAST)], MEDICATION_TABLE,
                                    [[_entry_row(name, e)] for e in by_group[PAST]], "medicines", collapsed=True))
         return groups or [group_of(CURRENT, BODY_TITLES[name], MEDICATION_TABLE, [], "medicines")]

@@ -49,6 +49,7 @@ class GroupBlock(QWidget):
         self.table: FitTable | None = None
         self.show_all_button: QPushButton | None = None
         self.toggle: QToolButton | None = None
+        self.message = ""  # what stands for the table when the group is empty
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(3)

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QLabel, QWidget
 
 from app.core.model import Entry, Section, SectionName
 from app.ui import style
-from app.ui.record_rows import BODY_ORDER, NO_ALLERGIES, NONE_RECORDED, SHOW_FIRST
+from app.ui.record_rows import BODY_ORDER, NO_ALLERGIES, NO_CURRENT_MEDICATION, NONE_RECORDED, SHOW_FIRST
 from app.ui.record_sections import NOT_PROVIDED, WITHHELD_FOR_ROLE, WITHHELD_FOR_STUDY
 from app.ui.record_view import RecordView
 from tests.ui.record_samples import PRACTICE, patient, sample_record, sections
@@ -209,3 +209,13 @@ def test_no_table_scrolls_sideways_and_the_description_keeps_its_room(qtbot, hos
         assert results.rowHeight(value) == results.rowHeight(0)
     else:
         assert results.rowHeight(value) >= results.rowHeight(0)
+
+
+def test_only_past_medication_says_there_is_none_current(qtbot, host) -> None:
+    parts = sections()
+    stopped = [e for e in parts[SectionName.MEDICATIONS].entries if e.group == "past"]
+    parts[SectionName.MEDICATIONS] = Section.loaded(SectionName.MEDICATIONS, stopped)
+    view = shown(qtbot, host, dataclasses.replace(sample_record(), sections=parts))
+    groups = view.sections[SectionName.MEDICATIONS].groups
+    assert [g.group.title for g in groups] == ["Current medication", "Past medication"]
+    assert groups[0].message == NO_CURRENT_MEDICATION and groups[1].toggle is not None
