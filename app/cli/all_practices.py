@@ -173,7 +173,7 @@ def render_all_practices(opened: AllPractices, timeline: Timeline) -> str:
     elif not timeline.differences:
         lines.append(f"   None: {' and '.join(compared)} agree on allergies, repeat medication and problems.")
     for d in timeline.differences:
-        lines.append(f"   {'!' if d.kind == 'not-compared' else '*'} {d.text}")
+        lines.append(f"   {'!' if d.kind in ('not-compared', 'partial') else '*'} {d.text}")
 
     lines += ["", "== Timeline, newest first (letters: the practices above; an entry the same at several "
               "practices is one line) =="]

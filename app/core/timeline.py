@@ -26,7 +26,9 @@ from app.core import nhs_number
 from app.core.display import status_words
 from app.core.model import SECTION_TITLES, Coding, Entry, PatientRecord, Practice, Section, SectionName
 
-DifferenceKind = Literal["not-compared", "allergy", "medication", "problem"]
+#: "not-compared": a practice's section could not be compared at all; "partial": it was, but the practice says
+#: it is incomplete (items withheld, a record transfer under way), so an absence there may not be real
+DifferenceKind = Literal["not-compared", "partial", "allergy", "medication", "problem"]
 
 #: the sections the differences compare, in the order a reconciliation reads them
 COMPARED_SECTIONS = (SectionName.ALLERGIES, SectionName.MEDICATIONS, SectionName.PROBLEMS)
@@ -83,7 +85,7 @@ class Timeline:
 
     @property
     def disagreements(self) -> tuple[Difference, ...]:
-        return tuple(d for d in self.differences if d.kind != "not-compared")
+        return tuple(d for d in self.differences if d.kind not in ("not-compared", "partial"))
 
 
 class MixedPatientsError(ValueError):
@@ -284,10 +286,14 @@ def differences(records: Records) -> list[Difference]:
         comparable[name] = []
         for index, (_, record) in enumerate(records):
             why = _uncomparable(record.sections.get(name))
+            title = SECTION_TITLES[name]
             if why is None:
                 comparable[name].append(index)
+                found += [Difference("partial", title, f"{title} at {marks[index].name} may be incomplete: {said} "
+                                     "Something not recorded there may only be withheld.",
+                                     ((marks[index].id, "may be incomplete"),), name)
+                          for said in _section_warnings(record, name)]
                 continue
-            title = SECTION_TITLES[name]
             found.append(Difference(
                 "not-compared", title, f"{title} at {marks[index].name} could not be compared: {why}. This does "
                 "not mean none are recorded there.", ((marks[index].id, "could not be compared"),), name))
@@ -295,6 +301,13 @@ def differences(records: Records) -> list[Difference]:
     found += _medication_differences(records, marks, comparable[SectionName.MEDICATIONS])
     found += _problem_differences(records, marks, comparable[SectionName.PROBLEMS])
     return found
+
+
+def _section_warnings(record: PatientRecord, name: SectionName) -> list[str]:
+    """What the practice said of this section ("Allergies and adverse reactions: items excluded due to
+    confidentiality …", as the adapters write a section's warning), without the title."""
+    prefix = f"{SECTION_TITLES[name]}: "
+    return [w[len(prefix):].strip() for w in record.warnings if w.startswith(prefix)]
 
 
 def _entries(records: Records, name: SectionName, indexes: list[int]) -> list[list[Entry]]:

@@ -71,12 +71,13 @@ EVERY_PRACTICE = "Every practice"
 _KIND_FILTERS = (SectionName.MEDICATIONS, SectionName.ALLERGIES, SectionName.PROBLEMS, SectionName.ENCOUNTERS,
                  SectionName.OBSERVATIONS, SectionName.IMMUNISATIONS)
 _DIFFERENCE_WORDS = {"allergy": "Allergy", "medication": "Medication", "problem": "Problem",
-                     "not-compared": "Not compared"}
+                     "not-compared": "Not compared", "partial": "May be incomplete"}
 
 _STYLE = (f"QFrame#practiceParts, QFrame#differences {{ background: {style.CARD}; border: 1px solid {style.BORDER}; }}"
           f"QLabel#differenceItem {{ border: none; border-left: 5px solid {style.BLUE}; padding: 2px 6px; }}"
           f"QLabel#differenceItem[kind=\"allergy\"] {{ border-left-color: {style.ERROR}; }}"
-          f"QLabel#differenceItem[kind=\"not-compared\"] {{ background: {style.WARNING_BG}; "
+          f"QLabel#differenceItem[kind=\"not-compared\"], QLabel#differenceItem[kind=\"partial\"] "
+          f"{{ background: {style.WARNING_BG}; "
           f"border-left-color: {style.WARNING_BORDER}; }}"
           f"QLabel#partStatus[status=\"failed\"], QLabel#partStatus[status=\"denied\"] {{ color: {style.ERROR}; "
           "font-weight: 600; }")
@@ -627,7 +628,7 @@ def _plain(html: str) -> str:
 
 
 def _difference_html(d: Difference) -> str:
-    marker = "⚠ " if d.kind in ("allergy", "not-compared") else ""
+    marker = "⚠ " if d.kind in ("allergy", "not-compared", "partial") else ""
     return f"<b>{marker}{_DIFFERENCE_WORDS[d.kind]}</b>&nbsp; {_escape(d.text)}"
 
 

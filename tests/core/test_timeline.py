@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime
 
 import pytest
@@ -210,3 +211,16 @@ def test_a_row_says_its_status_in_clinical_words() -> None:
     a = record(RIVERSIDE, medications=[med("Omeprazole 20mg", group=None, status="stopped", when="2024")])
     [item] = build_timeline([(RIVERSIDE, a)]).items
     assert item_words(item) == "Omeprazole 20mg · Stopped"
+
+
+def test_a_section_the_practice_says_is_partial_is_named_before_the_differences() -> None:
+    a = record(RIVERSIDE, problems=[Entry("Asthma", status="active")], allergies=[Entry("Latex", status="active")])
+    b = record(OAKWOOD, problems=[Entry("Asthma", status="resolved")])
+    b = dataclasses.replace(b, warnings=("Allergies and adverse reactions: items excluded due to confidentiality "
+                                         "and/or patient preferences.",))
+    timeline = build_timeline([(RIVERSIDE, a), (OAKWOOD, b)])
+    assert [d.kind for d in timeline.differences] == ["partial", "allergy", "problem"]
+    assert timeline.differences[0].text == (
+        "Allergies and adverse reactions at Oakwood Medical Centre may be incomplete: items excluded due to "
+        "confidentiality and/or patient preferences. Something not recorded there may only be withheld.")
+    assert [d.kind for d in timeline.disagreements] == ["allergy", "problem"]
