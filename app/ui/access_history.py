@@ -100,6 +100,10 @@ FIT_ROWS = 60  # rows measured when fitting the columns: those on screen first, 
 NO_DATE = QDate(2000, 1, 1)
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ENTRY_ROLE = Qt.ItemDataRole.UserRole + 2
+DISPLAY, ACCESSIBLE, TOOLTIP, FOREGROUND = (int(r) for r in (
+    Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole, Qt.ItemDataRole.ToolTipRole,
+    Qt.ItemDataRole.ForegroundRole))
+ANSWERED_ROLES = frozenset({DISPLAY, ACCESSIBLE, TOOLTIP, FOREGROUND, int(SORT_ROLE), int(ENTRY_ROLE)})
 
 
 # --- reading: a page at a time on the core's loop; rows made on the GUI thread ---------------------------
@@ -245,22 +249,22 @@ class HistoryModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(COLUMNS)
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole or role == Qt.ItemDataRole.AccessibleTextRole:
-            return self.rows[index.row()].cells[index.column()] if index.isValid() else None
-        if not index.isValid():
+        # Called for every role of every cell painted (seven a cell): the roles answered are picked first.
+        if role not in ANSWERED_ROLES or not index.isValid():
             return None
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return self.rows[index.row()].tips[index.column()] or None
-        if role == Qt.ItemDataRole.ForegroundRole:
-            row, column = self.rows[index.row()], index.column()
+        row = self.rows[index.row()]
+        if role in (DISPLAY, ACCESSIBLE):
+            return row.cells[index.column()]
+        if role == TOOLTIP:
+            return row.tips[index.column()] or None
+        if role == FOREGROUND:
+            column = index.column()
             if (row.failed and column == OUTCOME) or (column == FLAG and row.unreviewed):
                 return self._failed_brush
             return None
         if role == SORT_ROLE:
-            return self.rows[index.row()].sort_keys[index.column()]
-        if role == ENTRY_ROLE:
-            return self.rows[index.row()].entry
-        return None
+            return row.sort_keys[index.column()]
+        return row.entry  # ENTRY_ROLE
 
     def headerData(self, section: int, orientation: Qt.Orientation,  # noqa: N802
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
