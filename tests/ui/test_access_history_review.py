@@ -9,8 +9,9 @@ from PySide6.QtCore import Qt
 from app.core.audit.model import Action, is_flagged
 from app.core.nhs_number import format_nhs_number
 from app.ui import access_history
-from app.ui.access_history import ACTION, FLAG, PRACTICE, ROLE, SECTIONS, USER, AccessHistoryWindow
+from app.ui.access_history import ACTION, FLAG, PATIENT, PRACTICE, ROLE, SECTIONS, USER, AccessHistoryWindow
 from app.ui.history_rows import sort_rows
+from tests.core.test_research_view import a_plain_patient, criteria_for, expected_pseudonym, fhir_server, leaks
 from tests.ui.test_access_dialogs import (  # noqa: F401 - policy_window is a fixture
     BREAK_GLASS_REASON,
     TIMEOUT_MS,
@@ -27,7 +28,8 @@ from tests.ui.test_access_dialogs import (  # noqa: F401 - policy_window is a fi
     tick,
 )
 from tests.ui.test_access_history import open_history, show
-from tests.ui.test_window import search
+from tests.ui.test_research import model_texts, research_window  # noqa: F401 - research_window is a fixture
+from tests.ui.test_window import open_from_results, search
 
 NOTE = "Confirmed with the clinician: collapsed at the hub; no further action"
 
@@ -139,3 +141,21 @@ def test_rows_read_a_page_at_a_time_are_all_there_once_and_stay_sorted(qtbot, wi
     rows = show(qtbot, history)
     assert sum(len(r.all_entries()) for r in rows) <= 10
     assert "the newest 10 matching journal entries" in history.count_line.text()
+
+
+def test_the_research_view_history_names_the_pseudonym_and_nothing_identifying(qtbot, research_window,  # noqa: F811
+                                                                               network) -> None:
+    win = research_window
+    server = fhir_server(network)
+    p = a_plain_patient(server)
+    outcome = search(qtbot, win, criteria_for(server, p))
+    summary = next(s for s in outcome.patients if s.pseudonym == expected_pseudonym(p))
+    open_from_results(qtbot, win, summary)
+    activate(qtbot, win)
+    history = open_history(qtbot, win)
+    [read] = [r for r in range(history.model.rowCount()) if history.model.rows[r].kind == "access"]
+    assert history.model.index(read, PATIENT).data() == f"Research participant {summary.pseudonym}"
+    [searched] = [r for r in history.model.rows if r.kind == "search"]
+    assert searched.cells[SECTIONS].startswith("Search for condition ")
+    texts = "\n".join(model_texts(history.model))
+    assert leaks(texts, p) == [] and p.family.upper() not in texts
