@@ -268,7 +268,7 @@ class AllPracticesView(RecordView):
     (the banner here speaks for several practices and lives in `patient_banner`)."""
 
     shown = Signal(object)  # the view, once every part is on screen (or the error is)
-    open_alone = Signal(object)  # PracticeOpen: a restricted registration, to open on its own by break-glass
+    open_alone = Signal(object)  # PracticeOpen: one practice's registration, to open in a tab of its own
     nhs_copied = Signal(str)  # what to tell the user once the banner's Copy NHS No. has copied it
 
     def __init__(self, number: str, known: PatientSummary | None = None, parent: QWidget | None = None) -> None:
@@ -550,7 +550,21 @@ class AllPracticesView(RecordView):
         """The timeline table itself, in a step of its own (after its heading and filters)."""
         self.table = timeline_table(prepared.rows)
         self.table.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.table.setToolTip("Enter or double-click: open that practice's record in a tab of its own")
+        self.table.activated.connect(self._row_activated)
         self._timeline_layout.addWidget(self.table, 1)
+
+    def _row_activated(self, index: QModelIndex) -> None:
+        """Enter or double-click on a row: the record of the row's (first) practice, in its own tab (the window's
+        normal path: the policy, the journal)."""
+        prepared, table = self.prepared, self.table
+        model = table.model() if table is not None else None
+        if prepared is None or not isinstance(model, TimelineModel) or not index.isValid():
+            return
+        practice_id = model.shown[index.row()].practice_ids[0]
+        part = next((o for o in prepared.opened.opened if o.practice.id == practice_id and o.local_id), None)
+        if part is not None:
+            self.open_alone.emit(part)
 
     def show_difference(self, index: int) -> None:
         """Only the timeline rows of one difference's item (its history at every practice)."""

@@ -122,6 +122,15 @@ def test_every_practice_in_one_tab_with_differences_first_and_one_journal_entry_
                and not w.accessibleName().strip()]
     assert unnamed == [], "every control of the tab has an accessible name"
 
+    # Enter on a row opens that practice's record in a tab of its own (the window's normal path)
+    only_second = next(r for r, shown in enumerate(model.shown) if shown.practice_ids == (second,))
+    view.table.setCurrentIndex(model.index(only_second, 0))
+    with qtbot.waitSignal(window.record_finished, timeout=TIMEOUT_MS) as blocker:
+        view.table.activated.emit(model.index(only_second, 0))
+    single = blocker.args[0]
+    assert single is not view and single.key == (second, person.second[1]) and single.state == "loaded"
+    window.records.focus_view(view)
+
     # opening it again brings the same tab forward; the filters narrow the timeline
     assert window.open_all_practices(person.nhs_number) is view
     assert view.kind_filter is not None and view.practice_filter is not None
