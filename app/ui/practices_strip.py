@@ -1,9 +1,9 @@
 """The practices panel folded to one line while every practice is well: "● ● ● ● ●  5 practices online".
 
-When all practices are online the panel's rows say nothing a clinician needs, so the dock goes and a strip
-at the top of the window stands for it (its width goes to the records). A practice that fails, goes offline
-or needs a sign-in unfolds the panel, so its reason and its Retry button are in view; clicking the strip
-unfolds it too, and then it stays until closed.
+While the practices are online (or still connecting) the panel's rows say nothing a clinician needs, so the
+dock goes and a strip in the search row stands for it (its width goes to the records). A practice that fails,
+drops (offline, retrying) or needs a sign-in unfolds the panel, so its reason and its Retry button are in
+view; clicking the strip unfolds it too, and then it stays until closed.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from app.ui.practices_panel import PracticesPanel, state_text
 
 DOT = 12
 GAP = 5
+#: states that unfold the panel: something is wrong that the user may act on (Retry, Sign in again)
+NEEDS_ATTENTION = frozenset({PracticeStatus.FAILED, PracticeStatus.RETRYING, PracticeStatus.SIGN_IN_NEEDED})
 
 
 def dots_icon(colours: list[str], ring: list[str | None] | None = None) -> QIcon:
@@ -71,15 +73,19 @@ class PracticesStrip(QWidget):
         rows = list(panel.rows.values())
         total = len(rows)
         online = panel.online_count()
+        connecting = sum(1 for r in rows if r.state.status is PracticeStatus.CONNECTING)
         text = f"{total} practices online" if online == total else f"{online} of {total} practices online"
         if total == 1:
             text = "1 practice online" if online else "The practice is not online"
-        rings = [None if r.state.status is PracticeStatus.ONLINE else style.ERROR for r in rows]
+        if connecting:
+            text = f"Connecting to {connecting} of {total} practices…"
+        troubled = [r.state.status in NEEDS_ATTENTION for r in rows]
+        rings = [style.ERROR if bad else None for bad in troubled]
         icon = dots_icon([r.practice.colour for r in rows], rings)
         self.button.setIcon(icon)
         self.button.setIconSize(icon.availableSizes()[0] if icon.availableSizes() else QSize(DOT, DOT))
         self.button.setText(text)
-        self.button.setStyleSheet("" if online == total else f"color: {style.ERROR}; font-weight: 600;")
+        self.button.setStyleSheet(f"color: {style.ERROR}; font-weight: 600;" if any(troubled) else "")
         lines = [f"{r.practice.name}: {state_text(r.state)}" for r in rows]
         self.button.setToolTip("\n".join(lines) + "\n\nClick to show the practices panel (Ctrl+Shift+P).")
         self.button.setAccessibleName(f"{text}. Show the practices panel")
@@ -105,9 +111,8 @@ class PracticesFold(QObject):
         toggle.triggered.connect(self._toggled)
         dock.visibilityChanged.connect(self._dock_visibility)
 
-    def all_well(self) -> bool:
-        rows = self.panel.rows.values()
-        return bool(rows) and all(r.state.status is PracticeStatus.ONLINE for r in rows)
+    def needs_attention(self) -> bool:
+        return any(r.state.status in NEEDS_ATTENTION for r in self.panel.rows.values())
 
     def refresh(self) -> None:
         """After any change of a practice's state (or of the practices)."""
@@ -115,11 +120,11 @@ class PracticesFold(QObject):
         if not self.panel.rows:
             self.strip.hide()
             return
-        if self.all_well():
-            if not self.pinned:
-                self._set_dock(False)
-        elif self._may_unfold():
-            self._set_dock(True)
+        if self.needs_attention():
+            if self._may_unfold():
+                self._set_dock(True)
+        elif not self.pinned:
+            self._set_dock(False)
         self._sync_strip()
 
     def unfold_by_user(self) -> None:
