@@ -197,6 +197,13 @@ def title_text(trend: Trend) -> str:
     return f"{trend.title}: latest {trend.latest_text()}{flagged} on {_day_text(latest[0])}"
 
 
+def values_text(trend: Trend) -> str:
+    """Every value in words, oldest first: "Systolic: 11-Feb-2019 148 mmHg, ...; Diastolic: ..."."""
+    return "; ".join((f"{line.name}: " if len(trend.lines) > 1 else "")
+                     + ", ".join(f"{_day_text(p)} {_value_text(p, line.unit)}" for p in line.points)
+                     for line in trend.lines)
+
+
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -322,6 +329,7 @@ class TrendChart(QFrame):
         self.setFixedHeight(CHART_HEIGHT)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setAccessibleName(title_text(trend))
+        self.setAccessibleDescription(values_text(trend))  # what the chart shows, for a screen reader
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 4, 2)
         layout.setSpacing(0)
@@ -348,6 +356,8 @@ class TrendChart(QFrame):
         # ~240 KB a chart, most of what a chart costs.
         self.plot.setCacheMode(QGraphicsView.CacheModeFlag.CacheNone)
         self.plot.setAccessibleName(f"{trend.title} chart")
+        self.plot.viewport().setFocusPolicy(Qt.FocusPolicy.NoFocus)  # nothing to do with a key: Tab passes by
+        self.plot.viewport().setAccessibleName(f"{trend.title} chart")
         grid = pg.GraphicsLayout()
         grid.setContentsMargins(0, 4, 6, 0)
         grid.setSpacing(0)

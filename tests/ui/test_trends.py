@@ -67,6 +67,7 @@ def test_a_chart_per_series_at_the_top_of_the_results_with_every_point(qtbot, ho
     by_title = {c.trend.title: c for c in charts}
     assert by_title["Blood pressure"].title_label.accessibleName() == \
         "Blood pressure: latest 132/80 mmHg on 11-Feb-2022"
+    assert by_title["Weight"].accessibleDescription().endswith("04-Aug-2022 86.9 kg")  # every value, in words
     egfr = by_title["eGFR"]
     assert egfr.title_label.accessibleName() == "eGFR: latest 58 mL/min/1.73m² (L) on 01-May-2023"
     assert [len(s.points()) for s in egfr.abnormal_marks] == [1]  # only the last value is under 60
