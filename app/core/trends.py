@@ -10,6 +10,7 @@ otherwise starts a series of its own. Pure: no Qt, no I/O.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -266,7 +267,7 @@ def series(entries: Iterable[Entry], *, minimum_points: int = 2) -> list[Trend]:
         if when is None:
             continue
         for measurement in entry.measurements:
-            if measurement.value is None:
+            if measurement.value is None or not math.isfinite(measurement.value):
                 continue
             code = _code_of(entry, measurement)
             unit = normalise_unit(measurement.unit)

@@ -130,7 +130,8 @@ def test_the_code_on_the_entry_serves_a_one_value_observation_and_undated_or_tex
     entries = [value("2020-01-01", "29463-7", 80, "kg", entry_code=True),
                value("2021-01-01", "27113001", 81, "kg", entry_code=True),
                value(None, "29463-7", 90, "kg"), value("not a date", "29463-7", 91, "kg"),
-               value("2022-01-01", "29463-7", None, "kg")]
+               value("2022-01-01", "29463-7", None, "kg"), value("2023-01-01", "29463-7", float("nan"), "kg"),
+               value("2024-01-01", "29463-7", float("inf"), "kg")]
     trends = series(entries)
     assert [(t.key, [p.value for p in t.lines[0].points]) for t in trends] == [("weight", [80, 81])]
 
