@@ -96,6 +96,7 @@ LISTED_ACTIONS = tuple(a.value for a in Action if a is not Action.REVIEW)
 MAX_WIDTHS = {TIME: 170, USER: 140, ROLE: 110, ACTION: 150, PATIENT: 280, PRACTICE: 200, SECTIONS: 380,
               OUTCOME: 130, FLAG: 300}
 REASON_MIN = 180  # the reason column's width before it takes what is left
+FORMAT_CHUNK = 100  # rows made into text a turn once every page is read
 FIT_ROWS = 60  # rows measured when fitting the columns: those on screen first, not all of them
 NO_DATE = QDate(2000, 1, 1)
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -197,6 +198,7 @@ class HistoryModel(QAbstractTableModel):
         super().__init__(parent)
         self.rows: list[HistoryRow] = []
         self.order: tuple[int, bool] = (TIME, True)  # (column, descending)
+        self.context = RowContext()  # what a row's cells are made with, when first asked for (formatted())
         self._failed_brush = QBrush(QColor(style.ERROR))
 
     def set_rows(self, rows: list[HistoryRow]) -> None:
@@ -207,6 +209,12 @@ class HistoryModel(QAbstractTableModel):
     def add_rows(self, new: list[HistoryRow], changed: list[HistoryRow] | None = None) -> None:
         """Rows older than every row shown (a later page), and rows a page added to."""
         column, descending = self.order
+        changed = changed or []
+        for row in changed:
+            row.cells = ()  # made again when next shown
+        if column != TIME:  # sorted by their text: made now
+            for row in [*new, *changed]:
+                self.formatted(row)
         if changed:
             rows = {id(r) for r in changed}
             for n, row in enumerate(self.rows):
@@ -252,7 +260,7 @@ class HistoryModel(QAbstractTableModel):
         # Called for every role of every cell painted (seven a cell): the roles answered are picked first.
         if role not in ANSWERED_ROLES or not index.isValid():
             return None
-        row = self.rows[index.row()]
+        row = self.formatted(self.rows[index.row()])
         if role in (DISPLAY, ACCESSIBLE):
             return row.cells[index.column()]
         if role == TOOLTIP:
@@ -274,8 +282,17 @@ class HistoryModel(QAbstractTableModel):
             return HEADER_TIPS[section]
         return None
 
+    def formatted(self, row: HistoryRow) -> HistoryRow:
+        """`row` with its cells made (rows are made into text when first shown or sorted by, not as read)."""
+        if not row.cells:
+            format_row(row, self.context)
+        return row
+
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         self.order = (column, order == Qt.SortOrder.DescendingOrder)
+        if column != TIME:
+            for row in self.rows:  # usually done already, a chunk a turn after the last page (see _format_rest)
+                self.formatted(row)
         self._relayout(lambda: sort_rows(self.rows, *self.order))
 
 
@@ -619,6 +636,7 @@ class AccessHistoryWindow(QWidget):
         # are shown by pressing it again, and the read under way is dropped.
         self.count_line.setText("Reading the audit journal…")
         self._context = RowContext({p.id: p for p in self.core.practices})
+        self.model.context = self._context
         self._read(self._generation, filters, FIRST_PAGE + 1, None)
 
     def _read(self, generation: int, filters: Filters, limit: int, before: tuple[Any, int] | None) -> None:
@@ -645,17 +663,28 @@ class AccessHistoryWindow(QWidget):
             self.model.set_rows([])
         self._context.names.update(page.names)
         new, changed = self._builder.add(entries, page.reviews)
-        for row in new + changed:
-            format_row(row, self._context)
         self.model.add_rows(new, changed)
         if first:
-            self._fit_columns(self.model.rows[:FIT_ROWS])
+            self._fit_columns([self.model.formatted(r) for r in self.model.rows[:FIT_ROWS]])
         truncated = more and self._builder.entries >= LIMIT
         if more and not truncated:
             last = entries[-1]
             self._next = (generation, filters, (last.recorded_at, last.seq or 0))
             self.count_line.setText(f"{self._rows_text(filters, len(self.model.rows))} so far; reading more…")
             self._pages.start()
+            return
+        self._format_rest(generation, filters, truncated)
+
+    def _format_rest(self, generation: int, filters: Filters, truncated: bool) -> None:
+        """Every page read: the rows not yet shown are made into text FORMAT_CHUNK a turn (so that sorting by a
+        column, or export's count, never makes a thousand at once), then the entries are loaded."""
+        if generation != self._generation:
+            return
+        left = [r for r in self.model.rows if not r.cells][:FORMAT_CHUNK]
+        for row in left:
+            self.model.formatted(row)
+        if len(left) == FORMAT_CHUNK:
+            QTimer.singleShot(0, self, lambda: self._format_rest(generation, filters, truncated))
             return
         self._loaded(generation, filters, truncated)
 
@@ -796,7 +825,7 @@ class AccessHistoryWindow(QWidget):
             return None
         user = self.core.user
         reviewer = (user.display_name or user.login) if user is not None else None
-        dialog = ReviewDialog(row, reviewer, self)
+        dialog = ReviewDialog(self.model.formatted(row), reviewer, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.accepted.connect(lambda: self.mark_reviewed(row, dialog.note()))
         dialog.finished.connect(lambda _result: setattr(self, "review_dialog", None))

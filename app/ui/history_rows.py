@@ -415,4 +415,7 @@ def _review_text(row: HistoryRow) -> tuple[str, str]:
 
 def sort_rows(rows: list[HistoryRow], column: int, descending: bool) -> None:
     """In place, by `column` (then by time), as the table sorts when a column heading is clicked."""
-    rows.sort(key=lambda r: (r.sort_keys[column], r.sort_keys[TIME]), reverse=descending)
+    if column == TIME:  # known from the row's newest entry: the row need not be made into text
+        rows.sort(key=lambda r: r.time_key, reverse=descending)
+    else:
+        rows.sort(key=lambda r: (r.sort_keys[column], r.time_key), reverse=descending)
