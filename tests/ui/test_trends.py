@@ -195,3 +195,31 @@ def test_date_ticks_name_years_over_long_spans_and_months_over_short_ones() -> N
     assert [label for _, label in date_ticks(at(2023, 2, 3), at(2023, 2, 20))] == ["3-Feb-23", "20-Feb-23"]
     for start, end in ((at(2019, 3, 1), at(2023, 6, 1)), (at(2023, 2, 10), at(2023, 11, 20))):
         assert all(start <= t <= end for t, _ in date_ticks(start, end))
+
+
+def test_a_point_under_the_mouse_says_its_date_and_value(qtbot, host) -> None:
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QMouseEvent
+
+    view = open_record(qtbot, host, record())
+    _, charts = charts_of(qtbot, view)
+    chart = next(c for c in charts if c.trend.title == "HbA1c")
+    assert view.body_scroll is not None
+    view.body_scroll.ensureWidgetVisible(chart, 0, 0)
+    qtbot.waitUntil(lambda: view.body_scroll.viewport().rect().contains(
+        QRect(chart.mapTo(view.body_scroll.viewport(), QPoint(0, 0)), chart.size())))
+    point = chart.abnormal_marks[0].points()[0]  # 7.8 % on 15-Jan-2020, converted
+    viewport = chart.plot.viewport()
+
+    def hovered() -> bool:
+        """The mouse moves onto the point (again: pyqtgraph takes at most one move per frame's time, and the
+        point is where the chart's latest layout put it)."""
+        at = chart.plot.mapFromScene(chart.abnormal_marks[0].mapToScene(point.pos()))
+        move = QMouseEvent(QEvent.Type.MouseMove, QPointF(at), QPointF(viewport.mapToGlobal(at)),
+                           Qt.MouseButton.NoButton, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(viewport, move)
+        return bool(chart.view_box.toolTip())
+
+    qtbot.waitUntil(hovered)
+    # (7.8 - 2.15) x 10.929 = 61.75 mmol/mol; the range 4-6 % converted likewise
+    assert chart.view_box.toolTip() == "15-Jan-2020\n61.75 mmol/mol (H)\n(sent as 7.8 %)\nrange 20.22–42.08"
