@@ -70,6 +70,9 @@ class TableSpec:
     wrap: tuple[int, ...]  # share the rest, and wrap
     alert_column: int | None = None  # where a row's `alert` colours the text
     headings: bool = True  # False: the rows say what they are (allergies, problems), the heading row is room lost
+    #: True: each description column as wide as its text (up to its share), the last column taking the rest, so a
+    #: value stays beside its name on a wide screen; False: the description columns share the width
+    compact: bool = True
 
 
 ENTRY_TABLE = TableSpec(("Date", "Description", "Status", "Detail"), fit=(0, 2), wrap=(1, 3))

@@ -213,6 +213,10 @@ class FitTable(QTableView):
         self._spans = {n for n, row in enumerate(rows) if row.span}
         self._widths = [tuple(width(row, c) for c in columns) for row in rows]  # a span: its text in column 1
         self._breaks = [tuple("\n" in text or "\u2028" in text for text in row.cells) for row in rows]
+        for column in self.spec.wrap if self.spec.compact else ():  # its text on one line, for `_share`
+            widest = max((widths[column] for n, widths in enumerate(self._widths) if n not in self._spans), default=0.0)
+            self._natural[column] = max(math.ceil(widest) + self._text_margin + self._grid,
+                                        header.sectionSizeHint(column) if self.spec.headings else MIN_COLUMN)
         for column in self.spec.fit:
             widest = max((widths[column] for n, widths in enumerate(self._widths) if n not in self._spans or
                           column == 0), default=0.0)
@@ -249,6 +253,17 @@ class FitTable(QTableView):
                 level = room // (len(squeezed) - n)
                 widths[column] = max(MIN_COLUMN, min(widths[column], level))
                 room -= widths[column]
+        if self.spec.compact:  # a value beside its name: descriptions as wide as their text, the last to the edge
+            shown = [c for c in range(len(self.spec.headers)) if not self.isColumnHidden(c)]
+            last = shown[-1] if shown else None
+            sharing = [c for c in self.spec.wrap if c in shown]  # the last among them, if it is one, stretches
+            room = width - sum(widths.values())
+            for n, column in enumerate(sorted(sharing, key=lambda c: self._natural.get(c, 0))):
+                share = max(MIN_COLUMN, room // (len(sharing) - n))
+                widths[column] = min(self._natural.get(column, share), share)
+                room -= widths[column]
+            if last is not None:  # to the edge: what the others leave
+                widths[last] = max(MIN_COLUMN, width - sum(size for column, size in widths.items() if column != last))
         header = self.horizontalHeader()
         for column, size in widths.items():
             if header.sectionSize(column) != size:
@@ -355,7 +370,8 @@ def make_table(title: str, spec: TableSpec, rows: tuple[Row, ...], first: int) -
     for column in spec.fit:
         header.setSectionResizeMode(column, QHeaderView.ResizeMode.Fixed)
     for column in spec.wrap:
-        header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(column, QHeaderView.ResizeMode.Fixed if spec.compact else
+                                    QHeaderView.ResizeMode.Stretch)
     table.setWordWrap(wrap)
     table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
     return table

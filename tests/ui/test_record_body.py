@@ -9,6 +9,7 @@ import itertools
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QLabel, QWidget
 
 from app.core.model import Entry, Section, SectionName
@@ -198,15 +199,21 @@ def test_no_table_scrolls_sideways_and_the_description_keeps_its_room(qtbot, hos
             used = sum(table.columnWidth(c) for c in range(table.model().columnCount()) if not table.isColumnHidden(c))
             if used > table.viewport().width() + 1 or table.horizontalScrollBar().isVisible():
                 found.append((table.accessibleName(), used, table.viewport().width()))
-            if table.columnWidth(1) < table.viewport().width() * 0.25:
+            texts = [table.model().index(r, 1).data() or "" for r in range(table.row_count())
+                     if table.columnSpan(r, 1) == 1]
+            metrics = QFontMetrics(table.font())
+            widest = max((metrics.horizontalAdvance(t) for t in texts), default=0)
+            if table.columnWidth(1) < min(widest, table.viewport().width() * 0.25):  # squeezed out of sight
                 found.append((table.accessibleName() + " description", table.columnWidth(1), table.viewport().width()))
         return found
 
     qtbot.waitUntil(lambda: not misfits(), timeout=3000)
     results = view.sections[SectionName.OBSERVATIONS].table
     value = next(r for r in range(results.row_count()) if results.model().index(r, 2).data() == "61 mmol/mol")
-    if width >= 1300:  # room enough: one line each, the fitted columns as wide as their text
+    name = results.model().index(value, 1).data()
+    if width >= 1300:  # room enough: one line each, the value right after its test's name (not across the screen)
         assert results.rowHeight(value) == results.rowHeight(0)
+        assert results.columnWidth(1) < QFontMetrics(results.font()).horizontalAdvance(name) * 3
     else:
         assert results.rowHeight(value) >= results.rowHeight(0)
 
