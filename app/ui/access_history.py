@@ -154,8 +154,9 @@ async def read_page(core: Any, filters: Filters, limit: int, before: tuple[Any, 
     app/ui/history_rows.py)."""
     entries = await core.access_history(**filters.query_args(listing=True), limit=limit, newest_first=True,
                                         flagged=filters.flagged, before=before)
-    flagged = [e.entry_id for e in entries if is_flagged(e)]
-    reviews = await core.access_history(reviewed=flagged, newest_first=False) if flagged else []
+    flagged = [e for e in entries if is_flagged(e)]
+    reviews = await core.access_history(reviewed=[e.entry_id for e in flagged], newest_first=False,
+                                        since=min(e.recorded_at for e in flagged)) if flagged else []
     names: dict[tuple[str, str], str] = {}
     if core.research_view() is None:
         from app.core.display import display_name

@@ -21,14 +21,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, create_engine, event, func, null, or_, select, update
+from sqlalchemy import Connection, Engine, and_, create_engine, event, func, null, or_, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import QueuePool
 
 from app.core import paths
 from app.core.audit import chain, keys, migrations
 from app.core.audit.model import CENTRAL_DESTINATION, JournalEntry, is_flagged
-from app.core.audit.schema import DELIVERED, PENDING, REFUSED, chain_key, flagged_clause, journal, outbox
+from app.core.audit.schema import (
+    DELIVERED,
+    PENDING,
+    REFUSED,
+    REVIEW_SQL,
+    chain_key,
+    flagged_clause,
+    journal,
+    outbox,
+)
 
 log = logging.getLogger(__name__)
 
@@ -580,7 +589,7 @@ class Journal:
         if entry_ids is not None:
             stmt = stmt.where(journal.c.entry_id.in_(list(entry_ids)))
         if reviewed is not None:
-            stmt = stmt.where(journal.c.action == "review",
+            stmt = stmt.where(text(REVIEW_SQL),  # literal, as the partial index's WHERE: SQLite reads that index
                               func.json_extract(journal.c.details, "$.reviewed").in_(list(reviewed)))
         if flagged:
             stmt = stmt.where(flagged_clause(journal))

@@ -25,6 +25,8 @@ metadata = MetaData()
 #: break-glass, denied, or `"flagged":true` in the canonical (sorted, compact) details JSON: self/family.
 #: Callers re-check each entry with model.is_flagged (a nested "flagged" key would match the LIKE too).
 FLAGGED_SQL = """action = 'break-glass' OR outcome = 'denied' OR details LIKE '%"flagged":true%'"""
+#: what a review is, as the partial index ix_journal_review's WHERE (migration 0006) and the queries that use it say it
+REVIEW_SQL = "action = 'review'"
 
 
 def _escaped(sql: str) -> str:
@@ -61,6 +63,7 @@ journal = Table(
     Index("ix_journal_practice_time", "practice_id", "recorded_at"),
     Index("ix_journal_recorded_at", "recorded_at"),
     Index("ix_journal_flagged", "recorded_at", "seq", sqlite_where=text(_escaped(FLAGGED_SQL))),  # review list
+    Index("ix_journal_review", "recorded_at", sqlite_where=text(REVIEW_SQL)),  # reviews of flagged entries (0006)
     sqlite_autoincrement=True,  # keeps a high-water mark of seq, so deleting the newest rows shows
 )
 

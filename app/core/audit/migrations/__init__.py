@@ -14,10 +14,11 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
 #: The newest revision; opening a journal already at it skips Alembic altogether (a faster start).
-HEAD = "0005"
+HEAD = "0006"
 #: Older revisions a read-only open still reads (verify, list, export, status): their journal table is the
-#: same; before 0005 the outbox has no `label` column (Journal.outbox_status reads none there).
-READABLE = frozenset({"0003", "0004", HEAD})
+#: same; before 0005 the outbox has no `label` column (Journal.outbox_status reads none there); before 0006
+#: reviews are found without their index.
+READABLE = frozenset({"0003", "0004", "0005", HEAD})
 #: The first revision whose outbox rows have a `label`.
 OUTBOX_LABEL = "0005"
 VERSION_TABLE = "alembic_version"
