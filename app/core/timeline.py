@@ -108,8 +108,8 @@ def build_timeline(records: Sequence[tuple[Practice, PatientRecord]]) -> Timelin
              if (section := record.sections.get(name)) is not None and section.status == "loaded"
              for e in section.entries]
     order = {m.id: i for i, m in enumerate(marks)}
-    sections = list(SectionName)
-    items.sort(key=lambda i: (order[i.practice.id], sections.index(i.section), i.text))  # ties: stable
+    sections = {name: i for i, name in enumerate(SectionName)}
+    items.sort(key=lambda i: (order[i.practice.id], sections[i.section], i.text))  # ties: stable
     items.sort(key=lambda i: date_key(i.date), reverse=True)
     return Timeline(marks, tuple(items), tuple(differences(records)))
 
@@ -426,7 +426,7 @@ def item_words(item: TimelineItem) -> str:
     it is the ordinary case) and its detail."""
     entry = item.entry
     words = entry.text
-    status = status_words(item.section.value, entry.status)
+    status = status_words(item.section, entry.status)  # a StrEnum is its value (Enum.value is slow)
     if status:
         words += f" · {status}"
     if entry.detail:

@@ -18,6 +18,7 @@ QAbstractTableModel): rows of one line each, so a long history costs nothing to 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -113,9 +114,14 @@ class Prepared:
 
 async def prepare(core: MosaicCore, number: str, reason: str | None) -> Prepared:
     """Open the patient at every practice (the core's normal path), then work out what the tab shows."""
+    opened = await core.open_all_practices(number, reason=reason)
+    # worked out in a worker thread: a long history takes a while, and the core's loop serves every practice
+    return await asyncio.to_thread(_prepared, opened)
+
+
+def _prepared(opened: AllPractices) -> Prepared:
     from app.core.timeline import ENTRY_KIND, rows
 
-    opened = await core.open_all_practices(number, reason=reason)
     timeline = opened.timeline()
     every = len(opened.records)
     read = rows(timeline)
