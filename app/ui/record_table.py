@@ -367,6 +367,7 @@ def make_table(title: str, spec: TableSpec, rows: tuple[Row, ...], first: int) -
     table.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
     header = table.horizontalHeader()
     header.setHighlightSections(False)
+    header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)  # over its column's text
     for column in spec.fit:
         header.setSectionResizeMode(column, QHeaderView.ResizeMode.Fixed)
     for column in spec.wrap:
