@@ -127,14 +127,19 @@ _STATUS = {"ok": "opened", "failed": "FAILED", "denied": "REFUSED"}
 def render_all_practices(opened: AllPractices, timeline: Timeline) -> str:
     """The patient, every practice's part, the differences, then the timeline newest first."""
     from app.core.all_practices import registered_at
+    from app.core.patient_facts import address_text, born_text, deceased_text, registration_text
     from app.core.timeline import ENTRY_KIND, rows
 
     patient = opened.patient
     lines = []
-    if patient is not None:
-        lines += [display_name(patient),
-                  f"Born {format_born(patient)}   {format_sex(patient.sex)}   "
-                  f"NHS No. {format_patient_nhs_number(patient)}"]
+    if patient is not None:  # the banner's words, as `mosaic show` writes them
+        died = deceased_text(patient)
+        born = born_text(patient) if patient.is_deceased else format_born(patient)
+        lines += [display_name(patient) + ("   *** DECEASED ***" if died else ""),
+                  f"Born {born}" + (f"   Died {died}" if died else "")
+                  + f"   {format_sex(patient.sex)}   NHS No. {format_patient_nhs_number(patient)}"]
+        if address_text(patient):
+            lines.append(f"Address {address_text(patient)}")
     else:
         lines.append(f"NHS No. {format_nhs_number(opened.nhs_number)}: no practice's record could be opened")
     lines.append(registered_at(opened.opened))
@@ -152,6 +157,9 @@ def render_all_practices(opened: AllPractices, timeline: Timeline) -> str:
         if o.record is not None:
             failed = [SECTION_TITLES[n].lower() for n, s in o.record.sections.items() if s.status == "failed"]
             why = f"retrieved {format_datetime(o.record.retrieved_at)}"
+            registration = registration_text(o.record.patient, o.practice.name)
+            if registration:
+                why += f"; registered {registration}"
             if failed:
                 why += f"; INCOMPLETE: {', '.join(failed)} could not be loaded"
         else:

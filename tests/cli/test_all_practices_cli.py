@@ -148,3 +148,28 @@ def test_a_reason_is_asked_once_and_a_restricted_practice_is_named(cli, network,
     assert "Nothing to compare: only the record from" in captured.out
     assert "was not opened under the access policy, so what it records is not known" in captured.out
     assert "(--break-glass --reason TEXT)" in captured.err
+
+
+def test_text_says_a_death_the_address_and_each_registration() -> None:
+    from dataclasses import replace
+
+    from app.cli.all_practices import render_all_practices
+    from app.core.all_practices import AllPractices, PracticeOpen
+    from app.core.model import Address, Registration
+    from tests.core.test_timeline import NHS, OAKWOOD, RIVERSIDE, med, record
+
+    def registered(practice, kind: str):
+        base = record(practice, medications=[med("Aspirin 75mg", when="2020-01-02")])
+        patient = replace(base.patient, deceased=date(2025, 6, 1), address=Address(("1 High Street",), "Leeds"),
+                          registration=Registration(practice.ods_code, practice.name, "Dr A Smith", kind))
+        return replace(base, patient=patient)
+
+    opened = AllPractices(NHS, (PracticeOpen(RIVERSIDE, "ok", registered(RIVERSIDE, "Regular"), local_id="r1"),
+                                PracticeOpen(OAKWOOD, "ok", registered(OAKWOOD, "Temporary"), local_id="o1")))
+    text = render_all_practices(opened, opened.timeline())
+    lines = text.splitlines()
+    assert lines[0] == "ADAMS, Jo   *** DECEASED ***"
+    assert "Died 01-Jun-2025 (aged 65y)" in lines[1] and lines[2] == "Address 1 High Street, Leeds"
+    assert "A  Riverside Surgery" in text and "registered Regular · GP Dr A Smith" in text
+    assert "registered Temporary" in text
+    assert "   02-Jan-2020        A B  Medication   Aspirin 75mg" in text
