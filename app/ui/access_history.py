@@ -95,7 +95,7 @@ LISTED_ACTIONS = tuple(a.value for a in Action if a is not Action.REVIEW)
 #: the widest a column is fitted to its text (the reason column takes what is left; drag to widen any)
 MAX_WIDTHS = {TIME: 170, USER: 140, ROLE: 110, ACTION: 150, PATIENT: 280, PRACTICE: 200, SECTIONS: 380,
               OUTCOME: 130, FLAG: 300}
-REASON_MIN = 180  # the reason column's width before it takes what is left
+REASON_MIN = 140  # the reason column's width before it takes what is left
 FORMAT_CHUNK = 100  # rows made into text a turn once every page is read
 FIT_ROWS = 60  # rows measured when fitting the columns: those on screen first, not all of them
 NO_DATE = QDate(2000, 1, 1)
@@ -725,7 +725,7 @@ class AccessHistoryWindow(QWidget):
             return
         reason = wanted.pop(REASON)
         spare = self.table.viewport().width() - sum(wanted.values()) - reason
-        for column, floor in ((SECTIONS, 200), (FLAG, 120), (PRACTICE, 120), (PATIENT, 220)):
+        for column, floor in ((SECTIONS, 170), (PRACTICE, 110), (FLAG, 180), (PATIENT, 250)):
             if spare >= 0:  # too wide: these give way, down to their heading's width (and `floor`)
                 break
             give = min(-spare, max(wanted[column] - max(floor, self._heading_width(column)), 0))
