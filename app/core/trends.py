@@ -167,14 +167,31 @@ class Trend:
     def latest_text(self) -> str:
         """The latest value(s) with the unit: "142/88 mmHg", "58 mmol/mol"."""
         last = self.latest_when
-        values = [format_value(line.latest.value) if line.latest.when == last else "–" for line in self.lines]
+        values = [self.format(line.latest.value) if line.latest.when == last else "–" for line in self.lines]
         return f"{'/'.join(values)} {self.unit}".strip()
 
 
-def format_value(value: float) -> str:
-    """A value as a clinician reads it: no trailing zeros, at most two decimals."""
-    text = f"{value:.2f}".rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
+    @property
+    def decimals(self) -> int:
+        """The decimals the series was sent with (at most 2): its values are all written so, as a laboratory
+        writes them ("5.0 mmol/L", not "5"); values converted from another unit are rounded to them."""
+        sent = [p.value for line in self.lines for p in line.points if p.original is None]
+        return max((_decimals(v) for v in sent), default=1)
+
+    def format(self, value: float) -> str:
+        """A value of this series, with the series' decimals."""
+        return format_value(value, self.decimals)
+
+
+def _decimals(value: float) -> int:
+    text = format_value(value)
+    return len(text.split(".")[1]) if "." in text else 0
+
+
+def format_value(value: float, decimals: int | None = None) -> str:
+    """A value as a clinician reads it: with `decimals` decimals, else no trailing zeros and at most two."""
+    text = f"{value:.{decimals}f}" if decimals is not None else f"{value:.2f}".rstrip("0").rstrip(".")
+    return text[1:] if text.startswith("-") and not text.strip("-0.") else text
 
 
 def parse_when(text: str | None) -> datetime | None:

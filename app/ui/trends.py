@@ -45,7 +45,7 @@ from PySide6.QtWidgets import (
 
 from app.core.display import format_partial_date
 from app.core.model import PatientRecord
-from app.core.trends import Line, Point, Trend, format_value, record_trends
+from app.core.trends import Line, Point, Trend, record_trends
 from app.ui.style import BLUE, BORDER, ERROR, SECONDARY, SUCCESS, TEXT
 
 if TYPE_CHECKING:
@@ -169,8 +169,8 @@ def _day_text(point: Point) -> str:
     return format_partial_date(point.when_text[:10]) if point.when_text else ""
 
 
-def _value_text(point: Point, unit: str) -> str:
-    text = f"{format_value(point.value)} {unit}".strip()
+def _value_text(trend: Trend, point: Point, unit: str) -> str:
+    text = f"{trend.format(point.value)} {unit}".strip()
     if point.abnormal:
         text += f" ({point.flag})"
     return text
@@ -200,7 +200,7 @@ def title_text(trend: Trend) -> str:
 def values_text(trend: Trend) -> str:
     """Every value in words, oldest first: "Systolic: 11-Feb-2019 148 mmHg, ...; Diastolic: ..."."""
     return "; ".join((f"{line.name}: " if len(trend.lines) > 1 else "")
-                     + ", ".join(f"{_day_text(p)} {_value_text(p, line.unit)}" for p in line.points)
+                     + ", ".join(f"{_day_text(p)} {_value_text(trend, p, line.unit)}" for p in line.points)
                      for line in trend.lines)
 
 
@@ -214,7 +214,7 @@ def _caption(trend: Trend) -> str:
     if len(trend.lines) > 1:
         parts += [f"<span style='color:{LINE_COLOURS[i % len(LINE_COLOURS)]}'>●</span> {_escape(line.name)}"
                   for i, line in enumerate(trend.lines)]
-    band = _range_text(*trend.reference_range)
+    band = _range_text(trend, *trend.reference_range)
     if band:
         parts.append(f"<span style='color:{SUCCESS}'>■</span> range {band}")
     converted = {p.original.split(" ", 1)[-1] for line in trend.lines for p in line.points if p.original}
@@ -226,12 +226,12 @@ def _caption(trend: Trend) -> str:
     return " &nbsp; ".join(parts)
 
 
-def _range_text(low: float | None, high: float | None) -> str:
+def _range_text(trend: Trend, low: float | None, high: float | None) -> str:
     if low is not None and high is not None:
-        return f"{format_value(low)}–{format_value(high)}"
+        return f"{trend.format(low)}–{trend.format(high)}"
     if low is not None:
-        return f"≥ {format_value(low)}"
-    return f"≤ {format_value(high)}" if high is not None else ""
+        return f"≥ {trend.format(low)}"
+    return f"≤ {trend.format(high)}" if high is not None else ""
 
 
 _VIEW_CLASS: type | None = None
@@ -374,7 +374,7 @@ class TrendChart(QFrame):
             axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
             axis.linkToView(self.view_box)
             axes[name] = axis
-        widest = max(len(format_value(p.value)) for line in trend.lines for p in line.points)
+        widest = max(len(trend.format(p.value)) for line in trend.lines for p in line.points)
         axes["left"].setWidth(metrics.horizontalAdvance("8" * (widest + 1)) + 8)
         axes["left"].setGrid(38)
         axes["bottom"].setHeight(metrics.height() + 8)
@@ -446,10 +446,10 @@ class TrendChart(QFrame):
 
     def _point_tip(self, line: Line, point: Point) -> str:
         name = f"{line.name}: " if len(self.trend.lines) > 1 else ""
-        text = f"{_when_text(point)}\n{name}{_value_text(point, line.unit)}"
+        text = f"{_when_text(point)}\n{name}{_value_text(self.trend, point, line.unit)}"
         if point.original:
             text += f"\n(sent as {point.original})"
-        band = _range_text(point.low, point.high)
+        band = _range_text(self.trend, point.low, point.high)
         if band:
             text += f"\nrange {band}"
         return text

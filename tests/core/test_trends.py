@@ -194,3 +194,14 @@ def test_the_research_view_keeps_values_units_ranges_and_codes_but_no_words() ->
     trends = record_trends(record)
     assert [(t.title, t.point_count) for t in trends] == [("Blood pressure", 4), ("Weight", 2)]
     assert "Jane" not in repr(trends)
+
+
+def test_values_are_written_with_the_decimals_the_series_was_sent_with() -> None:
+    cholesterol = series([value("2020-01-01", "14647-2", 6.1, "mmol/L"),
+                          value("2021-01-01", "14647-2", 5.0, "mmol/L")])[0]
+    assert cholesterol.decimals == 1 and cholesterol.latest_text() == "5.0 mmol/L"
+    hba1c = series([value("2019-05-01", "4548-4", 7.8, "%"), value("2020-05-01", "59261-8", 53, "mmol/mol")])[0]
+    assert hba1c.decimals == 0 and hba1c.format(hba1c.lines[0].points[0].value) == "62"  # 61.75, converted
+    egfr = series([value("2020-01-01", "62238-1", 88, "mL/min"), value("2021-01-01", "62238-1", 90, "mL/min")])[0]
+    assert egfr.latest_text() == "90 mL/min"
+    assert series([bp("2021-01-01", 120, 80), bp("2022-01-01", 121.5, 81)])[0].latest_text() == "121.5/81.0 mmHg"

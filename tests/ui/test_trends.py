@@ -221,5 +221,6 @@ def test_a_point_under_the_mouse_says_its_date_and_value(qtbot, host) -> None:
         return bool(chart.view_box.toolTip())
 
     qtbot.waitUntil(hovered)
-    # (7.8 - 2.15) x 10.929 = 61.75 mmol/mol; the range 4-6 % converted likewise
-    assert chart.view_box.toolTip() == "15-Jan-2020\n61.75 mmol/mol (H)\n(sent as 7.8 %)\nrange 20.22–42.08"
+    # (7.8 - 2.15) x 10.929 = 61.75 mmol/mol, written as the series' own values are (whole numbers); the range
+    # 4-6 % converted likewise
+    assert chart.view_box.toolTip() == "15-Jan-2020\n62 mmol/mol (H)\n(sent as 7.8 %)\nrange 20–42"
