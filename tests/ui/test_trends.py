@@ -224,3 +224,18 @@ def test_a_point_under_the_mouse_says_its_date_and_value(qtbot, host) -> None:
     # (7.8 - 2.15) x 10.929 = 61.75 mmol/mol, written as the series' own values are (whole numbers); the range
     # 4-6 % converted likewise
     assert chart.view_box.toolTip() == "15-Jan-2020\n62 mmol/mol (H)\n(sent as 7.8 %)\nrange 20–42"
+
+
+def test_without_a_working_pyqtgraph_the_panel_says_so_and_the_record_stands(qtbot, host, monkeypatch) -> None:
+    from app.ui import trends
+
+    broken = trends._Loader()
+    broken.error = "ImportError: No module named 'numpy'"
+    monkeypatch.setattr(trends, "_LOADER", broken)
+    view = open_record(qtbot, host, record())
+    panel = view.findChildren(TrendsPanel)[0]
+    qtbot.waitUntil(lambda: panel.done)
+    assert panel.charts == [] and panel.more_button.isHidden()
+    assert panel.status_label.text() == ("Trend charts could not be drawn (ImportError: No module named 'numpy'); "
+                                         "the values are in the results below.")
+    assert view.sections[SectionName.OBSERVATIONS].table is not None
