@@ -239,3 +239,12 @@ def test_without_a_working_pyqtgraph_the_panel_says_so_and_the_record_stands(qtb
     assert panel.status_label.text() == ("Trend charts could not be drawn (ImportError: No module named 'numpy'); "
                                          "the values are in the results below.")
     assert view.sections[SectionName.OBSERVATIONS].table is not None
+
+
+def test_start_up_preparation_imports_pyqtgraph_and_draws_one_chart_unseen(qtbot, caplog) -> None:
+    from app.ui import trends
+
+    trends.prepare()  # as settle_heap does before the window is shown; again is harmless
+    trends.prepare()
+    assert trends.pyqtgraph_ready()
+    assert not [r for r in caplog.records if r.name == "mosaic.ui.trends"], "the warm-up chart drew without a fault"
