@@ -1,14 +1,14 @@
 """Trend charts of a record's numeric series: small multiples, one chart per measure (app/core/trends.py).
 
-Drawn with pyqtgraph rather than matplotlib's Qt backend: pyqtgraph's plots are QGraphicsView widgets that
-live in the record's own layout, scroll and repaint with it at Qt speed (a chart is built in milliseconds and
-repaints without re-rendering a figure to a bitmap), whereas a matplotlib canvas re-renders the whole figure
-through Agg on every resize and costs ~10x more to import and to build. QtCharts is deprecated.
+Drawn with pyqtgraph rather than matplotlib's Qt backend: pyqtgraph's plots are QGraphicsView widgets that live
+in the record's own layout and repaint with it at Qt's speed (items in a scene, axes cached), whereas a matplotlib
+canvas is a figure rendered to a bitmap through Agg and rendered again on every resize. QtCharts is deprecated.
 
-Importing pyqtgraph (with numpy) takes ~300 ms, far over the GUI stall budget, so it is never imported on the
-GUI thread: the first panel that needs it starts the import in a worker thread (`load_pyqtgraph`) and shows
-"Drawing trend charts…" until it is done; after that each chart is built in its own step of the event loop
-(`TrendsPanel.build`), as record sections are (`_BuildSteps` in app/ui/record_view.py).
+Importing pyqtgraph (with numpy) takes ~300 ms or more, far over the GUI stall budget, and a worker thread's
+import holds the interpreter lock (the window stalled 65-100 ms), so the window imports it at start-up, before it
+is shown (`prepare`, from app.ui.app.settle_heap); a process that did not (the tests) imports it in a worker when
+the first panel needs it (`load_pyqtgraph`), which shows "Drawing trend charts…" meanwhile. Each chart is then
+built in two steps of the record views' step queue (`TrendsPanel.build`), as record sections are.
 
 The charts hold still: no zoom, pan, context menu or auto-range button, and a mouse wheel over a chart
 scrolls the record as it does anywhere else.
@@ -134,8 +134,8 @@ def load_pyqtgraph(callback: Callable[[], None] | None = None) -> None:
 def prepare() -> None:
     """Import pyqtgraph on this thread and build and paint one chart, unseen: what the first chart would pay
     for the first time (~30 ms). For start-up, before the window is shown (app.ui.app.settle_heap), where
-    it joins the rest of what is imported then (~0.3 s); a worker's import would hold the interpreter lock
-    and stall the window for 80-100 ms."""
+    it joins the rest of what is imported then (~0.3 s or more); a worker's import would hold the interpreter
+    lock and stall the window for 65-100 ms."""
     loader = _loader()
     if not loader.done:
         loader._import()
