@@ -155,7 +155,10 @@ def test_a_shared_patients_records_disagree_only_where_the_demo_made_them(networ
             record = _fetch(network, at, item.nhs_number if at.adapter == "gp-connect" else local_id)
             assert record.patient.nhs_number == item.nhs_number
             records.append((at, record))
-        found = differences(records)
+        every = differences(records)
+        # a GP Connect practice may say a section is incomplete (items withheld as confidential): named, not counted
+        assert all(d.kind == "partial" for d in every[:-3]), every
+        found = [d for d in every if d.kind not in ("partial", "not-compared")]
         assert Counter(d.kind for d in found) == {"allergy": 1, "medication": 1, "problem": 1}, found
         first = practices[item.first[0]].id
         for difference in found:  # recorded, current or active at the first practice; not at the second
