@@ -97,7 +97,7 @@ MAX_WIDTHS = {TIME: 170, USER: 140, ROLE: 110, ACTION: 150, PATIENT: 280, PRACTI
               OUTCOME: 130, FLAG: 300}
 REASON_MIN = 140  # the reason column's width before it takes what is left
 FORMAT_CHUNK = 100  # rows made into text a turn once every page is read
-FIT_ROWS = 60  # rows measured when fitting the columns: those on screen first, not all of them
+FIT_ROWS = 30  # rows measured when fitting the columns: those on screen first, not all of them
 NO_DATE = QDate(2000, 1, 1)
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ENTRY_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -467,6 +467,8 @@ class AccessHistoryWindow(QWidget):
         header.setMinimumSectionSize(48)
         header.setSortIndicator(TIME, Qt.SortOrder.DescendingOrder)
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # never measured per row
+        # Always there: the first page's rows do not narrow the table by a scroll bar, which painted it twice
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
         self._fit_columns([])
         self.table.selectionModel().currentRowChanged.connect(lambda *_: self._update_review_button())
         self.table.doubleClicked.connect(lambda _index: self.review_selected())
@@ -732,7 +734,8 @@ class AccessHistoryWindow(QWidget):
             wanted[column] -= give
             spare += give
         for column, width in wanted.items():
-            self.table.setColumnWidth(column, width)
+            if self.table.columnWidth(column) != width:
+                self.table.setColumnWidth(column, width)
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
