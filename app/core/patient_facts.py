@@ -57,6 +57,16 @@ def _is_no_known_allergy(entry: Entry) -> bool:
                                                      "no known drug allergies", "no known drug allergy"}
 
 
+#: an allergy's status words (FHIR clinical and verification status, as the adapters keep them) that mean it is
+#: not a current allergy: the banner lists current ones only (the record's allergies section shows them all)
+_NOT_CURRENT = ("inactive", "resolved", "refuted", "entered-in-error")
+
+
+def is_current_allergy(entry: Entry) -> bool:
+    status = (entry.status or "").lower()
+    return not any(word in status for word in _NOT_CURRENT)
+
+
 def allergy_item(entry: Entry) -> str:
     """'Penicillin (severe)'; the severity (or criticality) in brackets where the practice gave one."""
     return f"{entry.text} ({entry.severity})" if entry.severity else entry.text
@@ -73,13 +83,16 @@ def allergy_summary(record: PatientRecord | None) -> AllergySummary:
         return AllergySummary("not-provided", ALLERGIES_NOT_PROVIDED)
     if section.status == "withheld":
         return AllergySummary("withheld", ALLERGIES_WITHHELD)
-    allergies = [e for e in section.entries if not _is_no_known_allergy(e)]
+    allergies = [e for e in section.entries if not _is_no_known_allergy(e) and is_current_allergy(e)]
     if allergies:
         severe_first = sorted(allergies, key=lambda e: 0 if (e.severity or "").lower() in ("severe", "high",
                                                                                             "high risk") else 1)
         return AllergySummary("known", KNOWN_ALLERGIES, tuple(allergy_item(e) for e in severe_first))
-    if section.entries:  # only "No known allergy" statements
+    if any(_is_no_known_allergy(e) for e in section.entries):
         return AllergySummary("none-known", NO_KNOWN_ALLERGIES)
+    ended = sum(1 for e in section.entries if not _is_no_known_allergy(e))
+    if ended:  # only ended (resolved, refuted) allergies: said, never as "no known allergies"
+        return AllergySummary("none-recorded", f"No current allergies recorded ({ended} ended: see Allergies)")
     return AllergySummary("none-recorded", NO_ALLERGIES_RECORDED)
 
 

@@ -181,3 +181,18 @@ def test_the_copy_button_puts_the_ten_digits_on_the_clipboard_even_unwired(qtbot
     with qtbot.waitSignal(b.copy_nhs_requested, timeout=2000):
         qtbot.mouseClick(b.copy_button, Qt.MouseButton.LeftButton)
     assert QApplication.clipboard().text() == "9434765919"
+
+
+
+def test_the_allergies_line_lists_current_allergies_only() -> None:
+    """An ended (resolved) or refuted allergy is in the record's allergies section, not in the banner's line."""
+
+    def line(*entries: Entry) -> str:
+        return facts.allergy_summary(record(patient(), Section.loaded(A, list(entries)))).text
+
+    current = Entry("Penicillin", status="active", severity="severe")
+    assert line(current, Entry("Latex", status="resolved", severity="severe")) == "Known allergies: Penicillin (severe)"
+    assert "Latex" not in line(Entry("Latex", status="active (refuted)"), current)
+    only_ended = line(Entry("Latex", status="resolved"))
+    assert only_ended.startswith("No current allergies recorded") and "1 ended" in only_ended
+    assert "No known" not in only_ended
