@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from app.core.display import (
+    GROUP_TITLES,
     access_notes,
     display_name,
+    entry_group,
     flag_words,
     format_born,
     format_datetime,
@@ -14,6 +16,8 @@ from app.core.display import (
     format_sex,
     format_value,
     measurement_flag,
+    severity_words,
+    status_words,
 )
 from app.core.model import SECTION_TITLES, Entry, PatientRecord, Practice, SectionName
 from app.core.patient_facts import address_text, born_text, deceased_text, registration_text
@@ -44,19 +48,30 @@ def render_record(record: PatientRecord, practice: Practice) -> str:
         elif section.status == "failed":
             lines.append(f"   COULD NOT LOAD: {section.error}. This does not mean none are recorded.")
         elif section.status == "withheld":
-            lines.append("   Withheld under the access policy for your role.")
+            lines.append("   Withheld for this study." if p.pseudonym
+                         else "   Not shown under the access policy for your role.")
         elif not section.entries:
             lines.append("   None recorded.")
         else:
             for e in section.entries:
                 parts = [format_partial_date(e.when).ljust(17), e.text]
-                if e.status:
-                    parts.append(f"[{e.status}]")
+                tags = [t for t in (_group_title(name, e), status_words(name.value, e.status)) if t]
+                if tags:  # in clinical words ("Repeat medication", "Stopped"), never the sender's codes
+                    parts.append(f"[{'; '.join(tags)}]")
+                reaction = e.reaction if e.reaction and e.reaction not in (e.detail or "") else None
+                if reaction or e.severity:
+                    parts.append("- " + ", ".join(t for t in (reaction, severity_words(e.severity)) if t))
                 if e.detail:
                     parts.append(f"- {e.detail}")
                 lines.append("   " + " ".join(parts))
+                lines.extend(f"{' ' * 21}{row}" for row in (e.notes or "").splitlines() if row.strip())
                 lines.extend(f"{' ' * 21}{row}" for row in _abnormal(e))
     return "\n".join(lines)
+
+
+def _group_title(section: SectionName, entry: Entry) -> str:
+    group = entry_group(section.value, entry.group, entry.status)
+    return GROUP_TITLES.get((section.value, group), "") if group else ""
 
 
 def _abnormal(entry: Entry) -> list[str]:

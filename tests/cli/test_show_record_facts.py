@@ -60,3 +60,32 @@ def test_plain_show_marks_a_death_and_flags_abnormal_results() -> None:
     assert not any("HDL" in line and "ABNORMAL" in line for line in lines)  # in range: no flag
     alive = render_record(sample_record(False), PRACTICE).splitlines()
     assert "DECEASED" not in alive[0] and "Died" not in alive[1]
+
+
+def test_plain_show_says_statuses_in_clinical_words_never_the_senders_codes() -> None:
+    record = sample_record()
+    text = render_record(record, PRACTICE)
+    codes = {e.status for s in record.sections.values() for e in s.entries if e.status}
+    assert codes, "the sample has statuses to say"
+    for code in codes:
+        assert f"[{code}]" not in text and f"; {code}]" not in text, code
+    assert "[Repeat medication]" in text and "[Past medication" in text
+    assert "[Active problems]" in text
+    allergy = next(line for line in text.splitlines() if "Penicillin" in line)
+    assert "Severe" in allergy and allergy.count(REACTION) == 1  # reaction and severity, said once
+    assert NOTES.splitlines()[0].strip() in text  # a consultation's notes under it
+
+
+def test_plain_show_says_a_withheld_section_is_withheld_never_none_recorded() -> None:
+    import dataclasses
+
+    from app.core.model import Section, SectionName
+
+    record = sample_record()
+    sections = dict(record.sections, encounters=Section.withheld(SectionName.ENCOUNTERS))
+    text = render_record(dataclasses.replace(record, sections=sections), PRACTICE)
+    block = text.split("== Consultations and encounters ==")[1].split("==")[0]
+    assert "Not shown under the access policy for your role." in block and "None recorded" not in block
+    research = dataclasses.replace(record, sections=sections,
+                                   patient=dataclasses.replace(record.patient, pseudonym="R-0000-0000-0000"))
+    assert "Withheld for this study." in render_record(research, PRACTICE)
