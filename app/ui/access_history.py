@@ -2,9 +2,11 @@
 filters, export and review of flagged accesses.
 
 Reading the journal and writing an export run on the core's loop (and its worker threads) through the bridge.
-The journal is read a page at a time, newest first; each page is made into rows on the GUI thread (grouped
-and formatted by app/ui/history_rows.py, a few milliseconds a page) and handed to the table with
-beginInsertRows, one page per turn of the event loop. No thread formats rows while the GUI thread paints:
+The journal is read a page at a time, newest first; each page is grouped into rows on the GUI thread
+(app/ui/history_rows.py, a few milliseconds a page), one page per turn of the event loop. The first page's rows
+go to the table at once (beginInsertRows); the later pages' rows, below the first screenful, are added together
+when the last page is read (one insert and one paint, not one a page). Rows are made into text when first
+painted, the rest a hundred a turn after the last page. No thread formats rows while the GUI thread paints:
 with the GIL, a Python worker makes every Python call of a paint (the model's data, the headings) wait for it,
 which stalled the window for as long as the whole read (up to 64 ms in the soak).
 
@@ -330,6 +332,7 @@ class AccessHistoryWindow(QWidget):
         self._pages.setInterval(0)
         self._pages.timeout.connect(self._read_next)
         self._next: tuple[int, Filters, tuple[Any, int]] | None = None
+        self._held: list[HistoryRow] = []  # rows of later pages, added when the last page is read
         self.review_dialog: ReviewDialog | None = None
         self._wanted_widths: dict[int, int] = {}
         self.setObjectName("accessHistory")
@@ -620,6 +623,7 @@ class AccessHistoryWindow(QWidget):
         self._pages.stop()
         self._next = None
         self._builder = RowBuilder()
+        self._held = []
         self._context.names.clear()
         self.model.set_rows([])
         self.export_button.setEnabled(False)
@@ -666,16 +670,24 @@ class AccessHistoryWindow(QWidget):
             self.model.set_rows([])
         self._context.names.update(page.names)
         new, changed = self._builder.add(entries, page.reviews)
-        self.model.add_rows(new, changed)
         if first:
+            self._held = []
+            self.model.add_rows(new, changed)
             self._fit_columns([self.model.formatted(r) for r in self.model.rows[:FIT_ROWS]])
+        else:  # below the first screenful: held until the last page, then added at once (one insert, one paint)
+            held = {id(r) for r in self._held}
+            self._held.extend(new)
+            self.model.add_rows([], [r for r in changed if id(r) not in held])
         truncated = more and self._builder.entries >= LIMIT
         if more and not truncated:
             last = entries[-1]
             self._next = (generation, filters, (last.recorded_at, last.seq or 0))
-            self.count_line.setText(f"{self._rows_text(filters, len(self.model.rows))} so far; reading more…")
+            if first:
+                self.count_line.setText(f"{self._rows_text(filters, len(self.model.rows))} so far; reading more…")
             self._pages.start()
             return
+        self.model.add_rows(self._held)
+        self._held = []
         self._format_rest(generation, filters, truncated)
 
     def _format_rest(self, generation: int, filters: Filters, truncated: bool) -> None:
