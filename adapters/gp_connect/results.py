@@ -17,13 +17,16 @@ from adapters.fhir_r4.mapping import (
     _UNITS,
     _first,
     _list,
+    _number,
     _obj,
     _str,
     _unit,
     concept_text,
     format_quantity,
+    interpretation,
     preferred_coding,
-    status_code,
+    reference_range,
+    worked_out_flag,
 )
 from app.core.model import Measurement
 
@@ -32,56 +35,12 @@ Json = dict[str, Any]
 Resolve = Callable[[Any, Json], "Json | None"]
 
 GENERIC_REPORT_CODES = {"721981007", "4241000179101"}  # diagnostic studies report; laboratory report
-_INTERPRETATION_WORDS = {"high": "H", "low": "L", "abnormal": "A", "normal": "N", "critically high": "HH",
-                         "critically low": "LL", "positive": "POS", "negative": "NEG"}
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _range(holder: Json) -> tuple[float | None, float | None, str | None]:
-    """(low, high, text) of the first reference range."""
-    first = next((r for r in (_obj(x) for x in _list(holder.get("referenceRange"))) if r), None)
-    if first is None:
-        return None, None, None
-    low = _number((_obj(first.get("low")) or {}).get("value"))
-    high = _number((_obj(first.get("high")) or {}).get("value"))
-    text = _str(first.get("text"))
-    return low, high, text if low is None and high is None else None
-
-
-def _interpretation(holder: Json) -> str | None:
-    for concept in (_obj(x) for x in _list(holder.get("interpretation"))):
-        if not concept:
-            continue
-        code = status_code(concept)
-        if code and len(code) <= 3:
-            return code.upper()
-        words = (concept_text(concept) or "").strip().lower()
-        if words in _INTERPRETATION_WORDS:
-            return _INTERPRETATION_WORDS[words]
-    return None
-
-
-def _flag(sent: str | None, value: float | None, low: float | None, high: float | None) -> str | None:
-    """The flag as sent, else H or L worked out from the range (None: in range, or nothing to go on)."""
-    if sent:
-        return sent
-    if value is None:
-        return None
-    if high is not None and value > high:
-        return "H"
-    if low is not None and value < low:
-        return "L"
-    return None
-
 
 def _measurement(holder: Json, name: str) -> Measurement | None:
     """One value[x] with its range and flag; None when the holder has no value."""
     code = preferred_coding(holder.get("code"))
-    low, high, range_text = _range(holder)
-    sent = _interpretation(holder)
+    low, high, range_text = reference_range(holder)
+    sent = interpretation(holder)
     quantity = _obj(holder.get("valueQuantity"))
     if quantity is not None and quantity.get("value") is not None:
         ucum = _str(quantity.get("code"))
@@ -91,7 +50,7 @@ def _measurement(holder: Json, name: str) -> Measurement | None:
             return Measurement(name=name, text=format_quantity(quantity), unit=unit, low=low, high=high,
                                range_text=range_text, flag=sent, code=code.code if code else None)
         return Measurement(name=name, value=value, unit=unit, low=low, high=high, range_text=range_text,
-                           flag=_flag(sent, value, low, high), code=code.code if code else None)
+                           flag=worked_out_flag(sent, value, low, high), code=code.code if code else None)
     text = concept_text(holder.get("valueCodeableConcept")) if holder.get("valueCodeableConcept") else None
     if text is None:
         for key in ("valueString", "valueDateTime", "valueTime"):
@@ -101,7 +60,7 @@ def _measurement(holder: Json, name: str) -> Measurement | None:
     if text is None and _number(holder.get("valueInteger")) is not None:
         value = _number(holder.get("valueInteger"))
         return Measurement(name=name, value=value, low=low, high=high, range_text=range_text,
-                           flag=_flag(sent, value, low, high), code=code.code if code else None)
+                           flag=worked_out_flag(sent, value, low, high), code=code.code if code else None)
     if text is None:
         return None
     return Measurement(name=name, text=text, low=low, high=high, range_text=range_text, flag=sent,
