@@ -17,6 +17,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from app.core.display import format_partial_date
+from app.core.display import measurement_flag as worked_out_flag  # the flag as sent, else from the range
 from app.core.model import (
     REGISTRATION_TYPES,
     Address,
@@ -726,19 +727,6 @@ def interpretation(holder: Json) -> str | None:
     return None
 
 
-def worked_out_flag(sent: str | None, value: float | None, low: float | None, high: float | None) -> str | None:
-    """The flag as sent; else H above the range, L below it; None in range or with nothing to compare."""
-    if sent:
-        return sent
-    if value is None:
-        return None
-    if high is not None and value > high:
-        return "H"
-    if low is not None and value < low:
-        return "L"
-    return None
-
-
 def _measurement(holder: Json, name: str) -> Measurement | None:
     """One value[x] with its unit, range and flag; None when the holder has no value."""
     coding = preferred_coding(holder.get("code"))
@@ -768,13 +756,16 @@ def _measurement(holder: Json, name: str) -> Measurement | None:
     return Measurement(name=name, text=text, low=low, high=high, range_text=range_text, flag=sent, code=code)
 
 
-def measurements(observation: Json) -> tuple[Measurement, ...]:
-    """The observation's value, then each component's (systolic and diastolic of a blood pressure)."""
+def measurements(observation: Json, measure: Callable[[Json, str], Measurement | None] | None = None,
+                 ) -> tuple[Measurement, ...]:
+    """The observation's value, then each component's (systolic and diastolic of a blood pressure); `measure`
+    reads one value (GP Connect passes its own, which prefers the UCUM code's unit)."""
+    measure = measure or _measurement
     name = concept_text(observation.get("code")) or "Result"
-    own = _measurement(observation, name)
+    own = measure(observation, name)
     parts: list[Measurement] = [own] if own else []
     for component in (c for c in (_obj(x) for x in _list(observation.get("component"))) if c):
-        found = _measurement(component, concept_text(component.get("code")) or name)
+        found = measure(component, concept_text(component.get("code")) or name)
         if found:
             parts.append(found)
     return tuple(parts)

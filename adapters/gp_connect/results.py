@@ -28,6 +28,7 @@ from adapters.fhir_r4.mapping import (
     reference_range,
     worked_out_flag,
 )
+from adapters.fhir_r4.mapping import measurements as fhir_measurements
 from app.core.model import Measurement
 
 Json = dict[str, Any]
@@ -68,15 +69,8 @@ def _measurement(holder: Json, name: str) -> Measurement | None:
 
 
 def measurements(observation: Json) -> tuple[Measurement, ...]:
-    """The observation's value, or each component's (systolic and diastolic of a blood pressure)."""
-    name = concept_text(observation.get("code")) or "Result"
-    own = _measurement(observation, name)
-    parts: list[Measurement] = [own] if own else []
-    for component in (c for c in (_obj(x) for x in _list(observation.get("component"))) if c):
-        found = _measurement(component, concept_text(component.get("code")) or name)
-        if found:
-            parts.append(found)
-    return tuple(parts)
+    """The observation's value, then each component's (systolic and diastolic of a blood pressure)."""
+    return fhir_measurements(observation, _measurement)
 
 
 def members(observation: Json) -> list[Any]:
