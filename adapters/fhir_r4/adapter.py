@@ -29,6 +29,7 @@ from adapters.fhir_r4.mapping import (
     ResourceIndex,
     map_patient,
     map_resources,
+    nhs_number,
 )
 from adapters.http import HttpError, JsonReply, close_client, fetch_json, make_client, origin_of, send_json
 from adapters.patient_contact import patient_contact
@@ -558,7 +559,7 @@ class FhirR4Adapter(Adapter):
                 index: ResourceIndex, failures: dict[SectionName, str], truncated: set[SectionName],
                 rounds: int, contact: PatientContact | None = None, unreadable: int = 0) -> PatientRecord:
         now = datetime.now(UTC)
-        if any(_about_someone_else(r, patient.local_id) for r in resources):
+        if any(_about_someone_else(r, patient.local_id, patient.nhs_number) for r in resources):
             raise self._other_patient_error()  # a server that ignored `patient=`: nothing of it is shown
         mapped = map_resources(resources, index)
         sections: dict[SectionName, Section] = {}
@@ -599,14 +600,25 @@ def _add_reason(existing: str | None, reason: str) -> str:
 _PATIENT_REFERENCE = re.compile(r"(?:^|/)Patient/([A-Za-z0-9.\-]{1,64})(?:/_history/[^/]+)?$")
 
 
-def _about_someone_else(resource: dict[str, Any], local_id: str) -> bool:
-    """Whether a record resource names another Patient as its subject or patient (relative or absolute
-    reference); urn:uuid and contained references name nobody here and pass."""
+def _about_someone_else(resource: dict[str, Any], local_id: str, number: str | None = None) -> bool:
+    """Whether a record resource names another Patient as its subject or patient: a relative or absolute
+    reference to another Patient id, a logical reference by another valid NHS number, or a contained Patient
+    with another NHS number. A urn:uuid reference names nobody here and passes."""
     for key in ("subject", "patient"):
         ref = resource.get(key)
-        reference = ref.get("reference") if isinstance(ref, dict) else None
+        if not isinstance(ref, dict):
+            continue
+        reference = ref.get("reference")
         match = _PATIENT_REFERENCE.search(reference) if isinstance(reference, str) else None
         if match and match.group(1) != local_id:
+            return True
+        named = [ref.get("identifier")]
+        if isinstance(reference, str) and reference.startswith("#"):
+            named += [i for c in resource.get("contained") or [] if isinstance(c, dict)
+                      and c.get("resourceType") == "Patient" and c.get("id") == reference[1:]
+                      for i in (c.get("identifier") or [None])]
+        other = next((n for n in (nhs_number([i]) for i in named) if n is not None), None)
+        if other is not None and other != number:
             return True
     return False
 

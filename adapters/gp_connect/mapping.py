@@ -202,6 +202,8 @@ class StructuredRecord:
     warnings: list[str] = field(default_factory=list)
     skipped: dict[SectionName, int] = field(default_factory=lambda: defaultdict(int))
     not_implemented: set[str] = field(default_factory=set)
+    #: a resource of the bundle names another patient as its subject (`about_someone_else`): nothing is shown
+    about_someone_else: bool = False
 
 
 # --- sections --------------------------------------------------------------------------------------
@@ -577,6 +579,8 @@ def map_structured_bundle(bundle: Any, practice_id: str, requested: Iterable[Sec
                           registration=_or(lambda: registration(patients[0], index.ref), None))
     record = StructuredRecord(patient=patient,
                               contact=patient_contact(patients[0], by_type.get("Flag", [])) if patients else None)
+    if patients and any(about_someone_else(r, patients[0], index) for r in resources):
+        record.about_someone_else = True
 
     lists = by_type.get("List", [])
     answered: set[SectionName] = set()
@@ -684,6 +688,28 @@ def map_structured_bundle(bundle: Any, practice_id: str, requested: Iterable[Sec
         else:
             record.entries[section] = None
     return record
+
+
+def about_someone_else(resource: Json, patient: Json, index: BundleIndex) -> bool:
+    """Whether `resource` names another patient than `patient` (the bundle's patient) as its subject or patient:
+    a reference that resolves to another Patient of the bundle (or a contained one) with another NHS number, or
+    a logical reference by a valid NHS number that is not the patient's. A reference that resolves to nothing
+    passes (the specification's own examples carry dangling ones)."""
+    if resource is patient or resource.get("resourceType") == "Patient":
+        return False
+    own = nhs_number(_list(patient.get("identifier")))
+    for key in ("subject", "patient"):
+        ref = _obj(resource.get(key))
+        if not ref:
+            continue
+        target = index.ref(ref, resource)
+        if target is not None and target is not patient and target.get("resourceType") == "Patient" \
+                and nhs_number(_list(target.get("identifier"))) != own:
+            return True
+        named = nhs_number([ref.get("identifier")])
+        if named is not None and named != own:
+            return True
+    return False
 
 
 _READ_HERE = {"extension", "deceasedBoolean", "deceasedDateTime", "generalPractitioner", "managingOrganization"}
