@@ -26,7 +26,17 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QDate, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QDate,
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -98,6 +108,7 @@ LISTED_ACTIONS = tuple(a.value for a in Action if a is not Action.REVIEW)
 MAX_WIDTHS = {TIME: 170, USER: 140, ROLE: 110, ACTION: 150, PATIENT: 280, PRACTICE: 200, SECTIONS: 380,
               OUTCOME: 130, FLAG: 300}
 REASON_MIN = 140  # the reason column's width before it takes what is left
+PAINT_WAIT_MS = 100  # the next page is read after the first one is painted, or after this long
 FORMAT_CHUNK = 100  # rows made into text a turn once every page is read
 FIT_ROWS = 30  # rows measured when fitting the columns: those on screen first, not all of them
 NO_DATE = QDate(2000, 1, 1)
@@ -333,6 +344,7 @@ class AccessHistoryWindow(QWidget):
         self._pages.timeout.connect(self._read_next)
         self._next: tuple[int, Filters, tuple[Any, int]] | None = None
         self._held: list[HistoryRow] = []  # rows of later pages, added when the last page is read
+        self._after_paint = False  # the first page is on its way to the screen: the next is read after
         self.review_dialog: ReviewDialog | None = None
         self._wanted_widths: dict[int, int] = {}
         self.setObjectName("accessHistory")
@@ -472,6 +484,7 @@ class AccessHistoryWindow(QWidget):
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # never measured per row
         # Always there: the first page's rows do not narrow the table by a scroll bar, which painted it twice
         self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
+        self.table.viewport().installEventFilter(self)
         self._fit_columns([])
         self.table.selectionModel().currentRowChanged.connect(lambda *_: self._update_review_button())
         self.table.doubleClicked.connect(lambda _index: self.review_selected())
@@ -622,6 +635,7 @@ class AccessHistoryWindow(QWidget):
         self._shown_filters = None
         self._pages.stop()
         self._next = None
+        self._after_paint = False
         self._builder = RowBuilder()
         self._held = []
         self._context.names.clear()
@@ -639,6 +653,7 @@ class AccessHistoryWindow(QWidget):
         self._stale = False
         self._generation += 1
         self._pages.stop()
+        self._after_paint = False
         # Show stays usable meanwhile: filters changed while the journal is read (as the window opens, say)
         # are shown by pressing it again, and the read under way is dropped.
         self.count_line.setText("Reading the audit journal…")
@@ -650,6 +665,16 @@ class AccessHistoryWindow(QWidget):
         self.bridge.submit(read_page(self.core, filters, limit, before),
                            lambda page: self._page(generation, filters, limit, before is None, page),
                            lambda exc: self._load_failed(generation, exc), receiver=self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if self._after_paint and event.type() == QEvent.Type.Paint:
+            QTimer.singleShot(0, self, self._painted)  # after the paint, on the next turn
+        return False
+
+    def _painted(self) -> None:
+        if self._after_paint:
+            self._after_paint = False
+            self._pages.start()
 
     def _read_next(self) -> None:
         if self._next is None or self._next[0] != self._generation:
@@ -682,9 +707,13 @@ class AccessHistoryWindow(QWidget):
         if more and not truncated:
             last = entries[-1]
             self._next = (generation, filters, (last.recorded_at, last.seq or 0))
-            if first:
+            if first:  # the next page is read once this one is painted: no worker's Python competes with the paint
                 self.count_line.setText(f"{self._rows_text(filters, len(self.model.rows))} so far; reading more…")
-            self._pages.start()
+                self._after_paint = True
+                QTimer.singleShot(PAINT_WAIT_MS, self, self._painted)  # not shown (minimised): read on anyway
+                self.table.viewport().update()
+            else:
+                self._pages.start()
             return
         self.model.add_rows(self._held)
         self._held = []
