@@ -39,7 +39,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from app.core import nhs_number as nhs
-from app.core.model import Entry, Measurement, PatientRecord, PatientSummary
+from app.core.model import SECTION_TITLES, Entry, Measurement, PatientRecord, PatientSummary, Section
 from app.core.policy import PolicyDecision, PolicyError, Study
 from app.core.secrets import SecretError, env_name, resolve_secret
 from app.core.trends import CONCEPTS
@@ -194,19 +194,63 @@ def pseudonymise_measurement(measurement: Measurement) -> Measurement:
     return _reduced(measurement, _MEASUREMENT_KEEP, name=concept.line if concept is not None else "")
 
 
+#: a record's warning kept in the research view only when it is one of Mosaic's own sentences (a section's title,
+#: counts, the practice's name); any other (a practice's note or OperationOutcome text, a sender's warning code,
+#: a sentence added later) is replaced by PRACTICE_NOTE_WITHHELD
+_TITLES = "|".join(re.escape(t) for t in SECTION_TITLES.values())
+_OWN_WARNINGS = (
+    rf"(?:{_TITLES}): \d+ (?:entry|entries) could not be read and are not shown\.",
+    rf"(?:{_TITLES}): the practice holds more entries than Mosaic fetches at once \(\d+ shown\)\.",
+    rf"(?:{_TITLES}): the notes could not be read and are not shown\.",
+    r"\d+ (?:entry|entries) from [^:\d]{1,80} could not be read and are not shown\.",
+    r"Not shown under the access policy for your role: [a-z ,]+\.",
+)
+PRACTICE_NOTE_WITHHELD = ("A note from the practice about this record is not shown in the research view (it may be "
+                          "in the practice's own words).")
+SECTION_ERROR_WITHHELD = ("The practice could not send this section. Its own error text is not shown in the research "
+                          "view.")
+
+
+def _own_warning(text: str) -> bool:
+    from adapters.gp_connect.mapping import WARNING_TEXT  # GP Connect's warning codes, in Mosaic's words
+
+    known = "|".join(re.escape(t) for t in WARNING_TEXT.values())
+    return any(re.fullmatch(pattern, text) for pattern in (*_OWN_WARNINGS, rf"(?:{_TITLES}): (?:{known})"))
+
+
+def _research_warnings(warnings: Iterable[str]) -> tuple[str, ...]:
+    kept = [w if _own_warning(w) else PRACTICE_NOTE_WITHHELD for w in warnings]
+    return tuple(dict.fromkeys(kept))
+
+
+def _research_section(section: Section, entries: tuple[Entry, ...]) -> Section:
+    """A section's entries reduced; a failed one keeps its state, with Mosaic's words for why (a practice's
+    error text may quote a patient)."""
+    error = SECTION_ERROR_WITHHELD if section.error is not None else None
+    return dataclasses.replace(section, entries=entries, error=error)
+
+
 def pseudonymise_record(record: PatientRecord, name: str) -> PatientRecord:
     reports: dict[str, str] = {}  # the practice's own report ids -> "report-1", ...: results still group by report
+    titles: dict[str, str] = {}  # a report's id -> its title as the coded report entry reads (the code's display)
+    for section in record.sections.values():
+        for entry in section.entries:
+            if entry.resource_type == "DiagnosticReport" and entry.report_id:
+                titles.setdefault(entry.report_id, pseudonymise_entry(entry).text)
 
     def reduced(entry: Entry) -> Entry:
         kept = pseudonymise_entry(entry)
         if kept.report_id is None:
-            return kept
-        return dataclasses.replace(kept, report_id=reports.setdefault(kept.report_id, f"report-{len(reports) + 1}"))
+            return dataclasses.replace(kept, report=None)
+        title = titles.get(kept.report_id, WITHHELD_TEXT)  # a report's own title may be free text: the code's words
+        title = "Test report" if title == WITHHELD_TEXT else title
+        return dataclasses.replace(kept, report=title if kept.report is not None else None,
+                                   report_id=reports.setdefault(kept.report_id, f"report-{len(reports) + 1}"))
 
-    sections = {key: dataclasses.replace(section, entries=tuple(reduced(e) for e in section.entries))
+    sections = {key: _research_section(section, tuple(reduced(e) for e in section.entries))
                 for key, section in record.sections.items()}
     return _reduced(record, _RECORD_KEEP, patient=pseudonymise_summary(record.patient, name), sections=sections,
-                    warnings=(PSEUDONYMISED_WARNING, *record.warnings))
+                    warnings=(PSEUDONYMISED_WARNING, *_research_warnings(record.warnings)))
 
 
 class ResearchView:
