@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import io
@@ -181,18 +182,30 @@ def write_private_text(path: Path, text: str, *, encoding: str = "utf-8") -> Non
 
 
 def write_private_bytes(path: Path | str, data: bytes) -> None:
-    """Write `data` to `path` (replacing it) as a user-only file (0600, or an existing one tightened before
-    anything is written): a PDF or other binary export; the folder is the user's choice."""
+    """Write `data` to `path` as a new user-only file (0600) that replaces whatever was there in one step: a PDF
+    or other binary export; the folder is the user's choice. Written whole to a new file beside it first (made
+    0600 by this account), then renamed over `path`: a reader never sees half a file, and an existing file, a
+    link or another account's file at `path` is replaced, never written into (its mode and owner would stay)."""
+    import tempfile
+
     path = Path(path)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), PRIVATE_FILE_MODE)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)  # O_EXCL, 0600
     try:
-        _restrict_fd(fd, path)
-        out = os.fdopen(fd, "wb")
+        try:
+            _restrict_fd(fd, Path(name))
+            out = os.fdopen(fd, "wb")
+        except BaseException:
+            os.close(fd)
+            raise
+        with out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(name, path)
     except BaseException:
-        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(name)
         raise
-    with out:
-        out.write(data)
 
 
 def create_secret_file(path: Path | str, *, replace_own: bool = False) -> io.TextIOWrapper:

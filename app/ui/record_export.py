@@ -34,7 +34,7 @@ from app.core.record_export import SUMMARY_CSS, ExportKind, summary_parts
 MIN_REASON = 3
 
 
-def render_pdf(record: PatientRecord, practice: Practice) -> bytes:
+def render_pdf(record: PatientRecord, practice: Practice, layout: QPageLayout | None = None) -> bytes:
     """The summary as PDF bytes (A4), rendered in memory: nothing touches the disk until it is written 0600.
     Takes seconds for a long record: call it from a SummaryRenderer thread, not the GUI thread."""
     data = QByteArray()
@@ -43,8 +43,8 @@ def render_pdf(record: PatientRecord, practice: Practice) -> bytes:
     writer = QPdfWriter(buffer)
     writer.setTitle(f"Record summary: {display_name(record.patient)}")
     writer.setCreator("Mosaic")
-    writer.setPageLayout(QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait,
-                                     QMarginsF(15, 15, 15, 15), QPageLayout.Unit.Millimeter))
+    writer.setPageLayout(layout or QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait,
+                                               QMarginsF(15, 15, 15, 15), QPageLayout.Unit.Millimeter))
     print_summary(record, practice, writer)
     buffer.close()
     return bytes(data.data())
@@ -66,9 +66,11 @@ def print_summary(record: PatientRecord, practice: Practice, device: QPagedPaint
 
 
 def print_to(record: PatientRecord, practice: Practice, printer: QPrinter) -> None:
-    """Print the summary; printed to a file ("Print to PDF"), that file is made user-only (0600) first."""
+    """Print the summary; printed to a file ("Print to PDF"), it is rendered in memory with the printer's page
+    layout and written as a new user-only (0600) file in one step, as a saved PDF is (Qt would write into it)."""
     if printer.outputFileName():
-        paths.write_private_bytes(printer.outputFileName(), b"")  # Qt then writes into it, keeping its mode
+        paths.write_private_bytes(printer.outputFileName(), render_pdf(record, practice, printer.pageLayout()))
+        return
     print_summary(record, practice, printer)
 
 
