@@ -26,8 +26,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
 import shiboken6
-from PySide6.QtCore import QObject, QPointF, Qt, Signal, Slot
-from PySide6.QtGui import QFont, QFontMetrics, QResizeEvent, QWheelEvent
+from PySide6.QtCore import QObject, QPoint, QPointF, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QFont, QFontMetrics, QResizeEvent, QShowEvent, QWheelEvent
 from PySide6.QtWidgets import (
     QAbstractScrollArea,
     QApplication,
@@ -478,6 +478,7 @@ class TrendsPanel(QFrame):
         self.charts: list[TrendChart] = []
         self.done = False
         self._add_step: Callable[[Step], None] | None = None
+        self._waiting_to_be_seen = False  # build_when_seen was called: built once the panel is near the view
         self.setAccessibleName("Trends")
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -516,10 +517,58 @@ class TrendsPanel(QFrame):
         outer.addWidget(self.more_button, 0, Qt.AlignmentFlag.AlignLeft)
         self._columns = 0  # set by the first resize (the panel's width decides)
 
+    def build_when_seen(self, add_step: Callable[[Step], None]) -> None:
+        """`build` once some of the panel is on screen (its record's tab in front, scrolled to the results).
+        A record in a tab behind another, or read only down to its problems, never pays for charts nobody
+        looks at: each is a graphics view (~0.4 MB) that every move, resize and split lays out again."""
+        self._add_step = add_step
+        self._waiting_to_be_seen = True
+        area = self._scroll_area()
+        if area is not None:  # scrolling, or the record growing above the panel, may bring it near
+            bar = area.verticalScrollBar()
+            bar.valueChanged.connect(self._build_if_seen)
+            bar.rangeChanged.connect(self._build_if_seen)
+        self._build_if_seen()
+
+    @Slot()
+    def _build_if_seen(self, *_: object) -> None:
+        if not self._waiting_to_be_seen or not shiboken6.isValid(self) or not self._near_view():
+            return
+        self._waiting_to_be_seen = False
+        if self._add_step is not None:
+            self.build(self._add_step)
+
+    def _scroll_area(self) -> QAbstractScrollArea | None:
+        parent = self.parentWidget()
+        while parent is not None and not isinstance(parent, QAbstractScrollArea):
+            parent = parent.parentWidget()
+        return parent
+
+    def _near_view(self) -> bool:
+        """Visible (its tab in front) and some of it in the record's scrolled-to part."""
+        if not self.isVisible():
+            return False
+        area = self._scroll_area()
+        if area is None:
+            return True
+        body = area.widget()
+        layout = body.layout() if body is not None else None
+        if layout is not None:  # where the panel will be, not where it was before the last sections came
+            layout.activate()
+        viewport = area.viewport()
+        top = self.mapTo(viewport, QPoint(0, 0)).y()
+        return top < viewport.height() and top + self.height() > 0
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._waiting_to_be_seen:  # its tab came forward: once laid out, is it near the scrolled-to part?
+            QTimer.singleShot(0, self, self._build_if_seen)
+
     def build(self, add_step: Callable[[Step], None]) -> None:
         """Put the first charts on screen, two steps each, through `add_step` (after pyqtgraph's import, when
         needed); the others when asked (`show_more`)."""
         self._add_step = add_step
+        self._waiting_to_be_seen = False
 
         def start() -> None:
             if not shiboken6.isValid(self):
@@ -596,6 +645,8 @@ class TrendsPanel(QFrame):
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
         self._relayout()
+        if self._waiting_to_be_seen:
+            self._build_if_seen()
 
     def _relayout(self) -> None:
         """As many charts to a row as fit at CHART_MIN_WIDTH (at most 3), re-placed when that number changes."""
@@ -650,20 +701,21 @@ class _RecordViewLike(Protocol):
 
 def attach_trends(view: _RecordViewLike, record: PatientRecord, add_step: Callable[[Step], None]) -> TrendsPanel | None:
     """Put the record's trend charts at the top of its results (`view.add_trends`) and draw them through the
-    record views' step queue once every section is on screen (what matters first comes first). None, and
+    record views' step queue once every section is on screen (what matters first comes first) and the panel is
+    near what the clinician sees (`TrendsPanel.build_when_seen`). None, and
     nothing shown, when the record has no series to chart or its observations did not load."""
     panel = trends_panel(record)
     if panel is None:
         return None
     view.add_trends(panel)
     if not view.building:
-        panel.build(add_step)
+        panel.build_when_seen(add_step)
         return panel
 
     def shown(_view: object) -> None:
         view.record_shown.disconnect(shown)
         if shiboken6.isValid(panel):  # not replaced by another record meanwhile
-            panel.build(add_step)
+            panel.build_when_seen(add_step)
 
     view.record_shown.connect(shown)
     return panel

@@ -4,16 +4,18 @@ words, and a chart that never takes the mouse wheel from the record's scrolling.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from PySide6.QtCore import QPoint, QPointF, QRect, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QLabel, QWidget
 
-from app.core.model import Section, SectionName
+from app.core.model import Entry, Section, SectionName
 from app.core.research import pseudonymise_record
 from app.ui import style
-from app.ui.record_view import RecordView
-from app.ui.trends import TrendChart, TrendsPanel
+from app.ui.record_view import RecordView, build_step
+from app.ui.trends import LOADING_TEXT, TrendChart, TrendsPanel, load_pyqtgraph, pyqtgraph_ready
 from tests.trend_samples import EXPECTED_POINTS, entries, reading, record
 from tests.ui.test_responsiveness import PRACTICES
 
@@ -153,6 +155,36 @@ def test_the_mouse_wheel_over_a_chart_scrolls_the_record_and_never_zooms(qtbot, 
     QApplication.sendEvent(target, wheel)
     assert bar.value() > before, "the wheel over a chart scrolls the record"
     assert chart.view_box.viewRange() == ranges, "and does not zoom the chart"
+
+
+def test_charts_are_drawn_only_once_the_results_are_scrolled_to(qtbot, host) -> None:
+    """A record read only down to its problems (or in a tab behind another) never pays for its charts."""
+    host.resize(1000, 330)  # the banner and the sections above the results fill the pane
+    load_pyqtgraph()
+    problems = Section.loaded(SectionName.PROBLEMS, [Entry(f"Problem {n}", "2020-01-01", group="active")
+                                                     for n in range(12)])
+    rec = record()
+    rec = dataclasses.replace(rec, sections={**rec.sections, SectionName.PROBLEMS: problems})
+    view = open_record(qtbot, host, rec)
+    view.resize(host.size())
+    panel = view.findChildren(TrendsPanel)[0]
+    qtbot.waitUntil(pyqtgraph_ready, timeout=IMPORT_TIMEOUT_MS)
+    steps: list[int] = []
+
+    def one_more() -> None:  # one step at a time: a chart's steps, had they been queued, would run in between
+        steps.append(1)
+        if len(steps) < 40:
+            build_step(one_more)
+
+    build_step(one_more)
+    qtbot.waitUntil(lambda: len(steps) == 40)
+    scroll = view.body_scroll
+    assert scroll is not None
+    assert panel.mapTo(scroll.viewport(), QPoint(0, 0)).y() >= scroll.viewport().height(), "below the fold"
+    assert panel.charts == [] and not panel.done and panel.status_label.text() == LOADING_TEXT
+    scroll.ensureWidgetVisible(panel, 0, 0)
+    qtbot.waitUntil(lambda: panel.done, timeout=IMPORT_TIMEOUT_MS)
+    assert [c.trend.title for c in panel.charts] == list(EXPECTED_POINTS)
 
 
 def test_other_series_wait_behind_one_button_so_the_results_stay_near(qtbot, host) -> None:
