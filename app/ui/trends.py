@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
@@ -538,9 +539,9 @@ class TrendsPanel(QFrame):
         if self._add_step is not None:
             self.build(self._add_step)
 
-    def _scroll_area(self) -> QAbstractScrollArea | None:
+    def _scroll_area(self) -> QScrollArea | None:
         parent = self.parentWidget()
-        while parent is not None and not isinstance(parent, QAbstractScrollArea):
+        while parent is not None and not isinstance(parent, QScrollArea):
             parent = parent.parentWidget()
         return parent
 
