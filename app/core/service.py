@@ -22,7 +22,15 @@ from app.core.audit.model import CENTRAL_DESTINATION, practice_destination
 from app.core.boundary import adapter_call
 from app.core.config import NotifySettings
 from app.core.model import SECTION_TITLES, PatientQuery, PatientRecord, PatientSummary, Practice, Section, SectionName
-from app.core.policy import ALLOW_ALL, FLAG_BREAK_GLASS, FLAG_SELF_OR_FAMILY, Policy, PolicyDecision, PolicyError
+from app.core.policy import (
+    ALLOW_ALL,
+    FLAG_BREAK_GLASS,
+    FLAG_SELF_OR_FAMILY,
+    Policy,
+    PolicyDecision,
+    PolicyError,
+    Role,
+)
 from app.core.research import IDENTIFYING_SEARCH_REFUSED, ResearchView, practice_error
 from app.core.search import PracticeResults, ResultListener, SearchOutcome, federated_search
 from app.core.session_reasons import SessionReasons
@@ -408,9 +416,11 @@ class MosaicCore:
         number = _number_of(patient)
         if self.policy is None or not number:
             return None
-        reason = self.session_reasons.recall(self.login, number)
         role = self.policy.role_of(self.login)
-        if reason is None or role is None or not role.reason_covers_patient:
+        if role is None or not role.reason_covers_patient:
+            return None
+        reason = self.session_reasons.recall(self._reason_holder(role), number)
+        if reason is None:
             return None
         bare = self.policy.decide(self.login, practice_id, patient)
         return reason if bare.needs == "reason" and not bare.flags else None
@@ -422,7 +432,12 @@ class MosaicCore:
             return
         role = self.policy.role_of(self.login)
         if role is not None and role.reason_covers_patient:
-            self.session_reasons.remember(self.login, nhs_number.normalise(number), purpose)
+            self.session_reasons.remember(self._reason_holder(role), nhs_number.normalise(number), purpose)
+
+    def _reason_holder(self, role: Role) -> str:
+        """Whose reasons: the login under its role and study (a policy that gives the login another role or
+        study mid-session starts afresh: a reason given for one purpose never covers another)."""
+        return f"{self.login}\x00{role.name}\x00{role.study or ''}"
 
     def research_view(self) -> ResearchView | None:
         """The research view when the signed-in user's role is a research role (app/core/research.py)."""
