@@ -88,7 +88,7 @@ def allergy_summary(record: PatientRecord | None) -> AllergySummary:
         severe_first = sorted(allergies, key=lambda e: 0 if (e.severity or "").lower() in ("severe", "high",
                                                                                             "high risk") else 1)
         return AllergySummary("known", KNOWN_ALLERGIES, tuple(allergy_item(e) for e in severe_first))
-    if any(_is_no_known_allergy(e) for e in section.entries):
+    if any(_is_no_known_allergy(e) and is_current_allergy(e) for e in section.entries):  # not one entered in error
         return AllergySummary("none-known", NO_KNOWN_ALLERGIES)
     ended = sum(1 for e in section.entries if not _is_no_known_allergy(e))
     if ended:  # only ended (resolved, refuted) allergies: said, never as "no known allergies"

@@ -147,6 +147,7 @@ def _practices_words(marks: tuple[PracticeMark, ...], every: int) -> str:
 
 def combined_record(opened: AllPractices) -> PatientRecord | None:
     """A record for the banner: the first practice's patient, every practice's allergies (each once)."""
+    from app.core.patient_facts import is_current_allergy
     from app.core.timeline import code_key, text_key
 
     records = opened.records
@@ -155,17 +156,16 @@ def combined_record(opened: AllPractices) -> PatientRecord | None:
     first = records[0][1]
     seen: set[object] = set()
     allergies: list[Entry] = []
-    loaded = False
-    for _, record in records:
-        section = record.sections.get(SectionName.ALLERGIES)
-        if section is None or section.status != "loaded":
-            continue
-        loaded = True
-        for entry in section.entries:
-            keys = {("text", text_key(entry.text)), ("code", code_key(entry.coding))} - {("code", None)}
-            if not keys & seen:
-                allergies.append(entry)
-            seen |= keys
+    loaded_sections = [s for _, r in records if (s := r.sections.get(SectionName.ALLERGIES)) is not None
+                       and s.status == "loaded"]
+    loaded = bool(loaded_sections)
+    every = [e for s in loaded_sections for e in s.entries]
+    # current ones first: an allergy current at one practice and ended at another is kept as current
+    for entry in [e for e in every if is_current_allergy(e)] + [e for e in every if not is_current_allergy(e)]:
+        keys = {("text", text_key(entry.text)), ("code", code_key(entry.coding))} - {("code", None)}
+        if not keys & seen:
+            allergies.append(entry)
+        seen |= keys
     name = SectionName.ALLERGIES
     section = Section.loaded(name, allergies) if loaded else Section.failed(name, "not loaded from any practice")
     sections = {n: Section.loaded(n, []) for n in SectionName} | {name: section}
@@ -432,8 +432,8 @@ class AllPracticesView(RecordView):
     def _mark_incomplete(self, banner: PatientBanner, opened: AllPractices) -> None:
         """"Record incomplete" when a practice could not be opened or a section of one failed; the allergies line
         says which practice's allergies are not in it."""
-        missing_allergies = [o.practice.name for o in opened.opened
-                             if o.record is None or _failed(o.record, SectionName.ALLERGIES)]
+        missing_allergies = [o.practice.name for o in opened.opened  # failed, not provided or withheld there
+                             if o.record is None or not _loaded(o.record, SectionName.ALLERGIES)]
         if missing_allergies:
             banner.allergies_label.setText(banner.allergies_label.text() + f"&nbsp; <b>⚠ Not known from "
                                            f"{_escape(', '.join(missing_allergies))}</b> — check before prescribing")
@@ -630,6 +630,11 @@ def _placeholder(number: str, known: PatientSummary | None) -> PatientSummary:
 def _failed(record: PatientRecord, name: SectionName) -> bool:
     section = record.sections.get(name)
     return section is None or section.status == "failed"
+
+
+def _loaded(record: PatientRecord, name: SectionName) -> bool:
+    section = record.sections.get(name)
+    return section is not None and section.status == "loaded"
 
 
 def _failed_names(record: PatientRecord) -> list[SectionName]:
