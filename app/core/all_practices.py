@@ -132,7 +132,8 @@ async def open_all_practices(core: MosaicCore, number: str, *, reason: str | Non
         elif not result.patients:
             absent.append(practice)
         found += [(practice, p) for p in result.patients]
-    opened = await asyncio.gather(*(_open(core, practice, patient, reason, break_glass) for practice, patient in found))
+    opened = await asyncio.gather(*(_open(core, practice, patient, reason, break_glass, normalised)
+                                    for practice, patient in found))
     if not opened and not early:
         from app.core.service import PatientNotFound
 
@@ -143,7 +144,7 @@ async def open_all_practices(core: MosaicCore, number: str, *, reason: str | Non
 
 
 async def _open(core: MosaicCore, practice: Practice, patient: PatientSummary, reason: str | None,
-                break_glass: bool) -> PracticeOpen:
+                break_glass: bool, number: str) -> PracticeOpen:
     from app.core.audit.journal import JournalError
     from app.core.service import PatientNotFound
 
@@ -161,6 +162,11 @@ async def _open(core: MosaicCore, practice: Practice, patient: PatientSummary, r
         log.exception("practice=%s opening the record failed unexpectedly", practice.id)
         return PracticeOpen(practice, "failed", why=f"the record could not be opened ({type(exc).__name__})",
                             local_id=patient.local_id)
+    if nhs_number.normalise(record.patient.nhs_number or "") != number:  # one timeline never mixes two people
+        log.warning("practice=%s answered the all-practices open with another NHS number", practice.id)
+        return PracticeOpen(practice, "failed", local_id=patient.local_id,
+                            why="answered with the record of a different patient (the NHS number does not match), "
+                                "so nothing of it is shown. Tell the practice and your clinical safety officer.")
     return PracticeOpen(practice, "ok", record=record, local_id=patient.local_id)
 
 
