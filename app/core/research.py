@@ -73,6 +73,24 @@ _MEASUREMENT_KEEP = frozenset({"value", "unit", "low", "high", "flag", "code"})
 #: patient, the address and registration (practice, GP, since) go, and a death is kept as the fact only, never
 #: its date (a date of death is published, so with the year of birth it would point at one person)
 _GROUPS = frozenset({"active", "past", "repeat", "acute"})
+#: a status is kept only as FHIR status codes Mosaic knows ("active", "active (unconfirmed)"); a value's flag only as
+#: a known interpretation code: a sender may put any text in either
+_STATUS_CODES = frozenset({"active", "amended", "appended", "arrived", "cancelled", "completed", "confirmed",
+                           "corrected", "differential", "draft", "ended", "entered-in-error", "final", "finished",
+                           "in-progress", "inactive", "intended", "not-done", "not-taken", "on-hold", "onleave",
+                           "partial", "planned", "preliminary", "provisional", "recurrence", "refuted", "registered",
+                           "relapse", "remission", "resolved", "stopped", "suspended", "taken", "triaged",
+                           "unconfirmed", "unknown"})
+_FLAG_CODES = frozenset({"<", ">", "A", "AA", "B", "DET", "H", "HH", "HU", "I", "IE", "L", "LL", "LU", "N", "NEG",
+                         "ND", "POS", "R", "S", "U", "W"})
+_STATUS_SHAPE = re.compile(r"([a-z-]+)(?: \(([a-z-]+)\))?")
+
+
+def _known_status(status: str | None) -> str | None:
+    if status == "not given":  # GP Connect's immunisation notGiven, in words
+        return status
+    match = _STATUS_SHAPE.fullmatch(status or "")
+    return status if match and all(c in _STATUS_CODES for c in match.groups() if c) else None
 _SEVERITIES = frozenset({"mild", "moderate", "severe", "high risk", "low risk"})
 
 T = TypeVar("T", bound="DataclassInstance")
@@ -181,7 +199,8 @@ def pseudonymise_entry(entry: Entry) -> Entry:
     else:
         text, coding = WITHHELD_TEXT, None
     measurements = tuple(pseudonymise_measurement(m) for m in entry.measurements) if coding is not None else ()
-    return Entry(text=text, when=entry.when, status=entry.status, coding=coding, resource_type=entry.resource_type,
+    return Entry(text=text, when=entry.when, status=_known_status(entry.status), coding=coding,
+                 resource_type=entry.resource_type,
                  measurements=measurements, group=entry.group if entry.group in _GROUPS else None,
                  severity=entry.severity if entry.severity in _SEVERITIES else None,
                  report=entry.report if coding is not None else None, report_id=entry.report_id)
@@ -191,7 +210,8 @@ def pseudonymise_measurement(measurement: Measurement) -> Measurement:
     """A coded entry's value keeps its number, unit, range, flag and code; its name is the clinical name of the
     code where it is a known measure (app.core.trends.CONCEPTS), else none (the sender's name may be free text)."""
     concept = CONCEPTS.get(measurement.code or "")
-    return _reduced(measurement, _MEASUREMENT_KEEP, name=concept.line if concept is not None else "")
+    return _reduced(measurement, _MEASUREMENT_KEEP, name=concept.line if concept is not None else "",
+                    flag=measurement.flag if measurement.flag in _FLAG_CODES else None)
 
 
 #: a record's warning kept in the research view only when it is one of Mosaic's own sentences (a section's title,

@@ -44,11 +44,13 @@ def _record() -> PatientRecord:
     value = Entry(f"Cholesterol ({SECRET})", when="2023-01-02", coding=code, resource_type="Observation",
                   report=f"Bloods for {SECRET}", report_id=f"{SECRET}-rep-9",
                   measurements=(Measurement(f"{SECRET}'s cholesterol", 6.4, "mmol/L", f"seen by {SECRET}", None,
-                                            5.0, f"normal for {SECRET}", "H", "2093-3"),))
+                                            5.0, f"normal for {SECRET}", "H", "2093-3"),
+                                Measurement("HDL", 1.0, "mmol/L", flag=SECRET, code="2085-9")))
     uncoded_report = Entry("x", coding=Coding(LOINC, "2093-3", None), resource_type="Observation",
                            report=f"{SECRET} panel", report_id=None)
     allergy = Entry("Penicillin", coding=Coding(SNOMED, "91936005", "Allergy to penicillin"),
-                    resource_type="AllergyIntolerance", reaction=f"rash, said {SECRET}", severity="severe")
+                    resource_type="AllergyIntolerance", reaction=f"rash, said {SECRET}", severity="severe",
+                    status=f"active ({SECRET})")
     visit = Entry("Surgery consultation", coding=Coding(SNOMED, "185317003", "Telephone encounter"),
                   resource_type="Encounter", notes=f"{SECRET} worried about her son")
     now = datetime(2026, 1, 1, tzinfo=UTC)
@@ -79,12 +81,14 @@ def test_what_is_safe_is_kept():
     assert results[0].report == results[1].report == "Full blood count"
     assert results[0].report_id == results[1].report_id == "report-1"
     assert results[2].report is None  # a title with no report to take words from goes
-    (value,) = results[1].measurements
+    value, other = results[1].measurements
     assert (value.value, value.unit, value.high, value.flag, value.text, value.range_text) == (
         6.4, "mmol/L", 5.0, "H", None, None)
+    assert other.flag is None  # a flag that is not an interpretation code goes
     allergy, = shown.sections[SectionName.ALLERGIES].entries
     assert (allergy.reaction, allergy.severity) == (None, "severe")
     assert shown.sections[SectionName.ENCOUNTERS].entries[0].notes is None
+    assert allergy.status is None  # a status that is not a FHIR status code goes
     failed = shown.sections[SectionName.PROBLEMS]
     assert failed.status == "failed" and failed.error == SECTION_ERROR_WITHHELD  # still a failure, never "none"
     assert shown.warnings[1:] == (PRACTICE_NOTE_WITHHELD,
