@@ -86,6 +86,23 @@ _FLAG_CODES = frozenset({"<", ">", "A", "AA", "B", "DET", "H", "HH", "HU", "I", 
 _STATUS_SHAPE = re.compile(r"([a-z-]+)(?: \(([a-z-]+)\))?")
 
 
+_UNIT_BASES = ("g", "L", "l", "mol", "m", "s", "min", "h", "d", "wk", "mo", "a", "U", "IU", "eq", "Eq", "Hg", "Pa",
+               "kat", "Osm", "cal", "bar", "K")
+#: a unit is kept when each run of letters in it is a unit's (mmol/L, mL/min/1.73m², ×10⁹/L, mm[Hg], {beats}/min):
+#: a sender's unit is text, and a name or a note there would otherwise pass into the research view
+_UNIT_WORDS = frozenset({p + b for b in _UNIT_BASES for p in ("", "k", "c", "d", "m", "u", "µ", "μ", "n", "p", "f")}
+                        | {"mmHg", "Cel", "degC", "bpm", "beats", "breaths", "ratio", "score", "units", "unit", "cells",
+                           "pH", "kPa", "mEq", "mOsm", "per", "year", "years", "index", "copies", "titre", "mIU",
+                           "degF", "lb", "av", "oz", "ft", "in", "i", "count", "nominal", "log", "Log"})
+
+
+def _known_unit(unit: str | None) -> str | None:
+    if not unit or len(unit) > 24:
+        return None
+    letters = re.findall(r"[^\W\d_⁰¹²³⁴⁵⁶⁷⁸⁹]+", unit)  # superscript digits are powers, not letters
+    return unit if all(run in _UNIT_WORDS for run in letters) else None
+
+
 def _known_status(status: str | None) -> str | None:
     if status == "not given":  # GP Connect's immunisation notGiven, in words
         return status
@@ -211,7 +228,8 @@ def pseudonymise_measurement(measurement: Measurement) -> Measurement:
     code where it is a known measure (app.core.trends.CONCEPTS), else none (the sender's name may be free text)."""
     concept = CONCEPTS.get(measurement.code or "")
     return _reduced(measurement, _MEASUREMENT_KEEP, name=concept.line if concept is not None else "",
-                    flag=measurement.flag if measurement.flag in _FLAG_CODES else None)
+                    flag=measurement.flag if measurement.flag in _FLAG_CODES else None,
+                    unit=_known_unit(measurement.unit))
 
 
 #: a record's warning kept in the research view only when it is one of Mosaic's own sentences (a section's title,

@@ -45,7 +45,7 @@ def _record() -> PatientRecord:
                   report=f"Bloods for {SECRET}", report_id=f"{SECRET}-rep-9",
                   measurements=(Measurement(f"{SECRET}'s cholesterol", 6.4, "mmol/L", f"seen by {SECRET}", None,
                                             5.0, f"normal for {SECRET}", "H", "2093-3"),
-                                Measurement("HDL", 1.0, "mmol/L", flag=SECRET, code="2085-9")))
+                                Measurement("HDL", 1.0, f"per {SECRET}", flag=SECRET, code="2085-9")))
     uncoded_report = Entry("x", coding=Coding(LOINC, "2093-3", None), resource_type="Observation",
                            report=f"{SECRET} panel", report_id=None)
     allergy = Entry("Penicillin", coding=Coding(SNOMED, "91936005", "Allergy to penicillin"),
@@ -84,7 +84,7 @@ def test_what_is_safe_is_kept():
     value, other = results[1].measurements
     assert (value.value, value.unit, value.high, value.flag, value.text, value.range_text) == (
         6.4, "mmol/L", 5.0, "H", None, None)
-    assert other.flag is None  # a flag that is not an interpretation code goes
+    assert other.flag is None and other.unit is None  # a flag or unit that is not one goes
     allergy, = shown.sections[SectionName.ALLERGIES].entries
     assert (allergy.reaction, allergy.severity) == (None, "severe")
     assert shown.sections[SectionName.ENCOUNTERS].entries[0].notes is None
