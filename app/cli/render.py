@@ -20,7 +20,13 @@ from app.core.display import (
     status_words,
 )
 from app.core.model import SECTION_TITLES, Entry, PatientRecord, Practice, SectionName
-from app.core.patient_facts import address_text, born_text, deceased_text, registration_text
+from app.core.patient_facts import (
+    address_text,
+    born_text,
+    deceased_text,
+    incomplete_text,
+    registration_text,
+)
 
 
 def render_record(record: PatientRecord, practice: Practice) -> str:
@@ -35,6 +41,8 @@ def render_record(record: PatientRecord, practice: Practice) -> str:
     ]
     for warning in (*access_notes(record), *record.warnings):  # first, under the banner's three lines
         lines.append(f"! {warning}")
+    if (incomplete := incomplete_text(record)) is not None:  # as the banner says it: never read as the whole record
+        lines.append(f"! {incomplete.upper()}. This does not mean none are recorded.")
     if address_text(p):
         lines.append(f"Address {address_text(p)}")
     if registration_text(p, practice.name):
@@ -43,7 +51,10 @@ def render_record(record: PatientRecord, practice: Practice) -> str:
         section = record.sections.get(name)
         lines.append("")
         lines.append(f"== {SECTION_TITLES[name]} ==")
-        if section is None or section.status == "unsupported":
+        if section is None:  # never sent: as a failure (app/core/patient_facts.py), never as "not provided"
+            lines.append("   COULD NOT LOAD: the practice's system sent nothing for it. This does not mean none are "
+                         "recorded.")
+        elif section.status == "unsupported":
             lines.append("   Not provided by this practice's system.")
         elif section.status == "failed":
             lines.append(f"   COULD NOT LOAD: {section.error}. This does not mean none are recorded.")

@@ -51,8 +51,9 @@ def record_json(record: PatientRecord) -> dict[str, Any]:
     sections: dict[str, Any] = {}
     for name in SectionName:
         section = record.sections.get(name)
-        if section is None:
-            sections[name.value] = {"status": "unsupported", "entries": [], "error": None}
+        if section is None:  # never sent: a failure (as the banner counts it), never "not provided"
+            sections[name.value] = {"status": "failed", "entries": [],
+                                    "error": "the practice's system sent nothing for it"}
             continue
         sections[name.value] = {
             "status": section.status,
