@@ -105,8 +105,9 @@ def summary_parts(record: PatientRecord, practice: Practice) -> list[str]:
                          "This does not mean none are recorded.</p>")
         elif section.status == "unsupported":
             parts.append("<p class='muted'>Not provided by this practice's system.</p>")
-        elif section.status == "withheld":
-            parts.append("<p class='muted'>Withheld for this study.</p>")
+        elif section.status == "withheld":  # by the policy: for a study only in the research view
+            parts.append("<p class='muted'>Withheld for this study.</p>" if patient.pseudonym
+                         else "<p class='muted'>Not shown under the access policy for your role.</p>")
         elif not section.entries:
             parts.append("<p class='muted'><i>None recorded.</i></p>")
         else:

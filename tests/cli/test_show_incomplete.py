@@ -32,3 +32,15 @@ def test_a_section_never_sent_is_a_failure_in_text_and_json() -> None:
     assert "COULD NOT LOAD" in allergies and "Not provided" not in allergies and "None recorded" not in allergies
     assert "RECORD INCOMPLETE: ALLERGIES COULD NOT BE LOADED" in text
     assert record_json(record)["sections"]["allergies"]["status"] == "failed"
+
+
+def test_the_summary_export_says_a_withheld_section_as_the_policy_withholds_it() -> None:
+    from app.core.record_export import summary_html
+
+    record = sample_record()
+    withheld = {**record.sections, SectionName.ENCOUNTERS: Section.withheld(SectionName.ENCOUNTERS)}
+    record = dataclasses.replace(record, sections=withheld)
+    clinician = summary_html(record, PRACTICE)
+    assert "Not shown under the access policy for your role." in clinician and "for this study" not in clinician
+    research = dataclasses.replace(record, patient=dataclasses.replace(record.patient, pseudonym="R-AAAA-BBBB-CCCC"))
+    assert "Withheld for this study." in summary_html(research, PRACTICE)
