@@ -33,6 +33,7 @@ NO_ALLERGIES_RECORDED = "No allergies recorded"
 ALLERGIES_FAILED = "Allergies could not be loaded"
 ALLERGIES_NOT_PROVIDED = "Allergies not provided by this practice's system"
 ALLERGIES_WITHHELD = "Allergies withheld for this study"
+ALLERGIES_WITHHELD_FOR_ROLE = "Allergies not shown under the access policy for your role"
 RECORD_INCOMPLETE = "Record incomplete"
 
 
@@ -82,7 +83,8 @@ def allergy_summary(record: PatientRecord | None) -> AllergySummary:
     if section.status == "unsupported":
         return AllergySummary("not-provided", ALLERGIES_NOT_PROVIDED)
     if section.status == "withheld":
-        return AllergySummary("withheld", ALLERGIES_WITHHELD)
+        return AllergySummary("withheld", ALLERGIES_WITHHELD if record.patient.pseudonym
+                              else ALLERGIES_WITHHELD_FOR_ROLE)
     allergies = [e for e in section.entries if not _is_no_known_allergy(e) and is_current_allergy(e)]
     if allergies:
         severe_first = sorted(allergies, key=lambda e: 0 if (e.severity or "").lower() in ("severe", "high",

@@ -109,7 +109,7 @@ def test_a_deceased_patient_shows_the_date_and_the_age_at_death_which_stops_coun
     (Section.failed(A, "timeout"), "failed", "Allergies could not be loaded"),
     (None, "failed", "Allergies could not be loaded"),  # a section never sent is not "none"
     (Section.unsupported(A), "not-provided", "Allergies not provided by this practice's system"),
-    (Section.withheld(A), "withheld", "Allergies withheld for this study"),
+    (Section.withheld(A), "withheld", "Allergies not shown under the access policy for your role"),  # a study: research
 ])
 def test_the_allergies_line_says_which_of_its_states_it_is_in(qtbot, allergies, state, shown) -> None:
     who = patient()
