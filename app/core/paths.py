@@ -176,9 +176,9 @@ def open_private(path: Path | str, mode: str = "w", *, encoding: str | None = "u
 
 
 def write_private_text(path: Path, text: str, *, encoding: str = "utf-8") -> None:
-    """Write `text` to `path` (replacing it) as a user-only file; the folder is the user's choice."""
-    with open_private(path, "w", encoding=encoding, newline="") as out:
-        out.write(text)
+    """Write `text` to `path` as a new user-only file replacing it in one step (`write_private_bytes`); the folder
+    is the user's choice."""
+    write_private_bytes(path, text.encode(encoding))
 
 
 def write_private_bytes(path: Path | str, data: bytes) -> None:

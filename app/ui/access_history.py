@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -194,12 +193,7 @@ async def export_entries(core: Any, filters: Filters, path: Path, fmt: str, prac
             text = to_csv(entries)
         else:
             text = json.dumps(to_fhir_bundle(entries, {p.id: p for p in practices}), indent=2, ensure_ascii=False)
-        partial = path.with_name(path.name + ".part")
-        with paths.open_private(partial, "w", newline="") as out:  # patient identifiers: user-only (0600)
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, path)
+        paths.write_private_bytes(path, text.encode("utf-8"))  # patient identifiers: a new 0600 file, in one step
 
     await asyncio.to_thread(write)
     return len(entries)

@@ -90,3 +90,18 @@ def test_print_to_file_is_written_whole_and_user_only(qapp, folder):
     print_to(record, practice, printer)
     assert not target.is_symlink() and target.read_bytes().startswith(b"%PDF") and _mode(target) == 0o600
     assert elsewhere.read_bytes() == b""
+
+
+def test_an_audit_export_replaces_another_accounts_style_file_rather_than_writing_into_it(folder):
+    """`mosaic audit export --output` and the access history's export: the same rule as a summary."""
+    target = folder / "audit.csv"
+    target.write_text("old")
+    target.chmod(0o666)
+    paths.write_private_text(target, "patient,9434765919\n")
+    assert target.read_text() == "patient,9434765919\n" and _mode(target) == 0o600
+    part = folder / "history.csv.part"  # the name the access history's export wrote through before
+    elsewhere = folder / "elsewhere"
+    elsewhere.write_text("")
+    part.symlink_to(elsewhere)
+    paths.write_private_bytes(folder / "history.csv", b"rows")
+    assert elsewhere.read_text() == "" and (folder / "history.csv").read_bytes() == b"rows"
