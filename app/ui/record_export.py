@@ -67,7 +67,9 @@ def print_summary(record: PatientRecord, practice: Practice, device: QPagedPaint
 
 def print_to(record: PatientRecord, practice: Practice, printer: QPrinter) -> None:
     """Print the summary; printed to a file ("Print to PDF"), it is rendered in memory with the printer's page
-    layout and written as a new user-only (0600) file in one step, as a saved PDF is (Qt would write into it)."""
+    layout and written as a new user-only (0600) file in one step, as a saved PDF is (Qt would write into it).
+    The print job is named without the patient: a printer's queue is seen by everyone who prints to it."""
+    printer.setDocName("Mosaic record summary")
     if printer.outputFileName():
         paths.write_private_bytes(printer.outputFileName(), render_pdf(record, practice, printer.pageLayout()))
         return

@@ -87,7 +87,9 @@ def test_print_to_file_is_written_whole_and_user_only(qapp, folder):
     printer = QPrinter(QPrinter.PrinterMode.HighResolution)
     printer.setOutputFormat(QPrinter.OutputFormat.PdfFormat)
     printer.setOutputFileName(str(target))
+    printer.setDocName("SMITH, Jane")  # whatever was there: the queue's job name never names the patient
     print_to(record, practice, printer)
+    assert printer.docName() == "Mosaic record summary"
     assert not target.is_symlink() and target.read_bytes().startswith(b"%PDF") and _mode(target) == 0o600
     assert elsewhere.read_bytes() == b""
 
