@@ -26,8 +26,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
 import shiboken6
-from PySide6.QtCore import QObject, QPoint, QPointF, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QFont, QFontMetrics, QResizeEvent, QShowEvent, QWheelEvent
+from PySide6.QtCore import QObject, QPointF, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QFont, QFontMetrics, QPaintEvent, QResizeEvent, QWheelEvent
 from PySide6.QtWidgets import (
     QAbstractScrollArea,
     QApplication,
@@ -38,7 +38,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QScrollArea,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
@@ -479,7 +478,7 @@ class TrendsPanel(QFrame):
         self.charts: list[TrendChart] = []
         self.done = False
         self._add_step: Callable[[Step], None] | None = None
-        self._waiting_to_be_seen = False  # build_when_seen was called: built once the panel is near the view
+        self._waiting_to_be_seen = False  # build_when_seen was called: built once the panel is painted
         self.setAccessibleName("Trends")
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -519,51 +518,24 @@ class TrendsPanel(QFrame):
         self._columns = 0  # set by the first resize (the panel's width decides)
 
     def build_when_seen(self, add_step: Callable[[Step], None]) -> None:
-        """`build` once some of the panel is on screen (its record's tab in front, scrolled to the results).
-        A record in a tab behind another, or read only down to its problems, never pays for charts nobody
-        looks at: each is a graphics view (~0.4 MB) that every move, resize and split lays out again."""
+        """`build` once the panel is first painted: some of it is on screen (its record's tab in front, scrolled
+        to the results), with the record laid out. A record in a tab behind another, or read only down to its
+        problems, never pays for charts nobody looks at: each is a graphics view (~0.4 MB) that every move,
+        resize and split lays out again."""
         self._add_step = add_step
         self._waiting_to_be_seen = True
-        area = self._scroll_area()
-        if area is not None:  # scrolling, or the record growing above the panel, may bring it near
-            bar = area.verticalScrollBar()
-            bar.valueChanged.connect(self._build_if_seen)
-            bar.rangeChanged.connect(self._build_if_seen)
-        self._build_if_seen()
+        self.update()  # on screen already: the next paint starts them
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
+        super().paintEvent(event)
+        if self._waiting_to_be_seen:  # painted: on screen (Qt paints no widget outside the visible region)
+            self._waiting_to_be_seen = False
+            QTimer.singleShot(0, self, self._build_seen)
 
     @Slot()
-    def _build_if_seen(self, *_: object) -> None:
-        if not self._waiting_to_be_seen or not shiboken6.isValid(self) or not self._near_view():
-            return
-        self._waiting_to_be_seen = False
-        if self._add_step is not None:
+    def _build_seen(self) -> None:
+        if shiboken6.isValid(self) and self._add_step is not None and not self.charts and not self.done:
             self.build(self._add_step)
-
-    def _scroll_area(self) -> QScrollArea | None:
-        parent = self.parentWidget()
-        while parent is not None and not isinstance(parent, QScrollArea):
-            parent = parent.parentWidget()
-        return parent
-
-    def _near_view(self) -> bool:
-        """Visible (its tab in front) and some of it in the record's scrolled-to part."""
-        if not self.isVisible():
-            return False
-        area = self._scroll_area()
-        if area is None:
-            return True
-        body = area.widget()
-        layout = body.layout() if body is not None else None
-        if layout is not None:  # where the panel will be, not where it was before the last sections came
-            layout.activate()
-        viewport = area.viewport()
-        top = self.mapTo(viewport, QPoint(0, 0)).y()
-        return top < viewport.height() and top + self.height() > 0
-
-    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
-        super().showEvent(event)
-        if self._waiting_to_be_seen:  # its tab came forward: once laid out, is it near the scrolled-to part?
-            QTimer.singleShot(0, self, self._build_if_seen)
 
     def build(self, add_step: Callable[[Step], None]) -> None:
         """Put the first charts on screen, two steps each, through `add_step` (after pyqtgraph's import, when
@@ -646,8 +618,6 @@ class TrendsPanel(QFrame):
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
         self._relayout()
-        if self._waiting_to_be_seen:
-            self._build_if_seen()
 
     def _relayout(self) -> None:
         """As many charts to a row as fit at CHART_MIN_WIDTH (at most 3), re-placed when that number changes."""
@@ -703,7 +673,7 @@ class _RecordViewLike(Protocol):
 def attach_trends(view: _RecordViewLike, record: PatientRecord, add_step: Callable[[Step], None]) -> TrendsPanel | None:
     """Put the record's trend charts at the top of its results (`view.add_trends`) and draw them through the
     record views' step queue once every section is on screen (what matters first comes first) and the panel is
-    near what the clinician sees (`TrendsPanel.build_when_seen`). None, and
+    on screen (`TrendsPanel.build_when_seen`). None, and
     nothing shown, when the record has no series to chart or its observations did not load."""
     panel = trends_panel(record)
     if panel is None:
