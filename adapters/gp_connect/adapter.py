@@ -287,7 +287,8 @@ class GpConnectAdapter(Adapter):
         if mapped.patient is None:
             raise _traced(AdapterError(f"{self.practice.name} sent a record without the patient's details. Tell "
                                        "the practice.", "bad-reply"), reply)
-        if mapped.patient.local_id != number or mapped.about_someone_else:  # never shown under this patient
+        if mapped.patient.local_id != number or mapped.patient.nhs_number != number or mapped.about_someone_else:
+            # another patient's record, a Patient without the NHS number asked for, or resources about someone else
             log.warning("practice=%s answered a record request with another patient's record trace=%s",
                         self.practice.id, reply.request_id)
             raise _traced(AdapterError(f"{self.practice.name} answered with the record of a different patient "

@@ -110,3 +110,19 @@ def test_fhir_r4_resource_about_another_patient(subject):
                                    "mine", NHS)
     own = {"resourceType": "Composition", "subject": {"identifier": {"system": NHS_SYSTEM, "value": NHS}}}
     assert not _about_someone_else(own, "mine", NHS)
+
+
+async def test_gp_connect_refuses_a_record_whose_patient_has_not_the_nhs_number_asked_for():
+    """A bundle whose Patient carries no NHS number is nobody in particular: never read as the one asked for."""
+    server = GpcServer()
+    adapter = GpConnectAdapter(_practice(server.base), None)
+    try:
+        bundle = _bundle("consultations_response1.json")
+        _first(bundle, "Patient")["identifier"] = []
+        server.reply = (200, bundle)
+        with pytest.raises(AdapterError) as caught:
+            await adapter.fetch_record(NHS)
+        assert caught.value.kind == "bad-reply"
+    finally:
+        await adapter.close()
+        server.close()
