@@ -853,14 +853,20 @@ class AccessHistoryWindow(QWidget):
         current = self.table.currentIndex()
         return self.model.rows[current.row()] if current.isValid() and current.row() < len(self.model.rows) else None
 
+    REVIEW_TIP = ("Record that you reviewed the selected flagged access, with a note (journaled under your name)")
+    OWN_ACCESS_TIP = "This is your own access: someone else (the practice's privacy officer) must review it"
+
     def _update_review_button(self) -> None:
         row = self.selected_row()
-        self.review_button.setEnabled(row is not None and bool(row.unreviewed))
+        login = self.core.login if self.core is not None else None  # who the journal names: the user, or the OS login
+        own = row is not None and login is not None and any(e.user.login == login for e in row.unreviewed)
+        self.review_button.setEnabled(row is not None and bool(row.unreviewed) and not own)
+        self.review_button.setToolTip(self.OWN_ACCESS_TIP if own else self.REVIEW_TIP)
 
     def review_selected(self) -> ReviewDialog | None:
         """Mark reviewed… for the selected row when it has a flagged access nobody has reviewed."""
         row = self.selected_row()
-        if row is None or not row.unreviewed or self.core is None:
+        if row is None or not row.unreviewed or self.core is None or not self.review_button.isEnabled():
             return None
         user = self.core.user
         reviewer = (user.display_name or user.login) if user is not None else None

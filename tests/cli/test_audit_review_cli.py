@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from app.cli import main
+from app.core import os_account
 from tests.cli.test_policy_cli import cli, show  # noqa: F401 - the fixture
 from tests.core.test_policy import a_patient, policy_text, write_policy
 
@@ -32,23 +33,29 @@ def test_review_marks_a_flagged_entry_reviewed_journaled_and_sent_to_the_practic
     assert f"not reviewed: mosaic audit review {entry['entry_id']} --note TEXT" in text.out
     assert "1 flagged entries, 0 reviewed" in text.err
 
+    # never by whoever made the access (four eyes): nothing journaled
+    assert main(["--config", str(cli), "audit", "review", entry["entry_id"], "--note", NOTE]) == 2
+    assert "is your own access (jbloggs)" in capsys.readouterr().err
+    assert flagged(capsys)[0]["reviews"] == []
+
+    monkeypatch.setattr(os_account, "os_login", lambda: "pjones")  # the privacy officer, at the same computer
     assert main(["--config", str(cli), "audit", "review", entry["entry_id"], "--note", NOTE]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("Reviewed by jbloggs on ") and NOTE in out
+    assert out.startswith("Reviewed by pjones on ") and NOTE in out
 
     [again] = flagged(capsys)
     assert again["entry_id"] == entry["entry_id"] and again["reviewed"] is True
     [review] = again["reviews"]
-    assert review["reviewer"] == "jbloggs" and review["note"] == NOTE
+    assert review["reviewer"] == "pjones" and review["note"] == NOTE
     assert main(["audit", "flagged"]) == 0
     text = capsys.readouterr()
-    assert "Reviewed by jbloggs on " in text.out and NOTE in text.out and "1 flagged entries, 1 reviewed" in text.err
+    assert "Reviewed by pjones on " in text.out and NOTE in text.out and "1 flagged entries, 1 reviewed" in text.err
 
     assert main(["audit", "list", "--json"]) == 0
     listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     [journaled] = [e for e in listed if e["action"] == "review"]
     assert journaled["details"]["reviewed"] == entry["entry_id"] and journaled["details"]["note"] == NOTE
-    assert journaled["user_login"] == "jbloggs" and journaled["patient_nhs_number"] == patient.nhs_number
+    assert journaled["user_login"] == "pjones" and journaled["patient_nhs_number"] == patient.nhs_number
     assert journaled["practice_id"] == server.practice.id
 
     # upstream, as its own AuditEvent ("Audit Log Used"), beside the break-glass open's (never in its place)

@@ -4,6 +4,7 @@ under the access policy beside the professional role, the patient's name on a re
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
@@ -41,6 +42,9 @@ def test_a_federated_search_journals_one_search_id_and_reads_name_the_patient_an
             glass = journal.query(actions=["break-glass"])[0]
             with pytest.raises(ReviewRefused, match="not flagged"):
                 await mark_reviewed(core, entries[-1].entry_id, "fine")
+            with pytest.raises(ReviewRefused, match="your own access"):  # four eyes
+                await mark_reviewed(core, str(glass.seq), "Fine by me")
+            core.set_user(dataclasses.replace(GP, login="pjones", display_name="Pat Jones"))
             review = await mark_reviewed(core, str(glass.seq), "  Checked with   the clinician ")
             return record, entries, glass, review, reviews_of(journal, [glass.entry_id])
         finally:
@@ -58,6 +62,6 @@ def test_a_federated_search_journals_one_search_id_and_reads_name_the_patient_an
     [read] = [e for e in entries if e.action is Action.READ]
     assert read.details["patient_name"] == display_name(record.patient)
 
-    assert review.action is Action.REVIEW and review.user.login == "jbloggs"
+    assert review.action is Action.REVIEW and review.user.login == "pjones"
     assert review.details["reviewed"] == glass.entry_id and review.details["note"] == "Checked with the clinician"
     assert reviews == {glass.entry_id: [review]}

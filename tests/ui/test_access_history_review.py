@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
-from app.core.audit.model import Action, is_flagged
+from app.core.audit.model import Action, AuditUser, is_flagged
 from app.core.nhs_number import format_nhs_number
 from app.ui import access_history
 from app.ui.access_history import ACTION, FLAG, PATIENT, PRACTICE, ROLE, SECTIONS, USER, AccessHistoryWindow
@@ -53,6 +53,13 @@ def test_mark_reviewed_journals_the_reviewer_and_note_and_the_row_shows_it(qtbot
     assert history.model.index(0, FLAG).data() == "Break-glass · not reviewed"
     assert not history.review_button.isEnabled(), "nothing selected"
     select(history, 0)
+    assert not history.review_button.isEnabled(), "one's own access is reviewed by someone else (four eyes)"
+    assert "your own access" in history.review_button.toolTip()
+    assert history.review_selected() is None
+    officer = AuditUser(login="pjones", display_name="Pat Jones")
+    win.core.set_user(officer)  # the privacy officer signs in at this computer
+    select(history, 0)
+    history._update_review_button()
     assert history.review_button.isEnabled()
 
     qtbot.mouseClick(history.review_button, Qt.MouseButton.LeftButton)
@@ -66,7 +73,7 @@ def test_mark_reviewed_journals_the_reviewer_and_note_and_the_row_shows_it(qtbot
         qtbot.mouseClick(review.ok_button, Qt.MouseButton.LeftButton)
     [journaled] = blocker.args[0]
     assert journaled.action is Action.REVIEW and journaled.details["reviewed"] == row.entry.entry_id
-    assert journaled.details["note"] == NOTE and journaled.user.login == row.entry.user.login  # the signed-in user
+    assert journaled.details["note"] == NOTE and journaled.user.login == "pjones"  # the signed-in user
     assert journaled.patient_nhs_number == person.nhs_number and journaled.practice_id == server.practice.id
     assert [e.entry_id for e in journal(win, actions=["review"])] == [journaled.entry_id]
     assert not is_flagged(journaled)

@@ -21,7 +21,8 @@ NOTE_MAX = 2000  # characters: a note, not a report
 
 
 class ReviewRefused(Exception):
-    """The review cannot be recorded (no such entry, not flagged, no note); nothing was journaled."""
+    """The review cannot be recorded (no such entry, not flagged, no note, the reviewer's own access); nothing
+    was journaled."""
 
 
 def review_entry(reviewed: JournalEntry, note: str, reviewer: Any) -> JournalEntry:
@@ -94,6 +95,9 @@ async def mark_reviewed(core: Any, entry_id: str, note: str) -> JournalEntry:
     if not is_flagged(reviewed):
         raise ReviewRefused(f"Entry {entry_id} is not flagged for review (only break-glass, self or family, "
                             "and denied accesses are reviewed).")
+    if reviewed.user.login == audit.user.login:  # four eyes: an access is never signed off by whoever made it
+        raise ReviewRefused(f"Entry {entry_id} is your own access ({reviewed.user.login}): it must be reviewed by "
+                            "someone else, such as the practice's privacy officer or Caldicott guardian.")
     entry = review_entry(reviewed, note, audit.user)
     practice = next((p for p in core.practices if p.id == reviewed.practice_id), None)
     if practice is None:  # no longer configured here: its server is never guessed from its id
