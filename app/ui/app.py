@@ -84,8 +84,7 @@ def settle_heap() -> None:
     interpreter lock for most of its ~100 ms (PySide6 also reads the source of every module imported after
     it): the window, just painted, would not answer input meanwhile. Imported now, that time is part of
     the start, and what they make is frozen with the rest. So is pyqtgraph, for the trend charts
-    (app.ui.trends.prepare: ~0.3 s with numpy; in a worker it stalled the window for 80-100 ms). Later full
-    collections wait for a moment when no record is being put on screen (app.ui.idle_gc)."""
+    (app.ui.trends.prepare: ~0.3 s with numpy; in a worker it stalled the window for 80-100 ms)."""
     import app.core.audit.journal  # noqa: F401 - imported for its side effect, see above
     import app.core.audit.outbox  # noqa: F401
     import app.core.audit.recorder  # noqa: F401
@@ -95,11 +94,6 @@ def settle_heap() -> None:
 
     gc.collect()
     gc.freeze()
-    # Later full collections only when no record is being put on screen (app/ui/idle_gc.py).
-    from app.ui.idle_gc import install as collect_when_idle
-    from app.ui.record_view import building_records
-
-    collect_when_idle(busy=building_records)
 
 
 def run_window(practices: list[Practice], *, start_demo: StartDemo | None = None,

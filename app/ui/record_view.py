@@ -43,8 +43,7 @@ log = logging.getLogger("mosaic.ui.record")
 Key = tuple[str, str]
 
 BUILD_BUDGET_S = 0.005  # record-building steps run per event-loop pass (at least one)
-__all__ = ["BODY_ORDER", "NONE_RECORDED", "NOT_PROVIDED", "RecordView", "build_step", "building_records",
-           "failure_text"]
+__all__ = ["BODY_ORDER", "NONE_RECORDED", "NOT_PROVIDED", "RecordView", "build_step", "failure_text"]
 
 
 class _BuildSteps:
@@ -58,10 +57,6 @@ class _BuildSteps:
     def add(self, step: Callable[[], None]) -> None:
         self._steps.append(step)
         self._post()
-
-    @property
-    def pending(self) -> bool:
-        return bool(self._steps)
 
     def _post(self) -> None:
         # A zero timer rather than a posted event: timers, input and painting get their turn after each
@@ -318,11 +313,6 @@ class RecordView(QWidget):
         block = self.sections.get(SectionName.OBSERVATIONS)
         if block is not None:
             block.add_above_groups(widget)
-
-
-def building_records() -> bool:
-    """Some record view still has steps to run (app/ui/idle_gc.py waits for none)."""
-    return _BUILD_STEPS.pending
 
 
 def build_step(step: Callable[[], None]) -> None:
