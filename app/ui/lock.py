@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import shiboken6
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QApplication, QDockWidget, QHBoxLayout, QLabel, QMenu, QPushButton, QVBoxLayout, QWidget
 
 from app.core.session_lock import IdleLock
+from app.ui.record_view import watch_building
 
 if TYPE_CHECKING:
     from app.core.audit.model import AuditUser
@@ -118,6 +120,12 @@ class WindowLock(QObject):
                     menu.insertAction(menu.actions()[-1], action)
                 else:
                     menu.addAction(action)
+        # Nor while records are put on screen: the application-wide filter is a call into Python for every
+        # event of every widget they make, show and lay out (a third of the stall of ten records opened at
+        # once). Input then goes unseen for at most that long: the lock may come that much earlier.
+        self._building = False
+        self._detached = False
+        self._stop_watching = watch_building(self._records_building)
         self._listen()
         # The filter sits on the application, which outlives the window: take it off when the window
         # goes, or Qt would call into a deleted Python object with the next key press.
@@ -125,9 +133,18 @@ class WindowLock(QObject):
         window.destroyed.connect(self.detach)
         self.timer.start()
 
+    def _records_building(self, building: bool) -> None:
+        if self._detached or not shiboken6.isValid(self):
+            return
+        self._building = building
+        if building:
+            self._pause()
+        elif not self._resume.isActive():  # not within a pause after input
+            self._listen()
+
     def _listen(self) -> None:
         app = QApplication.instance()
-        if app is not None and not self._listening:
+        if app is not None and not self._listening and not self._building and not self._detached:
             app.installEventFilter(self)
             self._listening = True
 
@@ -143,6 +160,8 @@ class WindowLock(QObject):
         return self._listening
 
     def detach(self, *_: object) -> None:
+        self._detached = True
+        self._stop_watching()
         self._resume.stop()
         self._pause()
         self.timer.stop()

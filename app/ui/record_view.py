@@ -43,7 +43,8 @@ log = logging.getLogger("mosaic.ui.record")
 Key = tuple[str, str]
 
 BUILD_BUDGET_S = 0.005  # record-building steps run per event-loop pass (at least one)
-__all__ = ["BODY_ORDER", "NONE_RECORDED", "NOT_PROVIDED", "RecordView", "build_step", "failure_text"]
+__all__ = ["BODY_ORDER", "NONE_RECORDED", "NOT_PROVIDED", "RecordView", "build_step", "failure_text",
+           "watch_building"]
 
 
 class _BuildSteps:
@@ -53,10 +54,21 @@ class _BuildSteps:
     def __init__(self) -> None:
         self._steps: deque[Callable[[], None]] = deque()
         self._timer: QTimer | None = None
+        self.watchers: list[Callable[[bool], None]] = []  # told True when steps start coming, False when done
 
     def add(self, step: Callable[[], None]) -> None:
+        starting = not self._steps
         self._steps.append(step)
         self._post()
+        if starting:
+            self._tell(True)
+
+    def _tell(self, building: bool) -> None:
+        for watcher in list(self.watchers):
+            try:
+                watcher(building)
+            except Exception:
+                log.exception("a record-building watcher failed")
 
     def _post(self) -> None:
         # A zero timer rather than a posted event: timers, input and painting get their turn after each
@@ -81,6 +93,8 @@ class _BuildSteps:
                 break
         if self._steps:
             self._post()
+        else:
+            self._tell(False)
 
 
 _BUILD_STEPS = _BuildSteps()
@@ -313,6 +327,13 @@ class RecordView(QWidget):
         block = self.sections.get(SectionName.OBSERVATIONS)
         if block is not None:
             block.add_above_groups(widget)
+
+
+def watch_building(watcher: Callable[[bool], None]) -> Callable[[], None]:
+    """Call `watcher(True)` when record views start being put on screen and `watcher(False)` once no step is
+    left (app/ui/lock.py stops sampling input meanwhile). Returns the function that stops watching."""
+    _BUILD_STEPS.watchers.append(watcher)
+    return lambda: _BUILD_STEPS.watchers.remove(watcher) if watcher in _BUILD_STEPS.watchers else None
 
 
 def build_step(step: Callable[[], None]) -> None:
