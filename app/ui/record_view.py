@@ -23,7 +23,6 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QLabel,
-    QProgressBar,
     QPushButton,
     QScrollArea,
     QVBoxLayout,
@@ -33,6 +32,7 @@ from PySide6.QtWidgets import (
 from app.core.display import display_name
 from app.core.model import PatientRecord, PatientSummary, Practice, Section, SectionName
 from app.ui.access_dialogs import access_strip, opened_by_break_glass
+from app.ui.loading_box import loading_box
 from app.ui.patient_banner import PatientBanner
 from app.ui.record_rows import BODY_ORDER, NONE_RECORDED
 from app.ui.record_sections import NOT_PROVIDED, SectionBlock, failure_text
@@ -162,22 +162,8 @@ class RecordView(QWidget):
         self.state = "loading"
         self.record = None
         self.error = None
-        box = QWidget()
-        layout = QVBoxLayout(box)
-        layout.setContentsMargins(24, 24, 24, 24)
-        label = QLabel(f"Opening the record of {display_name(self.patient)} from {self.practice.name}…")
-        label.setObjectName("heading")
-        label.setWordWrap(True)
-        label.setAccessibleName("Loading record")
-        layout.addWidget(label)
-        busy = QProgressBar()
-        busy.setRange(0, 0)
-        busy.setTextVisible(False)
-        busy.setMaximumWidth(320)
-        busy.setAccessibleName("Loading record")
-        layout.addWidget(busy)
-        layout.addStretch(1)
-        self._layout.addWidget(box)
+        self._layout.addWidget(loading_box(f"Opening the record of {display_name(self.patient)} from "
+                                           f"{self.practice.name}…", "Loading record"))
 
     def show_error(self, message: str) -> None:
         """The whole record could not be opened: the reason and Retry, and no record data."""

@@ -37,7 +37,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QMessageBox,
-    QProgressBar,
     QPushButton,
     QScrollArea,
     QSizePolicy,
@@ -53,6 +52,7 @@ from app.core.model import SECTION_TITLES, Entry, PatientRecord, PatientSummary,
 from app.core.policy import PolicyDecision, PolicyError
 from app.ui import style
 from app.ui.access_dialogs import ReasonDialog
+from app.ui.loading_box import loading_box
 from app.ui.patient_banner import PatientBanner
 from app.ui.record_view import RecordView, build_step
 from app.ui.results_model import multi_swatch
@@ -313,23 +313,9 @@ class AllPracticesView(RecordView):
     def show_loading(self) -> None:
         self._reset()
         self.state = "loading"
-        box = QWidget()
-        layout = QVBoxLayout(box)
-        layout.setContentsMargins(24, 24, 24, 24)
-        label = QLabel(f"Opening the records of NHS No. {nhs.format_nhs_number(self.nhs_number)} at every practice "
-                       "they are registered at…")
-        label.setObjectName("heading")
-        label.setWordWrap(True)
-        label.setAccessibleName("Loading records from every practice")
-        layout.addWidget(label)
-        busy = QProgressBar()
-        busy.setRange(0, 0)
-        busy.setTextVisible(False)
-        busy.setMaximumWidth(320)
-        busy.setAccessibleName("Loading records from every practice")
-        layout.addWidget(busy)
-        layout.addStretch(1)
-        self._layout.addWidget(box)
+        self._layout.addWidget(loading_box(
+            f"Opening the records of NHS No. {nhs.format_nhs_number(self.nhs_number)} at every practice they are "
+            "registered at…", "Loading records from every practice"))
 
     def show_error(self, message: str) -> None:
         """Nothing could be shown (no practice has the patient, the research view, no journal): why, and Retry."""
