@@ -534,8 +534,12 @@ class TrendsPanel(QFrame):
 
     @Slot()
     def _build_seen(self) -> None:
-        if shiboken6.isValid(self) and self._add_step is not None and not self.charts and not self.done:
-            self.build(self._add_step)
+        if not (shiboken6.isValid(self) and self._add_step is not None and not self.charts and not self.done):
+            return
+        if self.visibleRegion().isEmpty():  # painted while the record was still being laid out, then moved off
+            self._waiting_to_be_seen = True  # screen (the sections above it grew): wait until it is really seen
+            return
+        self.build(self._add_step)
 
     def build(self, add_step: Callable[[Step], None]) -> None:
         """Put the first charts on screen, two steps each, through `add_step` (after pyqtgraph's import, when
