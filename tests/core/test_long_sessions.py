@@ -190,6 +190,29 @@ async def test_a_refused_renewal_asks_the_same_user_to_sign_in_again(
         await core.close()
 
 
+async def test_a_health_check_begun_as_the_sign_in_lapses_opens_no_session(network: DemoNetwork) -> None:
+    """A request failing (so a health check) just as the sessions close for a lapsed sign-in: the check must
+    not open the practice again before the user signs in (it once did, failing the test above)."""
+    watch = Watch()
+    core = fast_core(network.practices[:1], watch)
+    practice_id = network.practices[0].id
+    try:
+        await core.sign_in()
+        assert watch.status(practice_id) is PracticeStatus.ONLINE
+        lapsing = asyncio.ensure_future(core.sessions.require_sign_in("Sign in again to carry on."))
+        await asyncio.sleep(0)  # require_sign_in has started closing the sessions; the practice still reads online
+        assert core.sessions.state(practice_id).status is PracticeStatus.ONLINE
+        core.sessions.check_soon(practice_id)
+        await lapsing
+        checks = list(core.sessions._checks) + [t for t in core.sessions._connecting.values() if not t.done()]
+        await asyncio.gather(*checks, return_exceptions=True)
+        assert core.sessions.state(practice_id).status is PracticeStatus.SIGN_IN_NEEDED
+        assert watch.status(practice_id) is PracticeStatus.SIGN_IN_NEEDED
+        assert (await core.sessions.sign_in())[0].status is PracticeStatus.ONLINE  # until the user signs in
+    finally:
+        await core.close()
+
+
 async def test_signing_in_from_the_lock_after_a_lapse_reopens_the_practices_and_renews_again(
         network: DemoNetwork, provider: DemoOidcProvider) -> None:
     watch = Watch()
