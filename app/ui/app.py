@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
+    from PySide6.QtCore import SignalInstance
     from PySide6.QtWidgets import QApplication
 
     from app.core.config import IdentitySettings
@@ -69,7 +70,7 @@ def build_window(practices: list[Practice], *, start_demo: StartDemo | None = No
     return window, bridge
 
 
-def settle_heap() -> None:
+def settle_heap(window: MainWindow | None = None) -> None:
     """What exists once the window is built (Qt and the libraries the core loaded, the window itself, an
     in-process demo's practices) lives as long as the process: take it out of the cyclic garbage
     collector's sight. A full collection stops every thread, the GUI thread included, for as long as it
@@ -84,7 +85,14 @@ def settle_heap() -> None:
     interpreter lock for most of its ~100 ms (PySide6 also reads the source of every module imported after
     it): the window, just painted, would not answer input meanwhile. Imported now, that time is part of
     the start, and what they make is frozen with the rest. So is pyqtgraph, for the trend charts
-    (app.ui.trends.prepare: ~0.3 s with numpy; in a worker it stalled the window for 80-100 ms)."""
+    (app.ui.trends.prepare: ~0.3 s with numpy; in a worker it stalled the window for 80-100 ms).
+
+    With `window`, the heap is settled again, once each, when signing in first finishes and when the first
+    record is on screen: the core imports the HTTP, keyring and journal libraries (and the migrations) only
+    when it first signs in and reads, ~300 modules and 35,000 objects that live as long as the process. Left
+    in sight they made every later full collection take 35-50 ms (with 20 records open; 15-20 ms
+    without them). A young collection runs before each of these two freezes: what it leaves is mostly in
+    use, and garbage already old by then (little, so early) stays for good."""
     import app.core.audit.journal  # noqa: F401 - imported for its side effect, see above
     import app.core.audit.outbox  # noqa: F401
     import app.core.audit.recorder  # noqa: F401
@@ -94,6 +102,18 @@ def settle_heap() -> None:
 
     gc.collect()
     gc.freeze()
+    if window is not None:
+        _settle_again_after_first(window.sign_in_finished)
+        _settle_again_after_first(window.record_finished)
+
+
+def _settle_again_after_first(signal: SignalInstance) -> None:
+    def once(*_: object) -> None:
+        signal.disconnect(once)
+        gc.collect(1)  # the young garbage first: a frozen object is never collected
+        gc.freeze()
+
+    signal.connect(once)
 
 
 def run_window(practices: list[Practice], *, start_demo: StartDemo | None = None,
@@ -109,7 +129,7 @@ def run_window(practices: list[Practice], *, start_demo: StartDemo | None = None
     quit_on_last = app.quitOnLastWindowClosed()
     app.setQuitOnLastWindowClosed(False)
     window.closed.connect(app.quit)
-    settle_heap()
+    settle_heap(window)
     window.show()
     try:
         code = app.exec()

@@ -7,7 +7,8 @@ bridge delivers runs on the GUI thread, via a queued Qt signal, so widgets are o
 Callbacks wait in one first-in first-out queue. The GUI thread runs them for at most DRAIN_BUDGET_S per
 event-loop pass and leaves the rest for the next pass, so answers that arrive together (ten records,
 twenty practices' search results) never hold the GUI thread in one long stall: input and painting get
-their turn in between.
+their turn in between. The core's loop itself waits its turn while the GUI thread is handling events
+(app/ui/gui_first.py): both need the interpreter lock.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from typing import Any, Protocol
 
 import shiboken6
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+
+from app.ui.gui_first import GatedSelector, GuiFirstGate
 
 log = logging.getLogger("mosaic.ui.bridge")
 
@@ -44,7 +47,8 @@ class AsyncBridge(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._loop = asyncio.new_event_loop()
+        self.gate = GuiFirstGate()
+        self._loop = asyncio.SelectorEventLoop(GatedSelector(self.gate))
         self._ready = threading.Event()
         self._closed = False
         self._queue: deque[Callable[[], object]] = deque()
@@ -132,6 +136,7 @@ class AsyncBridge(QObject):
     @Slot()
     def _drain(self) -> None:
         """Run queued callbacks in order for about DRAIN_BUDGET_S, then yield to the event loop."""
+        self.gate.gui_working()
         deadline = time.perf_counter() + DRAIN_BUDGET_S
         while True:
             with self._queue_lock:
@@ -163,6 +168,7 @@ class AsyncBridge(QObject):
         if self._closed:
             return not self._thread.is_alive()
         self._closed = True
+        self.gate.open_for_good()  # this thread now waits for the core: let it run
         deadline = time.monotonic() + timeout_s
 
         def left(share: float = 1.0) -> float:

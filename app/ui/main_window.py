@@ -654,7 +654,7 @@ class MainWindow(QMainWindow):
         self._grants[id(view)] = grant
         view.retry_requested.connect(self._load)
         view.section_retry_requested.connect(lambda v, name: retry_section(self, v, name))
-        view.record_shown.connect(self._record_shown)
+        view.record_ready.connect(self._record_shown)
         self.records.add(view)
         self._load(view)
         return view
@@ -712,7 +712,7 @@ class MainWindow(QMainWindow):
         self._update_record_actions()
 
     def _record_shown(self, view: RecordView) -> None:
-        """The whole record, every section included, is on screen."""
+        """The whole record, every section included, is on screen (or held for when its tab is in front)."""
         self.statusBar().showMessage(f"Opened {view.title()}.", STATUS_MS)
         self.record_finished.emit(view)
 

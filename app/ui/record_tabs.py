@@ -8,7 +8,7 @@ carry different accents."""
 from __future__ import annotations
 
 import shiboken6
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QLabel, QSplitter, QStackedWidget, QTabBar, QTabWidget, QWidget
 
 from app.core import patient_facts
@@ -17,6 +17,7 @@ from app.core.model import PatientSummary
 from app.core.nhs_number import format_nhs_number
 from app.ui import style
 from app.ui.access_dialogs import opened_by_break_glass
+from app.ui.gui_first import gui_working
 from app.ui.record_view import Key, RecordView
 
 MAX_PANES = 3
@@ -52,11 +53,15 @@ def person_key(patient: PatientSummary) -> tuple[str, str]:
 
 
 class RecordTabBar(QTabBar):
-    """Tabs that are cut from the right but never below MIN_TAB_WIDTH (Qt would cut them to 'A…y')."""
+    """Tabs that are cut from the right but never below MIN_TAB_WIDTH (Qt would cut them to 'A…y').
 
-    def minimumTabSizeHint(self, index: int) -> QSize:  # noqa: N802 - Qt override
-        size = super().minimumTabSizeHint(index)
-        return QSize(max(size.width(), min(MIN_TAB_WIDTH, self.tabSizeHint(index).width())), size.height())
+    Said in a style sheet rather than by overriding minimumTabSizeHint: Qt asks every tab for it each time
+    the bar is laid out (every tab opened, renamed or closed), and a Python override made that 60 calls
+    into Python per tab opened with 20 open."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setStyleSheet(f"QTabBar::tab {{ min-width: {MIN_TAB_WIDTH}px; }}")
 
 
 class RecordPane(QTabWidget):
@@ -140,6 +145,7 @@ class RecordArea(QStackedWidget):
         Several opened in one pass of the event loop (ten records at once): the first is brought forward at
         once and the last at the end of the pass. Bringing each forward in turn would show, lay out and hide
         every one of them on the way (2 ms or more each, holding the GUI thread)."""
+        gui_working()  # a new tab to lay out and paint: the core's loop waits its turn
         self._insert(self.current_pane, view)
         if self._forward_pass:
             self._forward = view
@@ -248,13 +254,19 @@ class RecordArea(QStackedWidget):
         pane = RecordPane(len(self.panes) + 1)
         pane.tabCloseRequested.connect(lambda index, p=pane: self._close_index(p, index))
         pane.tabBarClicked.connect(lambda _index, p=pane: self._set_current(p))
-        pane.currentChanged.connect(lambda _index: self._people_changed())
+        pane.currentChanged.connect(lambda index, p=pane: self._front_changed(p, index))
         position = self.panes.index(after) + 1 if after is not None else len(self.panes)
         self.panes.insert(position, pane)
         self.splitter.insertWidget(position, pane)
         self._renumber()
         self.splitter.setSizes([1000] * len(self.panes))  # equal widths
         return pane
+
+    def _front_changed(self, pane: RecordPane, index: int) -> None:
+        view = pane.widget(index)
+        if isinstance(view, RecordView):
+            view.lay_out_if_held()  # a record that arrived behind another tab, now in front
+        self._people_changed()
 
     def _insert(self, pane: RecordPane, view: RecordView) -> None:
         pane.addTab(view, style.swatch_icon(view.practice.colour), view.title())
@@ -263,6 +275,7 @@ class RecordArea(QStackedWidget):
 
     def _move(self, view: RecordView, target: RecordPane) -> None:
         source = self.pane_of(view)
+        view.unload()  # laid out again where it lands (re-styling a whole record on the way held the GUI)
         if source is not None:
             source.removeTab(source.indexOf(view))
         self._insert(target, view)

@@ -4,6 +4,12 @@ A record is put on screen in steps so that the GUI thread never stalls on it: th
 warnings) at once, then the sections one at a time, each step in its own turn of the event loop (see
 `_BuildSteps`). `RecordView.record_shown` is emitted once the last section is on screen.
 
+A record that arrives in a tab out of sight (ten opened at once: nine are behind the tenth) is held, not laid
+out: it is laid out, in the same steps, when its tab is brought forward (`lay_out_if_held`). A record moved to
+another pane drops its widgets first (`unload`) and is laid out again there from the record it holds: no new
+request and no new journal entry. Both keep the GUI thread free: re-styling and laying out a whole record
+that nobody can see is what held it for 100 ms and more (issue 9).
+
 The body reads as a GP system's summary does: allergies and active problems first (visible without
 scrolling on a laptop screen, also side by side), then significant past problems, medication (repeat,
 acute, past folded), consultations with their notes, results grouped by report, immunisations. What each
@@ -32,6 +38,7 @@ from PySide6.QtWidgets import (
 from app.core.display import display_name
 from app.core.model import PatientRecord, PatientSummary, Practice, Section, SectionName
 from app.ui.access_dialogs import access_strip, opened_by_break_glass
+from app.ui.gui_first import gui_working
 from app.ui.loading_box import loading_box
 from app.ui.patient_banner import PatientBanner
 from app.ui.record_rows import BODY_ORDER, NONE_RECORDED
@@ -82,6 +89,7 @@ class _BuildSteps:
             self._timer.start()
 
     def _run(self) -> None:
+        gui_working()  # the core's loop waits while Qt lays out and paints what these steps add
         deadline = time.perf_counter() + BUILD_BUDGET_S
         while self._steps:
             step = self._steps.popleft()
@@ -106,6 +114,7 @@ class RecordView(QWidget):
     retry_requested = Signal(object)  # the view itself
     section_retry_requested = Signal(object, object)  # the view, the SectionName to read again
     record_shown = Signal(object)  # the view itself, once show_record has put every section on screen
+    record_ready = Signal(object)  # the view itself, once the record is on screen or held for when it is seen
 
     def __init__(self, patient: PatientSummary, practice: Practice, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -121,6 +130,8 @@ class RecordView(QWidget):
         self._generation = 0  # bumped whenever the content is replaced: steps of an older build stop
         self._body_layout: QVBoxLayout | None = None
         self._building = False
+        self._held = False  # the record has arrived out of sight: laid out when its tab is brought forward
+        self._ready_told = False  # record_ready emitted for this record
         self._trends: QWidget | None = None  # the trend charts, when app/ui/trends.py has added them
         self.body_scroll: QScrollArea | None = None
         self.setAccessibleName(self.title())
@@ -133,20 +144,26 @@ class RecordView(QWidget):
         marker = "⚠ " if opened_by_break_glass(self.record) else ""
         return f"{marker}{display_name(self.patient)} · {self.practice.name}"
 
-    def _clear(self) -> None:
+    def _clear(self, at_once: bool = False) -> None:
+        """Drop what is on screen; `at_once` deletes the widgets now rather than in a later pass (before
+        the view moves: deleted widgets are not re-styled on the way)."""
         self.stop_building()
         self.banner = None
         self.access_strip = None
         self.sections = {}
         self._body_layout = None
         self._building = False
+        self._held = False
         self._trends = None
         self.body_scroll = None
         while self._layout.count():
             item = self._layout.takeAt(0)
             widget = item.widget() if item is not None else None
             if widget is not None:
-                widget.deleteLater()
+                if at_once:
+                    shiboken6.delete(widget)
+                else:
+                    widget.deleteLater()
 
     def stop_building(self) -> None:
         """Abandon a record still being put on screen (the view is reloading or closing)."""
@@ -156,6 +173,26 @@ class RecordView(QWidget):
     def building(self) -> bool:
         """The record has arrived and its sections are still being put on screen."""
         return self.state == "loaded" and self._building
+
+    @property
+    def held(self) -> bool:
+        """The record has arrived out of sight and is not laid out yet (see the module's docstring)."""
+        return self.state == "loaded" and self._held
+
+    def unload(self) -> None:
+        """Before the view moves to another pane: drop the record's widgets now and hold the record, to be
+        laid out again where it lands (`lay_out_if_held`). Loading and error pages are kept: they are small."""
+        if self.state != "loaded" or self.record is None:
+            return
+        record = self.record
+        self._clear(at_once=True)
+        self.record = record
+        self._held = True
+
+    def lay_out_if_held(self) -> None:
+        """Lay out a record that arrived (or moved) out of sight, now that its tab is in front."""
+        if self.held and self.record is not None:
+            self._lay_out(self.record)
 
     def show_loading(self) -> None:
         self._clear()
@@ -205,12 +242,31 @@ class RecordView(QWidget):
 
     def show_record(self, record: PatientRecord) -> None:
         """Show a record that has arrived in full: the banner now, the sections over the next few passes
-        of the event loop (in order), then `record_shown`. Nothing of it is shown before it arrived."""
+        of the event loop (in order), then `record_shown`. Nothing of it is shown before it arrived. Out of
+        sight (a tab behind another), the record is held and laid out when the tab is brought forward."""
         self._clear()
         self.state = "loaded"
         self.record = record
         self.error = None
         self.patient = record.patient
+        self._ready_told = False
+        if self.out_of_sight():
+            self._held = True
+            self._tell_ready()
+            return
+        self._lay_out(record)
+
+    def out_of_sight(self) -> bool:
+        """Hidden on purpose (a tab behind another: its pane hid it), not merely not shown yet."""
+        return self.isHidden() and self.testAttribute(Qt.WidgetAttribute.WA_WState_ExplicitShowHide)
+
+    def _tell_ready(self) -> None:
+        if not self._ready_told:
+            self._ready_told = True
+            self.record_ready.emit(self)
+
+    def _lay_out(self, record: PatientRecord) -> None:
+        self._held = False
         # The banner always comes first: no section is ever on screen without it.
         self.banner = PatientBanner(record.patient, self.practice, record.retrieved_at, record=record)
         self._layout.addWidget(self.banner)
@@ -274,6 +330,7 @@ class RecordView(QWidget):
         else:
             self._building = False
             self.record_shown.emit(self)
+            self._tell_ready()
 
     # --- one section again (Retry in a failed section) -------------------------------------------------
 

@@ -296,6 +296,7 @@ def _stall_meter_class() -> type:
             self.worst: dict[str, float] = defaultdict(float)
             self.over: dict[str, int] = defaultdict(int)
             self.top: list[tuple[float, str]] = []
+            self.spans: list[tuple[float, float, str]] = []  # (start, end, phase) of those, perf_counter
             self.last = time.perf_counter()
 
         def start(self) -> None:
@@ -323,6 +324,7 @@ def _stall_meter_class() -> type:
                 self.over[self.phase] += 1
             if stall > self.note_over_ms:
                 self.top.append((stall, self.phase))
+                self.spans.append((now - stall / 1000, now, self.phase))
             if self.pending is not None:
                 self.phase, self.pending = self.pending, None
 
@@ -371,3 +373,59 @@ def child_env(**extra: str) -> dict[str, str]:
 
 def python() -> str:
     return sys.executable
+
+
+class StallSampler:
+    """Why the GUI thread stalls (diagnostics for the benchmarks' `--why`): a thread that, while the
+    meter has not ticked for `over_ms`, samples the GUI thread's Python stack every millisecond, and a
+    gc callback that times every collection. `report()` lists the commonest stacks per phase."""
+
+    def __init__(self, meter: Any, over_ms: float = 25) -> None:
+        import gc
+        import sys
+        import threading
+        from collections import Counter
+
+        self.meter, self.over_s = meter, over_ms / 1000
+        self.main = threading.main_thread().ident
+        self.samples: Counter[tuple[str, str]] = Counter()
+        self.gcs: list[tuple[int, float, str]] = []
+        self._gc_start = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        sys.setswitchinterval(0.0005)
+        gc.callbacks.append(self._gc)
+        self._thread.start()
+
+    def _gc(self, what: str, info: dict[str, int]) -> None:
+        if what == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            self.gcs.append((info["generation"], (time.perf_counter() - self._gc_start) * 1000, self.meter.phase))
+
+    def _run(self) -> None:
+        import sys
+        import threading
+        import traceback
+
+        while not self._stop.wait(0.001):
+            if time.perf_counter() - self.meter.last < self.over_s:
+                continue
+            for ident, frame in sys._current_frames().items():  # noqa: SLF001 - a sampling profiler's way in
+                if ident == threading.get_ident():
+                    continue
+                stack = traceback.extract_stack(frame)[-int(os.environ.get("MOSAIC_BENCH_WHY_DEPTH", "14")):]
+                text = " < ".join(f"{Path(f.filename).stem}:{f.name}:{f.lineno}" for f in reversed(stack))
+                where = self.meter.phase if ident == self.main else f"{self.meter.phase}, another thread"
+                self.samples[(where, text)] += 1
+
+    def report(self, top: int = 25) -> str:
+        import gc
+
+        self._stop.set()
+        gc.callbacks.remove(self._gc)
+        top = int(os.environ.get("MOSAIC_BENCH_WHY_TOP", top))
+        lines = [f"{n:5d} ms  [{phase}] {stack}" for (phase, stack), n in self.samples.most_common(top)]
+        slow = sorted((g for g in self.gcs if g[1] > 5), key=lambda g: -g[1])[:15]
+        lines += [f"gc gen{gen} {ms_:.1f} ms [{phase}]" for gen, ms_, phase in slow]
+        return "\n".join(lines)

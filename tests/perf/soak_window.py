@@ -872,7 +872,7 @@ def run_soak(demo: DemoControl, cycles: int, seed: int, *, stuck_s: float = STUC
         if settle:
             from app.ui.app import settle_heap
 
-            settle_heap()
+            settle_heap(window)
         day: Day | None = None
         try:
             driver = Driver()

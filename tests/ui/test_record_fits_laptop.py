@@ -91,6 +91,9 @@ def settle(qtbot, views: list[RecordView]) -> None:
     def problems() -> list[str]:
         return [m for v in views for m in out_of_view(v)]
 
+    # A record moved to another pane (split view) is laid out again there, in steps: wait for that first.
+    qtbot.waitUntil(lambda: all(v.state == "loaded" and not v.building and not v.held for v in views),
+                    timeout=TIMEOUT_MS)
     with contextlib.suppress(qtbot.TimeoutError):
         qtbot.waitUntil(lambda: not problems(), timeout=3000)  # once Qt has laid the records out
     assert problems() == []

@@ -150,6 +150,7 @@ def test_two_records_side_by_side_reopen_focuses_and_ctrl_w_closes(qtbot, window
         born = format_date(view.patient.birth_date)
         assert pane.tabText(pane.indexOf(view)) == f"{display_name(view.patient)} · {born} · {practice.name}"
         assert not pane.tabIcon(pane.indexOf(view)).isNull()
+        qtbot.waitUntil(lambda v=view: not v.building, timeout=TIMEOUT_MS)  # a moved record is laid out again
         assert list(view.sections) == list(BODY_ORDER)
 
     # Opening the first registration again brings its tab forward rather than opening another.
