@@ -32,6 +32,7 @@ from app.core.query import nhs_number_problem
 from app.core.search import PracticeResults
 from app.core.search_summary import SearchTally
 from app.ui import style
+from app.ui.gui_first import gui_working
 from app.ui.results_model import COLUMNS, AccessCheck, ResultsModel, SortedResults
 
 PLACEHOLDER = "NHS number, name (family first) or date of birth"
@@ -40,7 +41,7 @@ TYPING_PAUSE_MS = 800
 # every APPLY_INTERVAL_MS (the first answer of a search at once). A backlog is shown APPLY_ROWS_PER_PASS
 # results (whole answers, at least one) per pass of the event loop, so the GUI thread never stalls on it.
 APPLY_INTERVAL_MS = 50
-APPLY_ROWS_PER_PASS = 60
+APPLY_ROWS_PER_PASS = 20
 
 
 class SearchBox(QLineEdit):
@@ -392,6 +393,7 @@ class SearchPanel(QWidget):
     def _apply_arrived(self) -> None:
         """Show the answers that have arrived (up to APPLY_ROWS_PER_PASS results): their rows, the count
         and the status lines, in one go. The rest follow in the next pass."""
+        gui_working()  # rows to lay out and paint: the core's loop waits its turn (app/ui/gui_first.py)
         self._apply_timer.stop()
         taken = rows = 0
         for result in self._arrived:

@@ -98,7 +98,7 @@ def run_scenario(practice_count: int, config: Path | None, profile: bool) -> dic
         setattr(cls, name, wrapper)
 
     timed(RecordView, "show_record", "RecordView.show_record")
-    timed(SearchPanel, "add_result", "SearchPanel.add_result")
+    timed(SearchPanel, "_apply_arrived", "SearchPanel._apply_arrived")
 
     def rss_mb() -> float:
         return proc.memory_info().rss / 2**20
