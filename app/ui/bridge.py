@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import shiboken6
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
-from app.ui.gui_first import GatedSelector, GuiFirstGate
+from app.ui.gui_first import GatedSelector, GuiFirstGate, gui_busy
 
 log = logging.getLogger("mosaic.ui.bridge")
 
@@ -136,7 +136,10 @@ class AsyncBridge(QObject):
     @Slot()
     def _drain(self) -> None:
         """Run queued callbacks in order for about DRAIN_BUDGET_S, then yield to the event loop."""
-        self.gate.gui_working()
+        with gui_busy():
+            self._drain_some()
+
+    def _drain_some(self) -> None:
         deadline = time.perf_counter() + DRAIN_BUDGET_S
         while True:
             with self._queue_lock:

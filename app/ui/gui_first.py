@@ -19,10 +19,12 @@ no request or journal write is cut short; they start a few milliseconds later wh
 
 from __future__ import annotations
 
+import contextlib
 import selectors
 import threading
 import time
 import weakref
+from collections.abc import Iterator
 from typing import Any
 
 MAX_WAIT_S = 0.025  # the longest the core waits for the GUI thread at one turn of its loop
@@ -38,6 +40,20 @@ def gui_working() -> None:
         gate.gui_working()
 
 
+@contextlib.contextmanager
+def gui_busy() -> Iterator[None]:
+    """Around the GUI thread's own Python work (putting search results or a record's sections on screen):
+    the core's loop waits (MAX_WAIT_S a turn at most) until it ends, and HOLD_S more while Qt lays it out."""
+    gates = list(_gates)
+    for gate in gates:
+        gate.enter()
+    try:
+        yield
+    finally:
+        for gate in gates:
+            gate.leave()
+
+
 class GuiFirstGate:
     """Closed for HOLD_S after the GUI thread starts work of its own (`gui_working`), open otherwise.
 
@@ -48,8 +64,16 @@ class GuiFirstGate:
     def __init__(self) -> None:
         self._released = threading.Event()  # set only when the gate opens for good
         self._busy_until = 0.0
+        self._depth = 0  # inside gui_busy()
         self._for_good = False
         _gates.add(self)
+
+    def enter(self) -> None:
+        self._depth += 1
+
+    def leave(self) -> None:
+        self._depth = max(0, self._depth - 1)
+        self.gui_working()
 
     def gui_working(self) -> None:
         if not self._for_good:
@@ -59,11 +83,14 @@ class GuiFirstGate:
         """The GUI no longer has priority (the window is closing and waits for the core to finish)."""
         self._for_good = True
         self._busy_until = 0.0
+        self._depth = 0
         self._released.set()
 
     def wait_turn(self) -> None:
         """On the core's thread: wait (without the interpreter lock) while the GUI thread is busy."""
-        left = self._busy_until - time.monotonic()
+        if self._for_good:
+            return
+        left = MAX_WAIT_S if self._depth else self._busy_until - time.monotonic()
         if left > 0:
             self._released.wait(min(left, MAX_WAIT_S))
 

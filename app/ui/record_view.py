@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 from app.core.display import display_name
 from app.core.model import PatientRecord, PatientSummary, Practice, Section, SectionName
 from app.ui.access_dialogs import access_strip, opened_by_break_glass
-from app.ui.gui_first import gui_working
+from app.ui.gui_first import gui_busy
 from app.ui.loading_box import loading_box
 from app.ui.patient_banner import PatientBanner
 from app.ui.record_rows import BODY_ORDER, NONE_RECORDED
@@ -89,7 +89,10 @@ class _BuildSteps:
             self._timer.start()
 
     def _run(self) -> None:
-        gui_working()  # the core's loop waits while Qt lays out and paints what these steps add
+        with gui_busy():  # the core's loop waits while these steps run and Qt lays out what they add
+            self._run_steps()
+
+    def _run_steps(self) -> None:
         deadline = time.perf_counter() + BUILD_BUDGET_S
         while self._steps:
             step = self._steps.popleft()

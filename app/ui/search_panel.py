@@ -32,7 +32,7 @@ from app.core.query import nhs_number_problem
 from app.core.search import PracticeResults
 from app.core.search_summary import SearchTally
 from app.ui import style
-from app.ui.gui_first import gui_working
+from app.ui.gui_first import gui_busy
 from app.ui.results_model import COLUMNS, AccessCheck, ResultsModel, SortedResults
 
 PLACEHOLDER = "NHS number, name (family first) or date of birth"
@@ -393,7 +393,10 @@ class SearchPanel(QWidget):
     def _apply_arrived(self) -> None:
         """Show the answers that have arrived (up to APPLY_ROWS_PER_PASS results): their rows, the count
         and the status lines, in one go. The rest follow in the next pass."""
-        gui_working()  # rows to lay out and paint: the core's loop waits its turn (app/ui/gui_first.py)
+        with gui_busy():  # rows to lay out and paint: the core's loop waits its turn (app/ui/gui_first.py)
+            self._apply_some_arrived()
+
+    def _apply_some_arrived(self) -> None:
         self._apply_timer.stop()
         taken = rows = 0
         for result in self._arrived:

@@ -98,6 +98,12 @@ def run_scenario(practice_count: int, config: Path | None, profile: bool) -> dic
         setattr(cls, name, wrapper)
 
     timed(RecordView, "show_record", "RecordView.show_record")
+    if os.environ.get("MOSAIC_BENCH_WHY"):  # what a pass that shows search results spends its time on
+        from app.ui.results_model import ResultsModel
+
+        timed(ResultsModel, "add_patients", "ResultsModel.add_patients")
+        timed(SearchPanel, "_refresh_status", "SearchPanel._refresh_status")
+        timed(SearchPanel, "_add_patients", "SearchPanel._add_patients")
     timed(SearchPanel, "_apply_arrived", "SearchPanel._apply_arrived")
 
     def rss_mb() -> float:
@@ -149,7 +155,7 @@ def run_scenario(practice_count: int, config: Path | None, profile: bool) -> dic
                  "rss": {}, "times": {}}
     meter = common.stall_meter(TICK_MS, STALL_GOAL_MS)
     meter.start()
-    sampler = common.StallSampler(meter) if os.environ.get("MOSAIC_BENCH_WHY") else None
+    sampler = common.StallSampler(meter) if os.environ.get("MOSAIC_BENCH_WHY") == "1" else None
     pump(300)  # the measurement floor: nothing but the timer
     out["rss"]["idle app"] = rss_mb()
 
