@@ -17,8 +17,9 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from app import __version__
 
@@ -490,6 +491,31 @@ def _with_hint(why: str, hint: str | None) -> str:
     return f"{why.rstrip('.')} ({hint})." if end < 0 else f"{why[:end]} ({hint}){why[end:]}"
 
 
+T = TypeVar("T")
+
+
+def _run_open(opening: Coroutine[Any, Any, T]) -> T | None:
+    """Run an open (one record, or every practice's) to its end: its result, or None once it has said on
+    standard error why nothing was opened (the access policy with the option that answers it, a practice,
+    the patient, the journal); the caller then exits EXIT_FAILED."""
+    from adapters.base import AdapterError
+    from app.core.audit.journal import JournalError
+    from app.core.audit.recorder import AuditError
+    from app.core.policy import PolicyError
+    from app.core.service import PatientNotFound
+
+    try:
+        return asyncio.run(opening)
+    except PolicyError as exc:
+        message = _with_hint(str(exc), _CLI_HINTS.get(exc.needs))
+        _print_err(f"access policy: {message}")
+        if exc.reasons and exc.needs in ("reason", "break-glass") and not all(r in message for r in exc.reasons):
+            print("Reasons offered: " + "; ".join(exc.reasons) + " (or your own words)", file=sys.stderr)
+    except (AdapterError, PatientNotFound, AuditError, JournalError) as exc:
+        _print_err(str(exc))
+    return None
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     practices = _load_practices(args)
     if practices is None:
@@ -507,10 +533,7 @@ def cmd_show(args: argparse.Namespace) -> int:
                    f"{', '.join(p.id for p in practices) or 'none'})")
         return EXIT_USAGE
     from adapters.base import AdapterError
-    from app.core.audit.journal import JournalError
-    from app.core.audit.recorder import AuditError
-    from app.core.policy import PolicyError
-    from app.core.service import MosaicCore, PatientNotFound
+    from app.core.service import MosaicCore
     from app.core.sessions import PracticeStatus
 
     if args.break_glass and not (args.reason or "").strip():
@@ -543,16 +566,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         finally:
             await core.close()
 
-    try:
-        record = asyncio.run(run())
-    except PolicyError as exc:
-        message = _with_hint(str(exc), _CLI_HINTS.get(exc.needs))
-        _print_err(f"access policy: {message}")
-        if exc.reasons and exc.needs in ("reason", "break-glass") and not all(r in message for r in exc.reasons):
-            print("Reasons offered: " + "; ".join(exc.reasons) + " (or your own words)", file=sys.stderr)
-        return EXIT_FAILED
-    except (AdapterError, PatientNotFound, AuditError, JournalError) as exc:
-        _print_err(str(exc))
+    record = _run_open(run())
+    if record is None:
         return EXIT_FAILED
     if args.json:
         from app.core.serialise import record_json

@@ -9,7 +9,6 @@ section; 1 when a practice or section could not be read or the policy refused or
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -33,12 +32,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def run(args: argparse.Namespace, practices: list[Practice]) -> int:
-    from adapters.base import AdapterError
-    from app.cli import _CLI_HINTS, _print_err, _with_hint
-    from app.core.audit.journal import JournalError
-    from app.core.audit.recorder import AuditError
-    from app.core.policy import PolicyError
-    from app.core.service import MosaicCore, PatientNotFound
+    from app.cli import _CLI_HINTS, _print_err, _run_open
+    from app.core.service import MosaicCore
 
     if args.patient is not None or args.criteria is not None:
         _print_err("--all-practices takes one NHS number and no practice, patient or --criteria: "
@@ -60,13 +55,8 @@ def run(args: argparse.Namespace, practices: list[Practice]) -> int:
         finally:
             await core.close()
 
-    try:
-        opened = asyncio.run(open_everywhere())
-    except PolicyError as exc:
-        _print_err(f"access policy: {_with_hint(str(exc), _CLI_HINTS.get(exc.needs))}")
-        return EXIT_FAILED
-    except (AdapterError, PatientNotFound, AuditError, JournalError) as exc:
-        _print_err(str(exc))
+    opened = _run_open(open_everywhere())
+    if opened is None:
         return EXIT_FAILED
     timeline = opened.timeline()
     if args.json:

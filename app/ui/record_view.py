@@ -29,7 +29,6 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QLabel,
-    QPushButton,
     QScrollArea,
     QVBoxLayout,
     QWidget,
@@ -38,6 +37,7 @@ from PySide6.QtWidgets import (
 from app.core.display import display_name
 from app.core.model import PatientRecord, PatientSummary, Practice, Section, SectionName
 from app.ui.access_dialogs import access_strip, opened_by_break_glass
+from app.ui.error_box import error_box
 from app.ui.gui_first import gui_busy
 from app.ui.loading_box import loading_box
 from app.ui.patient_banner import PatientBanner
@@ -211,37 +211,13 @@ class RecordView(QWidget):
         self.state = "error"
         self.error = message
         self.record = None
-        box = QWidget()
-        layout = QVBoxLayout(box)
-        layout.setContentsMargins(24, 24, 24, 24)
-        layout.setSpacing(12)
-        frame = QFrame()
-        frame.setObjectName("failure")
-        frame_layout = QVBoxLayout(frame)
-        frame_layout.setContentsMargins(12, 10, 12, 10)
-        heading = QLabel(f"The record could not be opened from {self.practice.name}")
-        heading.setObjectName("sectionTitle")
-        heading.setWordWrap(True)
-        heading.setAccessibleName(heading.text())
-        frame_layout.addWidget(heading)
-        self.error_label = QLabel(message)
-        self.error_label.setObjectName("failureText")
-        self.error_label.setWordWrap(True)
-        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error_label.setAccessibleName(f"Error: {message}")
-        frame_layout.addWidget(self.error_label)
-        hint = QLabel("Check the practice's status in the Practices panel, then try again.")
-        hint.setWordWrap(True)
-        hint.setAccessibleName(hint.text())
-        frame_layout.addWidget(hint)
-        layout.addWidget(frame)
-        self.retry_button = QPushButton("Retry")
-        self.retry_button.setAccessibleName(f"Retry opening the record from {self.practice.name}")
-        self.retry_button.setToolTip("Ask the practice for this record again")
+        page = error_box(f"The record could not be opened from {self.practice.name}", message,
+                         f"Retry opening the record from {self.practice.name}",
+                         hint="Check the practice's status in the Practices panel, then try again.",
+                         retry_tip="Ask the practice for this record again")
+        self.error_label, self.retry_button = page.message, page.retry
         self.retry_button.clicked.connect(lambda: self.retry_requested.emit(self))
-        layout.addWidget(self.retry_button, 0, Qt.AlignmentFlag.AlignLeft)
-        layout.addStretch(1)
-        self._layout.addWidget(box)
+        self._layout.addWidget(page.box)
 
     def show_record(self, record: PatientRecord) -> None:
         """Show a record that has arrived in full: the banner now, the sections over the next few passes

@@ -52,6 +52,7 @@ from app.core.model import SECTION_TITLES, Entry, PatientRecord, PatientSummary,
 from app.core.policy import PolicyDecision, PolicyError
 from app.ui import style
 from app.ui.access_dialogs import ReasonDialog
+from app.ui.error_box import error_box
 from app.ui.loading_box import loading_box
 from app.ui.patient_banner import PatientBanner
 from app.ui.record_view import RecordView, build_step
@@ -322,30 +323,11 @@ class AllPracticesView(RecordView):
         self._reset()
         self.state = "error"
         self.error = message
-        box = QWidget()
-        layout = QVBoxLayout(box)
-        layout.setContentsMargins(24, 24, 24, 24)
-        layout.setSpacing(12)
-        frame = QFrame()
-        frame.setObjectName("failure")
-        inner = QVBoxLayout(frame)
-        heading = QLabel(f"NHS No. {nhs.format_nhs_number(self.nhs_number)} could not be opened at every practice")
-        heading.setObjectName("sectionTitle")
-        heading.setWordWrap(True)
-        inner.addWidget(heading)
-        self.error_label = QLabel(message)
-        self.error_label.setObjectName("failureText")
-        self.error_label.setWordWrap(True)
-        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.error_label.setAccessibleName(f"Error: {message}")
-        inner.addWidget(self.error_label)
-        layout.addWidget(frame)
-        self.retry_button = QPushButton("Retry")
-        self.retry_button.setAccessibleName("Retry opening the records at every practice")
+        page = error_box(f"NHS No. {nhs.format_nhs_number(self.nhs_number)} could not be opened at every "
+                         "practice", message, "Retry opening the records at every practice")
+        self.error_label, self.retry_button = page.message, page.retry
         self.retry_button.clicked.connect(self.reload)
-        layout.addWidget(self.retry_button, 0, Qt.AlignmentFlag.AlignLeft)
-        layout.addStretch(1)
-        self._layout.addWidget(box)
+        self._layout.addWidget(page.box)
         self.shown.emit(self)
 
     def show_record(self, record: PatientRecord) -> None:  # one practice's record never shows here
