@@ -72,6 +72,7 @@ from app.core.model import Practice
 from app.core.query import nhs_number_problem
 from app.ui import style
 from app.ui.bridge import AsyncBridge
+from app.ui.gui_first import gui_busy
 from app.ui.history_review import ReviewDialog
 from app.ui.history_rows import (  # noqa: F401 - the columns are imported from here by the tests
     ACTION,
@@ -719,8 +720,9 @@ class AccessHistoryWindow(QWidget):
         if generation != self._generation:
             return
         left = [r for r in self.model.rows if not r.cells][:FORMAT_CHUNK]
-        for row in left:
-            self.model.formatted(row)
+        with gui_busy():  # the core's loop waits its turn meanwhile (app/ui/gui_first.py)
+            for row in left:
+                self.model.formatted(row)
         if len(left) == FORMAT_CHUNK:
             QTimer.singleShot(0, self, lambda: self._format_rest(generation, filters, truncated))
             return
