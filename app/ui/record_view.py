@@ -314,8 +314,12 @@ class RecordView(QWidget):
     # --- one section again (Retry in a failed section) -------------------------------------------------
 
     def replace_section(self, section: Section) -> None:
-        """Show a section read again (a retried one) in place of the one on screen; the rest stays."""
+        """Show a section read again (a retried one) in place of the one on screen; the rest stays. A record
+        held out of sight (moved to another pane meanwhile) keeps it for when it is laid out."""
         record = self.record
+        if record is not None and self.held:
+            self.record = dataclasses.replace(record, sections={**record.sections, section.name: section})
+            return
         old = self.sections.get(section.name)
         if record is None or old is None or self._body_layout is None or not shiboken6.isValid(old):
             return
