@@ -9,8 +9,12 @@ installed: Mosaic itself reads no setting that would pick it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from keyring.backend import KeyringBackend
@@ -18,7 +22,14 @@ from keyring.backend import KeyringBackend
 BACKEND = "tests.keyring_backend.FileKeyring"
 
 
+_LOCK = threading.Lock()
+
+
 class FileKeyring(KeyringBackend):
+    """Each call is atomic, as a real keyring's are: a lock across threads (and, with fcntl, processes)
+    around read, change and write, and a temporary file of its own for each write (several threads of one
+    process once wrote the same temporary file and one rename failed)."""
+
     priority = 1  # type: ignore[assignment]
 
     @staticmethod
@@ -38,19 +49,40 @@ class FileKeyring(KeyringBackend):
 
     def _save(self, data: dict[str, str]) -> None:
         target = self._file()
-        temporary = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(data), encoding="utf-8")
-        os.replace(temporary, target)
+        handle, name = tempfile.mkstemp(prefix=f"{target.name}.", suffix=".tmp", dir=target.parent)
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(json.dumps(data))
+        os.replace(name, target)
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        with _LOCK:
+            target = self._file()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target.with_name(target.name + ".lock"), "a", encoding="utf-8") as lock_file:
+                try:
+                    import fcntl
+                except ImportError:  # not on Windows: the thread lock alone
+                    yield
+                    return
+                fcntl.flock(lock_file, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(lock_file, fcntl.LOCK_UN)
 
     def get_password(self, service: str, username: str) -> str | None:
-        return self._load().get(f"{service}\n{username}")
+        with self._locked():
+            return self._load().get(f"{service}\n{username}")
 
     def set_password(self, service: str, username: str, password: str) -> None:
-        data = self._load()
-        data[f"{service}\n{username}"] = password
-        self._save(data)
+        with self._locked():
+            data = self._load()
+            data[f"{service}\n{username}"] = password
+            self._save(data)
 
     def delete_password(self, service: str, username: str) -> None:
-        data = self._load()
-        data.pop(f"{service}\n{username}", None)
-        self._save(data)
+        with self._locked():
+            data = self._load()
+            data.pop(f"{service}\n{username}", None)
+            self._save(data)
