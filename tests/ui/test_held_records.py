@@ -4,12 +4,9 @@ re-styling and laying out whole records out of sight held the GUI thread for 100
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QWidget
-
 from app.core.audit.model import Action
 from app.core.display import display_name
 from app.core.model import Entry, Section, SectionName
-from app.ui import style
 from app.ui.record_view import BODY_ORDER, RecordView
 from tests.ui.test_access_dialogs import journal
 from tests.ui.test_responsiveness import PRACTICES, full_record
@@ -74,14 +71,9 @@ def test_a_moved_record_is_laid_out_again_without_asking_the_practice_or_journal
     assert len(journal(window, actions=[Action.READ], patient_nhs_number=number)) == reads
 
 
-def test_a_section_read_again_while_its_record_is_held_is_shown_once_laid_out(qtbot) -> None:
+def test_a_section_read_again_while_its_record_is_held_is_shown_once_laid_out(qtbot, host) -> None:
     """A retried section whose answer arrives while its record moves pane is kept, not dropped."""
-    holder = QWidget()
-    holder.setStyleSheet(style.STYLE_SHEET)
-    holder.resize(900, 700)
-    qtbot.addWidget(holder)
-    holder.show()
-    view = RecordView(full_record().patient, PRACTICES[0], holder)
+    view = RecordView(full_record().patient, PRACTICES[0], host)
     view.show()
     view.show_record(full_record())
     qtbot.waitUntil(lambda: not view.building, timeout=TIMEOUT_MS)

@@ -10,7 +10,7 @@ import itertools
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontMetrics
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QLabel
 
 from app.core.model import Entry, Section, SectionName
 from app.ui import style
@@ -24,15 +24,6 @@ pytestmark = pytest.mark.gui
 RAW_CODES = {"final", "finished", "completed", "active", "stopped", "resolved", "inactive", "preliminary",
              "entered-in-error", "on-hold", "not-done", "in-progress", "amended", "unconfirmed"}
 
-
-@pytest.fixture
-def host(qtbot):
-    holder = QWidget()
-    holder.setStyleSheet(style.STYLE_SHEET)
-    holder.resize(900, 700)
-    qtbot.addWidget(holder)
-    holder.show()
-    return holder
 
 
 def shown(qtbot, host, record) -> RecordView:

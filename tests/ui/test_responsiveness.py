@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QModelIndex, Qt, QTimer
-from PySide6.QtWidgets import QWidget
 
 from app.core.model import SECTION_TITLES, Entry, PatientRecord, PatientSummary, Practice, Section, SectionName
 from app.core.search import PracticeResults, group_by_person
@@ -222,15 +221,6 @@ def laid_out(qtbot, wrong: Callable[[], list[Any]], timeout_ms: int = 3000) -> N
         qtbot.waitUntil(lambda: not wrong(), timeout=timeout_ms)
     assert wrong() == []
 
-
-@pytest.fixture
-def host(qtbot):
-    holder = QWidget()
-    holder.setStyleSheet(style.STYLE_SHEET)
-    holder.resize(900, 700)
-    qtbot.addWidget(holder)
-    holder.show()
-    return holder
 
 
 def test_a_record_is_shown_banner_first_then_section_by_section(qtbot, host) -> None:
