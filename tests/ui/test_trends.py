@@ -13,7 +13,6 @@ from PySide6.QtWidgets import QApplication, QLabel, QWidget
 
 from app.core.model import Entry, Section, SectionName
 from app.core.research import pseudonymise_record
-from app.ui import style
 from app.ui.record_view import RecordView, build_step
 from app.ui.trends import LOADING_TEXT, TrendChart, TrendsPanel, load_pyqtgraph, pyqtgraph_ready
 from tests.trend_samples import EXPECTED_POINTS, entries, reading, record
@@ -24,13 +23,10 @@ IMPORT_TIMEOUT_MS = 60_000  # the first panel of the run waits for pyqtgraph's i
 
 
 @pytest.fixture
-def host(qtbot) -> QWidget:
-    holder = QWidget()
-    holder.setStyleSheet(style.STYLE_SHEET)
-    holder.resize(1000, 700)
-    qtbot.addWidget(holder)
-    holder.show()
-    return holder
+def host(host: QWidget) -> QWidget:
+    """The shared host (tests/ui/conftest.py), wider: the charts' tests were written at 1,000 px."""
+    host.resize(1000, 700)
+    return host
 
 
 def open_record(qtbot, host: QWidget, rec) -> RecordView:
