@@ -11,10 +11,11 @@ the time: GUI work of 10-20 ms became stalls of 100 ms and more. A smaller switc
 (`sys.setswitchinterval`) made it no better.
 
 What. The core's loop runs on a selector (`GatedSelector`) that, each time the loop wakes, waits while the
-GUI thread is busy with work of its own: for HOLD_S after a record's build step, an answer from the core or a
-new tab starts (`gui_working`), while Qt lays out and paints it, and for at most MAX_WAIT_S at a time, so the
-core never starves. Only the loop's turns between callbacks are gated (a callback already running finishes):
-no request or journal write is cut short; they start a few milliseconds later while the window is busy.
+GUI thread is busy with work of its own: throughout `gui_busy()` (answers from the core, a record's build
+steps, search results, history rows) and for HOLD_S after it or after `gui_working()` (a new tab), while Qt
+lays the work out and paints it; at most MAX_WAIT_S a turn, so the core never starves. Only the loop's
+turns between callbacks are gated (a callback already running finishes): no request or journal write is
+cut short; they start a few milliseconds later while the window is busy.
 """
 
 from __future__ import annotations

@@ -654,7 +654,7 @@ class MainWindow(QMainWindow):
         self._grants[id(view)] = grant
         view.retry_requested.connect(self._load)
         view.section_retry_requested.connect(lambda v, name: retry_section(self, v, name))
-        view.record_ready.connect(self._record_shown)
+        view.record_ready.connect(self._record_ready)
         self.records.add(view)
         self._load(view)
         return view
@@ -677,7 +677,7 @@ class MainWindow(QMainWindow):
         def done(record: PatientRecord) -> None:
             if self._loads.get(token) is future:
                 del self._loads[token]
-                view.show_record(record)  # the banner now, the sections in the next passes: _record_shown
+                view.show_record(record)  # the banner now, the sections in the next passes: _record_ready
                 self.records.refresh_tab(view)
 
         def failed(exc: BaseException) -> None:
@@ -711,7 +711,7 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(0, self, start)
         self._update_record_actions()
 
-    def _record_shown(self, view: RecordView) -> None:
+    def _record_ready(self, view: RecordView) -> None:
         """The whole record, every section included, is on screen (or held for when its tab is in front)."""
         self.statusBar().showMessage(f"Opened {view.title()}.", STATUS_MS)
         self.record_finished.emit(view)
