@@ -37,6 +37,7 @@ def test_head_constant_matches_the_revisions() -> None:
     script = ScriptDirectory.from_config(migrations.config())
     assert script.get_heads() == [migrations.HEAD]
     assert [r.revision for r in script.walk_revisions()] == ["0006", "0005", "0004", "0003", "0002", "0001"]
+    assert list(migrations.REVISIONS) == [r.revision for r in reversed(list(script.walk_revisions()))]
 
 
 def test_from_an_empty_database_to_head_matching_the_code(tmp_path: Path) -> None:
@@ -111,6 +112,13 @@ def test_a_journal_from_a_newer_mosaic_is_refused_plainly(tmp_path: Path) -> Non
     con.execute("UPDATE alembic_version SET version_num = '0099'")
     con.commit()
     con.close()
-    with pytest.raises(JournalError) as error:
-        Journal.open(path)
-    assert error.value.kind == "newer-schema" and "Update Mosaic" in str(error.value)
+    for read_only in (False, True):  # recording, and reading (mosaic audit list, verify, export)
+        with pytest.raises(JournalError) as error:
+            Journal.open(path, read_only=read_only)
+        assert error.value.kind == "newer-schema" and error.value.path == path
+        assert str(error.value).startswith(f"Could not open the audit journal {path}: a newer version of Mosaic "
+                                           "wrote it (journal schema 0099;")
+        assert "Update Mosaic on this computer" in str(error.value)
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT version_num FROM alembic_version").fetchone() == ("0099",)  # never downgraded
+    con.close()

@@ -240,6 +240,44 @@ class CentralStore:
             return False
         return to_row(entry, entry.seq, entry.prev_hash, key)["hash"] == entry.hash
 
+    def insert_problems(self) -> list[str]:
+        """Why this login could not deliver entries here, asked without adding any (`mosaic doctor`): a missing
+        table, or on PostgreSQL a column of what a workstation sends it may not INSERT (the privilege functions:
+        a workstation's role holds column INSERT grants and nothing else). [] when it could. Raises
+        CentralStoreError when the store cannot be reached or refuses the login."""
+        wanted = ((self.table, SENT_COLUMNS), (self.checkpoint_table, CHECKPOINT_COLUMNS))
+        problems: list[str] = []
+        try:
+            with self._engine.connect() as conn:
+                for table, columns in wanted:
+                    name = f"{self.schema}.{table.name}" if self.schema else table.name
+                    if self._dialect is not postgresql:
+                        if not sa.inspect(conn).has_table(table.name, schema=self.schema):
+                            problems.append(f"there is no table {name}")
+                        continue
+                    oid = conn.execute(sa.text(
+                        "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = "
+                        "c.relnamespace WHERE n.nspname = :schema AND c.relname = :table"),
+                        {"schema": self.schema, "table": table.name}).scalar()
+                    if oid is None:
+                        problems.append(f"there is no table {name}")
+                        continue
+                    if not conn.execute(sa.text("SELECT has_schema_privilege(:schema, 'USAGE')"),
+                                        {"schema": self.schema}).scalar():
+                        problems.append(f"this login may not use the schema {self.schema}")
+                        break
+                    refused = [c for c in columns if not conn.execute(
+                        sa.text("SELECT has_column_privilege(:oid, :column, 'INSERT')"),
+                        {"oid": oid, "column": c}).scalar()]
+                    if refused:
+                        problems.append(f"this login may not add rows to {name} (no INSERT on "
+                                        f"{', '.join(refused[:3])}{', …' if len(refused) > 3 else ''})")
+        except sa.exc.DBAPIError as exc:  # the driver's first line only: never parameters
+            first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise CentralStoreError(f"The central audit store could not be reached at {self.where} "
+                                    f"({first[:200]}).") from exc
+        return problems
+
     def close(self) -> None:
         self._engine.dispose()
 
@@ -277,9 +315,10 @@ def _journal_row(row: sa.RowMapping) -> dict[str, object]:
 CENTRAL_SECRET_ID = "central"
 
 
-def open_central(url: str) -> CentralStore:
+def open_central(url: str, *, schema: str | None = None) -> CentralStore:
     """The central store from a configured URL. The URL carries no password (config files and command
-    lines are readable by others); it comes from MOSAIC_SECRET_CENTRAL or the keyring (user `central`)."""
+    lines are readable by others); it comes from MOSAIC_SECRET_CENTRAL or the keyring (user `central`).
+    `schema`: as CentralStore's (tests use a schema of their own)."""
     from app.core.secrets import resolve_secret
 
     try:
@@ -295,4 +334,4 @@ def open_central(url: str) -> CentralStore:
         secret = resolve_secret(CENTRAL_SECRET_ID, "The central audit store")
         if secret:
             parsed = parsed.set(password=secret)
-    return CentralStore(parsed.render_as_string(hide_password=False))
+    return CentralStore(parsed.render_as_string(hide_password=False), schema=schema)

@@ -110,6 +110,16 @@ class DestinationStatus:
 
 # --- errors in plain English --------------------------------------------------------------------------
 
+def newer_schema(path: Path, doing: str, version: str | None) -> JournalError:
+    """A journal a newer Mosaic wrote: this one never writes to it (nor downgrades it), and says so."""
+    from app import installed_version
+
+    return JournalError(f"Could not {doing} {path}: a newer version of Mosaic wrote it (journal schema "
+                        f"{version or 'unknown'}; this Mosaic, {installed_version()}, knows schemas up to "
+                        f"{migrations.HEAD}). Its entries are untouched. Update Mosaic on this computer (ask IT).",
+                        path=path, kind="newer-schema")
+
+
 #: (substrings of the driver's message, kind, what happened, what to do)
 _CAUSES: tuple[tuple[tuple[str, ...], str, str, str], ...] = (
     (("database or disk is full", "disk is full", "no space left"), "disk-full",
@@ -269,6 +279,8 @@ class Journal:
         self._labelled = version is not None and version >= migrations.OUTBOX_LABEL
         if version == migrations.HEAD or self.read_only and version in migrations.READABLE:
             return
+        if version is not None and version not in migrations.REVISIONS:
+            raise newer_schema(self.path, doing, version)
         if self.read_only:
             raise JournalError(f"Could not {doing}: it was written by a different version of Mosaic (schema "
                                f"{version or 'none'}, this version reads {migrations.HEAD}) ({self.path}). "
@@ -280,8 +292,7 @@ class Journal:
             raise
         except Exception as exc:  # Alembic: "Can't locate revision" when a newer Mosaic wrote the file
             if "can't locate revision" in str(exc).lower():
-                raise JournalError(f"Could not {doing}: a newer version of Mosaic wrote it ({self.path}). "
-                                   "Update Mosaic on this computer.", path=self.path, kind="newer-schema") from exc
+                raise newer_schema(self.path, doing, version) from exc
             raise explain(exc, self.path, doing, self.busy_timeout) from exc
         self._labelled = True
         log.info("audit journal schema upgraded from %s to %s", version or "nothing", migrations.HEAD)

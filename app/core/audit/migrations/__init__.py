@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 
 #: The newest revision; opening a journal already at it skips Alembic altogether (a faster start).
 HEAD = "0006"
+#: Every revision this Mosaic knows, oldest first: a journal at any other was written by a newer Mosaic (kept
+#: equal to the scripts in versions/ by tests/core/test_audit_migrations.py)
+REVISIONS = ("0001", "0002", "0003", "0004", "0005", HEAD)
 #: Older revisions a read-only open still reads (verify, list, export, status): their journal table is the
 #: same; before 0005 the outbox has no `label` column (Journal.outbox_status reads none there); before 0006
 #: reviews are found without their index.
