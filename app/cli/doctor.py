@@ -20,7 +20,8 @@ EXIT_OK, EXIT_FAILED = 0, 1
 def add_parser(sub: argparse._SubParsersAction) -> None:
     doctor = sub.add_parser("doctor", help="check this PC for IT: Qt libraries, keyring, machine files, policy, "
                                            "journal, every practice, the central audit store, the sign-in service")
-    doctor.add_argument("--config", type=Path, default=argparse.SUPPRESS)
+    doctor.add_argument("--config", type=Path, default=argparse.SUPPRESS, metavar="FILE",
+                        help="check with this practice directory in place of the per-user file")
     doctor.add_argument("--json", action="store_true", help="one JSON document with every check")
     doctor.add_argument("--timeout", type=_seconds, metavar="SECONDS",
                         help="at most this long for each network check (default: each practice's own timeout, "
