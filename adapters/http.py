@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import httpx2
 
 import app
 from adapters.base import AdapterError
@@ -33,9 +33,9 @@ from app.core.text import clean_text
 
 log = logging.getLogger("mosaic.adapters.http")
 
-# httpx logs every request URL, query string included, at INFO. A query string can carry an NHS
+# httpx2 logs every request URL, query string included, at INFO. A query string can carry an NHS
 # number or a name, so keep that logger quiet unless someone configured it on purpose.
-for _name in ("httpx", "httpcore"):
+for _name in ("httpx2", "httpcore2"):
     if logging.getLogger(_name).level == logging.NOTSET:
         logging.getLogger(_name).setLevel(logging.WARNING)
 
@@ -63,7 +63,7 @@ class HttpError(AdapterError):
 class JsonReply:
     status: int
     data: Any
-    url: httpx.URL
+    url: httpx2.URL
     request_id: str
     elapsed_ms: float
 
@@ -71,22 +71,24 @@ class JsonReply:
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
     """One verifying TLS context for every practice: loading the CA bundle costs ~20 ms each time,
-    which on the shared event loop would delay every practice's sign-in by N x 20 ms."""
-    return httpx.create_ssl_context(verify=True)
+    which on the shared event loop would delay every practice's sign-in by N x 20 ms. The operating
+    system's trust store (httpx2: the OS's own on Windows and macOS, OpenSSL's compiled-in paths on Linux),
+    never SSL_CERT_FILE or SSL_CERT_DIR, which are the user's to set (app/core/net.py)."""
+    return httpx2.create_ssl_context(verify=True, trust_env=False)
 
 
-def make_client(practice: Practice, accept: str = "application/fhir+json") -> httpx.AsyncClient:
+def make_client(practice: Practice, accept: str = "application/fhir+json") -> httpx2.AsyncClient:
     """One client per adapter: TLS verified, per-phase timeouts from the practice, no auto-redirects."""
     t = practice.timeout_s
     return net.async_client(  # no proxies, CA bundle or netrc from the environment
         verify=_tls_context(),
         follow_redirects=False,  # fetch_json follows same-origin redirects itself
-        timeout=httpx.Timeout(connect=t, read=t, write=t, pool=t),
+        timeout=httpx2.Timeout(connect=t, read=t, write=t, pool=t),
         headers={"Accept": accept, "User-Agent": USER_AGENT},
     )
 
 
-async def close_client(client: httpx.AsyncClient | None, loop: asyncio.AbstractEventLoop | None) -> None:
+async def close_client(client: httpx2.AsyncClient | None, loop: asyncio.AbstractEventLoop | None) -> None:
     """Close an adapter's client, but only from the loop it was made on (httpx clients are loop-bound);
     from anywhere else it is simply dropped."""
     if client is None or client.is_closed:
@@ -99,8 +101,8 @@ async def close_client(client: httpx.AsyncClient | None, loop: asyncio.AbstractE
         await client.aclose()
 
 
-def origin_of(url: str | httpx.URL) -> tuple[str, str, int | None]:
-    u = httpx.URL(str(url))
+def origin_of(url: str | httpx2.URL) -> tuple[str, str, int | None]:
+    u = httpx2.URL(str(url))
     default = {"http": 80, "https": 443}.get(u.scheme)
     return (u.scheme, u.host.lower(), u.port or default)
 
@@ -127,7 +129,7 @@ class _Trace:
 
 
 @contextlib.contextmanager
-def _plain_errors(practice: Practice, method: str, target: httpx.URL, deadline: float, next_step: str,
+def _plain_errors(practice: Practice, method: str, target: httpx2.URL, deadline: float, next_step: str,
                   logger: logging.Logger) -> Iterator[_Trace]:
     """Turn every transport failure into an HttpError a user can read, and log the request once."""
     trace = _Trace()
@@ -135,7 +137,7 @@ def _plain_errors(practice: Practice, method: str, target: httpx.URL, deadline: 
         yield trace
     except HttpError:
         raise
-    except httpx.TimeoutException as exc:
+    except httpx2.TimeoutException as exc:
         trace.status = type(exc).__name__
         raise HttpError(f"{practice.name} did not answer within {practice.timeout_s:g} s. The practice's "
                         f"server may be down or overloaded; {next_step}", "timeout") from exc
@@ -143,18 +145,18 @@ def _plain_errors(practice: Practice, method: str, target: httpx.URL, deadline: 
         trace.status = "deadline"
         raise HttpError(f"{practice.name} did not finish its reply within {deadline:g} s (it was sending "
                         f"very slowly). {next_step[0].upper()}{next_step[1:]}", "timeout") from exc
-    except httpx.ConnectError as exc:
+    except httpx2.ConnectError as exc:
         trace.status = "connect-error"
         raise _connect_error(practice, target, exc) from exc
-    except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+    except (httpx2.NetworkError, httpx2.RemoteProtocolError) as exc:
         trace.status = type(exc).__name__
         raise HttpError(f"{practice.name} closed the connection before its reply was complete. "
                         f"{next_step[0].upper()}{next_step[1:]}", "network") from exc
-    except httpx.DecodingError as exc:
+    except httpx2.DecodingError as exc:
         trace.status = "decoding-error"
         raise HttpError(f"{practice.name} sent a reply that could not be decoded (bad compression). "
                         "Tell the practice.", "bad-reply") from exc
-    except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+    except (httpx2.UnsupportedProtocol, httpx2.InvalidURL) as exc:
         trace.status = "bad-url"
         raise HttpError(f"{practice.name}: the address {_safe_url(target)} cannot be used ({exc}). "
                         f"Check base_url in {practice.source or 'the practice directory'}.", "config") from exc
@@ -172,10 +174,10 @@ def _log_path(path: str) -> str:
 
 
 async def fetch_json(
-    client: httpx.AsyncClient,
+    client: httpx2.AsyncClient,
     practice: Practice,
     method: str,
-    url: str | httpx.URL,
+    url: str | httpx2.URL,
     *,
     params: Mapping[str, str] | None = None,
     data: Mapping[str, str] | None = None,
@@ -191,7 +193,7 @@ async def fetch_json(
     `auth_hint` is appended to 401/403 messages (e.g. how to set the password).
     """
     deadline = practice.timeout_s * DEADLINE_FACTOR
-    target = httpx.URL(str(url))
+    target = httpx2.URL(str(url))
     if params:
         target = target.copy_merge_params(dict(params))
     with _plain_errors(practice, method, target, deadline, "try again shortly.", logger or log) as trace:
@@ -215,10 +217,10 @@ async def fetch_json(
 
 
 async def send_json(
-    client: httpx.AsyncClient,
+    client: httpx2.AsyncClient,
     practice: Practice,
     method: str,
-    url: str | httpx.URL,
+    url: str | httpx2.URL,
     body: Any,
     *,
     headers: Mapping[str, str] | None = None,
@@ -233,7 +235,7 @@ async def send_json(
     since the status alone says whether the server took the write.
     """
     deadline = practice.timeout_s * DEADLINE_FACTOR
-    target = httpx.URL(str(url))
+    target = httpx2.URL(str(url))
     content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     with _plain_errors(practice, method, target, deadline, "Mosaic will try again.", logger or log) as trace:
         async with asyncio.timeout(deadline):
@@ -249,12 +251,12 @@ async def send_json(
                 return status
 
 
-def _safe_url(url: httpx.URL) -> str:
+def _safe_url(url: httpx2.URL) -> str:
     """An address fit for a message: scheme, host, port and path; never the query string."""
     return str(url.copy_with(query=None, fragment=None))
 
 
-def _redirect_target(practice: Practice, method: str, current: httpx.URL, resp: httpx.Response) -> httpx.URL:
+def _redirect_target(practice: Practice, method: str, current: httpx2.URL, resp: httpx2.Response) -> httpx2.URL:
     location = resp.headers.get("Location")
     if not location:
         raise HttpError(f"{practice.name} sent a redirect without a destination. Tell the practice.",
@@ -267,7 +269,7 @@ def _redirect_target(practice: Practice, method: str, current: httpx.URL, resp: 
     return target
 
 
-async def _read_capped(resp: httpx.Response, limit: int, practice: Practice, *, strict: bool) -> bytes:
+async def _read_capped(resp: httpx2.Response, limit: int, practice: Practice, *, strict: bool) -> bytes:
     """Read at most `limit` decoded bytes; past it raise "too-large" (strict) or return what fits."""
     declared = resp.headers.get("Content-Length", "")
     if strict and declared.isdigit() and int(declared) > limit:
@@ -291,7 +293,7 @@ def _too_large(practice: Practice, limit: int, status: int) -> HttpError:
                      "ask IT to raise max_response_mb for this practice.", "too-large", status)
 
 
-def _check_content_type(practice: Practice, resp: httpx.Response, accepted: tuple[str, ...]) -> None:
+def _check_content_type(practice: Practice, resp: httpx2.Response, accepted: tuple[str, ...]) -> None:
     raw = resp.headers.get("Content-Type", "")
     mime = raw.split(";", 1)[0].strip().lower()
     if mime in accepted:
@@ -376,7 +378,7 @@ def _status_message(practice: Practice, status: int, detail: str, auth_hint: str
                      "support: the server may not support this kind of request.", "server", status)
 
 
-def _connect_error(practice: Practice, url: httpx.URL, exc: httpx.ConnectError) -> HttpError:
+def _connect_error(practice: Practice, url: httpx2.URL, exc: httpx2.ConnectError) -> HttpError:
     scheme, host, port = origin_of(url)
     where = f"{host}:{port}" if port else host
     text = str(exc)

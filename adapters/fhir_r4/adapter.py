@@ -1,4 +1,4 @@
-"""The FHIR R4 adapter: connect, search patients, fetch a record, over one httpx client per practice.
+"""The FHIR R4 adapter: connect, search patients, fetch a record, over one httpx2 client per practice.
 
 A record is fetched in as few sequential rounds as the server allows: with Patient/$everything,
 one round per page; otherwise the Patient read and one search per resource type all go out at once,
@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import httpx
+import httpx2
 
 from adapters.base import Adapter, AdapterError, Matches
 from adapters.fhir_r4.auth import Auth, ClientCredentialsAuth, credentials_hint, make_auth
@@ -140,7 +140,7 @@ class FhirR4Adapter(Adapter):
         self._clock = clock
         self._base = practice.base_url.rstrip("/")
         self._origin = origin_of(self._base)
-        self._client: httpx.AsyncClient | None = None
+        self._client: httpx2.AsyncClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._auth: Auth | None = None
         #: what the server's CapabilityStatement said; set by connect()
@@ -155,7 +155,7 @@ class FhirR4Adapter(Adapter):
 
     # --- plumbing -------------------------------------------------------------------------------
 
-    def _http(self) -> httpx.AsyncClient:
+    def _http(self) -> httpx2.AsyncClient:
         """The adapter's client, created on first use on the running loop."""
         loop = asyncio.get_running_loop()
         if self._client is None or self._client_loop is not loop or self._client.is_closed:
@@ -174,7 +174,7 @@ class FhirR4Adapter(Adapter):
         if target.startswith(("http://", "https://")):
             if origin_of(target) != self._origin:
                 raise HttpError(f"{self.practice.name} sent a link to a different server "
-                                f"({httpx.URL(target).host}); Mosaic did not follow it. Tell the practice.",
+                                f"({httpx2.URL(target).host}); Mosaic did not follow it. Tell the practice.",
                                 "bad-reply")
             return target
         return f"{self._base}/{target.lstrip('/')}"

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 
 from adapters.base import AdapterError
 from adapters.http import HttpError, fetch_json
@@ -41,7 +41,7 @@ class Auth:
     #: can a 401 be cured by fetching fresh credentials (and retrying once)?
     refreshable = False
 
-    async def headers(self, client: httpx.AsyncClient) -> dict[str, str]:
+    async def headers(self, client: httpx2.AsyncClient) -> dict[str, str]:
         return {}
 
     def invalidate(self, used: Mapping[str, str]) -> None:
@@ -54,7 +54,7 @@ class StaticAuth(Auth):
     def __init__(self, authorization: str) -> None:
         self._value = authorization
 
-    async def headers(self, client: httpx.AsyncClient) -> dict[str, str]:
+    async def headers(self, client: httpx2.AsyncClient) -> dict[str, str]:
         return {"Authorization": self._value}
 
 
@@ -86,7 +86,7 @@ class ClientCredentialsAuth(Auth):
             self._lock, self._lock_loop = asyncio.Lock(), loop
         return self._lock
 
-    async def headers(self, client: httpx.AsyncClient) -> dict[str, str]:
+    async def headers(self, client: httpx2.AsyncClient) -> dict[str, str]:
         async with self._get_lock():
             if self._token is None or self._clock() >= self._expires_at:
                 await self._fetch(client)
@@ -106,7 +106,7 @@ class ClientCredentialsAuth(Auth):
         self._token = None
         self._expires_at = 0.0
 
-    async def _fetch(self, client: httpx.AsyncClient) -> None:
+    async def _fetch(self, client: httpx2.AsyncClient) -> None:
         practice = self._practice
         form = {"grant_type": "client_credentials", **self._client_auth()}
         if practice.scope:

@@ -21,7 +21,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
+import httpx2
 
 from adapters.base import Adapter, AdapterError, Matches
 from adapters.gp_connect.errors import proxy_error, spine_error
@@ -102,7 +102,7 @@ class GpConnectAdapter(Adapter):
     def __init__(self, practice: Practice, secret: str | None) -> None:
         super().__init__(practice, secret)
         self._base = practice.base_url.rstrip("/")
-        self._client: httpx.AsyncClient | None = None
+        self._client: httpx2.AsyncClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._requester: Requester = os_requester(practice.consumer_ods)
 
@@ -128,7 +128,7 @@ class GpConnectAdapter(Adapter):
 
     # --- plumbing -------------------------------------------------------------------------------
 
-    def _http(self) -> httpx.AsyncClient:
+    def _http(self) -> httpx2.AsyncClient:
         loop = asyncio.get_running_loop()
         if self._client is None or self._client_loop is not loop or self._client.is_closed:
             self._client, self._client_loop = make_client(self.practice, accept=FHIR_JSON), loop
@@ -158,7 +158,7 @@ class GpConnectAdapter(Adapter):
         request's Ssp-TraceID travels with what comes back: the reply's `request_id`, or the error's `trace_id`."""
         self._check_config()
         practice = self.practice
-        target = httpx.URL(f"{self._base}/{path}")
+        target = httpx2.URL(f"{self._base}/{path}")
         deadline = practice.timeout_s * DEADLINE_FACTOR
         client = self._http()
         trace_id: str | None = None

@@ -10,20 +10,20 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-import httpx
+import httpx2
 
 
 class _HasSession(Protocol):
     request_session: Any
 
 
-def async_client(**options: Any) -> httpx.AsyncClient:
-    """An httpx.AsyncClient that ignores the environment (proxies, CA bundle, netrc); `options` as httpx's."""
+def async_client(**options: Any) -> httpx2.AsyncClient:
+    """An httpx2.AsyncClient that ignores the environment (proxies, CA bundle, netrc); `options` as httpx's."""
     if options.pop("trust_env", False):
         raise ValueError("Mosaic's HTTP clients never take proxies or certificates from the environment")
     if "proxy" in options or "mounts" in options:
         raise ValueError("proxies are not supported yet (they would come from the machine-wide file)")
-    return httpx.AsyncClient(trust_env=False, **options)
+    return httpx2.AsyncClient(trust_env=False, **options)
 
 
 def without_environment(client: _HasSession) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import httpx
+import httpx2
 import jwt
 
 from app.core.text import clean_text
@@ -83,12 +83,12 @@ def _https_or_loopback(url: object, what: str) -> str:
     return url
 
 
-async def discover(client: httpx.AsyncClient, issuer: str) -> ProviderMetadata:
+async def discover(client: httpx2.AsyncClient, issuer: str) -> ProviderMetadata:
     """`{issuer}/.well-known/openid-configuration`, checked: the issuer must be the one configured."""
     url = issuer.rstrip("/") + "/.well-known/openid-configuration"
     try:
         response = await client.get(url, headers={"Accept": "application/json"})
-    except httpx.HTTPError as exc:
+    except httpx2.HTTPError as exc:
         raise OidcError(f"The sign-in service at {urlsplit(issuer).hostname} did not answer "
                         f"({type(exc).__name__}). Check the network, then try again.") from exc
     if response.status_code != 200:
@@ -226,13 +226,13 @@ def _page(title: str, text: str) -> str:
 # --- the token endpoint and the ID token ----------------------------------------------------------------
 
 
-async def exchange_code(client: httpx.AsyncClient, meta: ProviderMetadata, *, client_id: str, code: str,
+async def exchange_code(client: httpx2.AsyncClient, meta: ProviderMetadata, *, client_id: str, code: str,
                         redirect_uri: str, verifier: str) -> dict[str, Any]:
     form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri,
             "client_id": client_id, "code_verifier": verifier}
     try:
         response = await client.post(meta.token_endpoint, data=form, headers={"Accept": "application/json"})
-    except httpx.HTTPError as exc:
+    except httpx2.HTTPError as exc:
         raise OidcError(f"The sign-in service's token endpoint did not answer ({type(exc).__name__}). "
                         "Try again.") from exc
     try:
@@ -249,16 +249,16 @@ async def exchange_code(client: httpx.AsyncClient, meta: ProviderMetadata, *, cl
     return data
 
 
-async def fetch_jwks(client: httpx.AsyncClient, meta: ProviderMetadata) -> jwt.PyJWKSet:
+async def fetch_jwks(client: httpx2.AsyncClient, meta: ProviderMetadata) -> jwt.PyJWKSet:
     try:
         response = await client.get(meta.jwks_uri, headers={"Accept": "application/json"})
         response.raise_for_status()
         return jwt.PyJWKSet.from_dict(response.json())
-    except (httpx.HTTPError, ValueError, jwt.PyJWTError) as exc:
+    except (httpx2.HTTPError, ValueError, jwt.PyJWTError) as exc:
         raise OidcError("The sign-in service's signing keys could not be read. Tell your IT support.") from exc
 
 
-async def refresh_tokens(client: httpx.AsyncClient, meta: ProviderMetadata, *, client_id: str,
+async def refresh_tokens(client: httpx2.AsyncClient, meta: ProviderMetadata, *, client_id: str,
                          refresh_token: str) -> dict[str, Any]:
     """The refresh_token grant (RFC 6749 6): new tokens without the browser. RefreshRefused when the
     provider says no (the refresh token expired or was revoked: the user must sign in again); OidcError
@@ -266,7 +266,7 @@ async def refresh_tokens(client: httpx.AsyncClient, meta: ProviderMetadata, *, c
     form = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id}
     try:
         response = await client.post(meta.token_endpoint, data=form, headers={"Accept": "application/json"})
-    except httpx.HTTPError as exc:
+    except httpx2.HTTPError as exc:
         raise OidcError(f"The sign-in service did not answer ({type(exc).__name__}); Mosaic will try again.") \
             from exc
     try:
@@ -333,14 +333,14 @@ def _clean_claims(claims: dict[str, Any]) -> dict[str, Any]:
     return {key: clean_text(value) if isinstance(value, str) else value for key, value in claims.items()}
 
 
-async def fetch_userinfo(client: httpx.AsyncClient, meta: ProviderMetadata, access_token: str) -> dict[str, Any]:
+async def fetch_userinfo(client: httpx2.AsyncClient, meta: ProviderMetadata, access_token: str) -> dict[str, Any]:
     assert meta.userinfo_endpoint is not None
     try:
         response = await client.get(meta.userinfo_endpoint, headers={"Authorization": f"Bearer {access_token}",
                                                                      "Accept": "application/json"})
         response.raise_for_status()
         data = response.json()
-    except (httpx.HTTPError, ValueError) as exc:
+    except (httpx2.HTTPError, ValueError) as exc:
         raise OidcError("The sign-in service's user details could not be read. Try again.") from exc
     if not isinstance(data, dict):
         raise OidcError("The sign-in service's user details are not a JSON object.")

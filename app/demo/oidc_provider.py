@@ -330,10 +330,10 @@ def demo_browser(url: str) -> None:
     Runs in a thread so the caller (the core's loop) is not blocked."""
     import threading
 
-    import httpx
+    import httpx2
 
     def follow() -> None:
-        with httpx.Client(timeout=10.0, follow_redirects=False, trust_env=False) as client:
+        with httpx2.Client(timeout=10.0, follow_redirects=False, trust_env=False) as client:
             reply = client.get(url)
             location = reply.headers.get("Location")
             if reply.is_redirect and location:

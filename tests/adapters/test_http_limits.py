@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import httpx
+import httpx2
 import pytest
 
 from adapters.http import HttpError, fetch_json, make_client
@@ -285,7 +285,7 @@ async def test_log_lines_carry_path_and_ids_but_never_the_query(server: Loopback
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "practice=test-practice" in text and "/ok" in text and "status=200" in text
     assert "9434765919" not in text and "Smith" not in text and "nhs-number" not in text
-    assert not [r for r in caplog.records if r.name.startswith("httpx") and r.levelno >= logging.INFO]
+    assert not [r for r in caplog.records if r.name.startswith("httpx2") and r.levelno >= logging.INFO]
 
 
 async def test_client_verifies_tls() -> None:
@@ -295,6 +295,6 @@ async def test_client_verifies_tls() -> None:
         import ssl
         assert pool._ssl_context.verify_mode == ssl.CERT_REQUIRED
         assert client.follow_redirects is False
-        assert client.timeout == httpx.Timeout(2.0)
+        assert client.timeout == httpx2.Timeout(2.0)
     finally:
         await client.aclose()

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import httpx
+import httpx2
 import jwt
 import pytest
 
@@ -78,7 +78,7 @@ async def test_each_assertion_has_a_new_jti_and_a_replay_is_refused(network: Dem
     jtis = {jwt.decode(a, options={"verify_signature": False})["jti"] for a in (first, second)}
     assert len(jtis) == 2
     form = {"grant_type": "client_credentials", "client_assertion_type": JWT_BEARER, "client_assertion": first}
-    async with httpx.AsyncClient(trust_env=False) as client:
+    async with httpx2.AsyncClient(trust_env=False) as client:
         assert (await client.post(practice.token_url, data=form)).status_code == 200
         replay = await client.post(practice.token_url, data=form)
         assert replay.status_code == 401 and "replayed" in replay.json()["error_description"]

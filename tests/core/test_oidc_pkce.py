@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import httpx
+import httpx2
 import jwt
 import pytest
 
@@ -34,10 +34,10 @@ class Browser:
     def __call__(self, url: str) -> None:
         self.opened.put_nowait(url)
 
-    async def follow(self, *, state: str | None = None) -> httpx.Response:
+    async def follow(self, *, state: str | None = None) -> httpx2.Response:
         """GET the authorize URL (no automatic redirects), then deliver its redirect to the loopback."""
         url = await asyncio.wait_for(self.opened.get(), 5)
-        async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
+        async with httpx2.AsyncClient(follow_redirects=False, trust_env=False) as client:
             answer = await client.get(url)
             assert answer.status_code == 302, answer.text
             location = answer.headers["location"]
@@ -48,7 +48,7 @@ class Browser:
             return await client.get(location)
 
 
-async def _sign_in(identity: Identity, browser: Browser) -> tuple[SignedInUser, httpx.Response]:
+async def _sign_in(identity: Identity, browser: Browser) -> tuple[SignedInUser, httpx2.Response]:
     task = asyncio.ensure_future(identity.sign_in())
     landing = await browser.follow()
     return await asyncio.wait_for(task, 10), landing
@@ -90,8 +90,8 @@ async def test_authorize_request_carries_pkce_s256_state_nonce_and_loopback_redi
         redirect.path == "/callback"
     with pytest.raises(IdentityError, match="not completed in the browser"):
         await task  # nobody followed it: times out, and the listener is gone
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(query["redirect_uri"], trust_env=False)
+    with pytest.raises(httpx2.ConnectError):
+        httpx2.get(query["redirect_uri"], trust_env=False)
 
 
 async def test_wrong_state_is_refused_and_the_real_callback_still_works(provider: DemoOidcProvider) -> None:
@@ -99,7 +99,7 @@ async def test_wrong_state_is_refused_and_the_real_callback_still_works(provider
     identity = Identity(provider.settings, open_url=browser, redirect_timeout_s=5)
     task = asyncio.ensure_future(identity.sign_in())
     url = await asyncio.wait_for(browser.opened.get(), 5)
-    async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
+    async with httpx2.AsyncClient(follow_redirects=False, trust_env=False) as client:
         location = (await client.get(url)).headers["location"]
         parts = urlsplit(location)
         params = {k: v[0] for k, v in parse_qs(parts.query).items()}
@@ -126,7 +126,7 @@ async def test_only_a_forged_callback_never_signs_in(provider: DemoOidcProvider)
 
 async def test_loopback_listener_accepts_only_matching_state_on_callback() -> None:
     async with LoopbackRedirect("the-state") as redirect, \
-            httpx.AsyncClient(trust_env=False) as client:
+            httpx2.AsyncClient(trust_env=False) as client:
         base = f"http://127.0.0.1:{redirect.port}"
         assert (await client.get(f"{base}/favicon.ico")).status_code == 404
         assert (await client.get(f"{base}/callback?code=x&state=wrong")).status_code == 400
@@ -164,7 +164,7 @@ async def test_wrong_nonce_is_rejected(provider: DemoOidcProvider) -> None:
 
 
 async def test_id_token_for_another_client_or_issuer_is_rejected(provider: DemoOidcProvider) -> None:
-    async with httpx.AsyncClient(trust_env=False) as client:
+    async with httpx2.AsyncClient(trust_env=False) as client:
         meta = await discover(client, provider.issuer)
         keys = jwt.PyJWKSet.from_dict((await client.get(meta.jwks_uri)).json())
     good = provider.mint_id_token("n1")
@@ -185,7 +185,7 @@ async def test_id_token_for_another_client_or_issuer_is_rejected(provider: DemoO
 
 
 async def test_provider_rejects_a_wrong_pkce_verifier_and_a_reused_code(provider: DemoOidcProvider) -> None:
-    async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as client:
+    async with httpx2.AsyncClient(follow_redirects=False, trust_env=False) as client:
         redirect_uri = "http://127.0.0.1:1/callback"
         from app.core.oidc import Pkce
 
@@ -227,7 +227,7 @@ async def test_discovery_with_another_issuer_is_refused(provider: DemoOidcProvid
 
 def test_nothing_secret_is_logged(provider: DemoOidcProvider, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level("DEBUG")
-    for name in ("httpx", "httpcore", "mosaic"):  # other tests may have quietened them
+    for name in ("httpx2", "httpcore2", "mosaic"):  # other tests may have quietened them
         caplog.set_level("DEBUG", logger=name)
     browser = Browser()
 
@@ -242,8 +242,8 @@ def test_nothing_secret_is_logged(provider: DemoOidcProvider, caplog: pytest.Log
     ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("mosaic"))
     assert "signed in login=clinician1" in ours
     assert "code=" not in ours and "verifier" not in ours and "state=" not in ours
-    # the test's own "browser" (httpx) logs the callback URL; Mosaic's client never requests one with a code
-    mosaic_requests = [r.getMessage() for r in caplog.records if r.name == "httpx" and "/callback" not in
+    # the test's own "browser" (httpx2) logs the callback URL; Mosaic's client never requests one with a code
+    mosaic_requests = [r.getMessage() for r in caplog.records if r.name == "httpx2" and "/callback" not in
                        r.getMessage() and "/authorize" not in r.getMessage()]
     assert mosaic_requests and not any("code=" in m for m in mosaic_requests)
 

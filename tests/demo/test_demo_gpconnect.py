@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from app.core.config import load_directory, load_gp_connect_settings
@@ -113,12 +113,12 @@ def params(nhs_number: str, sections: list[dict[str, Any]] | None = None, system
         *(ALL_SECTIONS if sections is None else sections)]}
 
 
-def post(server: Any, body: dict[str, Any], headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.post(f"{server.base_url}/Patient/$gpc.getstructuredrecord", json=body,
+def post(server: Any, body: dict[str, Any], headers: dict[str, str] | None = None) -> httpx2.Response:
+    return httpx2.post(f"{server.base_url}/Patient/$gpc.getstructuredrecord", json=body,
                       headers=headers or headers_for(server), timeout=10)
 
 
-def spine_code(response: httpx.Response) -> str:
+def spine_code(response: httpx2.Response) -> str:
     outcome = response.json()
     assert outcome["resourceType"] == "OperationOutcome"
     coding = outcome["issue"][0]["details"]["coding"][0]
@@ -175,12 +175,12 @@ def test_default_network_has_no_gp_connect_practices() -> None:
 
 
 def test_fhir_r4_is_off_at_a_gp_connect_practice(gpc: Any) -> None:
-    assert httpx.get(f"{gpc.url}/fhir/metadata", timeout=5).status_code == 404
-    assert httpx.get(f"{gpc.url}/fhir/Patient", params={"family": "a"}, timeout=5).status_code == 404
+    assert httpx2.get(f"{gpc.url}/fhir/metadata", timeout=5).status_code == 404
+    assert httpx2.get(f"{gpc.url}/fhir/Patient", params={"family": "a"}, timeout=5).status_code == 404
 
 
 def test_metadata(gpc: Any) -> None:
-    response = httpx.get(f"{gpc.base_url}/metadata", headers=headers_for(gpc, METADATA), timeout=5)
+    response = httpx2.get(f"{gpc.base_url}/metadata", headers=headers_for(gpc, METADATA), timeout=5)
     assert response.status_code == 200
     statement = response.json()
     assert statement["resourceType"] == "CapabilityStatement"
@@ -188,9 +188,9 @@ def test_metadata(gpc: Any) -> None:
     assert statement["software"]["name"] == "Mosaic demo GP Connect"
     assert statement["rest"][0]["operation"][0]["name"] == "gpc.getstructuredrecord"
     # headers are checked here too
-    bare = httpx.get(f"{gpc.base_url}/metadata", timeout=5)
+    bare = httpx2.get(f"{gpc.base_url}/metadata", timeout=5)
     assert bare.status_code == 400 and spine_code(bare) == "BAD_REQUEST"
-    wrong = httpx.get(f"{gpc.base_url}/metadata", headers=headers_for(gpc, STRUCTURED), timeout=5)
+    wrong = httpx2.get(f"{gpc.base_url}/metadata", headers=headers_for(gpc, STRUCTURED), timeout=5)
     assert wrong.status_code == 400 and spine_code(wrong) == "BAD_REQUEST"
 
 
@@ -469,7 +469,7 @@ def test_faults_and_latency_apply(gpc: Any) -> None:
         response = post(gpc, params(nhs_number, []))
         with pytest.raises(ValueError):
             response.json()
-    with gpc.faults.override(mode="down", times=1), pytest.raises(httpx.TransportError):
+    with gpc.faults.override(mode="down", times=1), pytest.raises(httpx2.TransportError):
         post(gpc, params(nhs_number, []))
     assert post(gpc, params(nhs_number, [])).status_code == 200
 

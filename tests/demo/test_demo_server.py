@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from app.core.nhs_number import NHS_NUMBER_SYSTEM
@@ -26,24 +26,24 @@ from tests.conftest import SYNTHEA_DIR
 Json = dict[str, Any]
 
 
-def client_for(network: DemoNetwork, practice_id: str, timeout: float = 5.0) -> httpx.Client:
+def client_for(network: DemoNetwork, practice_id: str, timeout: float = 5.0) -> httpx2.Client:
     """A client signed in the way this practice expects."""
     practice = network.server(practice_id).practice
     secret = network.secrets[practice_id]
     if practice.auth == "basic":
-        return httpx.Client(base_url=practice.base_url, auth=(practice.username or "", secret), timeout=timeout)
+        return httpx2.Client(base_url=practice.base_url, auth=(practice.username or "", secret), timeout=timeout)
     if practice.auth == "client-credentials":
         assert practice.token_url and practice.client_id
-        reply = httpx.post(practice.token_url, data={"grant_type": "client_credentials",
+        reply = httpx2.post(practice.token_url, data={"grant_type": "client_credentials",
                                                      "client_id": practice.client_id, "client_secret": secret})
         reply.raise_for_status()
         secret = reply.json()["access_token"]
-    return httpx.Client(base_url=practice.base_url, headers={"Authorization": f"Bearer {secret}"},
+    return httpx2.Client(base_url=practice.base_url, headers={"Authorization": f"Bearer {secret}"},
                         timeout=timeout)
 
 
 @pytest.fixture()
-def riverside(demo_network: DemoNetwork) -> Iterator[httpx.Client]:
+def riverside(demo_network: DemoNetwork) -> Iterator[httpx2.Client]:
     with client_for(demo_network, "riverside") as client:
         yield client
 
@@ -59,7 +59,7 @@ def entries(bundle: Json) -> list[Json]:
     return [e["resource"] for e in bundle.get("entry", [])]
 
 
-def follow(client: httpx.Client, url: str, params: dict[str, str] | None = None) -> tuple[list[Json], int]:
+def follow(client: httpx2.Client, url: str, params: dict[str, str] | None = None) -> tuple[list[Json], int]:
     """All resources of a paged search, and how many pages it took."""
     reply = client.get(url, params=params)
     reply.raise_for_status()
@@ -95,7 +95,7 @@ def test_practices_each_have_their_own_address_credentials_and_colour(demo_netwo
 
 def test_metadata_declares_everything_only_where_implemented(demo_network: DemoNetwork) -> None:
     for index, server in enumerate(demo_network.servers):
-        reply = httpx.get(f"{server.base_url}/metadata")
+        reply = httpx2.get(f"{server.base_url}/metadata")
         assert reply.status_code == 200
         assert reply.headers["content-type"].startswith("application/fhir+json")
         statement = reply.json()
@@ -129,7 +129,7 @@ def test_write_config_gives_a_practice_directory_and_private_secrets(demo_networ
 # -- Patient search and read --------------------------------------------------------------------------
 
 
-def test_search_by_nhs_number_finds_exactly_that_patient(demo_network: DemoNetwork, riverside: httpx.Client) -> None:
+def test_search_by_nhs_number_finds_exactly_that_patient(demo_network: DemoNetwork, riverside: httpx2.Client) -> None:
     target = demo_network.server("riverside").population.at(42)
     bundle = riverside.get("Patient", params={"identifier": f"{NHS_NUMBER_SYSTEM}|{target.nhs_number}"}).json()
     assert bundle["type"] == "searchset" and bundle["total"] == 1
@@ -143,7 +143,7 @@ def test_search_by_nhs_number_finds_exactly_that_patient(demo_network: DemoNetwo
     assert other_system["total"] == 0 and "entry" not in other_system or not other_system["entry"]
 
 
-def test_search_by_name_and_birth_date(demo_network: DemoNetwork, riverside: httpx.Client) -> None:
+def test_search_by_name_and_birth_date(demo_network: DemoNetwork, riverside: httpx2.Client) -> None:
     population = demo_network.server("riverside").population
     target = population.at(7)
     family = riverside.get("Patient", params={"family": target.family[:3].upper(), "_count": "200"}).json()
@@ -160,14 +160,14 @@ def test_search_by_name_and_birth_date(demo_network: DemoNetwork, riverside: htt
     assert nobody["total"] == 0
 
 
-def test_bad_search_parameters_are_a_400_operation_outcome(riverside: httpx.Client) -> None:
+def test_bad_search_parameters_are_a_400_operation_outcome(riverside: httpx2.Client) -> None:
     for params in ({"birthdate": "12/03/1975"}, {"colour": "blue"}, {"_count": "lots"}, {"family:exact": "X"}):
         reply = riverside.get("Patient", params=params)
         assert reply.status_code == 400, params
         assert reply.json()["resourceType"] == "OperationOutcome"
 
 
-def test_paging_follows_next_links(demo_network: DemoNetwork, riverside: httpx.Client) -> None:
+def test_paging_follows_next_links(demo_network: DemoNetwork, riverside: httpx2.Client) -> None:
     population = demo_network.server("riverside").population
     everyone, pages = follow(riverside, "Patient", {"_count": "30"})
     assert pages == -(-len(population) // 30)
@@ -177,7 +177,7 @@ def test_paging_follows_next_links(demo_network: DemoNetwork, riverside: httpx.C
     assert riverside.get("Patient", params={"_count": "0"}).json()["total"] == len(population)
 
 
-def test_read_patient_and_unknown_ids(demo_network: DemoNetwork, riverside: httpx.Client) -> None:
+def test_read_patient_and_unknown_ids(demo_network: DemoNetwork, riverside: httpx2.Client) -> None:
     target = demo_network.server("riverside").population.at(1)
     assert riverside.get(f"Patient/{target.local_id}").json()["id"] == target.local_id
     missing = riverside.get("Patient/doesnotexist")
@@ -188,7 +188,7 @@ def test_read_patient_and_unknown_ids(demo_network: DemoNetwork, riverside: http
 # -- records: $everything and per-type searches -------------------------------------------------------
 
 
-def test_everything_holds_the_whole_record_and_pages(demo_network: DemoNetwork, riverside: httpx.Client) -> None:
+def test_everything_holds_the_whole_record_and_pages(demo_network: DemoNetwork, riverside: httpx2.Client) -> None:
     population = demo_network.server("riverside").population
     patient = max(list(population)[:40], key=lambda p: sum(map(len, population.record(p).values())))
     record = population.record(patient)
@@ -234,30 +234,30 @@ def test_per_type_searches_give_each_section(demo_network: DemoNetwork, practice
 def test_basic_auth_rejects_missing_and_wrong_passwords(demo_network: DemoNetwork) -> None:
     url = f"{demo_network.server('riverside').base_url}/Patient"
     for auth in (None, ("mosaic", "wrong"), ("someone", demo_network.secrets["riverside"])):
-        reply = httpx.get(url, auth=auth)
+        reply = httpx2.get(url, auth=auth)
         assert reply.status_code == 401
         assert reply.headers["www-authenticate"].startswith("Basic realm=")
         assert reply.json()["issue"][0]["code"] == "login"
     # another practice's password does not open this one
-    assert httpx.get(url, auth=("mosaic", demo_network.secrets["oakwood"])).status_code == 401
+    assert httpx2.get(url, auth=("mosaic", demo_network.secrets["oakwood"])).status_code == 401
 
 
 def test_metadata_is_open_unless_configured_otherwise(demo_network: DemoNetwork) -> None:
     api = demo_network.server("oakwood").api
     url = f"{api.base_url}/metadata"
-    assert httpx.get(url).status_code == 200
+    assert httpx2.get(url).status_code == 200
     api.metadata_requires_auth = True
     try:
-        assert httpx.get(url).status_code == 401
-        assert httpx.get(url, auth=("mosaic", demo_network.secrets["oakwood"])).status_code == 200
+        assert httpx2.get(url).status_code == 401
+        assert httpx2.get(url, auth=("mosaic", demo_network.secrets["oakwood"])).status_code == 200
     finally:
         api.metadata_requires_auth = False
 
 
 def test_static_bearer_token(demo_network: DemoNetwork) -> None:
     url = f"{demo_network.server('castlegate').base_url}/Patient"
-    assert httpx.get(url, headers={"Authorization": f"Bearer {demo_network.secrets['castlegate']}"}).status_code == 200
-    wrong = httpx.get(url, headers={"Authorization": "Bearer nope"})
+    assert httpx2.get(url, headers={"Authorization": f"Bearer {demo_network.secrets['castlegate']}"}).status_code == 200
+    wrong = httpx2.get(url, headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401 and 'error="invalid_token"' in wrong.headers["www-authenticate"]
 
 
@@ -266,30 +266,30 @@ def test_client_credentials_token_flow(demo_network: DemoNetwork) -> None:
     practice, secret = server.practice, demo_network.secrets["hillview"]
     assert practice.token_url and practice.client_id
     form = {"grant_type": "client_credentials", "client_id": practice.client_id, "client_secret": secret}
-    token = httpx.post(practice.token_url, data=form).json()
+    token = httpx2.post(practice.token_url, data=form).json()
     assert token["token_type"] == "Bearer" and token["expires_in"] == 300 and token["access_token"]
-    by_basic = httpx.post(practice.token_url, data={"grant_type": "client_credentials"},
+    by_basic = httpx2.post(practice.token_url, data={"grant_type": "client_credentials"},
                           auth=(practice.client_id, secret))
     assert by_basic.status_code == 200
-    assert httpx.post(practice.token_url, data={**form, "client_secret": "x"}).json()["error"] == "invalid_client"
-    assert httpx.post(practice.token_url, data={**form, "grant_type": "password"}).status_code == 400
+    assert httpx2.post(practice.token_url, data={**form, "client_secret": "x"}).json()["error"] == "invalid_client"
+    assert httpx2.post(practice.token_url, data={**form, "grant_type": "password"}).status_code == 400
 
     url = f"{practice.base_url}/Patient"
     bearer = {"Authorization": f"Bearer {token['access_token']}"}
-    assert httpx.get(url, headers=bearer).status_code == 200
-    missing = httpx.get(url)
+    assert httpx2.get(url, headers=bearer).status_code == 200
+    missing = httpx2.get(url)
     assert missing.status_code == 401 and missing.headers["www-authenticate"].startswith("Bearer")
-    unknown = httpx.get(url, headers={"Authorization": "Bearer made-up"})
+    unknown = httpx2.get(url, headers={"Authorization": "Bearer made-up"})
     assert 'error="invalid_token"' in unknown.headers["www-authenticate"]
     server.auth.expire_tokens()
-    expired = httpx.get(url, headers=bearer)
+    expired = httpx2.get(url, headers=bearer)
     assert expired.status_code == 401 and 'error="invalid_token"' in expired.headers["www-authenticate"]
 
 
 # -- faults -------------------------------------------------------------------------------------------
 
 
-def test_latency_is_added_to_every_reply(river_server: DemoServer, riverside: httpx.Client) -> None:
+def test_latency_is_added_to_every_reply(river_server: DemoServer, riverside: httpx2.Client) -> None:
     with river_server.faults.override(latency_ms=150):
         started = time.monotonic()
         assert riverside.get("metadata").status_code == 200
@@ -297,7 +297,7 @@ def test_latency_is_added_to_every_reply(river_server: DemoServer, riverside: ht
 
 
 @pytest.mark.parametrize(("mode", "status"), [("http-500", 500), ("http-503", 503), ("auth-fail", 401)])
-def test_error_modes(river_server: DemoServer, riverside: httpx.Client, mode: str, status: int) -> None:
+def test_error_modes(river_server: DemoServer, riverside: httpx2.Client, mode: str, status: int) -> None:
     with river_server.faults.override(mode=mode):
         reply = riverside.get("Patient", params={"family": "a"})
         metadata = riverside.get("metadata")
@@ -310,7 +310,7 @@ def test_error_modes(river_server: DemoServer, riverside: httpx.Client, mode: st
     assert riverside.get("Patient", params={"family": "a"}).status_code == 200  # restored
 
 
-def test_malformed_json_and_wrong_content_type(river_server: DemoServer, riverside: httpx.Client) -> None:
+def test_malformed_json_and_wrong_content_type(river_server: DemoServer, riverside: httpx2.Client) -> None:
     with river_server.faults.override(mode="malformed-json"):
         bad = riverside.get("Patient")
     assert bad.status_code == 200 and bad.headers["content-type"].startswith("application/fhir+json")
@@ -323,7 +323,7 @@ def test_malformed_json_and_wrong_content_type(river_server: DemoServer, riversi
 
 
 @pytest.mark.parametrize("chunked", [False, True])
-def test_oversized_reply_is_streamed(river_server: DemoServer, riverside: httpx.Client, chunked: bool) -> None:
+def test_oversized_reply_is_streamed(river_server: DemoServer, riverside: httpx2.Client, chunked: bool) -> None:
     huge = 512 * 1024 * 1024
     with river_server.faults.override(mode="oversized", oversize_bytes=huge, oversize_chunked=chunked):
         with riverside.stream("GET", "Patient") as reply:
@@ -341,19 +341,19 @@ def test_oversized_reply_is_streamed(river_server: DemoServer, riverside: httpx.
     assert riverside.get("metadata").status_code == 200
 
 
-def test_down_closes_without_a_reply(river_server: DemoServer, riverside: httpx.Client) -> None:
-    with river_server.faults.override(mode="down"), pytest.raises(httpx.RemoteProtocolError):
+def test_down_closes_without_a_reply(river_server: DemoServer, riverside: httpx2.Client) -> None:
+    with river_server.faults.override(mode="down"), pytest.raises(httpx2.RemoteProtocolError):
         riverside.get("Patient")
     assert riverside.get("Patient").status_code == 200
 
 
-def test_hang_never_answers(river_server: DemoServer, riverside: httpx.Client) -> None:
-    with river_server.faults.override(mode="hang", hang_s=5), pytest.raises(httpx.ReadTimeout):
+def test_hang_never_answers(river_server: DemoServer, riverside: httpx2.Client) -> None:
+    with river_server.faults.override(mode="hang", hang_s=5), pytest.raises(httpx2.ReadTimeout):
         riverside.get("Patient", timeout=0.3)
     assert riverside.get("Patient").status_code == 200
 
 
-def test_times_and_match_limit_a_fault(river_server: DemoServer, riverside: httpx.Client) -> None:
+def test_times_and_match_limit_a_fault(river_server: DemoServer, riverside: httpx2.Client) -> None:
     with river_server.faults.override(mode="http-503", times=2):
         assert [riverside.get("metadata").status_code for _ in range(3)] == [503, 503, 200]
     patient = river_server.population.at(0).local_id
@@ -362,7 +362,7 @@ def test_times_and_match_limit_a_fault(river_server: DemoServer, riverside: http
         assert riverside.get("Condition", params={"patient": patient}).status_code == 200
 
 
-def test_fail_rate_fails_some_requests(river_server: DemoServer, riverside: httpx.Client) -> None:
+def test_fail_rate_fails_some_requests(river_server: DemoServer, riverside: httpx2.Client) -> None:
     with river_server.faults.override(fail_rate=0.5):
         statuses = [riverside.get("metadata").status_code for _ in range(40)]
     assert 5 < statuses.count(500) < 35 and set(statuses) == {200, 500}
@@ -376,8 +376,8 @@ def test_stop_is_prompt_even_with_a_request_hanging() -> None:
 
     def call() -> None:
         try:
-            outcome.append(httpx.get(f"{server.base_url}/metadata", timeout=30).status_code)
-        except httpx.HTTPError as exc:
+            outcome.append(httpx2.get(f"{server.base_url}/metadata", timeout=30).status_code)
+        except httpx2.HTTPError as exc:
             outcome.append(exc)
 
     caller = threading.Thread(target=call)
@@ -387,17 +387,17 @@ def test_stop_is_prompt_even_with_a_request_hanging() -> None:
     network.stop()
     assert time.monotonic() - started < 1.5
     caller.join(5)
-    assert not caller.is_alive() and isinstance(outcome[0], httpx.HTTPError)
+    assert not caller.is_alive() and isinstance(outcome[0], httpx2.HTTPError)
     network.stop()  # idempotent
-    with pytest.raises(httpx.ConnectError):
-        httpx.get(f"{server.base_url}/metadata", timeout=2)
+    with pytest.raises(httpx2.ConnectError):
+        httpx2.get(f"{server.base_url}/metadata", timeout=2)
 
 
 # -- AuditEvent ---------------------------------------------------------------------------------------
 
 
 def test_audit_events_are_stored_idempotently_and_searchable(demo_network: DemoNetwork,
-                                                             riverside: httpx.Client) -> None:
+                                                             riverside: httpx2.Client) -> None:
     patient = demo_network.server("riverside").population.at(9).local_id
     event = {"resourceType": "AuditEvent", "type": {"code": "rest"}, "recorded": "2026-03-12T10:00:00Z",
              "agent": [{"who": {"display": "Dr Test"}, "requestor": True}],
@@ -419,7 +419,7 @@ def test_audit_events_are_stored_idempotently_and_searchable(demo_network: DemoN
 # -- logging ------------------------------------------------------------------------------------------
 
 
-def test_logs_name_the_practice_but_never_the_patient(demo_network: DemoNetwork, riverside: httpx.Client,
+def test_logs_name_the_practice_but_never_the_patient(demo_network: DemoNetwork, riverside: httpx2.Client,
                                                      caplog: pytest.LogCaptureFixture) -> None:
     target = demo_network.server("riverside").population.at(3)
     with caplog.at_level(logging.DEBUG, logger="mosaic.demo"):
@@ -466,7 +466,7 @@ def test_synthea_patients_are_searchable_and_every_resource_reachable() -> None:
                         held.add(target)
 
 
-def _whole_record(client: httpx.Client, server: DemoServer, patient_id: str) -> list[Json]:
+def _whole_record(client: httpx2.Client, server: DemoServer, patient_id: str) -> list[Json]:
     """$everything where the server declares it, else a search per declared resource type."""
     statement = client.get("metadata").json()
     declared = statement["rest"][0]["resource"]
@@ -485,7 +485,7 @@ def _whole_record(client: httpx.Client, server: DemoServer, patient_id: str) -> 
 def test_twenty_practices_start_answer_and_stop() -> None:
     with DemoNetwork.start(practices=20, patients=30) as network:
         assert len({p.id for p in network.practices}) == 20
-        with httpx.Client(timeout=5) as client:
+        with httpx2.Client(timeout=5) as client:
             for server in network.servers:
                 assert client.get(f"{server.base_url}/metadata").status_code == 200
         network.set_latency(5)

@@ -10,7 +10,7 @@ import signal
 import subprocess
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from app.cli import DEMO_FEATURES, build_parser
@@ -149,7 +149,7 @@ def test_demo_server_with_one_practice_says_what_it_made_and_its_config_works(tm
         assert "1 of 1 practices online" in check.stdout
         # someone the running practice holds, asked of it directly; then found by name through the CLI
         practice = load_directory(config)[0]
-        with httpx.Client(base_url=practice.base_url, auth=(practice.username or "", secrets[secret_env_name(
+        with httpx2.Client(base_url=practice.base_url, auth=(practice.username or "", secrets[secret_env_name(
                 practice.id)]), timeout=10) as client:
             reply = client.get("/Patient", params={"_count": "5"})
         reply.raise_for_status()

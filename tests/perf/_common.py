@@ -356,9 +356,9 @@ def machine_info() -> dict[str, str]:
         info["PySide6"] = PySide6.__version__
         info["Qt"] = QtCore.qVersion()
     with contextlib.suppress(Exception):
-        import httpx
+        import httpx2
 
-        info["httpx"] = httpx.__version__
+        info["httpx2"] = httpx2.__version__
     return info
 
 

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QLabel, QWidget
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.gui
 def browser(url: str) -> None:
     """The injected open_url: a 'browser' that follows the provider's redirect back to the loopback."""
     def follow() -> None:
-        with httpx.Client(trust_env=False, follow_redirects=False) as client:
+        with httpx2.Client(trust_env=False, follow_redirects=False) as client:
             answer = client.get(url)
             client.get(answer.headers["location"])
     threading.Thread(target=follow, daemon=True).start()
