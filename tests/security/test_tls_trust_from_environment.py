@@ -1,0 +1,92 @@
+"""TLS trust never comes from the environment: SSL_CERT_FILE and SSL_CERT_DIR are the user's (or malware's) to
+set, and honoured they would let a certificate of their choosing stand in for a practice's server."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from adapters import http as adapter_http
+from adapters.http import HttpError, fetch_json, make_client
+from app.core.model import Practice
+from tests.core.test_doctor import self_signed
+
+
+class _Metadata(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        body = b'{"resourceType": "CapabilityStatement"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/fhir+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A practice server on 127.0.0.1 whose certificate no trusted CA signed; yields its URL and certificate."""
+    cert_file, key_file = self_signed(tmp_path)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Metadata)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}/fhir", cert_file
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def fresh_tls_context() -> Iterator[None]:
+    adapter_http._tls_context.cache_clear()  # built once per process: build it under this test's environment
+    yield
+    adapter_http._tls_context.cache_clear()
+
+
+def _practice(base: str) -> Practice:
+    return Practice(id="tls-practice", name="TLS Surgery", ods_code="X00002", adapter="fhir-r4", base_url=base,
+                    timeout_s=5.0)
+
+
+async def _metadata(practice: Practice) -> object:
+    client = make_client(practice)
+    try:
+        return (await fetch_json(client, practice, "GET", f"{practice.base_url}/metadata")).data
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize("variable", ["SSL_CERT_FILE", "SSL_CERT_DIR"])
+def test_a_certificate_the_environment_trusts_is_still_refused(
+        tls_server: tuple[str, Path], fresh_tls_context: None, monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
+    base, cert_file = tls_server
+    # the control: a context that does trust this certificate reaches the server, so a refusal below is the trust
+    with httpx2.Client(verify=ssl.create_default_context(cafile=str(cert_file)), trust_env=False) as client:
+        assert client.get(f"{base}/metadata").json() == {"resourceType": "CapabilityStatement"}
+    if variable == "SSL_CERT_DIR":  # OpenSSL finds a CA in a folder by its subject hash
+        import subprocess
+
+        folder = cert_file.parent / "certs"
+        folder.mkdir()
+        digest = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", str(cert_file)], check=True,
+                                capture_output=True, text=True).stdout.strip()
+        (folder / f"{digest}.0").write_bytes(cert_file.read_bytes())
+        monkeypatch.setenv(variable, str(folder))
+    else:
+        monkeypatch.setenv(variable, str(cert_file))
+    with pytest.raises(HttpError) as refused:
+        asyncio.run(_metadata(_practice(base)))
+    assert "certificate" in str(refused.value).lower()
