@@ -21,7 +21,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from app import __version__
+from app import installed_version
 
 if TYPE_CHECKING:
     from app.demo.network import DemoNetwork
@@ -35,7 +35,7 @@ DEMO_FEATURES: dict[str, Any] = {"identity": True, "smart_backend": True, "notif
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mosaic", description="One window onto every practice in your network.")
-    parser.add_argument("--version", action="version", version=f"mosaic {__version__}")
+    parser.add_argument("--version", action="version", version=f"mosaic {installed_version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail to the console")
     parser.add_argument("--config", type=Path, help="practice directory file (replaces machine and user files)")
     sub = parser.add_subparsers(dest="command")
@@ -95,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     from app.cli.notify import add_parser as add_notify_parser
 
     add_notify_parser(sub)
+    from app.cli.doctor import add_parser as add_doctor_parser
+
+    add_doctor_parser(sub)
+    from app.cli.config import add_parser as add_config_parser
+
+    add_config_parser(sub)
     return parser
 
 
@@ -120,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {
         None: cmd_window, "demo": cmd_demo, "demo-server": cmd_demo_server, "check": cmd_check,
         "search": cmd_search, "show": cmd_show, "credentials": cmd_credentials, "audit": cmd_audit,
-        "notify": cmd_notify,
+        "notify": cmd_notify, "doctor": cmd_doctor, "config": cmd_config,
     }
     from app.cli.errors import run_command
 
@@ -212,7 +218,20 @@ def _print_err(message: str) -> None:
 
 # --- the window ---------------------------------------------------------------------------------
 
+def _qt_libraries_present() -> bool:
+    """On Linux, the system libraries Qt's window needs, looked for before Qt would abort with its own message;
+    when some are missing, says which packages to install (app/core/qt_libs.py)."""
+    from app.core import qt_libs
+
+    found = qt_libs.check()
+    if not found.ok:
+        _print_err(found.message())
+    return found.ok
+
+
 def cmd_window(args: argparse.Namespace) -> int:
+    if not _qt_libraries_present():
+        return EXIT_FAILED
     if not _policy_usable():
         return EXIT_USAGE
     practices = _load_practices(args)
@@ -316,6 +335,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.load is not None and not args.load.is_dir():
         _print_err(f"--load {args.load}: not a folder")
         return EXIT_USAGE
+    if not _qt_libraries_present():
+        return EXIT_FAILED
     if not _policy_usable():  # before starting the demo practices: nothing would be allowed to use them
         return EXIT_USAGE
     network = _start_demo_network(args.patients, args.latency_ms, args.load, args.practices)
@@ -600,8 +621,20 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return run(args, lambda: _load_practices(args))
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from app.cli.doctor import run
+
+    return run(args)
+
+
 def cmd_notify(args: argparse.Namespace) -> int:
     from app.cli.notify import run
+
+    return run(args)
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from app.cli.config import run
 
     return run(args)
 

@@ -3,31 +3,45 @@
 Decision: the machine file is authoritative. A per-user file may add practices of its own and, for a
 practice the machine file defines, change only cosmetic or personal keys (name, colour, username);
 it may not point a machine practice at another server or change how it authenticates.
+
+What each table and key may hold is declared once, in app/core/settings_schema.py (pydantic); this module
+decides which file may hold which table, merges them, and turns a schema fault into a ConfigError.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from app.core import paths
 from app.core.model import Practice
+from app.core.schema_types import error_key_path, error_message, first_error
+from app.core.settings_schema import (
+    DEFAULT_IDLE_LOCK_MINUTES,
+    NOTIFY_DEFAULT_BASE_URL,
+    NOTIFY_RULES,
+    ODS_CODE_EXPECTED,
+    TABLES,
+    AuditTable,
+    GpConnectTable,
+    IdentityTable,
+    NotifyTable,
+    PracticeDirectory,
+    PracticeEntry,
+)
 
-_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
-_AUTH_KINDS = ("none", "basic", "bearer", "client-credentials", "private-key-jwt")
-_KEY_ALGS = ("RS384", "ES384")
-_KEYS = {
-    "id", "name", "ods_code", "adapter", "base_url", "auth", "username", "token_url", "client_id",
-    "scope", "colour", "timeout", "max_response_mb", "key_id", "key_alg", "key_file", "asid",
-}
-_REQUIRED = ("id", "name", "ods_code", "adapter", "base_url")
+__all__ = ["NOTIFY_DEFAULT_BASE_URL", "NOTIFY_RULES", "ODS_CODE_EXPECTED"]
+
+#: the keys a [[practice]] may hold (app/core/settings_schema.py declares them)
+_KEYS = set(PracticeEntry.model_fields)
 USER_OVERRIDABLE = {"name", "colour", "username"}
+#: a table only a user's own file may hold: a shorter idle lock for that user (app/core/idle_lock_setting.py)
+USER_ONLY_TABLES = ("lock",)
+Model = TypeVar("Model", bound=BaseModel)
 
 
 class ConfigError(Exception):
@@ -53,9 +67,22 @@ class AuditSettings:
     central_url: str | None = None
 
 
-
-_ODS_CODE = re.compile(r"[A-Za-z0-9]{3,10}")
-ODS_CODE_EXPECTED = 'must be an ODS code such as "Y12345"'
+def validated(model: type[Model], table: dict[str, Any], file: Path | str, practice: str | None = None) -> Model:
+    """`table` checked against its schema `model`; the first fault as a ConfigError naming file, practice and key."""
+    try:
+        return model.model_validate(table)
+    except ValidationError as exc:
+        error = first_error(exc)
+        where = error_key_path(error)
+        key = where[-1] if where else None
+        if error["type"] == "extra_forbidden":
+            known = ", ".join(sorted(model.model_fields))
+            message = f"unknown key (known keys: {known})" if practice else f"unknown key (known: {known})"
+        elif error["type"] == "missing":
+            message = "missing; every [[practice]] needs it" if practice else "missing"
+        else:
+            message = error_message(error)
+        raise ConfigError(file, message, practice, key) from None
 
 
 #: tables only the machine-wide file may hold: who signs in, where audit goes, the access policy, who is told
@@ -76,12 +103,12 @@ def machine_table(name: str, what: str, config_file: Path | None = None,
     would otherwise be ignored silently)."""
     user = config_file if config_file is not None else paths.user_config_file()
     machine = paths.machine_config_file()
-    machine_data = _read_toml(machine) if machine.exists() else None
-    if user.exists() and name in _read_toml(user):
+    machine_data = read_toml(machine) if machine.exists() else None
+    if user.exists() and name in read_toml(user):
         if name not in USER_FALLBACK_TABLES or (machine_data is not None and name in machine_data):
             raise ConfigError(user, f"{what} belong in the machine-wide file {machine} (ask IT); a per-user or "
                               "--config file may not set them", key=name)
-        source, table = user, _read_toml(user)[name]
+        source, table = user, read_toml(user)[name]
     elif machine_data is None:
         return None
     else:
@@ -97,22 +124,15 @@ def machine_table(name: str, what: str, config_file: Path | None = None,
 def load_audit_settings(config_file: Path | None = None) -> AuditSettings:
     """[audit] from the machine-wide file only: where audit goes is IT's decision, so a per-user file
     (`config_file` from --config, else the user's own) may not set it, nor drop it."""
-    found = machine_table("audit", "audit settings", config_file, known=("central_url",))
+    found = machine_table("audit", "audit settings", config_file, known=_known(AuditTable))
     if found is None:
         return AuditSettings()
-    config_file, table = found
-    for key, value in table.items():
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError(config_file, "must be a database URL such as "
-                              "\"postgresql+psycopg://mosaic_ws@audit.example.nhs.uk/audit\"", key=key)
-        if "@" in value and ":" in value.split("@", 1)[0].split("//", 1)[-1]:
-            raise ConfigError(config_file, "must not contain a password; set MOSAIC_SECRET_CENTRAL or use "
-                              "`mosaic credentials set central`", key=key)
-    return AuditSettings(central_url=table.get("central_url"))
+    source, table = found
+    return AuditSettings(central_url=validated(AuditTable, table, source).central_url)
 
 
-NOTIFY_RULES = ("every", "cross-practice", "never")
-NOTIFY_DEFAULT_BASE_URL = "https://api.notifications.service.gov.uk"
+def _known(model: type[BaseModel]) -> tuple[str, ...]:
+    return tuple(model.model_fields)
 
 
 @dataclass(frozen=True)
@@ -132,35 +152,16 @@ class NotifySettings:
     organisation: str | None = None
 
 
-_NOTIFY_KEYS = ("rule", "sms_template_id", "email_template_id", "base_url", "digest_hour", "ods_code",
-                "organisation")
-
-
 def load_notify_settings(config_file: Path | None = None) -> NotifySettings:
     """[notify] from the machine-wide file only (a per-user file, `config_file` included, may not set it)."""
-    found = machine_table("notify", "notify settings", config_file, known=_NOTIFY_KEYS)
+    found = machine_table("notify", "notify settings", config_file, known=_known(NotifyTable))
     if found is None:
         return NotifySettings()
-    config_file, table = found
-    for key, value in table.items():
-        if key == "rule" and value not in NOTIFY_RULES:
-            raise ConfigError(config_file, f"must be one of {', '.join(NOTIFY_RULES)}", key=key)
-        if key == "digest_hour" and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 23):
-            raise ConfigError(config_file, "must be a whole hour from 0 to 23", key=key)
-        if key == "ods_code" and not (isinstance(value, str) and _ODS_CODE.fullmatch(value)):
-            raise ConfigError(config_file, ODS_CODE_EXPECTED, key=key)
-        if key in ("sms_template_id", "email_template_id", "base_url", "organisation") and (
-                not isinstance(value, str) or not value.strip()):
-            raise ConfigError(config_file, "must be a non-empty string", key=key)
-        if key == "base_url" and _url_problem(value):
-            raise ConfigError(config_file, _url_problem(value) or "", key=key)
-        if key == "base_url" and any(s in value.lower() for s in ("api_key", "secret")):
-            raise ConfigError(config_file, "must not contain the API key; set MOSAIC_SECRET_NOTIFY or use "
-                              "`mosaic credentials set notify`", key=key)
-    if table.get("rule", "never") != "never" and not (table.get("sms_template_id") or table.get("email_template_id")):
-        raise ConfigError(config_file, "needs sms_template_id or email_template_id when rule is not \"never\"",
-                          key="rule")
-    return NotifySettings(**{k: (v.rstrip("/") if k == "base_url" else v) for k, v in table.items()})
+    source, table = found
+    notify = validated(NotifyTable, table, source)
+    return NotifySettings(rule=notify.rule, sms_template_id=notify.sms_template_id,
+                          email_template_id=notify.email_template_id, base_url=notify.base_url.rstrip("/"),
+                          digest_hour=notify.digest_hour, ods_code=notify.ods_code, organisation=notify.organisation)
 
 
 @dataclass(frozen=True)
@@ -171,45 +172,30 @@ class IdentitySettings:
     issuer: str | None = None
     client_id: str | None = None
     scopes: tuple[str, ...] = ("openid", "profile")
-    idle_lock_minutes: float = 10.0
+    idle_lock_minutes: float = DEFAULT_IDLE_LOCK_MINUTES
 
     @property
     def configured(self) -> bool:
         return bool(self.issuer and self.client_id)
 
 
-_IDENTITY_KEYS = ("issuer", "client_id", "scopes", "idle_lock_minutes")
-
-
 def load_identity_settings(config_file: Path | None = None) -> IdentitySettings:
     """[identity] from the machine-wide file only: who may sign in, and where, is IT's decision, so a
-    per-user file (`config_file` included) may not set it."""
-    found = machine_table("identity", "identity settings", config_file, known=_IDENTITY_KEYS)
+    per-user file (`config_file` included) may not set it. `idle_lock_minutes` is the effective idle lock:
+    Group Policy, else this table, else the default, made shorter by the user's own [lock] (see
+    app/core/idle_lock_setting.py)."""
+    from app.core.idle_lock_setting import effective_idle_lock
+
+    found = machine_table("identity", "identity settings", config_file, known=_known(IdentityTable))
     if found is None:
-        return IdentitySettings()
-    config_file, table = found
-    for key in ("issuer", "client_id"):
-        value = table.get(key)
-        if value is not None and (not isinstance(value, str) or not value.strip()):
-            raise ConfigError(config_file, "must be a non-empty string", key=key)
-    issuer = table.get("issuer")
-    if issuer is not None:
-        problem = _url_problem(issuer)
-        if problem:
-            raise ConfigError(config_file, problem, key="issuer")
-    if (issuer is None) != (table.get("client_id") is None):
-        raise ConfigError(config_file, "issuer and client_id go together", key="client_id" if issuer else "issuer")
-    scopes = table.get("scopes", "openid profile")
-    if isinstance(scopes, str):
-        scopes = scopes.split()
-    if not isinstance(scopes, list) or not all(isinstance(s, str) and s.strip() for s in scopes) \
-            or "openid" not in scopes:
-        raise ConfigError(config_file, 'must list scopes including "openid", e.g. "openid profile"', key="scopes")
-    minutes = table.get("idle_lock_minutes", 10)
-    if not isinstance(minutes, int | float) or isinstance(minutes, bool) or minutes <= 0:
-        raise ConfigError(config_file, "must be a positive number of minutes", key="idle_lock_minutes")
-    return IdentitySettings(issuer=issuer.rstrip("/") if issuer else None, client_id=table.get("client_id"),
-                            scopes=tuple(scopes), idle_lock_minutes=float(minutes))
+        return IdentitySettings(idle_lock_minutes=effective_idle_lock(None, config_file).minutes)
+    source, table = found
+    identity = validated(IdentityTable, table, source)
+    machine = (source, identity.idle_lock_minutes) if "idle_lock_minutes" in table else None
+    idle = effective_idle_lock(machine, config_file)
+    return IdentitySettings(issuer=identity.issuer.rstrip("/") if identity.issuer else None,
+                            client_id=identity.client_id, scopes=tuple(identity.scopes),
+                            idle_lock_minutes=idle.minutes)
 
 
 @dataclass(frozen=True)
@@ -221,25 +207,15 @@ class GpConnectSettings:
     ods_code: str | None = None
 
 
-_GP_CONNECT_KEYS = ("asid", "ods_code")
-
-
 def load_gp_connect_settings(config_file: Path | None = None) -> GpConnectSettings:
     """[gp_connect] from the machine-wide file; a per-user file (`config_file` included) may supply it only
     while the machine file has none (USER_FALLBACK_TABLES: it names Mosaic, not the user)."""
-    found = machine_table("gp_connect", "GP Connect settings", config_file, known=_GP_CONNECT_KEYS)
+    found = machine_table("gp_connect", "GP Connect settings", config_file, known=_known(GpConnectTable))
     if found is None:
         return GpConnectSettings()
-    config_file, table = found
-    for key, value in table.items():
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError(config_file, "must be a non-empty string", key=key)
-    if "asid" in table and not re.fullmatch(r"\d{12}", table["asid"]):
-        raise ConfigError(config_file, "must be Mosaic's 12-digit Spine ASID", key="asid")
-    if "ods_code" in table and not _ODS_CODE.fullmatch(table["ods_code"]):
-        raise ConfigError(config_file, ODS_CODE_EXPECTED, key="ods_code")
-    ods = table.get("ods_code")
-    return GpConnectSettings(asid=table.get("asid"), ods_code=ods.upper() if ods else None)
+    source, table = found
+    settings = validated(GpConnectTable, table, source)
+    return GpConnectSettings(asid=settings.asid, ods_code=settings.ods_code.upper() if settings.ods_code else None)
 
 
 def _with_gp_connect(practices: list[Practice], settings: GpConnectSettings) -> list[Practice]:
@@ -252,15 +228,26 @@ def load_directory(config_file: Path | None = None) -> list[Practice]:
     --config) when given, else the user's own practices.toml. --config replaces the per-user file only."""
     if config_file is not None and not config_file.exists():
         raise ConfigError(config_file, "file not found")
+    check_group_policy()
     machine = paths.machine_config_file()
     user = config_file if config_file is not None else paths.user_config_file()
-    machine_practices = _parse_file(machine) if machine.exists() else []
+    machine_practices = _parse_file(machine, machine=True) if machine.exists() else []
     user_tables: list[dict[str, Any]] = []
     if user.exists():
         user_tables = _read_tables(user)
         for name in MACHINE_ONLY_TABLES:  # refused here too, whichever settings the caller goes on to load
             machine_table(name, f"[{name}] settings", config_file)
     return _with_gp_connect(_merge(machine_practices, user_tables, user), load_gp_connect_settings(config_file))
+
+
+def check_group_policy() -> None:
+    """A Mosaic Group Policy value that is set but unusable stops Mosaic (it never falls back to defaults that
+    may not hold the locality's rules)."""
+    from app.core import group_policy
+
+    problems = group_policy.read_group_policy().problems
+    if problems:
+        raise ConfigError(f"Group Policy {group_policy.registry_name('')}".rstrip("\\"), problems[0])
 
 
 def _merge(machine: list[Practice], user_tables: list[dict[str, Any]], user_file: Path) -> list[Practice]:
@@ -279,7 +266,7 @@ def _merge(machine: list[Practice], user_tables: list[dict[str, Any]], user_file
                 if key != "id" and key not in USER_OVERRIDABLE:
                     raise ConfigError(user_file, "set by the machine-wide directory and cannot be changed "
                                       "in a per-user file (ask IT)", pid, key)
-            base = _table_of(by_id[pid])
+            base = practice_table(by_id[pid])
             base.update(table)
             practice = replace(_practice_from_table(base, user_file, index), source=by_id[pid].source)
             merged[merged.index(by_id[pid])] = practice
@@ -309,7 +296,7 @@ def _resolved(path: str) -> Path:
         return Path(path).expanduser().absolute()
 
 
-def _read_toml(file: Path) -> dict[str, Any]:
+def read_toml(file: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(file.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -318,23 +305,27 @@ def _read_toml(file: Path) -> dict[str, Any]:
         raise ConfigError(file, f"cannot be read: {exc}") from exc
 
 
-def _read_tables(file: Path) -> list[dict[str, Any]]:
-    data = _read_toml(file)
-    unknown = set(data) - {"practice", "audit", "identity", "gp_connect", "notify", "policy"}
+def _read_tables(file: Path, *, machine: bool = False) -> list[dict[str, Any]]:
+    data = read_toml(file)
+    unknown = set(data) - set(PracticeDirectory.model_fields)
     if unknown:
-        raise ConfigError(file, "unknown top-level key (expected [[practice]] tables and optional [audit], "
-                          "[identity], [gp_connect], [notify] and [policy])",
+        tables = ", ".join(f"[{name}]" for name in TABLES)
+        raise ConfigError(file, f"unknown top-level key (expected [[practice]] tables and optional {tables})",
                           key=sorted(unknown)[0])
+    for name in USER_ONLY_TABLES:
+        if machine and name in data:
+            raise ConfigError(file, "belongs in a user's own file (a shorter idle lock for that user); the "
+                              "machine's idle-lock time is [identity] idle_lock_minutes, or Group Policy", key=name)
     tables = data.get("practice", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise ConfigError(file, "'practice' must be written as [[practice]] tables", key="practice")
     return tables
 
 
-def _parse_file(file: Path) -> list[Practice]:
+def _parse_file(file: Path, *, machine: bool = False) -> list[Practice]:
     practices: list[Practice] = []
     seen: set[str] = set()
-    for index, table in enumerate(_read_tables(file), start=1):
+    for index, table in enumerate(_read_tables(file, machine=machine), start=1):
         practice = _practice_from_table(table, file, index)
         if practice.id in seen:
             raise ConfigError(file, "this id is used twice", practice.id, "id")
@@ -345,84 +336,18 @@ def _parse_file(file: Path) -> list[Practice]:
 
 def _practice_from_table(table: dict[str, Any], file: Path, index: int) -> Practice:
     label = table.get("id") if isinstance(table.get("id"), str) else f"#{index}"
-
-    def fail(key: str, message: str) -> ConfigError:
-        return ConfigError(file, message, label, key)
-
-    for key in table:
-        if key not in _KEYS:
-            raise fail(key, f"unknown key (known keys: {', '.join(sorted(_KEYS))})")
-    for key in _REQUIRED:
-        if key not in table:
-            raise fail(key, "missing; every [[practice]] needs it")
-    for key, value in table.items():
-        if key in ("timeout", "max_response_mb"):
-            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-                raise fail(key, "must be a positive number")
-        elif not isinstance(value, str) or not value.strip():
-            raise fail(key, "must be a non-empty string")
-    if not _ID.match(table["id"]):
-        raise fail("id", "must be 1-32 lower-case letters, digits, '-' or '_', starting with a letter or digit")
-    auth = table.get("auth", "none")
-    if auth not in _AUTH_KINDS:
-        raise fail("auth", f"must be one of {', '.join(_AUTH_KINDS)}")
-    if auth == "basic" and "username" not in table:
-        raise fail("username", "needed when auth = \"basic\"")
-    if auth == "client-credentials":
-        for key in ("token_url", "client_id"):
-            if key not in table:
-                raise fail(key, "needed when auth = \"client-credentials\"")
-    if auth == "private-key-jwt":
-        for key in ("token_url", "client_id", "key_id"):
-            if key not in table:
-                raise fail(key, "needed when auth = \"private-key-jwt\"")
-        if table.get("key_alg", "RS384") not in _KEY_ALGS:
-            raise fail("key_alg", f"must be one of {', '.join(_KEY_ALGS)}")
-    for key in ("key_id", "key_alg", "key_file"):
-        if key in table and auth != "private-key-jwt":
-            raise fail(key, "only used when auth = \"private-key-jwt\"")
-    if "asid" in table and not re.fullmatch(r"\d{12}", table["asid"]):
-        raise fail("asid", "must be the 12-digit Spine ASID of the practice's GP Connect endpoint")
-    for key in ("base_url", "token_url"):
-        if key in table:
-            problem = _url_problem(table[key])
-            if problem:
-                raise fail(key, problem)
-    colour = table.get("colour", "#505a5f")
-    if not _COLOUR.match(colour):
-        raise fail("colour", "must be a #rrggbb colour, e.g. \"#1d70b8\"")
+    entry = validated(PracticeEntry, table, file, label)
     return Practice(
-        id=table["id"], name=table["name"].strip(), ods_code=table["ods_code"].strip(),
-        adapter=table["adapter"], base_url=table["base_url"].rstrip("/"), auth=auth,
-        username=table.get("username"), token_url=table.get("token_url"), client_id=table.get("client_id"),
-        scope=table.get("scope"), colour=colour.lower(), timeout_s=float(table.get("timeout", 15.0)),
-        max_response_bytes=int(float(table.get("max_response_mb", 16)) * 1024 * 1024), source=str(file),
-        key_id=table.get("key_id"), key_file=table.get("key_file"),
-        key_alg=table.get("key_alg", "RS384") if auth == "private-key-jwt" else None,
-        asid=table.get("asid"),
+        id=entry.id, name=entry.name.strip(), ods_code=entry.ods_code.strip(), adapter=entry.adapter,
+        base_url=entry.base_url.rstrip("/"), auth=entry.auth, username=entry.username, token_url=entry.token_url,
+        client_id=entry.client_id, scope=entry.scope, colour=entry.colour.lower(), timeout_s=float(entry.timeout),
+        max_response_bytes=int(float(entry.max_response_mb) * 1024 * 1024), source=str(file),
+        key_id=entry.key_id, key_file=entry.key_file,
+        key_alg=(entry.key_alg or "RS384") if entry.auth == "private-key-jwt" else None, asid=entry.asid,
     )
 
 
-def _url_problem(url: str) -> str | None:
-    """Patient data never crosses a network in clear text: plain http is allowed only to this machine."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "must be an http(s) URL, e.g. \"https://fhir.example.nhs.uk/R4\""
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        return "plain http is only allowed to this machine (127.0.0.1/localhost); use https"
-    return None
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _table_of(practice: Practice) -> dict[str, Any]:
+def practice_table(practice: Practice) -> dict[str, Any]:
     table: dict[str, Any] = {
         "id": practice.id, "name": practice.name, "ods_code": practice.ods_code, "adapter": practice.adapter,
         "base_url": practice.base_url, "auth": practice.auth, "colour": practice.colour,
@@ -440,7 +365,7 @@ def render_directory(practices: list[Practice]) -> str:
     lines: list[str] = []
     for p in practices:
         lines.append("[[practice]]")
-        for key, value in _table_of(p).items():
+        for key, value in practice_table(p).items():
             if key in ("timeout", "max_response_mb") and value in (15.0, 16.0):
                 continue
             lines.append(f"{key} = {_toml_value(value)}")

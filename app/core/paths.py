@@ -44,10 +44,18 @@ def user_config_file() -> Path:
 
 def _platform_machine_dir() -> Path:
     """The folder IT deploys Mosaic's machine-wide files to: fixed per OS, never taken from the environment
-    (a variable such as PROGRAMDATA is the user's to set). Windows: the common application data folder as
-    the shell names it (SHGetFolderPathW, CSIDL_COMMON_APPDATA; not exercised by the tests)."""
+    (a variable such as PROGRAMDATA is the user's to set). Windows: the folder Group Policy names
+    (HKLM\\SOFTWARE\\Policies\\Mosaic\\MachineFolder, admin-only: app/core/group_policy.py), else the common
+    application data folder as the shell names it (SHGetFolderPathW, CSIDL_COMMON_APPDATA); not exercised by the
+    tests. Elsewhere nothing moves it."""
     if sys.platform == "win32":  # pragma: no cover - Windows only
         import ctypes
+
+        from app.core import group_policy
+
+        chosen = group_policy.read_group_policy().machine_folder
+        if chosen:
+            return Path(chosen)
 
         buffer = ctypes.create_unicode_buffer(260)
         shell32 = ctypes.WinDLL("shell32")  # type: ignore[attr-defined,unused-ignore]
@@ -58,7 +66,8 @@ def _platform_machine_dir() -> Path:
 
 
 #: Where the machine-wide files are (practices.toml, and the policy it names). There is no switch for it in the
-#: installed program: no environment variable, argument or per-user file moves it. Tests replace this attribute
+#: installed program: no environment variable, argument or per-user file moves it (on Windows, only the machine's
+#: Group Policy can). Tests replace this attribute
 #: in-process (monkeypatch; tests/cli_launcher.py for the CLI in a subprocess).
 MACHINE_DIR: Path = _platform_machine_dir()
 

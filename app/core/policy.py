@@ -40,14 +40,19 @@ import re
 import stat
 import sys
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from app.core import nhs_number as nhs
-from app.core.model import PatientSummary, SectionName
+from pydantic import ValidationError
 
-ANY = "*"
+from app.core import nhs_number as nhs
+from app.core.model import PatientSummary
+from app.core.policy_schema import ANY, TABLE_MODELS, TABLE_WORDS, PolicyFile
+from app.core.schema_types import MOSAIC_ERROR, error_key_path, error_message, first_error
+from app.core.settings_schema import PolicyTable
+
 Needs = Literal["allowed", "reason", "break-glass", "denied"]
 
 #: letters or digits a break-glass reason needs: "x" or "..." is not a reason. The one rule for every face
@@ -71,11 +76,6 @@ def written_reason_problem(text: str) -> str | None:
 FLAG_BREAK_GLASS = "break-glass"
 FLAG_SELF_OR_FAMILY = "self-or-family"
 
-_ROLE_KEYS = {"practices", "sections", "reason_required", "reasons", "research", "study", "reason_covers_patient"}
-_USER_KEYS = {"role", "nhs_number", "family", "postcode"}
-_PRACTICE_KEYS = {"restricted", "notify_restricted"}
-_STUDY_KEYS = {"consented"}
-_STUDY_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 class PolicyFileError(Exception):
@@ -265,10 +265,11 @@ def policy_file(config_file: Path | None = None) -> Path | None:
     if found is None or not found[1]:
         return None
     machine, table = found
-    if not isinstance(table, dict) or set(table) != {"file"} or not isinstance(table["file"], str) \
-            or not table["file"].strip():
-        raise PolicyFileError(machine, '[policy] must hold exactly: file = "/path/to/policy.toml"')
-    path = Path(table["file"])
+    try:
+        named = PolicyTable.model_validate(table).file  # the schema's [policy] (app/core/settings_schema.py)
+    except ValidationError:
+        raise PolicyFileError(machine, '[policy] must hold exactly: file = "/path/to/policy.toml"') from None
+    path = Path(named)
     return path if path.is_absolute() else machine.parent / path
 
 
@@ -321,6 +322,8 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def parse_policy(text: str, path: Path | str = "<policy>") -> Policy:
+    """The policy in `text`, checked against its schema (app/core/policy_schema.py). Any fault, whatever kind, is
+    a PolicyFileError naming the file and line: the policy never falls open."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -329,105 +332,45 @@ def parse_policy(text: str, path: Path | str = "<policy>") -> Policy:
     def fail(message: str, *key_path: str) -> PolicyFileError:
         return PolicyFileError(path, message, _line_of(text, key_path))
 
-    unknown = set(data) - {"roles", "users", "practices", "studies"}
-    if unknown:
-        raise fail("unknown top-level table (expected [roles.*], [users.*], [practices.*], [studies.*])",
-                   sorted(unknown)[0])
-    studies = _studies(data, fail)
-    roles: dict[str, Role] = {}
-    for name, table in _tables(data, "roles", fail).items():
-        for key in table:
-            if key not in _ROLE_KEYS:
-                raise fail(f"unknown key '{key}' in role '{name}' (known: {', '.join(sorted(_ROLE_KEYS))})",
-                           "roles", name, key)
-        practices = _strings(table, "practices", fail, "roles", name)
-        sections = _strings(table, "sections", fail, "roles", name) or [ANY]
-        known_sections = {s.value for s in SectionName}
-        for s in sections:
-            if s != ANY and s not in known_sections:
-                raise fail(f"unknown section '{s}' (known: {', '.join(sorted(known_sections))})",
-                           "roles", name, "sections")
-        for key in ("reason_required", "research", "reason_covers_patient"):
-            if key in table and not isinstance(table[key], bool):
-                raise fail(f"'{key}' must be true or false", "roles", name, key)
-        study = _role_study(name, table, studies, fail)
-        roles[name] = Role(name, frozenset(practices), frozenset(sections), table.get("reason_required", False),
-                           tuple(_strings(table, "reasons", fail, "roles", name)), table.get("research", False),
-                           study, table.get("reason_covers_patient", True))
-    users: dict[str, UserProfile] = {}
-    for login, table in _tables(data, "users", fail).items():
-        for key, value in table.items():
-            if key not in _USER_KEYS:
-                raise fail(f"unknown key '{key}' for user '{login}' (known: {', '.join(sorted(_USER_KEYS))})",
-                           "users", login, key)
-            if not isinstance(value, str) or not value.strip():
-                raise fail(f"'{key}' must be a non-empty string", "users", login, key)
-        if "role" not in table:
-            raise fail(f"user '{login}' has no role", "users", login)
-        if table["role"] not in roles:
-            raise fail(f"user '{login}' has role '{table['role']}', which no [roles.*] table defines",
-                       "users", login, "role")
-        number = table.get("nhs_number")
-        if number is not None and not nhs.is_valid(nhs.normalise(number)):
-            raise fail(f"nhs_number for '{login}' is not a valid NHS number", "users", login, "nhs_number")
-        users[login] = UserProfile(login, table["role"], nhs.normalise(number) if number else None,
-                                   table.get("family"), table.get("postcode"))
-    restricted: dict[str, frozenset[str]] = {}
-    told: set[str] = set()
-    for pid, table in _tables(data, "practices", fail).items():
-        for key in table:
-            if key not in _PRACTICE_KEYS:
-                raise fail(f"unknown key '{key}' for practice '{pid}' (known: {', '.join(sorted(_PRACTICE_KEYS))})",
-                           "practices", pid, key)
-        if not isinstance(table.get("notify_restricted", False), bool):
-            raise fail("'notify_restricted' must be true or false", "practices", pid, "notify_restricted")
-        if table.get("notify_restricted"):
-            told.add(pid)
-        restricted[pid] = _nhs_numbers(table, fail, "practices", pid, "restricted")
-    return Policy(roles, users, restricted, str(path), studies, frozenset(told))
+    try:
+        checked = PolicyFile.model_validate(data)
+    except ValidationError as exc:
+        raise _schema_error(first_error(exc), fail) from None
+    studies = {sid: Study(sid, _numbers(study.consented)) for sid, study in checked.studies.items()}
+    roles = {name: Role(name, frozenset(role.practices), frozenset(role.sections or [ANY]), role.reason_required,
+                        tuple(role.reasons), role.research, role.study, role.reason_covers_patient)
+             for name, role in checked.roles.items()}
+    users = {login: UserProfile(login, user.role, nhs.normalise(user.nhs_number) if user.nhs_number else None,
+                                user.family, user.postcode)
+             for login, user in checked.users.items()}
+    restricted = {pid: _numbers(practice.restricted) for pid, practice in checked.practices.items()}
+    told = frozenset(pid for pid, practice in checked.practices.items() if practice.notify_restricted)
+    return Policy(roles, users, restricted, str(path), studies, told)
 
 
-_SINGULAR = {"practices": "practice", "studies": "study"}
-
-
-def _nhs_numbers(table: dict[str, Any], fail, kind: str, name: str, key: str) -> frozenset[str]:
-    """`key` of table [kind.name] as normalised NHS numbers; an invalid one is an error naming its line."""
-    numbers = _strings(table, key, fail, kind, name)
-    for n in numbers:
-        if not nhs.is_valid(nhs.normalise(n)):
-            raise fail(f"'{n}' in {_SINGULAR[kind]} '{name}' {key} is not a valid NHS number",
-                       kind, name, key)
+def _numbers(numbers: list[str]) -> frozenset[str]:
     return frozenset(nhs.normalise(n) for n in numbers)
 
 
-def _studies(data: dict[str, Any], fail) -> dict[str, Study]:
-    studies: dict[str, Study] = {}
-    for sid, table in _tables(data, "studies", fail).items():
-        if not _STUDY_ID.match(sid):
-            raise fail(f"study id '{sid}' must be lower-case letters, digits, - and _", "studies", sid)
-        for key in table:
-            if key not in _STUDY_KEYS:
-                raise fail(f"unknown key '{key}' for study '{sid}' (known: consented)", "studies", sid, key)
-        studies[sid] = Study(sid, _nhs_numbers(table, fail, "studies", sid, "consented"))
-    return studies
-
-
-def _role_study(name: str, table: dict[str, Any], studies: dict[str, Study], fail) -> str | None:
-    """A research role must name a study the policy defines; `study` means nothing without `research`."""
-    study = table.get("study")
-    if study is not None and (not isinstance(study, str) or not study.strip()):
-        raise fail("'study' must be a non-empty string", "roles", name, "study")
-    if table.get("research", False):
-        if study is None:
-            raise fail(f"research role '{name}' must name its study (study = \"<id>\", with a [studies.<id>] "
-                       "table)", "roles", name, "research")
-        if study not in studies:
-            raise fail(f"role '{name}' names study '{study}', which no [studies.*] table defines",
-                       "roles", name, "study")
-    elif study is not None:
-        raise fail(f"'study' is only for research roles: add research = true to role '{name}' or remove it",
-                   "roles", name, "study")
-    return study
+def _schema_error(error: dict[str, Any], fail: Callable[..., PolicyFileError]) -> PolicyFileError:
+    """The schema's first fault in the policy's own words, at its line."""
+    where = error_key_path(error)
+    kind = where[0] if where else ""
+    if error["type"] == "extra_forbidden" and len(where) == 1:
+        return fail("unknown top-level table (expected [roles.*], [users.*], [practices.*], [studies.*])", kind)
+    if error["type"] == "extra_forbidden" and len(where) == 3 and kind in TABLE_MODELS:
+        known = ", ".join(sorted(TABLE_MODELS[kind].model_fields))
+        return fail(f"unknown key '{where[2]}' {TABLE_WORDS[kind]} '{where[1]}' (known: {known})", *where)
+    if error["type"] == "missing" and kind == "users" and len(where) == 3:
+        return fail(f"user '{where[1]}' has no {where[2]}", *where[:2])
+    if error["type"] in ("dict_type", "model_type") and len(where) <= 2 and kind in TABLE_MODELS:
+        return fail(f"'{kind}' must be written as [{kind}.<name>] tables", kind)
+    message = error_message(error)
+    if (error.get("ctx") or {}).get("quote_key") and where:
+        message = f"'{where[-1]}' {message}"
+    elif error["type"] != MOSAIC_ERROR:
+        message = f"{'.'.join(where)}: {message}"
+    return fail(message, *where)
 
 
 def _toml_error(path: Path | str, exc: tomllib.TOMLDecodeError) -> PolicyFileError:
@@ -438,20 +381,6 @@ def _toml_error(path: Path | str, exc: tomllib.TOMLDecodeError) -> PolicyFileErr
         return PolicyFileError(path, f"not valid TOML: {text}")
     message = text[:found.start()].strip()
     return PolicyFileError(path, f"not valid TOML: {message} (column {found.group(2)})", int(found.group(1)))
-
-
-def _tables(data: dict[str, Any], name: str, fail) -> dict[str, dict[str, Any]]:
-    tables = data.get(name, {})
-    if not isinstance(tables, dict) or not all(isinstance(t, dict) for t in tables.values()):
-        raise fail(f"'{name}' must be written as [{name}.<name>] tables", name)
-    return tables
-
-
-def _strings(table: dict[str, Any], key: str, fail, *where: str) -> list[str]:
-    value = table.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise fail(f"'{key}' must be a list of strings", *where, key)
-    return value
 
 
 def _line_of(text: str, key_path: tuple[str, ...]) -> int | None:

@@ -9,8 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.core.config import IdentitySettings
-
-DEFAULT_IDLE_LOCK_MINUTES = 10.0
+from app.core.settings_schema import DEFAULT_IDLE_LOCK_MINUTES
 
 
 @dataclass

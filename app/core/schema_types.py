@@ -1,0 +1,146 @@
+"""Value types of Mosaic's settings schema (pydantic v2) whose failures keep the words Mosaic's configuration
+errors have always used, so that a message still names the file, the practice (or table) and the key.
+
+A check fails with `fault(...)`: a pydantic error of type "mosaic" whose context carries the message and,
+where the failing key is not the field being checked (a rule across fields), that key or key path. The
+loaders (app/core/config.py, app/core/policy.py) turn the first error into their own exception.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import BeforeValidator, Field, ValidationError
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
+
+MOSAIC_ERROR = "mosaic"
+
+
+def fault(message: str, *, key: str | None = None, path: tuple[str, ...] | None = None,
+          quote_key: bool = False) -> PydanticCustomError:
+    """A validation failure saying `message`. `key`/`path`: where it is, when not the field being validated;
+    `quote_key`: the reader puts the key's name first ("'reasons' must be a list of strings")."""
+    context: dict[str, Any] = {"message": message}
+    if key is not None:
+        context["key"] = key
+    if path is not None:
+        context["path"] = list(path)
+    if quote_key:
+        context["quote_key"] = True
+    return PydanticCustomError(MOSAIC_ERROR, "{message}", context)
+
+
+def first_error(exc: ValidationError) -> dict[str, Any]:
+    """The error to report: an unknown key first, then a missing one, then the first in the schema's order
+    (the order Mosaic's checks have always run in)."""
+    errors: list[dict[str, Any]] = [dict(e) for e in exc.errors()]
+    rank = {"extra_forbidden": 0, "missing": 1}
+    return min(errors, key=lambda e: rank.get(e["type"], 2))
+
+
+def error_message(error: dict[str, Any]) -> str:
+    """A failure's words: ours as written, pydantic's own for anything else."""
+    ctx = error.get("ctx") or {}
+    return str(ctx["message"]) if error["type"] == MOSAIC_ERROR else str(error["msg"])
+
+
+def error_key_path(error: dict[str, Any]) -> tuple[str, ...]:
+    """Where the failure is, as table and key names (list positions dropped)."""
+    ctx = error.get("ctx") or {}
+    if "path" in ctx:
+        return tuple(ctx["path"])
+    loc = tuple(str(part) for part in error["loc"] if not isinstance(part, int))
+    if "key" in ctx:
+        return (*loc, str(ctx["key"]))
+    return loc
+
+
+# --- checks ------------------------------------------------------------------------------------------------
+
+def _non_empty_string(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise fault("must be a non-empty string", quote_key=True)
+    return value
+
+
+def string_check(check: Callable[[str], str | None]) -> Callable[[Any], str]:
+    """A non-empty string that `check` finds no problem with (it returns the problem's words)."""
+
+    def validate(value: Any) -> str:
+        value = _non_empty_string(value)
+        problem = check(value)
+        if problem:
+            raise fault(problem)
+        return value
+
+    return validate
+
+
+def one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    return string_check(lambda v: None if v in choices else f"must be one of {', '.join(choices)}")
+
+
+def positive_number(message: str) -> Callable[[Any], float]:
+    def validate(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise fault(message)
+        return value
+
+    return validate
+
+
+def true_or_false(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise fault("must be true or false", quote_key=True)
+    return value
+
+
+def string_list(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise fault("must be a list of strings", quote_key=True)
+    return value
+
+
+def url_problem(url: str) -> str | None:
+    """Patient data never crosses a network in clear text: plain http is allowed only to this machine."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http(s) URL, e.g. \"https://fhir.example.nhs.uk/R4\""
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        return "plain http is only allowed to this machine (127.0.0.1/localhost); use https"
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# --- types -------------------------------------------------------------------------------------------------
+
+NonEmptyStr = Annotated[str, Field(min_length=1, json_schema_extra={"pattern": r"\S"}),
+                        BeforeValidator(_non_empty_string)]
+WebUrl = Annotated[str, Field(json_schema_extra={"format": "uri"}), BeforeValidator(string_check(url_problem))]
+TrueOrFalse = Annotated[bool, BeforeValidator(true_or_false)]
+StringList = Annotated[list[NonEmptyStr], BeforeValidator(string_list)]
+
+
+class EditorSchema(GenerateJsonSchema):
+    """JSON Schema as TOML is written: a key that may be left out is optional, never `null` (TOML has none)."""
+
+    def nullable_schema(self, schema: core_schema.NullableSchema) -> JsonSchemaValue:
+        return self.generate_inner(schema["schema"])
+
+    def default_schema(self, schema: core_schema.WithDefaultSchema) -> JsonSchemaValue:
+        json_schema = super().default_schema(schema)
+        if json_schema.get("default", ...) is None:
+            del json_schema["default"]
+        return json_schema
