@@ -101,6 +101,7 @@ def machine_table(name: str, what: str, config_file: Path | None = None,
     that file and the table (except a USER_FALLBACK_TABLES table while the machine file has none). None when
     neither file has it and there is no machine-wide file. With `known`, any other key is an error (a typo
     would otherwise be ignored silently)."""
+    check_group_policy()  # a Group Policy value set but unusable: nothing machine-wide is read past it
     user = config_file if config_file is not None else paths.user_config_file()
     machine = paths.machine_config_file()
     machine_data = read_toml(machine) if machine.exists() else None

@@ -11,6 +11,7 @@ from app.core import group_policy, paths
 from app.core.config import ConfigError, load_directory, load_identity_settings
 from app.core.group_policy import GroupPolicy, checked
 from app.core.idle_lock_setting import effective_idle_lock
+from app.core.policy import PolicyFileError, policy_file
 from app.core.session_lock import IdleLock
 from tests.machine import write_machine_file
 
@@ -84,6 +85,8 @@ def test_an_unusable_group_policy_value_stops_mosaic(monkeypatch: pytest.MonkeyP
         load_directory()
     with pytest.raises(ConfigError, match="MachineFolder"):
         load_identity_settings()
+    with pytest.raises(PolicyFileError, match="Group Policy"):  # `mosaic demo` and the window check it first
+        policy_file()
 
 
 def test_registry_values_are_checked() -> None:
