@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import shiboken6
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
-from app.ui.gui_first import GatedSelector, GuiFirstGate, gui_busy
+from app.ui.gui_first import GuiFirstGate, GuiFirstLoop, gui_busy
 
 log = logging.getLogger("mosaic.ui.bridge")
 
@@ -48,7 +48,7 @@ class AsyncBridge(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.gate = GuiFirstGate()
-        self._loop = asyncio.SelectorEventLoop(GatedSelector(self.gate))
+        self._loop = GuiFirstLoop(self.gate)
         self._ready = threading.Event()
         self._closed = False
         self._queue: deque[Callable[[], object]] = deque()
