@@ -3,19 +3,22 @@
 Why. CPython runs one thread's Python at a time (the interpreter lock), and Qt calls into Python far more
 often than the code shows: the first call of every virtual method on every widget made from Python asks
 whether Python overrides it, and every event filter, slot and model read is Python. While the core's thread
-is busy in Python (httpx spends ~3 ms of CPU per request: a record from a practice searched type by type is
-13 requests, ~50 ms), each of those calls waits for the lock to be handed over. A trace of the GUI
+is busy in Python (httpx 0.28 spent ~4 ms of CPU per request, httpx2 ~1.9: a record from a practice searched
+type by type is 13 requests), each of those calls waits for the lock to be handed over. A trace of the GUI
 thread's context switches (`perf record -e sched:sched_switch`) in the 10-record burst (issue 9) found it
 switched out ~1,600 times in 580 ms of stalls, almost all waiting for the lock, and on the CPU only ~40% of
 the time: GUI work of 10-20 ms became stalls of 100 ms and more. A smaller switch interval
 (`sys.setswitchinterval`) made it no better.
 
-What. The core's loop runs on a selector (`GatedSelector`) that, each time the loop wakes, waits while the
-GUI thread is busy with work of its own: throughout `gui_busy()` (answers from the core, a record's build
-steps, search results, history rows) and for HOLD_S after it or after `gui_working()` (a new tab), while Qt
-lays the work out and paints it; at most MAX_WAIT_S a turn, so the core never starves. Only the loop's
-turns between callbacks are gated (a callback already running finishes): no request or journal write is
-cut short; they start a few milliseconds later while the window is busy.
+What. The core's loop (`GuiFirstLoop`) passes a gate before every callback and every step of its tasks,
+and each time it wakes for I/O (`GatedSelector`). The gate is closed while the GUI thread works: throughout
+`gui_busy()` (answers from the core, a record's build steps, search results, history rows), for HOLD_S after
+it or after `gui_working()` (a new tab), and, where the platform gives one thread another's CPU clock, while
+the GUI thread's clock runs (`GuiActivity`: Qt's layout and painting, which nothing marks). Per-callback,
+because one turn of the loop runs every callback ready when it began: in a burst of records a turn was 20-60
+ms of the core's Python with the gate open (per-stall CPU clocks: the GUI thread 5-13 ms, the core 22-40 ms).
+The core waits at most MAX_WAIT_S, then runs FREE_RUN_S unhindered, so it never starves. A callback already
+running finishes: no request or journal write is cut short; they start a few milliseconds later.
 """
 
 from __future__ import annotations
