@@ -44,7 +44,21 @@ def is_secret_variable(name: str, value: str = "") -> bool:
 def child_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment a child process gets: Mosaic's own (or `base`) without any secret-bearing variable."""
     source = os.environ if base is None else base
-    return {name: value for name, value in source.items() if not is_secret_variable(name, value)}
+    env = {name: value for name, value in source.items() if not is_secret_variable(name, value)}
+    return _without_bundle_library_path(env)
+
+
+def _without_bundle_library_path(env: dict[str, str]) -> dict[str, str]:
+    """In the PyInstaller bundle (packaging/) the launcher puts the bundle's own folder first on LD_LIBRARY_PATH
+    and keeps the user's value in LD_LIBRARY_PATH_ORIG: a browser started with it would load Mosaic's copies of
+    system libraries instead of its own. A child gets the user's value back (or none)."""
+    if not getattr(sys, "frozen", False):
+        return env
+    original = env.pop("LD_LIBRARY_PATH_ORIG", None)
+    env.pop("LD_LIBRARY_PATH", None)
+    if original is not None:
+        env["LD_LIBRARY_PATH"] = original
+    return env
 
 
 def run(args: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[Any]:
