@@ -7,7 +7,12 @@ The installed `mosaic` reads no such variable: tests/ is not installed.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,3 +57,29 @@ def set_machine_policy(policy: Path, folder: Path | None = None) -> Path:
     before = path.read_text(encoding="utf-8") if path.exists() else ""
     before = re.sub(r"(?m)^\[policy\]\nfile = .*\n", "", before)
     return write_machine_file(f'[policy]\nfile = "{policy}"\n\n' + before, folder)
+
+
+def demo_env(folder: Path) -> dict[str, str]:
+    """This process's environment for a `mosaic` subprocess: no inherited MOSAIC_SECRET_*, this test's own
+    per-user folder (FOLDER/home) and machine folder (FOLDER/machine: no machine-wide file until one is written)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOSAIC_SECRET_")}
+    env["MOSAIC_HOME"] = str(folder / "home")
+    env[TEST_MACHINE_DIR_ENV] = str(folder / "machine")
+    return env
+
+
+@contextlib.contextmanager
+def running_demo_server(config: Path, *options: str, env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """A real `mosaic demo-server --write-config CONFIG OPTIONS…` until the block ends (SIGTERM, exit 0 checked).
+    Yields `env` plus the secrets it wrote to CONFIG.env: what an unattended script would run the CLI with."""
+    proc = subprocess.Popen([*CLI, "demo-server", "--write-config", str(config), *options], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        line = proc.stdout.readline()
+        assert line.strip() == "ready", proc.stderr.read() if proc.poll() is not None else line
+        secrets = dict(item.split("=", 1) for item in Path(f"{config}.env").read_text().split())
+        yield {**env, **secrets}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0

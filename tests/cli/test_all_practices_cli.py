@@ -4,8 +4,6 @@ Connect practices) and real subprocess calls; and under a real policy file, in p
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 from collections.abc import Iterator
 from datetime import date
@@ -17,7 +15,7 @@ from app.cli import main
 from app.core import os_account
 from app.core.timeline import date_key
 from tests.core.test_policy import policy_text, write_policy
-from tests.machine import CLI, TEST_MACHINE_DIR_ENV
+from tests.machine import CLI, demo_env, running_demo_server
 
 PATIENTS = 150
 
@@ -45,20 +43,8 @@ def shared_patients(practices: int = 5) -> list[tuple[str, str, str]]:
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
     folder = tmp_path_factory.mktemp("all-practices")
     config = folder / "demo.toml"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MOSAIC_SECRET_")}
-    env["MOSAIC_HOME"] = str(folder / "home")
-    env[TEST_MACHINE_DIR_ENV] = str(folder / "machine")  # no machine-wide file
-    proc = subprocess.Popen([*CLI, "demo-server", "--write-config", str(config), "--patients", str(PATIENTS)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.strip() == "ready", proc.stderr.read() if proc.poll() is not None else line
-        secrets = dict(line.split("=", 1) for line in (folder / "demo.toml.env").read_text().split())
-        yield config, {**env, **secrets}
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
+    with running_demo_server(config, "--patients", str(PATIENTS), env=demo_env(folder)) as env:
+        yield config, env  # no machine-wide file
 
 
 def fhir_and_gp_connect() -> tuple[str, str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import stat
 import subprocess
 import tomllib
@@ -13,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.machine import CLI, TEST_MACHINE_DIR_ENV, set_machine_policy, write_machine_file
+from tests.machine import (
+    CLI,
+    TEST_MACHINE_DIR_ENV,
+    demo_env,
+    running_demo_server,
+    set_machine_policy,
+    write_machine_file,
+)
 
 MOSAIC = CLI  # `mosaic`, with the test's machine folder (tests/cli_launcher.py)
 
@@ -26,20 +32,8 @@ def run(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.Comp
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
     folder = tmp_path_factory.mktemp("cli")
     config = folder / "demo.toml"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MOSAIC_SECRET_")}
-    env["MOSAIC_HOME"] = str(folder / "home")
-    env[TEST_MACHINE_DIR_ENV] = str(folder / "machine")  # no machine-wide file
-    proc = subprocess.Popen([*MOSAIC, "demo-server", "--write-config", str(config), "--patients", "150"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.strip() == "ready", proc.stderr.read() if proc.poll() is not None else line
-        secrets = dict(line.split("=", 1) for line in (folder / "demo.toml.env").read_text().split())
-        yield config, {**env, **secrets}
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
+    with running_demo_server(config, "--patients", "150", env=demo_env(folder)) as env:  # no machine-wide file
+        yield config, env
 
 
 def test_demo_server_writes_config_and_private_secrets(demo_server) -> None:

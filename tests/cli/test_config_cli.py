@@ -4,8 +4,6 @@ against what `mosaic demo-server --write-config FILE` writes, and in process wit
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +15,14 @@ from app.cli import main
 from app.core import group_policy, paths
 from app.core.group_policy import GroupPolicy
 from tests.core.test_config import GOOD
-from tests.machine import CLI, TEST_MACHINE_DIR_ENV, add_machine_table, set_machine_policy, write_machine_file
+from tests.machine import (
+    CLI,
+    add_machine_table,
+    demo_env,
+    running_demo_server,
+    set_machine_policy,
+    write_machine_file,
+)
 
 CENTRAL = "postgresql+psycopg://mosaic_ws@audit.example.nhs.uk/audit"
 POLICY = """[roles.gp]
@@ -60,23 +65,12 @@ def demo_files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
     planted secrets, and no keyring at all (an unattended machine)."""
     folder = tmp_path_factory.mktemp("config-show")
     config, machine = folder / "demo.toml", folder / "machine"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MOSAIC_SECRET_")}
-    env.update(MOSAIC_HOME=str(folder / "home"), PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
-    env[TEST_MACHINE_DIR_ENV] = str(machine)
-    proc = subprocess.Popen([*CLI, "demo-server", "--write-config", str(config), "--patients", "20"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.strip() == "ready", proc.stderr.read() if proc.poll() is not None else line
+    env = {**demo_env(folder), "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
+    with running_demo_server(config, "--patients", "20", env=env) as unattended:
         write_machine_file(Path(f"{config}.machine.toml").read_text(), machine)
         add_machine_table(f'[audit]\ncentral_url = "{CENTRAL}"\n', machine)
         set_machine_policy(write_policy_file(folder / "policy"), machine)
-        secrets = dict(line.split("=", 1) for line in Path(f"{config}.env").read_text().split())
-        yield config, machine, {**env, **secrets, **PLANTED}
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
+        yield config, machine, {**unattended, **PLANTED}
 
 
 def show(config: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:

@@ -5,8 +5,6 @@ an upgrade migrates an older journal, a journal from a newer Mosaic is refused n
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -17,27 +15,15 @@ from pathlib import Path
 import pytest
 
 from app.core.audit import chain, migrations
-from tests.machine import CLI, TEST_MACHINE_DIR_ENV
+from tests.machine import CLI, TEST_MACHINE_DIR_ENV, demo_env, running_demo_server
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, str]]]:
     folder = tmp_path_factory.mktemp("doctor")
     config = folder / "demo.toml"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MOSAIC_SECRET_")}
-    env["MOSAIC_HOME"] = str(folder / "home")
-    env[TEST_MACHINE_DIR_ENV] = str(folder / "machine")
-    proc = subprocess.Popen([*CLI, "demo-server", "--write-config", str(config), "--patients", "60"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.strip() == "ready", proc.stderr.read() if proc.poll() is not None else line
-        secrets = dict(line.split("=", 1) for line in (folder / "demo.toml.env").read_text().split())
-        yield config, {**env, **secrets}
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
+    with running_demo_server(config, "--patients", "60", env=demo_env(folder)) as env:
+        yield config, env
 
 
 @pytest.fixture

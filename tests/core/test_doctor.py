@@ -26,6 +26,7 @@ from app.core.doctor import clock, files, local_checks, network_checks
 from app.core.doctor.result import CheckResult, Status
 from app.core.doctor.run import run_checks
 from tests.machine import set_machine_policy, write_machine_file
+from tests.tls_server import self_signed_server
 
 PATIENT = {"type": "Patient", "interaction": [{"code": "search-type"}]}
 CAPABILITIES = {"resourceType": "CapabilityStatement", "fhirVersion": "4.0.1", "software": {"name": "Test server"},
@@ -286,47 +287,10 @@ def test_a_keyring_that_never_answers_is_bounded(monkeypatch: pytest.MonkeyPatch
 
 # --- TLS --------------------------------------------------------------------------------------------------------
 
-def self_signed(folder: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 that no CA signed, and its key."""
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .sign(key, hashes.SHA256()))
-    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_file, key_file
-
-
 def test_a_certificate_no_trusted_ca_signed_fails_the_practice(tmp_path: Path) -> None:
-    import ssl
-
-    cert_file, key_file = self_signed(tmp_path)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FhirMetadata)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        file = config(tmp_path, practice_toml("selfsigned", f"https://127.0.0.1:{server.server_address[1]}/fhir"))
+    with self_signed_server(FhirMetadata, tmp_path) as (origin, _cert):
+        file = config(tmp_path, practice_toml("selfsigned", f"{origin}/fhir"))
         check = by_name(asyncio.run(run_checks(file)).checks)["practice:selfsigned"]
-    finally:
-        server.shutdown()
-        server.server_close()
     assert check.status is Status.FAIL and "security certificate that could not be verified" in check.detail
     assert check.action.startswith("Mosaic always verifies TLS.")
 

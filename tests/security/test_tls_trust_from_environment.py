@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx2
@@ -16,7 +15,7 @@ import pytest
 from adapters import http as adapter_http
 from adapters.http import HttpError, fetch_json, make_client
 from app.core.model import Practice
-from tests.core.test_doctor import self_signed
+from tests.tls_server import self_signed_server
 
 
 class _Metadata(BaseHTTPRequestHandler):
@@ -35,18 +34,8 @@ class _Metadata(BaseHTTPRequestHandler):
 @pytest.fixture
 def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A practice server on 127.0.0.1 whose certificate no trusted CA signed; yields its URL and certificate."""
-    cert_file, key_file = self_signed(tmp_path)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Metadata)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}/fhir", cert_file
-    finally:
-        server.shutdown()
-        server.server_close()
+    with self_signed_server(_Metadata, tmp_path) as (origin, cert_file):
+        yield f"{origin}/fhir", cert_file
 
 
 @pytest.fixture
