@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,9 +53,10 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def builds(tmp_path_factory: pytest.TempPathFactory) -> Builds:
+def builds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builds]:
     root = tmp_path_factory.mktemp("packaging")
-    return Builds(dist=root / "dist", build=root / "build")
+    yield Builds(dist=root / "dist", build=root / "build")
+    shutil.rmtree(root, ignore_errors=True)  # ~0.7 GB a session: pytest keeps its last three sessions' folders
 
 
 @pytest.fixture(scope="session")
