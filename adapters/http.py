@@ -27,7 +27,7 @@ import httpx2
 
 import app
 from adapters.base import AdapterError
-from app.core import net
+from app.core import logs, net
 from app.core.model import Practice
 from app.core.text import clean_text
 
@@ -35,7 +35,7 @@ log = logging.getLogger("mosaic.adapters.http")
 
 # httpx2 logs every request URL, query string included, at INFO. A query string can carry an NHS
 # number or a name, so keep that logger quiet unless someone configured it on purpose.
-for _name in ("httpx2", "httpcore2"):
+for _name in logs.HTTP_LOGGERS:
     if logging.getLogger(_name).level == logging.NOTSET:
         logging.getLogger(_name).setLevel(logging.WARNING)
 

@@ -10,6 +10,8 @@ import sys
 from app.core import paths
 
 _configured = False  # set by the first call in a process: later calls leave the handlers as they are
+#: the HTTP library's loggers (httpx2 and its transport; httpx's names too, should anything still use it)
+HTTP_LOGGERS = ("httpx2", "httpcore2", "httpx", "httpcore")
 
 
 class _PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
@@ -39,6 +41,8 @@ def setup_logging(verbose: bool = False) -> None:
         console = logging.StreamHandler(sys.stderr)
         console.setFormatter(fmt)
         root.addHandler(console)
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # httpx logs full URLs, which hold NHS numbers
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # The HTTP library logs every request's full URL at INFO, query string included: NHS numbers, names, and
+    # the sign-in callback's code. Quiet from the start (before any adapter is imported: the sign-in comes first).
+    for name in HTTP_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     _configured = True
