@@ -16,6 +16,7 @@ Tests replace `read_group_policy` in-process (monkeypatch); the installed progra
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import PureWindowsPath
@@ -71,11 +72,20 @@ def checked(raw: dict[str, object]) -> GroupPolicy:
     return GroupPolicy(machine_folder, idle, tuple(problems))
 
 
+#: a drive letter, its colon and a separator: `D:\\` or `D:/`, nothing before it
+_DRIVE_ROOT = re.compile(r"[A-Za-z]:[\\/]")
+
+
 def _absolute_local(folder: str) -> bool:
-    """A drive-letter path (C:\\…): not relative, not a UNC share (\\\\server\\…), no environment variables
-    (%VAR% would be the user's to set)."""
+    """A drive-letter path (C:\\… or C:/…) and nothing else: not relative, not drive-relative (C:x), not a UNC
+    share in either slash (\\\\server\\… or //server/…), not a device or long path (\\\\?\\, \\\\.\\, //?/, //./ — they
+    reach shares and devices, \\\\?\\UNC\\server\\…, past these checks), no environment variables (%VAR% would be
+    the user's to set), no NUL. The string itself must start with the drive: what Windows would parse as a
+    leading separator of any kind is refused, whatever PureWindowsPath makes of it."""
+    if not _DRIVE_ROOT.match(folder) or "%" in folder or "\0" in folder:
+        return False
     path = PureWindowsPath(folder)
-    return bool(path.drive) and path.is_absolute() and not folder.startswith("\\\\") and "%" not in folder
+    return path.is_absolute() and re.fullmatch(r"[A-Za-z]:", path.drive) is not None
 
 
 def _read_registry() -> GroupPolicy:  # pragma: no cover - Windows only

@@ -101,6 +101,19 @@ def test_registry_values_are_checked() -> None:
         assert checked({"IdleLockMinutes": bad}).problems
 
 
+def test_only_a_drive_letter_folder_is_local() -> None:
+    """Shares and device paths in either slash are refused (Windows takes / as \\), whatever their drive parses as."""
+    for folder in (r"D:\Mosaic", "D:/Mosaic", "c:\\ProgramData\\Mosaic"):
+        assert checked({"MachineFolder": folder}).machine_folder == folder
+    for folder in ("//server/share/Mosaic", r"\\server\share\Mosaic", "/\\server\\share", "\\/server/share",
+                   "//?/C:/x", r"\\?\C:\x", r"\\.\C:\x", "//./C:/x", r"\\?\UNC\server\share\x",
+                   "//?/UNC/server/share", r"\\.\PhysicalDrive0", "C:Mosaic", r"\Mosaic", "/Mosaic",
+                   " D:\\Mosaic", "D:\\Mo\0saic", "D:\\%TEMP%"):
+        result = checked({"MachineFolder": folder})
+        assert result.machine_folder is None, folder
+        assert result.problems and "absolute local folder" in result.problems[0]
+
+
 def test_on_linux_nothing_moves_the_machine_folder(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only Windows asks Group Policy for the folder; here it stays /etc/mosaic whatever a policy says."""
     set_group_policy(monkeypatch, machine_folder="/home/someone/mosaic")
