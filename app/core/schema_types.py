@@ -9,6 +9,7 @@ loaders (app/core/config.py, app/core/policy.py) turn the first error into their
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -87,6 +88,19 @@ def one_of(choices: tuple[str, ...]) -> Callable[[Any], str]:
 def positive_number(message: str) -> Callable[[Any], float]:
     def validate(value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise fault(message)
+        return value
+
+    return validate
+
+
+def number_between(low: float, high: float, unit: str) -> Callable[[Any], float]:
+    """A finite number from `low` to `high` (inf, nan and 1e308 would hang a check or overflow a size)."""
+    message = f"must be a number from {low:g} to {high:g} {unit}".rstrip()
+
+    def validate(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+                or not low <= value <= high:
             raise fault(message)
         return value
 

@@ -18,6 +18,7 @@ from app.core.schema_types import (
     NonEmptyStr,
     WebUrl,
     fault,
+    number_between,
     one_of,
     positive_number,
     string_check,
@@ -54,7 +55,13 @@ def _practice_id(value: str) -> str | None:
 
 IdleLockMinutes = Annotated[float, Field(gt=0),
                             BeforeValidator(positive_number("must be a positive number of minutes"))]
-PositiveNumber = Annotated[float, Field(gt=0), BeforeValidator(positive_number("must be a positive number"))]
+#: a practice's bounds: a request is never waited on for ever (doctor's bound is timeout*2+1), a size never overflows
+TIMEOUT_RANGE_S = (1.0, 300.0)
+MAX_RESPONSE_RANGE_MB = (1.0, 1024.0)
+TimeoutSeconds = Annotated[float, Field(ge=TIMEOUT_RANGE_S[0], le=TIMEOUT_RANGE_S[1]),
+                           BeforeValidator(number_between(*TIMEOUT_RANGE_S, "seconds"))]
+ResponseMegabytes = Annotated[float, Field(ge=MAX_RESPONSE_RANGE_MB[0], le=MAX_RESPONSE_RANGE_MB[1]),
+                              BeforeValidator(number_between(*MAX_RESPONSE_RANGE_MB, "MB"))]
 OdsCode = Annotated[str, _pattern(r"^[A-Za-z0-9]{3,10}$"), BeforeValidator(string_check(_ods))]
 PracticeId = Annotated[str, _pattern(_ID.pattern), BeforeValidator(string_check(_practice_id))]
 PracticeAsid = Annotated[str, _pattern(r"^\d{12}$"), BeforeValidator(string_check(
@@ -102,8 +109,8 @@ class PracticeEntry(_Table):
         None, description="gp-connect: the practice's Spine ASID (12 digits).")
     colour: Colour = Field(
         DEFAULT_COLOUR, description="The practice's colour in the window, #rrggbb.")
-    timeout: PositiveNumber = Field(15.0, description="Seconds per request.")
-    max_response_mb: PositiveNumber = Field(16.0, description="A larger reply is refused (MB).")
+    timeout: TimeoutSeconds = Field(15.0, description="Seconds per request, 1 to 300.")
+    max_response_mb: ResponseMegabytes = Field(16.0, description="A larger reply is refused (MB), 1 to 1024.")
 
     @model_validator(mode="after")
     def _auth_needs(self) -> PracticeEntry:
