@@ -337,7 +337,7 @@ def parse_policy(text: str, path: Path | str = "<policy>") -> Policy:
     except ValidationError as exc:
         raise _schema_error(first_error(exc), fail) from None
     studies = {sid: Study(sid, _numbers(study.consented)) for sid, study in checked.studies.items()}
-    roles = {name: Role(name, frozenset(role.practices), frozenset(role.sections or [ANY]), role.reason_required,
+    roles = {name: Role(name, frozenset(role.practices), frozenset(role.sections), role.reason_required,
                         tuple(role.reasons), role.research, role.study, role.reason_covers_patient)
              for name, role in checked.roles.items()}
     users = {login: UserProfile(login, user.role, nhs.normalise(user.nhs_number) if user.nhs_number else None,

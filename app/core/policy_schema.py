@@ -22,6 +22,8 @@ SECTION_NAMES = tuple(s.value for s in SectionName)
 
 def _sections(value: Any) -> list[str]:
     value = string_list(value)
+    if not value:  # never "all": an empty list must not widen what a role sees (["*"] says all)
+        raise fault('must name at least one section, or ["*"] for all')
     known = set(SECTION_NAMES)
     for name in value:
         if name != ANY and name not in known:
@@ -29,7 +31,7 @@ def _sections(value: Any) -> list[str]:
     return value
 
 
-Sections = Annotated[list[str], Field(json_schema_extra={"items": {"enum": [ANY, *SECTION_NAMES]}}),
+Sections = Annotated[list[str], Field(min_length=1, json_schema_extra={"items": {"enum": [ANY, *SECTION_NAMES]}}),
                      BeforeValidator(_sections)]
 
 
@@ -89,7 +91,7 @@ class PolicyFile(_Table):
     def _references(self) -> PolicyFile:
         """What one table says about another, in the order the policy has always been checked."""
         for sid, study in self.studies.items():
-            if not _STUDY_ID.match(sid):
+            if not _STUDY_ID.fullmatch(sid):
                 raise fault(f"study id '{sid}' must be lower-case letters, digits, - and _", path=("studies", sid))
             _valid_numbers(study.consented, "studies", sid, "consented")
         for name, role in self.roles.items():

@@ -33,6 +33,8 @@ ODS_CODE_EXPECTED = 'must be an ODS code such as "Y12345"'
 DEFAULT_IDLE_LOCK_MINUTES = 10.0
 DEFAULT_COLOUR = "#505a5f"
 
+# matched with fullmatch (`$` alone would take "p1\n"); the ^...$ text is also the JSON Schema's pattern, where
+# ECMAScript's `$` (no multiline flag) ends the string
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _ODS_CODE = re.compile(r"[A-Za-z0-9]{3,10}")
@@ -49,7 +51,7 @@ def _pattern(regex: str) -> Any:
 
 
 def _practice_id(value: str) -> str | None:
-    return None if _ID.match(value) else ("must be 1-32 lower-case letters, digits, '-' or '_', starting with a "
+    return None if _ID.fullmatch(value) else ("must be 1-32 lower-case letters, digits, '-' or '_', starting with a "
                                           "letter or digit")
 
 
@@ -70,7 +72,7 @@ PracticeAsid = Annotated[str, _pattern(r"^\d{12}$"), BeforeValidator(string_chec
 MosaicAsid = Annotated[str, _pattern(r"^\d{12}$"), BeforeValidator(string_check(
     lambda v: None if _ASID.fullmatch(v) else "must be Mosaic's 12-digit Spine ASID"))]
 Colour = Annotated[str, _pattern(_COLOUR.pattern), BeforeValidator(string_check(
-    lambda v: None if _COLOUR.match(v) else 'must be a #rrggbb colour, e.g. "#1d70b8"'))]
+    lambda v: None if _COLOUR.fullmatch(v) else 'must be a #rrggbb colour, e.g. "#1d70b8"'))]
 
 
 class _Table(BaseModel):

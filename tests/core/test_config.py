@@ -169,3 +169,12 @@ def test_unknown_audit_key_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_audit_settings()
     assert info.value.key == "central"
+
+
+@pytest.mark.parametrize(("key", "value"), [("id", "riverside\\n"), ("colour", "#1D70B8\\n")])
+def test_a_trailing_newline_is_not_part_of_an_id_or_colour(tmp_path: Path, key: str, value: str) -> None:
+    """`$` matched before a final newline: the whole value must match."""
+    text = GOOD.replace('id = "riverside"' if key == "id" else 'colour = "#1D70B8"', f'{key} = "{value}"', 1)
+    with pytest.raises(ConfigError) as info:
+        load_directory(write(tmp_path / "bad.toml", text))
+    assert info.value.key == key

@@ -341,3 +341,16 @@ def test_restricted_patients_are_told_only_where_the_practice_says_so() -> None:
     assert not policy.withholds_notice("9990000034")  # not restricted anywhere
     with pytest.raises(PolicyFileError, match="line 3: 'notify_restricted' must be true or false"):
         parse_policy('[practices.riverside]\nrestricted = []\nnotify_restricted = "yes"\n')
+
+
+def test_an_empty_sections_list_is_refused_never_read_as_all() -> None:
+    """`sections = []` once gave the role every section (while `practices = []` gives none): refused, at its line."""
+    with pytest.raises(PolicyFileError, match=r"p\.toml, line 4: .*at least one section"):
+        parse_policy(policy_text(sections="[]"), "p.toml")
+    # the other lists: empty means none (practices, reasons, restricted, consented), never all
+    assert parse_policy(policy_text(practices="[]"), "p.toml").roles["clinician"].practices == frozenset()
+
+
+def test_a_study_id_with_a_trailing_newline_is_refused() -> None:
+    with pytest.raises(PolicyFileError, match="study id"):
+        parse_policy('[studies."s1\\n"]\nconsented = []\n', "p.toml")
