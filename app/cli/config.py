@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-EXIT_OK, EXIT_USAGE = 0, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def add_parser(sub: Any) -> None:
@@ -28,9 +28,14 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.action == "schema":
-        from app.core.schema_export import write_all
+        from app.core.schema_export import SchemaExportError, write_all
 
-        for path in write_all(args.folder):
+        try:
+            written = write_all(args.folder)
+        except SchemaExportError as exc:
+            print(f"mosaic: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        for path in written:
             print(path)
         return EXIT_OK
     from app.core.config import ConfigError

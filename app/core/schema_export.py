@@ -6,8 +6,12 @@ The copies checked in under packaging/ are this output (`mosaic config schema pa
 
 from __future__ import annotations
 
+import contextlib
 import json
-from pathlib import Path
+import os
+import stat
+import tempfile
+from pathlib import Path, PurePosixPath
 
 from pydantic import BaseModel
 
@@ -34,12 +38,63 @@ def generated_files() -> dict[str, str]:
             ADMX: admx(), ADML: adml()}
 
 
+class SchemaExportError(Exception):
+    """A file could not be written safely: a subfolder is a link, or not a folder."""
+
+
 def write_all(folder: Path) -> list[Path]:
-    """Write every generated file under `folder` (made if missing), replacing older copies; the paths written."""
+    """Write every generated file under `folder` (made if missing), replacing older copies; the paths written.
+
+    Never opens an existing path for writing: each file is written whole to a new file in its folder (created
+    exclusively by mkstemp) and renamed over the old name, so a link planted at DIR/gpo/mosaic.admx is itself
+    replaced and its target left alone. A subfolder (schema, gpo, gpo/en-US) that is a link (or, on Windows, a
+    junction) or not a folder is refused before anything is written under it. DIR itself is the caller's
+    choice and may be a link."""
+    folder.mkdir(parents=True, exist_ok=True)
     written = []
     for relative, text in generated_files().items():
-        path = folder / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8", newline="\n")
+        *folders, name = PurePosixPath(relative).parts
+        parent = folder
+        for part in folders:
+            parent = _own_subfolder(parent / part)
+        path = parent / name
+        _replace(path, text.encode("utf-8"))
         written.append(path)
     return written
+
+
+_REPARSE_POINT = 0x400  # FILE_ATTRIBUTE_REPARSE_POINT: a Windows junction or link
+
+
+def _is_link(info: os.stat_result) -> bool:
+    return stat.S_ISLNK(info.st_mode) or bool(getattr(info, "st_file_attributes", 0) & _REPARSE_POINT)
+
+
+def _own_subfolder(path: Path) -> Path:
+    """`path` as a real folder (made if missing), never through a link."""
+    with contextlib.suppress(FileExistsError):
+        path.mkdir()
+    info = os.lstat(path)
+    if _is_link(info):
+        raise SchemaExportError(f"{path} is a link; nothing was written under it (remove it, or choose another "
+                                "folder)")
+    if not stat.S_ISDIR(info.st_mode):
+        raise SchemaExportError(f"{path} is not a folder; nothing was written under it")
+    return path
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """`data` as a new file renamed over `path` (readable by all: these are templates, no secrets)."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)  # O_EXCL, 0600
+    try:
+        with os.fdopen(fd, "wb") as out:
+            if hasattr(os, "fchmod"):
+                os.fchmod(out.fileno(), 0o644)
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        raise

@@ -41,6 +41,37 @@ def test_config_schema_writes_all_four_files(tmp_path: Path, capsys: pytest.Capt
         assert (tmp_path / "out" / relative).read_text(encoding="utf-8") == text
 
 
+def test_config_schema_replaces_a_planted_link_never_its_target(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """A link at an output file's name is replaced by the new file; the file it pointed at is untouched."""
+    out, victim = tmp_path / "out", tmp_path / "victim.txt"
+    victim.write_text("someone else's file\n", encoding="utf-8")
+    (out / "gpo" / "en-US").mkdir(parents=True)
+    (out / "schema").mkdir()
+    for relative in generated_files():
+        (out / relative).symlink_to(victim)
+    assert main(["config", "schema", str(out)]) == 0
+    capsys.readouterr()
+    assert victim.read_text(encoding="utf-8") == "someone else's file\n"
+    for relative, text in generated_files().items():
+        assert not (out / relative).is_symlink()
+        assert (out / relative).read_text(encoding="utf-8") == text
+        assert (out / relative).stat().st_mode & 0o777 == 0o644
+    assert sorted(p.name for p in (out / "gpo").iterdir()) == ["en-US", "mosaic.admx"]  # no temporary file left
+
+
+@pytest.mark.parametrize("linked", ["schema", "gpo", "gpo/en-US"])
+def test_config_schema_refuses_a_subfolder_that_is_a_link(tmp_path: Path, linked: str,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (out / linked).parent.mkdir(parents=True, exist_ok=True)
+    (out / linked).symlink_to(elsewhere, target_is_directory=True)
+    assert main(["config", "schema", str(out)]) == 1
+    assert f"{out / linked} is a link" in capsys.readouterr().err
+    assert list(elsewhere.iterdir()) == []
+
+
 def _xml(relative: str) -> ET.Element:
     return ET.fromstring(generated_files()[relative].encode("utf-8"))  # well-formed, or this raises
 
