@@ -146,6 +146,31 @@ def test_a_machine_file_others_can_change_fails(machine_dir: Path, fhir_server) 
     assert "folder" in files.machine_file(files.load_settings(None)).detail
 
 
+def test_an_unusable_group_policy_value_fails_the_machine_file_check(machine_dir: Path, fhir_server,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not "ok, 0 practice(s)": the machine file was not read, and Mosaic would not start."""
+    from app.core import group_policy
+
+    write_machine_file(practice_toml("up", fhir_server.url))
+    bad = group_policy.checked({"MachineFolder": "//server/share/Mosaic"})
+    monkeypatch.setattr(group_policy, "read_group_policy", lambda: bad)
+    checks = by_name(asyncio.run(run_checks(None)).checks)
+    machine = checks["machine-file"]
+    assert machine.status is Status.FAIL
+    assert r"Group Policy HKLM\SOFTWARE\Policies\Mosaic\MachineFolder must be an absolute local folder" \
+        in machine.detail and "'//server/share/Mosaic'" in machine.detail and "valid" not in machine.detail
+    assert "Correct or remove that value" in machine.action and "Administrative Templates > Mosaic" in machine.action
+    assert checks["policy"].status is Status.FAIL
+
+
+def test_a_machine_file_is_not_called_valid_when_another_file_stopped_the_load(machine_dir: Path, fhir_server,
+                                                                               tmp_path: Path) -> None:
+    write_machine_file(practice_toml("up", fhir_server.url))
+    broken = config(tmp_path, '[[practice]]\nid = "x"\ncolor = "#ffffff"\n')
+    check = files.machine_file(files.load_settings(broken))
+    assert check.status is Status.OK and "valid" not in check.detail and f"{broken} has an error" in check.detail
+
+
 def test_a_malformed_machine_file_names_the_file_and_key(machine_dir: Path) -> None:
     path = write_machine_file('[[practice]]\nid = "x"\ncolor = "#ffffff"\n')
     report = asyncio.run(run_checks(None))

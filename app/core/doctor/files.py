@@ -62,8 +62,16 @@ def _writable_by_others(path: Path) -> str | None:
 
 
 def machine_file(settings: Settings) -> CheckResult:
+    from app.core import group_policy
+
     name, path = "machine-file", paths.machine_config_file()
     title = "Machine-wide settings"
+    unusable = group_policy.read_group_policy().problems
+    if unusable:  # nothing machine-wide was read past it (the folder may not be known), and Mosaic does not start
+        return CheckResult.fail(name, title, f"Not read: Group Policy {'; '.join(unusable)}. Mosaic does not start "
+                                "until it is corrected (it never falls back to the default folder).",
+                                "Correct or remove that value (Group Policy editor: Computer Configuration > "
+                                "Administrative Templates > Mosaic; README: Group Policy), then gpupdate /force.")
     if not path.exists():
         return CheckResult.warn(name, title, f"There is no machine-wide file at {path}: only the user's own "
                                 "practices are used, with no sign-in service, central audit store or access policy.",
@@ -77,6 +85,9 @@ def machine_file(settings: Settings) -> CheckResult:
                                 "folder 0755, owned by root).")
     if settings.error is not None and Path(settings.error.file) == path:
         return CheckResult.fail(name, title, str(settings.error), f"Correct {path}; Mosaic does not start until then.")
+    if settings.error is not None:  # another file's error stopped the load: this one's practices were not counted
+        return CheckResult.ok(name, title, f"{path}: read-only to users; not checked further, because "
+                              f"{settings.error.file} has an error (see that check).")
     machine = [p for p in settings.practices if p.source == str(path)]
     return CheckResult.ok(name, title, f"{path}: valid, read-only to users; {len(machine)} practice(s).")
 
