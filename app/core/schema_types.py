@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import unicodedata
 from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -62,9 +63,26 @@ def error_key_path(error: dict[str, Any]) -> tuple[str, ...]:
 
 # --- checks ------------------------------------------------------------------------------------------------
 
+#: bidirectional overrides and isolates: they reorder what IT reads on screen
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def control_character_problem(value: str) -> str | None:
+    """Control characters (C0, DEL, C1: terminal escapes, CSI, new lines) and bidi overrides in a setting would
+    reach IT's terminal through `mosaic config show` and `mosaic doctor`; none is ever needed in one."""
+    for char in value:
+        if unicodedata.category(char) == "Cc" or char in _BIDI_CONTROLS:
+            return (f"must not contain control characters (found U+{ord(char):04X}; terminal escapes, new lines "
+                    "and tabs are refused)")
+    return None
+
+
 def _non_empty_string(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise fault("must be a non-empty string", quote_key=True)
+    problem = control_character_problem(value)
+    if problem:
+        raise fault(problem)
     return value
 
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from app.core.schema_types import (
     NonEmptyStr,
     WebUrl,
+    control_character_problem,
     fault,
     number_between,
     one_of,
@@ -156,6 +157,10 @@ def _scopes(value: object) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(s, str) and s.strip() for s in value) \
             or "openid" not in value:
         raise fault('must list scopes including "openid", e.g. "openid profile"')
+    for scope in value:
+        problem = control_character_problem(scope)
+        if problem:
+            raise fault(problem)
     return value
 
 
@@ -168,7 +173,7 @@ def _central_url_problem(value: str) -> str | None:
 def _database_url(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise fault("must be a database URL such as \"postgresql+psycopg://mosaic_ws@audit.example.nhs.uk/audit\"")
-    problem = _central_url_problem(value)
+    problem = control_character_problem(value) or _central_url_problem(value)
     if problem:
         raise fault(problem)
     return value
@@ -187,7 +192,7 @@ class AuditTable(_Table):
 def _notify_url(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise fault("must be a non-empty string")
-    problem = url_problem(value)
+    problem = control_character_problem(value) or url_problem(value)
     if problem:
         raise fault(problem)
     if any(s in value.lower() for s in ("api_key", "secret")):

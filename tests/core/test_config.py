@@ -178,3 +178,19 @@ def test_a_trailing_newline_is_not_part_of_an_id_or_colour(tmp_path: Path, key: 
     with pytest.raises(ConfigError) as info:
         load_directory(write(tmp_path / "bad.toml", text))
     assert info.value.key == key
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("name", "\\u001b[2J\\u001b]0;owned\\u0007Riverside"), ("name", "River\\u009b31mside"),
+    ("username", "mos\\nai"), ("name", "Riverside\\u202e"), ("base_url", "http://127.0.0.1:8123/fh\\u001bir"),
+])
+def test_control_characters_are_refused_at_load(tmp_path: Path, key: str, value: str) -> None:
+    """A terminal escape in a setting would reach IT's terminal through `mosaic config show` and `mosaic doctor`."""
+    old = {"name": 'name = "Riverside Surgery"', "username": 'username = "mosaic"',
+           "base_url": 'base_url = "http://127.0.0.1:8123/fhir/"'}[key]
+    file = write(tmp_path / "bad.toml", GOOD.replace(old, f'{key} = "{value}"', 1))
+    with pytest.raises(ConfigError) as info:
+        load_directory(file)
+    assert info.value.key == key and info.value.practice == "riverside"
+    assert "bad.toml" in str(info.value) and "control characters" in str(info.value)
+    assert "\x1b" not in str(info.value) and "\x9b" not in str(info.value)

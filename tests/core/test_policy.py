@@ -354,3 +354,9 @@ def test_an_empty_sections_list_is_refused_never_read_as_all() -> None:
 def test_a_study_id_with_a_trailing_newline_is_refused() -> None:
     with pytest.raises(PolicyFileError, match="study id"):
         parse_policy('[studies."s1\\n"]\nconsented = []\n', "p.toml")
+
+
+def test_control_characters_in_the_policy_are_refused() -> None:
+    text = policy_text().replace('"Direct care"', '"Direct care\\u001b[2J"')
+    with pytest.raises(PolicyFileError, match=r"p\.toml, line 6: .*control characters"):
+        parse_policy(text, "p.toml")
