@@ -124,7 +124,8 @@ def _secret_line(secret: dict[str, Any]) -> str:
         return f"{secret['for']}: file {secret['file']} ({'present' if secret['present'] else 'MISSING'})"
     parts = [f"{secret['environment']} {'set' if secret['environment_set'] else 'not set'}"]
     if "keyring_set" in secret:
-        state = {True: "stored", False: "not stored", None: f"keyring unusable ({secret.get('keyring_error')})"}
+        state = {True: "stored", False: "not stored",
+                 None: secret.get("keyring_problem") or f"keyring unusable ({secret.get('keyring_error')})"}
         parts.append(f"keyring {secret['keyring']}: {state[secret['keyring_set']]}")
     elif "keyring" in secret:
         parts.append(f"keyring {secret['keyring']}")

@@ -181,30 +181,55 @@ def _secrets(practices: list[Practice], central: bool, notify: bool, studies: li
     wanted += [("central audit store", "central")] if central else []
     wanted += [("GOV.UK Notify API key", "notify")] if notify else []
     wanted += [(f"study {s} pseudonym key", f"study-{s}") for s in studies]
-    out = [_secret(what, env_name(name), name) for what, name in wanted]
+    keyring = _KeyringPresence()
+    out = [_secret(what, env_name(name), name, keyring) for what, name in wanted]
     for p in practices:
         if p.key_file:
             out.append({"for": f"practice {p.id} private key", "file": p.key_file,
                         "present": Path(p.key_file).expanduser().is_file()})
-    journal = _secret("audit journal key", ENV_KEY, None)
+    journal = _secret("audit journal key", ENV_KEY, None, keyring)
     journal["keyring"] = f"service {KEYRING_SERVICE}, user {KEY_USER}<journal id>"
     out.append(journal)
     return out
 
 
-def _secret(what: str, variable: str, keyring_user: str | None) -> dict[str, Any]:
+def _secret(what: str, variable: str, keyring_user: str | None, keyring: _KeyringPresence) -> dict[str, Any]:
     entry: dict[str, Any] = {"for": what, "environment": variable, "environment_set": bool(os.environ.get(variable))}
     if keyring_user is not None:
         entry["keyring"] = f"service {KEYRING_SERVICE}, user {keyring_user}"
-        entry.update(_in_keyring(keyring_user))
+        entry.update(keyring.holds(keyring_user))
     return entry
 
 
-def _in_keyring(user: str) -> dict[str, Any]:
-    """Whether the keyring holds an entry: the value is looked up and dropped at once, never kept or shown."""
-    try:
-        import keyring
+#: how long one keyring read may take: doctor's bound on its own keyring check (app/core/doctor/run.py)
+KEYRING_TIMEOUT_S = 10.0
 
-        return {"keyring_set": keyring.get_password(KEYRING_SERVICE, user) is not None}
-    except Exception as exc:  # keyring backends raise many types: locked, no D-Bus, no backend
-        return {"keyring_set": None, "keyring_error": type(exc).__name__}
+
+class _KeyringPresence:
+    """Whether the keyring holds an entry, each read bounded as doctor bounds its keyring check (a daemon thread,
+    KEYRING_TIMEOUT_S): a locked keyring whose unlock prompt nobody answers cannot hang `mosaic config show`.
+    The keyring library can only hand the value over (get_password; get_credential holds it too): it is compared
+    with None in the reading thread and dropped there, never returned, kept or shown. After one read that did
+    not answer, the keyring is not asked again (each would wait as long, and leave another thread behind)."""
+
+    def __init__(self) -> None:
+        self.silent: str | None = None
+
+    def holds(self, user: str) -> dict[str, Any]:
+        from app.core.doctor.bounded import within
+
+        if self.silent is not None:
+            return {"keyring_set": None, "keyring_error": "TimeoutError", "keyring_problem": self.silent}
+        try:
+            return {"keyring_set": within(lambda: _present(user), KEYRING_TIMEOUT_S)}
+        except TimeoutError:
+            self.silent = f"the keyring did not answer within {KEYRING_TIMEOUT_S:g} s"
+            return {"keyring_set": None, "keyring_error": "TimeoutError", "keyring_problem": self.silent}
+        except Exception as exc:  # keyring backends raise many types: locked, no D-Bus, no backend
+            return {"keyring_set": None, "keyring_error": type(exc).__name__}
+
+
+def _present(user: str) -> bool:
+    import keyring
+
+    return keyring.get_password(KEYRING_SERVICE, user) is not None

@@ -170,3 +170,51 @@ def test_a_bad_file_is_a_configuration_error(capsys: pytest.CaptureFixture[str],
     bad.write_text('[notify]\nrule = "never"\n', encoding="utf-8")  # machine-only, in a --config file
     assert main(["config", "show", "--config", str(bad)]) == 2
     assert "key 'notify'" in capsys.readouterr().err
+
+
+def test_a_keyring_that_never_answers_is_bounded(monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A locked keyring whose unlock prompt nobody answers: each entry says so within the bound, asked once."""
+    import threading
+
+    from keyring.backend import KeyringBackend
+
+    from app.core import effective_settings
+
+    release, asked = threading.Event(), []
+
+    class Prompting(KeyringBackend):
+        priority = 1  # type: ignore[assignment]
+
+        def get_password(self, service: str, username: str) -> str | None:
+            asked.append(username)
+            release.wait()
+            return "never-seen-4711"
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            raise AssertionError("config show never writes")
+
+        def delete_password(self, service: str, username: str) -> None:
+            raise AssertionError("config show never deletes")
+
+    write_machine_file(GOOD)
+    monkeypatch.setattr(effective_settings, "KEYRING_TIMEOUT_S", 0.1)
+    previous = keyring.get_keyring()
+    keyring.set_keyring(Prompting())
+    try:
+        assert main(["config", "show", "--json"]) == 0
+        settings = json.loads(capsys.readouterr().out)
+        assert main(["config", "show"]) == 0
+        text = capsys.readouterr().out
+    finally:
+        keyring.set_keyring(previous)
+        release.set()
+    secrets = [s for s in settings["secrets"] if "keyring_set" in s]
+    assert len(secrets) >= 2
+    for secret in secrets:
+        assert secret["keyring_set"] is None
+        assert secret["keyring_problem"] == "the keyring did not answer within 0.1 s"
+    assert asked == ["riverside", "riverside"]  # once per run: the other entries were not asked
+    assert f"keyring service mosaic, user {secrets[1]['keyring'].split()[-1]}: the keyring did not answer within " \
+           "0.1 s" in text
+    assert "never-seen-4711" not in text
