@@ -121,6 +121,8 @@ def run_window(practices: list[Practice], *, start_demo: StartDemo | None = None
                identity: IdentitySettings | None = None, open_url: Callable[[str], object] | None = None,
                core_options: dict[str, Any] | None = None) -> int:
     """Show the window, run until it closes, close every session, and return the exit code."""
+    from app.ui.stop_signals import StopSignals
+
     app = ensure_application()
     window, bridge = build_window(practices, start_demo=start_demo, central_url=central_url, identity=identity,
                                   open_url=open_url, core_options=core_options)
@@ -129,11 +131,13 @@ def run_window(practices: list[Practice], *, start_demo: StartDemo | None = None
     quit_on_last = app.quitOnLastWindowClosed()
     app.setQuitOnLastWindowClosed(False)
     window.closed.connect(app.quit)
+    stop_signals = StopSignals(window.close)  # SIGTERM (logging out, kill) and Ctrl+C close it as its button does
     settle_heap(window)
     window.show()
     try:
         code = app.exec()
     finally:
+        stop_signals.remove()
         window.closed.disconnect(app.quit)
         app.setQuitOnLastWindowClosed(quit_on_last)
         if window.isVisible():

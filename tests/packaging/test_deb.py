@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,7 +105,7 @@ def test_the_installed_doctor_finds_qt_libraries_and_the_journal_schema(installe
 
 def test_the_installed_window_runs_offscreen(installed: Path, tmp_path: Path) -> None:
     returncode, stderr = run_window_offscreen(installed, tmp_path)
-    assert returncode == -signal.SIGTERM, stderr
+    assert returncode == 0, stderr  # SIGTERM closes the window as its close button does
     assert "Traceback" not in stderr and "Fatal" not in stderr
 
 
