@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import socket
 import sqlite3
 import threading
@@ -169,6 +170,123 @@ def test_a_machine_file_is_not_called_valid_when_another_file_stopped_the_load(m
     broken = config(tmp_path, '[[practice]]\nid = "x"\ncolor = "#ffffff"\n')
     check = files.machine_file(files.load_settings(broken))
     assert check.status is Status.OK and "valid" not in check.detail and f"{broken} has an error" in check.detail
+
+
+#: an ordinary account (the tests run as root, so they can give a file to it)
+OTHER = 4242
+
+
+def _give(path: Path, uid: int = OTHER) -> None:
+    os.chown(path, uid, uid, follow_symlinks=False)
+
+
+def test_a_machine_file_or_folder_an_ordinary_account_owns_fails(machine_dir: Path, fhir_server) -> None:
+    """Mode 0644 and no group or other write: still theirs to rewrite. The file and every folder up to / are root's."""
+    path = write_machine_file(practice_toml("up", fhir_server.url))
+    for owned, kind in ((path, "file"), (machine_dir, "folder"), (machine_dir.parent, "folder")):
+        _give(owned)
+        check = files.machine_file(files.load_settings(None))
+        assert check.status is Status.FAIL, owned
+        assert f"the {kind} {owned} is owned by uid {OTHER}" in check.detail and "not root" in check.detail
+        assert f"chown root:root {owned} && chmod {'0644' if kind == 'file' else 'go-w'} {owned}" in check.action
+        _give(owned, 0)
+    assert files.machine_file(files.load_settings(None)).status is Status.OK
+
+
+def test_a_link_from_the_machine_folder_into_an_accounts_folder_fails(
+        machine_dir: Path, tmp_path: Path, fhir_server, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.machine import use_machine_dir
+
+    home = tmp_path / "home" / "someone"
+    home.mkdir(parents=True, mode=0o755)
+    theirs = write_machine_file(practice_toml("up", fhir_server.url), home)  # root's file, mode 0644
+    machine_dir.mkdir(mode=0o755)
+    link = machine_dir / "practices.toml"
+    link.symlink_to(theirs)
+    assert files.machine_file(files.load_settings(None)).status is Status.OK  # all root's: a link is fine
+    _give(home)
+    check = files.machine_file(files.load_settings(None))
+    assert check.status is Status.FAIL
+    assert f"the folder {home} (reached through the link {link}) is owned by uid {OTHER}" in check.detail
+    _give(home, 0)
+    _give(theirs)
+    check = files.machine_file(files.load_settings(None))
+    assert f"the file {theirs} (reached through the link {link}) is owned by uid {OTHER}" in check.detail
+    _give(theirs, 0)
+    _give(link)  # the link itself
+    check = files.machine_file(files.load_settings(None))
+    assert f"the link {link} is owned by uid {OTHER}" in check.detail and f"chown -h root:root {link}" in check.action
+    _give(link, 0)
+    folder_link = tmp_path / "etc-mosaic"  # the machine folder itself a (relative) link into their folder
+    folder_link.symlink_to(Path("home") / "someone")
+    use_machine_dir(monkeypatch, folder_link)
+    assert files.machine_file(files.load_settings(None)).status is Status.OK
+    _give(home)
+    check = files.machine_file(files.load_settings(None))
+    assert f"the folder {home} (reached through the link {folder_link}) is owned by uid {OTHER}" in check.detail
+
+
+def test_a_policy_an_ordinary_account_owns_fails(machine_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "policy"
+    folder.mkdir(mode=0o755)
+    policy = folder / "policy.toml"
+    policy.write_text('[roles.hub]\npractices = ["*"]\nsections = ["*"]\n\n[users.jo]\nrole = "hub"\n')
+    policy.chmod(0o644)
+    set_machine_policy(machine_dir / "policy.toml")
+    (machine_dir / "policy.toml").symlink_to(policy)
+    assert files.policy(None).status is Status.OK
+    for owned, kind in ((policy, "file"), (folder, "folder")):
+        _give(owned)
+        check = files.policy(None)
+        assert check.status is Status.FAIL and "Not safe" in check.detail
+        assert f"the {kind} {owned} (reached through the link {machine_dir / 'policy.toml'}) is owned by uid " \
+               f"{OTHER}" in check.detail
+        assert f"chown root:root {owned}" in check.action
+        _give(owned, 0)
+
+
+def test_a_key_file_an_ordinary_account_owns_fails(machine_dir: Path, tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.mkdir(mode=0o755)
+    key = keys / "hillview.pem"
+    key.write_text("-----BEGIN PRIVATE KEY-----\n", encoding="utf-8")
+    key.chmod(0o640)
+    write_machine_file('[[practice]]\nid = "hillview"\nname = "Hillview"\nods_code = "Y91149"\nadapter = "fhir-r4"\n'
+                       'base_url = "https://fhir.example.nhs.uk/R4"\nauth = "private-key-jwt"\n'
+                       'token_url = "https://fhir.example.nhs.uk/token"\nclient_id = "mosaic"\nkey_id = "k1"\n'
+                       f'key_alg = "ES384"\nkey_file = "{key}"\n')
+    assert files.machine_file(files.load_settings(None)).status is Status.OK
+    _give(key)
+    check = files.machine_file(files.load_settings(None))
+    assert check.status is Status.FAIL and "key file of practice 'hillview'" in check.detail
+    assert f"the file {key} is owned by uid {OTHER}" in check.detail
+    assert f"chown root:root {key} && chmod go-w {key}" in check.action  # never 0644 for a private key
+
+
+def test_root_only_paths(tmp_path: Path) -> None:
+    from app.core.root_owned import root_only_problem
+
+    folder = tmp_path / "a" / "b"
+    folder.mkdir(parents=True)
+    file = folder / "f.toml"
+    file.write_text("")
+    file.chmod(0o644)
+    assert root_only_problem(file) is None
+    assert root_only_problem(folder / ".." / "b" / "f.toml") is None
+    (tmp_path / "a").chmod(0o775)
+    assert str(root_only_problem(file)).endswith(f"{tmp_path / 'a'} is writable by group or others (mode 0775)")
+    (tmp_path / "a").chmod(0o1777)  # sticky, root's (as /tmp): nobody else can replace what is in it
+    assert root_only_problem(file) is None
+    loop = tmp_path / "loop"
+    loop.symlink_to("loop")
+    assert "more than 40 links" in str(root_only_problem(loop))
+    assert "cannot be checked" in str(root_only_problem(tmp_path / "missing"))
+    up = tmp_path / "up"
+    up.symlink_to(Path("a") / "b" / ".." / "b" / "f.toml")
+    assert root_only_problem(up) is None
+    _give(tmp_path / "a")
+    assert str(root_only_problem(up)) == (f"the folder {tmp_path / 'a'} (reached through the link {up}) is owned "
+                                          f"by uid {OTHER}, not root")
 
 
 def test_a_malformed_machine_file_names_the_file_and_key(machine_dir: Path) -> None:

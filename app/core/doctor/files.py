@@ -46,19 +46,13 @@ def load_settings(config_file: Path | None) -> Settings:
     return Settings(practices, audit, identity)
 
 
-def _writable_by_others(path: Path) -> str | None:
-    """Why `path` (a file, or its folder) can be changed by another account than its owner, or None (POSIX)."""
-    if sys.platform == "win32":  # ProgramData ACLs are IT's: not checked here
-        return None
-    from app.core.policy import writable_problem
+def _not_roots(path: Path, file_mode: str = "0644") -> tuple[str, str] | None:
+    """Why `path` (or a folder above it, or a link on the way) can be changed by someone other than root, and the
+    command that fixes it; None when it is root's alone (app/core/root_owned.py; POSIX only)."""
+    from app.core.root_owned import root_only_problem
 
-    euid = os.geteuid()
-    for target, what in ((path, "file"), (path.parent, "folder")):
-        st = target.stat()
-        problem = writable_problem(st.st_mode, st.st_uid, euid, is_dir=what == "folder")
-        if problem:
-            return f"the {what} {target} {problem} (mode {stat.S_IMODE(st.st_mode):04o})"
-    return None
+    unsafe = root_only_problem(path)
+    return None if unsafe is None else (str(unsafe), unsafe.action(file_mode))
 
 
 def machine_file(settings: Settings) -> CheckResult:
@@ -77,19 +71,27 @@ def machine_file(settings: Settings) -> CheckResult:
                                 "practices are used, with no sign-in service, central audit store or access policy.",
                                 "If IT manages this PC, deploy the machine-wide practices.toml there "
                                 "(README: Configuration).")
-    unsafe = _writable_by_others(path)
+    unsafe = _not_roots(path)
     if unsafe:
-        return CheckResult.fail(name, title, f"Not safe: {unsafe}. Whoever can change it can send practice "
+        return CheckResult.fail(name, title, f"Not safe: {unsafe[0]}. Whoever can change it can send practice "
                                 "secrets and patient data to another server.",
-                                f"Make it read-only to users: chown root:root {path} && chmod 0644 {path} (and its "
-                                "folder 0755, owned by root).")
+                                f"Make it root's alone: {unsafe[1]} (the file and every folder above it owned by "
+                                "root, not writable by group or others).")
     if settings.error is not None and Path(settings.error.file) == path:
         return CheckResult.fail(name, title, str(settings.error), f"Correct {path}; Mosaic does not start until then.")
+    for practice in settings.practices:
+        key = Path(practice.key_file).expanduser() if practice.key_file and practice.source == str(path) else None
+        unsafe = _not_roots(key, "go-w") if key is not None and key.exists() else None
+        if unsafe:
+            return CheckResult.fail(name, title, f"Not safe: the key file of practice '{practice.id}': {unsafe[0]}. "
+                                    "Whoever can change it can sign in as the practice with a key of their own.",
+                                    f"Make it root's alone: {unsafe[1]} (readable only by those who run Mosaic).")
     if settings.error is not None:  # another file's error stopped the load: this one's practices were not counted
-        return CheckResult.ok(name, title, f"{path}: read-only to users; not checked further, because "
+        return CheckResult.ok(name, title, f"{path}: root's alone; not checked further, because "
                               f"{settings.error.file} has an error (see that check).")
     machine = [p for p in settings.practices if p.source == str(path)]
-    return CheckResult.ok(name, title, f"{path}: valid, read-only to users; {len(machine)} practice(s).")
+    return CheckResult.ok(name, title, f"{path}: valid, root's alone (and every folder above it); {len(machine)} "
+                          "practice(s).")
 
 
 def user_file(settings: Settings, config_file: Path | None) -> CheckResult:
@@ -119,6 +121,12 @@ def policy(config_file: Path | None) -> CheckResult:
     name, title = "policy", "Access policy"
     try:
         where = policy_file(config_file)
+        unsafe = _not_roots(where) if where is not None and where.exists() else None
+        if unsafe:  # before it is read: load_policy's own check refuses only what the current user could change
+            return CheckResult.fail(name, title, f"Not safe: {unsafe[0]}. Whoever can change it decides who may "
+                                    "open which records. Mosaic would read it as it is.",
+                                    f"Make it root's alone: {unsafe[1]} (the file and every folder above it owned "
+                                    "by root, not writable by group or others).")
         loaded = load_policy(config_file=config_file)
     except PolicyFileError as exc:
         message = " ".join(str(exc).split())
