@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -53,10 +54,12 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def builds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Builds]:
-    root = tmp_path_factory.mktemp("packaging")
+def builds() -> Iterator[Builds]:
+    # A folder of the session's own, not pytest's numbered ones: pytest removes all but its last three, so another
+    # pytest run started meanwhile on this machine deleted a .deb between building and installing it.
+    root = Path(tempfile.mkdtemp(prefix="mosaic-packaging-"))
     yield Builds(dist=root / "dist", build=root / "build")
-    shutil.rmtree(root, ignore_errors=True)  # ~0.7 GB a session: pytest keeps its last three sessions' folders
+    shutil.rmtree(root, ignore_errors=True)  # ~0.7 GB a session
 
 
 @pytest.fixture(scope="session")
