@@ -276,6 +276,7 @@ def _merge(machine: list[Practice], user_tables: list[dict[str, Any]], user_file
             practice = _practice_from_table(table, user_file, index)
             if practice.id in by_id:
                 raise ConfigError(user_file, "this id is used twice", practice.id, "id")
+            _check_secret_name(practice, merged, user_file)
             alias = next((m for m in machine if same_server(m, practice)), None)
             if alias is not None:
                 raise ConfigError(user_file, f"points at the server of the machine-wide practice '{alias.id}' "
@@ -330,9 +331,23 @@ def _parse_file(file: Path, *, machine: bool = False) -> list[Practice]:
         practice = _practice_from_table(table, file, index)
         if practice.id in seen:
             raise ConfigError(file, "this id is used twice", practice.id, "id")
+        _check_secret_name(practice, practices, file)
         seen.add(practice.id)
         practices.append(practice)
     return practices
+
+
+def _check_secret_name(practice: Practice, others: list[Practice], file: Path) -> None:
+    """A practice's secret is MOSAIC_SECRET_<ID> (anything not a letter or digit as '_'): two ids that differ
+    only there ("st-marys", "st_marys") would read one secret, so a practice a user adds would be handed a
+    machine practice's. Refused whichever file the second is in."""
+    from app.core.secrets import env_name
+
+    variable = env_name(practice.id)
+    clash = next((o for o in others if o.id != practice.id and env_name(o.id) == variable), None)
+    if clash is not None:
+        raise ConfigError(file, f"its secret would be {variable}, the secret of practice '{clash.id}' "
+                          f"({clash.source}); choose an id that differs in a letter or digit", practice.id, "id")
 
 
 def _practice_from_table(table: dict[str, Any], file: Path, index: int) -> Practice:

@@ -19,6 +19,35 @@ def env_name(practice_id: str) -> str:
     return "MOSAIC_SECRET_" + re.sub(r"[^A-Za-z0-9]", "_", practice_id).upper()
 
 
+#: Mosaic's own secrets, by their name (the keyring user; env_name gives the variable). A practice's secret is
+#: looked up by the practice's id in the same namespace, so none of these may be a practice id: a practice
+#: named "central" would be handed the central audit store's password. Kept in step with the modules that
+#: read them by tests/core/test_secrets.py.
+MOSAIC_SECRETS = {
+    "central": "the central audit store's password",  # app/core/audit/central.py CENTRAL_SECRET_ID
+    "notify": "the GOV.UK Notify API key",  # app/core/notify/sender.py SECRET_NAME
+    "journal-key": "the audit journal's key",  # app/core/audit/keys.py ENV_KEY (MOSAIC_SECRET_JOURNAL_KEY)
+    "mosaic-doctor-probe": "mosaic doctor's keyring probe",  # app/core/doctor/local_checks.py PROBE_USER
+}
+#: a research study's pseudonym key: keyring user study-<id>, MOSAIC_SECRET_STUDY_<ID> (app/core/research.py)
+STUDY_SECRET_PREFIX = "study-"
+_RESERVED_VARIABLES = {env_name(name): what for name, what in MOSAIC_SECRETS.items()}
+_STUDY_VARIABLE_PREFIX = env_name(STUDY_SECRET_PREFIX)
+
+
+def reserved_secret_problem(practice_id: str) -> str | None:
+    """Why `practice_id` may not name a practice: its secret (keyring user or environment variable) would be
+    one of Mosaic's own. None when it is free."""
+    variable = env_name(practice_id)
+    what = MOSAIC_SECRETS.get(practice_id) or _RESERVED_VARIABLES.get(variable)
+    if what is None and variable.startswith(_STUDY_VARIABLE_PREFIX):
+        what = "a research study's pseudonym key"
+    if what is None:
+        return None
+    return (f"is reserved: a practice's secret is read as {variable} or keyring user '{practice_id}', which is "
+            f"{what}; choose another id")
+
+
 def resolve_secret(practice_id: str, practice_name: str | None = None) -> str | None:
     """The practice's secret, or None when none is stored anywhere."""
     value = os.environ.get(env_name(practice_id))

@@ -25,6 +25,7 @@ from app.core.schema_types import (
     string_check,
     url_problem,
 )
+from app.core.secrets import reserved_secret_problem
 
 AUTH_KINDS = ("none", "basic", "bearer", "client-credentials", "private-key-jwt")
 KEY_ALGS = ("RS384", "ES384")
@@ -52,8 +53,9 @@ def _pattern(regex: str) -> Any:
 
 
 def _practice_id(value: str) -> str | None:
-    return None if _ID.fullmatch(value) else ("must be 1-32 lower-case letters, digits, '-' or '_', starting with a "
-                                          "letter or digit")
+    if not _ID.fullmatch(value):
+        return "must be 1-32 lower-case letters, digits, '-' or '_', starting with a letter or digit"
+    return reserved_secret_problem(value)
 
 
 IdleLockMinutes = Annotated[float, Field(gt=0),

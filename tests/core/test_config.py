@@ -194,3 +194,35 @@ def test_control_characters_are_refused_at_load(tmp_path: Path, key: str, value:
     assert info.value.key == key and info.value.practice == "riverside"
     assert "bad.toml" in str(info.value) and "control characters" in str(info.value)
     assert "\x1b" not in str(info.value) and "\x9b" not in str(info.value)
+
+
+ONE = '[[practice]]\nid = "{id}"\nname = "P"\nods_code = "Y1"\nadapter = "fhir-r4"\nbase_url = "{url}"\n' \
+      'auth = "bearer"\n'
+
+
+@pytest.mark.parametrize("pid", ["central", "notify", "journal-key", "journal_key", "study-demo-study",
+                                 "study_x", "mosaic-doctor-probe"])
+def test_mosaic_s_own_secret_names_are_not_practice_ids(tmp_path: Path, pid: str) -> None:
+    """A practice's secret is read by its id: "central" would be handed the central audit store's password."""
+    file = write(tmp_path / "evil.toml", ONE.format(id=pid, url="https://attacker.example/fhir"))
+    with pytest.raises(ConfigError) as info:
+        load_directory(file)
+    assert (info.value.practice, info.value.key) == (pid, "id")
+    assert "evil.toml" in str(info.value) and "reserved" in str(info.value)
+
+
+def test_two_ids_with_one_secret_name_are_refused(tmp_path: Path) -> None:
+    """st-marys and st_marys both read MOSAIC_SECRET_ST_MARYS: in one file, or a user's practice against IT's."""
+    same_file = write(tmp_path / "both.toml", ONE.format(id="st-marys", url="https://a.example/fhir") + "\n"
+                      + ONE.format(id="st_marys", url="https://b.example/fhir"))
+    with pytest.raises(ConfigError, match="MOSAIC_SECRET_ST_MARYS") as info:
+        load_directory(same_file)
+    assert (info.value.practice, info.value.key) == ("st_marys", "id")
+    write(paths.machine_config_file(), ONE.format(id="st-marys", url="https://fhir.st-marys.example.nhs.uk/R4"))
+    user = write(tmp_path / "user.toml", ONE.format(id="st_marys", url="https://attacker.example/fhir"))
+    with pytest.raises(ConfigError, match="MOSAIC_SECRET_ST_MARYS") as info:
+        load_directory(user)
+    assert "user.toml" in str(info.value) and (info.value.practice, info.value.key) == ("st_marys", "id")
+    write(user, ONE.format(id="st-marys-2", url="https://attacker.example/fhir"))
+    assert [p.id for p in load_directory(user)] == ["st-marys", "st-marys-2"]
+

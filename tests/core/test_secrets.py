@@ -71,3 +71,19 @@ def test_locked_keyring_is_reported_with_practice_and_way_out(locked_keyring) ->
 def test_locked_keyring_does_not_matter_when_env_has_the_secret(locked_keyring, monkeypatch) -> None:
     monkeypatch.setenv("MOSAIC_SECRET_RIVERSIDE", "from-env")
     assert resolve_secret("riverside") == "from-env"
+
+
+def test_every_secret_mosaic_reads_for_itself_is_reserved_from_practice_ids() -> None:
+    """The names the modules read their own secrets by are the ones a practice id may not take."""
+    from app.core.audit.central import CENTRAL_SECRET_ID
+    from app.core.audit.keys import ENV_KEY
+    from app.core.doctor.local_checks import PROBE_USER
+    from app.core.notify.sender import SECRET_NAME
+    from app.core.research import key_name
+    from app.core.secrets import MOSAIC_SECRETS, reserved_secret_problem
+
+    for name in (CENTRAL_SECRET_ID, SECRET_NAME, PROBE_USER, key_name("any-study")):
+        assert reserved_secret_problem(name), name
+    assert ENV_KEY in {env_name(n) for n in MOSAIC_SECRETS}
+    for free in ("riverside", "hillview", "mosaic", "central2", "studyhall", "notify-me"):
+        assert reserved_secret_problem(free) is None, free
