@@ -27,6 +27,7 @@ from app.core.config import (
 )
 from app.core.idle_lock_setting import effective_idle_lock
 from app.core.model import Practice
+from app.core.schema_types import redacted_url
 from app.core.secrets import KEYRING_SERVICE, env_name
 from app.core.setting_source import (
     DEFAULT,
@@ -42,8 +43,16 @@ from app.core.settings_schema import AuditTable, GpConnectTable, IdentityTable, 
 Setting = dict[str, Any]
 
 
+#: the keys whose value is a URL: shown only through redacted_url (no password, no query string)
+URL_KEYS = frozenset({"base_url", "token_url", "issuer", "central_url"})
+
+
 def setting(value: Any, source: str, where: str | Path | None = None) -> Setting:
     return {"value": value, "source": source, "where": str(where) if where is not None else None}
+
+
+def _shown(key: str, value: Any) -> Any:
+    return redacted_url(value) if key in URL_KEYS and isinstance(value, str) else value
 
 
 def effective_settings(config_file: Path | None = None) -> dict[str, Any]:
@@ -107,6 +116,7 @@ def _practice(practice: Practice, config_file: Path | None) -> dict[str, Any]:
     in_user = _raw_practices(user_file).get(practice.id, {})
     settings: dict[str, Setting] = {}
     for key, value in practice_table(practice).items():
+        value = _shown(key, value)
         if key in in_user and not (key == "id" and in_machine):
             settings[key] = setting(value, user_source(config_file), user_file)
         elif key in in_machine:
@@ -129,7 +139,7 @@ def _table(name: str, model: type[BaseModel], loaded: object, config_file: Path 
         if key in skip:
             continue
         value = getattr(loaded, key)
-        value = list(value) if isinstance(value, tuple) else value
+        value = _shown(key, list(value) if isinstance(value, tuple) else value)
         out[key] = setting(value, label, source) if key in table else setting(value, DEFAULT)
     return out
 

@@ -137,14 +137,46 @@ def string_list(value: Any) -> list[str]:
     return value
 
 
+USERINFO_REFUSED = ("must not contain a user name or password (user:password@): the machine-wide file is "
+                    "readable by every user; a practice's secret goes in the keyring or MOSAIC_SECRET_<ID>")
+QUERY_REFUSED = ("must not contain a query string or fragment (?...#...): a token there would be readable by every "
+                 "user and printed by mosaic doctor")
+
+
 def url_problem(url: str) -> str | None:
-    """Patient data never crosses a network in clear text: plain http is allowed only to this machine."""
-    parts = urlsplit(url)
+    """Patient data never crosses a network in clear text: plain http is allowed only to this machine. A URL
+    carries no credentials: no userinfo, no query string (the files are readable by every user)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a bad port raises here
+    except ValueError:
+        return "must be an http(s) URL, e.g. \"https://fhir.example.nhs.uk/R4\""
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "must be an http(s) URL, e.g. \"https://fhir.example.nhs.uk/R4\""
+    if "@" in parts.netloc:
+        return USERINFO_REFUSED
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        return QUERY_REFUSED
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         return "plain http is only allowed to this machine (127.0.0.1/localhost); use https"
     return None
+
+
+def redacted_url(url: str) -> str:
+    """`url` as Mosaic prints it (mosaic doctor, mosaic config show, error messages): a password in its userinfo
+    as ***, its query string and fragment dropped (shown as ?...), the user name kept. The one redactor: a URL a
+    setting gives is never printed any other way."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(a URL that cannot be read)"
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user, has_password, _ = userinfo.partition(":")
+        netloc = f"{user}{':***' if has_password else ''}@{host}"
+    hidden = "?..." if parts.query or parts.fragment or "?" in url or "#" in url else ""
+    return f"{parts.scheme}://{netloc}{parts.path}{hidden}" if parts.scheme else f"{netloc}{parts.path}{hidden}"
 
 
 def is_loopback(host: str) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
@@ -166,9 +167,25 @@ def _scopes(value: object) -> list[str]:
     return value
 
 
+#: query keys a libpq URL could carry a password in, or name a file of passwords with (sslkey, sslcert and
+#: sslrootcert name certificate files, which a mutual-TLS store needs; their keys are the OS's to protect)
+CENTRAL_URL_SECRET_KEYS = ("password", "sslpassword", "passfile")
+
+
 def _central_url_problem(value: str) -> str | None:
-    if "@" in value and ":" in value.split("@", 1)[0].split("//", 1)[-1]:
-        return ("must not contain a password; set MOSAIC_SECRET_CENTRAL or use `mosaic credentials set central`")
+    """The workstation's login may be named (postgresql+psycopg://mosaic_ws@host/db); its password never: the
+    machine-wide file is readable by every user."""
+    password_words = "must not contain a password; set MOSAIC_SECRET_CENTRAL or use `mosaic credentials set central`"
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return "must be a database URL such as \"postgresql+psycopg://mosaic_ws@audit.example.nhs.uk/audit\""
+    if "@" in parts.netloc and ":" in parts.netloc.rsplit("@", 1)[0]:
+        return password_words
+    keys = {key.strip().lower() for key, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    found = sorted(keys & set(CENTRAL_URL_SECRET_KEYS))
+    if found:
+        return f"{password_words} (not as ?{found[0]}=)"
     return None
 
 

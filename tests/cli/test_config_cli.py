@@ -218,3 +218,16 @@ def test_a_keyring_that_never_answers_is_bounded(monkeypatch: pytest.MonkeyPatch
     assert f"keyring service mosaic, user {secrets[1]['keyring'].split()[-1]}: the keyring did not answer within " \
            "0.1 s" in text
     assert "never-seen-4711" not in text
+
+
+def test_config_show_prints_urls_only_redacted(capsys: pytest.CaptureFixture[str]) -> None:
+    """A query string (here a client key's path; never a password, which is refused) is not printed."""
+    write_machine_file('[audit]\ncentral_url = "postgresql+psycopg://mosaic_ws@audit.example/a?sslmode=verify-full'
+                       '&sslkey=/etc/mosaic/secret-client-key.pem"\n' + GOOD)
+    assert main(["config", "show", "--json"]) == 0
+    settings = json.loads(capsys.readouterr().out)
+    assert main(["config", "show"]) == 0
+    text = capsys.readouterr().out
+    assert settings["audit"]["central_url"]["value"] == "postgresql+psycopg://mosaic_ws@audit.example/a?..."
+    assert "secret-client-key" not in text and "secret-client-key" not in json.dumps(settings)
+    assert "mosaic_ws@audit.example/a?..." in text

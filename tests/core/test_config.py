@@ -226,3 +226,71 @@ def test_two_ids_with_one_secret_name_are_refused(tmp_path: Path) -> None:
     write(user, ONE.format(id="st-marys-2", url="https://attacker.example/fhir"))
     assert [p.id for p in load_directory(user)] == ["st-marys", "st-marys-2"]
 
+
+@pytest.mark.parametrize(("old", "new", "key", "words"), [
+    ('base_url = "http://127.0.0.1:8123/fhir/"', 'base_url = "https://mosaic:hunter2@fhir.example.nhs.uk/R4"',
+     "base_url", "user name or password"),
+    ('base_url = "http://127.0.0.1:8123/fhir/"', 'base_url = "https://mosaic@fhir.example.nhs.uk/R4"',
+     "base_url", "user name or password"),
+    ('base_url = "http://127.0.0.1:8123/fhir/"', 'base_url = "https://fhir.example.nhs.uk/R4?access_token=hunter2"',
+     "base_url", "query string"),
+    ('base_url = "http://127.0.0.1:8123/fhir/"', 'base_url = "https://fhir.example.nhs.uk/R4#hunter2"',
+     "base_url", "query string"),
+    ('token_url = "https://auth.hillview.example.nhs.uk/token"',
+     'token_url = "https://auth.hillview.example.nhs.uk/token?client_secret=hunter2"', "token_url", "query string"),
+    ('token_url = "https://auth.hillview.example.nhs.uk/token"',
+     'token_url = "https://mosaic-pcn:hunter2@auth.hillview.example.nhs.uk/token"', "token_url", "user name"),
+])
+def test_credentials_in_a_practice_url_are_refused(tmp_path: Path, old: str, new: str, key: str,
+                                                   words: str) -> None:
+    """The machine-wide file is world-readable and doctor prints URLs: a URL carries no credentials."""
+    file = write(tmp_path / "bad.toml", GOOD.replace(old, new, 1))
+    with pytest.raises(ConfigError) as info:
+        load_directory(file)
+    assert info.value.key == key and words in str(info.value) and "bad.toml" in str(info.value)
+    assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql+psycopg://mosaic_ws:hunter2@audit.example/a",
+    "postgresql+psycopg://mosaic_ws@audit.example/a?password=hunter2",
+    "postgresql+psycopg://mosaic_ws@audit.example/a?sslmode=verify-full&PassWord=hunter2",
+    "postgresql+psycopg://mosaic_ws@audit.example/a?sslpassword=hunter2",
+    "postgresql+psycopg://mosaic_ws@audit.example/a?passfile=/tmp/pgpass",
+])
+def test_a_password_in_the_central_url_is_refused(url: str) -> None:
+    from app.core.config import load_audit_settings
+
+    write(paths.machine_config_file(), f'[audit]\ncentral_url = "{url}"\n')
+    with pytest.raises(ConfigError, match="key 'central_url': must not contain a password") as info:
+        load_audit_settings()
+    assert "hunter2" not in str(info.value)
+
+
+def test_the_central_url_may_name_the_workstation_login_and_tls_files() -> None:
+    from app.core.config import load_audit_settings
+
+    url = "postgresql+psycopg://mosaic_ws@audit.example/a?sslmode=verify-full&sslrootcert=/etc/mosaic/ca.pem"
+    write(paths.machine_config_file(), f'[audit]\ncentral_url = "{url}"\n')
+    assert load_audit_settings().central_url == url
+
+
+@pytest.mark.parametrize("url", ["https://mosaic:hunter2@api.notifications.service.gov.uk",
+                                 "https://api.notifications.service.gov.uk?key=hunter2"])
+def test_credentials_in_the_notify_url_are_refused(url: str) -> None:
+    from app.core.config import load_notify_settings
+
+    write(paths.machine_config_file(), f'[notify]\nbase_url = "{url}"\n')
+    with pytest.raises(ConfigError, match="key 'base_url'") as info:
+        load_notify_settings()
+    assert "hunter2" not in str(info.value)
+
+
+def test_urls_are_printed_only_redacted() -> None:
+    from app.core.schema_types import redacted_url
+
+    assert redacted_url("https://u:hunter2@h.example/R4?access_token=x#f") == "https://u:***@h.example/R4?..."
+    assert redacted_url("postgresql+psycopg://mosaic_ws@h/db?sslkey=/k") == "postgresql+psycopg://mosaic_ws@h/db?..."
+    assert redacted_url("https://fhir.example.nhs.uk/R4") == "https://fhir.example.nhs.uk/R4"
+    assert redacted_url("sqlite:////tmp/central.sqlite") == "sqlite:////tmp/central.sqlite"
+    assert redacted_url("http://[::1/x") == "(a URL that cannot be read)"

@@ -46,7 +46,7 @@ def user_practice(base_url: str, ods: str = "Y99999", pid: str = "mine", adapter
     "https://fhir.riverside.example.nhs.uk/x/../R4/./",
     "https://fhir.riverside.example.nhs.uk/%52%34",
     "https://fhir.riverside.example.nhs.uk/r4",
-    "https://fhir.riverside.example.nhs.uk/R4?alias=1",
+    "https://fhir.riverside.example.nhs.uk:443/R4",  # (a query string, ?alias=1, is refused outright)
     "http://localhost:8123/fhir",
     "http://127.0.0.2:8123/fhir/",
     "http://[::1]:8123/fhir",

@@ -28,6 +28,7 @@ from app.core.audit.keys import Checkpoint
 from app.core.audit.model import JournalEntry, is_flagged
 from app.core.audit.schema import flagged_clause
 from app.core.nhs_number import normalise
+from app.core.schema_types import redacted_url
 
 TABLE = "audit_entry"
 CHECKPOINT_TABLE = "audit_checkpoint"
@@ -74,7 +75,7 @@ def pg_connect_args(url: sa.URL) -> dict[str, str]:
     The URL must name its server. To any server but this machine, `sslmode` must be verify-full (it is set
     when the URL leaves it out); the CA is libpq's own (`sslrootcert` in the URL, else ~/.postgresql/root.crt).
     """
-    where = url.render_as_string(hide_password=True)
+    where = redacted_url(url.render_as_string(hide_password=True))
     query = {k: (v if isinstance(v, str) else ",".join(v)) for k, v in url.query.items()}
     if "service" in query:
         raise CentralStoreError(f"The central audit store's URL ({where}) names a libpq service: put the server "
@@ -166,7 +167,7 @@ class CentralStore:
         self.table = _table(sa.MetaData(schema=self.schema))
         self.checkpoint_table = _checkpoint_table(self.table.metadata)
         self._dialect = postgresql if is_pg else sqlite if parsed.get_backend_name() == "sqlite" else None
-        self.where = parsed.render_as_string(hide_password=True)
+        self.where = redacted_url(parsed.render_as_string(hide_password=True))
 
     def ensure_schema(self) -> None:
         """Create the table and its indexes (admin side: workstations have no CREATE privilege)."""

@@ -12,6 +12,7 @@ from app.core.doctor import clock
 from app.core.doctor.bounded import in_thread
 from app.core.doctor.result import CheckResult, Status
 from app.core.model import Practice, ServerInfo
+from app.core.schema_types import redacted_url
 
 #: the bound on the central store and identity checks, seconds (a practice has its own: its timeout setting)
 SERVICE_TIMEOUT_S = 15.0
@@ -48,7 +49,7 @@ async def practice(practice: Practice, cap_s: float | None = None) -> CheckResul
                                                    return_exceptions=True)  # a failed clock read fails nothing
     except TimeoutError:
         return CheckResult.fail(name, title, f"{practice.name} did not answer within {bound:g} s "
-                                f"({practice.base_url}).", _action("timeout", practice))
+                                f"({redacted_url(practice.base_url)}).", _action("timeout", practice))
     if isinstance(connected, BaseException):
         return _failed(name, title, practice, connected)
     info = connected
