@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from app.core import paths
 from app.core.model import Practice
-from app.core.schema_types import error_key_path, error_message, first_error
+from app.core.schema_types import error_key_path, error_message, first_error, printable
 from app.core.settings_schema import (
     DEFAULT_IDLE_LOCK_MINUTES,
     NOTIFY_DEFAULT_BASE_URL,
@@ -54,7 +54,7 @@ class ConfigError(Exception):
             where += f", practice '{practice}'"
         if key:
             where += f", key '{key}'"
-        super().__init__(f"{where}: {message}")
+        super().__init__(printable(f"{where}: {message}"))
         self.file = str(file)
         self.practice = practice
         self.key = key

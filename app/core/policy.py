@@ -50,7 +50,7 @@ from pydantic import ValidationError
 from app.core import nhs_number as nhs
 from app.core.model import PatientSummary
 from app.core.policy_schema import ANY, TABLE_MODELS, TABLE_WORDS, PolicyFile
-from app.core.schema_types import MOSAIC_ERROR, error_key_path, error_message, first_error
+from app.core.schema_types import MOSAIC_ERROR, error_key_path, error_message, first_error, printable
 from app.core.settings_schema import PolicyTable
 
 Needs = Literal["allowed", "reason", "break-glass", "denied"]
@@ -83,7 +83,7 @@ class PolicyFileError(Exception):
 
     def __init__(self, file: Path | str, message: str, line: int | None = None) -> None:
         where = f"{file}, line {line}" if line else str(file)
-        super().__init__(f"access policy {where}: {message}")
+        super().__init__(printable(f"access policy {where}: {message}"))
         self.file = str(file)
         self.line = line
 

@@ -13,7 +13,14 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from app.core import nhs_number as nhs
 from app.core.model import SectionName
-from app.core.schema_types import NonEmptyStr, StringList, TrueOrFalse, fault, string_list
+from app.core.schema_types import (
+    NonEmptyStr,
+    StringList,
+    TrueOrFalse,
+    control_character_problem,
+    fault,
+    string_list,
+)
 
 ANY = "*"
 _STUDY_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -90,6 +97,11 @@ class PolicyFile(_Table):
     @model_validator(mode="after")
     def _references(self) -> PolicyFile:
         """What one table says about another, in the order the policy has always been checked."""
+        for kind, tables in (("roles", self.roles), ("users", self.users), ("practices", self.practices)):
+            for name in tables:
+                problem = control_character_problem(name)
+                if problem:  # names are shown by mosaic config show and in messages
+                    raise fault(f"the name of [{kind}.*] {problem}", path=(kind, name))
         for sid, study in self.studies.items():
             if not _STUDY_ID.fullmatch(sid):
                 raise fault(f"study id '{sid}' must be lower-case letters, digits, - and _", path=("studies", sid))

@@ -77,6 +77,13 @@ def control_character_problem(value: str) -> str | None:
     return None
 
 
+def printable(text: str) -> str:
+    """`text` with every control character and bidi override written as \\uXXXX: an error message quotes what a
+    file says (an unknown key, an id), and what a file says must not drive IT's terminal."""
+    return "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) == "Cc" or c in _BIDI_CONTROLS else c
+                   for c in text)
+
+
 def _non_empty_string(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise fault("must be a non-empty string", quote_key=True)

@@ -294,3 +294,14 @@ def test_urls_are_printed_only_redacted() -> None:
     assert redacted_url("https://fhir.example.nhs.uk/R4") == "https://fhir.example.nhs.uk/R4"
     assert redacted_url("sqlite:////tmp/central.sqlite") == "sqlite:////tmp/central.sqlite"
     assert redacted_url("http://[::1/x") == "(a URL that cannot be read)"
+
+
+def test_an_error_quoting_the_file_never_carries_its_control_characters(tmp_path: Path) -> None:
+    """An id or an unknown key is quoted in the error message: its escapes are written out, never sent."""
+    for text in (GOOD.replace('id = "riverside"', 'id = "\\u001b[2Jx"', 1),
+                 GOOD.replace('colour = "#1D70B8"', '"col\\u001b]0;x\\u0007our" = 1', 1),
+                 '"\\u009b2J" = 1\n'):
+        with pytest.raises(ConfigError) as info:
+            load_directory(write(tmp_path / "bad.toml", text))
+        assert "\x1b" not in str(info.value) and "\x07" not in str(info.value) and "\x9b" not in str(info.value)
+        assert "\\u001b" in str(info.value) or "\\u009b" in str(info.value)

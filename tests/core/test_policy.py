@@ -360,3 +360,18 @@ def test_control_characters_in_the_policy_are_refused() -> None:
     text = policy_text().replace('"Direct care"', '"Direct care\\u001b[2J"')
     with pytest.raises(PolicyFileError, match=r"p\.toml, line 6: .*control characters"):
         parse_policy(text, "p.toml")
+
+
+def test_a_policy_error_never_carries_the_file_s_control_characters() -> None:
+    text = policy_text().replace("reason_required = false", '"j\\u001b[2J" = false')
+    with pytest.raises(PolicyFileError) as raised:
+        parse_policy(text, "p.toml")
+    assert "\x1b" not in str(raised.value) and "j\\u001b[2J" in str(raised.value)
+
+
+@pytest.mark.parametrize("table", ['[roles."gp\\u001b[2J"]\npractices = ["*"]\n',
+                                   '[practices."river\\u001b[2J"]\nrestricted = []\n'])
+def test_control_characters_in_a_policy_table_name_are_refused(table: str) -> None:
+    with pytest.raises(PolicyFileError, match="control characters") as raised:
+        parse_policy(policy_text() + "\n" + table, "p.toml")
+    assert "\x1b" not in str(raised.value)
