@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from app.core.audit import chain, migrations
-from tests.machine import CLI, TEST_MACHINE_DIR_ENV, demo_env, running_demo_server
+from tests.machine import CLI, TEST_MACHINE_DIR_ENV, demo_env, needs_root, running_demo_server
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +57,7 @@ def doctor_json(config: Path, env: dict[str, str]) -> tuple[int, dict]:
     return result.returncode, json.loads(result.stdout)
 
 
+@needs_root
 def test_a_pc_set_up_like_the_demo_is_well(demo, it_env: dict[str, str]) -> None:
     config, _ = demo
     status, report = doctor_json(config, it_env)
@@ -77,6 +78,7 @@ def test_a_pc_set_up_like_the_demo_is_well(demo, it_env: dict[str, str]) -> None
     assert secrets and not any(secret in json.dumps(report) for secret in secrets)
 
 
+@needs_root
 def test_the_text_report_and_a_practice_that_is_down(demo, it_env: dict[str, str], tmp_path: Path) -> None:
     config, _ = demo
     with socket.socket() as s:
@@ -98,6 +100,7 @@ def test_the_text_report_and_a_practice_that_is_down(demo, it_env: dict[str, str
     assert lines[-1].startswith("mosaic ") and ", 1 failed (" in lines[-1]
 
 
+@needs_root
 def test_unsafe_machine_file_malformed_policy_no_keyring(demo, it_env: dict[str, str], tmp_path: Path) -> None:
     config, _ = demo
     machine = Path(it_env[TEST_MACHINE_DIR_ENV]) / "practices.toml"

@@ -26,7 +26,7 @@ from app.core.audit.journal import Journal, default_path
 from app.core.doctor import clock, files, local_checks, network_checks
 from app.core.doctor.result import CheckResult, Status
 from app.core.doctor.run import run_checks
-from tests.machine import set_machine_policy, write_machine_file
+from tests.machine import needs_root, set_machine_policy, write_machine_file
 from tests.tls_server import self_signed_server
 
 PATIENT = {"type": "Patient", "interaction": [{"code": "search-type"}]}
@@ -135,6 +135,7 @@ def test_clock_skew_from_a_date_header() -> None:
 
 # --- files -----------------------------------------------------------------------------------------------------
 
+@needs_root
 def test_a_machine_file_others_can_change_fails(machine_dir: Path, fhir_server) -> None:
     path = write_machine_file(practice_toml("up", fhir_server.url))
     assert files.machine_file(files.load_settings(None)).status is Status.OK
@@ -164,6 +165,7 @@ def test_an_unusable_group_policy_value_fails_the_machine_file_check(machine_dir
     assert checks["policy"].status is Status.FAIL
 
 
+@needs_root
 def test_a_machine_file_is_not_called_valid_when_another_file_stopped_the_load(machine_dir: Path, fhir_server,
                                                                                tmp_path: Path) -> None:
     write_machine_file(practice_toml("up", fhir_server.url))
@@ -180,6 +182,7 @@ def _give(path: Path, uid: int = OTHER) -> None:
     os.chown(path, uid, uid, follow_symlinks=False)
 
 
+@needs_root
 def test_a_machine_file_or_folder_an_ordinary_account_owns_fails(machine_dir: Path, fhir_server) -> None:
     """Mode 0644 and no group or other write: still theirs to rewrite. The file and every folder up to / are root's."""
     path = write_machine_file(practice_toml("up", fhir_server.url))
@@ -193,6 +196,7 @@ def test_a_machine_file_or_folder_an_ordinary_account_owns_fails(machine_dir: Pa
     assert files.machine_file(files.load_settings(None)).status is Status.OK
 
 
+@needs_root
 def test_a_link_from_the_machine_folder_into_an_accounts_folder_fails(
         machine_dir: Path, tmp_path: Path, fhir_server, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.machine import use_machine_dir
@@ -226,6 +230,7 @@ def test_a_link_from_the_machine_folder_into_an_accounts_folder_fails(
     assert f"the folder {home} (reached through the link {folder_link}) is owned by uid {OTHER}" in check.detail
 
 
+@needs_root
 def test_a_policy_an_ordinary_account_owns_fails(machine_dir: Path, tmp_path: Path) -> None:
     folder = tmp_path / "policy"
     folder.mkdir(mode=0o755)
@@ -245,6 +250,7 @@ def test_a_policy_an_ordinary_account_owns_fails(machine_dir: Path, tmp_path: Pa
         _give(owned, 0)
 
 
+@needs_root
 def test_a_key_file_an_ordinary_account_owns_fails(machine_dir: Path, tmp_path: Path) -> None:
     keys = tmp_path / "keys"
     keys.mkdir(mode=0o755)
@@ -263,6 +269,7 @@ def test_a_key_file_an_ordinary_account_owns_fails(machine_dir: Path, tmp_path: 
     assert f"chown root:root {key} && chmod go-w {key}" in check.action  # never 0644 for a private key
 
 
+@needs_root
 def test_root_only_paths(tmp_path: Path) -> None:
     from app.core.root_owned import root_only_problem
 
@@ -289,6 +296,7 @@ def test_root_only_paths(tmp_path: Path) -> None:
                                           f"by uid {OTHER}, not root")
 
 
+@needs_root
 def test_a_malformed_machine_file_names_the_file_and_key(machine_dir: Path) -> None:
     path = write_machine_file('[[practice]]\nid = "x"\ncolor = "#ffffff"\n')
     report = asyncio.run(run_checks(None))
@@ -298,6 +306,7 @@ def test_a_malformed_machine_file_names_the_file_and_key(machine_dir: Path) -> N
     assert checks["network"].status is Status.FAIL  # nothing beyond a configuration that cannot be read
 
 
+@needs_root
 def test_a_malformed_policy_fails_naming_file_and_line(machine_dir: Path, tmp_path: Path) -> None:
     folder = tmp_path / "policy"
     folder.mkdir(mode=0o755)
@@ -314,6 +323,7 @@ def test_a_malformed_policy_fails_naming_file_and_line(machine_dir: Path, tmp_pa
     assert f"chmod 0644 {policy}" in check.action
 
 
+@needs_root
 def test_a_policy_that_loads(machine_dir: Path, tmp_path: Path) -> None:
     policy = tmp_path / "policy.toml"
     policy.write_text('[roles.hub]\npractices = ["*"]\nsections = ["*"]\n\n[users.jo]\nrole = "hub"\n')
