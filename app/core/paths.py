@@ -192,16 +192,24 @@ def write_private_text(path: Path, text: str, *, encoding: str = "utf-8") -> Non
 
 def write_private_bytes(path: Path | str, data: bytes) -> None:
     """Write `data` to `path` as a new user-only file (0600) that replaces whatever was there in one step: a PDF
-    or other binary export; the folder is the user's choice. Written whole to a new file beside it first (made
-    0600 by this account), then renamed over `path`: a reader never sees half a file, and an existing file, a
-    link or another account's file at `path` is replaced, never written into (its mode and owner would stay)."""
+    or other binary export; the folder is the user's choice. See `replace_file`."""
+    replace_file(path, data, private=True)
+
+
+def replace_file(path: Path | str, data: bytes, *, private: bool) -> None:
+    """`data` written whole to a new file beside `path` (made by this account: user-only, or 0644 when not
+    `private`), then renamed over `path`: a reader never sees half a file, and an existing file, a link or
+    another account's file at `path` is replaced, never written into (its mode and owner would stay)."""
     import tempfile
 
     path = Path(path)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)  # O_EXCL, 0600
     try:
         try:
-            _restrict_fd(fd, Path(name))
+            if private:
+                _restrict_fd(fd, Path(name))
+            elif hasattr(os, "fchmod"):
+                os.fchmod(fd, 0o644)
             out = os.fdopen(fd, "wb")
         except BaseException:
             os.close(fd)

@@ -10,12 +10,12 @@ import contextlib
 import json
 import os
 import stat
-import tempfile
 from pathlib import Path, PurePosixPath
 
 from pydantic import BaseModel
 
 from app.core.gpo_template import adml, admx
+from app.core.paths import replace_file
 from app.core.policy_schema import PolicyFile
 from app.core.schema_types import EditorSchema
 from app.core.settings_schema import PracticeDirectory
@@ -85,16 +85,4 @@ def _own_subfolder(path: Path) -> Path:
 
 def _replace(path: Path, data: bytes) -> None:
     """`data` as a new file renamed over `path` (readable by all: these are templates, no secrets)."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)  # O_EXCL, 0600
-    try:
-        with os.fdopen(fd, "wb") as out:
-            if hasattr(os, "fchmod"):
-                os.fchmod(out.fileno(), 0o644)
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(name)
-        raise
+    replace_file(path, data, private=False)
