@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 import re
-import ssl
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -68,20 +66,11 @@ class JsonReply:
     elapsed_ms: float
 
 
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """One verifying TLS context for every practice: loading the CA bundle costs ~20 ms each time,
-    which on the shared event loop would delay every practice's sign-in by N x 20 ms. The operating
-    system's trust store (httpx2: the OS's own on Windows and macOS, OpenSSL's compiled-in paths on Linux),
-    never SSL_CERT_FILE or SSL_CERT_DIR, which are the user's to set (app/core/net.py)."""
-    return httpx2.create_ssl_context(verify=True, trust_env=False)
-
-
 def make_client(practice: Practice, accept: str = "application/fhir+json") -> httpx2.AsyncClient:
     """One client per adapter: TLS verified, per-phase timeouts from the practice, no auto-redirects."""
     t = practice.timeout_s
     return net.async_client(  # no proxies, CA bundle or netrc from the environment
-        verify=_tls_context(),
+        verify=net.tls_context(),  # the OS trust store, never the environment's
         follow_redirects=False,  # fetch_json follows same-origin redirects itself
         timeout=httpx2.Timeout(connect=t, read=t, write=t, pool=t),
         headers={"Accept": accept, "User-Agent": USER_AGENT},

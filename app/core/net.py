@@ -24,11 +24,13 @@ class _HasSession(Protocol):
     request_session: Any
 
 
+@functools.cache
 def tls_context() -> ssl.SSLContext:
-    """Mosaic's verifying TLS client context: the operating system's trust (httpx2's choice: the OS store on Windows
-    and macOS, OpenSSL's compiled-in paths on Linux; never SSL_CERT_FILE or SSL_CERT_DIR), certificate and host name
-    required, and no key log whatever SSLKEYLOGFILE says (the context is made directly, not by
-    ssl.create_default_context, which would open that file)."""
+    """Mosaic's one verifying TLS client context, made once (loading the CA bundle costs 20-30 ms each time, which
+    on the shared event loop would delay every practice's sign-in by that much): the operating system's trust
+    (httpx2's choice: the OS store on Windows and macOS, OpenSSL's compiled-in paths on Linux; never SSL_CERT_FILE
+    or SSL_CERT_DIR), certificate and host name required, and no key log whatever SSLKEYLOGFILE says (the context
+    is made directly, not by ssl.create_default_context, which would open that file)."""
     context = httpx2.create_ssl_context(verify=True, trust_env=False)
     _refuse_key_log(context)
     return context

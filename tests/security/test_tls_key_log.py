@@ -18,7 +18,6 @@ import httpx2
 import pytest
 import requests
 
-from adapters import http as adapter_http
 from app.core import net
 from app.core.config import NotifySettings
 from app.core.notify.sender import notify_client
@@ -125,12 +124,12 @@ def test_httpx_clients_write_no_key_log(server: tuple[str, Path], key_log: Path)
     with pytest.raises(httpx2.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
         asyncio.run(fetch(net.async_client(timeout=5)))
     assert asyncio.run(fetch(net.async_client(timeout=5, verify=_trusting(cert_file)))) == 200
-    adapter_http._tls_context.cache_clear()
+    net.tls_context.cache_clear()
     try:
         with pytest.raises(httpx2.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
-            asyncio.run(fetch(net.async_client(timeout=5, verify=adapter_http._tls_context())))
+            asyncio.run(fetch(net.async_client(timeout=5, verify=net.tls_context())))
     finally:
-        adapter_http._tls_context.cache_clear()
+        net.tls_context.cache_clear()
     assert not key_log.exists()
 
 

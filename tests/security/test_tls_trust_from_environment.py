@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from adapters import http as adapter_http
 from adapters.http import HttpError, fetch_json, make_client
+from app.core import net
 from app.core.model import Practice
 from tests.tls_server import self_signed_server
 
@@ -40,9 +40,9 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 @pytest.fixture
 def fresh_tls_context() -> Iterator[None]:
-    adapter_http._tls_context.cache_clear()  # built once per process: build it under this test's environment
+    net.tls_context.cache_clear()  # built once per process: build it under this test's environment
     yield
-    adapter_http._tls_context.cache_clear()
+    net.tls_context.cache_clear()
 
 
 def _practice(base: str) -> Practice:
