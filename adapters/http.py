@@ -31,11 +31,7 @@ from app.core.text import clean_text
 
 log = logging.getLogger("mosaic.adapters.http")
 
-# httpx2 logs every request URL, query string included, at INFO. A query string can carry an NHS
-# number or a name, so keep that logger quiet unless someone configured it on purpose.
-for _name in logs.HTTP_LOGGERS:
-    if logging.getLogger(_name).level == logging.NOTSET:
-        logging.getLogger(_name).setLevel(logging.WARNING)
+logs.quiet_http_loggers()  # also where Mosaic's logging was never set up (a library user, a test)
 
 JSON_TYPES: tuple[str, ...] = ("application/fhir+json", "application/json", "application/json+fhir")
 USER_AGENT = f"Mosaic/{app.__version__}"

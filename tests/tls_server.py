@@ -51,3 +51,33 @@ def self_signed_server(handler: type[BaseHTTPRequestHandler], folder: Path) -> I
     finally:
         server.shutdown()
         server.server_close()
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """A server's JSON replies: GET answers `get_body()`, POST (its body read and dropped) `post_body()` with 201."""
+
+    def get_body(self) -> dict[str, object]:
+        return {}
+
+    def post_body(self) -> dict[str, object]:
+        return {}
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self._reply(200, self.get_body())
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self._reply(201, self.post_body())
+
+    def _reply(self, status: int, body: dict[str, object]) -> None:
+        import json
+
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *_args: object) -> None:
+        pass

@@ -41,8 +41,13 @@ def setup_logging(verbose: bool = False) -> None:
         console = logging.StreamHandler(sys.stderr)
         console.setFormatter(fmt)
         root.addHandler(console)
-    # The HTTP library logs every request's full URL at INFO, query string included: NHS numbers, names, and
-    # the sign-in callback's code. Quiet from the start (before any adapter is imported: the sign-in comes first).
-    for name in HTTP_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+    quiet_http_loggers()  # from the start: the sign-in comes before any adapter is imported
     _configured = True
+
+
+def quiet_http_loggers() -> None:
+    """The HTTP library logs every request's full URL at INFO, query string included (NHS numbers, names, the
+    sign-in callback's code): WARNING and above only, unless someone configured that logger on purpose."""
+    for name in HTTP_LOGGERS:
+        if logging.getLogger(name).level == logging.NOTSET:
+            logging.getLogger(name).setLevel(logging.WARNING)

@@ -230,13 +230,23 @@ def test_a_link_from_the_machine_folder_into_an_accounts_folder_fails(
     assert f"the folder {home} (reached through the link {folder_link}) is owned by uid {OTHER}" in check.detail
 
 
-@needs_root
-def test_a_policy_an_ordinary_account_owns_fails(machine_dir: Path, tmp_path: Path) -> None:
+POLICY = '[roles.hub]\npractices = ["*"]\nsections = ["*"]\n\n[users.jo]\nrole = "hub"\n'
+
+
+def _policy_file(tmp_path: Path, text: str) -> Path:
+    """An access policy (0644) in a folder of its own (0755) under this test's folder."""
     folder = tmp_path / "policy"
     folder.mkdir(mode=0o755)
     policy = folder / "policy.toml"
-    policy.write_text('[roles.hub]\npractices = ["*"]\nsections = ["*"]\n\n[users.jo]\nrole = "hub"\n')
+    policy.write_text(text)
     policy.chmod(0o644)
+    return policy
+
+
+@needs_root
+def test_a_policy_an_ordinary_account_owns_fails(machine_dir: Path, tmp_path: Path) -> None:
+    policy = _policy_file(tmp_path, POLICY)
+    folder = policy.parent
     set_machine_policy(machine_dir / "policy.toml")
     (machine_dir / "policy.toml").symlink_to(policy)
     assert files.policy(None).status is Status.OK
@@ -308,11 +318,7 @@ def test_a_malformed_machine_file_names_the_file_and_key(machine_dir: Path) -> N
 
 @needs_root
 def test_a_malformed_policy_fails_naming_file_and_line(machine_dir: Path, tmp_path: Path) -> None:
-    folder = tmp_path / "policy"
-    folder.mkdir(mode=0o755)
-    policy = folder / "policy.toml"
-    policy.write_text('[roles.hub]\npractices = ["*"]\nsections = ["*"]\n\n[users.jo]\nrole = "hub"\ncolour = 1\n')
-    policy.chmod(0o644)
+    policy = _policy_file(tmp_path, POLICY + "colour = 1\n")
     set_machine_policy(policy)
     check = files.policy(None)
     assert check.status is Status.FAIL and str(policy) in check.detail and "line 7" in check.detail

@@ -7,11 +7,9 @@ written at handshake time, whether or not the certificate is then accepted) and 
 from __future__ import annotations
 
 import asyncio
-import json
 import ssl
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx2
@@ -21,29 +19,17 @@ import requests
 from app.core import net
 from app.core.config import NotifySettings
 from app.core.notify.sender import notify_client
-from tests.tls_server import self_signed_server
+from tests.tls_server import JsonHandler, self_signed_server
 
 
-class _Notify(BaseHTTPRequestHandler):
+class _Notify(JsonHandler):
     """Just enough of GOV.UK Notify: every POST is a 201 with an id."""
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self._reply(201, {"id": str(uuid.uuid4()), "reference": None})
+    def get_body(self) -> dict[str, object]:
+        return {"notifications": [], "resourceType": "CapabilityStatement"}
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        self._reply(200, {"notifications": [], "resourceType": "CapabilityStatement"})
-
-    def _reply(self, status: int, body: dict[str, object]) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *_args: object) -> None:
-        pass
+    def post_body(self) -> dict[str, object]:
+        return {"id": str(uuid.uuid4()), "reference": None}
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx2
@@ -15,20 +14,12 @@ import pytest
 from adapters.http import HttpError, fetch_json, make_client
 from app.core import net
 from app.core.model import Practice
-from tests.tls_server import self_signed_server
+from tests.tls_server import JsonHandler, self_signed_server
 
 
-class _Metadata(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
-        body = b'{"resourceType": "CapabilityStatement"}'
-        self.send_response(200)
-        self.send_header("Content-Type", "application/fhir+json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_args: object) -> None:
-        pass
+class _Metadata(JsonHandler):
+    def get_body(self) -> dict[str, object]:
+        return {"resourceType": "CapabilityStatement"}
 
 
 @pytest.fixture
