@@ -10,8 +10,10 @@ from __future__ import annotations
 import abc
 import functools
 from collections.abc import Iterable
+from datetime import date, datetime
 from importlib.metadata import entry_points
 
+from app.core.activity import Activity
 from app.core.model import PatientQuery, PatientRecord, PatientSummary, Practice, ServerInfo
 from app.core.text import clean_text
 
@@ -100,6 +102,16 @@ class Adapter(abc.ABC):
         raise AdapterError(f"{self.practice.name}: this kind of practice system ({self.kind or 'unknown'}) "
                            "cannot receive audit events from Mosaic; they are kept on this PC for export.",
                            "unsupported")
+
+    async def activity(self, start: date, end: date, since: datetime | None = None) -> Activity:
+        """The practice's appointment book for `start`..`end` (inclusive, by appointment and slot start): its
+        slots, appointments, encounters and list size (app/core/activity.py). With `since`, only what changed
+        after it (the previous read's `Activity.as_of`). Paged by the adapter; raises AdapterError.
+
+        A backend that does not carry appointment books raises kind "unsupported", which the locality view
+        shows as "not provided by this practice's system", never as zero."""
+        raise AdapterError(f"{self.practice.name}: appointments and slots are not provided by this practice's "
+                           f"system ({self.kind or 'unknown'}).", "unsupported")
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. Safe to call more than once."""
