@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx2
+import orjson
 
 import app
 from adapters.base import AdapterError
@@ -297,16 +298,18 @@ def _check_content_type(practice: Practice, resp: httpx2.Response, accepted: tup
 
 
 def _parse(practice: Practice, body: bytes) -> Any:
+    """The reply as JSON, by orjson: strict RFC 8259 (no NaN, no lone surrogates, which could not be written to
+    the journal or shown), and half the CPU of json.loads on the core's loop (0.16 against 0.30 ms for a
+    25-patient search page; issue 9)."""
     try:
-        return json.loads(body)
-    except RecursionError as exc:  # nesting deeper than any FHIR resource: refused, named, never a traceback
-        raise HttpError(f"{practice.name} sent data nested too deeply to read. The server is faulty; tell the "
-                        "practice.", "bad-reply") from exc
-    except (ValueError, UnicodeDecodeError) as exc:
-        where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
-        raise HttpError(f"{practice.name} sent data that is not valid JSON{where}. The reply may have been "
-                        "cut off or the server is faulty; try again, and tell the practice if it persists.",
-                        "bad-reply") from exc
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if str(exc).startswith("depth limit"):  # nesting deeper than any FHIR resource: refused, named
+            raise HttpError(f"{practice.name} sent data nested too deeply to read. The server is faulty; tell "
+                            "the practice.", "bad-reply") from exc
+        raise HttpError(f"{practice.name} sent data that is not valid JSON (line {exc.lineno}, column "
+                        f"{exc.colno}). The reply may have been cut off or the server is faulty; try again, and "
+                        "tell the practice if it persists.", "bad-reply") from exc
 
 
 def _error_detail(body: bytes) -> str:

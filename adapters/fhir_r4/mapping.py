@@ -8,6 +8,7 @@ say) raises, and `map_resources` skips it and counts it so one bad row never sin
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -75,24 +76,31 @@ def _obj(value: Any) -> Json | None:
 
 def _str(value: Any) -> str | None:
     """A non-blank string, trimmed; anything else is None (numbers where strings belong are tolerated)."""
-    if isinstance(value, bool):
+    if type(value) is str:  # the common case first: ~40 calls a search result
+        return value.strip() or None
+    if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int | float):
         return str(value)
-    if isinstance(value, str) and value.strip():
-        return value.strip()
+    if isinstance(value, str):
+        return value.strip() or None
     return None
 
 
 def _path(resource: Json, dotted: str) -> str | None:
     """`_path(r, "onsetPeriod.start")`: a string at the end of a chain of objects, or None."""
     node: Any = resource
-    for key in dotted.split("."):
+    for key in _keys(dotted):
         node = _obj(node)
         if node is None:
             return None
         node = node.get(key)
     return _str(node)
+
+
+@functools.cache
+def _keys(dotted: str) -> tuple[str, ...]:
+    return tuple(dotted.split("."))
 
 
 def _first(resource: Json, *paths: str) -> str | None:
@@ -318,6 +326,8 @@ _NAME_RANK = {"official": 0, "usual": 1, None: 2, "temp": 3, "nickname": 4, "ano
 
 
 def _ended(element: Json) -> bool:
+    if "period" not in element:  # most names, addresses and identifiers: no period at all
+        return False
     end = _path(element, "period.end")
     return end[:10] < date.today().isoformat() if end else False
 
@@ -325,8 +335,8 @@ def _ended(element: Json) -> bool:
 def choose_name(names: list[Any]) -> Json | None:
     """The name to show: official, then usual, then any other current name; old and maiden last."""
     candidates = [n for n in (_obj(x) for x in names) if n]
-    if not candidates:
-        return None
+    if len(candidates) < 2:
+        return candidates[0] if candidates else None
     return min(candidates, key=lambda n: (_ended(n), _NAME_RANK.get(_str(n.get("use")), 2)))
 
 

@@ -38,11 +38,13 @@ _UNSAFE = re.compile(f"[{_UNSAFE_CHARS}]")
 
 def clean_text(text: str) -> str:
     """`text` without control characters (but line feed and tab) or bidirectional controls."""
+    if text.isprintable():  # every unsafe character is unprintable (Cc or Cf): most text is done in C
+        return text
     return _UNSAFE.sub("", text) if _UNSAFE.search(text) else text
 
 
 def is_clean(text: str) -> bool:
-    return _UNSAFE.search(text) is None
+    return text.isprintable() or _UNSAFE.search(text) is None
 
 
 def clean_model(value: T) -> T:

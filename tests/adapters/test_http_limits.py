@@ -140,6 +140,9 @@ def server() -> Iterator[LoopbackServer]:
             "/html": lambda h, _s: _send(h, 200, b"<html><body>Sign in</body></html>", "text/html"),
             "/xml": lambda h, _s: _send(h, 200, b"<Bundle/>", "application/fhir+xml"),
             "/malformed": lambda h, _s: _send(h, 200, b'{"resourceType": "Bundle", "entry": [', ),
+            "/deep": lambda h, _s: _send(h, 200, b'{"a": ' + b"[" * 5000 + b"]" * 5000 + b"}"),
+            "/lone-surrogate": lambda h, _s: _send(h, 200, b'{"resourceType": "Patient", "id": "\\ud800"}'),
+            "/nan": lambda h, _s: _send(h, 200, b'{"resourceType": "Observation", "valueQuantity": {"value": NaN}}'),
             "/big-sized": lambda h, _s: _send(h, 200, b"[" + b" " * 200_000 + b"]"),
             "/big-unsized": _big_unsized(10 * 64 * 1024),
             "/gzip-bomb": _gzip_bomb,
@@ -222,6 +225,16 @@ async def test_xml_is_named_as_such(server: LoopbackServer) -> None:
 async def test_malformed_json_is_a_bad_reply(server: LoopbackServer) -> None:
     error = await expect_error(practice(server.base), "/malformed", "bad-reply")
     assert "not valid JSON" in error.message
+
+
+@pytest.mark.parametrize(("path", "words"), [
+    ("/deep", "nested too deeply"),  # no RecursionError traceback
+    ("/lone-surrogate", "not valid JSON"),  # would fail later, writing the journal or drawing the text
+    ("/nan", "not valid JSON"),  # not JSON (RFC 8259), whatever Python's json module accepts
+])
+async def test_json_that_is_not_strict_json_is_a_bad_reply(server: LoopbackServer, path: str, words: str) -> None:
+    error = await expect_error(practice(server.base), path, "bad-reply")
+    assert words in error.message
 
 
 async def test_a_trickling_body_hits_the_overall_deadline(server: LoopbackServer) -> None:
