@@ -86,7 +86,7 @@ def validated(model: type[Model], table: dict[str, Any], file: Path | str, pract
 
 
 #: tables only the machine-wide file may hold: who signs in, where audit goes, the access policy, who is told
-MACHINE_ONLY_TABLES = ("identity", "audit", "policy", "notify", "gp_connect")
+MACHINE_ONLY_TABLES = ("identity", "audit", "policy", "notify", "gp_connect", "insight")
 #: machine-only tables a per-user file may supply while the machine file has none: they say who Mosaic is (its
 #: Spine ASID and its users' organisation, sent on GP Connect requests), not who the user is or what they may
 #: do, so supplying them weakens no policy, audit or notification rule (the practice's own GP Connect
@@ -130,6 +130,18 @@ def load_audit_settings(config_file: Path | None = None) -> AuditSettings:
         return AuditSettings()
     source, table = found
     return AuditSettings(central_url=validated(AuditTable, table, source).central_url)
+
+
+def load_insight_store_url(config_file: Path | None = None) -> str | None:
+    """[insight] store_url from the machine-wide file only (where the locality's figures are kept is IT's
+    decision); None: the user's own DuckDB file."""
+    from app.core.settings_schema import InsightTable
+
+    found = machine_table("insight", "insight settings", config_file, known=_known(InsightTable))
+    if found is None:
+        return None
+    source, table = found
+    return validated(InsightTable, table, source).store_url
 
 
 def _known(model: type[BaseModel]) -> tuple[str, ...]:

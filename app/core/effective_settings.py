@@ -172,7 +172,8 @@ def _policy(config_file: Path | None) -> dict[str, Any] | None:
         "file": setting(str(path), MACHINE_FILE, paths.machine_config_file()),
         "roles": {name: {"practices": sorted(r.practices), "sections": sorted(r.sections),
                          "reason_required": r.reason_required, "reasons": list(r.reasons),
-                         "reason_covers_patient": r.reason_covers_patient, "research": r.research, "study": r.study}
+                         "reason_covers_patient": r.reason_covers_patient, "research": r.research, "study": r.study,
+                         "records": r.records, "insight": r.insight}
                   for name, r in sorted(policy.roles.items())},
         "users": len(policy.users),
         "studies": [{"id": s.id, "consented": len(s.consented)} for s in policy.studies.values()],

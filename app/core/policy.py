@@ -15,6 +15,8 @@ policies existed: everything is allowed and no reason is asked for.
     reasons = ["Direct care", "Medicines reconciliation"]
     reason_covers_patient = true        # a reason covers that patient at every practice for the session
     research = false                    # true: the research view (needs `study`)
+    records = true                      # false: no patient search, no record (an insight-only role)
+    insight = false                     # true: locality insight (aggregate figures) for the role's practices
     study = "diabetes-2026"             # research roles: the study whose consent list and key apply
 
     [studies.diabetes-2026]
@@ -133,6 +135,10 @@ class Role:
     #: a reason given for a patient covers that NHS number at every practice for the session (never
     #: break-glass or self/family: app/core/session_reasons.py); false asks at every access
     reason_covers_patient: bool = True
+    #: may search for patients and open records (false: an insight-only role, e.g. a locality lead)
+    records: bool = True
+    #: may see locality insight: aggregate figures for the role's practices, never a patient (app/insight)
+    insight: bool = False
 
     def covers_practice(self, practice_id: str) -> bool:
         return ANY in self.practices or practice_id in self.practices
@@ -191,10 +197,34 @@ class Policy:
         if role is None:
             return PolicyDecision("denied", why=f"The access policy gives '{login}' no role, so no practice "
                                   "can be searched or opened. Ask your practice administrator.")
+        if not role.records:
+            return PolicyDecision("denied", why=records_refused(role.name))
         if not role.covers_practice(practice_id):
             return PolicyDecision("denied", why=f"Your role ({role.name}) does not include practice "
                                   f"'{practice_id}' under the access policy.")
         return PolicyDecision.allow(sections=role.visible_sections())
+
+    def records_refusal(self, login: str) -> PolicyDecision | None:
+        """The refusal of any search or record for a role without records (records = false), else None (a
+        login with no role is refused practice by practice, as before)."""
+        role = self.role_of(login)
+        return PolicyDecision("denied", why=records_refused(role.name)) if role is not None and not role.records \
+            else None
+
+    def insight_decision(self, login: str, practice_id: str | None = None) -> PolicyDecision:
+        """May `login` see locality insight (for `practice_id`, when given: a practice outside the role's
+        practices is left out of every figure and every refresh)?"""
+        role = self.role_of(login)
+        if role is None:
+            return PolicyDecision("denied", why=f"The access policy gives '{login}' no role, so locality insight "
+                                  "is not available. Ask your practice administrator.")
+        if not role.insight:
+            return PolicyDecision("denied", why=f"Your role ({role.name}) does not include locality insight under "
+                                  "the access policy (insight = true). Ask your practice administrator.")
+        if practice_id is not None and not role.covers_practice(practice_id):
+            return PolicyDecision("denied", why=f"Your role ({role.name}) does not include practice "
+                                  f"'{practice_id}' under the access policy.")
+        return ALLOW_ALL
 
     def decide(self, login: str, practice_id: str, patient: PatientSummary | str | None, *,
                purpose: str | None = None, break_glass: bool = False) -> PolicyDecision:
@@ -245,6 +275,13 @@ class Policy:
             return (profile.family.casefold() == (summary.family or "").strip().casefold()
                     and _postcode(profile.postcode) == _postcode(summary.postcode))
         return False
+
+
+def records_refused(role: str) -> str:
+    """Why an insight-only role's search or record open is refused, in plain words."""
+    return (f"Your role ({role}) gives locality insight only, without access to patient records, under the access "
+            "policy: it cannot search for patients or open a record. Ask your practice administrator if you need "
+            "records.")
 
 
 def _postcode(value: str) -> str:
@@ -338,7 +375,8 @@ def parse_policy(text: str, path: Path | str = "<policy>") -> Policy:
         raise _schema_error(first_error(exc), fail) from None
     studies = {sid: Study(sid, _numbers(study.consented)) for sid, study in checked.studies.items()}
     roles = {name: Role(name, frozenset(role.practices), frozenset(role.sections), role.reason_required,
-                        tuple(role.reasons), role.research, role.study, role.reason_covers_patient)
+                        tuple(role.reasons), role.research, role.study, role.reason_covers_patient,
+                        role.records, role.insight)
              for name, role in checked.roles.items()}
     users = {login: UserProfile(login, user.role, nhs.normalise(user.nhs_number) if user.nhs_number else None,
                                 user.family, user.postcode)

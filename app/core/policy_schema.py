@@ -58,6 +58,12 @@ class RoleRules(_Table):
     reason_covers_patient: TrueOrFalse = Field(True, description=(
         "A reason given for a patient covers that NHS number at every practice for the session (false: asked at "
         "every access)."))
+    records: TrueOrFalse = Field(True, description=(
+        "The role may search for patients and open records (false: no search and no record, e.g. a locality "
+        "lead who needs only the insight figures)."))
+    insight: TrueOrFalse = Field(False, description=(
+        "The role may see locality insight (aggregate activity, capacity and demand of its practices: no "
+        "patient is shown) and run `mosaic insight`."))
 
 
 class UserEntry(_Table):
@@ -131,7 +137,11 @@ def _valid_numbers(numbers: list[str], kind: str, name: str, key: str) -> None:
 
 
 def _check_role_study(name: str, role: RoleRules, studies: dict[str, StudyRules]) -> None:
-    """A research role must name a study the policy defines; `study` means nothing without `research`."""
+    """A research role must name a study the policy defines; `study` means nothing without `research`; a research
+    role searches and opens records, so it cannot be one without them."""
+    if role.research and not role.records:
+        raise fault(f"research role '{name}' searches and opens records: remove records = false or research = true",
+                    path=("roles", name, "records"))
     if role.research:
         if role.study is None:
             raise fault(f"research role '{name}' must name its study (study = \"<id>\", with a [studies.<id>] "

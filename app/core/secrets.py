@@ -26,6 +26,7 @@ def env_name(practice_id: str) -> str:
 MOSAIC_SECRETS = {
     "central": "the central audit store's password",  # app/core/audit/central.py CENTRAL_SECRET_ID
     "notify": "the GOV.UK Notify API key",  # app/core/notify/sender.py SECRET_NAME
+    "insight": "the locality insight store's password",  # app/insight/location.py INSIGHT_SECRET_ID
     "journal-key": "the audit journal's key",  # app/core/audit/keys.py ENV_KEY (MOSAIC_SECRET_JOURNAL_KEY)
     "mosaic-doctor-probe": "mosaic doctor's keyring probe",  # app/core/doctor/local_checks.py PROBE_USER
 }

@@ -58,14 +58,18 @@ class AccessSummary:
 
 
 if TYPE_CHECKING:  # SQLAlchemy and Alembic are imported on the core's loop thread, not the GUI's
+    from datetime import date
+
     from app.core.all_practices import AllPractices
     from app.core.audit.journal import DestinationStatus, Journal
     from app.core.audit.model import AuditUser, JournalEntry
     from app.core.audit.outbox import OutboxSender
     from app.core.audit.recorder import AuditRecorder
     from app.core.identity import Identity, SignedInUser
+    from app.core.insight_access import InsightQuery
     from app.core.notify.notices import PatientNotices
     from app.core.notify.notifier import Decision
+    from app.insight.refresh import PracticeRefresh, RefreshReport, RefreshTarget
 
 log = logging.getLogger("mosaic.core")
 
@@ -164,7 +168,11 @@ class MosaicCore:
         has not consented (app/core/research.py), whichever path made it."""
         entry = self._with_policy_role(entry)
         view = self.research_view()
-        return entry if view is None else view.journal_form(entry, practice.name)
+        from app.core.audit.model import Action
+
+        if view is None or entry.action is Action.INSIGHT:  # an insight entry names no patient: nothing to reduce
+            return entry
+        return view.journal_form(entry, practice.name)
 
     def _with_policy_role(self, entry: JournalEntry) -> JournalEntry:
         """The role under the access policy (what the status bar says: "hub"), as details "policy_role" (None:
@@ -505,6 +513,9 @@ class MosaicCore:
     def _check_search_kind(self, query: PatientQuery) -> None:
         """The research view finds patients by study criteria, never by who they are; criteria searches are
         for research roles (a population search of identified patients is not what other roles are for)."""
+        refusal = self.policy.records_refusal(self.login) if self.policy is not None else None
+        if refusal is not None:  # an insight-only role: no search of any kind
+            raise PolicyError(refusal)
         research = self.research_view() is not None
         if research and query.identifies:
             raise PolicyError(PolicyDecision("denied", why=IDENTIFYING_SEARCH_REFUSED))
@@ -738,6 +749,29 @@ class MosaicCore:
         from app.core.all_practices import open_all_practices
 
         return await open_all_practices(self, nhs_number, reason=reason, break_glass=break_glass)
+
+    # --- locality insight (app/core/insight_access.py: the policy and the journal; app/insight/refresh.py) ----
+
+    def insight_practices(self) -> list[Practice]:
+        """The practices whose figures the user may see; PolicyError when the role has no insight."""
+        from app.core.insight_access import insight_practices
+
+        return insight_practices(self)
+
+    async def journal_insight(self, query: InsightQuery, *, outcome_detail: str | None = None,
+                              failed: bool = False) -> JournalEntry:
+        """Journal an insight action before anything of it is shown (PolicyError, journaled as denied, when the
+        role has no insight)."""
+        from app.core.insight_access import journal_insight
+
+        return await journal_insight(self, query, outcome_detail=outcome_detail, failed=failed)
+
+    async def refresh_insight(self, store: RefreshTarget, *, start: date, end: date, full: bool = False,
+                              on_progress: Callable[[PracticeRefresh], None] | None = None) -> RefreshReport:
+        """Read every practice's appointment book into `store` (app/insight/refresh.py), journaled."""
+        from app.insight.refresh import refresh
+
+        return await refresh(self, store, start=start, end=end, full=full, on_progress=on_progress)
 
     # --- telling the patient ------------------------------------------------------------------------------
 

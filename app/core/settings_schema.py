@@ -172,10 +172,11 @@ def _scopes(value: object) -> list[str]:
 CENTRAL_URL_SECRET_KEYS = ("password", "sslpassword", "passfile")
 
 
-def _central_url_problem(value: str) -> str | None:
+def _central_url_problem(value: str, secret: str = "central") -> str | None:
     """The workstation's login may be named (postgresql+psycopg://mosaic_ws@host/db); its password never: the
-    machine-wide file is readable by every user."""
-    password_words = "must not contain a password; set MOSAIC_SECRET_CENTRAL or use `mosaic credentials set central`"
+    machine-wide file is readable by every user. `secret`: the Mosaic secret that holds the password."""
+    password_words = (f"must not contain a password; set MOSAIC_SECRET_{secret.upper()} or use "
+                      f"`mosaic credentials set {secret}`")
     try:
         parts = urlsplit(value)
     except ValueError:
@@ -206,6 +207,28 @@ class AuditTable(_Table):
     central_url: Annotated[str, BeforeValidator(_database_url)] | None = Field(None, description=(
         "The locality-wide PostgreSQL audit store, without a password (MOSAIC_SECRET_CENTRAL or "
         "`mosaic credentials set central`)."))
+
+
+def _insight_url(value: object) -> str:
+    example = "must be a PostgreSQL URL such as \"postgresql://mosaic_ws@insight.example.nhs.uk/insight\""
+    if not isinstance(value, str) or not value.strip():
+        raise fault(example)
+    if not value.lower().startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
+        raise fault(example)
+    problem = control_character_problem(value) or _central_url_problem(value, "insight")
+    if problem:
+        raise fault(problem)
+    return value
+
+
+class InsightTable(_Table):
+    """[insight], machine-wide file only: where the locality insight figures are kept when PCs share them."""
+
+    model_config = ConfigDict(extra="forbid", title="[insight]")
+
+    store_url: Annotated[str, BeforeValidator(_insight_url)] | None = Field(None, description=(
+        "The locality's PostgreSQL insight store, without a password (MOSAIC_SECRET_INSIGHT or `mosaic credentials "
+        "set insight`); without it, each user's own DuckDB file in their data folder."))
 
 
 def _notify_url(value: object) -> str:
@@ -285,7 +308,7 @@ class LockTable(_Table):
 class PracticeDirectory(_Table):
     """A Mosaic practice directory (practices.toml): the machine-wide file IT deploys
     (/etc/mosaic/practices.toml, %PROGRAMDATA%\\Mosaic\\practices.toml) or a user's own. [identity], [audit],
-    [notify] and [policy] belong in the machine-wide file only; [lock] in a user's own only."""
+    [notify], [policy] and [insight] belong in the machine-wide file only; [lock] in a user's own only."""
 
     model_config = ConfigDict(extra="forbid", title="Mosaic practice directory")
 
@@ -295,11 +318,12 @@ class PracticeDirectory(_Table):
     audit: AuditTable | None = None
     notify: NotifyTable | None = None
     policy: PolicyTable | None = None
+    insight: InsightTable | None = None
     lock: LockTable | None = None
 
 
 #: the tables a practice directory may hold, besides [[practice]]
 TABLES: dict[str, type[BaseModel]] = {
     "identity": IdentityTable, "gp_connect": GpConnectTable, "audit": AuditTable, "notify": NotifyTable,
-    "policy": PolicyTable, "lock": LockTable,
+    "policy": PolicyTable, "insight": InsightTable, "lock": LockTable,
 }

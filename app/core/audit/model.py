@@ -26,6 +26,10 @@ class Action(StrEnum):
     #: a flagged entry marked reviewed (app/core/audit/review.py): details "reviewed" names the entry's id and
     #: "note" holds the reviewer's note; the reviewer is the entry's user. Goes where the reviewed entry went.
     REVIEW = "review"
+    #: a look at locality insight (app/insight): a refresh, a figure shown, peers, an export, an import. Names no
+    #: patient; details "insight" says what was done, with "metric", "by", "period" and "practices". Goes to
+    #: the local journal and the central store only, never to a practice (app/core/insight_access.py says why).
+    INSIGHT = "insight"
 
 
 class Outcome(StrEnum):
