@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     from app.cli.config import add_parser as add_config_parser
 
     add_config_parser(sub)
+    from app.cli.insight import add_parser as add_insight_parser
+
+    add_insight_parser(sub)
     return parser
 
 
@@ -126,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {
         None: cmd_window, "demo": cmd_demo, "demo-server": cmd_demo_server, "check": cmd_check,
         "search": cmd_search, "show": cmd_show, "credentials": cmd_credentials, "audit": cmd_audit,
-        "notify": cmd_notify, "doctor": cmd_doctor, "config": cmd_config,
+        "notify": cmd_notify, "doctor": cmd_doctor, "config": cmd_config, "insight": cmd_insight,
     }
     from app.cli.errors import run_command
 
@@ -142,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 #: commands that act for a person (journaled as them, decided by the policy for them): they need to know who
-SIGNED_IN_COMMANDS = frozenset({"check", "search", "show", "audit"})
+SIGNED_IN_COMMANDS = frozenset({"check", "search", "show", "audit", "insight"})
 
 
 def _who_is_using(args: argparse.Namespace) -> int | None:
@@ -619,6 +622,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
     from app.cli.audit import run
 
     return run(args, lambda: _load_practices(args))
+
+
+def cmd_insight(args: argparse.Namespace) -> int:
+    from app.cli.insight import run
+
+    return run(args, _load_practices)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

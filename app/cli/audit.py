@@ -149,11 +149,18 @@ def _list(args: argparse.Namespace, _practices_loader) -> int:
         return EXIT_OK
     for e in entries:
         patient = nhs_number.format_nhs_number(e.patient_nhs_number) or (args.research and e.patient_local_id) or "-"
-        what = ",".join(e.sections) if e.sections else (json.dumps(e.details.get("query")) if e.details else "")
+        what = ",".join(e.sections) if e.sections else _insight_words(e) if e.details.get("insight") else (
+            json.dumps(e.details.get("query")) if e.details else "")
         print(f"{format_datetime(e.recorded_at):<18} {e.user.login:<12} {e.action!s:<7} {e.outcome!s:<8} "
               f"{e.practice_id or '-':<12} {patient:<13} {what}")
     print(f"{len(entries)} entries", file=sys.stderr)
     return EXIT_OK
+
+
+def _insight_words(entry) -> str:
+    from app.core.insight_access import insight_text
+
+    return insight_text(entry.details)
 
 
 def _verify(args: argparse.Namespace, _practices_loader) -> int:

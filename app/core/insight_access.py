@@ -50,6 +50,20 @@ class InsightQuery:
         return found
 
 
+def insight_text(details: Mapping[str, object]) -> str:
+    """An insight entry's what, in words: "show dna_rate by practice, 2026-03 (riverside,hillview)"."""
+    said = [str(details.get("insight", "insight"))]
+    if details.get("metric"):
+        said.append(str(details["metric"]))
+    if details.get("by"):
+        said.append(f"by {details['by']}")
+    text = " ".join(said) + (f", {details['period']}" if details.get("period") else "")
+    practices = details.get("practices")
+    if isinstance(practices, list) and practices:
+        text += f" ({','.join(str(p) for p in practices)})"
+    return text
+
+
 def insight_decision(core: MosaicCore) -> PolicyDecision:
     """May the signed-in user see locality insight at all? With no access policy (the single-user demo, a
     practice with no policy file): yes, as every other access is without a policy."""

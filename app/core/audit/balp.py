@@ -108,6 +108,8 @@ def _event_type(action: Action) -> dict[str, str]:
         return {"system": DCM, "code": "110106", "display": "Export"}
     if action == Action.REVIEW:  # a flagged access marked reviewed: the audit log was used
         return {"system": DCM, "code": "110101", "display": "Audit Log Used"}
+    if action == Action.INSIGHT:  # a locality insight query (aggregates, no patient): in exports, never upstream
+        return {"system": DCM, "code": "110112", "display": "Query"}
     return {"system": EVENT_TYPE, "code": "rest", "display": "Restful Operation"}
 
 
@@ -191,6 +193,8 @@ def _entities(entry: JournalEntry) -> list[dict[str, Any]]:
         entities.append(_query_entity(entry))
     elif entry.action == Action.REVIEW:
         entities.append(_reviewed_entity(entry))
+    elif entry.action == Action.INSIGHT:
+        entities.append(_insight_entity(entry))
     else:
         entities.extend(_section_entity(name) for name in entry.sections)
     entities.append({
@@ -240,6 +244,17 @@ def _section_entity(name: str) -> dict[str, Any]:
 
 def _query_entity(entry: JournalEntry) -> dict[str, Any]:
     text = query_text(entry)
+    return {"type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
+            "role": {"system": OBJECT_ROLE, "code": "24", "display": "Query"},
+            "description": text,
+            "query": base64.b64encode(text.encode("utf-8")).decode("ascii")}
+
+
+def _insight_entity(entry: JournalEntry) -> dict[str, Any]:
+    """What an insight action asked for, in words: "show dna_rate by practice, 2026-03, riverside,hillview"."""
+    from app.core.insight_access import insight_text
+
+    text = insight_text(entry.details)
     return {"type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
             "role": {"system": OBJECT_ROLE, "code": "24", "display": "Query"},
             "description": text,
