@@ -1,0 +1,593 @@
+"""The locality view's analytical store: DuckDB in a user-only file by default, or a locality's PostgreSQL.
+
+Rows, never patients: slots, appointments and encounters keep the practice's resource id, status, times,
+mode, clinician type, category and local type text, and no patient reference (Activity has none). Each row
+also keeps its Europe/London local date, ISO week and month (app/insight/periods.py) so that every figure is
+a plain grouped sum both engines compute identically. Figures are only ever made by `figures()`, which
+applies suppression (app/insight/suppression.py) itself: no caller can get an unsuppressed count.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections import defaultdict
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from app.core import paths
+from app.core.activity import APPOINTMENT_STATUSES, Activity
+from app.insight.measures import (
+    CUTS,
+    GROUP_COLUMNS,
+    MEASURE_SQL,
+    MEDIAN_ROWS,
+    UNMAPPED,
+    Figure,
+    MeasureSql,
+    measure,
+    value_of,
+)
+from app.insight.national_model import NationalFigure, PracticeAttributes
+from app.insight.periods import Period, local_date, month_key, parse_period, week_key
+from app.insight.store_engine import Columns, DuckDbEngine, Engine, PostgresEngine
+from app.insight.store_rows import MappingIssue, MappingUse, PracticeStatusRow, QualityRow
+from app.insight.suppression import ALL, Coord, Counts, is_small, suppress, verdict, with_totals
+
+#: the file's name in the per-user data folder
+DEFAULT_FILE = "insight.duckdb"
+#: the PostgreSQL schema used unless told otherwise
+DEFAULT_PG_SCHEMA = "mosaic_insight"
+
+_TEXT, _DATE, _TIME, _INT, _REAL = "TEXT", "DATE", "TIMESTAMPTZ", "BIGINT", "DOUBLE PRECISION"
+
+SLOT_COLUMNS: Columns = (
+    ("practice_id", _TEXT), ("id", _TEXT), ("status", _TEXT), ("start_utc", _TIME), ("end_utc", _TIME),
+    ("start_date", _DATE), ("month", _TEXT), ("week", _TEXT), ("schedule_id", _TEXT), ("mode", _TEXT),
+    ("clinician_type", _TEXT), ("category", _TEXT), ("local_type", _TEXT), ("updated", _TIME),
+)
+APPOINTMENT_COLUMNS: Columns = (
+    ("practice_id", _TEXT), ("id", _TEXT), ("status", _TEXT), ("start_utc", _TIME), ("start_date", _DATE),
+    ("month", _TEXT), ("week", _TEXT), ("created_utc", _TIME), ("created_date", _DATE),
+    ("days_to_start", _INT), ("mode", _TEXT), ("clinician_type", _TEXT), ("category", _TEXT),
+    ("local_type", _TEXT), ("slot_ids", _TEXT), ("updated", _TIME),
+)
+ENCOUNTER_COLUMNS: Columns = (
+    ("practice_id", _TEXT), ("id", _TEXT), ("status", _TEXT), ("start_utc", _TIME), ("start_date", _DATE),
+    ("mode", _TEXT), ("appointment_id", _TEXT), ("updated", _TIME),
+)
+_ROW_TABLES: dict[str, Columns] = {"slots": SLOT_COLUMNS, "appointments": APPOINTMENT_COLUMNS,
+                                   "encounters": ENCOUNTER_COLUMNS}
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS practices (id TEXT PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL, "
+    "error TEXT, refreshed_at TIMESTAMPTZ, list_size BIGINT, cursor_at TIMESTAMPTZ, unreadable BIGINT, "
+    "not_provided TEXT)",
+    *(f"CREATE TABLE IF NOT EXISTS {table} ({', '.join(f'{c} {t}' for c, t in columns)}, "
+      "PRIMARY KEY (practice_id, id))" for table, columns in _ROW_TABLES.items()),
+    "CREATE TABLE IF NOT EXISTS national (practice_code TEXT NOT NULL, practice_name TEXT, month DATE NOT NULL, "
+    "metric TEXT NOT NULL, grp TEXT, numerator DOUBLE PRECISION, denominator DOUBLE PRECISION)",
+    "CREATE TABLE IF NOT EXISTS attributes (practice_code TEXT PRIMARY KEY, list_size BIGINT, imd_decile BIGINT, "
+    "share_over_65 DOUBLE PRECISION, share_under_18 DOUBLE PRECISION, rurality TEXT)",
+)
+_PG_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS appointments_month ON appointments (month, practice_id)",
+    "CREATE INDEX IF NOT EXISTS appointments_week ON appointments (week, practice_id)",
+    "CREATE INDEX IF NOT EXISTS slots_month ON slots (month, practice_id)",
+    "CREATE INDEX IF NOT EXISTS slots_week ON slots (week, practice_id)",
+)
+
+_DIMS = ("practice", "mode", "clinician-type", "category")
+
+
+def default_path() -> Path:
+    return paths.user_data_dir() / DEFAULT_FILE
+
+
+class InsightStore:
+    """One store. Not thread-safe: one thread (or a lock) per store."""
+
+    def __init__(self, engine: Engine, where: str) -> None:
+        self._db = engine
+        self.where = where
+        for statement in _SCHEMA:
+            self._db.execute(statement)
+        if engine.kind == "postgresql":
+            for statement in _PG_INDEXES:
+                self._db.execute(statement)
+
+    # --- opening ------------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, target: str | Path | None = None, *, schema: str | None = None) -> InsightStore:
+        """A DuckDB file (default: insight.duckdb in the per-user data folder, 0600 in a 0700 folder), or a
+        postgresql:// URL (tables in `schema`, default mosaic_insight; TLS rules as the central store's)."""
+        text = str(target) if target is not None else ""
+        if text.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
+            return cls._open_postgres(text, schema or DEFAULT_PG_SCHEMA)
+        path = Path(target) if target is not None else default_path()
+        _private_duckdb_file(path)
+        return cls(DuckDbEngine(str(path)), str(path))
+
+    @classmethod
+    def _open_postgres(cls, url: str, schema: str) -> InsightStore:
+        import sqlalchemy as sa
+
+        from app.core.audit.central import pg_connect_args
+        from app.core.schema_types import redacted_url
+
+        parsed = sa.make_url(url)
+        args: dict[str, Any] = {"connect_timeout": 10, **pg_connect_args(parsed)}
+        if not args.get("hostaddr"):
+            args.pop("hostaddr", None)
+        conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+        where = redacted_url(parsed.render_as_string(hide_password=True))
+        return cls(PostgresEngine(conninfo, schema, args), where)
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- writing ------------------------------------------------------------------------------------
+
+    def apply(self, activity: Activity) -> None:
+        """Upsert one practice's activity by (practice_id, resource id), in one transaction. A full read
+        (since None) also removes the practice's rows in its period that the read no longer holds."""
+        pid = activity.practice_id
+        staged = {
+            "slots": list({s.id: _slot_row(pid, s) for s in activity.slots}.values()),
+            "appointments": list({a.id: _appointment_row(pid, a) for a in activity.appointments}.values()),
+            "encounters": list({e.id: _encounter_row(pid, e) for e in activity.encounters}.values()),
+        }
+        self._db.begin()
+        try:
+            for table, rows in staged.items():
+                self._upsert(table, rows, activity)
+            self._db.execute(
+                "INSERT INTO practices (id, name, status, list_size, cursor_at, unreadable, not_provided) "
+                "VALUES (?, ?, 'ok', ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET status = 'ok', error = NULL, "
+                "list_size = COALESCE(excluded.list_size, practices.list_size), cursor_at = excluded.cursor_at, "
+                "unreadable = excluded.unreadable, not_provided = excluded.not_provided",
+                [pid, pid, activity.list_size, _utc(activity.as_of), activity.unreadable,
+                 json.dumps(list(activity.not_provided))])
+            self._db.commit()
+        except BaseException:
+            self._db.rollback()
+            raise
+
+    def _upsert(self, table: str, rows: list[tuple[Any, ...]], activity: Activity) -> None:
+        columns = _ROW_TABLES[table]
+        stage = f"stage_{table}"
+        self._db.stage(stage, columns, rows)
+        try:
+            if activity.since is None:
+                self._db.execute(
+                    f"DELETE FROM {table} WHERE practice_id = ? AND (start_date BETWEEN ? AND ? OR start_date IS NULL) "
+                    f"AND id NOT IN (SELECT id FROM {stage})",
+                    [activity.practice_id, activity.period_start, activity.period_end])
+            if not rows:
+                return
+            names = ", ".join(c for c, _ in columns)
+            updates = ", ".join(f"{c} = excluded.{c}" for c, _ in columns if c not in ("practice_id", "id"))
+            self._db.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {stage} "
+                             f"ON CONFLICT (practice_id, id) DO UPDATE SET {updates}")
+        finally:
+            self._db.unstage(stage)
+
+    def cursor(self, practice_id: str) -> datetime | None:
+        rows = self._db.query("SELECT cursor_at FROM practices WHERE id = ?", [practice_id])
+        return _aware(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def set_status(self, practice_id: str, name: str, status: str, error: str | None = None,
+                   refreshed_at: datetime | None = None) -> None:
+        if status not in ("ok", "not provided", "failed"):
+            raise ValueError(f"status {status!r} is not ok, not provided or failed")
+        self._db.execute(
+            "INSERT INTO practices (id, name, status, error, refreshed_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET name = excluded.name, status = excluded.status, "
+            "error = excluded.error, refreshed_at = COALESCE(excluded.refreshed_at, practices.refreshed_at)",
+            [practice_id, name, status, error, _utc(refreshed_at) if refreshed_at else None])
+
+    def replace_national(self, figures: Iterable[NationalFigure]) -> int:
+        rows = [(f.practice_code, f.practice_name, f.month, f.metric, f.group, float(f.numerator),
+                 None if f.denominator is None else float(f.denominator)) for f in figures]
+        columns: Columns = (("practice_code", _TEXT), ("practice_name", _TEXT), ("month", _DATE),
+                            ("metric", _TEXT), ("grp", _TEXT), ("numerator", _REAL), ("denominator", _REAL))
+        self._replace("national", columns, rows)
+        return len(rows)
+
+    def replace_attributes(self, attributes: Iterable[PracticeAttributes]) -> int:
+        rows = list({a.practice_code: (a.practice_code, a.list_size, a.imd_decile, a.share_over_65,
+                                       a.share_under_18, a.rurality) for a in attributes}.values())
+        columns: Columns = (("practice_code", _TEXT), ("list_size", _INT), ("imd_decile", _INT),
+                            ("share_over_65", _REAL), ("share_under_18", _REAL), ("rurality", _TEXT))
+        self._replace("attributes", columns, rows)
+        return len(rows)
+
+    def _replace(self, table: str, columns: Columns, rows: list[tuple[Any, ...]]) -> None:
+        stage = f"stage_{table}"
+        self._db.begin()
+        try:
+            self._db.stage(stage, columns, rows)
+            names = ", ".join(c for c, _ in columns)
+            self._db.execute(f"DELETE FROM {table}")
+            if rows:
+                self._db.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {stage}")
+            self._db.unstage(stage)
+            self._db.commit()
+        except BaseException:
+            self._db.rollback()
+            raise
+
+    # --- reading ------------------------------------------------------------------------------------
+
+    def practices(self) -> list[PracticeStatusRow]:
+        rows = self._db.query("SELECT id, name, status, error, refreshed_at, list_size FROM practices ORDER BY id")
+        return [PracticeStatusRow(r[0], r[1], r[2], r[3], _aware(r[4]) if r[4] else None,
+                                  None if r[5] is None else int(r[5])) for r in rows]
+
+    def national(self, metric: str | None = None, month: date | None = None) -> list[NationalFigure]:
+        sql = "SELECT practice_code, practice_name, month, metric, numerator, denominator, grp FROM national"
+        params: list[Any] = []
+        where = []
+        if metric:
+            where.append("metric = ?")
+            params.append(metric)
+        if month:
+            where.append("month = ?")
+            params.append(month)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return [NationalFigure(r[0], r[1], r[2], r[3], r[4], r[5], r[6])
+                for r in self._db.query(sql + " ORDER BY practice_code, month", params)]
+
+    def attributes(self) -> list[PracticeAttributes]:
+        rows = self._db.query("SELECT practice_code, list_size, imd_decile, share_over_65, share_under_18, rurality "
+                              "FROM attributes ORDER BY practice_code")
+        return [PracticeAttributes(r[0], int(r[1]), None if r[2] is None else int(r[2]), r[3], r[4], r[5])
+                for r in rows]
+
+    def latest_month(self) -> str | None:
+        rows = self._db.query("SELECT MAX(month) FROM appointments")
+        return rows[0][0] if rows else None
+
+    def figures(self, metric: str, by: str, period: str | None = None, *,
+                practices: Sequence[str] | None = None, filters: Mapping[str, str] | None = None) -> list[Figure]:
+        """Figures of `metric` cut `by` practice | mode | clinician-type | category | week | month | locality,
+        for `period` (default: the latest month with appointments), over `practices` (default: all), with
+        `filters` ({"mode": "telephone", ...}). Suppressed here. Practices that did not provide data or
+        failed come back as Figures with that status, never as zero."""
+        measure(metric)
+        if by not in CUTS:
+            raise ValueError(f"unknown cut {by!r}; one of: {', '.join(CUTS)}")
+        filters = dict(filters or {})
+        for key in filters:
+            if key not in GROUP_COLUMNS:
+                raise ValueError(f"unknown filter {key!r}; one of: {', '.join(GROUP_COLUMNS)}")
+        if by in GROUP_COLUMNS and by in filters:
+            raise ValueError(f"cannot cut by {by} and filter on it")
+        spec = MEASURE_SQL[metric]
+        chosen = _period(period or self.latest_month() or month_key(datetime.now(UTC).date()))
+        grain = "week" if by == "week" or chosen.grain == "week" else "month"
+        if by == "month" and chosen.grain == "week":
+            raise ValueError(f"{chosen.text} is a week: cut it by week, or ask for a month or range")
+        units = chosen.weeks() if grain == "week" else chosen.months()
+
+        status_rows = {p.id: p for p in self.practices()}
+        asked = list(dict.fromkeys(practices)) if practices is not None else sorted(status_rows)
+        ok_all = sorted(p for p, row in status_rows.items() if row.status == "ok")
+        ok_asked = [p for p in asked if p in ok_all]
+        lists = {p: status_rows[p].list_size for p in ok_all}
+
+        out: list[Figure] = []
+        cubes, hidden = self._cubes(spec, grain, units, ok_all)
+        fixed = tuple(filters.get(d, ALL) for d in _DIMS[1:])
+
+        def cells_for(members: Sequence[str], unit_list: Sequence[str], group: tuple[int, str] | None
+                      ) -> list[tuple[str, Coord]]:
+            coords = list(fixed)
+            if group is not None:
+                coords[group[0] - 1] = group[1]
+            rest = tuple(coords)
+            if set(members) == set(ok_all) and members:
+                return [(u, (ALL, *rest)) for u in unit_list]
+            return [(u, (p, *rest)) for p in members for u in unit_list]
+
+        medians = self._medians(by, units, grain, ok_asked, filters) if spec.median else {}
+
+        def figure(members: Sequence[str], unit_list: Sequence[str], group: tuple[int, str] | None,
+                   practice_id: str | None, period_text: str, median_key: str | None = None) -> Figure | None:
+            group_value = group[1] if group else None
+            if spec.per_1000:
+                members = [p for p in members if lists.get(p)]
+                if not members:
+                    return None
+            cells = cells_for(members, unit_list, group)
+            numerator = sum(cubes.get(u, {}).get(c, (0.0, 0.0))[0] for u, c in cells)
+            denominator: float | None = sum(cubes.get(u, {}).get(c, (0.0, 0.0))[1] for u, c in cells)
+            if spec.per_1000:
+                denominator = float(sum(lists[p] or 0 for p in members))
+            elif spec.denominator is None:
+                denominator = None
+            reason = verdict(cells, hidden)
+            if reason is None and (is_small(numerator) or is_small(denominator)):
+                reason = "primary"
+            if reason is not None:
+                return Figure(practice_id, metric, period_text, group_value, None, None, None, True, "ok",
+                              suppression=reason)
+            if spec.median:
+                value = medians.get(median_key)
+                return Figure(practice_id, metric, period_text, group_value, value, None, denominator, False, "ok")
+            return Figure(practice_id, metric, period_text, group_value, value_of(spec, numerator, denominator),
+                          numerator, denominator, False, "ok")
+
+        single = ok_asked[0] if len(asked) == 1 and ok_asked else None
+        if by == "practice":
+            for p in ok_asked:
+                made = figure([p], units, None, p, chosen.text, p)
+                out.append(made or _not_provided(p, metric, chosen.text, status_rows[p].name, "list size"))
+        elif by == "locality":
+            made = figure(ok_asked, units, None, single, chosen.text) if ok_asked else None
+            if made:
+                out.append(made)
+        elif by in ("week", "month"):
+            for unit in units:
+                made = figure(ok_asked, [unit], None, single, unit, unit) if ok_asked else None
+                if made:
+                    out.append(made)
+        else:
+            dim = _DIMS.index(by)
+            values = sorted({c[dim] for u in units for c in cubes.get(u, {}) if c[dim] != ALL})
+            for value in values:
+                made = figure(ok_asked, units, (dim, value), single, chosen.text, value) if ok_asked else None
+                if made:
+                    out.append(made)
+        if spec.per_1000 and by != "practice":
+            out.extend(_not_provided(p, metric, chosen.text, status_rows[p].name, "list size")
+                       for p in ok_asked if not lists.get(p))
+        for p in asked:
+            row = status_rows.get(p)
+            if row is None:
+                out.append(Figure(p, metric, chosen.text, None, None, None, None, False, "failed",
+                                  f"{p}: not in the insight store (never refreshed)"))
+            elif row.status != "ok":
+                why = row.error or ("not provided by this practice's system" if row.status == "not provided"
+                                    else "the refresh failed")
+                out.append(Figure(p, metric, chosen.text, None, None, None, None, False, row.status,
+                                  f"{row.name}: {why}"))
+        return out
+
+    def _cubes(self, spec: MeasureSql, grain: str, units: Sequence[str], practices: Sequence[str]
+               ) -> tuple[dict[str, dict[Coord, Counts]], dict[Hashable, str]]:
+        """Each unit's table (all `practices` x mode x clinician type x category, with totals), and its
+        hidden cells keyed (unit, coord)."""
+        if not units or not practices:
+            return {}, {}
+        numerator = spec.numerator or "0"
+        denominator = spec.denominator or "0"
+        unit_marks = ", ".join("?" for _ in units)
+        practice_marks = ", ".join("?" for _ in practices)
+        rows = self._db.query(
+            f"SELECT {grain}, practice_id, COALESCE(mode, '{UNMAPPED}'), COALESCE(clinician_type, '{UNMAPPED}'), "
+            f"COALESCE(category, '{UNMAPPED}'), SUM({numerator}), SUM({denominator}) FROM {spec.table} "
+            f"WHERE {grain} IN ({unit_marks}) AND practice_id IN ({practice_marks}) GROUP BY 1, 2, 3, 4, 5",
+            [*units, *practices])
+        fine: dict[str, list[tuple[Coord, float, float]]] = defaultdict(list)
+        for unit, pid, mode, clinician, category, num, den in rows:
+            fine[unit].append(((pid, mode, clinician, category), float(num or 0), float(den or 0)))
+        cubes: dict[str, dict[Coord, Counts]] = {}
+        hidden: dict[Hashable, str] = {}
+        for unit, cells in fine.items():
+            cube = with_totals(cells)
+            cubes[unit] = cube
+            hidden.update({(unit, coord): why for coord, why in suppress(cube).items()})
+        return cubes, hidden
+
+    def _medians(self, by: str, units: Sequence[str], grain: str, members: Sequence[str],
+                 filters: Mapping[str, str]) -> dict[str | None, float]:
+        """The median days to appointment of each figure `by` asks for, in one grouped query."""
+        if not units or not members:
+            return {}
+        where = [MEDIAN_ROWS, f"{grain} IN ({', '.join('?' for _ in units)})",
+                 f"practice_id IN ({', '.join('?' for _ in members)})"]
+        params: list[Any] = [*units, *members]
+        for key, value in filters.items():
+            column = GROUP_COLUMNS[key]
+            if value == UNMAPPED:
+                where.append(f"{column} IS NULL")
+            else:
+                where.append(f"{column} = ?")
+                params.append(value)
+        key_sql = {"practice": "practice_id", "locality": "NULL", "week": grain, "month": grain}.get(
+            by, f"COALESCE({GROUP_COLUMNS.get(by, 'mode')}, '{UNMAPPED}')")
+        rows = self._db.query(f"SELECT {key_sql}, percentile_cont(0.5) WITHIN GROUP (ORDER BY days_to_start) "
+                              f"FROM appointments WHERE {' AND '.join(where)} GROUP BY 1", params)
+        return {key: float(value) for key, value in rows if value is not None}
+
+    def quality(self, period: str | None = None) -> list[QualityRow]:
+        """Per practice: shares of its appointments (in `period`, default all) with an unmapped category, mode
+        or clinician type, no (FHIR) status or no creation time; what it does not provide."""
+        statuses = ", ".join(f"'{s}'" for s in APPOINTMENT_STATUSES)
+        where, params = "", []
+        if period:
+            units = _period(period)
+            column = "week" if units.grain == "week" else "month"
+            keys = units.units()
+            where = f" WHERE {column} IN ({', '.join('?' for _ in keys)})"
+            params = keys
+        counts = {r[0]: r[1:] for r in self._db.query(
+            "SELECT practice_id, COUNT(*), SUM(CASE WHEN category IS NULL THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN mode IS NULL THEN 1 ELSE 0 END), SUM(CASE WHEN clinician_type IS NULL THEN 1 ELSE 0 END), "
+            f"SUM(CASE WHEN status IS NULL OR status NOT IN ({statuses}) THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN created_utc IS NULL THEN 1 ELSE 0 END) "
+            f"FROM appointments{where} GROUP BY practice_id", params)}
+        extra = {r[0]: (r[1], r[2]) for r in self._db.query("SELECT id, unreadable, not_provided FROM practices")}
+        out = []
+        for row in self.practices():
+            total, *parts = counts.get(row.id, (0, 0, 0, 0, 0, 0))
+            total = int(total or 0)
+            category, mode, clinician, status, created = (
+                None if not total else float(part or 0) / total for part in parts)
+            unreadable, provided_json = extra.get(row.id, (0, None))
+            not_provided = tuple(json.loads(provided_json)) if provided_json else ()
+            if row.status == "not provided":
+                not_provided = ("Appointment", "Slot", *not_provided)
+            out.append(QualityRow(row.id, row.name, row.status, total, category, mode, clinician, status, created,
+                                  int(unreadable or 0), tuple(dict.fromkeys(not_provided))))
+        return out
+
+    def mapping_consistency(self) -> list[MappingIssue]:
+        """Local slot type texts (compared ignoring case and spacing) mapped to more than one national category,
+        at different practices or within one."""
+        rows = self._db.query("SELECT local_type, practice_id, category, COUNT(*) FROM slots "
+                              "WHERE local_type IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")
+        grouped: dict[str, list[tuple[str, str, str | None, int]]] = defaultdict(list)
+        for local, pid, category, count in rows:
+            grouped[" ".join(str(local).casefold().split())].append((local, pid, category, int(count)))
+        issues = []
+        for key in sorted(grouped):
+            uses: dict[tuple[str, str | None], int] = defaultdict(int)
+            for _, pid, category, count in grouped[key]:
+                uses[(pid, category)] += count
+            if len({category for _, category in uses}) > 1:
+                issues.append(MappingIssue(grouped[key][0][0], tuple(
+                    MappingUse(pid, category, count)
+                    for (pid, category), count in sorted(uses.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")))))
+        return issues
+
+    # --- export -------------------------------------------------------------------------------------
+
+    def export_parquet(self, folder: Path) -> list[Path]:
+        """Parquet files of the store: practices, national, attributes and figures (every measure by practice
+        and for the locality per month, and the appointment mix by mode, clinician type and category per
+        month), each figure suppressed as figures() gives it. Row-level slots and appointments are not
+        exported (see the README: an appointment's exact time, mode and attendance could be matched to a
+        person by someone who knows when they were seen). Files are user-only (0600)."""
+        import duckdb
+
+        from app.insight.measures import MEASURES
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        months = [r[0] for r in self._db.query("SELECT DISTINCT month FROM appointments WHERE month IS NOT NULL "
+                                               "UNION SELECT DISTINCT month FROM slots WHERE month IS NOT NULL "
+                                               "ORDER BY 1")]
+        figure_rows: list[tuple[Any, ...]] = []
+        if months:
+            whole = f"{months[0]}..{months[-1]}"
+            practice_ids = [p.id for p in self.practices()]
+            for metric in MEASURES:
+                sets: list[Sequence[str] | None] = [None, *[[p] for p in practice_ids]]
+                for chosen in sets:
+                    figure_rows.extend(_figure_row(f, "month") for f in
+                                       self.figures(metric, "month", whole, practices=chosen))
+            for cut in ("mode", "clinician-type", "category"):
+                for month in months:
+                    figure_rows.extend(_figure_row(f, cut) for f in self.figures("appointments", cut, month))
+        tables: dict[str, tuple[Columns, list[tuple[Any, ...]]]] = {
+            "practices": ((("id", _TEXT), ("name", _TEXT), ("status", _TEXT), ("error", _TEXT),
+                           ("refreshed_at", _TIME), ("list_size", _INT)),
+                          [(p.id, p.name, p.status, p.error, p.refreshed_at, p.list_size) for p in self.practices()]),
+            "national": ((("practice_code", _TEXT), ("practice_name", _TEXT), ("month", _DATE), ("metric", _TEXT),
+                          ("grp", _TEXT), ("numerator", _REAL), ("denominator", _REAL)),
+                         self._db.query("SELECT practice_code, practice_name, month, metric, grp, numerator, "
+                                        "denominator FROM national ORDER BY 1, 3, 4")),
+            "attributes": ((("practice_code", _TEXT), ("list_size", _INT), ("imd_decile", _INT),
+                            ("share_over_65", _REAL), ("share_under_18", _REAL), ("rurality", _TEXT)),
+                           self._db.query("SELECT * FROM attributes ORDER BY 1")),
+            "figures": (FIGURE_COLUMNS, figure_rows),
+        }
+        written = []
+        work = Path(tempfile.mkdtemp(prefix=".mosaic-export-", dir=folder))  # 0700: nobody else reaches it
+        try:
+            con = duckdb.connect()
+            engine = _Memory(con)
+            for name, (columns, rows) in tables.items():
+                engine.stage(f"t_{name}", columns, rows)
+                part = work / f"{name}.parquet"
+                con.execute(f"COPY (SELECT * FROM t_{name}) TO '{part}' (FORMAT PARQUET)")
+                os.chmod(part, paths.PRIVATE_FILE_MODE)
+                final = folder / f"{name}.parquet"
+                os.replace(part, final)
+                written.append(final)
+            con.close()
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return written
+
+
+FIGURE_COLUMNS: Columns = (
+    ("cut", _TEXT), ("practice_id", _TEXT), ("metric", _TEXT), ("period", _TEXT), ("grp", _TEXT), ("value", _REAL),
+    ("numerator", _REAL), ("denominator", _REAL), ("suppressed", "BOOLEAN"), ("suppression", _TEXT),
+    ("status", _TEXT), ("error", _TEXT),
+)
+
+
+def _figure_row(f: Figure, cut: str) -> tuple[Any, ...]:
+    return (cut, f.practice_id, f.metric, f.period, f.group, f.value, f.numerator, f.denominator, f.suppressed,
+            f.suppression, f.status, f.error)
+
+
+class _Memory(DuckDbEngine):
+    def __init__(self, con: Any) -> None:
+        self._con = con
+
+
+def _private_duckdb_file(path: Path) -> None:
+    """The database file made user-only before DuckDB opens it (DuckDB's .wal takes the umask: the folder,
+    0700, is what keeps it private). DuckDB refuses an empty existing file, so a new one is made by DuckDB
+    inside the private folder and tightened at once, before any row is written."""
+    paths.private_dir(path.parent)
+    if path.exists():
+        paths.private_file(path)
+        return
+    old = os.umask(0o077)
+    try:
+        import duckdb
+
+        duckdb.connect(str(path)).close()
+    finally:
+        os.umask(old)
+    paths.private_file(path)
+
+
+def _period(text: str) -> Period:
+    return parse_period(text)
+
+
+def _not_provided(practice_id: str, metric: str, period: str, name: str, what: str) -> Figure:
+    return Figure(practice_id, metric, period, None, None, None, None, False, "not provided",
+                  f"{name}: {what} not provided by this practice's system")
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _aware(moment: datetime) -> datetime:
+    return _utc(moment)
+
+
+def _slot_row(pid: str, s: Any) -> tuple[Any, ...]:
+    day = local_date(s.start)
+    return (pid, s.id, s.status, _utc(s.start), _utc(s.end) if s.end else None, day,
+            month_key(day) if day else None, week_key(day) if day else None, s.schedule_id, s.mode,
+            s.clinician_type, s.category, s.local_type, _utc(s.updated) if s.updated else None)
+
+
+def _appointment_row(pid: str, a: Any) -> tuple[Any, ...]:
+    day = local_date(a.start)
+    created = local_date(a.created)
+    days = (day - created).days if day and created else None
+    return (pid, a.id, a.status, _utc(a.start) if a.start else None, day, month_key(day) if day else None,
+            week_key(day) if day else None, _utc(a.created) if a.created else None, created, days, a.mode,
+            a.clinician_type, a.category, a.local_type, ",".join(a.slot_ids) or None,
+            _utc(a.updated) if a.updated else None)
+
+
+def _encounter_row(pid: str, e: Any) -> tuple[Any, ...]:
+    return (pid, e.id, e.status, _utc(e.start) if e.start else None, local_date(e.start), e.mode,
+            e.appointment_id, _utc(e.updated) if e.updated else None)
