@@ -193,8 +193,18 @@ class RecordView(QWidget):
         self._held = True
 
     def lay_out_if_held(self) -> None:
-        """Lay out a record that arrived (or moved) out of sight, now that its tab is in front."""
+        """Lay out a record that arrived (or moved) out of sight, now that its tab is in front: from the next
+        pass of the event loop, as a build step, so the pass that brought the tab forward (a split, a move, a
+        click on the tab) lays out and paints the panes first and the record's banner follows (issue 9: the
+        split view's stall was both in one pass)."""
         if self.held and self.record is not None:
+            generation = self._generation
+            build_step(lambda: self._lay_out_held(generation))
+
+    def _lay_out_held(self, generation: int) -> None:
+        if not shiboken6.isValid(self) or generation != self._generation or self.record is None:
+            return  # closed, reloading or moved again since
+        if self.held and not self.out_of_sight():  # still in front (else held until it is brought forward)
             self._lay_out(self.record)
 
     def show_loading(self) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from app.core.audit.model import Action
 from app.core.display import display_name
 from app.core.model import Entry, Section, SectionName
-from app.ui.record_view import BODY_ORDER, RecordView
+from app.ui.record_view import BODY_ORDER, RecordView, watch_building
 from tests.ui.test_access_dialogs import journal
 from tests.ui.test_responsiveness import PRACTICES, full_record
 from tests.ui.test_window import TIMEOUT_MS, search, shared_patient
@@ -81,7 +81,29 @@ def test_a_section_read_again_while_its_record_is_held_is_shown_once_laid_out(qt
     assert view.held and view.sections == {}
     again = Section(SectionName.ALLERGIES, "loaded", (Entry("Penicillin — rash", "2020-01-02"),))
     view.replace_section(again)
-    view.lay_out_if_held()
-    qtbot.waitUntil(lambda: not view.building, timeout=TIMEOUT_MS)
+    view.lay_out_if_held()  # from the next pass of the event loop
+    qtbot.waitUntil(lambda: not view.held and not view.building, timeout=TIMEOUT_MS)
     assert view.record is not None and view.record.sections[SectionName.ALLERGIES] is again
     assert view.sections[SectionName.ALLERGIES].section is again
+
+
+def test_a_held_record_brought_forward_is_laid_out_from_the_next_pass_and_not_if_hidden_again(qtbot, host) -> None:
+    """The pass that brings a tab forward (a split, a move, a click) lays out and paints the panes; the record
+    follows in the next pass, banner first. Hidden again before then, it stays held (nobody can see it)."""
+    view = RecordView(full_record().patient, PRACTICES[0], host)
+    view.show()
+    view.show_record(full_record())
+    qtbot.waitUntil(lambda: not view.building, timeout=TIMEOUT_MS)
+    view.unload()
+    told: list[bool] = []
+    stop_watching = watch_building(told.append)  # told False once every queued build step has run
+    view.lay_out_if_held()
+    assert view.held and view.banner is None, "not in the pass that brought it forward"
+    view.hide()  # behind another tab again before the next pass
+    qtbot.waitUntil(lambda: told[-1:] == [False], timeout=TIMEOUT_MS)
+    stop_watching()
+    assert view.held and view.banner is None, "hidden again: still held"
+    view.show()
+    view.lay_out_if_held()
+    qtbot.waitUntil(lambda: not view.held and not view.building, timeout=TIMEOUT_MS)
+    assert view.banner is not None and list(view.sections) == list(BODY_ORDER)

@@ -61,6 +61,8 @@ def side_by_side(qtbot, left: RecordView, right: RecordView) -> RecordArea:
     records.add(right)
     assert records.split_current()
     qtbot.waitUntil(lambda: len(records.panes) == 2 and all(p.currentWidget() is not None for p in records.panes))
+    # the moved record is laid out again from the next pass, banner first (RecordView.lay_out_if_held)
+    qtbot.waitUntil(lambda: all(v.banner is not None and not v.held for v in (left, right)))
     for view in (left, right):
         records.refresh_tab(view)
     return records

@@ -138,6 +138,7 @@ def test_two_records_side_by_side_reopen_focuses_and_ctrl_w_closes(qtbot, window
 
     for view, (practice_id, _) in zip((first, second), registrations, strict=True):
         practice = next(p for p in network.practices if p.id == practice_id)
+        qtbot.waitUntil(lambda v=view: v.banner is not None, timeout=TIMEOUT_MS)  # moved: laid out from the next pass
         banner = view.banner
         assert banner is not None
         qtbot.waitUntil(banner.isVisible, timeout=1000)  # Qt shows new children on the next event loop pass
