@@ -151,6 +151,8 @@ def _prepare(args: argparse.Namespace) -> Action:
         _check_metric(args.metric)
     period = getattr(args, "period", None)
     args.parsed_period = parse_period(period) if period else None
+    if command == "peers" and args.parsed_period is not None and ".." in args.parsed_period.text:
+        raise UsageError(f"peers places a practice in one month: give --period YYYY-MM, not {period}")
     if command == "import-gpad":
         missing = [str(f) for f in args.files if not f.is_file()]
         if missing:
@@ -240,7 +242,7 @@ async def _show(core: MosaicCore, store: Any, args: argparse.Namespace) -> int:
     from app.core.insight_access import InsightQuery, check_practices
 
     ids = _practices(core, args.practice, check_practices)
-    period = args.parsed_period.text if args.parsed_period else None
+    period = await _period_shown(store, args)
     await core.journal_insight(InsightQuery("show", metric=args.metric, by=args.by, period=period, practices=ids,
                                             extra={"output": "json" if args.json else "csv" if args.csv else
                                                    "text"}))
@@ -303,11 +305,10 @@ def shown_value(figure: Figure, unit: str) -> str:
         return "<5" if getattr(figure, "suppression", "primary") == "primary" else "suppressed"
     if figure.value is None:
         return "no data"
-    value = f"{figure.value:.1%}" if unit == "%" and figure.value <= 1 else f"{figure.value:,.1f}".rstrip("0") \
-        .rstrip(".")
+    value = f"{figure.value:,.2f}".rstrip("0").rstrip(".")  # a share is 0..100 already
     parts = f" ({figure.numerator:,.0f} / {figure.denominator:,.0f})" if figure.numerator is not None \
         and figure.denominator else ""
-    return f"{value}{'' if unit in ('%', 'count') else ' ' + unit}{parts}"
+    return f"{value}{' %' if unit == '%' else '' if unit == 'count' else ' ' + unit}{parts}"
 
 
 async def _peers(core: MosaicCore, store: Any, args: argparse.Namespace) -> int:
@@ -315,11 +316,13 @@ async def _peers(core: MosaicCore, store: Any, args: argparse.Namespace) -> int:
     from app.insight.peer_report import peer_report
 
     check_practices(core, [args.practice])  # PolicyError, or not configured, before anything is journaled
-    period = args.parsed_period.text if args.parsed_period else None
-    await core.journal_insight(InsightQuery("peers", metric=args.metric, by="practice", period=period,
-                                            practices=(args.practice,)))
+    period = await _period_shown(store, args)
+    await core.journal_insight(InsightQuery("peers", metric=args.metric, period=period, practices=(args.practice,)))
     ids = tuple(p.id for p in core.insight_practices())
-    report = await asyncio.to_thread(peer_report, store, args.practice, args.metric, period, ids)
+    try:
+        report = await asyncio.to_thread(peer_report, store, args.practice, args.metric, period, ids)
+    except ValueError as exc:  # a range or a week: peers place a practice in one month
+        raise UsageError(str(exc)) from None
     if args.json:
         print(json.dumps(report.as_json()))
     else:
@@ -355,6 +358,15 @@ async def _import_gpad(core: MosaicCore, store: Any, args: argparse.Namespace) -
     for line in report.lines():
         print(line)
     return EXIT_OK
+
+
+async def _period_shown(store: Any, args: argparse.Namespace) -> str:
+    """The period the figures will be for, as the journal records it: --period, else the store's default (the
+    latest month with appointments, else this month)."""
+    if args.parsed_period is not None:
+        return str(args.parsed_period.text)
+    latest = await asyncio.to_thread(store.latest_month)
+    return str(latest) if latest else f"{date.today():%Y-%m}"
 
 
 def _practices(core: MosaicCore, wanted: Sequence[str], check: Callable[..., tuple[str, ...]]) -> tuple[str, ...]:

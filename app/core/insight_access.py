@@ -61,6 +61,11 @@ def insight_text(details: Mapping[str, object]) -> str:
     practices = details.get("practices")
     if isinstance(practices, list) and practices:
         text += f" ({','.join(str(p) for p in practices)})"
+    outcomes = details.get("outcomes")
+    if isinstance(outcomes, dict):  # a refresh's outcome entry: how each practice ended
+        counted = {status: sum(1 for s in outcomes.values() if s == status) for status in dict.fromkeys(
+            sorted(outcomes.values()))}
+        text += ": " + ", ".join(f"{n} {status}" for status, n in counted.items())
     return text
 
 

@@ -131,6 +131,8 @@ def test_every_insight_command_leaves_a_journal_entry(refreshed, tmp_path: Path)
     assert [e["details"]["insight"] for e in newest] == ["refresh", "refresh", "export", "show"]
     show = newest[3]
     assert show["details"]["metric"] == "appointments" and show["details"]["by"] == "week"
+    assert re.fullmatch(r"\d{4}-\d{2}", show["details"]["period"])  # the period shown, though none was given
+    assert set(show["details"]["practices"]) == {"riverside", "oakwood", "millbrook", "castlegate", "hillview"}
     assert show["patient_nhs_number"] is None and show["user_login"]
     listed = run("audit", "list", env=env)
     assert "show appointments by week" in listed.stdout

@@ -111,19 +111,28 @@ async def test_a_practice_failing_mid_refresh_is_named_and_every_figure_before_s
         before = appointments_by_practice(store)
         broken = practices.practices[0]
         server = practices.server(broken.id)
-        # the practice answers its metadata and the first page, then fails every later request of its book
+        # its metadata, schedules and slot pages are answered; every appointment page fails, mid-read
         with server.faults.override(mode="http-500", match="Appointment"):
-            _, second = await refreshed(practices, tmp_path, store, full=True)
+            _, second = await refreshed(practices, tmp_path, store)
+        assert server.faults.counts["http-500"] >= 1
         [failed] = second.failed
         assert failed.practice_id == broken.id and broken.name in (failed.error or "")
         assert {p.practice_id for p in second.practices if p.status == OK} == set(fhir_ids(practices)) - {broken.id}
-        assert appointments_by_practice(store) == before  # its earlier figures and the others' stand
-        [row] = [r for r in store.practices() if r.id == broken.id]
-        assert row.status == FAILED and broken.name in (row.error or "")
+        others = {pid: value for pid, value in before.items() if pid != broken.id}
+        assert appointments_by_practice(store) == others  # the others' figures stand, unchanged
+        start, end = period()
+        [shown] = [f for f in store.figures("appointments", "practice", f"{start:%Y-%m}..{end:%Y-%m}")
+                   if f.practice_id == broken.id]
+        assert shown.status == FAILED and shown.value is None and broken.name in (shown.error or "")  # named
+        _, third = await refreshed(practices, tmp_path, store)  # the practice back: only what changed is read
+        assert not third.failed
+        assert appointments_by_practice(store) == before  # nothing of its earlier figures was lost or half-applied
     finally:
         store.close()
-    outcome = next(e for e in Journal.open(tmp_path / "journal.sqlite").query() if e.action is Action.INSIGHT)
-    assert outcome.outcome is Outcome.FAILURE and broken.name in (outcome.outcome_detail or "")
+    outcomes = [e for e in Journal.open(tmp_path / "journal.sqlite").query() if e.action is Action.INSIGHT
+                and "outcomes" in e.details]
+    assert outcomes[1].outcome is Outcome.FAILURE and broken.name in (outcomes[1].outcome_detail or "")
+    assert outcomes[1].details["outcomes"][broken.id] == FAILED
 
 
 async def test_a_second_refresh_reads_only_what_changed(practices, tmp_path: Path) -> None:
