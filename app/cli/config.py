@@ -73,7 +73,7 @@ def render(settings: dict[str, Any]) -> str:
     section("identity", {**settings["identity"], "idle_lock_minutes": settings["idle_lock_minutes"]})
     if "note" in settings["idle_lock_minutes"]:
         lines.insert(-1, f"  note: {settings['idle_lock_minutes']['note']}")
-    for name in ("gp_connect", "audit", "notify"):
+    for name in ("gp_connect", "audit", "notify", "insight"):
         section(name, settings[name])
     lines.extend(_policy_lines(settings["policy"]))
     lines.append("[secrets]  (never shown: where each would come from, and whether it is there)")
@@ -105,7 +105,8 @@ def _policy_lines(policy: dict[str, Any] | None) -> list[str]:
         return ["[policy]", "  (none configured: everything is allowed and no reason is asked)", ""]
     lines = ["[policy]", f"  file  {policy['file']['value']}  {_origin(policy['file'])}"]
     for name, role in policy["roles"].items():
-        flags = [f for f in ("reason_required", "research") if role[f]]
+        flags = [f for f in ("reason_required", "research", "insight") if role[f]] + \
+            ([] if role["records"] else ["no records"])
         study = f", study {role['study']}" if role["study"] else ""
         lines.append(f"  role {name}: practices {_value(role['practices'])}; sections {_value(role['sections'])}"
                      f"{'; ' + ', '.join(flags) if flags else ''}{study}")

@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
@@ -20,6 +22,7 @@ from app.core.config import (
     load_directory,
     load_gp_connect_settings,
     load_identity_settings,
+    load_insight_store_url,
     load_notify_settings,
     machine_table,
     practice_table,
@@ -38,13 +41,13 @@ from app.core.setting_source import (
     PLATFORM,
     user_source,
 )
-from app.core.settings_schema import AuditTable, GpConnectTable, IdentityTable, NotifyTable
+from app.core.settings_schema import AuditTable, GpConnectTable, IdentityTable, InsightTable, NotifyTable
 
 Setting = dict[str, Any]
 
 
 #: the keys whose value is a URL: shown only through redacted_url (no password, no query string)
-URL_KEYS = frozenset({"base_url", "token_url", "issuer", "central_url"})
+URL_KEYS = frozenset({"base_url", "token_url", "issuer", "central_url", "store_url"})
 
 
 def setting(value: Any, source: str, where: str | Path | None = None) -> Setting:
@@ -61,6 +64,7 @@ def effective_settings(config_file: Path | None = None) -> dict[str, Any]:
     identity = load_identity_settings(config_file)
     audit = load_audit_settings(config_file)
     notify = load_notify_settings(config_file)
+    insight = SimpleNamespace(store_url=load_insight_store_url(config_file))
     result: dict[str, Any] = {
         "folders": _folders(config_file),
         "practices": [_practice(p, config_file) for p in practices],
@@ -69,10 +73,12 @@ def effective_settings(config_file: Path | None = None) -> dict[str, Any]:
         "gp_connect": _table("gp_connect", GpConnectTable, load_gp_connect_settings(config_file), config_file),
         "audit": _table("audit", AuditTable, audit, config_file),
         "notify": _table("notify", NotifyTable, notify, config_file),
+        "insight": _table("insight", InsightTable, insight, config_file),
         "policy": _policy(config_file),
     }
     studies = [s["id"] for s in (result["policy"] or {}).get("studies", [])]
-    result["secrets"] = _secrets(practices, bool(audit.central_url), notify.rule != "never", studies)
+    result["secrets"] = _secrets(practices, bool(audit.central_url), notify.rule != "never", studies,
+                                 insight=bool(insight.store_url and urlsplit(insight.store_url).username))
     return result
 
 
@@ -184,13 +190,15 @@ def _policy(config_file: Path | None) -> dict[str, Any] | None:
 
 # --- secrets: where from, and whether there; never the value ----------------------------------------------------
 
-def _secrets(practices: list[Practice], central: bool, notify: bool, studies: list[str]) -> list[dict[str, Any]]:
+def _secrets(practices: list[Practice], central: bool, notify: bool, studies: list[str], *,
+             insight: bool = False) -> list[dict[str, Any]]:
     from app.core.audit.keys import ENV_KEY, KEY_USER
     from app.core.sessions import needs_secret
 
     wanted = [(f"practice {p.id}", p.id) for p in practices if needs_secret(p)]
     wanted += [("central audit store", "central")] if central else []
     wanted += [("GOV.UK Notify API key", "notify")] if notify else []
+    wanted += [("insight store", "insight")] if insight else []
     wanted += [(f"study {s} pseudonym key", f"study-{s}") for s in studies]
     keyring = _KeyringPresence()
     out = [_secret(what, env_name(name), name, keyring) for what, name in wanted]

@@ -80,3 +80,17 @@ async def test_a_refresh_into_postgresql_gives_the_duckdb_figures(network, tmp_p
 
         with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as con:
             con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def test_config_show_names_the_store_redacted_and_its_secret(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from app.cli import main
+
+    write_machine_file('[insight]\nstore_url = "postgresql://mosaic_ws@insight.example/i?sslmode=verify-full"\n')
+    assert main(["config", "show", "--json"]) == 0
+    settings = json.loads(capsys.readouterr().out)
+    assert settings["insight"]["store_url"]["value"] == "postgresql://mosaic_ws@insight.example/i?..."
+    assert any(s["environment"] == "MOSAIC_SECRET_INSIGHT" for s in settings["secrets"])
+    assert main(["config", "show"]) == 0
+    assert "[insight]" in capsys.readouterr().out
