@@ -158,3 +158,18 @@ def test_an_insight_only_role_runs_insight_but_cannot_search(refreshed, tmp_path
         assert refused.returncode == 1 and "does not include locality insight" in refused.stderr
     finally:
         (machine / "practices.toml").unlink()
+
+
+def test_no_figure_is_printed_when_the_journal_cannot_record_the_query(refreshed, tmp_path: Path) -> None:
+    """The clinical-safety rule for insight too: a journal that cannot be written means nothing is shown."""
+    from app.core.audit.journal import FILE_NAME
+
+    config, env = refreshed
+    home = tmp_path / "home"
+    data = home / "data"
+    data.mkdir(parents=True)
+    (data / FILE_NAME).write_bytes(b"this is not an audit journal" * 100)
+    broken = {**env, "MOSAIC_HOME": str(home)}
+    result = run("insight", "show", "--config", str(config), "--metric", "appointments", "--json", env=broken)
+    assert result.returncode == 1 and result.stdout == "", result.stdout
+    assert "nothing was shown" in result.stderr and "journal" in result.stderr
