@@ -21,6 +21,7 @@ from urllib.parse import quote, urlencode
 import httpx2
 
 from adapters.base import Adapter, AdapterError, Matches
+from adapters.fhir_r4.activity import read_activity
 from adapters.fhir_r4.auth import Auth, ClientCredentialsAuth, credentials_hint, make_auth
 from adapters.fhir_r4.capabilities import Capabilities, parse_capabilities
 from adapters.fhir_r4.consent import research_consent
@@ -33,6 +34,7 @@ from adapters.fhir_r4.mapping import (
 )
 from adapters.http import HttpError, JsonReply, close_client, fetch_json, make_client, origin_of, send_json
 from adapters.patient_contact import patient_contact
+from app.core.activity import Activity
 from app.core.model import (
     SECTION_TITLES,
     PatientContact,
@@ -404,6 +406,10 @@ class FhirR4Adapter(Adapter):
         rounds = record.round_trips + extra_rounds + (self._token_fetches() - tokens_before)
         log.debug("practice=%s record fetched rounds=%d", self.practice.id, rounds)
         return dataclasses.replace(record, round_trips=rounds)
+
+    async def activity(self, start: date, end: date, since: datetime | None = None) -> Activity:
+        """The practice's appointment book (Slot, Appointment, Encounter, list size): adapters/fhir_r4/activity.py."""
+        return await read_activity(self, start, end, since)
 
     async def send_audit_event(self, event: dict, identifier: tuple[str, str]) -> None:
         """POST the AuditEvent as a conditional create keyed on `identifier`: a repeat is a no-op (200)."""

@@ -14,10 +14,13 @@ from typing import Any
 
 from app import __version__
 from app.core.nhs_number import NHS_NUMBER_SYSTEM, normalise
+from app.demo.appointment_book import AppointmentBook
+from app.demo.appointment_book_fhir import BOOK_TYPES, ID_PREFIX
+from app.demo.appointment_book_search import DATE_PARAM, BookSearch
 from app.demo.audit_store import AuditStore
 from app.demo.auth import Authenticator, ClientCredentialsAuthenticator
 from app.demo.consent import consent_resources
-from app.demo.fhir_json import Reply, iter_references, json_reply, now_iso, outcome, searchset
+from app.demo.fhir_json import Reply, iter_references, json_reply, now_iso, outcome, searchset, to_json
 from app.demo.population import Population
 from app.demo.practices import PracticeSpec
 from app.demo.records import RECORD_TYPES, flag_resources
@@ -26,11 +29,13 @@ Resource = dict[str, Any]
 SOFTWARE_NAME = "Mosaic demo practice"
 DEFAULT_COUNT, MAX_COUNT = 50, 200
 EVERYTHING_COUNT, EVERYTHING_MAX = 500, 1000
+#: appointment book searches (Slot, Appointment, Encounter by date): large pages, as a full read is ~150,000
+BOOK_COUNT, BOOK_MAX = 500, 2000
 #: parameters accepted anywhere and ignored (they change only presentation)
 _IGNORED = frozenset({"_format", "_pretty", "_total", "_sort", "_summary"})
 _PATIENT_PARAMS = frozenset({"identifier", "family", "given", "name", "birthdate", "_id",
                              #: reverse chaining (FHIR R4 search 3.1.1.5.10): patients with a Condition of this code
-                             "_has:Condition:subject:code", "_has:Condition:patient:code"})
+                             "_has:Condition:subject:code", "_has:Condition:patient:code", "active"})
 _ID = r"[A-Za-z0-9\-.]{1,64}"
 
 
@@ -64,7 +69,7 @@ class FhirApi:
     """One practice's API. `base_url` is http://host:port/fhir."""
 
     def __init__(self, population: Population, authenticator: Authenticator, audit: AuditStore,
-                 base_url: str, supports_everything: bool) -> None:
+                 base_url: str, supports_everything: bool, seed: int = 0) -> None:
         self.population = population
         self.auth = authenticator
         self.audit = audit
@@ -72,6 +77,15 @@ class FhirApi:
         self.supports_everything = supports_everything
         #: /metadata is open by default, as on most FHIR servers; set True to demand credentials for it too
         self.metadata_requires_auth = False
+        spec = population.spec
+        #: the practice's appointment book (issue 13), made on its first search; tests change it through its
+        #: add_appointment / set_status / add_raw
+        self.book = AppointmentBook(spec.id, spec.clinicians, spec.nurses, len(population),
+                                    population.reference_date, seed, self._patient_at)
+        self._book_search: BookSearch | None = None
+        #: resource types this server pretends not to offer (left out of /metadata, 404 on search): for tests
+        #: of a practice whose system publishes no Encounters, say
+        self.withheld_types: set[str] = set()
 
     @property
     def spec(self) -> PracticeSpec:
@@ -107,7 +121,10 @@ class FhirApi:
 
     def read(self, request: Request) -> Reply:
         rtype, rid = request.params["type"], request.params["id"]
-        resource = self.audit.get(rid) if rtype == "AuditEvent" else self.population.read(rtype, rid)
+        if rtype in self.withheld_types:
+            return outcome(404, "not-supported", f"This server does not serve {rtype} resources.")
+        resource = self.audit.get(rid) if rtype == "AuditEvent" else self._book_read(rtype, rid) if (
+            rtype in BOOK_TYPES and "-" not in rid) else self.population.read(rtype, rid)
         if resource is None:
             return outcome(404, "not-found", f"{rtype}/{rid} is not known at this practice.")
         return json_reply(200, resource, {"ETag": 'W/"1"'}, pretty=_pretty(request))
@@ -131,6 +148,8 @@ class FhirApi:
                 found |= self._match_patient(name, alt)
             sets.append(found)
         positions = sorted(set.intersection(*sets) if sets else pop.all_positions())
+        if _summary_count(request):
+            count = 0  # the total alone (the list size)
         items = [pop.patient_resource(pop.at(i)) for i in positions[offset:offset + count]] if count else []
         bundle = searchset(self.base_url, "/Patient", kept, items, offset=offset, count=count,
                            total=len(positions))
@@ -166,6 +185,8 @@ class FhirApi:
         rtype = request.params["type"]
         if rtype not in self.searchable_types():
             return outcome(404, "not-supported", f"This server does not serve {rtype} resources.")
+        if rtype in BOOK_TYPES and not any(n in ("patient", "subject") for n, _ in request.query):
+            return self.search_book(request)
         kept, count, offset = _paging(request.query, DEFAULT_COUNT, MAX_COUNT, {"patient", "subject"})
         refs = [v for name, v in kept if name in ("patient", "subject") and v]
         if not refs:
@@ -183,6 +204,51 @@ class FhirApi:
         bundle = searchset(self.base_url, f"/{rtype}", kept, items[offset:offset + count], offset=offset,
                            count=count, total=len(items))
         return json_reply(200, bundle, pretty=_pretty(request))
+
+    def search_book(self, request: Request) -> Reply:
+        """The appointment book: Slot?start=, Appointment?date=, Encounter?date= (with _lastUpdated=gt...),
+        and the book's Schedules, PractitionerRoles and Practitioners."""
+        rtype = request.params["type"]
+        date_param = DATE_PARAM.get(rtype)
+        allowed = {"_lastUpdated"} | ({date_param} if date_param else set())
+        kept, count, offset = _paging(request.query, BOOK_COUNT, BOOK_MAX, allowed)
+        if date_param is None:  # the few Schedules and their clinicians
+            if kept:
+                raise BadRequest(f"Search {rtype} without parameters here (all {rtype} resources).")
+            items = self._book().renderer.small(rtype)
+            bundle = searchset(self.base_url, f"/{rtype}", kept, items[offset:offset + count], offset=offset,
+                               count=count, total=len(items))
+            return json_reply(200, bundle, pretty=_pretty(request))
+        try:
+            total, page = self._book().page(rtype, kept, offset, count)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from exc
+        shell = searchset(self.base_url, f"/{rtype}", kept, [], offset=offset, count=count, total=total)
+        del shell["entry"]
+        head = to_json(shell)[:-1]
+        entries = ",".join(f'{{"fullUrl":"{self.base_url}/{rtype}/{_id_of(text)}","resource":{text},'
+                           '"search":{"mode":"match"}}' for text in page)
+        return Reply(200, head + b',"entry":[' + entries.encode("utf-8") + b"]}")
+
+    def _book(self) -> BookSearch:
+        if self._book_search is None:
+            self._book_search = BookSearch(self.book.ensure_built())
+        return self._book_search
+
+    def _book_read(self, rtype: str, rid: str) -> Resource | None:
+        renderer = self._book().renderer
+        prefix = ID_PREFIX.get(rtype)
+        if prefix is None:
+            return next((r for r in renderer.small(rtype) if r["id"] == rid), None)
+        try:
+            number = int(rid.removeprefix(prefix), 16) if rid.startswith(prefix) else -1
+        except ValueError:
+            return None
+        row = self.book.find(rtype, number)
+        return None if row is None else json.loads(renderer.render(rtype, row))
+
+    def _patient_at(self, position: int) -> str:
+        return self.population.at(position % len(self.population)).local_id
 
     def create_audit_event(self, request: Request) -> Reply:
         kind = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
@@ -216,7 +282,8 @@ class FhirApi:
     # -- helpers ------------------------------------------------------------------------------
 
     def searchable_types(self) -> set[str]:
-        return set(RECORD_TYPES) | {"Consent", "Flag"} | self.population.resource_types()
+        types = set(RECORD_TYPES) | {"Consent", "Flag"} | set(BOOK_TYPES) | self.population.resource_types()
+        return types - self.withheld_types
 
     def capability_statement(self) -> Resource:
         spec = self.spec
@@ -232,9 +299,14 @@ class FhirApi:
                                      "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}]
         resources = [patient]
         for rtype in sorted(self.searchable_types()):
+            params = [] if rtype in BOOK_TYPES and rtype != "Encounter" else [
+                {"name": "patient", "type": "reference"}, {"name": "subject", "type": "reference"}]
+            if rtype in DATE_PARAM:
+                params.append({"name": DATE_PARAM[rtype], "type": "date"})
+            if rtype in BOOK_TYPES:
+                params.append({"name": "_lastUpdated", "type": "date"})
             resources.append({"type": rtype, "interaction": [{"code": "read"}, {"code": "search-type"}],
-                              "searchParam": [{"name": "patient", "type": "reference"},
-                                              {"name": "subject", "type": "reference"}]})
+                              "searchParam": params})
         resources.append({"type": "AuditEvent",
                           "interaction": [{"code": "create"}, {"code": "read"}, {"code": "search-type"}],
                           "conditionalCreate": True,
@@ -286,6 +358,11 @@ class FhirApi:
         if name == "_id":
             position = pop.position_of(value)
             return set() if position is None else {position}
+        if name == "active":
+            if value not in ("true", "false"):
+                raise BadRequest(f"active must be true or false, not '{value}'.")
+            return {i for i in pop.all_positions()
+                    if pop.patient_resource(pop.at(i)).get("active", True) is (value == "true")}
         if name.startswith("_has:Condition:"):
             system, sep, code = value.partition("|")
             return pop.match_condition(system or None, code) if sep else pop.match_condition(None, value)
@@ -395,6 +472,16 @@ def _patient_id(reference: str) -> str:
     """'abc', 'Patient/abc' or 'http://host/fhir/Patient/abc' -> 'abc'."""
     parts = reference.rstrip("/").split("/")
     return parts[-1]
+
+
+def _summary_count(request: Request) -> bool:
+    return any(name == "_summary" and value == "count" for name, value in request.query)
+
+
+def _id_of(resource_json: str) -> str:
+    """The id of a book resource's JSON text (written by appointment_book_fhir with "id" second)."""
+    at = resource_json.find('"id":"')
+    return resource_json[at + 6:resource_json.find('"', at + 6)] if at >= 0 else ""
 
 
 def _pretty(request: Request) -> bool:

@@ -69,7 +69,7 @@ class DemoServer:
         if asid is not None:
             self.api = self.gpconnect = GpConnectApi(population, self.base_url, asid)
         else:
-            self.api = FhirApi(population, self.auth, self.audit, self.base_url, everything)
+            self.api = FhirApi(population, self.auth, self.audit, self.base_url, everything, seed=seed)
         self.requests = 0  # requests received, for tests and benchmarks
         self._stopping = threading.Event()
         self._wake_r, self._wake_w = socket.socketpair()

@@ -1,0 +1,55 @@
+"""The codes Mosaic reads an appointment book by: FHIR codings -> app/core/activity.py's words.
+
+Each table names what it maps and nothing is guessed: a coding not here maps to None, and the practice's own
+text is kept beside it (`local_type`) for the data-quality badge and the mapping-consistency check.
+"""
+
+from __future__ import annotations
+
+#: GP Connect's DeliveryChannel extension (matched by name, any version: -1, -2, UK Core's)
+DELIVERY_CHANNEL_NAME = "deliverychannel"
+#: GP Connect's PractitionerRole extension on Schedule and Appointment
+PRACTITIONER_ROLE_NAME = "practitionerrole"
+#: FHIR R5 Appointment.class, carried in R4 by the cross-version extension
+APPOINTMENT_CLASS_URL = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Appointment.class"
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+SNOMED = "http://snomed.info/sct"
+NATIONAL_CATEGORY_SYSTEM = "https://fhir.mosaic.example.nhs.uk/CodeSystem/gpad-national-appointment-category"
+STAFF_GROUP_SYSTEM = "https://fhir.mosaic.example.nhs.uk/CodeSystem/practice-staff-group"
+
+#: DeliveryChannel code (lower case) -> mode
+CHANNEL_MODES: dict[str, str] = {"in-person": "face-to-face", "telephone": "telephone", "video": "video"}
+#: v3 ActCode class -> mode (VR alone does not say telephone or video: the channel must)
+CLASS_MODES: dict[str, str | None] = {"AMB": "face-to-face", "HH": "home-visit", "VR": None}
+
+#: (system, code) -> clinician type
+ROLE_TYPES: dict[tuple[str, str], str] = {
+    (SNOMED, "62247001"): "gp",  # General practitioner
+    (SNOMED, "106292003"): "nurse",  # Professional nurse
+    (SNOMED, "224535009"): "nurse",  # Registered nurse
+    (SNOMED, "46255001"): "pharmacist",  # Pharmacist
+    (STAFF_GROUP_SYSTEM, "gp"): "gp",
+    (STAFF_GROUP_SYSTEM, "nurse"): "nurse",
+    (STAFF_GROUP_SYSTEM, "pharmacist"): "pharmacist",
+    (STAFF_GROUP_SYSTEM, "other"): "other",
+}
+
+#: national category code -> GPAD's National Appointment Category name, exactly as NHS England publishes it
+NATIONAL_CATEGORIES: dict[str, str] = {
+    "general-consultation-routine": "General Consultation Routine",
+    "general-consultation-acute": "General Consultation Acute",
+    "clinical-triage": "Clinical Triage",
+    "planned-clinics": "Planned Clinics",
+    "planned-clinical-procedure": "Planned Clinical Procedure",
+    "unplanned-clinical-activity": "Unplanned Clinical Activity",
+    "home-visit": "Home Visit",
+    "care-home-visit": "Care Home Visit",
+    "structured-medication-review": "Structured Medication Review",
+    "social-prescribing-service": "Social Prescribing Service",
+    "service-provided-by-external-organisation": "Service provided by organisation external to the practice",
+    "walk-in": "Walk-in",
+    "care-home-round": "Patient contact during Care Home Round",
+    "care-home-needs-assessment": "Care Home Needs Assessment & Personalised Care and Support Planning",
+    "group-consultation": "Group Consultation and Group Education",
+    "non-contractual-chargeable-work": "Non-contractual chargeable work",
+}
