@@ -52,9 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="start the demo practices and open the window, signed in")
     add_demo_options(demo)
-    demo.add_argument("--role", choices=("hub", "gp", "researcher"), default="hub",
+    demo.add_argument("--role", choices=("hub", "gp", "researcher", "locality"), default="hub",
                       help="the demo user's role under the demo access policy (default hub: a reason for every "
-                           "access); ignored when this machine has an access policy of its own")
+                           "access; locality: the Locality view's figures only, no records); ignored when this "
+                           "machine has an access policy of its own")
     server = sub.add_parser("demo-server", help="run the demo practices headless until interrupted")
     server.add_argument("--write-config", type=Path, required=True, metavar="FILE",
                         help="write the practice directory to FILE and secrets to FILE.env (mode 0600)")
@@ -348,6 +349,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from app.demo.oidc_provider import demo_browser
 
     options: dict[str, object] = {"notify": network.notify_settings()}
+    _demo_national_files()
     if policy_file() is None:  # no policy on this machine: the demo's own, so that it shows what one does
         from app.core.secrets import env_name
         from app.demo.policy import DEMO_STUDY, demo_policy
@@ -361,6 +363,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return _run_window_safely(network.practices, identity=identity, open_url=demo_browser, core_options=options)
     finally:
         network.stop()
+
+
+def _demo_national_files() -> None:
+    """The Locality view imports the demo's synthetic GPAD files (~100 other practices, written once into the
+    demo's folder when first needed) when its store has no national figures: national context on first open."""
+    from app.core import paths
+    from app.ui.locality.source import use_national_files
+
+    folder = paths.user_data_dir() / "gpad-synthetic"
+
+    def files() -> list[Path]:
+        from app.demo.gpad_synthetic import ensure_synthetic_gpad
+
+        return ensure_synthetic_gpad(folder).all
+
+    use_national_files(files)
 
 
 def cmd_demo_server(args: argparse.Namespace) -> int:

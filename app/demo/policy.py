@@ -2,7 +2,8 @@
 
 The demo user (Dr Asha Patel, login `clinician1`, a GP at Riverside Surgery) gets the role chosen with
 `mosaic demo --role`: `hub` (an extended-access hub clinician: every practice, a reason for every
-access), `gp` (every practice, no reason asked), or `researcher` (a study's pseudonymised view). In every
+access), `gp` (every practice, no reason asked), `researcher` (a study's pseudonymised view) or `locality` (a
+locality lead: the Locality view's figures, no patient records); hub and gp have locality insight too. In every
 role one patient per practice is restricted (break-glass), and the demo user's own record and a family
 member's are at two of the practices (self/family rule). `DemoPolicy.describe()` names them, so that
 whoever runs the demo can find them.
@@ -17,7 +18,7 @@ from app.core.nhs_number import format_nhs_number
 from app.core.policy import Policy, parse_policy
 from app.demo.oidc_provider import DEMO_USER
 
-DEMO_ROLES = ("hub", "gp", "researcher")
+DEMO_ROLES = ("hub", "gp", "researcher", "locality")
 DEMO_STUDY = "demo-study"
 HUB_REASONS = ("Extended-access appointment", "Direct care", "Medicines reconciliation", "Safeguarding")
 
@@ -95,8 +96,10 @@ def _policy_text(role: str, restricted: dict[str, str], own_nhs: str, family: st
                  consented: list[str]) -> str:
     login = DEMO_USER["preferred_username"]
     lines = [
-        "[roles.hub]", 'practices = ["*"]', "reason_required = true", f"reasons = {_quoted(HUB_REASONS)}", "",
-        "[roles.gp]", 'practices = ["*"]', f"reasons = {_quoted(HUB_REASONS)}", "",
+        "[roles.hub]", 'practices = ["*"]', "reason_required = true", f"reasons = {_quoted(HUB_REASONS)}",
+        "insight = true", "",
+        "[roles.gp]", 'practices = ["*"]', f"reasons = {_quoted(HUB_REASONS)}", "insight = true", "",
+        "[roles.locality]", 'practices = ["*"]', "records = false", "insight = true", "",
         "[roles.researcher]", 'practices = ["*"]', "research = true", f'study = "{DEMO_STUDY}"',
         'sections = ["problems", "medications", "allergies", "observations", "immunisations"]', "",
         f"[studies.{DEMO_STUDY}]", f"consented = {_quoted(consented)}", "",

@@ -53,6 +53,7 @@ from app.ui.timeline_view import AllPracticesView, open_all_practices
 
 if TYPE_CHECKING:
     from app.core.audit.journal import DestinationStatus
+    from app.ui.locality.window import LocalityWindow
     from app.ui.lock import WindowLock
 
 StartDemo = Callable[[], list[Practice]]
@@ -100,6 +101,7 @@ class MainWindow(QMainWindow):
         self.lock: WindowLock | None = None  # the idle lock, set once the window is built (app.build_window)
         self._lock_watched = False
         self.access_history: AccessHistoryWindow | None = None
+        self.locality: LocalityWindow | None = None  # the Locality view, made when first opened (Ctrl+Shift+L)
         self._upstream_problem: str | None = None
         self.setWindowTitle("Mosaic · GP practices")
         self.setAccessibleName("Mosaic")
@@ -261,6 +263,10 @@ class MainWindow(QMainWindow):
                                                   "Who opened which records: the audit journal on this "
                                                   "computer, with filters and export")
         view_menu.addAction(self.access_history_action)
+        self.locality_action = self._action("&Locality…", "Ctrl+Shift+L", self.open_locality,
+                                            "Appointments, capacity and demand across the practices, compared "
+                                            "with peers (figures only, no patient)")
+        view_menu.addAction(self.locality_action)
         self._update_record_actions()
 
     def _build_folds(self) -> None:
@@ -850,9 +856,17 @@ class MainWindow(QMainWindow):
         self.access_history.user_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
         return self.access_history
 
+    def open_locality(self) -> LocalityWindow | None:
+        """Show the Locality view (app/ui/locality/): one window, reused."""
+        from app.ui.locality import open_locality
+
+        return open_locality(self)
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         if self.access_history is not None:
             self.access_history.close()
+        if self.locality is not None:
+            self.locality.close()
         if self._search_future is not None:
             self._search_future.cancel()
         for future in self._loads.values():
