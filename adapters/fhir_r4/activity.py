@@ -358,7 +358,8 @@ def _facts(r: dict[str, Any]) -> tuple[str | None, str | None]:
     if klass is not None and klass.get("system") == ACT_CODE:
         act = klass.get("code")
     for ext in r.get("extension") or ():
-        kind = _url_kind(ext["url"])
+        url = ext["url"]
+        kind = _URL_KINDS.get(url) or _url_kind(url)
         if kind == "channel":
             value = ext.get("valueCode")
             if value is None:
@@ -401,16 +402,17 @@ def _url_kind(url: str) -> str:
 def _service_type(r: dict[str, Any]) -> tuple[str | None, str | None]:
     """(the national category, the practice's own type text) from serviceType (Encounter: one concept;
     Slot, Appointment: a list), else appointmentType."""
-    concepts = r.get("serviceType")
+    concepts = r.get("serviceType") or ()
     if isinstance(concepts, dict):
-        concepts = [concepts]
-    concepts = list(concepts or ())
-    if isinstance(r.get("appointmentType"), dict):
-        concepts.append(r["appointmentType"])
+        concepts = (concepts,)
+    kind = r.get("appointmentType")
+    if kind is not None:
+        concepts = (*concepts, kind)
     category = local = None
     for concept in concepts:
-        if local is None and isinstance(concept.get("text"), str):
-            local = concept["text"]
+        text = concept.get("text")
+        if local is None and isinstance(text, str):
+            local = text
         for coding in concept.get("coding") or ():
             if category is None and coding.get("system") == NATIONAL_CATEGORY_SYSTEM:
                 category = NATIONAL_CATEGORIES.get(coding.get("code"))
@@ -447,8 +449,9 @@ def _date_time(text: Any) -> datetime:
 
 
 def _updated(r: dict[str, Any]) -> datetime | None:
-    text = (r.get("meta") or {}).get("lastUpdated")
-    return _instant(text) if isinstance(text, str) else None
+    meta = r.get("meta")
+    text = meta.get("lastUpdated") if meta is not None else None
+    return _instant(text) if text is not None else None
 
 
 def _server_time(bundle: dict[str, Any]) -> datetime | None:

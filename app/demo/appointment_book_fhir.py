@@ -55,7 +55,7 @@ def mode_extensions(mode: str) -> list[dict[str, Any]]:
 
 def role_concept(c: Clinician) -> dict[str, Any]:
     system, code, display = ROLE_CODES[c.role]
-    return {"coding": [{"system": system, "code": code, "display": display}], "text": display}
+    return {"coding": [{"system": system, "code": code, "display": display}]}
 
 
 class BookRenderer:
@@ -70,7 +70,7 @@ class BookRenderer:
         self._enc_class = []
         for t in book.types:
             channel, act = MODE_CODES[t.mode]
-            text = '"class":' + _j({"system": ACT_CODE, "code": act, "display": ACT_DISPLAY[act]})
+            text = '"class":' + _j({"system": ACT_CODE, "code": act})
             if act == "VR":  # which virtual: the delivery channel says
                 text = '"extension":' + _j([{"url": DELIVERY_CHANNEL_URL, "valueCode": channel}]) + "," + text
             self._enc_class.append(text)
@@ -105,7 +105,7 @@ class BookRenderer:
         ref = self.book.patient_reference(patient)
         subject = f'"subject":{{"reference":"Patient/{ref}"}},' if ref else ""
         return (f'{{"resourceType":"Encounter","id":"en{eid:x}","meta":{{"lastUpdated":"{utc_text(updated)}"}},'
-                f'"status":"finished",{self._enc_class[typ]},"serviceType":{self._service[typ][1:-1]},'
+                f'"status":"finished",{self._enc_class[typ]},'
                 f'{subject}"participant":[{{"individual":{self._actor[clin]}}}],'
                 f'"appointment":[{{"reference":"Appointment/ap{aid:x}"}}],'
                 f'"period":{{"start":"{cal.text(minute)}","end":"{cal.text(minute + minutes)}"}}}}')
