@@ -62,7 +62,11 @@ def funnel_limits(denominator: float, target: float, kind: Kind, *,
         raise ValueError("a proportion's target is a fraction from 0 to 1")
     if target < 0:
         raise ValueError("a target cannot be negative")
-    limits = [_limit(denominator, target, kind, p, method) for p in (*LEVELS["95"], *LEVELS["99.8"])]
+    ceiling = 1.0 if kind == "proportion" else math.inf
+    # a limit past 0 (or 1) is clamped there: the interpolation at r_p = 0 and the normal approximation can
+    # cross it, and no practice can be below none
+    limits = [min(ceiling, max(0.0, _limit(denominator, target, kind, p, method)))
+              for p in (*LEVELS["95"], *LEVELS["99.8"])]
     return FunnelLimits(denominator, target, kind, limits[0], limits[1], limits[2], limits[3])
 
 
@@ -181,7 +185,8 @@ def similar_practices(target: PracticeAttributes, candidates: Iterable[PracticeA
                       ) -> list[tuple[PracticeAttributes, float]]:
     """Candidates nearest `target`, nearest first: the weighted Euclidean distance between attributes each
     standardised (z-score over the target and candidates), divided by the weights both practices have a value
-    for (a missing attribute is left out, not guessed). A candidate with nothing comparable is not listed."""
+    for (a missing attribute is left out, not guessed). A candidate comparable on less than half the weight
+    in use is not listed: being alike on list size alone does not make a practice similar."""
     chosen = dict(DEFAULT_WEIGHTS if weights is None else weights)
     unknown = set(chosen) - set(ATTRIBUTES)
     if unknown:
@@ -194,6 +199,7 @@ def similar_practices(target: PracticeAttributes, candidates: Iterable[PracticeA
             sd = statistics.pstdev(values)
             if sd > 0:
                 scale[name] = (statistics.fmean(values), sd)
+    in_use = sum(w for name, w in chosen.items() if w > 0 and name in scale and _attribute(target, name) is not None)
     ranked = []
     for other in others:
         total, weight = 0.0, 0.0
@@ -204,7 +210,7 @@ def similar_practices(target: PracticeAttributes, candidates: Iterable[PracticeA
             _, sd = scale[name]
             total += w * ((a - b) / sd) ** 2
             weight += w
-        if weight > 0:
+        if weight > 0 and weight >= in_use / 2:
             ranked.append((other, math.sqrt(total / weight)))
     ranked.sort(key=lambda item: (item[1], item[0].practice_code))
     return ranked[:limit] if limit is not None else ranked

@@ -14,9 +14,10 @@ figure is the same whatever period it was asked for in (suppression relies on ea
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -29,21 +30,34 @@ _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 
 
+def as_utc(moment: datetime) -> datetime:
+    """An aware time in UTC (a naive one is taken as UTC)."""
+    if moment.tzinfo is UTC:
+        return moment
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def local_date(moment: datetime | None) -> date | None:
-    """The Europe/London calendar date of an aware time (a naive one is taken as UTC)."""
+    """The Europe/London calendar date of a time (a naive one is taken as UTC)."""
     if moment is None:
         return None
-    if moment.tzinfo is None:
-        from datetime import UTC
-
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(LOCAL_TZ).date()
+    u = as_utc(moment)
+    return _local_date_of_utc_hour(u.year, u.month, u.day, u.hour)
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _local_date_of_utc_hour(year: int, month: int, day: int, hour: int) -> date:
+    """London's clocks change on the hour (01:00 UTC), so a UTC hour has one local date: one conversion per
+    hour instead of one per row (a quarter of a million rows load in a fraction of the time)."""
+    return datetime(year, month, day, hour, tzinfo=UTC).astimezone(LOCAL_TZ).date()
+
+
+@functools.lru_cache(maxsize=1 << 12)
 def month_key(day: date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 
 
+@functools.lru_cache(maxsize=1 << 12)
 def week_key(day: date) -> str:
     year, week, _ = day.isocalendar()
     return f"{year:04d}-W{week:02d}"

@@ -33,10 +33,10 @@ from app.insight.measures import (
     value_of,
 )
 from app.insight.national_model import NationalFigure, PracticeAttributes
-from app.insight.periods import Period, local_date, month_key, parse_period, week_key
+from app.insight.periods import Period, as_utc, local_date, month_key, parse_period, week_key
 from app.insight.store_engine import Columns, DuckDbEngine, Engine, PostgresEngine
 from app.insight.store_rows import MappingIssue, MappingUse, PracticeStatusRow, QualityRow
-from app.insight.suppression import ALL, Coord, Counts, is_small, suppress, verdict, with_totals
+from app.insight.suppression import ALL, TOTAL, Coord, Counts, is_small, linked_tables, suppress, verdict
 
 #: the file's name in the per-user data folder
 DEFAULT_FILE = "insight.duckdb"
@@ -267,8 +267,9 @@ class InsightStore:
         for key in filters:
             if key not in GROUP_COLUMNS:
                 raise ValueError(f"unknown filter {key!r}; one of: {', '.join(GROUP_COLUMNS)}")
-        if by in GROUP_COLUMNS and by in filters:
-            raise ValueError(f"cannot cut by {by} and filter on it")
+        if len(filters) > 1 or (filters and by in GROUP_COLUMNS):
+            raise ValueError("cross-cuts are not offered (one of mode, clinician type or category at a time: "
+                             "their cells are mostly under 5 at a practice)")
         spec = MEASURE_SQL[metric]
         chosen = _period(period or self.latest_month() or month_key(datetime.now(UTC).date()))
         grain = "week" if by == "week" or chosen.grain == "week" else "month"
@@ -284,17 +285,15 @@ class InsightStore:
 
         out: list[Figure] = []
         cubes, hidden = self._cubes(spec, grain, units, ok_all)
-        fixed = tuple(filters.get(d, ALL) for d in _DIMS[1:])
+        fixed = next(iter(filters.items()), None)
 
         def cells_for(members: Sequence[str], unit_list: Sequence[str], group: tuple[int, str] | None
                       ) -> list[tuple[str, Coord]]:
-            coords = list(fixed)
-            if group is not None:
-                coords[group[0] - 1] = group[1]
-            rest = tuple(coords)
+            chosen = (_DIMS[group[0]], group[1]) if group is not None else fixed
+            dim, value = chosen if chosen is not None else (TOTAL, ALL)
             if set(members) == set(ok_all) and members:
-                return [(u, (ALL, *rest)) for u in unit_list]
-            return [(u, (p, *rest)) for p in members for u in unit_list]
+                return [(u, (dim, ALL, value)) for u in unit_list]
+            return [(u, (dim, p, value)) for p in members for u in unit_list]
 
         medians = self._medians(by, units, grain, ok_asked, filters) if spec.median else {}
 
@@ -340,7 +339,7 @@ class InsightStore:
                     out.append(made)
         else:
             dim = _DIMS.index(by)
-            values = sorted({c[dim] for u in units for c in cubes.get(u, {}) if c[dim] != ALL})
+            values = sorted({c[2] for u in units for c in cubes.get(u, {}) if c[0] == by})
             for value in values:
                 made = figure(ok_asked, units, (dim, value), single, chosen.text, value) if ok_asked else None
                 if made:
@@ -362,8 +361,8 @@ class InsightStore:
 
     def _cubes(self, spec: MeasureSql, grain: str, units: Sequence[str], practices: Sequence[str]
                ) -> tuple[dict[str, dict[Coord, Counts]], dict[Hashable, str]]:
-        """Each unit's table (all `practices` x mode x clinician type x category, with totals), and its
-        hidden cells keyed (unit, coord)."""
+        """Each unit's linked tables over all `practices` (suppression.linked_tables), and the hidden cells
+        keyed (unit, cell), from one GROUPING SETS query."""
         if not units or not practices:
             return {}, {}
         numerator = spec.numerator or "0"
@@ -371,19 +370,23 @@ class InsightStore:
         unit_marks = ", ".join("?" for _ in units)
         practice_marks = ", ".join("?" for _ in practices)
         rows = self._db.query(
-            f"SELECT {grain}, practice_id, COALESCE(mode, '{UNMAPPED}'), COALESCE(clinician_type, '{UNMAPPED}'), "
-            f"COALESCE(category, '{UNMAPPED}'), SUM({numerator}), SUM({denominator}) FROM {spec.table} "
-            f"WHERE {grain} IN ({unit_marks}) AND practice_id IN ({practice_marks}) GROUP BY 1, 2, 3, 4, 5",
+            f"SELECT {grain}, practice_id, GROUPING(mode), GROUPING(clinician_type), COALESCE(mode, '{UNMAPPED}'), "
+            f"COALESCE(clinician_type, '{UNMAPPED}'), COALESCE(category, '{UNMAPPED}'), SUM({numerator}), "
+            f"SUM({denominator}) FROM {spec.table} WHERE {grain} IN ({unit_marks}) AND practice_id IN "
+            f"({practice_marks}) GROUP BY GROUPING SETS (({grain}, practice_id, mode), "
+            f"({grain}, practice_id, clinician_type), ({grain}, practice_id, category))",
             [*units, *practices])
-        fine: dict[str, list[tuple[Coord, float, float]]] = defaultdict(list)
-        for unit, pid, mode, clinician, category, num, den in rows:
-            fine[unit].append(((pid, mode, clinician, category), float(num or 0), float(den or 0)))
+        per_unit: dict[str, list[tuple[str, str, str, float, float]]] = defaultdict(list)
+        for unit, pid, no_mode, no_type, mode, clinician, category, num, den in rows:
+            dim, value = (("mode", mode) if not no_mode else ("clinician-type", clinician) if not no_type
+                          else ("category", category))
+            per_unit[unit].append((dim, pid, value, float(num or 0), float(den or 0)))
         cubes: dict[str, dict[Coord, Counts]] = {}
         hidden: dict[Hashable, str] = {}
-        for unit, cells in fine.items():
-            cube = with_totals(cells)
+        for unit in sorted(per_unit):
+            cube, lines = linked_tables(sorted(per_unit[unit]))
             cubes[unit] = cube
-            hidden.update({(unit, coord): why for coord, why in suppress(cube).items()})
+            hidden.update({(unit, cell): why for cell, why in suppress(cube, lines).items()})
         return cubes, hidden
 
     def _medians(self, by: str, units: Sequence[str], grain: str, members: Sequence[str],
@@ -564,7 +567,7 @@ def _not_provided(practice_id: str, metric: str, period: str, name: str, what: s
 
 
 def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return as_utc(moment)
 
 
 def _aware(moment: datetime) -> datetime:

@@ -4,10 +4,11 @@ The rule (README "Locality insight"):
 
 1. Primary: a cell whose numerator or denominator is 1 to 4 is shown as "<5" (0 is shown: it discloses
    nobody). A rate or share whose numerator or denominator is 1-4 is hidden with it.
-2. Secondary: the cells of one time unit (a month, or an ISO week) form a table over all the store's
-   practices (not only those asked for) x mode x clinician type x category, with every total ("*"). Along
-   each line of it (the cells that add up to one total: the practices of a mode, the categories of a
-   practice, ...) a hidden cell must not be derivable from the total and the shown cells: a line holds
+2. Secondary: the cells of one time unit (a month, or an ISO week) form three tables over all the store's
+   practices (not only those asked for): practice x mode, practice x clinician type, practice x category,
+   joined at the totals they share (each practice's, the locality's). Along each line of them (the cells
+   that add up to one total: the practices of a mode, the modes of a practice, the practices' totals) a
+   hidden cell must not be derivable from the total and the shown cells: a line holds
    either no hidden cell, or at least two whose summed numerator and denominator are not 1-4. Where it does
    not, the next smallest non-zero cell of the line is hidden too ("suppressed"), repeated until every line
    holds. A total is hidden only when nothing else in its line can be.
@@ -17,10 +18,15 @@ The rule (README "Locality insight"):
    differencing attack: the locality total minus the shown practices, two overlapping ranges, or two sets
    of practices differing by one.
 
-The suppression of a time unit's table depends only on that table, never on what was asked, so the same
-cell is hidden in every query that shows it. Not covered: differencing a week against the months it
-straddles, and differencing figures over time as the store changes (a practice failing); both are stated
-in the README.
+The suppression of a time unit's tables depends only on those tables, never on what was asked, so the
+same cell is hidden in every query that shows it. That is also why cross-cuts (telephone appointments by
+category) are not offered: their cells would be a fourth table, mostly under 5 at a practice, whose
+suppression would have to be joined to these (`with_totals` with the default `suppress` lines does that for
+a full cross table; the store keeps to the three two-way tables, which are the issue's cuts, and answers a
+query over a year of weeks in tens of milliseconds).
+
+Not covered: differencing a week against the months it straddles, and differencing figures over time as the
+store changes (a practice failing); both are stated in the README.
 
 This is the per-line ("hypercube"-style) heuristic used by NHS statistical publications, not an optimal
 linear-programming protection; it errs on hiding more.
@@ -31,8 +37,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from itertools import product
+from typing import Any
 
 ALL = "*"
+#: the dimension of a practice's or the locality's total in `linked_tables`
+TOTAL = "*"
 PRIMARY = "primary"
 SECONDARY = "secondary"
 
@@ -60,36 +69,80 @@ def with_totals(fine: Iterable[tuple[Coord, float, float]]) -> dict[Coord, Count
     return cube
 
 
-def _lines(cube: Mapping[Coord, Counts]) -> dict[tuple[int, Coord], list[Coord]]:
-    """Each line of the table: the cells that differ only in dimension d (its total included)."""
+Line = tuple[list[Coord], Coord]  # the cells that add up to a total (the total among them), and the total
+
+
+def _hypercube_lines(cube: Mapping[Coord, Counts]) -> list[Line]:
+    """Each line of a full table with totals: the cells that differ only in dimension d, and their total."""
     lines: dict[tuple[int, Coord], list[Coord]] = defaultdict(list)
     for coord in cube:
         for dim in range(len(coord)):
             lines[(dim, coord[:dim] + (ALL,) + coord[dim + 1:])].append(coord)
-    return lines
+    return [(members, key[1]) for key, members in lines.items()]
 
 
-def suppress(cube: Mapping[Coord, Counts]) -> dict[Coord, str]:
-    """Which cells of one time unit's table are hidden, and why (PRIMARY or SECONDARY)."""
+def linked_tables(rows: Iterable[tuple[str, str, str, float, float]]) -> tuple[dict[Coord, Counts], list[Line]]:
+    """One time unit's practice x mode, practice x clinician type and practice x category tables, joined at
+    their shared totals, as cells keyed (dimension, practice, value) and the lines that add up.
+
+    `rows` are (dimension, practice, value, numerator, denominator), every record counted once in each
+    dimension. A practice's total is (TOTAL, practice, ALL) and the locality's (TOTAL, ALL, ALL): one cell
+    shared by the three tables, so hiding it in one hides it in all."""
+    cube: dict[Coord, Counts] = {}
+
+    def add(key: Coord, numerator: float, denominator: float) -> None:
+        cell = cube.setdefault(key, [0.0, 0.0])
+        cell[0] += numerator
+        cell[1] += denominator
+
+    dims: dict[str, set[str]] = defaultdict(set)
+    practices: set[str] = set()
+    first_dim: str | None = None
+    for dim, practice, value, numerator, denominator in rows:
+        first_dim = first_dim or dim
+        dims[dim].add(value)
+        practices.add(practice)
+        add((dim, practice, value), numerator, denominator)
+        add((dim, ALL, value), numerator, denominator)
+        if dim == first_dim:
+            add((TOTAL, practice, ALL), numerator, denominator)
+            add((TOTAL, ALL, ALL), numerator, denominator)
+    lines: list[Line] = []
+    ordered = sorted(practices)
+    for dim, values in sorted(dims.items()):
+        for practice in [*ordered, ALL]:
+            members = [(dim, practice, v) for v in sorted(values) if (dim, practice, v) in cube]
+            lines.append(([*members, (TOTAL, practice, ALL)], (TOTAL, practice, ALL)))
+        for value in sorted(values):
+            members = [(dim, p, value) for p in ordered if (dim, p, value) in cube]
+            lines.append(([*members, (dim, ALL, value)], (dim, ALL, value)))
+    if practices:
+        lines.append(([*((TOTAL, p, ALL) for p in ordered), (TOTAL, ALL, ALL)], (TOTAL, ALL, ALL)))
+    return cube, lines
+
+
+def suppress(cube: Mapping[Coord, Counts], lines: list[Line] | None = None) -> dict[Coord, str]:
+    """Which cells of one time unit's table are hidden, and why (PRIMARY or SECONDARY). `lines`: the cells
+    that add up to a total (default: every line of a full table with totals, `with_totals`)."""
     hidden: dict[Coord, str] = {c: PRIMARY for c, (n, d) in cube.items() if is_small(n) or is_small(d)}
     if not hidden:
         return hidden
-    lines = _lines(cube)
-    lines_of: dict[Coord, list[tuple[int, Coord]]] = defaultdict(list)
-    for key, members in lines.items():
+    if lines is None:
+        lines = _hypercube_lines(cube)
+    lines_of: dict[Coord, list[int]] = defaultdict(list)
+    for index, (members, _) in enumerate(lines):
         for member in members:
-            lines_of[member].append(key)
-    pending = sorted({key for coord in hidden for key in lines_of[coord]})
+            lines_of[member].append(index)
+    pending = sorted({index for coord in hidden for index in lines_of[coord]}, reverse=True)
     while pending:
-        key = pending.pop()
-        total = key[1]
-        members = lines[key]
+        index = pending.pop()
+        members, total = lines[index]
         while _exposed(members, total, hidden, cube):
             choice = _complement(members, total, hidden, cube)
             if choice is None:
                 break  # only empty cells left: the hidden ones add up to the total, itself hidden if small
             hidden[choice] = SECONDARY
-            pending.extend(k for k in lines_of[choice] if k != key)
+            pending.extend(i for i in lines_of[choice] if i != index)
     return hidden
 
 
@@ -115,7 +168,7 @@ def _complement(members: Sequence[Coord], total: Coord, hidden: Mapping[Coord, s
     return min(candidates, key=lambda m: (m == total, cube[m][1], cube[m][0], m))
 
 
-def verdict(cells: Sequence[Hashable], hidden: Mapping[Hashable, str]) -> str | None:
+def verdict(cells: Sequence[Hashable], hidden: Mapping[Any, str]) -> str | None:
     """Whether a figure adding `cells` (of one or more units' tables) may be shown: None, or why it is hidden.
 
     One cell: its own verdict. Several: shown only when every one is shown (rule 3), else SECONDARY.

@@ -42,5 +42,5 @@ def activity(practice_id: str, *, appts: list[ActivityAppointment] = (),  # type
                     tuple(appts), (), list_size)
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)

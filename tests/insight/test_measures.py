@@ -43,7 +43,7 @@ def _by(figures: list[Figure], key: str) -> dict[str | None, Figure]:
     return {getattr(f, key): f for f in figures}
 
 
-EXPECTED_PRACTICE = {
+EXPECTED_PRACTICE: dict[str, dict[str, tuple[float, float | None, float | None]]] = {
     # metric: {practice: (value, numerator, denominator)}
     "appointments": {"P1": (26, 26, None), "P2": (21, 21, None)},
     "appointments_per_1000": {"P1": (13.0, 26, 2000), "P2": (4.2, 21, 5000)},
@@ -56,7 +56,7 @@ EXPECTED_PRACTICE = {
     "slots_per_1000": {"P1": (15.0, 30, 2000), "P2": (5.0, 25, 5000)},
     "utilisation": {"P1": (66.67, 20, 30), "P2": (40.0, 10, 25)},
 }
-EXPECTED_LOCALITY = {
+EXPECTED_LOCALITY: dict[str, tuple[float, float | None, float | None]] = {
     "appointments": (47, 47, None),
     "appointments_per_1000": (6.71, 47, 7000),
     "dna_rate": (35.14, 13, 37),
