@@ -58,7 +58,10 @@ log = logging.getLogger("mosaic.adapters.fhir_r4.activity")
 BOOK_TYPES = ("Slot", "Appointment", "Encounter")
 #: the search parameter that filters each type by its start
 DATE_PARAMS = {"Slot": "start", "Appointment": "date", "Encounter": "date"}
-PAGE_SIZE = 2000  # resources a page: ~2.5 MB of JSON at most for the demo's, well inside max_response_bytes
+#: resources a page: ~2 MB of the demo's JSON, well inside max_response_bytes. Parsing one holds the interpreter
+#: lock (orjson is C) for ~10-20 ms, which the window's thread may wait behind; 1,000 halves that but measured
+#: 20-30 % slower at 100 ms latency (more rounds)
+PAGE_SIZE = 2000
 MIN_PAGE_SIZE = 50
 ESTIMATED_RESOURCE_BYTES = 2048  # to fit the first page's _count to a practice's max_response_bytes
 CHUNK_MONTHS = 3  # the period is read in quarters, side by side
