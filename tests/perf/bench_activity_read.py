@@ -70,10 +70,15 @@ def main() -> int:
         encounters = sum(len(a.encounters) for a in results)
         print(f"full read: {len(fhir)} FHIR practices x 2 years, latency {args.latency_ms:g} ms: "
               f"{appointments:,} appointments, {slots:,} slots, {encounters:,} encounters, "
-              f"unreadable {sum(a.unreadable for a in results)}: {wall:.1f} s wall, {cpu:.1f} s CPU (this process)")
+              f"unreadable {sum(a.unreadable for a in results)}")
         again, wall2, cpu2 = _read(fhir, secrets, {a.practice_id: a.as_of for a in results})
         changed = sum(len(a.appointments) + len(a.slots) + len(a.encounters) for a in again)
-        print(f"incremental read since as_of: {changed} changed resources: {wall2:.2f} s wall, {cpu2:.2f} s CPU")
+        report = common.Report("bench_activity_read")
+        report.add(f"Read {appointments:,} appointments (+ slots, encounters), wall", wall, "s",
+                   goal="well under 30 s (the store's whole refresh)", met=wall < 20)
+        report.add("  the same, this process's CPU", cpu, "s")
+        report.add(f"Incremental read ({changed} changed), wall", wall2, "s", goal="≤ 2 s", met=wall2 <= 2)
+        report.save(args.json)
     return 0
 
 
