@@ -43,7 +43,7 @@ def wait(signal: Any, timeout_s: float) -> list[Any]:
     return got
 
 
-def run(patients: int) -> dict[str, Any]:
+def run(patients: int, why: bool = False) -> dict[str, Any]:
     common.isolate()
     from app.core.secrets import env_name
     from app.demo.gpad_synthetic import ensure_synthetic_gpad
@@ -65,6 +65,7 @@ def run(patients: int) -> dict[str, Any]:
         wait(win.sign_in_finished, 60)
         meter = common.stall_meter(TICK_MS, GOAL_MS)
         meter.start()
+        sampler = common.StallSampler(meter) if why else None
         meter.set_phase("open + refresh + first figures")
         began = time.perf_counter()
         view = win.open_locality()
@@ -89,6 +90,8 @@ def run(patients: int) -> dict[str, Any]:
         out["stalls_over_goal"] = dict(meter.over)
         out["top_stalls"] = sorted(meter.top, reverse=True)[:8]
         out["machine_load"] = common.machine_load()
+        if sampler is not None:
+            out["why"] = sampler.report().splitlines()
     finally:
         win.close()
         bridge.shutdown(win.core)
@@ -99,12 +102,13 @@ def run(patients: int) -> dict[str, Any]:
 def main() -> int:
     parser = common.parser(__doc__ or NAME)
     parser.add_argument("--patients", type=int, default=500)
+    parser.add_argument("--why", action="store_true", help="sample the GUI thread's stack during stalls")
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from app.ui.app import ensure_application
 
     ensure_application()
-    out = run(args.patients)
+    out = run(args.patients, args.why)
     print(json.dumps(out, indent=2))
     if getattr(args, "json", None):
         Path(args.json).write_text(json.dumps(out, indent=2), encoding="utf-8")

@@ -121,6 +121,11 @@ def test_opens_refreshes_and_shows_the_stores_figures(qtbot, window: MainWindow,
     expected = store_figures(view, query.metric, "practice", query.period, practices=[p.id for p in
                                                                                        practices.practices])
     assert sorted(answer.figures, key=repr) == sorted(expected, key=repr)
+    series = [f for f in store_figures(view, query.metric, "month", answer.series_period,
+                                       practices=[p.id for p in practices.practices])
+              if f.status == "ok" and f.period != answer.series_period]
+    assert list(answer.series) == series and len(series) == 12
+    assert view.series_chart.line.getData()[1] is not None
     rows = {row[0]: row for row in table_rows(view)}
     unit = MEASURES[query.metric].unit
     for figure in expected:
@@ -128,7 +133,7 @@ def test_opens_refreshes_and_shows_the_stores_figures(qtbot, window: MainWindow,
         assert rows[name][1] == cell_text(figure, unit)
     for practice in gpc:  # GP Connect carries no appointment book: said so, never zero
         assert rows[practice.name][1] == NOT_PROVIDED
-        assert rows[practice.name][2] == NOT_PROVIDED
+        assert rows[practice.name][2] == "—"
     for practice in fhir:
         assert re.fullmatch(r"[\d,]+", rows[practice.name][1]), rows[practice.name]
     # the chart title states the measure, the cut, the period and where

@@ -30,6 +30,7 @@ def open_locality(main: MainWindow) -> LocalityWindow | None:
     if view is None:
         view = LocalityWindow(main.bridge, main.core, main)
         main.locality = view
+        main.closed.connect(view.release)  # the store closes with the window
         _follow_lock(main, view)
     view.show()
     view.raise_()

@@ -20,7 +20,7 @@ from app.ui.locality.source import Funnel, National
 from app.ui.locality.words import CUT_WORDS, cell_text, group_words, number, short_month
 from app.ui.style import BLUE, BORDER, ERROR, SECONDARY, SUCCESS, TEXT, WARNING_BORDER
 
-CHART_HEIGHT = 250
+CHART_HEIGHT = 320
 BAR_COLOUR = QColor(BLUE)
 HIGHLIGHT_COLOUR = QColor("#003087")
 NOT_SHOWN_COLOUR = QColor(SECONDARY)
@@ -44,7 +44,9 @@ def _font(size: float = 8.5) -> QFont:
 
 
 def _label(text: str) -> str:
-    return text if len(text) <= 16 else text[:15] + "…"
+    """A bar's label: a practice's first word ("Riverside"), or the group's words cut to fit."""
+    first = text.split()[0] if " " in text and len(text) > 12 else text
+    return first if len(first) <= 14 else first[:13] + "…"
 
 
 class Chart(QFrame):
@@ -57,8 +59,8 @@ class Chart(QFrame):
         pg = _pg()
         self.setObjectName("localityChart")
         self.setStyleSheet(_STYLE)
-        self.setMinimumHeight(CHART_HEIGHT)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setFixedHeight(CHART_HEIGHT)  # the charts scroll together; none takes the whole view
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 6, 4)
         layout.setSpacing(2)
@@ -125,8 +127,8 @@ class BarChart(Chart):
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.6, brush=BAR_COLOUR, pen=pg.mkPen(None))
         self.item.addItem(self.bars)
         self.centiles = [pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(colour, width=1, style=style),
-                                         label=label, labelOpts={"position": 0.98, "color": colour,
-                                                                 "anchors": [(1, 1), (1, 1)]})
+                                         label=label, labelOpts={"position": 0.01, "color": colour,
+                                                                 "anchors": [(0, 1), (0, 1)]})
                          for colour, style, label in ((SECONDARY, Qt.PenStyle.DashLine, "national 10th centile"),
                                                       (TEXT, Qt.PenStyle.DashLine, "national median"),
                                                       (SECONDARY, Qt.PenStyle.DashLine, "national 90th centile"))]
@@ -188,7 +190,7 @@ class SeriesChart(Chart):
 
     def show_series(self, figures: Sequence[Figure], metric: str, weekly: bool) -> None:
         unit = MEASURES[metric].unit
-        units = [f.group or f.period for f in figures]
+        units = [f.period for f in figures]
         xs = list(range(len(units)))
         self._xs = [float(x) for x in xs]
         ys = [f.value if f.status == "ok" and not f.suppressed and f.value is not None else float("nan")

@@ -62,6 +62,9 @@ class QueryBar(QFrame):
             label.setBuddy(box)
             grid.addWidget(label, 0, column * 2)
             grid.addWidget(box, 0, column * 2 + 1)
+        for box in (self.period, self.until):
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+            box.setMinimumContentsLength(16)
         grid.addWidget(self.period, 0, 8)
         self.to_label = QLabel("to")
         self.to_label.setBuddy(self.until)

@@ -127,6 +127,7 @@ class Overview:
     latest_month: str | None
     months: tuple[str, ...]  # newest first
     national_months: int
+    categories: tuple[str, ...] = ()  # national categories seen in the latest month (the filter's list)
 
 
 def months_back(last: date, count: int) -> list[str]:
@@ -181,7 +182,11 @@ class LocalitySource:
             latest = store.latest_month()
             last = date.today()
             national = len({n.month for n in store.national("dna_rate")})
-            return Overview(tuple(store.practices()), latest, tuple(months_back(last, REFRESH_MONTHS)), national)
+            month = default_month(latest)
+            categories = tuple(sorted({f.group for f in store.figures("appointments", "category", month)
+                                       if f.group})) if latest else ()
+            return Overview(tuple(store.practices()), latest, tuple(months_back(last, REFRESH_MONTHS)), national,
+                            categories)
 
         result: Overview = await self._run(read)
         return result
@@ -265,13 +270,15 @@ def _read(store: InsightStore, query: ViewQuery, ids: tuple[str, ...], scope: tu
     filters = {k: v for k, v in query.filters.items() if k != query.cut}
     figures = store.figures(query.metric, query.cut, query.period, practices=list(scope), filters=filters)
     series_by = "week" if query.grain == "week" else "month"
+    # one figure a week or month (its period is the unit); a practice's "not provided" or "failed" figure for the
+    # whole span is left out here (the quality badge and the figures name it)
     series = [f for f in store.figures(query.metric, series_by, series_period, practices=list(scope),
-                                       filters=filters) if f.group is not None]
+                                       filters=filters) if f.period != series_period and f.status == "ok"]
     month = query.period if query.grain == "month" else None
     quality = store.quality(query.period)
-    category_period = series_period if query.grain != "range" else query.period
-    categories = tuple(f.group for f in store.figures("appointments", "category", category_period,
-                                                       practices=list(ids)) if f.group)
+    # the categories seen, for the filter's list: from this answer when it is cut by category (a query of its own
+    # over a year costs ~200 ms; the overview gives the list once)
+    categories = tuple(f.group for f in figures if f.group) if query.cut == "category" else ()
     national = _national(store, query.metric, month)
     funnel = None
     if query.cut == "practice" and query.practice is None:
@@ -335,7 +342,7 @@ def _funnel(store: InsightStore, query: ViewQuery, figures: Sequence[Figure], na
         target = numerator / denominator * (scale if kind == "proportion" else 1000.0)
     low = min(p.denominator for p in points) * 0.5
     high = max(p.denominator for p in points) * 1.6
-    steps = 40
+    steps = 16  # exact limits cost ~2 ms each at a few thousand appointments: a smooth enough curve
     limits = []
     for i in range(steps + 1):
         den = low * math.exp(math.log(high / low) * i / steps)
