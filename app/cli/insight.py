@@ -116,6 +116,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     export = verbs.add_parser("export", help="write the insight store's aggregates as Parquet files")
     common(export)
     export.add_argument("--parquet", type=Path, required=True, metavar="DIR", help="folder to write the files to")
+    quality = verbs.add_parser("quality", help="each practice's data quality, and local slot types mapped to "
+                                               "different national categories")
+    common(quality)
+    quality.add_argument("--period", metavar="YYYY-MM[..YYYY-MM]", help="the months (default: all that are stored)")
+    quality.add_argument("--json", action="store_true", help="one JSON object per line")
     gpad = verbs.add_parser("import-gpad", help="import NHS England's practice-level GPAD CSV files (national "
                                                 "context for peers)")
     common(gpad)
@@ -158,7 +163,7 @@ def _prepare(args: argparse.Namespace) -> Action:
         if missing:
             raise UsageError(f"import-gpad: no such file: {', '.join(missing)}")
     actions: dict[str, Action] = {"refresh": _refresh, "show": _show, "peers": _peers, "export": _export,
-                                  "import-gpad": _import_gpad}
+                                  "import-gpad": _import_gpad, "quality": _quality}
     return actions[command]
 
 
@@ -357,6 +362,52 @@ async def _import_gpad(core: MosaicCore, store: Any, args: argparse.Namespace) -
         raise UsageError(f"import-gpad: {exc}") from None
     for line in report.lines():
         print(line)
+    return EXIT_OK
+
+
+async def _quality(core: MosaicCore, store: Any, args: argparse.Namespace) -> int:
+    """Each practice's data-quality badge, then the mapping check: the same local slot type mapped to different
+    national categories (what makes practices' figures incomparable). Counts of slots and shares: no patient."""
+    from app.core.insight_access import InsightQuery
+
+    ids = tuple(p.id for p in core.insight_practices())
+    period = args.parsed_period.text if args.parsed_period is not None else None
+    await core.journal_insight(InsightQuery("quality", period=period, practices=ids))
+    rows = [r for r in await asyncio.to_thread(store.quality, period) if r.practice_id in ids]
+    issues = []
+    for issue in await asyncio.to_thread(store.mapping_consistency):
+        uses = [u for u in issue.uses if u.practice_id in ids]
+        if len({u.category for u in uses}) > 1:
+            issues.append((issue.local_type, uses))
+    if args.json:
+        for r in rows:
+            print(json.dumps({"practice": r.practice_id, "status": r.status, "appointments": r.appointments,
+                              "unmapped_category": r.unmapped_category, "unmapped_mode": r.unmapped_mode,
+                              "unmapped_clinician_type": r.unmapped_clinician_type,
+                              "missing_status": r.missing_status, "missing_created": r.missing_created,
+                              "unreadable": r.unreadable, "not_provided": list(r.not_provided)}))
+        for local, uses in issues:
+            print(json.dumps({"local_type": local, "mapped_to": [
+                {"practice": u.practice_id, "category": u.category, "slots": u.slots} for u in uses]}))
+        return EXIT_OK
+
+    def share(value: float | None) -> str:
+        return "-" if value is None else f"{value * 100:.1f} %"
+
+    print(f"{'practice':<12}  {'status':<13} {'appointments':>12}  unmapped: category  mode  clinician   "
+          "no status  no booking time  unreadable")
+    for r in rows:
+        print(f"{r.practice_id:<12}  {r.status:<13} {r.appointments:>12,}  {share(r.unmapped_category):>18} "
+              f"{share(r.unmapped_mode):>5} {share(r.unmapped_clinician_type):>10}  {share(r.missing_status):>9} "
+              f"{share(r.missing_created):>16}  {r.unreadable:>10}"
+              + (f"  not provided: {', '.join(r.not_provided)}" if r.not_provided else ""))
+    if issues:
+        print("\nThe same local slot type mapped to different national categories:")
+        for local, uses in issues:
+            print(f"  \"{local}\": " + "; ".join(f"{u.practice_id} -> {u.category or 'unmapped'} ({u.slots:,} slots)"
+                                              for u in uses))
+    else:
+        print("\nEvery local slot type is mapped to one national category.")
     return EXIT_OK
 
 

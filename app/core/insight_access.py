@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from app.core.service import MosaicCore
 
 #: what an insight entry's details "insight" may say
-INSIGHT_ACTIONS = ("refresh", "show", "peers", "export", "import-gpad", "view")
+INSIGHT_ACTIONS = ("refresh", "show", "peers", "export", "import-gpad", "quality", "view")
 
 
 @dataclasses.dataclass(frozen=True)

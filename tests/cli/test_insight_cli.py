@@ -173,3 +173,26 @@ def test_no_figure_is_printed_when_the_journal_cannot_record_the_query(refreshed
     result = run("insight", "show", "--config", str(config), "--metric", "appointments", "--json", env=broken)
     assert result.returncode == 1 and result.stdout == "", result.stdout
     assert "nothing was shown" in result.stderr and "journal" in result.stderr
+
+
+def test_quality_names_each_practice_and_the_slot_type_mapped_two_ways(refreshed) -> None:
+    """Hillview maps its slot types to other national categories than the rest (the demo's books): the check
+    names that local type with each practice's category; GP Connect practices read "not provided"."""
+    config, env = refreshed
+    before = len(insight_entries(env))
+    result = run("insight", "quality", "--config", str(config), "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    practices = {r["practice"]: r for r in rows if "practice" in r}
+    assert set(practices) == {"riverside", "oakwood", "millbrook", "castlegate", "hillview"}
+    assert {p for p, r in practices.items() if r["status"] == "not provided"} == {"oakwood", "castlegate"}
+    assert all(r["appointments"] > 0 and 0 <= r["unmapped_category"] < 1
+               for p, r in practices.items() if r["status"] == "ok")
+    issues = [r for r in rows if "local_type" in r]
+    assert issues, "the demo's Hillview maps a local slot type differently"
+    assert any({u["practice"] for u in issue["mapped_to"]} >= {"hillview"} and
+               len({u["category"] for u in issue["mapped_to"]}) > 1 for issue in issues)
+    entries = insight_entries(env)
+    assert len(entries) == before + 1 and entries[0]["details"]["insight"] == "quality"
+    text = run("insight", "quality", "--config", str(config), env=env)
+    assert text.returncode == 0 and "mapped to different national categories" in text.stdout
