@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,17 @@ from app.insight.national_model import NationalFigure, PracticeAttributes
 from app.insight.periods import Period, as_utc, local_date, month_key, parse_period, week_key
 from app.insight.store_engine import Columns, DuckDbEngine, Engine, PostgresEngine
 from app.insight.store_rows import MappingIssue, MappingUse, PracticeStatusRow, QualityRow
-from app.insight.suppression import ALL, TOTAL, Coord, Counts, is_small, linked_tables, suppress, verdict
+from app.insight.suppression import (
+    ALL,
+    TOTAL,
+    Coord,
+    Counts,
+    cross_table,
+    is_small,
+    linked_tables,
+    protect,
+    verdict,
+)
 
 #: the file's name in the per-user data folder
 DEFAULT_FILE = "insight.duckdb"
@@ -82,6 +92,8 @@ _PG_INDEXES = (
 )
 
 _DIMS = ("practice", "mode", "clinician-type", "category")
+#: one time unit's cells and its hidden ones
+UnitTables = tuple[dict[Coord, Counts], dict[Coord, str]]
 
 
 def default_path() -> Path:
@@ -94,6 +106,8 @@ class InsightStore:
     def __init__(self, engine: Engine, where: str) -> None:
         self._db = engine
         self.where = where
+        self._unit_cache: dict[tuple[Any, str], UnitTables] = {}
+        self._version: tuple[Any, ...] | None = None
         for statement in _SCHEMA:
             self._db.execute(statement)
         if engine.kind == "postgresql":
@@ -157,6 +171,8 @@ class InsightStore:
         except BaseException:
             self._db.rollback()
             raise
+        finally:
+            self._unit_cache.clear()
 
     def _upsert(self, table: str, rows: list[tuple[Any, ...]], activity: Activity) -> None:
         columns = _ROW_TABLES[table]
@@ -185,6 +201,7 @@ class InsightStore:
                    refreshed_at: datetime | None = None) -> None:
         if status not in ("ok", "not provided", "failed"):
             raise ValueError(f"status {status!r} is not ok, not provided or failed")
+        self._unit_cache.clear()
         self._db.execute(
             "INSERT INTO practices (id, name, status, error, refreshed_at) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (id) DO UPDATE SET name = excluded.name, status = excluded.status, "
@@ -267,9 +284,11 @@ class InsightStore:
         for key in filters:
             if key not in GROUP_COLUMNS:
                 raise ValueError(f"unknown filter {key!r}; one of: {', '.join(GROUP_COLUMNS)}")
-        if len(filters) > 1 or (filters and by in GROUP_COLUMNS):
-            raise ValueError("cross-cuts are not offered (one of mode, clinician type or category at a time: "
-                             "their cells are mostly under 5 at a practice)")
+        involved = sorted(set(filters) | ({by} & set(GROUP_COLUMNS)), key=_DIMS.index)
+        if len(involved) > 2:
+            raise ValueError("a cut can cross two of mode, clinician type and category, not all three (their cells "
+                             "are nearly all under 5)")
+        cross = len(involved) == 2
         spec = MEASURE_SQL[metric]
         chosen = _period(period or self.latest_month() or month_key(datetime.now(UTC).date()))
         grain = "week" if by == "week" or chosen.grain == "week" else "month"
@@ -277,6 +296,7 @@ class InsightStore:
             raise ValueError(f"{chosen.text} is a week: cut it by week, or ask for a month or range")
         units = chosen.weeks() if grain == "week" else chosen.months()
 
+        self._check_version()
         status_rows = {p.id: p for p in self.practices()}
         asked = list(dict.fromkeys(practices)) if practices is not None else sorted(status_rows)
         ok_all = sorted(p for p, row in status_rows.items() if row.status == "ok")
@@ -284,11 +304,20 @@ class InsightStore:
         lists = {p: status_rows[p].list_size for p in ok_all}
 
         out: list[Figure] = []
-        cubes, hidden = self._cubes(spec, grain, units, ok_all)
+        cubes, hidden = (self._cross_cubes(spec, grain, units, ok_all, involved) if cross
+                         else self._cubes(spec, grain, units, ok_all))
         fixed = next(iter(filters.items()), None)
 
         def cells_for(members: Sequence[str], unit_list: Sequence[str], group: tuple[int, str] | None
                       ) -> list[tuple[str, Coord]]:
+            if cross:
+                wanted = dict(filters)
+                if group is not None:
+                    wanted[_DIMS[group[0]]] = group[1]
+                rest = tuple(wanted.get(d, ALL) for d in involved)
+                if set(members) == set(ok_all) and members:
+                    return [(u, (ALL, *rest)) for u in unit_list]
+                return [(u, (p, *rest)) for p in members for u in unit_list]
             chosen = (_DIMS[group[0]], group[1]) if group is not None else fixed
             dim, value = chosen if chosen is not None else (TOTAL, ALL)
             if set(members) == set(ok_all) and members:
@@ -339,7 +368,9 @@ class InsightStore:
                     out.append(made)
         else:
             dim = _DIMS.index(by)
-            values = sorted({c[2] for u in units for c in cubes.get(u, {}) if c[0] == by})
+            position = 1 + involved.index(by) if cross else 0
+            values = sorted({c[position] for u in units for c in cubes.get(u, {}) if c[position] != ALL} if cross
+                            else {c[2] for u in units for c in cubes.get(u, {}) if c[0] == by})
             for value in values:
                 made = figure(ok_asked, units, (dim, value), single, chosen.text, value) if ok_asked else None
                 if made:
@@ -362,9 +393,44 @@ class InsightStore:
     def _cubes(self, spec: MeasureSql, grain: str, units: Sequence[str], practices: Sequence[str]
                ) -> tuple[dict[str, dict[Coord, Counts]], dict[Hashable, str]]:
         """Each unit's linked tables over all `practices` (suppression.linked_tables), and the hidden cells
-        keyed (unit, cell), from one GROUPING SETS query."""
+        keyed (unit, cell)."""
+        key = ("linked", spec, grain, tuple(practices))
+        return self._cached(key, units, lambda missing: self._linked_units(spec, grain, missing, practices))
+
+    def _cached(self, key: tuple[Any, ...], units: Sequence[str],
+                compute: Callable[[list[str]], dict[str, UnitTables]]
+                ) -> tuple[dict[str, dict[Coord, Counts]], dict[Hashable, str]]:
+        """Units' protected tables from the cache, computing the missing ones. A unit's tables depend only on
+        the data, so they are kept until the data changes (`_check_version`)."""
+        missing = [u for u in units if (key, u) not in self._unit_cache]
+        if missing:
+            if len(self._unit_cache) > 20_000:
+                self._unit_cache.clear()
+            made = compute(missing)
+            for unit in missing:
+                self._unit_cache[(key, unit)] = made.get(unit, ({}, {}))
+        cubes: dict[str, dict[Coord, Counts]] = {}
+        hidden: dict[Hashable, str] = {}
+        for unit in units:
+            cube, unit_hidden = self._unit_cache[(key, unit)]
+            if cube:
+                cubes[unit] = cube
+            hidden.update({(unit, cell): why for cell, why in unit_hidden.items()})
+        return cubes, hidden
+
+    def _check_version(self) -> None:
+        """Forget cached tables when any practice's data or status changed (here or, for PostgreSQL, from
+        another PC: every apply moves a practice's cursor)."""
+        version = tuple(self._db.query("SELECT id, status, cursor_at, list_size FROM practices ORDER BY id"))
+        if version != self._version:
+            self._unit_cache.clear()
+            self._version = version
+
+    def _linked_units(self, spec: MeasureSql, grain: str, units: Sequence[str], practices: Sequence[str]
+                      ) -> dict[str, UnitTables]:
+        """From one GROUPING SETS query."""
         if not units or not practices:
-            return {}, {}
+            return {}
         numerator = spec.numerator or "0"
         denominator = spec.denominator or "0"
         unit_marks = ", ".join("?" for _ in units)
@@ -381,13 +447,41 @@ class InsightStore:
             dim, value = (("mode", mode) if not no_mode else ("clinician-type", clinician) if not no_type
                           else ("category", category))
             per_unit[unit].append((dim, pid, value, float(num or 0), float(den or 0)))
-        cubes: dict[str, dict[Coord, Counts]] = {}
-        hidden: dict[Hashable, str] = {}
+        made: dict[str, UnitTables] = {}
         for unit in sorted(per_unit):
-            cube, lines = linked_tables(sorted(per_unit[unit]))
-            cubes[unit] = cube
-            hidden.update({(unit, cell): why for cell, why in suppress(cube, lines).items()})
-        return cubes, hidden
+            tables = linked_tables(sorted(per_unit[unit]))
+            made[unit] = (tables.cube, protect(tables))
+        return made
+
+    def _cross_cubes(self, spec: MeasureSql, grain: str, units: Sequence[str], practices: Sequence[str],
+                     dims: Sequence[str]) -> tuple[dict[str, dict[Coord, Counts]], dict[Hashable, str]]:
+        """For a cross-cut (two of mode, clinician type and category): each unit's cross table of those two,
+        protected in agreement with its linked two-way tables (suppression.cross_table)."""
+        key = ("cross", spec, grain, tuple(practices), tuple(dims))
+        return self._cached(key, units, lambda missing: self._cross_units(spec, grain, missing, practices, dims))
+
+    def _cross_units(self, spec: MeasureSql, grain: str, units: Sequence[str], practices: Sequence[str],
+                     dims: Sequence[str]) -> dict[str, UnitTables]:
+        if not units or not practices:
+            return {}
+        numerator = spec.numerator or "0"
+        denominator = spec.denominator or "0"
+        first, second = (GROUP_COLUMNS[d] for d in dims)
+        rows = self._db.query(
+            f"SELECT {grain}, practice_id, COALESCE({first}, '{UNMAPPED}'), COALESCE({second}, '{UNMAPPED}'), "
+            f"SUM({numerator}), SUM({denominator}) FROM {spec.table} "
+            f"WHERE {grain} IN ({', '.join('?' for _ in units)}) AND practice_id IN "
+            f"({', '.join('?' for _ in practices)}) GROUP BY 1, 2, 3, 4", [*units, *practices])
+        fine: dict[str, list[tuple[Coord, float, float]]] = defaultdict(list)
+        for unit, pid, one, two, num, den in rows:
+            fine[unit].append(((pid, one, two), float(num or 0), float(den or 0)))
+        self._cubes(spec, grain, units, practices)  # the two-way tables' decisions, which the cross tables keep
+        made: dict[str, UnitTables] = {}
+        for unit in sorted(fine):
+            _, decided = self._unit_cache[(("linked", spec, grain, tuple(practices)), unit)]
+            tables, unit_hidden = cross_table(sorted(fine[unit]), dims, decided)
+            made[unit] = (tables.cube, unit_hidden)
+        return made
 
     def _medians(self, by: str, units: Sequence[str], grain: str, members: Sequence[str],
                  filters: Mapping[str, str]) -> dict[str | None, float]:

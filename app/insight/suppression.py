@@ -6,12 +6,17 @@ The rule (README "Locality insight"):
    nobody). A rate or share whose numerator or denominator is 1-4 is hidden with it.
 2. Secondary: the cells of one time unit (a month, or an ISO week) form three tables over all the store's
    practices (not only those asked for): practice x mode, practice x clinician type, practice x category,
-   joined at the totals they share (each practice's, the locality's). Along each line of them (the cells
-   that add up to one total: the practices of a mode, the modes of a practice, the practices' totals) a
-   hidden cell must not be derivable from the total and the shown cells: a line holds
-   either no hidden cell, or at least two whose summed numerator and denominator are not 1-4. Where it does
-   not, the next smallest non-zero cell of the line is hidden too ("suppressed"), repeated until every line
-   holds. A total is hidden only when nothing else in its line can be.
+   joined at the totals they share (each practice's, the locality's); a practice with none of a value has a
+   cell of 0 there. Along each line of them (the cells that add up to one total: the practices of a mode,
+   the modes of a practice, the practices' totals) a hidden cell must not be derivable from the total and
+   the shown cells: a line holds either no hidden cell, or at least two whose summed numerator and
+   denominator are not 1-4. Where it does not, the next smallest non-zero cell of the line is hidden too
+   ("suppressed"; an empty cell when no other is left: a hidden 0 protects as well), repeated until every
+   line holds; a total is hidden only when nothing else in its line can be. Then an exact check: no cell
+   under 5 may be a linear combination of the shown cells and the sums known to be equal (a practice's
+   modes and its categories add up to the same total); the line rule alone misses a hidden cell that
+   bridges two loops of others, so while one is exposed the smallest shown cell whose hiding covers it is
+   hidden too. (Bounds from counts being non-negative are not checked.)
 3. A figure that adds several cells (a range of months, a subset of practices, the practices that gave a
    list size) is shown only if every cell it adds is shown: it can then be worked out from shown cells
    anyway, so it reveals nothing new; otherwise it is hidden as "suppressed". This is what stops the
@@ -19,25 +24,28 @@ The rule (README "Locality insight"):
    of practices differing by one.
 
 The suppression of a time unit's tables depends only on those tables, never on what was asked, so the
-same cell is hidden in every query that shows it. That is also why cross-cuts (telephone appointments by
-category) are not offered: their cells would be a fourth table, mostly under 5 at a practice, whose
-suppression would have to be joined to these (`with_totals` with the default `suppress` lines does that for
-a full cross table; the store keeps to the three two-way tables, which are the issue's cuts, and answers a
-query over a year of weeks in tens of milliseconds).
+same cell is hidden in every query that shows it. A cross-cut (telephone appointments by clinician
+type) uses that unit's cross table of the two dimensions (`cross_table`), protected so that it agrees with
+the two-way tables on every cell they share: their decisions stand, and only cells crossing both dimensions
+are added. A cut crossing all three dimensions is not offered (its cells are nearly all under 5).
 
 Not covered: differencing a week against the months it straddles, and differencing figures over time as the
 store changes (a practice failing); both are stated in the README.
 
-This is the per-line ("hypercube"-style) heuristic used by NHS statistical publications, not an optimal
-linear-programming protection; it errs on hiding more.
+The line rule is the usual one of NHS statistical publications; the exact check is what makes it hold
+against a differencing attacker (tests/insight/test_suppression.py plays one). It is not an optimal
+(fewest cells hidden) protection: it errs on hiding more.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from itertools import product
 from typing import Any
+
+import numpy as np
 
 ALL = "*"
 #: the dimension of a practice's or the locality's total in `linked_tables`
@@ -81,7 +89,34 @@ def _hypercube_lines(cube: Mapping[Coord, Counts]) -> list[Line]:
     return [(members, key[1]) for key, members in lines.items()]
 
 
-def linked_tables(rows: Iterable[tuple[str, str, str, float, float]]) -> tuple[dict[Coord, Counts], list[Line]]:
+@dataclass
+class Tables:
+    """One time unit's cells, the lines that add up, and what the cells are made of: each cell's fine
+    variables (the finest counts, which nobody is shown unless their cell is) and the sums known to be
+    equal (a practice's total is the sum of its modes and of its categories alike)."""
+
+    cube: dict[Coord, Counts]
+    lines: list[Line]
+    parts: dict[Coord, list[int]]  # cell -> the fine variables it adds
+    variables: int
+    links: list[dict[int, float]] = field(default_factory=list)  # sum of coefficient x variable = 0, known
+
+
+def full_table(fine: Iterable[tuple[Coord, float, float]]) -> Tables:
+    """A full cross table (`with_totals`) with its lines and parts. Combinations with no record are cells too
+    (0): a figure shows them as 0, so they are known, and hiding one can protect another."""
+    given = {coord: (numerator, denominator) for coord, numerator, denominator in fine}
+    axes = [sorted({coord[i] for coord in given}) for i in range(len(next(iter(given), ())))]
+    fine = [(coord, *given.get(coord, (0.0, 0.0))) for coord in product(*axes)] if given else []
+    cube = with_totals(fine)
+    parts: dict[Coord, list[int]] = defaultdict(list)
+    for index, (coord, _, _) in enumerate(fine):
+        for combo in product(*((value, ALL) for value in coord)):
+            parts[combo].append(index)
+    return Tables(cube, _hypercube_lines(cube), dict(parts), len(fine))
+
+
+def linked_tables(rows: Iterable[tuple[str, str, str, float, float]]) -> Tables:
     """One time unit's practice x mode, practice x clinician type and practice x category tables, joined at
     their shared totals, as cells keyed (dimension, practice, value) and the lines that add up.
 
@@ -89,25 +124,40 @@ def linked_tables(rows: Iterable[tuple[str, str, str, float, float]]) -> tuple[d
     dimension. A practice's total is (TOTAL, practice, ALL) and the locality's (TOTAL, ALL, ALL): one cell
     shared by the three tables, so hiding it in one hides it in all."""
     cube: dict[Coord, Counts] = {}
+    parts: dict[Coord, list[int]] = defaultdict(list)
+    by_dim_practice: dict[tuple[str, str], list[int]] = defaultdict(list)
 
-    def add(key: Coord, numerator: float, denominator: float) -> None:
+    def add(key: Coord, numerator: float, denominator: float, variable: int) -> None:
         cell = cube.setdefault(key, [0.0, 0.0])
         cell[0] += numerator
         cell[1] += denominator
+        parts[key].append(variable)
 
+    given = {(dim, practice, value): (numerator, denominator) for dim, practice, value, numerator, denominator in rows}
+    values_of: dict[str, set[str]] = defaultdict(set)
+    for dim, _, value in given:
+        values_of[dim].add(value)
+    everyone = sorted({practice for _, practice, _ in given})
+    # a practice with none of a value is a cell too (0): shown as 0, so known, and able to protect another
+    filled = [(dim, practice, value, *given.get((dim, practice, value), (0.0, 0.0)))
+              for dim in sorted(values_of) for practice in everyone for value in sorted(values_of[dim])]
     dims: dict[str, set[str]] = defaultdict(set)
     practices: set[str] = set()
     first_dim: str | None = None
-    for dim, practice, value, numerator, denominator in rows:
+    variables = 0
+    for dim, practice, value, numerator, denominator in filled:
         first_dim = first_dim or dim
         dims[dim].add(value)
         practices.add(practice)
-        add((dim, practice, value), numerator, denominator)
-        add((dim, ALL, value), numerator, denominator)
+        add((dim, practice, value), numerator, denominator, variables)
+        add((dim, ALL, value), numerator, denominator, variables)
+        by_dim_practice[(dim, practice)].append(variables)
         if dim == first_dim:
-            add((TOTAL, practice, ALL), numerator, denominator)
-            add((TOTAL, ALL, ALL), numerator, denominator)
+            add((TOTAL, practice, ALL), numerator, denominator, variables)
+            add((TOTAL, ALL, ALL), numerator, denominator, variables)
+        variables += 1
     lines: list[Line] = []
+    links: list[dict[int, float]] = []
     ordered = sorted(practices)
     for dim, values in sorted(dims.items()):
         for practice in [*ordered, ALL]:
@@ -116,15 +166,119 @@ def linked_tables(rows: Iterable[tuple[str, str, str, float, float]]) -> tuple[d
         for value in sorted(values):
             members = [(dim, p, value) for p in ordered if (dim, p, value) in cube]
             lines.append(([*members, (dim, ALL, value)], (dim, ALL, value)))
+        if dim != first_dim and first_dim is not None:
+            for practice in ordered:
+                link = {v: 1.0 for v in by_dim_practice[(first_dim, practice)]}
+                link.update({v: -1.0 for v in by_dim_practice[(dim, practice)]})
+                links.append(link)
     if practices:
         lines.append(([*((TOTAL, p, ALL) for p in ordered), (TOTAL, ALL, ALL)], (TOTAL, ALL, ALL)))
-    return cube, lines
+    return Tables(cube, lines, dict(parts), variables, links)
 
 
-def suppress(cube: Mapping[Coord, Counts], lines: list[Line] | None = None) -> dict[Coord, str]:
+def cross_table(fine: Sequence[tuple[Coord, float, float]], dims: Sequence[str], two_way: Mapping[Coord, str]
+                ) -> tuple[Tables, dict[Coord, str]]:
+    """A unit's cross table of two group dimensions (practice x `dims[0]` x `dims[1]`, with every total), for
+    a cross-cut, protected in agreement with the unit's linked two-way tables, whose hidden cells are
+    `two_way` ((dimension, practice, value) as `linked_tables` keys them): the cells it shares with them (a
+    practice's or the locality's total, a mode of a practice, ...) are hidden exactly where those tables
+    hide them, and only cells crossing both dimensions are chosen as complements. `fine` cells are
+    (practice, value of dims[0], value of dims[1])."""
+    decided: dict[Coord, str] = {}
+    for (dim, practice, value), why in two_way.items():
+        if dim != TOTAL and dim not in dims:
+            continue
+        coord = [practice] + [ALL] * len(dims)
+        if dim != TOTAL:
+            coord[1 + list(dims).index(dim)] = value
+        decided[tuple(coord)] = why
+    table = full_table(fine)
+    return table, protect(table, decided=decided, settled=lambda c: sum(v != ALL for v in c[1:]) <= 1)
+
+
+def protect(tables: Tables, *, decided: Mapping[Coord, str] | None = None,
+            settled: Callable[[Coord], bool] | None = None) -> dict[Coord, str]:
+    """The hidden cells of `tables`: `suppress`'s line rule first, then an exact check that no cell under 5 is
+    a linear combination of the shown cells and the known equal sums (the per-line rule alone misses some:
+    a hidden cell that bridges two others' complements can be solved for); while one is, the smallest
+    shown cell whose hiding stops it is hidden too, nearest first (the cell's lines, then the rest)."""
+    hidden = suppress(tables.cube, tables.lines, decided=decided, settled=settled)
+    if not any(why == PRIMARY for why in hidden.values()):
+        return hidden
+    cells = sorted(tables.cube)
+    matrix = np.zeros((len(cells), max(1, tables.variables)))
+    for row, cell in enumerate(cells):
+        matrix[row, tables.parts[cell]] = 1.0
+    links = np.zeros((len(tables.links), matrix.shape[1]))
+    for row, link in enumerate(tables.links):
+        for variable, coefficient in link.items():
+            links[row, variable] = coefficient
+    row_of = {cell: row for row, cell in enumerate(cells)}
+    peers: dict[Coord, list[Coord]] = defaultdict(list)
+    for members, _ in tables.lines:
+        for member in members:
+            peers[member].extend(m for m in members if m != member)
+
+    def revealed() -> list[Coord]:
+        shown = [row_of[c] for c in cells if c not in hidden]
+        known = np.vstack([matrix[shown], links]) if shown else links
+        targets = [c for c in cells if hidden.get(c) == PRIMARY]
+        if known.shape[0] == 0:
+            return []
+        # the null space of the shown cells from the eigenvectors of their small Gram matrix (variables x
+        # variables): a few ms, where LAPACK's SVD of the cells themselves took tens on a busy machine
+        values, vectors = np.linalg.eigh(known.T @ known)
+        null = vectors[:, values <= 1e-9 * max(1.0, float(values[-1]) if values.size else 1.0)].T
+        if null.shape[0] == 0:
+            return targets
+        weights = np.abs(matrix[[row_of[c] for c in targets]] @ null.T).max(axis=1)
+        return [c for c, w in zip(targets, weights, strict=True) if w < 1e-7]
+
+    def size(c: Coord) -> tuple[bool, float, float, Coord]:
+        n, d = tables.cube[c]
+        return (n == 0 and d == 0, d, n, c)
+
+    def involved(target: Coord) -> set[Coord]:
+        """The shown cells one derivation of `target` uses (a least-squares combination of them): hiding
+        one of these is what can cover it."""
+        shown = [c for c in cells if c not in hidden]
+        if not shown:
+            return set()
+        known = np.vstack([matrix[[row_of[c] for c in shown]], links])
+        weights, *_ = np.linalg.lstsq(known.T, matrix[row_of[target]], rcond=None)
+        return {c for c, w in zip(shown, weights[:len(shown)], strict=True) if abs(w) > 1e-9}
+
+    exposed = revealed()
+    while exposed:
+        target = exposed[0]
+        used = involved(target)
+        near = sorted((c for c in peers[target] if c in used), key=size)
+        rest = sorted((c for c in used if c not in set(near)), key=size)
+        others = sorted((c for c in cells if c not in hidden and c not in used), key=size)
+        for candidate in [*dict.fromkeys(near), *rest, *others]:
+            if settled is not None and settled(candidate):
+                continue
+            hidden[candidate] = SECONDARY
+            still = revealed()
+            if target not in still:
+                exposed = still
+                break
+            del hidden[candidate]
+        else:  # nothing single protects it (not met in the tests): hide everything this table may hide
+            hidden.update({c: SECONDARY for c in cells if c not in hidden and (settled is None or not settled(c))})
+            break
+    return hidden
+
+
+def suppress(cube: Mapping[Coord, Counts], lines: list[Line] | None = None, *,
+             decided: Mapping[Coord, str] | None = None, settled: Callable[[Coord], bool] | None = None
+             ) -> dict[Coord, str]:
     """Which cells of one time unit's table are hidden, and why (PRIMARY or SECONDARY). `lines`: the cells
-    that add up to a total (default: every line of a full table with totals, `with_totals`)."""
-    hidden: dict[Coord, str] = {c: PRIMARY for c, (n, d) in cube.items() if is_small(n) or is_small(d)}
+    that add up to a total (default: every line of a full table with totals, `with_totals`). `decided`: cells
+    already hidden by another table that shares them; `settled(cell)`: cells another table already shows or
+    hides, never chosen here as a complement (so both tables agree on every cell they share)."""
+    hidden: dict[Coord, str] = dict(decided or {})
+    hidden.update({c: PRIMARY for c, (n, d) in cube.items() if (is_small(n) or is_small(d)) and c not in hidden})
     if not hidden:
         return hidden
     if lines is None:
@@ -138,9 +292,9 @@ def suppress(cube: Mapping[Coord, Counts], lines: list[Line] | None = None) -> d
         index = pending.pop()
         members, total = lines[index]
         while _exposed(members, total, hidden, cube):
-            choice = _complement(members, total, hidden, cube)
+            choice = _complement(members, total, hidden, cube, settled)
             if choice is None:
-                break  # only empty cells left: the hidden ones add up to the total, itself hidden if small
+                break  # nothing left to hide in this line
             hidden[choice] = SECONDARY
             pending.extend(i for i in lines_of[choice] if i != index)
     return hidden
@@ -161,11 +315,13 @@ def _exposed(members: Sequence[Coord], total: Coord, hidden: Mapping[Coord, str]
 
 
 def _complement(members: Sequence[Coord], total: Coord, hidden: Mapping[Coord, str],
-                cube: Mapping[Coord, Counts]) -> Coord | None:
-    candidates = [m for m in members if m not in hidden and (cube[m][0] > 0 or cube[m][1] > 0)]
+                cube: Mapping[Coord, Counts], settled: Callable[[Coord], bool] | None = None) -> Coord | None:
+    """The next smallest cell of the line to hide: a non-empty one first, else an empty one (a hidden 0 is
+    as good a complement when nobody can know it is 0), the total last; None when nothing is left."""
+    candidates = [m for m in members if m not in hidden and (settled is None or not settled(m))]
     if not candidates:
         return None
-    return min(candidates, key=lambda m: (m == total, cube[m][1], cube[m][0], m))
+    return min(candidates, key=lambda m: (m == total, cube[m][0] == 0 and cube[m][1] == 0, cube[m][1], cube[m][0], m))
 
 
 def verdict(cells: Sequence[Hashable], hidden: Mapping[Any, str]) -> str | None:

@@ -108,6 +108,10 @@ def test_mix_by_mode_clinician_type_and_category(store: InsightStore) -> None:
     assert p2 == {"gp": 7, "nurse": 8, "pharmacist": 6}
     phone = _by(store.figures("appointments", "practice", "2026-03", filters={"mode": "telephone"}), "practice_id")
     assert (phone["P1"].value, phone["P2"].value) == (0, 8)
+    # a cross-cut: the face-to-face appointments by clinician type (P1 26 gp; P2 7 gp)
+    cross = {f.group: f.value for f in store.figures("appointments", "clinician-type", "2026-03",
+                                                     filters={"mode": "face-to-face"})}
+    assert cross == {"gp": 33, "nurse": 0, "pharmacist": 0}  # 0: a cut value seen elsewhere, none here
     medians = {f.group: f.value for f in store.figures("median_days_to_appointment", "mode", "2026-03")}
     # face-to-face: 0 x17, 3 x6, 10 x5: the 14th and 15th of 28 are 0
     assert medians == {"face-to-face": 0.0, "telephone": 1.0, "video": 20.0}

@@ -6,7 +6,9 @@ is revealed exactly when its unit vector lies in the row space of the published 
 from __future__ import annotations
 
 import itertools
+import random
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,7 +16,17 @@ import pytest
 
 from app.insight.measures import Figure
 from app.insight.store import InsightStore
-from app.insight.suppression import ALL, PRIMARY, SECONDARY, is_small, suppress, verdict, with_totals
+from app.insight.suppression import (
+    ALL,
+    PRIMARY,
+    SECONDARY,
+    full_table,
+    is_small,
+    protect,
+    suppress,
+    verdict,
+    with_totals,
+)
 from tests.insight._activity import activity, appointments, utc
 
 FEB, MARCH = utc(2026, 2, 10, 9), utc(2026, 3, 10, 9)
@@ -54,6 +66,27 @@ def test_a_line_of_one_hidden_cell_and_zeros_hides_its_total() -> None:
 def test_a_rate_is_hidden_when_its_denominator_is_small() -> None:
     cube = with_totals([(("A",), 0, 3), (("B",), 10, 40), (("C",), 12, 50)])
     assert suppress(cube) == {("A",): PRIMARY, ("B",): SECONDARY}
+
+
+def test_the_exact_check_catches_what_the_line_rule_misses() -> None:
+    """A 4 x 4 table where every line holds two hidden cells, yet r1,c3 (2) can be solved for: it bridges
+    two loops of hidden cells. protect() finds it by linear algebra and hides one more cell."""
+    grid = {"r0": (6, 9, 40, 20), "r1": (20, 2, 0, 2), "r2": (0, 40, 2, 9), "r3": (0, 40, 6, 3)}
+    fine = [((r, f"c{j}"), float(n), 0.0) for r, row in grid.items() for j, n in enumerate(row)]
+    tables = full_table(fine)
+    atoms = [c for c, _, _ in fine]
+    by_line_rule = suppress(tables.cube, tables.lines)
+
+    def shown_figures(hidden: dict[tuple[str, ...], str]) -> list[tuple[set[Atom], float]]:
+        return [({a for a in atoms if all(x in (ALL, y) for x, y in zip(cell, a, strict=True))}, counts[0])
+                for cell, counts in tables.cube.items() if cell not in hidden]
+
+    assert _revealed(shown_figures(by_line_rule), atoms, ("r1", "c3"))
+    protected = protect(tables)
+    assert set(by_line_rule) < set(protected)
+    for atom, n, _ in fine:
+        if is_small(n):
+            assert not _revealed(shown_figures(protected), atoms, atom), atom
 
 
 def test_a_figure_adding_cells_is_shown_only_when_all_are() -> None:
@@ -205,3 +238,122 @@ def test_suppression_cannot_be_bypassed_through_the_interface(store: InsightStor
             for f in store.figures(metric, by, "2026-03"):
                 for number in (f.numerator, f.denominator, f.value if metric == "appointments" else None):
                     assert not is_small(number), (metric, by, f)
+
+
+def test_cross_cuts_agree_with_the_two_way_tables(store: InsightStore) -> None:
+    """Cross-cuts (a mode by clinician type) use the full cross table, suppressed so that every cell it shares
+    with the two-way tables is hidden exactly where they hide it; the attacker gets every figure of both."""
+    modes, kinds = ("face-to-face", "telephone"), ("gp", "nurse")
+    table = {"A": {("face-to-face", "gp"): 40, ("face-to-face", "nurse"): 20, ("telephone", "gp"): 30,
+                   ("telephone", "nurse"): 3},
+             "B": {("face-to-face", "gp"): 50, ("face-to-face", "nurse"): 25, ("telephone", "gp"): 35,
+                   ("telephone", "nurse"): 12},
+             "C": {("face-to-face", "gp"): 45, ("face-to-face", "nurse"): 15, ("telephone", "gp"): 28,
+                   ("telephone", "nurse"): 9}}
+    for practice, cells in table.items():
+        appts = [a for (mode, kind), n in cells.items()
+                 for a in appointments(n, start=MARCH, status="fulfilled", mode=mode, clinician=kind)]
+        store.apply(activity(practice, appts=appts))
+    practices = tuple(table)
+    atoms = [(p, m, k) for p in practices for m in modes for k in kinds]
+    published: list[tuple[set[Atom], float]] = []
+
+    def keep(figures: list[Figure], atoms_of: Callable[..., Any]) -> None:
+        for f in figures:
+            if f.status == "ok" and not f.suppressed:
+                published.append((atoms_of(f), f.numerator or 0.0))
+
+    def where(ps: Sequence[str], mode: str | None, kind: str | None) -> set[Atom]:
+        return {(p, m, k) for p in ps for m in modes for k in kinds if mode in (None, m) and kind in (None, k)}
+
+    for size in range(1, len(practices) + 1):
+        for members in itertools.combinations(practices, size):
+            chosen = list(members)
+            keep(store.figures("appointments", "locality", "2026-03", practices=chosen),
+                 lambda f, ms=members: where(ms, None, None))
+            keep(store.figures("appointments", "mode", "2026-03", practices=chosen),
+                 lambda f, ms=members: where(ms, f.group, None))
+            keep(store.figures("appointments", "clinician-type", "2026-03", practices=chosen),
+                 lambda f, ms=members: where(ms, None, f.group))
+            for mode in modes:
+                keep(store.figures("appointments", "clinician-type", "2026-03", practices=chosen,
+                                   filters={"mode": mode}), lambda f, ms=members, mo=mode: where(ms, mo, f.group))
+                keep(store.figures("appointments", "locality", "2026-03", practices=chosen, filters={"mode": mode}),
+                     lambda f, ms=members, mo=mode: where(ms, mo, None))
+            for kind in kinds:
+                keep(store.figures("appointments", "mode", "2026-03", practices=chosen,
+                                   filters={"clinician-type": kind}),
+                     lambda f, ms=members, ki=kind: where(ms, f.group, ki))
+    for mode in modes:
+        for kind in kinds:
+            keep(store.figures("appointments", "practice", "2026-03", filters={"mode": mode, "clinician-type": kind}),
+                 lambda f, mo=mode, ki=kind: where([f.practice_id], mo, ki))
+    [small] = store.figures("appointments", "practice", "2026-03", practices=["A"],
+                            filters={"mode": "telephone", "clinician-type": "nurse"})
+    assert small.suppressed and small.suppression == PRIMARY
+    assert not _revealed(published, atoms, ("A", "telephone", "nurse"))
+    # the same cell through the two ways of asking for it: one answer
+    [via_mode] = [f for f in store.figures("appointments", "clinician-type", "2026-03", practices=["A"],
+                                           filters={"mode": "telephone"}) if f.group == "nurse"]
+    assert via_mode.suppressed
+    # and a two-way cell (A's telephone total) is hidden or shown alike in a two-way and a cross query
+    [two_way] = store.figures("appointments", "practice", "2026-03", practices=["A"], filters={"mode": "telephone"})
+    [summed] = store.figures("appointments", "locality", "2026-03", practices=["A"], filters={"mode": "telephone"})
+    assert two_way.suppressed == summed.suppressed
+    for f in store.figures("appointments", "clinician-type", "2026-03", filters={"mode": "telephone"}):
+        assert not is_small(f.numerator)
+
+
+def _attack_cross(store: InsightStore, practices: Sequence[str], modes: Sequence[str], kinds: Sequence[str]
+                  ) -> tuple[list[tuple[set[Atom], float]], list[Atom]]:
+    """Every figure (two-way and cross) over every subset of practices, as atoms (practice, mode, kind)."""
+    published: list[tuple[set[Atom], float]] = []
+
+    def keep(figures: list[Figure], members: Sequence[str], mode: str | None, kind: str | None,
+             cut: str | None) -> None:
+        for f in figures:
+            if f.status != "ok" or f.suppressed:
+                continue
+            m = f.group if cut == "mode" else mode
+            k = f.group if cut == "kind" else kind
+            atoms = {(p, a, b) for p in members for a in modes for b in kinds if m in (None, a) and k in (None, b)}
+            published.append((atoms, f.numerator or 0.0))
+
+    for size in range(1, len(practices) + 1):
+        for ms in itertools.combinations(practices, size):
+            chosen = list(ms)
+            keep(store.figures("appointments", "locality", "2026-03", practices=chosen), ms, None, None, None)
+            keep(store.figures("appointments", "mode", "2026-03", practices=chosen), ms, None, None, "mode")
+            keep(store.figures("appointments", "clinician-type", "2026-03", practices=chosen), ms, None, None, "kind")
+            for mode in modes:
+                keep(store.figures("appointments", "clinician-type", "2026-03", practices=chosen,
+                                   filters={"mode": mode}), ms, mode, None, "kind")
+            for kind in kinds:
+                keep(store.figures("appointments", "mode", "2026-03", practices=chosen,
+                                   filters={"clinician-type": kind}), ms, None, kind, "mode")
+    return published, [(p, m, k) for p in practices for m in modes for k in kinds]
+
+
+def test_random_cross_tables_hide_every_small_cell(tmp_path: Path, rng_seed: int) -> None:
+    """Random small tables (many cells under 5), both kinds of figure, every subset: no cell under 5 can be
+    worked out, and no cell is shown by one query and hidden by another."""
+    rng = random.Random(rng_seed)
+    modes, kinds, practices = ("face-to-face", "telephone"), ("gp", "nurse", "other"), ("A", "B", "C", "D")
+    for trial in range(6):
+        store = InsightStore.open(tmp_path / f"trial{trial}.duckdb")
+        counts = {(p, m, k): rng.choice((0, 1, 2, 3, 6, 9, 15, 30)) for p in practices for m in modes for k in kinds}
+        for practice in practices:
+            appts = [a for (p, m, k), n in counts.items() if p == practice
+                     for a in appointments(n, start=MARCH, status="fulfilled", mode=m, clinician=k)]
+            store.apply(activity(practice, appts=appts))
+        published, atoms = _attack_cross(store, practices, modes, kinds)
+        for atom, n in counts.items():
+            if is_small(n):
+                assert not _revealed(published, atoms, atom), (trial, atom, counts)
+        # consistency: a practice's mode total asked as a two-way cell and as the sum of its cross cells
+        for p in practices:
+            for m in modes:
+                [two_way] = store.figures("appointments", "practice", "2026-03", practices=[p], filters={"mode": m})
+                if not two_way.suppressed:
+                    assert two_way.numerator == sum(counts[(p, m, k)] for k in kinds)
+        store.close()

@@ -3,7 +3,8 @@ slots (five practices x two years), built straight as Activity objects (no HTTP:
 
 Reports: the time to build the Activity objects (not the store's), the full load (InsightStore.apply of each
 practice: staging, upsert, one transaction each), an incremental apply of 2,000 changed appointments, and
-every figures() query (each measure x each cut x a month, a 12-month range and a week), with the slowest.
+every figures() query (each measure x each cut x a month, a 12-month range and a week, and two cross-cuts:
+telephone by clinician type, GP by category), with the slowest.
 Goals (issue 13): full refresh <= 30 s end to end (this is the store's part), any query <= 200 ms.
 
     nice -n 19 .venv/bin/python -m tests.perf.bench_insight_store [--appointments 250000] [--seed 13]
@@ -85,6 +86,11 @@ def run(target: str, total: int, seed: int, schema: str | None) -> None:
                 t = time.perf_counter()
                 store.figures(metric, by, period)
                 timings.append((time.perf_counter() - t, metric, by, period))
+        for by, cross in (("clinician-type", {"mode": "telephone"}), ("category", {"clinician-type": "gp"})):
+            for period in ("2026-03", "2025-04..2026-03", "2026-W10"):
+                t = time.perf_counter()
+                store.figures(metric, by, period, filters=cross)
+                timings.append((time.perf_counter() - t, metric, f"{by} ({next(iter(cross.values()))})", period))
     timings.sort(reverse=True)
     median = timings[len(timings) // 2][0]
     print(f"figures(): {len(timings)} queries, median {median * 1000:.0f} ms, slowest:")
