@@ -6,6 +6,9 @@ text is kept beside it (`local_type`) for the data-quality badge and the mapping
 
 from __future__ import annotations
 
+from app.core.activity import NATIONAL_CATEGORIES as NATIONAL_CATEGORIES  # the contract's vocabulary
+from app.core.activity import NATIONAL_CATEGORY_SYSTEM as NATIONAL_CATEGORY_SYSTEM
+
 #: GP Connect's DeliveryChannel extension (matched by name, any version: -1, -2, UK Core's)
 DELIVERY_CHANNEL_NAME = "deliverychannel"
 #: GP Connect's PractitionerRole extension on Schedule and Appointment
@@ -14,7 +17,6 @@ PRACTITIONER_ROLE_NAME = "practitionerrole"
 APPOINTMENT_CLASS_URL = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Appointment.class"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 SNOMED = "http://snomed.info/sct"
-NATIONAL_CATEGORY_SYSTEM = "https://fhir.mosaic.example.nhs.uk/CodeSystem/gpad-national-appointment-category"
 STAFF_GROUP_SYSTEM = "https://fhir.mosaic.example.nhs.uk/CodeSystem/practice-staff-group"
 
 #: DeliveryChannel code (lower case) -> mode
@@ -34,22 +36,3 @@ ROLE_TYPES: dict[tuple[str, str], str] = {
     (STAFF_GROUP_SYSTEM, "other"): "other",
 }
 
-#: national category code -> GPAD's National Appointment Category name, exactly as NHS England publishes it
-NATIONAL_CATEGORIES: dict[str, str] = {
-    "general-consultation-routine": "General Consultation Routine",
-    "general-consultation-acute": "General Consultation Acute",
-    "clinical-triage": "Clinical Triage",
-    "planned-clinics": "Planned Clinics",
-    "planned-clinical-procedure": "Planned Clinical Procedure",
-    "unplanned-clinical-activity": "Unplanned Clinical Activity",
-    "home-visit": "Home Visit",
-    "care-home-visit": "Care Home Visit",
-    "structured-medication-review": "Structured Medication Review",
-    "social-prescribing-service": "Social Prescribing Service",
-    "service-provided-by-external-organisation": "Service provided by organisation external to the practice",
-    "walk-in": "Walk-in",
-    "care-home-round": "Patient contact during Care Home Round",
-    "care-home-needs-assessment": "Care Home Needs Assessment & Personalised Care and Support Planning",
-    "group-consultation": "Group Consultation and Group Education",
-    "non-contractual-chargeable-work": "Non-contractual chargeable work",
-}

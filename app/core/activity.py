@@ -37,6 +37,29 @@ MODES: tuple[str, ...] = ("face-to-face", "telephone", "video", "home-visit")
 ClinicianType = Literal["gp", "nurse", "pharmacist", "other"]
 CLINICIAN_TYPES: tuple[str, ...] = ("gp", "nurse", "pharmacist", "other")
 
+#: the code system Mosaic (and the demo) codes the national category in: NHS England publishes GPAD's National
+#: Appointment Categories as names, not as a FHIR CodeSystem
+NATIONAL_CATEGORY_SYSTEM = "https://fhir.mosaic.example.nhs.uk/CodeSystem/gpad-national-appointment-category"
+#: category code -> GPAD's National Appointment Category name, exactly as NHS England publishes it
+NATIONAL_CATEGORIES: dict[str, str] = {
+    "general-consultation-routine": "General Consultation Routine",
+    "general-consultation-acute": "General Consultation Acute",
+    "clinical-triage": "Clinical Triage",
+    "planned-clinics": "Planned Clinics",
+    "planned-clinical-procedure": "Planned Clinical Procedure",
+    "unplanned-clinical-activity": "Unplanned Clinical Activity",
+    "home-visit": "Home Visit",
+    "care-home-visit": "Care Home Visit",
+    "structured-medication-review": "Structured Medication Review",
+    "social-prescribing-service": "Social Prescribing Service",
+    "service-provided-by-external-organisation": "Service provided by organisation external to the practice",
+    "walk-in": "Walk-in",
+    "care-home-round": "Patient contact during Care Home Round",
+    "care-home-needs-assessment": "Care Home Needs Assessment & Personalised Care and Support Planning",
+    "group-consultation": "Group Consultation and Group Education",
+    "non-contractual-chargeable-work": "Non-contractual chargeable work",
+}
+
 
 @dataclass(frozen=True)
 class ActivitySlot:

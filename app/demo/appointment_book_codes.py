@@ -23,33 +23,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from app.core.activity import NATIONAL_CATEGORIES as NATIONAL_CATEGORIES  # one list, the contract's
+from app.core.activity import NATIONAL_CATEGORY_SYSTEM as NATIONAL_CATEGORY_SYSTEM
+
 DELIVERY_CHANNEL_URL = "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-GPConnect-DeliveryChannel-2"
 PRACTITIONER_ROLE_URL = "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-GPConnect-PractitionerRole-2"
 #: FHIR R5 Appointment.class, carried in R4 by the cross-version extension
 APPOINTMENT_CLASS_URL = "http://hl7.org/fhir/5.0/StructureDefinition/extension-Appointment.class"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 SNOMED = "http://snomed.info/sct"
-NATIONAL_CATEGORY_SYSTEM = "https://fhir.mosaic.example.nhs.uk/CodeSystem/gpad-national-appointment-category"
 
-#: code -> GPAD's National Appointment Category name, exactly as NHS England publishes it
-NATIONAL_CATEGORIES: dict[str, str] = {
-    "general-consultation-routine": "General Consultation Routine",
-    "general-consultation-acute": "General Consultation Acute",
-    "clinical-triage": "Clinical Triage",
-    "planned-clinics": "Planned Clinics",
-    "planned-clinical-procedure": "Planned Clinical Procedure",
-    "unplanned-clinical-activity": "Unplanned Clinical Activity",
-    "home-visit": "Home Visit",
-    "care-home-visit": "Care Home Visit",
-    "structured-medication-review": "Structured Medication Review",
-    "social-prescribing-service": "Social Prescribing Service",
-    "service-provided-by-external-organisation": "Service provided by organisation external to the practice",
-    "walk-in": "Walk-in",
-    "care-home-round": "Patient contact during Care Home Round",
-    "care-home-needs-assessment": "Care Home Needs Assessment & Personalised Care and Support Planning",
-    "group-consultation": "Group Consultation and Group Education",
-    "non-contractual-chargeable-work": "Non-contractual chargeable work",
-}
 
 #: mode -> (DeliveryChannel code, ActCode class)
 MODE_CODES: dict[str, tuple[str, str]] = {
