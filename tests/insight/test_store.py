@@ -216,3 +216,15 @@ def test_export_parquet(store: InsightStore, tmp_path: Path) -> None:
     assert con.execute(f"SELECT COUNT(*) FROM '{out / 'national.parquet'}'").fetchone() == (1,)
     names = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM '{out / 'figures.parquet'}'").fetchall()}
     assert "id" not in names and "start_utc" not in names  # aggregates only
+
+
+def test_prepare_makes_the_same_figures(store: InsightStore) -> None:
+    store.apply(activity("P1", appts=appointments(30, start=MARCH, status="fulfilled")
+                         + appointments(3, start=MARCH, status="noshow")))
+    store.apply(activity("P2", appts=appointments(40, start=MARCH, status="fulfilled")))
+    cold = store.figures("dna_rate", "practice", "2026-03")
+    assert store.prepare("2026-01..2026-06") > 0
+    assert store.figures("dna_rate", "practice", "2026-03") == cold
+    store.apply(activity("P2", appts=appointments(2, start=MARCH, status="noshow")))  # the data changed
+    after = {f.practice_id: f for f in store.figures("dna_rate", "practice", "2026-03")}
+    assert after["P2"].suppressed  # 2 noshows: not the cached answer
