@@ -162,8 +162,28 @@ class QueryBar(QFrame):
         self.zoom.setCurrentIndex(max(self.zoom.findData(practice_id or ANY), 0))
 
     def _changed(self) -> None:
+        self._limit_crossing()
         if not self._quiet:
             self._timer.start()
+
+    def _limit_crossing(self) -> None:
+        """A figure can cross two of mode, clinician type and category at most (the store keeps its suppression
+        in two-way tables: app/insight/suppression.py): with two in use, by a filter or the cut, the third's
+        filter is off and the cut by it is greyed, with why in the tooltip."""
+        boxes = {"mode": self.mode, "clinician-type": self.clinician, "category": self.category}
+        cut = self.cut.currentData()
+        filtered = {dim for dim, box in boxes.items() if box.currentData() and dim != cut}
+        in_use = filtered | ({cut} if cut in boxes else set())
+        why = "A figure can cross two of mode, clinician type and category at a time, so that small counts stay hidden"
+        for dim, box in boxes.items():
+            free = dim in in_use or len(in_use - {dim}) < 2
+            box.setEnabled(free)
+            box.setToolTip("" if free else why + ": set one of the others back to Any first.")
+        model = self.cut.model()
+        for row in range(self.cut.count()):
+            dim = self.cut.itemData(row)
+            if dim in boxes:
+                model.item(row).setEnabled(len(filtered - {dim}) < 2)  # type: ignore[attr-defined]
 
     def period_text(self) -> str | None:
         first = self.period.currentData()
