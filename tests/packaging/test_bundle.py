@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,16 @@ def test_demo_server_and_search_from_the_bundle_alone(bundle: Path, tmp_path: Pa
         secrets = read_env_file(config.with_name(config.name + ".env"))
         done = subprocess.run([str(bundle / "mosaic"), "search", "--config", str(config), "--json", "Smith"],
                               env={**env, **secrets}, capture_output=True, text=True, timeout=120)
+        # the insight store (DuckDB, a compiled module the bundle must carry) and orjson, read and queried
+        refreshed = subprocess.run([str(bundle / "mosaic"), "insight", "refresh", "--config", str(config),
+                                    "--period", f"{date.today():%Y-%m}"],
+                                   env={**env, **secrets}, capture_output=True, text=True, timeout=180)
+        shown = subprocess.run([str(bundle / "mosaic"), "insight", "show", "--config", str(config), "--metric",
+                                "appointments", "--json"], env={**env, **secrets}, capture_output=True, text=True,
+                               timeout=120)
+    assert refreshed.returncode == 0, refreshed.stdout + refreshed.stderr
+    assert shown.returncode == 0, shown.stderr
+    assert {json.loads(line)["status"] for line in shown.stdout.splitlines()} == {"ok", "not provided"}
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert {r["practice"] for r in rows} == {"riverside", "oakwood", "millbrook", "castlegate", "hillview"}
