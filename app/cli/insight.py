@@ -178,6 +178,7 @@ def _run_on_core(args: argparse.Namespace, practices: list, target: Any, action:
     from adapters.base import AdapterError
     from app.core.audit.journal import JournalError
     from app.core.audit.recorder import AuditError
+    from app.core.insight_access import require_insight
     from app.core.policy import PolicyError
     from app.core.service import MosaicCore
 
@@ -186,9 +187,13 @@ def _run_on_core(args: argparse.Namespace, practices: list, target: Any, action:
                           user=args.acting_user, health_interval_s=None)
         store = None
         try:
-            core.insight_practices()  # PolicyError before the store is opened or anything asked
             if args.central_url:
-                await core.start_outbox()  # the insight entries go to the central store
+                await core.start_outbox()  # the insight entries go to the central store (a refusal's too)
+            try:  # PolicyError, journaled as denied, before the store is opened or anything asked
+                await require_insight(core, attempted(args))
+            except PolicyError:
+                await core.flush_outbox()
+                raise
             store = await asyncio.to_thread(_open_store, target)
             status: int = await action(core, store, args)
             await core.flush_outbox()
@@ -212,6 +217,18 @@ def _run_on_core(args: argparse.Namespace, practices: list, target: Any, action:
 
 class _StoreError(Exception):
     pass
+
+
+def attempted(args: argparse.Namespace) -> Any:
+    """What a command asked for, as its journal entry names it (a refused one's too)."""
+    from app.core.insight_access import InsightQuery
+
+    period = getattr(args, "parsed_period", None)
+    wanted = getattr(args, "practice", None)
+    practices = tuple(wanted) if isinstance(wanted, list) else (wanted,) if isinstance(wanted, str) else ()
+    return InsightQuery(args.insight_command, metric=getattr(args, "metric", None), by=getattr(args, "by", None),
+                        period=period.text if period is not None else None, practices=practices,
+                        extra={"face": "cli"})
 
 
 def _open_store(target: Any) -> Any:
@@ -244,9 +261,9 @@ async def _refresh(core: MosaicCore, store: Any, args: argparse.Namespace) -> in
 
 
 async def _show(core: MosaicCore, store: Any, args: argparse.Namespace) -> int:
-    from app.core.insight_access import InsightQuery, check_practices
+    from app.core.insight_access import InsightQuery
 
-    ids = _practices(core, args.practice, check_practices)
+    ids = await _practices(core, args, args.practice)
     period = await _period_shown(store, args)
     await core.journal_insight(InsightQuery("show", metric=args.metric, by=args.by, period=period, practices=ids,
                                             extra={"output": "json" if args.json else "csv" if args.csv else
@@ -317,10 +334,10 @@ def shown_value(figure: Figure, unit: str) -> str:
 
 
 async def _peers(core: MosaicCore, store: Any, args: argparse.Namespace) -> int:
-    from app.core.insight_access import InsightQuery, check_practices
+    from app.core.insight_access import InsightQuery
     from app.insight.peer_report import peer_report
 
-    check_practices(core, [args.practice])  # PolicyError, or not configured, before anything is journaled
+    await _practices(core, args, [args.practice])  # PolicyError (journaled as denied), or not configured
     period = await _period_shown(store, args)
     await core.journal_insight(InsightQuery("peers", metric=args.metric, period=period, practices=(args.practice,)))
     ids = tuple(p.id for p in core.insight_practices())
@@ -337,12 +354,21 @@ async def _peers(core: MosaicCore, store: Any, args: argparse.Namespace) -> int:
 
 
 async def _export(core: MosaicCore, store: Any, args: argparse.Namespace) -> int:
-    from app.core.insight_access import InsightQuery
+    from app.core.insight_access import InsightQuery, journal_insight
 
     ids = tuple(p.id for p in core.insight_practices())
     folder: Path = args.parquet
-    await core.journal_insight(InsightQuery("export", practices=ids, extra={"format": "parquet",
-                                                                          "folder": str(folder)}))
+    query = InsightQuery("export", practices=ids, extra={"format": "parquet", "folder": str(folder)})
+    stored = {row.id for row in await asyncio.to_thread(store.practices)}
+    others = sorted(stored - set(ids)) if core.policy is not None else []
+    if others:  # the export writes every practice the store holds: never one outside the role's
+        from app.core.policy import PolicyDecision
+
+        refusal = PolicyDecision("denied", why=(
+            f"the insight store holds figures of practices your role does not cover ({', '.join(others)}), and an "
+            "export would write them; ask IT, or export from a store that holds only your practices."))
+        await journal_insight(core, query, refused=refusal)  # journaled as denied, then PolicyError
+    await core.journal_insight(query)
     written = await asyncio.to_thread(store.export_parquet, folder)
     for path in written:
         print(path)
@@ -367,47 +393,49 @@ async def _import_gpad(core: MosaicCore, store: Any, args: argparse.Namespace) -
 
 async def _quality(core: MosaicCore, store: Any, args: argparse.Namespace) -> int:
     """Each practice's data-quality badge, then the mapping check: the same local slot type mapped to different
-    national categories (what makes practices' figures incomparable). Counts of slots and shares: no patient."""
+    national categories (what makes practices' figures incomparable). Counts from 1 to 4 read "<5", and a local
+    type's text is shown only as app/insight/shown_quality.py allows: no patient."""
     from app.core.insight_access import InsightQuery
+    from app.insight.shown_quality import count_text, shown_mapping, shown_quality
 
     ids = tuple(p.id for p in core.insight_practices())
     period = args.parsed_period.text if args.parsed_period is not None else None
     await core.journal_insight(InsightQuery("quality", period=period, practices=ids))
-    rows = [r for r in await asyncio.to_thread(store.quality, period) if r.practice_id in ids]
-    issues = []
-    for issue in await asyncio.to_thread(store.mapping_consistency):
-        uses = [u for u in issue.uses if u.practice_id in ids]
-        if len({u.category for u in uses}) > 1:
-            issues.append((issue.local_type, uses))
+    rows = [shown_quality(r) for r in await asyncio.to_thread(store.quality, period) if r.practice_id in ids]
+    issues, rare = shown_mapping(await asyncio.to_thread(store.mapping_consistency), ids)
     if args.json:
         for r in rows:
-            print(json.dumps({"practice": r.practice_id, "status": r.status, "appointments": r.appointments,
-                              "unmapped_category": r.unmapped_category, "unmapped_mode": r.unmapped_mode,
-                              "unmapped_clinician_type": r.unmapped_clinician_type,
-                              "missing_status": r.missing_status, "missing_created": r.missing_created,
-                              "unreadable": r.unreadable, "not_provided": list(r.not_provided)}))
-        for local, uses in issues:
-            print(json.dumps({"local_type": local, "mapped_to": [
-                {"practice": u.practice_id, "category": u.category, "slots": u.slots} for u in uses]}))
+            print(json.dumps(r.as_json()))
+        for issue in issues:
+            print(json.dumps({"local_type": issue.local_type, "mapped_to": [
+                {"practice": u.practice_id, "category": u.category, "slots": u.slots} for u in issue.uses]}))
+        if rare:
+            print(json.dumps({"unnamed_local_types": rare}))
         return EXIT_OK
 
-    def share(value: float | None) -> str:
-        return "-" if value is None else f"{value * 100:.1f} %"
+    def share(row: Any, name: str) -> str:
+        value = row.shares[name]
+        return "<5" if name in row.suppressed else "-" if value is None else f"{value * 100:.1f} %"
 
     print(f"{'practice':<12}  {'status':<13} {'appointments':>12}  unmapped: category  mode  clinician   "
           "no status  no booking time  unreadable")
     for r in rows:
-        print(f"{r.practice_id:<12}  {r.status:<13} {r.appointments:>12,}  {share(r.unmapped_category):>18} "
-              f"{share(r.unmapped_mode):>5} {share(r.unmapped_clinician_type):>10}  {share(r.missing_status):>9} "
-              f"{share(r.missing_created):>16}  {r.unreadable:>10}"
+        appointments = count_text(r.appointments) if r.appointments is not None else "<5"
+        print(f"{r.practice_id:<12}  {r.status:<13} {appointments:>12}  {share(r, 'unmapped_category'):>18} "
+              f"{share(r, 'unmapped_mode'):>5} "
+              f"{share(r, 'unmapped_clinician_type'):>10}  {share(r, 'missing_status'):>9} "
+              f"{share(r, 'missing_created'):>16}  {r.unreadable if r.unreadable is not None else '<5':>10}"
               + (f"  not provided: {', '.join(r.not_provided)}" if r.not_provided else ""))
     if issues:
         print("\nThe same local slot type mapped to different national categories:")
-        for local, uses in issues:
-            print(f"  \"{local}\": " + "; ".join(f"{u.practice_id} -> {u.category or 'unmapped'} ({u.slots:,} slots)"
-                                              for u in uses))
+        for issue in issues:
+            print(f"  \"{issue.local_type}\": " + "; ".join(
+                f"{u.practice_id} -> {u.category or 'unmapped'} ({u.slots} slots)" for u in issue.uses))
     else:
         print("\nEvery local slot type is mapped to one national category.")
+    if rare:
+        print(f"({rare} local type(s) used for fewer than 5 slots are not named: a one-off text may be a note about "
+              "a patient.)")
     return EXIT_OK
 
 
@@ -420,9 +448,13 @@ async def _period_shown(store: Any, args: argparse.Namespace) -> str:
     return str(latest) if latest else f"{date.today():%Y-%m}"
 
 
-def _practices(core: MosaicCore, wanted: Sequence[str], check: Callable[..., tuple[str, ...]]) -> tuple[str, ...]:
+async def _practices(core: MosaicCore, args: argparse.Namespace, wanted: Sequence[str]) -> tuple[str, ...]:
+    """The practices asked for, each one the role covers: PolicyError, journaled as denied, for one it does not;
+    UsageError for one not configured."""
+    from app.core.insight_access import checked_insight_practices
+
     try:
-        return check(core, wanted)
+        return await checked_insight_practices(core, attempted(args), wanted)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 

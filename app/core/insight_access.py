@@ -85,14 +85,17 @@ def insight_practices(core: MosaicCore) -> list[Practice]:
 
 
 async def journal_insight(core: MosaicCore, query: InsightQuery, *, outcome_detail: str | None = None,
-                          failed: bool = False) -> JournalEntry:
+                          failed: bool = False, refused: PolicyDecision | None = None) -> JournalEntry:
     """Commit `query` to the journal (and the outbox row for the central store) before anything is shown;
-    AuditError when it cannot be recorded (then nothing may be shown). Refused by the policy: journaled as
-    denied, then PolicyError."""
+    AuditError when it cannot be recorded (then nothing may be shown). Refused by the policy (insight not the
+    role's, or `refused`: a narrower refusal such as a practice outside the role): journaled as denied, then
+    PolicyError."""
     from app.core.audit.model import Action, JournalEntry, Outcome
 
     audit = await core.audit()
     decision = insight_decision(core)
+    if decision.allowed and refused is not None and not refused.allowed:
+        decision = refused
     outcome = Outcome.SUCCESS if decision.allowed and not failed else \
         Outcome.FAILURE if decision.allowed else Outcome.DENIED
     details = query.details()
@@ -123,3 +126,24 @@ def check_practices(core: MosaicCore, wanted: Sequence[str]) -> tuple[str, ...]:
             assert core.policy is not None
             raise PolicyError(core.policy.insight_decision(core.login, pid))
     return tuple(wanted)
+
+
+async def require_insight(core: MosaicCore, query: InsightQuery) -> list[Practice]:
+    """`insight_practices`, with a refusal journaled as denied (naming `query`) before PolicyError is raised: a
+    refused attempt is recorded whichever face made it, before anything is opened or read."""
+    try:
+        return insight_practices(core)
+    except PolicyError:
+        await journal_insight(core, query)  # denied: journaled, then PolicyError
+        raise
+
+
+async def checked_insight_practices(core: MosaicCore, query: InsightQuery, wanted: Sequence[str]
+                                    ) -> tuple[str, ...]:
+    """`check_practices`, with a policy refusal (no insight, or a practice outside the role) journaled as a
+    denied `query` before PolicyError is raised; ValueError (not configured) as before, not journaled."""
+    try:
+        return check_practices(core, wanted)
+    except PolicyError as exc:
+        await journal_insight(core, dataclasses.replace(query, practices=tuple(wanted)), refused=exc.decision)
+        raise

@@ -79,8 +79,9 @@ class DefinitionPanel(QFrame):
 
 def quality_words(rows: Sequence[QualityRow], scope: Sequence[str]) -> tuple[str, bool]:
     """The badge's words and whether it warns: unmapped categories and missing statuses (shares of the
-    appointments in scope) and the practices not providing data."""
-    chosen = [r for r in rows if r.practice_id in scope] or list(rows)
+    appointments in scope) and the practices not providing data. Only the practices in `scope` (never the store's
+    others); a share whose count, or whose total, is 1 to 4 reads "fewer than 5" (app/insight/shown_quality.py)."""
+    chosen = [r for r in rows if r.practice_id in scope]
     total = sum(r.appointments for r in chosen)
     unmapped = sum((r.unmapped_category or 0) * r.appointments for r in chosen)
     missing = sum((r.missing_status or 0) * r.appointments for r in chosen)
@@ -96,7 +97,13 @@ def quality_words(rows: Sequence[QualityRow], scope: Sequence[str]) -> tuple[str
 
 
 def _share(part: float, total: float) -> str:
-    return "—" if not total else f"{part / total * 100:.1f} %"
+    from app.insight.shown_quality import small
+
+    if not total:
+        return "—"
+    if small(total) or small(part):
+        return "fewer than 5"
+    return f"{part / total * 100:.1f} %"
 
 
 class QualityBadge(QLabel):

@@ -176,17 +176,22 @@ class LocalitySource:
     # --- what there is ------------------------------------------------------------------------------
 
     async def overview(self, core: MosaicCore) -> Overview:
-        core.insight_practices()  # PolicyError for a role without insight, before the store is opened
+        """The practices' state and the months there are: only the practices the role covers (a shared store,
+        or the user's own from before the role was narrowed, may hold others)."""
+        from app.core.insight_access import require_insight
+
+        # PolicyError for a role without insight, journaled as denied, before the store is opened
+        ids = [p.id for p in await require_insight(core, InsightQuery("view", extra={"face": "window"}))]
 
         def read(store: InsightStore) -> Overview:
             latest = store.latest_month()
             last = date.today()
             national = len({n.month for n in store.national("dna_rate")})
             month = default_month(latest)
-            categories = tuple(sorted({f.group for f in store.figures("appointments", "category", month)
-                                       if f.group})) if latest else ()
-            return Overview(tuple(store.practices()), latest, tuple(months_back(last, REFRESH_MONTHS)), national,
-                            categories)
+            categories = tuple(sorted({f.group for f in store.figures("appointments", "category", month,
+                                                                      practices=ids) if f.group})) if latest else ()
+            return Overview(_covered(store.practices(), ids), latest, tuple(months_back(last, REFRESH_MONTHS)),
+                            national, categories)
 
         result: Overview = await self._run(read)
         return result
@@ -197,8 +202,11 @@ class LocalitySource:
                       today: date | None = None) -> RefreshReport:
         """Every practice's appointment book into the store (journaled by the core), then the national files
         when the store has none and a source is named (`use_national_files`), journaled as an import."""
+        from app.core.insight_access import require_insight
+
         today = today or date.today()
         first = date.fromisoformat(months_back(today, REFRESH_MONTHS)[-1] + "-01")
+        await require_insight(core, InsightQuery("refresh", extra={"face": "window"}))  # refused: journaled
         store = await self._open()
         async with self._lock:
             report = await core.refresh_insight(store, start=first, end=today, on_progress=on_progress)
@@ -222,15 +230,12 @@ class LocalitySource:
 
     async def load(self, core: MosaicCore, query: ViewQuery) -> Answer:
         """Journal `query`, then read what it shows (PolicyError, AuditError: nothing is read)."""
-        from app.core.insight_access import check_practices
-        from app.core.policy import PolicyError
+        from app.core.insight_access import checked_insight_practices
 
-        try:
-            ids = check_practices(core, [query.practice] if query.practice else [])
-        except PolicyError:  # journaled as a denied insight query, then refused
-            await core.journal_insight(InsightQuery("view", metric=query.metric, by=query.cut, period=query.period,
-                                                    extra={"face": "window"}))
-            raise
+        # refused (no insight, or a practice outside the role): journaled as a denied insight query, then PolicyError
+        ids = await checked_insight_practices(core, InsightQuery("view", metric=query.metric, by=query.cut,
+                                                                 period=query.period, extra={"face": "window"}),
+                                              [query.practice] if query.practice else [])
         scope = (query.practice,) if query.practice else ids
         series_period = _series_period(query.period)
         peers = query.practice is not None and query.grain == "month"
@@ -245,8 +250,14 @@ class LocalitySource:
                                                                             "weights": dict(query.weights)}))
         odses = {p.id: p.ods_code for p in core.practices}
         names = {p.id: p.name for p in core.practices}
-        answer: Answer = await self._run(_read, query, ids, scope, series_period, peers, odses, names)
+        covered = tuple(p.id for p in core.insight_practices())
+        answer: Answer = await self._run(_read, query, ids, scope, series_period, peers, odses, names, covered)
         return answer
+
+
+def _covered(rows: Sequence[PracticeStatusRow], ids: Sequence[str]) -> tuple[PracticeStatusRow, ...]:
+    """The store's practice rows the role covers: another practice's name, state and error are not the user's."""
+    return tuple(row for row in rows if row.id in ids)
 
 
 def _series_period(period: str) -> str:
@@ -265,7 +276,7 @@ def _series_period(period: str) -> str:
 
 
 def _read(store: InsightStore, query: ViewQuery, ids: tuple[str, ...], scope: tuple[str, ...], series_period: str,
-          peers: bool, odses: Mapping[str, str], names: Mapping[str, str]) -> Answer:
+          peers: bool, odses: Mapping[str, str], names: Mapping[str, str], covered: Sequence[str]) -> Answer:
     """The store's side of one query (a worker thread): figures, the series, quality and the peer comparison."""
     filters = {k: v for k, v in query.filters.items() if k != query.cut}
     figures = store.figures(query.metric, query.cut, query.period, practices=list(scope), filters=filters)
@@ -275,7 +286,7 @@ def _read(store: InsightStore, query: ViewQuery, ids: tuple[str, ...], scope: tu
     series = [f for f in store.figures(query.metric, series_by, series_period, practices=list(scope),
                                        filters=filters) if f.period != series_period and f.status == "ok"]
     month = query.period if query.grain == "month" else None
-    quality = store.quality(query.period)
+    quality = [row for row in store.quality(query.period) if row.practice_id in covered]
     # the categories seen, for the filter's list: from this answer when it is cut by category (a query of its own
     # over a year costs ~200 ms; the overview gives the list once)
     categories = tuple(f.group for f in figures if f.group) if query.cut == "category" else ()
@@ -283,8 +294,8 @@ def _read(store: InsightStore, query: ViewQuery, ids: tuple[str, ...], scope: tu
     funnel = None
     if query.cut == "practice" and query.practice is None:
         funnel = _funnel(store, query, figures, names, national)
-    answer = Answer(query, tuple(figures), tuple(series), series_period, dict(names), tuple(store.practices()),
-                    tuple(quality), categories, national, funnel)
+    answer = Answer(query, tuple(figures), tuple(series), series_period, dict(names),
+                    _covered(store.practices(), covered), tuple(quality), categories, national, funnel)
     if peers and query.practice is not None and month is not None:
         report = peer_report(store, query.practice, query.metric, month, ids)
         similar, note = _similar(store, query, odses, month)
