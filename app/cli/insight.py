@@ -37,6 +37,10 @@ GROUP_CUTS = frozenset({"mode", "clinician-type", "category"})
 DEFAULT_REFRESH_MONTHS = 24
 PERIOD_FORMAT = "YYYY-MM or YYYY-MM..YYYY-MM (e.g. 2026-03, or 2025-04..2026-03)"
 _MONTH = re.compile(r"(\d{4})-(\d{2})")
+#: the years a --period may name (year 9999's last month has no month after it: a traceback, not a sentence)
+FIRST_YEAR, LAST_YEAR = 1900, 2199
+#: the longest --period range: a figure is a grouped sum a month, so a range of centuries is thousands of them
+MAX_PERIOD_MONTHS = 120
 
 
 class UsageError(Exception):
@@ -59,6 +63,8 @@ def parse_period(text: str) -> Period:
     first, last = months[0], months[-1]
     if last < first:
         raise UsageError(f"--period {text}: the range ends before it starts (write {PERIOD_FORMAT})")
+    if (last.year - first.year) * 12 + last.month - first.month >= MAX_PERIOD_MONTHS:
+        raise UsageError(f"--period {text}: a range may span at most {MAX_PERIOD_MONTHS} months")
     return Period(first, _month_end(last), f"{first:%Y-%m}" if first == last else f"{first:%Y-%m}..{last:%Y-%m}")
 
 
@@ -74,7 +80,7 @@ def _month(part: str, text: str) -> date:
     found = _MONTH.fullmatch(part)
     assert found is not None
     year, month = int(found.group(1)), int(found.group(2))
-    if not 1 <= month <= 12 or year < 1900:
+    if not 1 <= month <= 12 or not FIRST_YEAR <= year <= LAST_YEAR:
         raise UsageError(f"--period {text}: '{part}' is not a month (write {PERIOD_FORMAT})")
     return date(year, month, 1)
 

@@ -251,3 +251,12 @@ def test_the_mapping_check_names_no_rare_text_and_no_small_count() -> None:
     assert rare == 1 and [i.local_type for i in shown] == ["Flu"]
     assert [u.slots for u in shown[0].uses] == ["40", "<5"]
     assert shown_mapping(issues, ["b"]) == ([], 0)  # among the practices shown it is mapped one way
+
+
+@pytest.mark.parametrize("text", ["9999-12", "2026-01..9999-11", "1000-01..2026-01"])
+def test_a_period_out_of_range_is_a_sentence_never_a_traceback(text: str) -> None:
+    from app.cli.insight import UsageError, parse_period
+
+    with pytest.raises(UsageError) as raised:  # was: ValueError (year 10000), or a query of ~96,000 months
+        parse_period(text)
+    assert "--period" in str(raised.value)
