@@ -260,3 +260,51 @@ def test_a_period_out_of_range_is_a_sentence_never_a_traceback(text: str) -> Non
     with pytest.raises(UsageError) as raised:  # was: ValueError (year 10000), or a query of ~96,000 months
         parse_period(text)
     assert "--period" in str(raised.value)
+
+
+@pytest.mark.xfail(strict=True, reason="finding G-S1 (app/insight/suppression.py): a month's figure less its whole "
+                                       "weeks' figures gives the count of the month's days in its straddling weeks, "
+                                       "1 to 4 here (fix: protect each month's straddling-week remainder as a cell)")
+def test_a_month_less_its_whole_weeks_never_reveals_a_count_from_1_to_4(tmp_path) -> None:
+    """Practice p1: 20 face-to-face appointments a day, video 10 in each of W06-W08 and 2 on 24 February (the
+    secret). February's video (32) and W06-W08's (30) are each shown, and differ by 2."""
+    from datetime import timedelta
+
+    store = InsightStore.open(tmp_path / "s.duckdb")
+    try:
+        made = []
+        day = utc(2026, 1, 19, 9)
+        while day < utc(2026, 3, 9):
+            made += appointments(20, start=day, status="fulfilled")
+            day += timedelta(days=1)
+        for when, n in ((utc(2026, 1, 27, 12), 10), (utc(2026, 2, 3, 12), 10), (utc(2026, 2, 10, 12), 10),
+                        (utc(2026, 2, 17, 12), 10), (utc(2026, 2, 24, 12), 2), (utc(2026, 3, 1, 12), 10)):
+            made += appointments(n, start=when, status="fulfilled", mode="video", prefix="v")
+        store.apply(activity("p1", appts=made))
+        store.set_status("p1", "P1", "ok")
+        store.apply(activity("p2", appts=appointments(400, start=utc(2026, 2, 2, 9), status="fulfilled", prefix="q")))
+        store.set_status("p2", "P2", "ok")
+
+        def video(period: str) -> float | None:
+            [shown] = [f for f in store.figures("appointments", "mode", period, practices=["p1"]) if f.group == "video"]
+            return shown.value
+
+        month = video("2026-02")
+        weeks = [video(f"2026-W0{n}") for n in (6, 7, 8)]
+        if month is not None and None not in weeks:
+            left = month - sum(w for w in weeks if w is not None)
+            assert not 1 <= left <= 4, f"February's video less W06-W08's: {left}"
+    finally:
+        store.close()
+
+
+@pytest.mark.xfail(strict=True, reason="finding G-E1 (app/insight/store.py export_parquet): the folder is pasted "
+                                       "into DuckDB's COPY ... TO '…' unquoted, so an apostrophe breaks it (and text "
+                                       "after one is SQL); fix: double the quotes")
+def test_an_export_folder_with_an_apostrophe(tmp_path) -> None:
+    store = InsightStore.open(tmp_path / "s.duckdb")
+    try:
+        written = store.export_parquet(tmp_path / "O'Brien's exports")
+    finally:
+        store.close()
+    assert {p.name for p in written} >= {"figures.parquet", "practices.parquet"}
