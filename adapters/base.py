@@ -3,21 +3,34 @@
 An adapter speaks one backend's protocol and maps it into `app.core.model`. It never touches the
 UI, the audit journal or the access policy. Third parties ship adapters as their own packages by
 declaring an entry point in the group ``mosaic.adapters`` whose name is the config's ``adapter`` key.
+
+Appointment books (issue 13) come two ways. `activity()` returns a practice's whole book as one `Activity`,
+for callers that want it all. `activity_parts(..., on_part)` streams it: each `ActivityPart` (about a page of
+one search) is awaited through `on_part` as it is mapped (the await is the back-pressure: a slow store slows the
+read, so memory stays a few pages a search), and the call returns the `Activity` that closes the read, with its
+`as_of`, list size, unreadable count and `not_provided` but no rows. Parts are not a book: a read that raises
+part-way has handed some, and the caller must drop them (the insight store stages parts per practice and
+applies them only when the read returns). An adapter that does not stream inherits `activity_parts` as "read
+it all, hand it over as one part".
 """
 
 from __future__ import annotations
 
 import abc
+import dataclasses
 import functools
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import date, datetime
 from importlib.metadata import entry_points
 
-from app.core.activity import Activity
+from app.core.activity import Activity, ActivityPart
 from app.core.model import PatientQuery, PatientRecord, PatientSummary, Practice, ServerInfo
 from app.core.text import clean_text
 
 ENTRY_POINT_GROUP = "mosaic.adapters"
+
+#: what `Adapter.activity_parts` hands each part to
+OnPart = Callable[[ActivityPart], Awaitable[None]]
 
 
 class AdapterError(Exception):
@@ -112,6 +125,13 @@ class Adapter(abc.ABC):
         shows as "not provided by this practice's system", never as zero."""
         raise AdapterError(f"{self.practice.name}: appointments and slots are not provided by this practice's "
                            f"system ({self.kind or 'unknown'}).", "unsupported")
+
+    async def activity_parts(self, start: date, end: date, since: datetime | None, on_part: OnPart) -> Activity:
+        """`activity()` streamed: each part awaited through `on_part` as it is read, then the closing Activity
+        (no rows). See the module's docstring. This default reads the whole book and hands it over as one part."""
+        whole = await self.activity(start, end, since)
+        await on_part(ActivityPart(whole.slots, whole.appointments, whole.encounters))
+        return dataclasses.replace(whole, slots=(), appointments=(), encounters=())
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. Safe to call more than once."""

@@ -4,7 +4,8 @@
 Encounters for the period, all three at once, each split into quarters read side by side (a few chains at a
 time), each chain following the server's next links. Pages are mapped as they arrive, with plain dict access
 (no per-resource model objects: this runs on the core's event loop while the window is open), and dropped,
-so a practice's 150,000 resources never sit in memory as JSON.
+so a practice's 150,000 resources never sit in memory as JSON. Streamed (`on_part`, Adapter.activity_parts),
+each page's mapped rows go on as they are made, so the mapped book never sits in memory either.
 
 `Activity.as_of` is the server's clock, not this PC's: the earliest `meta.lastUpdated` of the first page of
 every search (a searchset Bundle's lastUpdated is when the server made it). The earliest, so nothing that
@@ -22,13 +23,13 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from adapters.base import AdapterError
+from adapters.base import AdapterError, OnPart
 from adapters.fhir_r4.activity_codes import (
     ACT_CODE,
     APPOINTMENT_CLASS_URL,
@@ -47,6 +48,7 @@ from app.core.activity import (
     Activity,
     ActivityAppointment,
     ActivityEncounter,
+    ActivityPart,
     ActivitySlot,
 )
 
@@ -74,20 +76,27 @@ _APPOINTMENT_STATUSES = frozenset(APPOINTMENT_STATUSES)
 
 @dataclass
 class _Collected:
-    """What the chains have read so far."""
+    """What the chains have read so far: the rows themselves when the whole book is wanted (`on_part` None),
+    else only their counts, each page's rows having gone to `on_part`."""
 
+    on_part: OnPart | None = None
     slots: list[ActivitySlot] = field(default_factory=list)
     appointments: list[ActivityAppointment] = field(default_factory=list)
     encounters: list[ActivityEncounter] = field(default_factory=list)
     unreadable: int = 0
     server_times: list[datetime] = field(default_factory=list)  # meta.lastUpdated of each chain's first page
+    newest_update: datetime | None = None  # the newest meta.lastUpdated read (for as_of without Bundle times)
     requests: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(BOOK_TYPES, 0))
 
 
-async def read_activity(adapter: FhirR4Adapter, start: date, end: date, since: datetime | None) -> Activity:
-    """The practice's book for `start`..`end` (inclusive), or what changed in it after `since`."""
+async def read_activity(adapter: FhirR4Adapter, start: date, end: date, since: datetime | None,
+                        on_part: OnPart | None = None) -> Activity:
+    """The practice's book for `start`..`end` (inclusive), or what changed in it after `since`: whole, or with
+    `on_part` each page's rows handed to it as they are mapped and an Activity without rows returned
+    (adapters/base.py). Streamed, a read holds a page a search, whatever the size of the book."""
     with collector_paused():
-        return await _read(adapter, start, end, since)
+        return await _read(adapter, start, end, since, on_part)
 
 
 _pauses = 0
@@ -99,12 +108,13 @@ def collector_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector while appointment books are read (nested and concurrent reads
     share one pause; the last to finish restores it as it was).
 
-    A full read parses ~1,000,000 short-lived JSON containers a practice. Each page's objects live through a
-    few of the collector's young passes while the page is parsed, are promoted, and then make it walk every
-    object the process holds, again and again: measured, 43 s of this process's CPU for five practices, most of
-    it in the collector, against a few seconds paused. Nothing the read makes is cyclic (pages are freed by
-    reference counting as soon as they are mapped), so pausing loses nothing; the collector runs again after.
-    """
+    Still needed with the read streamed, measured (tests/perf/bench_insight.py's five practices, 2 cores): each
+    page parses into ~40,000 containers that outlive the collector's young passes while the page is mapped, so
+    they are promoted and trigger a full pass over everything the process holds (~150,000 objects) about once a
+    page: 128 full passes, 21 s of this process's CPU, against none paused (refresh 61-69 s against 36 s). The
+    read makes no reference cycles (a page is freed by reference counting once it is mapped), and streamed, its
+    memory no longer grows with the book, so pausing loses nothing; the pause is process-wide (the collector is),
+    so the window thread's collections wait too, for the ~30 s of a full refresh; they run after it."""
     global _pauses, _was_enabled
     if _pauses == 0:
         _was_enabled = gc.isenabled()
@@ -118,7 +128,8 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-async def _read(adapter: FhirR4Adapter, start: date, end: date, since: datetime | None) -> Activity:
+async def _read(adapter: FhirR4Adapter, start: date, end: date, since: datetime | None,
+                on_part: OnPart | None) -> Activity:
     if end < start:
         raise AdapterError(f"{adapter.practice.name}: the period ends ({end}) before it starts ({start}).", "config")
     caps, _rounds = await adapter._ensure_capabilities()
@@ -127,7 +138,7 @@ async def _read(adapter: FhirR4Adapter, start: date, end: date, since: datetime 
     if "Appointment" not in offered and "Slot" not in offered:
         raise AdapterError(f"{adapter.practice.name}: appointments and slots are not provided by this practice's "
                            "system (its FHIR server offers neither Slot nor Appointment).", "unsupported")
-    collected = _Collected()
+    collected = _Collected(on_part)
     roles_task = asyncio.ensure_future(_schedules(adapter, collected) if caps.supports("Schedule") else _no_roles())
     size_task = asyncio.ensure_future(_list_size(adapter))
     try:
@@ -149,10 +160,11 @@ async def _read(adapter: FhirR4Adapter, start: date, end: date, since: datetime 
         raise
     list_size = await size_task
     as_of = _as_of(collected, since)
+    counts = collected.counts
     log.info("practice=%s activity slots=%d appointments=%d encounters=%d unreadable=%d requests=%d "
-             "incremental=%s not_provided=%s", adapter.practice.id, len(collected.slots),
-             len(collected.appointments), len(collected.encounters), collected.unreadable, collected.requests,
-             since is not None, ",".join(not_provided) or "-")
+             "incremental=%s streamed=%s not_provided=%s", adapter.practice.id, counts["Slot"],
+             counts["Appointment"], counts["Encounter"], collected.unreadable, collected.requests,
+             since is not None, on_part is not None, ",".join(not_provided) or "-")
     return Activity(practice_id=adapter.practice.id, period_start=start, period_end=end, as_of=as_of, since=since,
                     slots=tuple(collected.slots), appointments=tuple(collected.appointments),
                     encounters=tuple(collected.encounters), list_size=list_size, unreadable=collected.unreadable,
@@ -175,9 +187,14 @@ def _chunks(start: date, end: date) -> list[tuple[date, date, bool]]:
 
 
 async def _pages(adapter: FhirR4Adapter, rtype: str, query: list[tuple[str, str]],
-                 collected: _Collected) -> AsyncIterator[dict[str, Any]]:
+                 collected: _Collected) -> AsyncIterator[list[dict[str, Any]]]:
     """Yield each page's Bundle of one search, following next links; the first page's `_count` is fitted to
-    the practice's max_response_bytes, and halved (down to MIN_PAGE_SIZE) if the practice still says too large."""
+    the practice's max_response_bytes, and halved (down to MIN_PAGE_SIZE) if the practice still says too large.
+
+    Each Bundle comes in a one-item list for the consumer to `pop()`: a generator suspended at `yield bundle`
+    would keep the page's JSON (~40,000 objects) alive while its consumer waits for the store, and with a few
+    dozen searches waiting, Python's collector walked a million objects again and again (measured: 20 s of
+    a five-practice refresh)."""
     count = max(MIN_PAGE_SIZE, min(PAGE_SIZE, adapter.practice.max_response_bytes // ESTIMATED_RESOURCE_BYTES))
     while True:
         try:
@@ -193,8 +210,10 @@ async def _pages(adapter: FhirR4Adapter, rtype: str, query: list[tuple[str, str]
         bundle = adapter._bundle(reply.data)
         del reply
         url = _next_link(bundle)
-        yield bundle
+        box = [bundle]
         del bundle
+        yield box
+        del box
         pages += 1
         if url is None:
             return
@@ -214,20 +233,42 @@ async def _chain(adapter: FhirR4Adapter, rtype: str, low: date, high: date, last
     first = True
     async with gate:
         pages = _pages(adapter, rtype, query, collected)
-        while (bundle := await anext(pages, None)) is not None:
+        while (box := await anext(pages, None)) is not None:
+            bundle = box.pop()
             if first:
                 first = False
                 when = _server_time(bundle)
                 if when is not None:
                     collected.server_times.append(when)
-            _take(adapter, rtype, adapter._entries(bundle), collected, schedules, roles)
+            rows = _take(adapter, rtype, adapter._entries(bundle), collected, schedules, roles)
             del bundle  # mapped: the page's JSON goes now, not after the next page arrives
+            await _keep(rtype, rows, collected)
+
+
+async def _keep(rtype: str, rows: list[Any], collected: _Collected) -> None:
+    """One page's mapped rows: handed on as a part when streaming, else kept for the whole Activity."""
+    collected.counts[rtype] += len(rows)
+    newest = max((r.updated for r in rows if r.updated is not None), default=None)
+    if newest is not None and (collected.newest_update is None or newest > collected.newest_update):
+        collected.newest_update = newest
+    if collected.on_part is not None:
+        if rows:
+            part = (ActivityPart(appointments=tuple(rows)) if rtype == "Appointment" else
+                    ActivityPart(slots=tuple(rows)) if rtype == "Slot" else ActivityPart(encounters=tuple(rows)))
+            await collected.on_part(part)
+    elif rtype == "Appointment":
+        collected.appointments.extend(rows)
+    elif rtype == "Slot":
+        collected.slots.extend(rows)
+    else:
+        collected.encounters.extend(rows)
 
 
 def _take(adapter: FhirR4Adapter, rtype: str, entries: list[Any], collected: _Collected,
-          schedules: dict[str, str], roles: dict[str, str]) -> None:
+          schedules: dict[str, str], roles: dict[str, str]) -> list[Any]:
     """Map one page's entries of `rtype`; anything that cannot be read is counted, never dropped silently."""
     unreadable = 0
+    rows: list[Any] = []
     for entry in entries:
         resource = entry.get("resource") if isinstance(entry, dict) else None
         if not isinstance(resource, dict):
@@ -242,23 +283,25 @@ def _take(adapter: FhirR4Adapter, rtype: str, entries: list[Any], collected: _Co
             continue
         try:
             if rtype == "Appointment":
-                collected.appointments.append(map_appointment(resource, roles))
+                rows.append(map_appointment(resource, roles))
             elif rtype == "Slot":
-                collected.slots.append(map_slot(resource, schedules))
+                rows.append(map_slot(resource, schedules))
             else:
-                collected.encounters.append(map_encounter(resource))
+                rows.append(map_encounter(resource))
         except _MAPPING_ERRORS:
             unreadable += 1
     if unreadable:
         log.info("practice=%s %s unreadable=%d", adapter.practice.id, rtype, unreadable)
     collected.unreadable += unreadable
+    return rows
 
 
 async def _schedules(adapter: FhirR4Adapter, collected: _Collected) -> tuple[dict[str, str], dict[str, str]]:
     """(schedule id -> clinician type, "PractitionerRole/id" or "Practitioner/id" -> clinician type)."""
     schedules: dict[str, str] = {}
     roles: dict[str, str] = {}
-    async for bundle in _pages(adapter, "Schedule", [], collected):
+    async for box in _pages(adapter, "Schedule", [], collected):
+        bundle = box.pop()
         for entry in adapter._entries(bundle):
             resource = entry.get("resource") if isinstance(entry, dict) else None
             if not isinstance(resource, dict) or resource.get("resourceType") != "Schedule":
@@ -471,12 +514,8 @@ def _as_of(collected: _Collected, since: datetime | None) -> datetime:
     an hour, logged."""
     if collected.server_times:
         return min(collected.server_times)
-    stamps: Sequence[datetime | None] = [*(s.updated for s in collected.slots),
-                                         *(a.updated for a in collected.appointments),
-                                         *(e.updated for e in collected.encounters)]
-    newest = max((s for s in stamps if s is not None), default=None)
-    if newest is not None:
-        return newest
+    if collected.newest_update is not None:
+        return collected.newest_update
     if since is not None:
         return since
     log.warning("activity: the server gave no time; as_of is this PC's clock less an hour")

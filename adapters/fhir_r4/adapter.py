@@ -20,7 +20,7 @@ from urllib.parse import quote, urlencode
 
 import httpx2
 
-from adapters.base import Adapter, AdapterError, Matches
+from adapters.base import Adapter, AdapterError, Matches, OnPart
 from adapters.fhir_r4.activity import read_activity
 from adapters.fhir_r4.auth import Auth, ClientCredentialsAuth, credentials_hint, make_auth
 from adapters.fhir_r4.capabilities import Capabilities, parse_capabilities
@@ -410,6 +410,10 @@ class FhirR4Adapter(Adapter):
     async def activity(self, start: date, end: date, since: datetime | None = None) -> Activity:
         """The practice's appointment book (Slot, Appointment, Encounter, list size): adapters/fhir_r4/activity.py."""
         return await read_activity(self, start, end, since)
+
+    async def activity_parts(self, start: date, end: date, since: datetime | None, on_part: OnPart) -> Activity:
+        """The appointment book streamed, a page a part (adapters/base.py, adapters/fhir_r4/activity.py)."""
+        return await read_activity(self, start, end, since, on_part)
 
     async def send_audit_event(self, event: dict, identifier: tuple[str, str]) -> None:
         """POST the AuditEvent as a conditional create keyed on `identifier`: a repeat is a no-op (200)."""

@@ -126,3 +126,14 @@ class Activity:
     unreadable: int = 0
     #: resource types the practice's server does not offer ("Encounter"), shown as "not provided"
     not_provided: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class ActivityPart:
+    """A piece of a practice's read (about a page of one search), handed on as it arrives by
+    `Adapter.activity_parts` so that a practice's whole book never sits in memory at once. A part is not a
+    book: only the `Activity` that ends the read (its as_of, list size, unreadable count) makes the parts whole."""
+
+    slots: tuple[ActivitySlot, ...] = ()
+    appointments: tuple[ActivityAppointment, ...] = ()
+    encounters: tuple[ActivityEncounter, ...] = ()

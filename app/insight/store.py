@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core import paths
-from app.core.activity import APPOINTMENT_STATUSES, Activity
+from app.core.activity import APPOINTMENT_STATUSES, Activity, ActivityPart
 from app.insight.measures import (
     CUTS,
     GROUP_COLUMNS,
@@ -108,6 +108,7 @@ class InsightStore:
         self.where = where
         self._unit_cache: dict[tuple[Any, str], UnitTables] = {}
         self._version: tuple[Any, ...] | None = None
+        self._staging = False  # the staged_* temporary tables made on this connection
         for statement in _SCHEMA:
             self._db.execute(statement)
         if engine.kind == "postgresql":
@@ -150,16 +151,33 @@ class InsightStore:
     def apply(self, activity: Activity) -> None:
         """Upsert one practice's activity by (practice_id, resource id), in one transaction. A full read
         (since None) also removes the practice's rows in its period that the read no longer holds."""
+        self.discard_staged(activity.practice_id)
+        self.stage_part(activity.practice_id, ActivityPart(activity.slots, activity.appointments,
+                                                           activity.encounters))
+        self.apply_staged(activity)
+
+    def stage_part(self, practice_id: str, part: ActivityPart) -> None:
+        """Put one part of a practice's read (Adapter.activity_parts) into its staging rows: temporary tables of
+        this connection, which no figure reads. They become the practice's figures only through `apply_staged`
+        when the read has ended; a read that fails part-way is dropped by `discard_staged`, so the practice's
+        earlier figures stand and a part-read book is never applied as whole."""
+        self._ensure_staging()
+        for table, rows in (("slots", [_slot_row(practice_id, s) for s in part.slots]),
+                            ("appointments", [_appointment_row(practice_id, a) for a in part.appointments]),
+                            ("encounters", [_encounter_row(practice_id, e) for e in part.encounters])):
+            if rows:
+                self._db.append(f"staged_{table}", _ROW_TABLES[table], rows)
+
+    def apply_staged(self, activity: Activity) -> None:
+        """The practice's staged parts, closed by `activity` (its as_of, list size, unreadable count; its own rows
+        are not read), applied as `apply` applies a whole read, in one transaction; its staging emptied either way.
+        A resource staged twice (a server paging while it changes) is taken at its newest lastUpdated."""
         pid = activity.practice_id
-        staged = {
-            "slots": list({s.id: _slot_row(pid, s) for s in activity.slots}.values()),
-            "appointments": list({a.id: _appointment_row(pid, a) for a in activity.appointments}.values()),
-            "encounters": list({e.id: _encounter_row(pid, e) for e in activity.encounters}.values()),
-        }
+        self._ensure_staging()
         self._db.begin()
         try:
-            for table, rows in staged.items():
-                self._upsert(table, rows, activity)
+            for table in _ROW_TABLES:
+                self._upsert_staged(table, activity)
             self._db.execute(
                 "INSERT INTO practices (id, name, status, list_size, cursor_at, unreadable, not_provided) "
                 "VALUES (?, ?, 'ok', ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET status = 'ok', error = NULL, "
@@ -173,25 +191,34 @@ class InsightStore:
             raise
         finally:
             self._unit_cache.clear()
+            self.discard_staged(pid)
 
-    def _upsert(self, table: str, rows: list[tuple[Any, ...]], activity: Activity) -> None:
-        columns = _ROW_TABLES[table]
-        stage = f"stage_{table}"
-        self._db.stage(stage, columns, rows)
-        try:
-            if activity.since is None:
-                self._db.execute(
-                    f"DELETE FROM {table} WHERE practice_id = ? AND (start_date BETWEEN ? AND ? OR start_date IS NULL) "
-                    f"AND id NOT IN (SELECT id FROM {stage})",
-                    [activity.practice_id, activity.period_start, activity.period_end])
-            if not rows:
-                return
-            names = ", ".join(c for c, _ in columns)
-            updates = ", ".join(f"{c} = excluded.{c}" for c, _ in columns if c not in ("practice_id", "id"))
-            self._db.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {stage} "
-                             f"ON CONFLICT (practice_id, id) DO UPDATE SET {updates}")
-        finally:
-            self._db.unstage(stage)
+    def discard_staged(self, practice_id: str) -> None:
+        """Drop whatever of the practice's read is staged (a read that failed, or one never applied)."""
+        if self._staging:
+            for table in _ROW_TABLES:
+                self._db.execute(f"DELETE FROM staged_{table} WHERE practice_id = ?", [practice_id])
+
+    def _ensure_staging(self) -> None:
+        if not self._staging:
+            for table, columns in _ROW_TABLES.items():
+                self._db.execute(f"CREATE TEMP TABLE IF NOT EXISTS staged_{table} "
+                                 f"({', '.join(f'{c} {t}' for c, t in columns)})")
+            self._staging = True
+
+    def _upsert_staged(self, table: str, activity: Activity) -> None:
+        pid = activity.practice_id
+        staged = f"staged_{table}"
+        if activity.since is None:
+            self._db.execute(
+                f"DELETE FROM {table} WHERE practice_id = ? AND (start_date BETWEEN ? AND ? OR start_date IS NULL) "
+                f"AND id NOT IN (SELECT id FROM {staged} WHERE practice_id = ?)",
+                [pid, activity.period_start, activity.period_end, pid])
+        names = ", ".join(c for c, _ in _ROW_TABLES[table])
+        updates = ", ".join(f"{c} = excluded.{c}" for c, _ in _ROW_TABLES[table] if c not in ("practice_id", "id"))
+        self._db.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM (SELECT DISTINCT ON (id) {names} "
+                         f"FROM {staged} WHERE practice_id = ? ORDER BY id, updated DESC NULLS LAST) AS newest "
+                         f"ON CONFLICT (practice_id, id) DO UPDATE SET {updates}", [pid])
 
     def cursor(self, practice_id: str) -> datetime | None:
         rows = self._db.query("SELECT cursor_at FROM practices WHERE id = ?", [practice_id])
