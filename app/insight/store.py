@@ -41,10 +41,12 @@ from app.insight.suppression import (
     TOTAL,
     Coord,
     Counts,
+    PartRow,
+    calendar_unit,
     cross_table,
     is_small,
-    linked_tables,
-    protect,
+    protect_month,
+    protect_week,
     verdict,
 )
 
@@ -476,22 +478,31 @@ class InsightStore:
         denominator = spec.denominator or "0"
         unit_marks = ", ".join("?" for _ in units)
         practice_marks = ", ".join("?" for _ in practices)
+        other = "week" if grain == "month" else "month"
         rows = self._db.query(
-            f"SELECT {grain}, practice_id, GROUPING(mode), GROUPING(clinician_type), COALESCE(mode, '{UNMAPPED}'), "
-            f"COALESCE(clinician_type, '{UNMAPPED}'), COALESCE(category, '{UNMAPPED}'), SUM({numerator}), "
-            f"SUM({denominator}) FROM {spec.table} WHERE {grain} IN ({unit_marks}) AND practice_id IN "
-            f"({practice_marks}) GROUP BY GROUPING SETS (({grain}, practice_id, mode), "
-            f"({grain}, practice_id, clinician_type), ({grain}, practice_id, category))",
+            f"SELECT {grain}, {other}, practice_id, GROUPING(mode), GROUPING(clinician_type), "
+            f"COALESCE(mode, '{UNMAPPED}'), COALESCE(clinician_type, '{UNMAPPED}'), COALESCE(category, '{UNMAPPED}'), "
+            f"SUM({numerator}), SUM({denominator}) FROM {spec.table} WHERE {grain} IN ({unit_marks}) AND practice_id "
+            f"IN ({practice_marks}) GROUP BY GROUPING SETS (({grain}, {other}, practice_id, mode), "
+            f"({grain}, {other}, practice_id, clinician_type), ({grain}, {other}, practice_id, category))",
             [*units, *practices])
-        per_unit: dict[str, list[tuple[str, str, str, float, float]]] = defaultdict(list)
-        for unit, pid, no_mode, no_type, mode, clinician, category, num, den in rows:
+        # each unit's rows split by the other calendar's unit (a month's by week, a week's by month): a month
+        # is protected against its weeks' figures (suppression.protect_month), so the weeks come first
+        per_unit: dict[str, list[PartRow]] = defaultdict(list)
+        for unit, part, pid, no_mode, no_type, mode, clinician, category, num, den in rows:
             dim, value = (("mode", mode) if not no_mode else ("clinician-type", clinician) if not no_type
                           else ("category", category))
-            per_unit[unit].append((dim, pid, value, float(num or 0), float(den or 0)))
+            per_unit[unit].append((part, dim, pid, value, float(num or 0), float(den or 0)))
         made: dict[str, UnitTables] = {}
+        weeks_hidden: dict[str, dict[Coord, str]] = {}
+        if grain == "month":
+            weeks = sorted({row[0] for unit_rows in per_unit.values() for row in unit_rows})
+            self._cubes(spec, "week", weeks, practices)
+            weeks_hidden = {w: self._unit_cache[(("linked", spec, "week", tuple(practices)), w)][1] for w in weeks}
         for unit in sorted(per_unit):
-            tables = linked_tables(sorted(per_unit[unit]))
-            made[unit] = (tables.cube, protect(tables))
+            calendar = calendar_unit(sorted(per_unit[unit]))
+            hidden = (protect_month(calendar, weeks_hidden) if grain == "month" else protect_week(calendar))
+            made[unit] = (calendar.tables.cube, hidden)
         return made
 
     def _cross_cubes(self, spec: MeasureSql, grain: str, units: Sequence[str], practices: Sequence[str],

@@ -29,8 +29,16 @@ type) uses that unit's cross table of the two dimensions (`cross_table`), protec
 the two-way tables on every cell they share: their decisions stand, and only cells crossing both dimensions
 are added. A cut crossing all three dimensions is not offered (its cells are nearly all under 5).
 
-Not covered: differencing a week against the months it straddles, and differencing figures over time as the
-store changes (a practice failing); both are stated in the README.
+Months and weeks together (`calendar_unit`, `protect_week`, `protect_month`): a month less its whole ISO weeks
+is the days it shares with the weeks that straddle its edges, and a straddling week less one month's days is
+the other's. So a week's cell whose days in either month are 1-4 is hidden and protected as a small one, and a
+month is checked exactly with its days in each week as separate unknowns, everything outside the month taken
+as known: no cell under 5 of the month, no 1-4 of its days in one week, and no 1-4 sum of a line's hidden
+cells there can be solved for from the month's and the weeks' shown cells; the month hides more until so
+(never a cell the weeks give anyway). This covers ranges of months too (a range adds shown months only).
+
+Not covered: a cross-cut's month against its weeks (the cross tables are protected per unit), and
+differencing figures over time as the store changes (a practice failing); both are stated in the README.
 
 The line rule is the usual one of NHS statistical publications; the exact check is what makes it hold
 against a differencing attacker (tests/insight/test_suppression.py plays one). It is not an optimal
@@ -197,13 +205,21 @@ def cross_table(fine: Sequence[tuple[Coord, float, float]], dims: Sequence[str],
 
 
 def protect(tables: Tables, *, decided: Mapping[Coord, str] | None = None,
-            settled: Callable[[Coord], bool] | None = None) -> dict[Coord, str]:
+            settled: Callable[[Coord], bool] | None = None, sensitive: Iterable[Coord] = (),
+            parts: Sequence[Mapping[Coord, Counts]] = ()) -> dict[Coord, str]:
     """The hidden cells of `tables`: `suppress`'s line rule first, then an exact check that no cell under 5 is
     a linear combination of the shown cells and the known equal sums (the per-line rule alone misses some:
     a hidden cell that bridges two others' complements can be solved for); while one is, the smallest
-    shown cell whose hiding stops it is hidden too, nearest first (the cell's lines, then the rest)."""
-    hidden = suppress(tables.cube, tables.lines, decided=decided, settled=settled)
-    if not any(why == PRIMARY for why in hidden.values()):
+    shown cell whose hiding stops it is hidden too, nearest first (the cell's lines, then the rest).
+
+    `sensitive`: cells of 5 or more that are hidden (SECONDARY) and protected as a cell under 5 is (a week's
+    cell whose days in one of its months are 1-4); `parts`: the same cells counted in parts of the unit (a
+    week's days in each month), whose hidden sums along a line must not be 1-4 either."""
+    sensitive = set(sensitive)
+    first = {c: PRIMARY if is_small(tables.cube[c][0]) or is_small(tables.cube[c][1]) else SECONDARY
+             for c in sensitive}
+    hidden = suppress(tables.cube, tables.lines, decided={**first, **(decided or {})}, settled=settled, parts=parts)
+    if not sensitive and not any(why == PRIMARY for why in hidden.values()):
         return hidden
     cells = sorted(tables.cube)
     matrix = np.zeros((len(cells), max(1, tables.variables)))
@@ -222,7 +238,7 @@ def protect(tables: Tables, *, decided: Mapping[Coord, str] | None = None,
     def revealed() -> list[Coord]:
         shown = [row_of[c] for c in cells if c not in hidden]
         known = np.vstack([matrix[shown], links]) if shown else links
-        targets = [c for c in cells if hidden.get(c) == PRIMARY]
+        targets = [c for c in cells if hidden.get(c) == PRIMARY or c in sensitive]
         if known.shape[0] == 0:
             return []
         # the null space of the shown cells from the eigenvectors of their small Gram matrix (variables x
@@ -271,12 +287,13 @@ def protect(tables: Tables, *, decided: Mapping[Coord, str] | None = None,
 
 
 def suppress(cube: Mapping[Coord, Counts], lines: list[Line] | None = None, *,
-             decided: Mapping[Coord, str] | None = None, settled: Callable[[Coord], bool] | None = None
-             ) -> dict[Coord, str]:
+             decided: Mapping[Coord, str] | None = None, settled: Callable[[Coord], bool] | None = None,
+             parts: Sequence[Mapping[Coord, Counts]] = ()) -> dict[Coord, str]:
     """Which cells of one time unit's table are hidden, and why (PRIMARY or SECONDARY). `lines`: the cells
     that add up to a total (default: every line of a full table with totals, `with_totals`). `decided`: cells
     already hidden by another table that shares them; `settled(cell)`: cells another table already shows or
-    hides, never chosen here as a complement (so both tables agree on every cell they share)."""
+    hides, never chosen here as a complement (so both tables agree on every cell they share). `parts`: the
+    cells counted in parts of the unit (see `protect`): a line's hidden cells must not add up to 1-4 in any."""
     hidden: dict[Coord, str] = dict(decided or {})
     hidden.update({c: PRIMARY for c, (n, d) in cube.items() if (is_small(n) or is_small(d)) and c not in hidden})
     if not hidden:
@@ -291,7 +308,7 @@ def suppress(cube: Mapping[Coord, Counts], lines: list[Line] | None = None, *,
     while pending:
         index = pending.pop()
         members, total = lines[index]
-        while _exposed(members, total, hidden, cube):
+        while any(_exposed(members, total, hidden, counts) for counts in (cube, *parts)):
             choice = _complement(members, total, hidden, cube, settled)
             if choice is None:
                 break  # nothing left to hide in this line
@@ -309,8 +326,8 @@ def _exposed(members: Sequence[Coord], total: Coord, hidden: Mapping[Coord, str]
         return True
     if total in hidden:
         return False
-    numerator = sum(cube[m][0] for m in inside)
-    denominator = sum(cube[m][1] for m in inside)
+    numerator = sum(cube.get(m, (0.0, 0.0))[0] for m in inside)
+    denominator = sum(cube.get(m, (0.0, 0.0))[1] for m in inside)
     return is_small(numerator) or is_small(denominator)
 
 
@@ -335,3 +352,241 @@ def verdict(cells: Sequence[Hashable], hidden: Mapping[Any, str]) -> str | None:
     if len(cells) == 1:
         return reasons[0]
     return SECONDARY
+
+
+# --- months and weeks together ----------------------------------------------------------------------------
+
+#: a unit's row split by the other calendar's unit: (part, dimension, practice, value, numerator, denominator),
+#: a week's rows by the month their days fall in, a month's by the ISO week
+PartRow = tuple[str, str, str, str, float, float]
+
+
+@dataclass
+class CalendarUnit:
+    """One month's or week's linked tables (`linked_tables`) and, for each part of it (a month's days in each
+    ISO week, a week's days in each month), the count of every cell in that part alone."""
+
+    tables: Tables
+    parts: dict[str, dict[Coord, Counts]]
+
+
+def calendar_unit(rows: Iterable[PartRow]) -> CalendarUnit:
+    """The unit's linked tables from its rows split by part, with each part's counts of every cell."""
+    rows = list(rows)
+    summed: dict[Coord, Counts] = {}
+    for _, dim, practice, value, numerator, denominator in rows:
+        cell = summed.setdefault((dim, practice, value), [0.0, 0.0])
+        cell[0] += numerator
+        cell[1] += denominator
+    tables = linked_tables(sorted((dim, practice, value, n, d) for (dim, practice, value), (n, d) in summed.items()))
+    cells, matrix = _incidence(tables)
+    variable = {key: tables.parts[key][0] for key in summed}
+    vectors: dict[str, np.ndarray] = defaultdict(lambda: np.zeros((max(1, tables.variables), 2)))
+    for part, dim, practice, value, numerator, denominator in rows:
+        vectors[part][variable[(dim, practice, value)]] += (numerator, denominator)
+    parts = {}
+    for part, vector in sorted(vectors.items()):
+        counts = matrix @ vector
+        parts[part] = {cell: [float(n), float(d)] for cell, (n, d) in zip(cells, counts, strict=True)}
+    return CalendarUnit(tables, parts)
+
+
+def protect_week(unit: CalendarUnit) -> dict[Coord, str]:
+    """A week's hidden cells. A week that straddles two months is, less its days in one month, the days of the
+    other; so that a month's figure less its whole weeks (and a week less a month's leftover days) gives no
+    count from 1 to 4, a cell whose days in either month are 1-4 is hidden and protected as one under 5 is
+    (the attacker is taken to know the other month's days exactly)."""
+    if len(unit.parts) < 2:
+        return protect(unit.tables)
+    sensitive = {c for part in unit.parts.values() for c, (n, d) in part.items() if is_small(n) or is_small(d)}
+    return protect(unit.tables, sensitive=sensitive, parts=list(unit.parts.values()))
+
+
+def protect_month(unit: CalendarUnit, weeks_hidden: Mapping[str, Mapping[Coord, str]]) -> dict[Coord, str]:
+    """A month's hidden cells, given the hidden cells of the ISO weeks its days fall in (`protect_week` of
+    each; a week missing is taken as wholly shown).
+
+    The month is its own tables' `protect` (never choosing as a complement a cell the weeks give anyway),
+    then an exact check over the month's days in each week as separate unknowns: taking every count outside
+    the month as known (the most an attacker can learn from other months and weeks), none of these may be a
+    linear combination of the month's shown cells, the weeks' shown cells and the known equal sums: a cell
+    under 5 of the month; a cell of the month's days in one week that is 1-4 (a whole week's small cell, the
+    leftover days of a straddling week); the sum, in the days of one week, of a line's hidden month cells when
+    it is 1-4. While one is, month cells it uses are hidden (the cell itself first, then its lines' smallest),
+    with their lines' complements."""
+    tables = unit.tables
+    if not unit.parts or not tables.cube:
+        return protect(tables)
+    block = _MonthBlock(unit, weeks_hidden)
+
+    def known(c: Coord) -> bool:
+        """A cell the weeks' shown cells give (hiding it in the month protects nothing): never a complement."""
+        return c not in block.free
+
+    hidden = protect(tables, settled=known)
+    peers: dict[Coord, list[Coord]] = defaultdict(list)
+    for members, _ in tables.lines:
+        for member in members:
+            peers[member].extend(m for m in members if m != member)
+
+    def size(c: Coord) -> tuple[bool, float, float, Coord]:
+        n, d = tables.cube[c]
+        return (n == 0 and d == 0, d, n, c)
+
+    def closed(extra: Coord) -> dict[Coord, str]:
+        return suppress(tables.cube, tables.lines, decided={**hidden, extra: SECONDARY}, settled=known)
+
+    exposed = block.exposed(hidden)
+    while exposed:
+        target = exposed[0]
+        cells, _ = target
+        used = block.involved(hidden, target)
+        first = [c for c in cells if c not in hidden and not known(c)]
+        near = sorted((c for cell in cells for c in peers[cell] if c in used and c not in hidden and not known(c)),
+                      key=size)
+        rest = sorted((c for c in used if c not in hidden and not known(c)), key=size)
+        order = list(dict.fromkeys([*first, *near, *rest]))
+        if not order:
+            break  # the weeks alone would give it: not the month's to protect (protect_week sees to it)
+        for candidate in order:
+            trial = closed(candidate)
+            if target not in block.exposed(trial, only=target):
+                hidden = trial
+                break
+        else:  # no one cell covers it: keep the first and go on (each turn hides at least one more)
+            hidden = closed(order[0])
+        exposed = block.exposed(hidden)
+    return hidden
+
+
+#: what must stay unknown: the sum of some month cells (one, or a line's hidden ones), over the whole month
+#: (week None) or over its days in one week
+Target = tuple[tuple[Coord, ...], str | None]
+
+
+def _incidence(tables: Tables) -> tuple[list[Coord], np.ndarray]:
+    """The cells in order, and which fine variables each adds (cells x variables, 0/1)."""
+    cells = sorted(tables.cube)
+    matrix = np.zeros((len(cells), max(1, tables.variables)))
+    for row, cell in enumerate(cells):
+        matrix[row, tables.parts[cell]] = 1.0
+    return cells, matrix
+
+
+def _split(rows: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """An orthonormal basis of the row space of `rows`, and of its orthogonal complement (both k x width)."""
+    if rows.shape[0] == 0:
+        return np.zeros((0, width)), np.eye(width)
+    values, vectors = np.linalg.eigh(rows.T @ rows)
+    keep = values > 1e-9 * max(1.0, float(values[-1]))
+    return vectors[:, keep].T, vectors[:, ~keep].T
+
+
+def _in_span(basis: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Which of `rows` lie in the span of the orthonormal `basis`."""
+    if rows.shape[0] == 0:
+        return np.zeros(0, dtype=bool)
+    residual = rows - (rows @ basis.T) @ basis if basis.shape[0] else rows
+    return np.abs(residual).max(axis=1) < 1e-7
+
+
+class _MonthBlock:
+    """The exact check of `protect_month`. With x_j the month's fine counts in week j, the attacker knows
+    r . x_j for r in R_j (week j's shown cells and the equal sums) and r . sum_j x_j for r in R_M (the month's
+    shown cells). A month cell t is derivable iff t is in R_M + (R_1 ∩ ... ∩ R_k); a cell t of week j's part
+    iff t is in R_j + (R_M ∩ the other weeks' R_i): subspaces of the month's few hundred variables, rather
+    than one system of weeks x variables unknowns."""
+
+    def __init__(self, unit: CalendarUnit, weeks_hidden: Mapping[str, Mapping[Coord, str]]) -> None:
+        tables = unit.tables
+        self.cells, self.matrix = _incidence(tables)
+        self.row_of = {cell: row for row, cell in enumerate(self.cells)}
+        width = self.matrix.shape[1]
+        self.width = width
+        links = np.zeros((len(tables.links), width))
+        for row, link in enumerate(tables.links):
+            for variable, coefficient in link.items():
+                links[row, variable] = coefficient
+        self.weeks = sorted(unit.parts)
+        self.known: dict[str, np.ndarray] = {}
+        complement: dict[str, np.ndarray] = {}
+        for week in self.weeks:
+            secret = weeks_hidden.get(week, {})
+            shown = [row for row, cell in enumerate(self.cells) if cell not in secret]
+            self.known[week], complement[week] = _split(np.vstack([self.matrix[shown], links]), width)
+        # the complement of the other weeks' intersection (their complements' sum), and all weeks' intersection
+        self.others: dict[str, np.ndarray] = {}
+        for week in self.weeks:
+            rest = [complement[w] for w in self.weeks if w != week]
+            self.others[week] = _split(np.vstack(rest), width)[0] if rest else np.zeros((0, width))
+        everyone = _split(np.vstack([complement[w] for w in self.weeks]), width)[0]
+        self.common = _split(everyone, width)[1] if everyone.shape[0] else np.eye(width)
+        #: the month's cells that the weeks' shown cells do not give
+        self.free = {c for c, given in zip(self.cells, _in_span(self.common, self.matrix), strict=True) if not given}
+        self.lines = tables.lines
+        self.parts = unit.parts
+        cube = tables.cube
+        self.fixed: list[Target] = [((c,), None) for c in self.cells if is_small(cube[c][0]) or is_small(cube[c][1])]
+        for week in self.weeks:
+            self.fixed += [((c,), week) for c, (n, d) in unit.parts[week].items() if is_small(n) or is_small(d)]
+
+    def targets(self, hidden: Mapping[Coord, str]) -> list[Target]:
+        """The fixed targets, and each line's hidden cells (two or more, the total shown: their sum is known)
+        whose sum in one week's days is 1-4."""
+        out = list(self.fixed)
+        for members, total in self.lines:
+            inside = tuple(m for m in members if m in hidden)
+            if len(inside) < 2 or total in hidden:
+                continue
+            for week in self.weeks:
+                counts = self.parts[week]
+                if is_small(sum(counts[m][0] for m in inside)) or is_small(sum(counts[m][1] for m in inside)):
+                    out.append((inside, week))
+        return out
+
+    def _vector(self, cells: Sequence[Coord]) -> np.ndarray:
+        return self.matrix[[self.row_of[c] for c in cells]].sum(axis=0)
+
+    def _month_known(self, hidden: Mapping[Coord, str]) -> tuple[list[Coord], np.ndarray]:
+        shown = [c for c in self.cells if c not in hidden]
+        basis, _ = _split(self.matrix[[self.row_of[c] for c in shown]], self.width)
+        return shown, basis
+
+    def _span(self, month: np.ndarray, week: str | None) -> tuple[np.ndarray, np.ndarray]:
+        """(the month's share, the weeks' share) whose sum spans what is known of a target of `week`."""
+        if week is None:
+            return month, self.common
+        others = self.others[week]
+        if others.shape[0] and month.shape[0]:
+            gram = month @ others.T
+            values, vectors = np.linalg.eigh(gram @ gram.T)
+            free = vectors[:, values <= 1e-9 * max(1.0, float(values[-1]))]
+            month = free.T @ month
+        return month, self.known[week]
+
+    def exposed(self, hidden: Mapping[Coord, str], only: Target | None = None) -> list[Target]:
+        _, month = self._month_known(hidden)
+        wanted = [only] if only is not None else list(dict.fromkeys(self.targets(hidden)))
+        by_week: dict[str | None, list[Target]] = defaultdict(list)
+        for target in wanted:
+            by_week[target[1]].append(target)
+        out: list[Target] = []
+        for week, targets in by_week.items():
+            mine, theirs = self._span(month, week)
+            basis, _ = _split(np.vstack([mine, theirs]), self.width)
+            rows = np.vstack([self._vector(cells) for cells, _ in targets])
+            out.extend(t for t, hit in zip(targets, _in_span(basis, rows), strict=True) if hit)
+        return out
+
+    def involved(self, hidden: Mapping[Coord, str], target: Target) -> set[Coord]:
+        """The month's shown cells one derivation of `target` uses."""
+        shown, month = self._month_known(hidden)
+        if not shown:
+            return set()
+        mine, theirs = self._span(month, target[1])
+        stacked = np.vstack([mine, theirs])
+        weights, *_ = np.linalg.lstsq(stacked.T, self._vector(target[0]), rcond=None)
+        share = weights[:mine.shape[0]] @ mine
+        rows = self.matrix[[self.row_of[c] for c in shown]]
+        alpha, *_ = np.linalg.lstsq(rows.T, share, rcond=None)
+        return {c for c, a in zip(shown, alpha, strict=True) if abs(a) > 1e-9}

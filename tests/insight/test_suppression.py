@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import itertools
 import random
+from collections import defaultdict
 from collections.abc import Callable, Sequence
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -356,4 +358,121 @@ def test_random_cross_tables_hide_every_small_cell(tmp_path: Path, rng_seed: int
                 [two_way] = store.figures("appointments", "practice", "2026-03", practices=[p], filters={"mode": m})
                 if not two_way.suppressed:
                     assert two_way.numerator == sum(counts[(p, m, k)] for k in kinds)
+        store.close()
+
+
+# --- months against their weeks --------------------------------------------------------------------------
+
+Segment = tuple[str, str]  # (month, ISO week): the days a month and a week share
+
+
+def _span_test(published: Sequence[set[Atom]], atoms: Sequence[Atom]) -> Callable[[set[Atom]], bool]:
+    """Whether the sum of a set of atoms is a linear combination of the published figures."""
+    index = {a: i for i, a in enumerate(atoms)}
+    rows = np.zeros((len(published), len(atoms)))
+    for r, members in enumerate(published):
+        rows[r, [index[a] for a in members]] = 1
+    _, singular, vt = np.linalg.svd(rows, full_matrices=False)
+    basis = vt[singular > 1e-9 * max(1.0, float(singular[0]) if singular.size else 1.0)]
+
+    def derivable(members: set[Atom]) -> bool:
+        vector = np.zeros(len(atoms))
+        vector[[index[a] for a in members]] = 1
+        return bool(np.abs(vector - basis.T @ (basis @ vector)).max() < 1e-7)
+    return derivable
+
+
+def _publish_months_and_weeks(store: InsightStore, practices: Sequence[str], modes: Sequence[str],
+                              kinds: Sequence[str], segments: Sequence[Segment]) -> list[set[Atom]]:
+    """Every figure the store shows of the months, ranges of months and ISO weeks touching `segments`, over
+    every subset of practices, cut and filtered by mode and by clinician type, as the atoms (practice, mode,
+    kind, month, week) it adds."""
+    months = sorted({m for m, _ in segments})
+    weeks = sorted({w for _, w in segments})
+    periods: dict[str, list[Segment]] = {}
+    for i, first in enumerate(months):
+        for last in months[i:]:
+            text = first if first == last else f"{first}..{last}"
+            periods[text] = [s for s in segments if first <= s[0] <= last]
+    periods.update({w: [s for s in segments if s[1] == w] for w in weeks})
+    published: list[set[Atom]] = []
+
+    def keep(figures: list[Figure], members: Sequence[str], segs: Sequence[Segment], mode: str | None,
+             kind: str | None, cut: str | None) -> None:
+        for f in figures:
+            if f.status != "ok" or f.suppressed:
+                continue
+            m = f.group if cut == "mode" else mode
+            k = f.group if cut == "clinician-type" else kind
+            ps = [f.practice_id] if cut == "practice" else members
+            ss = [s for s in segs if f.period in (s[0], s[1])] if cut in ("week", "month") else segs
+            atoms = {(p, a, b, *s) for p in ps for a in modes for b in kinds for s in ss
+                     if m in (None, a) and k in (None, b)}
+            if atoms:
+                published.append(atoms)
+
+    filters: list[tuple[dict[str, str], str | None, str | None]] = [({}, None, None)]
+    filters += [({"mode": m}, m, None) for m in modes] + [({"clinician-type": k}, None, k) for k in kinds]
+    for period, segs in periods.items():
+        keep(store.figures("appointments", "practice", period), practices, segs, None, None, "practice")
+        for where, mode, kind in filters:
+            keep(store.figures("appointments", "practice", period, filters=where), practices, segs, mode, kind,
+                 "practice")
+        for size in range(1, len(practices) + 1):
+            for members in itertools.combinations(practices, size):
+                chosen = list(members)
+                for where, mode, kind in filters:
+                    keep(store.figures("appointments", "locality", period, practices=chosen, filters=where),
+                         members, segs, mode, kind, None)
+                    keep(store.figures("appointments", "week", period, practices=chosen, filters=where),
+                         members, segs, mode, kind, "week")
+                    if "W" not in period:
+                        keep(store.figures("appointments", "month", period, practices=chosen, filters=where),
+                             members, segs, mode, kind, "month")
+                keep(store.figures("appointments", "mode", period, practices=chosen), members, segs, None, None,
+                     "mode")
+                keep(store.figures("appointments", "clinician-type", period, practices=chosen), members, segs,
+                     None, None, "clinician-type")
+    return published
+
+
+def test_no_month_less_its_weeks_gives_a_count_from_1_to_4(tmp_path: Path, rng_seed: int) -> None:
+    """Random days from 19 January to 8 March 2026 (ISO weeks 4-10: January's last days, February, March's
+    first), many counts under 5, three practices x two modes x two clinician types. The attacker gets every
+    figure of every month, range of months and week, over every subset of practices, cut and filtered by mode
+    and by clinician type, and solves for anything: no count from 1 to 4 (a practice's mode or clinician type
+    or total in a month, a week, or the days a month and a week share) can be worked out."""
+    from app.insight.periods import month_key, week_key
+
+    rng = random.Random(rng_seed)
+    practices, modes, kinds = ("A", "B", "C"), ("face-to-face", "video"), ("gp", "nurse")
+    days = [date(2026, 1, 19) + timedelta(days=i) for i in range(49)]
+    segments = sorted({(month_key(d), week_key(d)) for d in days})
+    atoms = [(p, m, k, *s) for p in practices for m in modes for k in kinds for s in segments]
+    for trial in range(3):
+        store = InsightStore.open(tmp_path / f"weeks{trial}.duckdb")
+        counts: dict[Atom, int] = dict.fromkeys(atoms, 0)
+        for practice in practices:
+            appts = []
+            for day in days:
+                for mode in modes:
+                    for kind in kinds:
+                        busy = mode == "face-to-face" and kind == "gp"
+                        n = rng.choice((0, 6, 9, 14) if busy else (0, 0, 0, 0, 1, 1, 2, 3))
+                        if n:
+                            counts[(practice, mode, kind, month_key(day), week_key(day))] += n
+                            appts += appointments(n, start=utc(day.year, day.month, day.day, 10),
+                                                  status="fulfilled", mode=mode, clinician=kind)
+            store.apply(activity(practice, appts=appts))
+            store.set_status(practice, practice, "ok")
+        derivable = _span_test(_publish_months_and_weeks(store, practices, modes, kinds, segments), atoms)
+        groups: dict[tuple[Any, ...], set[Atom]] = defaultdict(set)
+        for atom in atoms:
+            p, m, k, month, week = atom
+            for unit in ((month, week), (month,), (week,)):
+                for key in ((p, m), (p, k), (p,), (m,), (k,), ()):
+                    groups[(*unit, *key)].add(atom)
+        for key, members in groups.items():
+            total = sum(counts[a] for a in members)
+            assert not (is_small(total) and derivable(members)), (trial, key, total)
         store.close()
