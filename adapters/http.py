@@ -17,7 +17,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -171,8 +171,12 @@ async def fetch_json(
     accept_types: tuple[str, ...] = JSON_TYPES,
     auth_hint: str = "",
     logger: logging.Logger | None = None,
+    decode: Callable[[bytes], Any] | None = None,
 ) -> JsonReply:
     """Send one request and return its parsed JSON body, or raise HttpError with a readable reason.
+
+    `decode`, when given, is tried on the body first (a typed decoder, e.g. an appointment-book page's); when it
+    returns None the body is parsed as plain JSON, as without it.
 
     Redirects are followed only for GET and only within the same origin (scheme, host, port):
     credentials must never travel to a server the practice directory did not name.
@@ -196,8 +200,9 @@ async def fetch_json(
                         raise _status_error(practice, resp.status_code, detail, auth_hint)
                     _check_content_type(practice, resp, accept_types)
                     body = await _read_capped(resp, practice.max_response_bytes, practice, strict=True)
-                    return JsonReply(resp.status_code, _parse(practice, body), resp.url, trace.request_id,
-                                     trace.elapsed_ms)
+                    data = decode(body) if decode is not None else None
+                    return JsonReply(resp.status_code, data if data is not None else _parse(practice, body),
+                                     resp.url, trace.request_id, trace.elapsed_ms)
             raise HttpError(f"{practice.name} redirected Mosaic more than {MAX_REDIRECTS} times. "
                             "Check the base URL in the practice directory.", "bad-reply", status=None)
 

@@ -30,16 +30,16 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from adapters.base import AdapterError, OnPart
+from adapters.fhir_r4 import activity_typed
 from adapters.fhir_r4.activity_codes import (
     ACT_CODE,
-    APPOINTMENT_CLASS_URL,
     CHANNEL_MODES,
     CLASS_MODES,
-    DELIVERY_CHANNEL_NAME,
     NATIONAL_CATEGORIES,
     NATIONAL_CATEGORY_SYSTEM,
-    PRACTITIONER_ROLE_NAME,
     ROLE_TYPES,
+    URL_KINDS,
+    url_kind,
 )
 from adapters.http import HttpError
 from app.core.activity import (
@@ -108,13 +108,15 @@ def collector_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector while appointment books are read (nested and concurrent reads
     share one pause; the last to finish restores it as it was).
 
-    Still needed with the read streamed, measured (tests/perf/bench_insight.py's five practices, 2 cores): each
-    page parses into ~40,000 containers that outlive the collector's young passes while the page is mapped, so
-    they are promoted and trigger a full pass over everything the process holds (~150,000 objects) about once a
-    page: 128 full passes, 21 s of this process's CPU, against none paused (refresh 61-69 s against 36 s). The
-    read makes no reference cycles (a page is freed by reference counting once it is mapped), and streamed, its
-    memory no longer grows with the book, so pausing loses nothing; the pause is process-wide (the collector is),
-    so the window thread's collections wait too, for the ~30 s of a full refresh; they run after it."""
+    Still needed with the read streamed and typed, measured (tests/perf/bench_insight.py's five
+    practices, 2 cores): the mapped rows and the pages' lists outlive the collector's young passes while a part
+    waits for the store, so they are promoted and trigger full passes over everything the process holds
+    (~170,000 objects): 43 full passes and ~9 s of this process's CPU with the collector running (refresh 41 s)
+    against none paused (29 s); with dict pages, before the typed decoding, 128 passes and 21 s. The read makes
+    no reference cycles (a page is freed by reference counting once it is mapped), and streamed, its memory no
+    longer grows with the book (peak RSS ~410 MB against 780 MB whole), so pausing loses nothing. The pause is
+    process-wide (the collector is), so the window thread's collections wait too, for the ~30 s of a full
+    refresh, and run after it."""
     global _pauses, _was_enabled
     if _pauses == 0:
         _was_enabled = gc.isenabled()
@@ -187,18 +189,22 @@ def _chunks(start: date, end: date) -> list[tuple[date, date, bool]]:
 
 
 async def _pages(adapter: FhirR4Adapter, rtype: str, query: list[tuple[str, str]],
-                 collected: _Collected) -> AsyncIterator[list[dict[str, Any]]]:
+                 collected: _Collected) -> AsyncIterator[list[Any]]:
     """Yield each page's Bundle of one search, following next links; the first page's `_count` is fitted to
     the practice's max_response_bytes, and halved (down to MIN_PAGE_SIZE) if the practice still says too large.
 
     Each Bundle comes in a one-item list for the consumer to `pop()`: a generator suspended at `yield bundle`
     would keep the page's JSON (~40,000 objects) alive while its consumer waits for the store, and with a few
     dozen searches waiting, Python's collector walked a million objects again and again (measured: 20 s of
-    a five-practice refresh)."""
+    a five-practice refresh).
+
+    A Bundle is a dict, or for Slot, Appointment and Encounter pages a typed one (adapters/fhir_r4/activity_typed.py)
+    when msgspec is installed and the page decodes."""
+    decode = activity_typed.page_decoder(rtype)
     count = max(MIN_PAGE_SIZE, min(PAGE_SIZE, adapter.practice.max_response_bytes // ESTIMATED_RESOURCE_BYTES))
     while True:
         try:
-            reply = await adapter._get(f"{rtype}?{urlencode([*query, ('_count', str(count))])}")
+            reply = await adapter._get(f"{rtype}?{urlencode([*query, ('_count', str(count))])}", decode=decode)
             break
         except HttpError as exc:
             if exc.kind != "too-large" or count <= MIN_PAGE_SIZE:
@@ -207,9 +213,15 @@ async def _pages(adapter: FhirR4Adapter, rtype: str, query: list[tuple[str, str]
     pages = 0
     while True:
         collected.requests += 1
-        bundle = adapter._bundle(reply.data)
+        if activity_typed.is_typed(reply.data):
+            bundle = reply.data
+            if bundle.resourceType != "Bundle":
+                adapter._bundle({"resourceType": bundle.resourceType})  # raises, naming what came instead
+            url = activity_typed.next_link(bundle)
+        else:
+            bundle = adapter._bundle(reply.data)
+            url = _next_link(bundle)
         del reply
-        url = _next_link(bundle)
         box = [bundle]
         del bundle
         yield box
@@ -220,7 +232,7 @@ async def _pages(adapter: FhirR4Adapter, rtype: str, query: list[tuple[str, str]
         if pages >= MAX_PAGES:
             raise AdapterError(f"{adapter.practice.name} kept sending more pages of {rtype} ({pages} read); "
                                "Mosaic stopped. Tell the practice.", "bad-reply")
-        reply = await adapter._get(url)
+        reply = await adapter._get(url, decode=decode)
 
 
 async def _chain(adapter: FhirR4Adapter, rtype: str, low: date, high: date, last: bool, since: datetime | None,
@@ -235,12 +247,20 @@ async def _chain(adapter: FhirR4Adapter, rtype: str, low: date, high: date, last
         pages = _pages(adapter, rtype, query, collected)
         while (box := await anext(pages, None)) is not None:
             bundle = box.pop()
+            typed = activity_typed.is_typed(bundle)
             if first:
                 first = False
-                when = _server_time(bundle)
+                when = activity_typed.server_time(bundle, _instant) if typed else _server_time(bundle)
                 if when is not None:
                     collected.server_times.append(when)
-            rows = _take(adapter, rtype, adapter._entries(bundle), collected, schedules, roles)
+            if typed:
+                rows, unreadable = activity_typed.take(rtype, bundle, schedules, roles, _MAPPING_ERRORS, _instant,
+                                                       _date_time)
+                if unreadable:
+                    log.info("practice=%s %s unreadable=%d", adapter.practice.id, rtype, unreadable)
+                collected.unreadable += unreadable
+            else:
+                rows = _take(adapter, rtype, adapter._entries(bundle), collected, schedules, roles)
             del bundle  # mapped: the page's JSON goes now, not after the next page arrives
             await _keep(rtype, rows, collected)
 
@@ -405,7 +425,7 @@ def _facts(r: dict[str, Any]) -> tuple[str | None, str | None]:
         act = klass.get("code")
     for ext in r.get("extension") or ():
         url = ext["url"]
-        kind = _URL_KINDS.get(url) or _url_kind(url)
+        kind = URL_KINDS.get(url) or url_kind(url)
         if kind == "channel":
             value = ext.get("valueCode")
             if value is None:
@@ -428,21 +448,6 @@ def _facts(r: dict[str, Any]) -> tuple[str | None, str | None]:
     else:
         mode = CLASS_MODES.get(act) if isinstance(act, str) else None
     return mode, role
-
-
-_URL_KINDS: dict[str, str] = {}
-
-
-def _url_kind(url: str) -> str:
-    """"channel", "class", "role" or "" for an extension's URL (worked out once per URL)."""
-    kind = _URL_KINDS.get(url)
-    if kind is None:
-        name = url.rsplit("/", 1)[-1].lower()
-        kind = ("class" if url == APPOINTMENT_CLASS_URL else "channel" if DELIVERY_CHANNEL_NAME in name
-                else "role" if PRACTITIONER_ROLE_NAME in name else "")
-        if len(_URL_KINDS) < 512:  # a server inventing URLs cannot grow this without bound
-            _URL_KINDS[url] = kind
-    return kind
 
 
 def _service_type(r: dict[str, Any]) -> tuple[str | None, str | None]:

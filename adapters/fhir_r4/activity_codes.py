@@ -36,3 +36,17 @@ ROLE_TYPES: dict[tuple[str, str], str] = {
     (STAFF_GROUP_SYSTEM, "other"): "other",
 }
 
+#: extension URL -> "channel", "class", "role" or "" (worked out once per URL)
+URL_KINDS: dict[str, str] = {}
+
+
+def url_kind(url: str) -> str:
+    """"channel", "class", "role" or "" for an extension's URL (worked out once per URL)."""
+    kind = URL_KINDS.get(url)
+    if kind is None:
+        name = url.rsplit("/", 1)[-1].lower()
+        kind = ("class" if url == APPOINTMENT_CLASS_URL else "channel" if DELIVERY_CHANNEL_NAME in name
+                else "role" if PRACTITIONER_ROLE_NAME in name else "")
+        if len(URL_KINDS) < 512:  # a server inventing URLs cannot grow this without bound
+            URL_KINDS[url] = kind
+    return kind

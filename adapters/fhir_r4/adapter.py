@@ -188,8 +188,9 @@ class FhirR4Adapter(Adapter):
         return credentials_hint(self.practice)
 
     async def _get(self, target: str, params: Mapping[str, str] | None = None, *,
-                   signed: bool = True) -> JsonReply:
-        """GET with credentials; after a 401 with a refreshable token, fetch a new one and retry once."""
+                   signed: bool = True, decode: Callable[[bytes], Any] | None = None) -> JsonReply:
+        """GET with credentials; after a 401 with a refreshable token, fetch a new one and retry once. `decode`:
+        a typed decoder tried before plain JSON (adapters/http.py's fetch_json)."""
         url = self._url(target)
         client = self._http()
         auth = self._authenticator() if signed else Auth()
@@ -197,7 +198,7 @@ class FhirR4Adapter(Adapter):
             headers = await auth.headers(client)
             try:
                 return await fetch_json(client, self.practice, "GET", url, params=params, headers=headers,
-                                        auth_hint=self._auth_hint(), logger=log)
+                                        auth_hint=self._auth_hint(), logger=log, decode=decode)
             except HttpError as exc:
                 if exc.status == 401 and auth.refreshable and attempt == 1:
                     log.debug("practice=%s token rejected; refreshing once", self.practice.id)
