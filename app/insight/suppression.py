@@ -493,36 +493,42 @@ def _in_span(basis: np.ndarray, rows: np.ndarray) -> np.ndarray:
 class _MonthBlock:
     """The exact check of `protect_month`. With x_j the month's fine counts in week j, the attacker knows
     r . x_j for r in R_j (week j's shown cells and the equal sums) and r . sum_j x_j for r in R_M (the month's
-    shown cells). A month cell t is derivable iff t is in R_M + (R_1 ∩ ... ∩ R_k); a cell t of week j's part
-    iff t is in R_j + (R_M ∩ the other weeks' R_i): subspaces of the month's few hundred variables, rather
-    than one system of weeks x variables unknowns."""
+    shown cells). Write N_j for the directions R_j leaves unknown (its orthogonal complement) and C_j for the
+    sum of the other weeks' N_i. A cell t of week j's days is derivable iff some r in R_M has C_j r = 0 (the
+    other weeks give r) and N_j (t - r) = 0 (week j gives the rest); a month cell t iff some r in R_M has
+    C (t - r) = 0, C the sum of every N_j. With r a combination z of the month's shown cells S, each is one
+    small linear system G S^T z = H t whose rows are only the weeks' unknown directions (a few dozen), fixed
+    for the month: a check costs a small SVD rather than one over weeks x variables unknowns."""
 
     def __init__(self, unit: CalendarUnit, weeks_hidden: Mapping[str, Mapping[Coord, str]]) -> None:
         tables = unit.tables
         self.cells, self.matrix = _incidence(tables)
         self.row_of = {cell: row for row, cell in enumerate(self.cells)}
         width = self.matrix.shape[1]
-        self.width = width
         links = np.zeros((len(tables.links), width))
         for row, link in enumerate(tables.links):
             for variable, coefficient in link.items():
                 links[row, variable] = coefficient
         self.weeks = sorted(unit.parts)
-        self.known: dict[str, np.ndarray] = {}
-        complement: dict[str, np.ndarray] = {}
+        unknown: dict[str, np.ndarray] = {}
         for week in self.weeks:
             secret = weeks_hidden.get(week, {})
             shown = [row for row, cell in enumerate(self.cells) if cell not in secret]
-            self.known[week], complement[week] = _split(np.vstack([self.matrix[shown], links]), width)
-        # the complement of the other weeks' intersection (their complements' sum), and all weeks' intersection
-        self.others: dict[str, np.ndarray] = {}
+            unknown[week] = _split(np.vstack([self.matrix[shown], links]), width)[1]
+        #: per target kind (a week's days, or None: the whole month), G and H of the system G S^T z = H t
+        self.system: dict[str | None, tuple[np.ndarray, np.ndarray]] = {}
         for week in self.weeks:
-            rest = [complement[w] for w in self.weeks if w != week]
-            self.others[week] = _split(np.vstack(rest), width)[0] if rest else np.zeros((0, width))
-        everyone = _split(np.vstack([complement[w] for w in self.weeks]), width)[0]
-        self.common = _split(everyone, width)[1] if everyone.shape[0] else np.eye(width)
+            others = _orthonormal(np.vstack([np.zeros((0, width)), *(unknown[w] for w in self.weeks if w != week)]))
+            mine = unknown[week]
+            self.system[week] = (np.vstack([mine, others]), np.vstack([mine, np.zeros_like(others)]))
+        everyone = _orthonormal(np.vstack([np.zeros((0, width)), *unknown.values()]))
+        self.system[None] = (everyone, everyone)
+        #: each cell's row through G and through H, per target kind (cells x unknown directions)
+        self.through = {kind: (self.matrix @ gate.T, self.matrix @ pick.T)
+                        for kind, (gate, pick) in self.system.items()}
         #: the month's cells that the weeks' shown cells do not give
-        self.free = {c for c, given in zip(self.cells, _in_span(self.common, self.matrix), strict=True) if not given}
+        given = np.abs(self.matrix @ everyone.T).max(axis=1) < 1e-7 if everyone.shape[0] else np.ones(len(self.cells))
+        self.free = {c for c, known in zip(self.cells, given, strict=True) if not known}
         self.lines = tables.lines
         self.parts = unit.parts
         cube = tables.cube
@@ -547,46 +553,40 @@ class _MonthBlock:
     def _vector(self, cells: Sequence[Coord]) -> np.ndarray:
         return self.matrix[[self.row_of[c] for c in cells]].sum(axis=0)
 
-    def _month_known(self, hidden: Mapping[Coord, str]) -> tuple[list[Coord], np.ndarray]:
-        shown = [c for c in self.cells if c not in hidden]
-        basis, _ = _split(self.matrix[[self.row_of[c] for c in shown]], self.width)
-        return shown, basis
-
-    def _span(self, month: np.ndarray, week: str | None) -> tuple[np.ndarray, np.ndarray]:
-        """(the month's share, the weeks' share) whose sum spans what is known of a target of `week`."""
-        if week is None:
-            return month, self.common
-        others = self.others[week]
-        if others.shape[0] and month.shape[0]:
-            gram = month @ others.T
-            values, vectors = np.linalg.eigh(gram @ gram.T)
-            free = vectors[:, values <= 1e-9 * max(1.0, float(values[-1]))]
-            month = free.T @ month
-        return month, self.known[week]
+    def _shown(self, hidden: Mapping[Coord, str]) -> list[Coord]:
+        return [c for c in self.cells if c not in hidden]
 
     def exposed(self, hidden: Mapping[Coord, str], only: Target | None = None) -> list[Target]:
-        _, month = self._month_known(hidden)
+        shown = [self.row_of[c] for c in self._shown(hidden)]
         wanted = [only] if only is not None else list(dict.fromkeys(self.targets(hidden)))
         by_week: dict[str | None, list[Target]] = defaultdict(list)
         for target in wanted:
             by_week[target[1]].append(target)
         out: list[Target] = []
         for week, targets in by_week.items():
-            mine, theirs = self._span(month, week)
-            basis, _ = _split(np.vstack([mine, theirs]), self.width)
-            rows = np.vstack([self._vector(cells) for cells, _ in targets])
-            out.extend(t for t, hit in zip(targets, _in_span(basis, rows), strict=True) if hit)
+            through_gate, through_pick = self.through[week]
+            if through_gate.shape[1] == 0:
+                out.extend(targets)  # nothing of the month is unknown to the weeks
+                continue
+            wants = np.vstack([through_pick[[self.row_of[c] for c in cells]].sum(axis=0) for cells, _ in targets])
+            reach = _orthonormal(through_gate[shown])
+            out.extend(t for t, hit in zip(targets, _in_span(reach, wants), strict=True) if hit)
         return out
 
     def involved(self, hidden: Mapping[Coord, str], target: Target) -> set[Coord]:
         """The month's shown cells one derivation of `target` uses."""
-        shown, month = self._month_known(hidden)
-        if not shown:
+        shown = self._shown(hidden)
+        gate, pick = self.system[target[1]]
+        if not shown or gate.shape[0] == 0:
             return set()
-        mine, theirs = self._span(month, target[1])
-        stacked = np.vstack([mine, theirs])
-        weights, *_ = np.linalg.lstsq(stacked.T, self._vector(target[0]), rcond=None)
-        share = weights[:mine.shape[0]] @ mine
         rows = self.matrix[[self.row_of[c] for c in shown]]
-        alpha, *_ = np.linalg.lstsq(rows.T, share, rcond=None)
-        return {c for c, a in zip(shown, alpha, strict=True) if abs(a) > 1e-9}
+        weights, *_ = np.linalg.lstsq(gate @ rows.T, pick @ self._vector(target[0]), rcond=None)
+        return {c for c, w in zip(shown, weights, strict=True) if abs(w) > 1e-9}
+
+
+def _orthonormal(rows: np.ndarray) -> np.ndarray:
+    """An orthonormal basis of the row space of a few rows (an SVD of them, not of their Gram matrix)."""
+    if rows.shape[0] == 0:
+        return rows
+    _, values, vt = np.linalg.svd(rows, full_matrices=False)
+    return vt[values > 1e-9 * max(1.0, float(values[0]))]
