@@ -69,7 +69,12 @@ ESTIMATED_RESOURCE_BYTES = 2048  # to fit the first page's _count to a practice'
 CHUNK_MONTHS = 3  # the period is read in quarters, side by side
 CONCURRENT_CHAINS = 6  # searches in flight at once, per practice
 MAX_PAGES = 2000  # per chain: a server whose next links never end is stopped, and that is an error
-_MAPPING_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError)
+_MAPPING_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError)
+#: instants outside these years are not a practice's appointment book: the resource is unreadable (counted), so
+#: a year-9999 time can neither overflow the store's date arithmetic nor fail the practice
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2200
+#: a server clock further ahead of this PC's than this is warned of (the cursor never runs ahead of this PC)
+CLOCK_AHEAD_WARNING = timedelta(hours=1)
 _SLOT_STATUSES = frozenset(SLOT_STATUSES)
 _APPOINTMENT_STATUSES = frozenset(APPOINTMENT_STATUSES)
 
@@ -161,7 +166,7 @@ async def _read(adapter: FhirR4Adapter, start: date, end: date, since: datetime 
         await asyncio.gather(*chains, size_task, return_exceptions=True)
         raise
     list_size = await size_task
-    as_of = _as_of(collected, since)
+    as_of = _as_of(collected, since, f"{adapter.practice.name} ({adapter.practice.id})")
     counts = collected.counts
     log.info("practice=%s activity slots=%d appointments=%d encounters=%d unreadable=%d requests=%d "
              "incremental=%s streamed=%s not_provided=%s", adapter.practice.id, counts["Slot"],
@@ -367,7 +372,10 @@ def map_slot(r: dict[str, Any], schedules: dict[str, str]) -> ActivitySlot:
     schedule = (r.get("schedule") or {}).get("reference")
     schedule_id = schedule.rsplit("/", 1)[-1] if isinstance(schedule, str) else None
     category, local = _service_type(r)
-    return ActivitySlot(id=_id(r), start=_instant(r["start"]), end=_instant(r["end"]), status=status,
+    start, end = _instant(r["start"]), _instant(r["end"])
+    if end < start:
+        raise ValueError("a slot that ends before it starts")
+    return ActivitySlot(id=_id(r), start=start, end=end, status=status,
                         schedule_id=schedule_id, clinician_type=schedules.get(schedule_id) if schedule_id else None,
                         mode=_facts(r)[0], category=category, local_type=local, updated=_updated(r))
 
@@ -486,17 +494,29 @@ def _id(r: dict[str, Any]) -> str:
 
 
 def _instant(text: Any) -> datetime:
-    """A FHIR instant: a full date and time with its offset (a naive one is not an instant: unreadable)."""
+    """A FHIR instant: a full date and time with its offset (a naive one is not an instant: unreadable), in
+    EARLIEST_YEAR..LATEST_YEAR."""
     when = datetime.fromisoformat(text)
     if when.tzinfo is None:
         raise ValueError("an instant without its offset")
-    return when
+    return _in_range(when)
 
 
 def _date_time(text: Any) -> datetime:
     """A FHIR dateTime: a date alone is its midnight, UTC; one without an offset is taken as UTC."""
     when = datetime.fromisoformat(text)
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    return _in_range(when if when.tzinfo is not None else when.replace(tzinfo=UTC))
+
+
+def _in_range(when: datetime) -> datetime:
+    """`when`, if its year (in UTC too: 9999-12-31T23:00-05:00 is year 10000 there) is one a book can hold."""
+    try:
+        years = (when.year, when.astimezone(UTC).year)
+    except OverflowError:
+        years = (when.year, LATEST_YEAR + 1)
+    if not all(EARLIEST_YEAR <= year <= LATEST_YEAR for year in years):
+        raise ValueError(f"a time outside {EARLIEST_YEAR}-{LATEST_YEAR}")
+    return when
 
 
 def _updated(r: dict[str, Any]) -> datetime | None:
@@ -513,18 +533,27 @@ def _server_time(bundle: dict[str, Any]) -> datetime | None:
         return None
 
 
-def _as_of(collected: _Collected, since: datetime | None) -> datetime:
-    """The server's time the read began (see the module's docstring). Without any Bundle time: the newest
-    lastUpdated read (the server's clock, never later than its now), else `since`, else this PC's time less
-    an hour, logged."""
+def _as_of(collected: _Collected, since: datetime | None, practice: str = "") -> datetime:
+    """The server's time the read began (see the module's docstring), never later than this PC's now: a server
+    whose clock (or Bundle time) is ahead, say year 9999, would otherwise set a cursor no later change passes,
+    so nothing would ever be read again; an earlier cursor only reads some things twice (upserted by id). More
+    than CLOCK_AHEAD_WARNING ahead is warned of, naming `practice`. Without any Bundle time: the newest
+    lastUpdated read, else `since`, else this PC's time less an hour, logged."""
+    now = datetime.now(UTC)
     if collected.server_times:
-        return min(collected.server_times)
-    if collected.newest_update is not None:
-        return collected.newest_update
-    if since is not None:
-        return since
-    log.warning("activity: the server gave no time; as_of is this PC's clock less an hour")
-    return datetime.now(UTC) - timedelta(hours=1)
+        server = min(collected.server_times)
+    elif collected.newest_update is not None:
+        server = collected.newest_update
+    elif since is not None:
+        server = since
+    else:
+        log.warning("activity: practice=%s the server gave no time; as_of is this PC's clock less an hour", practice)
+        return now - timedelta(hours=1)
+    if server > now + CLOCK_AHEAD_WARNING:
+        log.warning("activity: practice=%s the server's time (%s) is more than an hour ahead of this PC's (%s); "
+                    "its changes are read from this PC's time instead", practice, server.isoformat(),
+                    now.isoformat(timespec="seconds"))
+    return min(server, now)
 
 
 def _next_link(bundle: dict[str, Any]) -> str | None:

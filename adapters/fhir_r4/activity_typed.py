@@ -206,7 +206,10 @@ def _slot(r: Any, schedules: dict[str, str], instant: Callable[[Any], datetime])
     schedule = r.schedule.reference if r.schedule is not None else None
     schedule_id = schedule.rsplit("/", 1)[-1] if schedule is not None else None
     category, local = _service_type(r)
-    return ActivitySlot(id=_id(r), start=instant(r.start), end=instant(r.end), status=status,
+    start, end = instant(r.start), instant(r.end)
+    if end < start:
+        raise ValueError("a slot that ends before it starts")
+    return ActivitySlot(id=_id(r), start=start, end=end, status=status,
                         schedule_id=schedule_id, clinician_type=schedules.get(schedule_id) if schedule_id else None,
                         mode=_facts(r)[0], category=category, local_type=local, updated=_updated(r, instant))
 
