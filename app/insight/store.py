@@ -134,11 +134,13 @@ class InsightStore:
     def _open_postgres(cls, url: str, schema: str) -> InsightStore:
         import sqlalchemy as sa
 
-        from app.core.audit.central import pg_connect_args
+        from app.core.audit.central import PgSetting, pg_connect_args
         from app.core.schema_types import redacted_url
 
         parsed = sa.make_url(url)
-        args: dict[str, Any] = {"connect_timeout": 10, **pg_connect_args(parsed)}
+        setting = PgSetting("insight store", "[insight] store_url",
+                            "its figures are the practices' activity, so Mosaic reads and writes them")
+        args: dict[str, Any] = {"connect_timeout": 10, **pg_connect_args(parsed, setting)}
         if not args.get("hostaddr"):
             args.pop("hostaddr", None)
         conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)

@@ -17,6 +17,7 @@ rewritten, cut-short or vanished journal shows.
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -67,10 +68,24 @@ def _is_local_host(host: str) -> bool:
         return False
 
 
-def pg_connect_args(url: sa.URL) -> dict[str, str]:
-    """libpq settings Mosaic fixes for a PostgreSQL central store, so that TLS is required to another machine
-    and nothing outside the configured URL (PGHOSTADDR, PGSSLMODE, PGSERVICE in the environment, a service
-    file) can redirect the connection or drop TLS. Raises CentralStoreError for a URL that would.
+@dataclass(frozen=True)
+class PgSetting:
+    """Which configured PostgreSQL URL `pg_connect_args` checks, so that its refusal names the right one."""
+
+    store: str      # "central audit store"
+    setting: str    # "[audit] central_url"
+    carries: str    # why TLS: "audit entries name patients, so Mosaic sends them"
+
+
+AUDIT_STORE = PgSetting("central audit store", "[audit] central_url",
+                        "audit entries name patients, so Mosaic sends them")
+
+
+def pg_connect_args(url: sa.URL, setting: PgSetting = AUDIT_STORE) -> dict[str, str]:
+    """libpq settings Mosaic fixes for a PostgreSQL store (the central audit store's, or `setting`'s), so that
+    TLS is required to another machine and nothing outside the configured URL (PGHOSTADDR, PGSSLMODE, PGSERVICE
+    in the environment, a service file) can redirect the connection or drop TLS. Raises CentralStoreError for a
+    URL that would, naming `setting`.
 
     The URL must name its server. To any server but this machine, `sslmode` must be verify-full (it is set
     when the URL leaves it out); the CA is libpq's own (`sslrootcert` in the URL, else ~/.postgresql/root.crt).
@@ -78,13 +93,13 @@ def pg_connect_args(url: sa.URL) -> dict[str, str]:
     where = redacted_url(url.render_as_string(hide_password=True))
     query = {k: (v if isinstance(v, str) else ",".join(v)) for k, v in url.query.items()}
     if "service" in query:
-        raise CentralStoreError(f"The central audit store's URL ({where}) names a libpq service: put the server "
-                                "and sslmode in the URL itself, where Mosaic can check them.")
+        raise CentralStoreError(f"The {setting.store}'s URL ({where}, {setting.setting}) names a libpq service: "
+                                "put the server and sslmode in the URL itself, where Mosaic can check them.")
     hosts = [h for value in (url.host or "", query.get("host", ""), query.get("hostaddr", ""))
              for h in value.split(",") if h]
     if not hosts:
-        raise CentralStoreError(f"The central audit store's URL ({where}) does not name its server: write it as "
-                                "postgresql+psycopg://LOGIN@SERVER/DATABASE.")
+        raise CentralStoreError(f"The {setting.store}'s URL ({where}, {setting.setting}) does not name its server: "
+                                "write it as postgresql+psycopg://LOGIN@SERVER/DATABASE.")
     sslmode = query.get("sslmode")
     args = {"hostaddr": query.get("hostaddr", "")}  # "": no PGHOSTADDR from the environment either
     if all(_is_local_host(h) for h in hosts):
@@ -92,10 +107,10 @@ def pg_connect_args(url: sa.URL) -> dict[str, str]:
         return args
     if sslmode not in (None, REMOTE_SSLMODE):
         raise CentralStoreError(
-            f"The central audit store ({where}) is on another machine and its URL says sslmode={sslmode}: audit "
-            f"entries name patients, so Mosaic sends them only over TLS with the server's certificate checked "
-            f"against its name. Change the URL to sslmode={REMOTE_SSLMODE} (or leave sslmode out) in [audit] "
-            "central_url, and give this PC the CA certificate that signed the server's (ask IT).")
+            f"The {setting.store} ({where}) is on another machine and its URL says sslmode={sslmode}: "
+            f"{setting.carries} only over TLS with the server's certificate checked against its name. Change the "
+            f"URL to sslmode={REMOTE_SSLMODE} (or leave sslmode out) in {setting.setting}, and give this PC the CA "
+            "certificate that signed the server's (ask IT).")
     args["sslmode"] = REMOTE_SSLMODE
     return args
 
