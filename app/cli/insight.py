@@ -360,22 +360,21 @@ async def _peers(core: MosaicCore, store: Any, args: argparse.Namespace) -> int:
 
 
 async def _export(core: MosaicCore, store: Any, args: argparse.Namespace) -> int:
-    from app.core.insight_access import InsightQuery, journal_insight
+    import duckdb  # the export writes through DuckDB whatever the store's engine
+
+    from app.core.insight_access import InsightQuery
 
     ids = tuple(p.id for p in core.insight_practices())
     folder: Path = args.parquet
     query = InsightQuery("export", practices=ids, extra={"format": "parquet", "folder": str(folder)})
-    stored = {row.id for row in await asyncio.to_thread(store.practices)}
-    others = sorted(stored - set(ids)) if core.policy is not None else []
-    if others:  # the export writes every practice the store holds: never one outside the role's
-        from app.core.policy import PolicyDecision
-
-        refusal = PolicyDecision("denied", why=(
-            f"the insight store holds figures of practices your role does not cover ({', '.join(others)}), and an "
-            "export would write them; ask IT, or export from a store that holds only your practices."))
-        await journal_insight(core, query, refused=refusal)  # journaled as denied, then PolicyError
     await core.journal_insight(query)
-    written = await asyncio.to_thread(store.export_parquet, folder)
+    # a role's export holds its practices alone (the practices table, every figure, the locality's sums), however
+    # many the store holds
+    chosen = ids if core.policy is not None else None
+    try:
+        written = await asyncio.to_thread(store.export_parquet, folder, chosen)
+    except (OSError, duckdb.Error) as exc:
+        raise _StoreError(f"the Parquet files could not be written to {folder}: {exc}") from exc
     for path in written:
         print(path)
     print(f"{len(written)} Parquet file(s) written to {folder}", file=sys.stderr)

@@ -611,12 +611,14 @@ class InsightStore:
 
     # --- export -------------------------------------------------------------------------------------
 
-    def export_parquet(self, folder: Path) -> list[Path]:
+    def export_parquet(self, folder: Path, practices: Sequence[str] | None = None) -> list[Path]:
         """Parquet files of the store: practices, national, attributes and figures (every measure by practice
         and for the locality per month, and the appointment mix by mode, clinician type and category per
-        month), each figure suppressed as figures() gives it. Row-level slots and appointments are not
-        exported (see the README: an appointment's exact time, mode and attendance could be matched to a
-        person by someone who knows when they were seen). Files are user-only (0600)."""
+        month), each figure suppressed as figures() gives it. `practices`: only these (a role's), in the
+        practices table and every figure (the locality is theirs alone); default every practice the store
+        holds. Row-level slots and appointments are not exported (see the README: an appointment's exact time,
+        mode and attendance could be matched to a person by someone who knows when they were seen). Files are
+        user-only (0600)."""
         import duckdb
 
         from app.insight.measures import MEASURES
@@ -626,22 +628,24 @@ class InsightStore:
         months = [r[0] for r in self._db.query("SELECT DISTINCT month FROM appointments WHERE month IS NOT NULL "
                                                "UNION SELECT DISTINCT month FROM slots WHERE month IS NOT NULL "
                                                "ORDER BY 1")]
+        kept = [p for p in self.practices() if practices is None or p.id in set(practices)]
+        everyone = None if practices is None else [p.id for p in kept]
         figure_rows: list[tuple[Any, ...]] = []
-        if months:
+        if months and (everyone is None or everyone):
             whole = f"{months[0]}..{months[-1]}"
-            practice_ids = [p.id for p in self.practices()]
             for metric in MEASURES:
-                sets: list[Sequence[str] | None] = [None, *[[p] for p in practice_ids]]
+                sets: list[Sequence[str] | None] = [everyone, *[[p.id] for p in kept]]
                 for chosen in sets:
                     figure_rows.extend(_figure_row(f, "month") for f in
                                        self.figures(metric, "month", whole, practices=chosen))
             for cut in ("mode", "clinician-type", "category"):
                 for month in months:
-                    figure_rows.extend(_figure_row(f, cut) for f in self.figures("appointments", cut, month))
+                    figure_rows.extend(_figure_row(f, cut) for f in
+                                       self.figures("appointments", cut, month, practices=everyone))
         tables: dict[str, tuple[Columns, list[tuple[Any, ...]]]] = {
             "practices": ((("id", _TEXT), ("name", _TEXT), ("status", _TEXT), ("error", _TEXT),
                            ("refreshed_at", _TIME), ("list_size", _INT)),
-                          [(p.id, p.name, p.status, p.error, p.refreshed_at, p.list_size) for p in self.practices()]),
+                          [(p.id, p.name, p.status, p.error, p.refreshed_at, p.list_size) for p in kept]),
             "national": ((("practice_code", _TEXT), ("practice_name", _TEXT), ("month", _DATE), ("metric", _TEXT),
                           ("grp", _TEXT), ("numerator", _REAL), ("denominator", _REAL)),
                          self._db.query("SELECT practice_code, practice_name, month, metric, grp, numerator, "
@@ -659,7 +663,7 @@ class InsightStore:
             for name, (columns, rows) in tables.items():
                 engine.stage(f"t_{name}", columns, rows)
                 part = work / f"{name}.parquet"
-                con.execute(f"COPY (SELECT * FROM t_{name}) TO '{part}' (FORMAT PARQUET)")
+                con.execute(f"COPY (SELECT * FROM t_{name}) TO ? (FORMAT PARQUET)", [str(part)])  # a folder as data
                 os.chmod(part, paths.PRIVATE_FILE_MODE)
                 final = folder / f"{name}.parquet"
                 os.replace(part, final)

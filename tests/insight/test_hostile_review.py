@@ -193,13 +193,38 @@ def test_the_cli_journals_a_practice_outside_the_role_as_denied(network, tmp_pat
 
 
 def test_the_cli_export_never_writes_a_practice_outside_the_role(network, tmp_path, default_store) -> None:
+    """The store holds a practice outside the role: the export writes the role's practice alone (the practices
+    table, every figure, the locality's sums: 40 appointments in March, never 40 + the other's 30)."""
+    import duckdb
+
     first, second = default_store
     folder = tmp_path / "parquet"
     status, _, err = cli(network, policy_for(tmp_path, first), LEAD, "export", "--parquet", str(folder))
-    assert status == 1 and second in err, err
-    assert not folder.exists() or not any(folder.iterdir())
+    assert status == 0, err
+    con = duckdb.connect()
+    try:
+        def rows(name: str) -> list[tuple]:
+            return con.execute("SELECT * FROM read_parquet(?)", [str(folder / f"{name}.parquet")]).fetchall()
+
+        assert [r[0] for r in rows("practices")] == [first]
+        figures = rows("figures")
+        assert figures and second not in repr(figures)
+        march = [r for r in figures if r[0] == "month" and r[2] == "appointments" and r[3] == "2026-03"]
+        assert march and {r[6] for r in march} == {40.0}, march
+    finally:
+        con.close()
     [entry] = insight_entries()
-    assert entry.outcome is Outcome.DENIED and entry.details["insight"] == "export"
+    assert entry.outcome is Outcome.SUCCESS and entry.details["insight"] == "export"
+    assert entry.details["practices"] == [first]
+
+
+def test_the_cli_export_to_a_folder_it_cannot_write_says_so_in_a_sentence(network, tmp_path, default_store) -> None:
+    first, _ = default_store
+    taken = tmp_path / "a file"
+    taken.write_text("not a folder")
+    status, out, err = cli(network, policy_for(tmp_path, first), LEAD, "export", "--parquet", str(taken / "out"))
+    assert status == 1 and out == ""
+    assert err.startswith("mosaic: the Parquet files could not be written to") and "Traceback" not in err, err
 
 
 def test_the_cli_quality_shows_no_count_from_1_to_4_and_no_patient_in_a_local_type(network, tmp_path,
@@ -295,9 +320,6 @@ def test_a_month_less_its_whole_weeks_never_reveals_a_count_from_1_to_4(tmp_path
         store.close()
 
 
-@pytest.mark.xfail(strict=True, reason="finding G-E1 (app/insight/store.py export_parquet): the folder is pasted "
-                                       "into DuckDB's COPY ... TO '…' unquoted, so an apostrophe breaks it (and text "
-                                       "after one is SQL); fix: double the quotes")
 def test_an_export_folder_with_an_apostrophe(tmp_path) -> None:
     store = InsightStore.open(tmp_path / "s.duckdb")
     try:
