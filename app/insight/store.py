@@ -9,8 +9,12 @@ applies suppression (app/insight/suppression.py) itself: no caller can get an un
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
+import re
+import secrets
 import shutil
 import tempfile
 from collections import defaultdict
@@ -85,6 +89,7 @@ _SCHEMA = (
     "metric TEXT NOT NULL, grp TEXT, numerator DOUBLE PRECISION, denominator DOUBLE PRECISION)",
     "CREATE TABLE IF NOT EXISTS attributes (practice_code TEXT PRIMARY KEY, list_size BIGINT, imd_decile BIGINT, "
     "share_over_65 DOUBLE PRECISION, share_under_18 DOUBLE PRECISION, rurality TEXT)",
+    "CREATE TABLE IF NOT EXISTS store_key (name TEXT PRIMARY KEY, secret TEXT NOT NULL)",
 )
 _PG_INDEXES = (
     "CREATE INDEX IF NOT EXISTS appointments_month ON appointments (month, practice_id)",
@@ -116,6 +121,29 @@ class InsightStore:
         if engine.kind == "postgresql":
             for statement in _PG_INDEXES:
                 self._db.execute(statement)
+        self._rows = _RowMaker(self._id_key())
+
+    def _id_key(self) -> bytes:
+        """The store's key for resource ids (see _RowMaker): made once, kept in the store, so every refresh and
+        every PC sharing a PostgreSQL store hashes an id alike (upserts match). A store made before ids were
+        hashed holds them as sent: its rows are dropped and its practices marked to be read again."""
+        made = secrets.token_hex(32)
+        self._db.execute("INSERT INTO store_key (name, secret) VALUES ('ids', ?) ON CONFLICT (name) DO NOTHING",
+                         [made])
+        [(secret,)] = self._db.query("SELECT secret FROM store_key WHERE name = 'ids'")
+        if secret == made and any(self._db.query(f"SELECT 1 FROM {table} LIMIT 1") for table in _ROW_TABLES):
+            self._db.begin()
+            try:
+                for table in _ROW_TABLES:
+                    self._db.execute(f"DELETE FROM {table}")
+                self._db.execute("UPDATE practices SET cursor_at = NULL, status = 'failed', error = name || ': "
+                                 "the insight store now keeps no resource id as sent; refresh to read it again' "
+                                 "WHERE status = 'ok'")
+                self._db.commit()
+            except BaseException:
+                self._db.rollback()
+                raise
+        return bytes.fromhex(str(secret))
 
     # --- opening ------------------------------------------------------------------------------------
 
@@ -166,9 +194,10 @@ class InsightStore:
         when the read has ended; a read that fails part-way is dropped by `discard_staged`, so the practice's
         earlier figures stand and a part-read book is never applied as whole."""
         self._ensure_staging()
-        for table, rows in (("slots", [_slot_row(practice_id, s) for s in part.slots]),
-                            ("appointments", [_appointment_row(practice_id, a) for a in part.appointments]),
-                            ("encounters", [_encounter_row(practice_id, e) for e in part.encounters])):
+        make = self._rows
+        for table, rows in (("slots", [make.slot(practice_id, s) for s in part.slots]),
+                            ("appointments", [make.appointment(practice_id, a) for a in part.appointments]),
+                            ("encounters", [make.encounter(practice_id, e) for e in part.encounters])):
             if rows:
                 self._db.append(f"staged_{table}", _ROW_TABLES[table], rows)
 
@@ -726,23 +755,60 @@ def _aware(moment: datetime) -> datetime:
     return _utc(moment)
 
 
-def _slot_row(pid: str, s: Any) -> tuple[Any, ...]:
-    day = local_date(s.start)
-    return (pid, s.id, s.status, _utc(s.start), _utc(s.end) if s.end else None, day,
-            month_key(day) if day else None, week_key(day) if day else None, s.schedule_id, s.mode,
-            s.clinician_type, s.category, s.local_type, _utc(s.updated) if s.updated else None)
+class _RowMaker:
+    """A store's rows from a practice's Activity, keeping no patient identifier a hostile (or careless) server
+    could have put in the two places a practice writes freely:
+
+    - resource ids (and the slot, schedule and appointment ids that refer to them): stored as a keyed hash,
+      BLAKE2b with the store's own random 256-bit key (a MAC, as HMAC is, at half its cost: ~0.8 us an id),
+      128 bits. It is stable, so upserts, incremental refreshes and the links between rows still match; the id
+      itself is not kept. Nothing reads an id but those matches. The key lives in the store (a PostgreSQL
+      store is shared by the PCs that refresh it), so it stops the id being read, not someone who holds the
+      whole store from testing candidate numbers against it: see the README.
+    - the practice's own slot or appointment type text: digit runs of six or more (an NHS number, a phone
+      number, a date of birth) replaced and the length capped, as it is written."""
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def hide(self, rid: str | None) -> str | None:
+        if rid is None:
+            return None
+        return hashlib.blake2b(rid.encode(), key=self._key, digest_size=16).hexdigest()
+
+    def slot(self, pid: str, s: Any) -> tuple[Any, ...]:
+        day = local_date(s.start)
+        return (pid, self.hide(s.id), s.status, _utc(s.start), _utc(s.end) if s.end else None, day,
+                month_key(day) if day else None, week_key(day) if day else None, self.hide(s.schedule_id),
+                s.mode, s.clinician_type, s.category, stored_local_type(s.local_type),
+                _utc(s.updated) if s.updated else None)
+
+    def appointment(self, pid: str, a: Any) -> tuple[Any, ...]:
+        day = local_date(a.start)
+        created = local_date(a.created)
+        days = (day - created).days if day and created else None
+        slot_ids = ",".join(str(self.hide(i)) for i in a.slot_ids) or None
+        return (pid, self.hide(a.id), a.status, _utc(a.start) if a.start else None, day,
+                month_key(day) if day else None, week_key(day) if day else None,
+                _utc(a.created) if a.created else None, created, days, a.mode, a.clinician_type, a.category,
+                stored_local_type(a.local_type), slot_ids, _utc(a.updated) if a.updated else None)
+
+    def encounter(self, pid: str, e: Any) -> tuple[Any, ...]:
+        return (pid, self.hide(e.id), e.status, _utc(e.start) if e.start else None, local_date(e.start), e.mode,
+                self.hide(e.appointment_id), _utc(e.updated) if e.updated else None)
 
 
-def _appointment_row(pid: str, a: Any) -> tuple[Any, ...]:
-    day = local_date(a.start)
-    created = local_date(a.created)
-    days = (day - created).days if day and created else None
-    return (pid, a.id, a.status, _utc(a.start) if a.start else None, day, month_key(day) if day else None,
-            week_key(day) if day else None, _utc(a.created) if a.created else None, created, days, a.mode,
-            a.clinician_type, a.category, a.local_type, ",".join(a.slot_ids) or None,
-            _utc(a.updated) if a.updated else None)
+#: the longest local type text stored (a type's name is a few words; the rest of a note is not kept)
+MAX_STORED_TYPE_CHARS = 100
+#: six or more digits, allowing the spaces, dashes, dots and slashes people write numbers with
+_DIGIT_RUN = re.compile(r"\d(?:[\s./-]?\d){5,}")
 
 
-def _encounter_row(pid: str, e: Any) -> tuple[Any, ...]:
-    return (pid, e.id, e.status, _utc(e.start) if e.start else None, local_date(e.start), e.mode,
-            e.appointment_id, _utc(e.updated) if e.updated else None)
+@functools.lru_cache(maxsize=4096)
+def stored_local_type(text: str | None) -> str | None:
+    """A practice's type text as stored: digit runs of six or more replaced (before the cap, so no half of one
+    is left), white space collapsed, at most MAX_STORED_TYPE_CHARS."""
+    if text is None:
+        return None
+    words = " ".join(_DIGIT_RUN.sub("[number removed]", text).split())
+    return words[:MAX_STORED_TYPE_CHARS].rstrip()

@@ -1,9 +1,7 @@
 """A hostile practice server against a real refresh (helper G's review of issue 13): MosaicCore.refresh_insight over
 the real FhirR4Adapter and HTTP to tests/insight/hostile_fhir.py on 127.0.0.1, into a DuckDB store in tmp_path.
 
-Tests marked xfail(strict=True) are findings whose fix belongs in files another helper was editing
-(adapters/fhir_r4/activity.py, app/insight/refresh.py, app/insight/store.py): each fails today for the reason it
-names, and turns into an error the day the fix lands, so its marker is taken off then."""
+Each test of a finding (G-H1, G-H2, G-H3, G-P1) was marked xfail(strict=True) until its fix landed (helper H)."""
 
 from __future__ import annotations
 
@@ -125,10 +123,6 @@ async def test_a_slot_ending_before_it_starts_is_unreadable(script: Script, prac
         assert done.status == "ok" and done.unreadable == 1 and done.slots == 10
 
 
-@pytest.mark.xfail(strict=True, reason="finding G-P1: the store keeps a practice's free text and ids as sent, so an "
-                                       "NHS number in a slot's type or an appointment's id lands in it (fix: digit "
-                                       "runs removed from local_type and its length capped as it is read; ids kept "
-                                       "as a keyed hash)")
 async def test_no_nhs_number_from_a_hostile_server_reaches_the_store(script: Script, practice: Practice,
                                                                     tmp_path: Path) -> None:
     typed: dict[str, Any] = {"serviceType": [{"text": f"Home visit Mrs Jones {NHS_NUMBER} " + "x" * 100_000}]}
