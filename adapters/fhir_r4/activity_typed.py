@@ -9,15 +9,16 @@ The same answers as the dict path, or none: every field is optional here and che
 as activity.py checks it, so a resource missing its id or with an unknown status is counted unreadable the
 same way. A page with a value of an unexpected JSON type anywhere (a number where FHIR has a string) does not
 decode at all: `decode_page` returns None and the page is parsed as plain JSON and mapped by activity.py's
-dict path, which counts the bad resources one by one. msgspec is optional: without it every page takes the
-dict path.
+dict path, which counts the bad resources one by one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import msgspec
 
 from adapters.fhir_r4.activity_codes import (
     ACT_CODE,
@@ -31,112 +32,116 @@ from adapters.fhir_r4.activity_codes import (
 )
 from app.core.activity import APPOINTMENT_STATUSES, SLOT_STATUSES, ActivityAppointment, ActivityEncounter, ActivitySlot
 
-if TYPE_CHECKING:
-    import msgspec
-else:
-    try:
-        import msgspec
-    except ImportError:  # optional: every page then takes the dict path
-        msgspec = None
-
 _SLOT_STATUSES = frozenset(SLOT_STATUSES)
 _APPOINTMENT_STATUSES = frozenset(APPOINTMENT_STATUSES)
 
-if msgspec is not None:
-    class Coding(msgspec.Struct, gc=False):
-        system: str | None = None
-        code: str | None = None
-        display: str | None = None
 
-    class Concept(msgspec.Struct, gc=False):
-        text: str | None = None
-        coding: list[Coding] | None = None
+class Coding(msgspec.Struct, gc=False):
+    system: str | None = None
+    code: str | None = None
+    display: str | None = None
 
-    class Extension(msgspec.Struct, gc=False):
-        url: str | None = None
-        valueCode: str | None = None  # noqa: N815 - FHIR's name
-        valueCoding: Coding | None = None  # noqa: N815
-        valueCodeableConcept: Concept | None = None  # noqa: N815
 
-    class Reference(msgspec.Struct, gc=False):
-        reference: str | None = None
+class Concept(msgspec.Struct, gc=False):
+    text: str | None = None
+    coding: list[Coding] | None = None
 
-    class Participant(msgspec.Struct, gc=False):
-        actor: Reference | None = None
 
-    class Meta(msgspec.Struct, gc=False):
-        lastUpdated: str | None = None  # noqa: N815
+class Extension(msgspec.Struct, gc=False):
+    url: str | None = None
+    valueCode: str | None = None  # noqa: N815 - FHIR's name
+    valueCoding: Coding | None = None  # noqa: N815
+    valueCodeableConcept: Concept | None = None  # noqa: N815
 
-    class Period(msgspec.Struct, gc=False):
-        start: str | None = None
 
-    class Resource(msgspec.Struct, gc=False):
-        """The fields of Slot, Appointment and Encounter that Mosaic reads (one type: unknown fields skipped)."""
+class Reference(msgspec.Struct, gc=False):
+    reference: str | None = None
 
-        resourceType: str | None = None  # noqa: N815
-        id: Any = None  # checked as the dict path checks it
-        status: Any = None
-        meta: Meta | None = None
-        extension: list[Extension] | None = None
-        start: str | None = None
-        end: str | None = None
-        created: str | None = None
-        schedule: Reference | None = None
-        slot: list[Reference] | None = None
-        participant: list[Participant] | None = None
-        appointmentType: Concept | None = None  # noqa: N815
-        period: Period | None = None
-        appointment: list[Reference] | None = None
-        klass: Coding | None = msgspec.field(default=None, name="class")
 
-    class SlotResource(Resource, gc=False):
-        serviceType: list[Concept] | None = None  # noqa: N815
+class Participant(msgspec.Struct, gc=False):
+    actor: Reference | None = None
 
-    class EncounterResource(Resource, gc=False):
-        serviceType: Concept | None = None  # noqa: N815 - Encounter's is one concept (not read)
 
-    class Search(msgspec.Struct, gc=False):
-        mode: str | None = None
+class Meta(msgspec.Struct, gc=False):
+    lastUpdated: str | None = None  # noqa: N815
 
-    class SlotEntry(msgspec.Struct, gc=False):
-        resource: SlotResource | None = None
-        search: Search | None = None
 
-    class EncounterEntry(msgspec.Struct, gc=False):
-        resource: EncounterResource | None = None
-        search: Search | None = None
+class Period(msgspec.Struct, gc=False):
+    start: str | None = None
 
-    class Link(msgspec.Struct, gc=False):
-        relation: str | None = None
-        url: str | None = None
 
-    class SlotBundle(msgspec.Struct, gc=False):
-        """A searchset page of Slots or Appointments."""
+class Resource(msgspec.Struct, gc=False):
+    """The fields of Slot, Appointment and Encounter that Mosaic reads (one type: unknown fields skipped)."""
 
-        resourceType: str | None = None  # noqa: N815
-        meta: Meta | None = None
-        link: list[Link] | None = None
-        entry: list[SlotEntry] | None = None
+    resourceType: str | None = None  # noqa: N815
+    id: Any = None  # checked as the dict path checks it
+    status: Any = None
+    meta: Meta | None = None
+    extension: list[Extension] | None = None
+    start: str | None = None
+    end: str | None = None
+    created: str | None = None
+    schedule: Reference | None = None
+    slot: list[Reference] | None = None
+    participant: list[Participant] | None = None
+    appointmentType: Concept | None = None  # noqa: N815
+    period: Period | None = None
+    appointment: list[Reference] | None = None
+    klass: Coding | None = msgspec.field(default=None, name="class")
 
-    class EncounterBundle(msgspec.Struct, gc=False):
-        resourceType: str | None = None  # noqa: N815
-        meta: Meta | None = None
-        link: list[Link] | None = None
-        entry: list[EncounterEntry] | None = None
 
-    _DECODERS: dict[str, Any] = {"Slot": msgspec.json.Decoder(SlotBundle),
-                                 "Appointment": msgspec.json.Decoder(SlotBundle),
-                                 "Encounter": msgspec.json.Decoder(EncounterBundle)}
-    TYPED_BUNDLES: tuple[type, ...] = (SlotBundle, EncounterBundle)
-    _EMPTY_CODING: Any = Coding()
-else:
-    _DECODERS = {}
-    TYPED_BUNDLES = ()
-    _EMPTY_CODING = None
+class SlotResource(Resource, gc=False):
+    serviceType: list[Concept] | None = None  # noqa: N815
+
+
+class EncounterResource(Resource, gc=False):
+    serviceType: Concept | None = None  # noqa: N815 - Encounter's is one concept (not read)
+
+
+class Search(msgspec.Struct, gc=False):
+    mode: str | None = None
+
+
+class SlotEntry(msgspec.Struct, gc=False):
+    resource: SlotResource | None = None
+    search: Search | None = None
+
+
+class EncounterEntry(msgspec.Struct, gc=False):
+    resource: EncounterResource | None = None
+    search: Search | None = None
+
+
+class Link(msgspec.Struct, gc=False):
+    relation: str | None = None
+    url: str | None = None
+
+
+class SlotBundle(msgspec.Struct, gc=False):
+    """A searchset page of Slots or Appointments."""
+
+    resourceType: str | None = None  # noqa: N815
+    meta: Meta | None = None
+    link: list[Link] | None = None
+    entry: list[SlotEntry] | None = None
+
+
+class EncounterBundle(msgspec.Struct, gc=False):
+    resourceType: str | None = None  # noqa: N815
+    meta: Meta | None = None
+    link: list[Link] | None = None
+    entry: list[EncounterEntry] | None = None
+
+
+_DECODERS: dict[str, Any] = {"Slot": msgspec.json.Decoder(SlotBundle),
+                             "Appointment": msgspec.json.Decoder(SlotBundle),
+                             "Encounter": msgspec.json.Decoder(EncounterBundle)}
+TYPED_BUNDLES: tuple[type, ...] = (SlotBundle, EncounterBundle)
+_EMPTY_CODING: Any = Coding()
 
 
 def page_decoder(rtype: str) -> Callable[[bytes], Any] | None:
-    """A decoder for a page of `rtype` (None without msgspec): the typed Bundle, or None when the page has a value
+    """A decoder for a page of `rtype` (None for another type): the typed Bundle, or None when the page has a value
     of an unexpected type (then the page is parsed as plain JSON)."""
     decoder = _DECODERS.get(rtype)
     if decoder is None:
