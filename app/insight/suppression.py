@@ -437,8 +437,12 @@ def protect_month(unit: CalendarUnit, weeks_hidden: Mapping[str, Mapping[Coord, 
         return suppress(tables.cube, tables.lines, decided={**hidden, extra: SECONDARY}, settled=known)
 
     exposed = block.exposed(hidden)
+    unchanged = True  # nothing hidden since `exposed` was worked out
+    given_up: set[Target] = set()
     while exposed:
-        target = exposed[0]
+        target = exposed.pop(0)
+        if not unchanged and not block.exposed(hidden, only=target):
+            continue  # covered by what was hidden for an earlier one (hiding more never uncovers)
         cells, _ = target
         used = block.involved(hidden, target)
         first = [c for c in cells if c not in hidden and not known(c)]
@@ -447,15 +451,20 @@ def protect_month(unit: CalendarUnit, weeks_hidden: Mapping[str, Mapping[Coord, 
         rest = sorted((c for c in used if c not in hidden and not known(c)), key=size)
         order = list(dict.fromkeys([*first, *near, *rest]))
         if not order:
-            break  # the weeks alone would give it: not the month's to protect (protect_week sees to it)
-        for candidate in order:
-            trial = closed(candidate)
-            if target not in block.exposed(trial, only=target):
-                hidden = trial
-                break
-        else:  # no one cell covers it: keep the first and go on (each turn hides at least one more)
-            hidden = closed(order[0])
-        exposed = block.exposed(hidden)
+            given_up.add(target)  # the weeks alone would give it: not the month's to protect (protect_week's)
+        else:
+            for candidate in order:
+                trial = closed(candidate)
+                if target not in block.exposed(trial, only=target):
+                    hidden = trial
+                    break
+            else:  # no one cell covers it: keep the first, and it comes round again (each turn hides one more)
+                hidden = closed(order[0])
+                exposed.insert(0, target)
+            unchanged = False
+        if not exposed:  # a full check at the end of each round: a line's newly hidden sum may be a target
+            exposed = [t for t in block.exposed(hidden) if t not in given_up]
+            unchanged = True
     return hidden
 
 
