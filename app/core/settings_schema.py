@@ -190,13 +190,20 @@ def _central_url_problem(value: str, secret: str = "central") -> str | None:
     return None
 
 
-def _database_url(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise fault("must be a database URL such as \"postgresql+psycopg://mosaic_ws@audit.example.nhs.uk/audit\"")
-    problem = control_character_problem(value) or _central_url_problem(value)
+def _checked_database_url(value: object, example: str, secret: str, schemes: tuple[str, ...] = ()) -> str:
+    """A database URL with no control character and no password (the one held in Mosaic secret `secret`)."""
+    if not isinstance(value, str) or not value.strip() or (schemes and not value.lower().startswith(schemes)):
+        raise fault(example)
+    problem = control_character_problem(value) or _central_url_problem(value, secret)
     if problem:
         raise fault(problem)
     return value
+
+
+def _database_url(value: object) -> str:
+    return _checked_database_url(
+        value, "must be a database URL such as \"postgresql+psycopg://mosaic_ws@audit.example.nhs.uk/audit\"",
+        "central")
 
 
 class AuditTable(_Table):
@@ -210,15 +217,9 @@ class AuditTable(_Table):
 
 
 def _insight_url(value: object) -> str:
-    example = "must be a PostgreSQL URL such as \"postgresql://mosaic_ws@insight.example.nhs.uk/insight\""
-    if not isinstance(value, str) or not value.strip():
-        raise fault(example)
-    if not value.lower().startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
-        raise fault(example)
-    problem = control_character_problem(value) or _central_url_problem(value, "insight")
-    if problem:
-        raise fault(problem)
-    return value
+    return _checked_database_url(
+        value, "must be a PostgreSQL URL such as \"postgresql://mosaic_ws@insight.example.nhs.uk/insight\"", "insight",
+        ("postgresql://", "postgresql+psycopg://", "postgres://"))
 
 
 class InsightTable(_Table):
