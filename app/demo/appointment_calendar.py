@@ -1,28 +1,25 @@
 """Days, UK local time and England's bank holidays for the demo appointment books.
 
 Clinic times are UK wall-clock times (08:30 is 08:30 in winter and in summer), so each day carries its own
-UTC offset: British Summer Time runs from the last Sunday of March to the last Sunday of October (the clocks
-change at 01:00 UTC on a Sunday, when no clinic runs; a night-time booking in that hour is an hour out, which
-the demo accepts). Written out rather than taken from the OS time-zone database, which Windows lacks.
+UTC offset: the Europe/London offset at midday (the clocks change at 01:00 UTC on a Sunday, when no clinic runs;
+a night-time booking in that hour is an hour out, which the demo accepts).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+
+from app.insight.periods import LOCAL_TZ
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 #: "HH:MM" for every minute of a day
 HHMM: tuple[str, ...] = tuple(f"{m // 60:02d}:{m % 60:02d}" for m in range(1440))
 
 
-def _last_sunday(year: int, month: int) -> date:
-    last = date(year, month + 1, 1) - timedelta(days=1)
-    return last - timedelta(days=(last.weekday() + 1) % 7)
-
-
 def uk_offset_hours(day: date) -> int:
-    """1 during British Summer Time, else 0."""
-    return 1 if _last_sunday(day.year, 3) <= day < _last_sunday(day.year, 10) else 0
+    """1 during British Summer Time, else 0 (the offset at midday)."""
+    offset = datetime.combine(day, time(12), LOCAL_TZ).utcoffset()
+    return 1 if offset else 0
 
 
 def local_midnight_epoch(day: date) -> int:
