@@ -46,7 +46,7 @@ def cell_text(figure: Figure, unit: str) -> str:
     if figure.status == "failed":
         return f"failed: {failure(figure)}"
     if figure.suppressed:
-        return "<5" if figure.suppression != "secondary" else "suppressed"
+        return figure.shown  # "<5" or "suppressed": the figure's own words
     if figure.value is None:
         return "no data"
     return number(figure.value, unit) + unit_suffix(unit)
@@ -63,7 +63,7 @@ def count_text(value: float | None, figure: Figure) -> str:
     if figure.status == "failed":
         return "failed"
     if figure.suppressed:
-        return "<5" if figure.suppression != "secondary" else "suppressed"
+        return figure.shown
     return "-" if value is None else f"{value:,.0f}"
 
 
