@@ -33,12 +33,11 @@ from adapters.base import AdapterError, OnPart
 from adapters.fhir_r4 import activity_typed
 from adapters.fhir_r4.activity_codes import (
     ACT_CODE,
-    CHANNEL_MODES,
-    CLASS_MODES,
     NATIONAL_CATEGORIES,
     NATIONAL_CATEGORY_SYSTEM,
     ROLE_TYPES,
     URL_KINDS,
+    mode_from,
     url_kind,
 )
 from adapters.http import HttpError
@@ -448,14 +447,7 @@ def _facts(r: dict[str, Any]) -> tuple[str | None, str | None]:
                 role = ROLE_TYPES.get((str(coding.get("system")), str(coding.get("code"))))
                 if role is not None:
                     break
-    mode: str | None
-    if act == "HH":
-        mode = "home-visit"
-    elif channel in CHANNEL_MODES:
-        mode = CHANNEL_MODES[channel]
-    else:
-        mode = CLASS_MODES.get(act) if isinstance(act, str) else None
-    return mode, role
+    return mode_from(act, channel), role
 
 
 def _service_type(r: dict[str, Any]) -> tuple[str | None, str | None]:

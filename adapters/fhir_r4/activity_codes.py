@@ -24,6 +24,17 @@ CHANNEL_MODES: dict[str, str] = {"in-person": "face-to-face", "telephone": "tele
 #: v3 ActCode class -> mode (VR alone does not say telephone or video: the channel must)
 CLASS_MODES: dict[str, str | None] = {"AMB": "face-to-face", "HH": "home-visit", "VR": None}
 
+
+def mode_from(act: object, channel: object) -> str | None:
+    """The mode: a home visit by its class (HH), else by the DeliveryChannel (lower case), else by the class
+    alone; None when neither says."""
+    if act == "HH":
+        return "home-visit"
+    if channel in CHANNEL_MODES:
+        return CHANNEL_MODES[channel]
+    return CLASS_MODES.get(act) if isinstance(act, str) else None
+
+
 #: (system, code) -> clinician type
 ROLE_TYPES: dict[tuple[str, str], str] = {
     (SNOMED, "62247001"): "gp",  # General practitioner

@@ -22,12 +22,11 @@ import msgspec
 
 from adapters.fhir_r4.activity_codes import (
     ACT_CODE,
-    CHANNEL_MODES,
-    CLASS_MODES,
     NATIONAL_CATEGORIES,
     NATIONAL_CATEGORY_SYSTEM,
     ROLE_TYPES,
     URL_KINDS,
+    mode_from,
     url_kind,
 )
 from app.core.activity import APPOINTMENT_STATUSES, SLOT_STATUSES, ActivityAppointment, ActivityEncounter, ActivitySlot
@@ -281,14 +280,7 @@ def _facts(r: Any) -> tuple[str | None, str | None]:
                 role = ROLE_TYPES.get((str(coding.system), str(coding.code)))
                 if role is not None:
                     break
-    mode: str | None
-    if act == "HH":
-        mode = "home-visit"
-    elif channel in CHANNEL_MODES:
-        mode = CHANNEL_MODES[channel]
-    else:
-        mode = CLASS_MODES.get(act) if act is not None else None
-    return mode, role
+    return mode_from(act, channel), role
 
 
 def _service_type(r: Any) -> tuple[str | None, str | None]:
