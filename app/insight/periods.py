@@ -129,7 +129,3 @@ def parse_period(text: str) -> Period:
         return Period(text, monday, monday + timedelta(days=6), "week")
     first = _month_start(text)
     return Period(text, first, _month_end(first), "month")
-
-
-def period_of_unit(unit: str) -> Period:
-    return parse_period(unit)
