@@ -37,7 +37,7 @@ from app.insight.measures import (
     value_of,
 )
 from app.insight.national_model import NationalFigure, PracticeAttributes
-from app.insight.periods import Period, as_utc, local_date, month_key, parse_period, week_key
+from app.insight.periods import as_utc, local_date, month_key, parse_period, week_key
 from app.insight.store_engine import Columns, DuckDbEngine, Engine, PostgresEngine
 from app.insight.store_rows import MappingIssue, MappingUse, PracticeStatusRow, QualityRow
 from app.insight.suppression import (
@@ -350,7 +350,7 @@ class InsightStore:
                              "are nearly all under 5)")
         cross = len(involved) == 2
         spec = MEASURE_SQL[metric]
-        chosen = _period(period or self.latest_month() or month_key(datetime.now(UTC).date()))
+        chosen = parse_period(period or self.latest_month() or month_key(datetime.now(UTC).date()))
         grain = "week" if by == "week" or chosen.grain == "week" else "month"
         if by == "month" and chosen.grain == "week":
             raise ValueError(f"{chosen.text} is a week: cut it by week, or ask for a month or range")
@@ -455,7 +455,7 @@ class InsightStore:
         `period`, so that the first queries after a refresh are as quick as the rest: for a refresh to call in
         its worker thread when it has applied everything. Returns the number of unit tables made."""
         self._check_version()
-        chosen = _period(period)
+        chosen = parse_period(period)
         ok = sorted(p.id for p in self.practices() if p.status == "ok")
         before = len(self._unit_cache)
         for spec in dict.fromkeys(MEASURE_SQL.values()):
@@ -593,7 +593,7 @@ class InsightStore:
         statuses = ", ".join(f"'{s}'" for s in APPOINTMENT_STATUSES)
         where, params = "", []
         if period:
-            units = _period(period)
+            units = parse_period(period)
             column = "week" if units.grain == "week" else "month"
             keys = units.units()
             where = f" WHERE {column} IN ({', '.join('?' for _ in keys)})"
@@ -736,10 +736,6 @@ def _private_duckdb_file(path: Path) -> None:
     finally:
         os.umask(old)
     paths.private_file(path)
-
-
-def _period(text: str) -> Period:
-    return parse_period(text)
 
 
 def _not_provided(practice_id: str, metric: str, period: str, name: str, what: str) -> Figure:
