@@ -146,11 +146,6 @@ class GpadRead:
             self.problems.append(problem)
 
 
-def is_gpad_practice_file(header: Iterable[str]) -> bool:
-    names = set(header)
-    return "GP_CODE" in names and "COUNT_OF_APPOINTMENTS" in names
-
-
 def _month_column(header: list[str], path: Path) -> str:
     missing = [c for c in REQUIRED if c not in header]
     if "COUNT_OF_APPOINTMENTS" in header and "GP_CODE" not in header:
