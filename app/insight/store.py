@@ -216,7 +216,7 @@ class InsightStore:
                 "VALUES (?, ?, 'ok', ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET status = 'ok', error = NULL, "
                 "list_size = COALESCE(excluded.list_size, practices.list_size), cursor_at = excluded.cursor_at, "
                 "unreadable = excluded.unreadable, not_provided = excluded.not_provided",
-                [pid, pid, activity.list_size, _utc(activity.as_of), activity.unreadable,
+                [pid, pid, activity.list_size, as_utc(activity.as_of), activity.unreadable,
                  json.dumps(list(activity.not_provided))])
             self._db.commit()
         except BaseException:
@@ -255,7 +255,7 @@ class InsightStore:
 
     def cursor(self, practice_id: str) -> datetime | None:
         rows = self._db.query("SELECT cursor_at FROM practices WHERE id = ?", [practice_id])
-        return _aware(rows[0][0]) if rows and rows[0][0] is not None else None
+        return as_utc(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def set_status(self, practice_id: str, name: str, status: str, error: str | None = None,
                    refreshed_at: datetime | None = None) -> None:
@@ -266,7 +266,7 @@ class InsightStore:
             "INSERT INTO practices (id, name, status, error, refreshed_at) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (id) DO UPDATE SET name = excluded.name, status = excluded.status, "
             "error = excluded.error, refreshed_at = COALESCE(excluded.refreshed_at, practices.refreshed_at)",
-            [practice_id, name, status, error, _utc(refreshed_at) if refreshed_at else None])
+            [practice_id, name, status, error, as_utc(refreshed_at) if refreshed_at else None])
 
     def replace_national(self, figures: Iterable[NationalFigure]) -> int:
         rows = [(f.practice_code, f.practice_name, f.month, f.metric, f.group, float(f.numerator),
@@ -303,7 +303,7 @@ class InsightStore:
 
     def practices(self) -> list[PracticeStatusRow]:
         rows = self._db.query("SELECT id, name, status, error, refreshed_at, list_size FROM practices ORDER BY id")
-        return [PracticeStatusRow(r[0], r[1], r[2], r[3], _aware(r[4]) if r[4] else None,
+        return [PracticeStatusRow(r[0], r[1], r[2], r[3], as_utc(r[4]) if r[4] else None,
                                   None if r[5] is None else int(r[5])) for r in rows]
 
     def national(self, metric: str | None = None, month: date | None = None) -> list[NationalFigure]:
@@ -743,14 +743,6 @@ def _not_provided(practice_id: str, metric: str, period: str, name: str, what: s
                   f"{name}: {what} not provided by this practice's system")
 
 
-def _utc(moment: datetime) -> datetime:
-    return as_utc(moment)
-
-
-def _aware(moment: datetime) -> datetime:
-    return _utc(moment)
-
-
 class _RowMaker:
     """A store's rows from a practice's Activity, keeping no patient identifier a hostile (or careless) server
     could have put in the two places a practice writes freely:
@@ -774,24 +766,24 @@ class _RowMaker:
 
     def slot(self, pid: str, s: Any) -> tuple[Any, ...]:
         day = local_date(s.start)
-        return (pid, self.hide(s.id), s.status, _utc(s.start), _utc(s.end) if s.end else None, day,
+        return (pid, self.hide(s.id), s.status, as_utc(s.start), as_utc(s.end) if s.end else None, day,
                 month_key(day) if day else None, week_key(day) if day else None, self.hide(s.schedule_id),
                 s.mode, s.clinician_type, s.category, stored_local_type(s.local_type),
-                _utc(s.updated) if s.updated else None)
+                as_utc(s.updated) if s.updated else None)
 
     def appointment(self, pid: str, a: Any) -> tuple[Any, ...]:
         day = local_date(a.start)
         created = local_date(a.created)
         days = (day - created).days if day and created else None
         slot_ids = ",".join(str(self.hide(i)) for i in a.slot_ids) or None
-        return (pid, self.hide(a.id), a.status, _utc(a.start) if a.start else None, day,
+        return (pid, self.hide(a.id), a.status, as_utc(a.start) if a.start else None, day,
                 month_key(day) if day else None, week_key(day) if day else None,
-                _utc(a.created) if a.created else None, created, days, a.mode, a.clinician_type, a.category,
-                stored_local_type(a.local_type), slot_ids, _utc(a.updated) if a.updated else None)
+                as_utc(a.created) if a.created else None, created, days, a.mode, a.clinician_type, a.category,
+                stored_local_type(a.local_type), slot_ids, as_utc(a.updated) if a.updated else None)
 
     def encounter(self, pid: str, e: Any) -> tuple[Any, ...]:
-        return (pid, self.hide(e.id), e.status, _utc(e.start) if e.start else None, local_date(e.start), e.mode,
-                self.hide(e.appointment_id), _utc(e.updated) if e.updated else None)
+        return (pid, self.hide(e.id), e.status, as_utc(e.start) if e.start else None, local_date(e.start), e.mode,
+                self.hide(e.appointment_id), as_utc(e.updated) if e.updated else None)
 
 
 #: the longest local type text stored (a type's name is a few words; the rest of a note is not kept)
