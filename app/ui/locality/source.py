@@ -10,8 +10,10 @@ as denied. No Qt here: the answers are plain data the window draws.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -26,6 +28,7 @@ from app.insight.store_rows import PracticeStatusRow, QualityRow
 
 if TYPE_CHECKING:
     from app.core.service import MosaicCore
+    from app.insight.gpad import ImportReport
     from app.insight.refresh import PracticeRefresh, RefreshReport
     from app.insight.store import InsightStore
 
@@ -201,16 +204,23 @@ class LocalitySource:
     async def refresh(self, core: MosaicCore, on_progress: Callable[[PracticeRefresh], None] | None = None,
                       today: date | None = None) -> RefreshReport:
         """Every practice's appointment book into the store (journaled by the core), then the national files
-        when the store has none and a source is named (`use_national_files`), journaled as an import."""
+        when the store has none and a source is named (`use_national_files`), journaled as an import.
+
+        The cyclic collector is paused throughout (`paused_collector`), and after the process's first refresh
+        what it brought in is taken out of the collector's sight for good (`settle_after_first_refresh`)."""
         from app.core.insight_access import require_insight
 
         today = today or date.today()
         first = date.fromisoformat(months_back(today, REFRESH_MONTHS)[-1] + "-01")
         await require_insight(core, InsightQuery("refresh", extra={"face": "window"}))  # refused: journaled
-        store = await self._open()
-        async with self._lock:
-            report = await core.refresh_insight(store, start=first, end=today, on_progress=on_progress)
-        await self._import_national(core)
+        with paused_collector():
+            try:
+                store = await self._open()
+                async with self._lock:
+                    report = await core.refresh_insight(store, start=first, end=today, on_progress=on_progress)
+                await self._import_national(core)
+            finally:
+                settle_after_first_refresh()
         return report
 
     async def _import_national(self, core: MosaicCore) -> None:
@@ -220,11 +230,16 @@ class LocalitySource:
         has: bool = await self._run(lambda store: bool(store.national("dna_rate")))
         if has:
             return
-        files = await asyncio.to_thread(lambda: [str(p) for p in source()])
-        await core.journal_insight(InsightQuery("import-gpad", extra={"files": files}))
-        from app.insight.gpad import import_gpad
+        from app.ui.locality.national import NationalRead
 
-        await self._run(import_gpad, files)
+        reading = await asyncio.to_thread(NationalRead, source)
+        try:
+            files = await asyncio.to_thread(reading.files)
+            await core.journal_insight(InsightQuery("import-gpad", extra={"files": files}))
+            figures, report = await asyncio.to_thread(reading.result)
+        finally:
+            await asyncio.to_thread(reading.close)
+        await self._run(store_national, figures, report)
 
     # --- one query ----------------------------------------------------------------------------------
 
@@ -253,6 +268,43 @@ class LocalitySource:
         covered = tuple(p.id for p in core.insight_practices())
         answer: Answer = await self._run(_read, query, ids, scope, series_period, peers, odses, names, covered)
         return answer
+
+
+def store_national(store: InsightStore, figures: list[NationalFigure], report: ImportReport) -> ImportReport:
+    """What `import_gpad` does with what it read: the store's national figures and attributes replaced."""
+    report.figures_stored = store.replace_national(figures)
+    if report.attributes:
+        report.attributes_stored = store.replace_attributes(report.attributes)
+    return report
+
+
+_settled = [False]
+
+
+@contextlib.contextmanager
+def paused_collector() -> Iterator[None]:
+    """The cyclic garbage collector paused while the view refreshes, as the FHIR adapter pauses it for each
+    practice's read (adapters/fhir_r4/activity.py, whose pause this one shares). Each read's own pause ended as the
+    read did, and the young collection that followed walked everything the reads and the demo's in-process books
+    had made meanwhile: 40-55 ms of every thread, the GUI thread's included, between practices; and the national
+    files' import made gen-2 passes of 50-90 ms (bench_locality --why). A refresh makes no reference cycles to
+    speak of: its pages and rows are freed by reference counting."""
+    from adapters.fhir_r4.activity import collector_paused
+
+    with collector_paused():
+        yield
+
+
+def settle_after_first_refresh() -> None:
+    """Inside the process's first refresh's pause: what it brought in (the store's and the adapters' libraries,
+    an in-process demo's appointment books) lives as long as the process, so it is taken out of the collector's
+    sight (`gc.freeze`, which walks nothing) rather than collected (a young pass over all of it was 40-55 ms of
+    the GUI thread, and left in sight every later full pass walked it: 100-130 ms while charts drew). The
+    little cyclic garbage it made is kept with it, once. Later refreshes are collected as usual after the pause."""
+    if _settled[0]:
+        return
+    _settled[0] = True
+    gc.freeze()
 
 
 def _covered(rows: Sequence[PracticeStatusRow], ids: Sequence[str]) -> tuple[PracticeStatusRow, ...]:

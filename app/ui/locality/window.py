@@ -10,7 +10,6 @@ steps, one per turn of the event loop, onto charts made once: no step holds the 
 from __future__ import annotations
 
 import concurrent.futures
-import gc
 from collections.abc import Callable
 from typing import Any
 
@@ -230,7 +229,6 @@ class LocalityWindow(QWidget):
         self.failed_line.setVisible(bool(failed))
 
     def _refreshed(self, report: Any) -> None:
-        _settle_after_first_refresh()
         self._refreshing = False
         self.refresh_button.setEnabled(True)
         self.progress.setText(f"Refreshed: {report.summary()} ({report.seconds:.1f} s).")
@@ -456,20 +454,6 @@ class LocalityWindow(QWidget):
     def release(self) -> None:
         """Close the store (the window is going for good)."""
         self.bridge.submit(self.source.close())
-
-
-_SETTLED = [False]
-
-
-def _settle_after_first_refresh() -> None:
-    """What the first refresh brought in for good (the store's and the adapters' libraries, an in-process demo's
-    appointment books) is taken out of the collector's sight, as app.ui.app.settle_heap does after the first sign-in
-    and record: left in, every later full collection walked it, 100-130 ms of the GUI thread while charts drew."""
-    if _SETTLED[0]:
-        return
-    _SETTLED[0] = True
-    gc.collect(1)  # the young garbage first: a frozen object is never collected
-    gc.freeze()
 
 
 def _cut_heading(cut: str) -> str:
