@@ -29,6 +29,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from app.demo.appointment_book_codes import ROLE_CODES, SlotType, slot_types
+from app.demo.appointment_book_turns import give_way
 from app.demo.appointment_calendar import Calendar, bank_holidays
 from app.demo.population import hash_seed
 
@@ -173,6 +174,7 @@ class AppointmentBook:
         encs: list[Row] = []
         sid = aid = 0
         for d in range(cal.index(self.first_day), len(cal)):
+            give_way()  # a day at a time: the window's GUI thread first, when the demo runs in its process
             day = cal.dates[d]
             weekday = day.weekday()
             if day in holidays or weekday == 6 or (weekday == 5 and not b.saturday):

@@ -14,10 +14,13 @@ from threading import Lock
 
 from app.demo.appointment_book import AppointmentBook, Row
 from app.demo.appointment_book_fhir import BookRenderer
+from app.demo.appointment_book_turns import give_way
 from app.demo.appointment_calendar import local_midnight_epoch, uk_offset_hours
 
 #: the date parameter of each searchable type
 DATE_PARAM = {"Slot": "start", "Appointment": "date", "Encounter": "date"}
+#: resources written between two looks at the GUI thread (~1-2 ms of JSON)
+SLICE = 200
 Bounds = tuple[float | None, bool, float | None, bool]  # low, low inclusive, high, high inclusive
 
 
@@ -98,7 +101,10 @@ class BookSearch:
         rows, raw = found
         total = len(rows) + len(raw)
         render = self.renderer.render
-        page = [render(rtype, r) for r in rows[offset:offset + count]]
+        page: list[str] = []
+        for at in range(offset, min(offset + count, len(rows)), SLICE):
+            give_way()  # a slice at a time: the window's GUI thread first, when the demo runs in its process
+            page.extend(render(rtype, r) for r in rows[at:min(at + SLICE, offset + count)])
         if offset + count > len(rows):
             page += raw[max(0, offset - len(rows)):offset + count - len(rows)]
         return total, page
