@@ -56,6 +56,8 @@ class RefreshTarget(Protocol):
     def set_status(self, practice_id: str, name: str, status: str, error: str | None = None,
                    refreshed_at: datetime | None = None) -> None: ...
 
+    def prepare(self, period: str) -> int: ...
+
 
 @dataclass(frozen=True)
 class PracticeRefresh:
@@ -128,6 +130,8 @@ async def refresh(core: MosaicCore, store: RefreshTarget, *, start: date, end: d
         return done
 
     results = await asyncio.gather(*(one(p) for p in practices))
+    async with writing:  # the changed months' and weeks' protected tables, worked out once and kept in the store
+        await asyncio.to_thread(_prepare, store, period)
     report = RefreshReport(start, end, full, tuple(results), seconds=time.perf_counter() - began)
     outcomes = {r.practice_id: r.status for r in results}
     await core.journal_insight(InsightQuery("refresh", period=period, practices=ids,
@@ -185,6 +189,18 @@ async def _refresh_practice(core: MosaicCore, store: RefreshTarget, practice: Pr
     return PracticeRefresh(practice.id, practice.name, OK, incremental=since is not None,
                            appointments=read["appointments"], slots=read["slots"], encounters=read["encounters"],
                            unreadable=activity.unreadable, seconds=time.perf_counter() - began)
+
+
+def _prepare(store: RefreshTarget, period: str) -> None:
+    """The store's protected tables for the period made ahead (InsightStore.prepare), so that no query after
+    the refresh works suppression out on the spot. Failing is logged, not the refresh's failure: a query then
+    works out what it needs itself."""
+    try:
+        made = store.prepare(period)
+    except Exception:
+        log.exception("insight protections for %s not made ahead", period)
+    else:
+        log.info("insight protections for %s: %d unit tables made ahead", period, made)
 
 
 def clean_part(part: ActivityPart) -> ActivityPart:

@@ -25,6 +25,8 @@ from typing import Any
 
 from app.core import paths
 from app.core.activity import APPOINTMENT_STATUSES, Activity, ActivityPart
+from app.insight import kept_protections
+from app.insight.kept_protections import KeptProtections, UnitTables, spec_key
 from app.insight.measures import (
     CUTS,
     GROUP_COLUMNS,
@@ -90,17 +92,17 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS attributes (practice_code TEXT PRIMARY KEY, list_size BIGINT, imd_decile BIGINT, "
     "share_over_65 DOUBLE PRECISION, share_under_18 DOUBLE PRECISION, rurality TEXT)",
     "CREATE TABLE IF NOT EXISTS store_key (name TEXT PRIMARY KEY, secret TEXT NOT NULL)",
+    *kept_protections.SCHEMA,
 )
 _PG_INDEXES = (
     "CREATE INDEX IF NOT EXISTS appointments_month ON appointments (month, practice_id)",
     "CREATE INDEX IF NOT EXISTS appointments_week ON appointments (week, practice_id)",
     "CREATE INDEX IF NOT EXISTS slots_month ON slots (month, practice_id)",
     "CREATE INDEX IF NOT EXISTS slots_week ON slots (week, practice_id)",
+    *kept_protections.PG_INDEXES,
 )
 
 _DIMS = ("practice", "mode", "clinician-type", "category")
-#: one time unit's cells and its hidden ones
-UnitTables = tuple[dict[Coord, Counts], dict[Coord, str]]
 
 
 def default_path() -> Path:
@@ -114,6 +116,7 @@ class InsightStore:
         self._db = engine
         self.where = where
         self._unit_cache: dict[tuple[Any, str], UnitTables] = {}
+        self._kept = KeptProtections(engine)
         self._version: tuple[Any, ...] | None = None
         self._staging = False  # the staged_* temporary tables made on this connection
         for statement in _SCHEMA:
@@ -134,7 +137,7 @@ class InsightStore:
         if secret == made and any(self._db.query(f"SELECT 1 FROM {table} LIMIT 1") for table in _ROW_TABLES):
             self._db.begin()
             try:
-                for table in _ROW_TABLES:
+                for table in (*_ROW_TABLES, "unit_marks", "protections", "protected_cells"):
                     self._db.execute(f"DELETE FROM {table}")
                 self._db.execute("UPDATE practices SET cursor_at = NULL, status = 'failed', error = name || ': "
                                  "the insight store now keeps no resource id as sent; refresh to read it again' "
@@ -207,8 +210,14 @@ class InsightStore:
         A resource staged twice (a server paging while it changes) is taken at its newest lastUpdated."""
         pid = activity.practice_id
         self._ensure_staging()
+        mark = secrets.token_hex(16)  # the units this changes: their kept protected tables are stale
+        full = (activity.period_start, activity.period_end) if activity.since is None else None
         self._db.begin()
         try:
+            for table in kept_protections.MARKED_TABLES:
+                for sql, params in kept_protections.mark_statements(table, pid, mark, full):
+                    self._db.execute(sql, params)
+            self._db.execute(kept_protections.LATEST_MARK_SQL, [mark])
             for table in _ROW_TABLES:
                 self._upsert_staged(table, activity)
             self._db.execute(
@@ -224,6 +233,7 @@ class InsightStore:
             raise
         finally:
             self._unit_cache.clear()
+            self._kept.forget()
             self.discard_staged(pid)
 
     def discard_staged(self, practice_id: str) -> None:
@@ -451,56 +461,90 @@ class InsightStore:
         return out
 
     def prepare(self, period: str) -> int:
-        """Work out (and keep) the protected two-way tables of every measure for the months and weeks of
-        `period`, so that the first queries after a refresh are as quick as the rest: for a refresh to call in
-        its worker thread when it has applied everything. Returns the number of unit tables made."""
+        """Work out and keep (in the store: app/insight/kept_protections.py) the protected two-way tables of every
+        measure for the months and weeks of `period` whose kept tables are stale or missing, so that the first
+        queries after a refresh, in this process or any other, are as quick as the rest: the refresh calls it
+        when it has applied everything. Only units whose rows changed since their tables were kept (or whose
+        practices changed) are worked out again. Returns the number of unit tables made."""
         self._check_version()
         chosen = parse_period(period)
         ok = sorted(p.id for p in self.practices() if p.status == "ok")
-        before = len(self._unit_cache)
-        for spec in dict.fromkeys(MEASURE_SQL.values()):
-            for grain, units in (("month", chosen.months() if chosen.grain == "month" else []),
-                                 ("week", chosen.weeks())):
-                self._cubes(spec, grain, units, ok)
-        return len(self._unit_cache) - before
+        made = 0
+        for spec in {spec_key(s): s for s in MEASURE_SQL.values()}.values():
+            for grain, units in (("week", chosen.weeks()),
+                                 ("month", chosen.months() if chosen.grain == "month" else [])):
+                made += self._cached(self._linked_kind(spec), spec.table, grain, units, ok,
+                                     functools.partial(self._linked_units, spec, grain, practices=ok), load=False)
+        return made
+
+    @staticmethod
+    def _linked_kind(spec: MeasureSql) -> str:
+        return f"linked:{spec_key(spec)}"
 
     def _cubes(self, spec: MeasureSql, grain: str, units: Sequence[str], practices: Sequence[str]
                ) -> tuple[dict[str, dict[Coord, Counts]], dict[Hashable, str]]:
         """Each unit's linked tables over all `practices` (suppression.linked_tables), and the hidden cells
         keyed (unit, cell)."""
-        key = ("linked", spec, grain, tuple(practices))
-        return self._cached(key, units, lambda missing: self._linked_units(spec, grain, missing, practices))
+        kind = self._linked_kind(spec)
+        self._cached(kind, spec.table, grain, units, practices,
+                     lambda missing: self._linked_units(spec, grain, missing, practices=practices))
+        return self._gathered(kind, grain, units, practices)
 
-    def _cached(self, key: tuple[Any, ...], units: Sequence[str],
-                compute: Callable[[list[str]], dict[str, UnitTables]]
-                ) -> tuple[dict[str, dict[Coord, Counts]], dict[Hashable, str]]:
-        """Units' protected tables from the cache, computing the missing ones. A unit's tables depend only on
-        the data, so they are kept until the data changes (`_check_version`)."""
-        missing = [u for u in units if (key, u) not in self._unit_cache]
-        if missing:
-            if len(self._unit_cache) > 20_000:
-                self._unit_cache.clear()
-            made = compute(missing)
-            for unit in missing:
-                self._unit_cache[(key, unit)] = made.get(unit, ({}, {}))
+    def _unit(self, kind: str, grain: str, unit: str, practices: Sequence[str]) -> UnitTables:
+        return self._unit_cache[((kind, grain, tuple(practices)), unit)]
+
+    def _gathered(self, kind: str, grain: str, units: Sequence[str], practices: Sequence[str]
+                  ) -> tuple[dict[str, dict[Coord, Counts]], dict[Hashable, str]]:
         cubes: dict[str, dict[Coord, Counts]] = {}
         hidden: dict[Hashable, str] = {}
         for unit in units:
-            cube, unit_hidden = self._unit_cache[(key, unit)]
+            cube, unit_hidden = self._unit(kind, grain, unit, practices)
             if cube:
                 cubes[unit] = cube
             hidden.update({(unit, cell): why for cell, why in unit_hidden.items()})
         return cubes, hidden
 
+    def _cached(self, kind: str, table: str, grain: str, units: Sequence[str], practices: Sequence[str],
+                compute: Callable[[list[str]], dict[str, UnitTables]], *, load: bool = True) -> int:
+        """Units' protected tables into the memory cache: those kept in the store while still current (their
+        fingerprint is the one the store's marks give now), the rest worked out and kept. A unit's tables depend
+        only on the data, so they are kept until the data changes. `load=False`: units whose kept tables are
+        current are left in the store (a refresh making sure they are there). Returns the number worked out."""
+        key = (kind, grain, tuple(practices))
+        missing = [u for u in units if (key, u) not in self._unit_cache]
+        if not missing:
+            return 0
+        if len(self._unit_cache) > 20_000:
+            self._unit_cache.clear()
+        fingerprints = {u: self._kept.fingerprint(kind, table, grain, u, practices) for u in missing}
+        if load:
+            found = self._kept.load(kind, grain, fingerprints)
+            for unit, tables in found.items():
+                self._unit_cache[(key, unit)] = tables
+            current = set(found)
+        else:
+            current = self._kept.current(kind, grain, fingerprints)
+        stale = [u for u in missing if u not in current]
+        if not stale:
+            return 0
+        made = compute(stale)
+        fresh = {unit: made.get(unit, ({}, {})) for unit in stale}
+        for unit, tables in fresh.items():
+            self._unit_cache[(key, unit)] = tables
+        self._kept.keep(kind, grain, {unit: (fingerprints[unit], tables) for unit, tables in fresh.items()})
+        return len(stale)
+
     def _check_version(self) -> None:
         """Forget cached tables when any practice's data or status changed (here or, for PostgreSQL, from
-        another PC: every apply moves a practice's cursor)."""
-        version = tuple(self._db.query("SELECT id, status, cursor_at, list_size FROM practices ORDER BY id"))
+        another PC: every apply moves a practice's cursor and the store's latest mark)."""
+        version = (*self._db.query("SELECT id, status, cursor_at, list_size FROM practices ORDER BY id"),
+                   *self._db.query(kept_protections.LATEST_MARK_QUERY))
         if version != self._version:
             self._unit_cache.clear()
+            self._kept.forget()
             self._version = version
 
-    def _linked_units(self, spec: MeasureSql, grain: str, units: Sequence[str], practices: Sequence[str]
+    def _linked_units(self, spec: MeasureSql, grain: str, units: Sequence[str], *, practices: Sequence[str]
                       ) -> dict[str, UnitTables]:
         """From one GROUPING SETS query."""
         if not units or not practices:
@@ -529,7 +573,8 @@ class InsightStore:
         if grain == "month":
             weeks = sorted({row[0] for unit_rows in per_unit.values() for row in unit_rows})
             self._cubes(spec, "week", weeks, practices)
-            weeks_hidden = {w: self._unit_cache[(("linked", spec, "week", tuple(practices)), w)][1] for w in weeks}
+            kind = self._linked_kind(spec)
+            weeks_hidden = {w: self._unit(kind, "week", w, practices)[1] for w in weeks}
         for unit in sorted(per_unit):
             calendar = calendar_unit(sorted(per_unit[unit]))
             hidden = (protect_month(calendar, weeks_hidden) if grain == "month" else protect_week(calendar))
@@ -540,8 +585,10 @@ class InsightStore:
                      dims: Sequence[str]) -> tuple[dict[str, dict[Coord, Counts]], dict[Hashable, str]]:
         """For a cross-cut (two of mode, clinician type and category): each unit's cross table of those two,
         protected in agreement with its linked two-way tables (suppression.cross_table)."""
-        key = ("cross", spec, grain, tuple(practices), tuple(dims))
-        return self._cached(key, units, lambda missing: self._cross_units(spec, grain, missing, practices, dims))
+        kind = f"cross:{spec_key(spec)}:{','.join(dims)}"
+        self._cached(kind, spec.table, grain, units, practices,
+                     lambda missing: self._cross_units(spec, grain, missing, practices, dims))
+        return self._gathered(kind, grain, units, practices)
 
     def _cross_units(self, spec: MeasureSql, grain: str, units: Sequence[str], practices: Sequence[str],
                      dims: Sequence[str]) -> dict[str, UnitTables]:
@@ -561,7 +608,7 @@ class InsightStore:
         self._cubes(spec, grain, units, practices)  # the two-way tables' decisions, which the cross tables keep
         made: dict[str, UnitTables] = {}
         for unit in sorted(fine):
-            _, decided = self._unit_cache[(("linked", spec, grain, tuple(practices)), unit)]
+            _, decided = self._unit(self._linked_kind(spec), grain, unit, practices)
             tables, unit_hidden = cross_table(sorted(fine[unit]), dims, decided)
             made[unit] = (tables.cube, unit_hidden)
         return made

@@ -60,6 +60,9 @@ ALL = "*"
 TOTAL = "*"
 PRIMARY = "primary"
 SECONDARY = "secondary"
+#: named with this file's source in the fingerprint of protected tables kept in the store
+#: (app/insight/kept_protections.py): a change to which cells are hidden is never answered by tables kept before it
+PROTECTION_VERSION = "1"
 
 Coord = tuple[str, ...]
 #: [numerator, denominator] of a cell (denominator 0 for a plain count)

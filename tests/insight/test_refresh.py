@@ -159,3 +159,19 @@ async def test_a_refresh_with_the_period_backwards_is_refused_before_anything(pr
         assert not [e for e in journal.query() if e.action is Action.INSIGHT]  # nothing asked, nothing journaled
     finally:
         await core.close()
+
+
+async def test_a_refresh_makes_every_protected_table_ahead_for_any_later_process(practices, tmp_path: Path) -> None:
+    store = InsightStore.open(tmp_path / "insight.duckdb")
+    try:
+        await refreshed(practices, tmp_path, store)
+        shown = appointments_by_practice(store)
+    finally:
+        store.close()
+    start, end = period()
+    later = InsightStore.open(tmp_path / "insight.duckdb")  # the CLI's `insight show`, or the window opened later
+    try:
+        assert later.prepare(f"{start:%Y-%m}..{end:%Y-%m}") == 0  # nothing left to work out on the spot
+        assert appointments_by_practice(later) == shown and shown
+    finally:
+        later.close()
