@@ -16,6 +16,7 @@ server it was committed for; `identity_of`).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import posixpath
 import re
@@ -64,6 +65,7 @@ def same_server(a: Practice, b: Practice) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=1024)  # a pure function of the text; the outbox asks it per practice per delivery
 def normalise_url(url: str) -> str:
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()

@@ -24,6 +24,7 @@ as much as parsing it). Characters are removed, not replaced: what is left reads
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import enum
 import re
 from typing import Any, TypeVar
@@ -67,16 +68,22 @@ def _init_fields(cls: type) -> tuple[str, ...] | None:
         return names
 
 
+_ATOMS = frozenset({int, float, bool, type(None), datetime.date, datetime.datetime})  # nothing in them to clean
+
+
 def _clean(value: Any) -> Any:
+    kind = type(value)
+    if kind is str:  # the commonest by far: first, without isinstance
+        return clean_text(value)
+    if kind in _ATOMS:
+        return value
     if isinstance(value, str):
-        if type(value) is str:
-            return clean_text(value)
         if isinstance(value, enum.Enum):  # SectionName and the like: Mosaic's own
             return value
         return clean_text(str.__str__(value)) if not is_clean(value) else value
     if isinstance(value, int | float | bool) or value is None:
         return value
-    names = _init_fields(type(value))
+    names = _init_fields(kind)
     if names is not None:
         changes = {}
         for name in names:
