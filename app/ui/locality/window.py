@@ -42,6 +42,9 @@ from app.ui.locality.words import NOT_PROVIDED, cell_text, chart_title, count_te
 from app.ui.trends import load_pyqtgraph
 
 FIRST_STEP_MS = 0
+#: between two charts' steps: long enough for the last chart's paint to have a pass of its own. At 0 the three
+#: charts' new data were painted together, in one pass of 40-60 ms of the GUI thread (AxisItem.paint the most)
+PAINT_GAP_MS = 12
 
 
 class LocalityWindow(QWidget):
@@ -289,7 +292,7 @@ class LocalityWindow(QWidget):
         self._run_steps(generation, steps, lambda: self._draw_charts(answer, lambda: self.figures_shown.emit(answer)))
 
     def _run_steps(self, generation: int, steps: list[Callable[[], None]], then: Callable[[], None], *,
-                   keep: bool = False) -> None:
+                   keep: bool = False, gap_ms: int = FIRST_STEP_MS) -> None:
         """One step a turn of the event loop: input and painting get their turn in between (the core's loop waits
         while a step runs, as it does for the bridge's callbacks). A newer query drops the rest, unless `keep`."""
         if generation != self._generation and not keep:
@@ -299,7 +302,7 @@ class LocalityWindow(QWidget):
                 then()
                 return
             steps.pop(0)()
-        QTimer.singleShot(FIRST_STEP_MS, self, lambda: self._run_steps(generation, steps, then, keep=keep))
+        QTimer.singleShot(gap_ms, self, lambda: self._run_steps(generation, steps, then, keep=keep, gap_ms=gap_ms))
 
     def _query_error(self, generation: int, exc: BaseException) -> None:
         if generation == self._generation:
@@ -412,7 +415,7 @@ class LocalityWindow(QWidget):
                      f"{unit}." if unit in ("count", "days") else "No practice has a figure to place.")
             self.funnel_chart.show_funnel(answer.funnel, query.metric, empty)
 
-        self._run_steps(self._generation, [bars, series, funnel], then)
+        self._run_steps(self._generation, [bars, series, funnel], then, gap_ms=PAINT_GAP_MS)  # one paint a pass
 
     # -- figures and zoom --------------------------------------------------------------------------
 
