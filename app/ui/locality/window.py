@@ -171,9 +171,11 @@ class LocalityWindow(QWidget):
             if self.answer is not None:
                 self._draw_charts(self.answer, lambda: None)
 
-        # one chart a turn of the event loop (~35 ms each the first time): never one long stall
-        self._run_steps(self._generation, [make(BarChart), make(SeriesChart), make(FunnelChart)], ready,
-                        keep=True)
+        # one chart a turn of the event loop (~25-35 ms each the first time): never one long stall. The first waits
+        # for a turn of its own too: with pyqtgraph in already this runs inside __init__, whose ~20 ms of widgets and
+        # the window's first layout made one pass of 50-70 ms with it
+        steps = [make(BarChart), make(SeriesChart), make(FunnelChart)]
+        QTimer.singleShot(FIRST_STEP_MS, self, lambda: self._run_steps(self._generation, steps, ready, keep=True))
 
     # -- opening -----------------------------------------------------------------------------------
 
