@@ -5,6 +5,9 @@ name, a child given up is ended, and the collector is as it was after the pause.
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -98,3 +101,12 @@ def test_the_refresh_pause_outlasts_a_reads_own_and_restores_the_collector() -> 
             assert not gc.isenabled()
         assert not gc.isenabled()
     assert gc.isenabled()
+
+
+def test_prepare_imports_the_views_modules() -> None:
+    """In a fresh interpreter: this one has imported the view's modules already."""
+    code = ("import sys; import app.ui.locality as view; assert 'app.ui.locality.window' not in sys.modules; "
+            "view.prepare(); assert {'app.ui.locality.window', 'app.ui.locality.charts'} <= set(sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert done.returncode == 0, done.stderr

@@ -15,6 +15,14 @@ if TYPE_CHECKING:
     from app.ui.main_window import MainWindow
 
 
+def prepare() -> None:
+    """Import the view's modules now (for start-up, beside pyqtgraph in app.ui.app.settle_heap): on the GUI thread at
+    the first open they were ~50 ms of one pass (sixteen modules, each read again by PySide's import hook), the
+    longest of the view's first open once the rest was taken apart (bench_locality gui_cpu_per_pass_ms)."""
+    import app.ui.locality.charts  # noqa: F401 - imported for the side effect
+    import app.ui.locality.window  # noqa: F401
+
+
 def open_locality(main: MainWindow) -> LocalityWindow | None:
     """Show the Locality window (one, reused; made for the core in use)."""
     from app.ui.locality.window import LocalityWindow
