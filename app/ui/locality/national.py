@@ -157,7 +157,7 @@ def messages(source: NationalFiles | Sequence[str]) -> Iterator[tuple[str, Any]]
 
 
 def _child(stdin: IO[bytes], stdout: IO[bytes]) -> int:
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError, AttributeError):  # no os.nice on Windows
         os.nice(CHILD_NICENESS)
     source = pickle.load(stdin)
     try:
