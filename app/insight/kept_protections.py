@@ -21,7 +21,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -54,7 +55,8 @@ SCHEMA = (
     "fingerprint TEXT NOT NULL, c0 TEXT NOT NULL, c1 TEXT NOT NULL, c2 TEXT NOT NULL, numerator DOUBLE PRECISION, "
     "denominator DOUBLE PRECISION, hidden TEXT)",
 )
-PG_INDEXES = ("CREATE INDEX IF NOT EXISTS protected_cells_unit ON protected_cells (kind, grain, fingerprint)",)
+PG_INDEXES = ("CREATE INDEX IF NOT EXISTS protected_cells_kept ON protected_cells (kind, grain, fingerprint)",
+              "CREATE INDEX IF NOT EXISTS protected_cells_unit ON protected_cells (kind, grain, unit)")
 _KEPT: Columns = (("kind", "TEXT"), ("grain", "TEXT"), ("unit", "TEXT"), ("fingerprint", "TEXT"))
 _CELLS: Columns = (*_KEPT, ("c0", "TEXT"), ("c1", "TEXT"), ("c2", "TEXT"), ("numerator", "DOUBLE PRECISION"),
                    ("denominator", "DOUBLE PRECISION"), ("hidden", "TEXT"))
@@ -123,10 +125,13 @@ class KeptProtections:
     def __init__(self, db: Engine) -> None:
         self._db = db
         self._marks: dict[tuple[str, str, str], str] | None = None
+        self._fingerprints: dict[tuple[str, str, str, tuple[str, ...]], str] = {}
+        self._pending: list[tuple[str, str, Mapping[str, tuple[str, UnitTables]]]] | None = None
 
     def forget(self) -> None:
         """The marks are read again (the store's rows changed, here or on another PC)."""
         self._marks = None
+        self._fingerprints.clear()
 
     def _mark(self, table: str, grain: str, unit: str) -> str:
         if self._marks is None:
@@ -135,12 +140,16 @@ class KeptProtections:
         return self._marks.get((table, grain, unit), "")
 
     def fingerprint(self, kind: str, table: str, grain: str, unit: str, practices: Sequence[str]) -> str:
-        """Everything a unit's protected tables are worked out from, hashed."""
-        marks = [self._mark(table, grain, unit)]
-        if grain == "month":
-            marks += [self._mark(table, "week", w) for w in weeks_of_month(unit)]
-        text = json.dumps([kind, grain, unit, list(practices), marks, algorithm_version()])
-        return hashlib.sha256(text.encode()).hexdigest()[:32]
+        """Everything a unit's protected tables are worked out from, hashed (until the marks are read again)."""
+        key = (kind, grain, unit, tuple(practices))
+        known = self._fingerprints.get(key)
+        if known is None:
+            marks = [self._mark(table, grain, unit)]
+            if grain == "month":
+                marks += [self._mark(table, "week", w) for w in weeks_of_month(unit)]
+            text = json.dumps([kind, table, grain, unit, list(practices), marks, algorithm_version()])
+            known = self._fingerprints[key] = hashlib.sha256(text.encode()).hexdigest()[:32]
+        return known
 
     def current(self, kind: str, grain: str, fingerprints: Mapping[str, str]) -> set[str]:
         """The units whose kept tables are up to date (without reading them)."""
@@ -170,23 +179,45 @@ class KeptProtections:
                 hidden[coord] = why
         return made
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Tables kept inside are written together on the way out, in one transaction (a refresh's hundreds of
+        units: one commit, not one per measure and grain)."""
+        self._pending = []
+        try:
+            yield
+        finally:
+            pending, self._pending = self._pending, None
+            self._write(pending)
+
     def keep(self, kind: str, grain: str, made: Mapping[str, tuple[str, UnitTables]]) -> None:
-        """Keep worked-out tables (unit -> (fingerprint, tables)), in one transaction. A store that cannot take
-        them (a PostgreSQL role that may only read) is logged and left: the figures stand, worked out again."""
+        """Keep worked-out tables (unit -> (fingerprint, tables)), in one transaction (or with the batch's)."""
         if not made:
             return
-        units = list(made)
-        kept = [(kind, grain, unit, fingerprint) for unit, (fingerprint, _) in made.items()]
+        if self._pending is not None:
+            self._pending.append((kind, grain, dict(made)))
+        else:
+            self._write([(kind, grain, made)])
+
+    def _write(self, batches: Sequence[tuple[str, str, Mapping[str, tuple[str, UnitTables]]]]) -> None:
+        """A store that cannot take them (a PostgreSQL role that may only read) is logged and left: the figures
+        stand, worked out again next time."""
+        if not batches:
+            return
+        kept = [(kind, grain, unit, fingerprint) for kind, grain, made in batches
+                for unit, (fingerprint, _) in made.items()]
         cells = [(kind, grain, unit, fingerprint, *_three(coord), *(cube.get(coord) or (None, None)), hidden.get(coord))
-                 for unit, (fingerprint, (cube, hidden)) in made.items() for coord in {**cube, **hidden}]
-        marks = ", ".join("?" for _ in units)
+                 for kind, grain, made in batches for unit, (fingerprint, (cube, hidden)) in made.items()
+                 for coord in {**cube, **hidden}]
         try:
             self._db.begin()
             try:
-                self._db.execute(f"DELETE FROM protected_cells WHERE kind = ? AND grain = ? AND unit IN ({marks})",
-                                 [kind, grain, *units])
-                self._db.execute(f"DELETE FROM protections WHERE kind = ? AND grain = ? AND unit IN ({marks})",
-                                 [kind, grain, *units])
+                for kind, grain, made in batches:
+                    units = list(made)
+                    marks = ", ".join("?" for _ in units)
+                    for table in ("protected_cells", "protections"):
+                        self._db.execute(f"DELETE FROM {table} WHERE kind = ? AND grain = ? AND unit IN ({marks})",
+                                         [kind, grain, *units])
                 self._db.append("protections", _KEPT, kept)
                 if cells:
                     self._db.append("protected_cells", _CELLS, cells)

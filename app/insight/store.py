@@ -115,8 +115,14 @@ class InsightStore:
     def __init__(self, engine: Engine, where: str) -> None:
         self._db = engine
         self.where = where
-        self._unit_cache: dict[tuple[Any, str], UnitTables] = {}
+        #: units' protected tables in memory, each with the fingerprint it was worked out under (used only while
+        #: that is still the current one: see kept_protections)
+        self._unit_cache: dict[tuple[Any, str], tuple[str, UnitTables]] = {}
         self._kept = KeptProtections(engine)
+        #: while preparing: the measures counting each table, whose rows are fetched together, and rows fetched
+        #: for a measure's units ahead of their turn (spec_key, grain, unit) -> rows
+        self._siblings: dict[str, list[MeasureSql]] = {}
+        self._rows_ahead: dict[tuple[str, str, str], list[PartRow]] = {}
         self._version: tuple[Any, ...] | None = None
         self._staging = False  # the staged_* temporary tables made on this connection
         for statement in _SCHEMA:
@@ -232,8 +238,7 @@ class InsightStore:
             self._db.rollback()
             raise
         finally:
-            self._unit_cache.clear()
-            self._kept.forget()
+            self._kept.forget()  # the changed units' fingerprints move: their tables in memory are not used again
             self.discard_staged(pid)
 
     def discard_staged(self, practice_id: str) -> None:
@@ -271,7 +276,6 @@ class InsightStore:
                    refreshed_at: datetime | None = None) -> None:
         if status not in ("ok", "not provided", "failed"):
             raise ValueError(f"status {status!r} is not ok, not provided or failed")
-        self._unit_cache.clear()
         self._db.execute(
             "INSERT INTO practices (id, name, status, error, refreshed_at) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (id) DO UPDATE SET name = excluded.name, status = excluded.status, "
@@ -470,11 +474,17 @@ class InsightStore:
         chosen = parse_period(period)
         ok = sorted(p.id for p in self.practices() if p.status == "ok")
         made = 0
-        for spec in {spec_key(s): s for s in MEASURE_SQL.values()}.values():
-            for grain, units in (("week", chosen.weeks()),
-                                 ("month", chosen.months() if chosen.grain == "month" else [])):
-                made += self._cached(self._linked_kind(spec), spec.table, grain, units, ok,
-                                     functools.partial(self._linked_units, spec, grain, practices=ok), load=False)
+        specs = list({spec_key(s): s for s in MEASURE_SQL.values()}.values())
+        self._siblings = {table: [s for s in specs if s.table == table] for table in {s.table for s in specs}}
+        try:
+            with self._kept.batch():  # the weeks first: each month is protected against its weeks
+                for grain, units in (("week", chosen.weeks()),
+                                     ("month", chosen.months() if chosen.grain == "month" else [])):
+                    for spec in specs:
+                        compute = functools.partial(self._linked_units, spec, grain, practices=ok)
+                        made += self._cached(self._linked_kind(spec), spec.table, grain, units, ok, compute, load=False)
+        finally:
+            self._siblings, self._rows_ahead = {}, {}
         return made
 
     @staticmethod
@@ -491,7 +501,7 @@ class InsightStore:
         return self._gathered(kind, grain, units, practices)
 
     def _unit(self, kind: str, grain: str, unit: str, practices: Sequence[str]) -> UnitTables:
-        return self._unit_cache[((kind, grain, tuple(practices)), unit)]
+        return self._unit_cache[((kind, grain, tuple(practices)), unit)][1]
 
     def _gathered(self, kind: str, grain: str, units: Sequence[str], practices: Sequence[str]
                   ) -> tuple[dict[str, dict[Coord, Counts]], dict[Hashable, str]]:
@@ -511,16 +521,18 @@ class InsightStore:
         only on the data, so they are kept until the data changes. `load=False`: units whose kept tables are
         current are left in the store (a refresh making sure they are there). Returns the number worked out."""
         key = (kind, grain, tuple(practices))
-        missing = [u for u in units if (key, u) not in self._unit_cache]
+        fingerprints = {u: self._kept.fingerprint(kind, table, grain, u, practices) for u in units}
+        missing = [u for u in units if (cached := self._unit_cache.get((key, u))) is None
+                   or cached[0] != fingerprints[u]]
         if not missing:
             return 0
         if len(self._unit_cache) > 20_000:
             self._unit_cache.clear()
-        fingerprints = {u: self._kept.fingerprint(kind, table, grain, u, practices) for u in missing}
+        fingerprints = {u: fingerprints[u] for u in missing}
         if load:
             found = self._kept.load(kind, grain, fingerprints)
             for unit, tables in found.items():
-                self._unit_cache[(key, unit)] = tables
+                self._unit_cache[(key, unit)] = (fingerprints[unit], tables)
             current = set(found)
         else:
             current = self._kept.current(kind, grain, fingerprints)
@@ -530,44 +542,35 @@ class InsightStore:
         made = compute(stale)
         fresh = {unit: made.get(unit, ({}, {})) for unit in stale}
         for unit, tables in fresh.items():
-            self._unit_cache[(key, unit)] = tables
+            self._unit_cache[(key, unit)] = (fingerprints[unit], tables)
         self._kept.keep(kind, grain, {unit: (fingerprints[unit], tables) for unit, tables in fresh.items()})
         return len(stale)
 
     def _check_version(self) -> None:
-        """Forget cached tables when any practice's data or status changed (here or, for PostgreSQL, from
-        another PC: every apply moves a practice's cursor and the store's latest mark)."""
+        """Read the units' marks again when any practice's data or status changed (here or, for PostgreSQL, from
+        another PC: every apply moves a practice's cursor and the store's latest mark): tables in memory whose
+        fingerprint is no longer current are then worked out again or read from the store."""
         version = (*self._db.query("SELECT id, status, cursor_at, list_size FROM practices ORDER BY id"),
                    *self._db.query(kept_protections.LATEST_MARK_QUERY))
         if version != self._version:
-            self._unit_cache.clear()
             self._kept.forget()
             self._version = version
 
     def _linked_units(self, spec: MeasureSql, grain: str, units: Sequence[str], *, practices: Sequence[str]
                       ) -> dict[str, UnitTables]:
-        """From one GROUPING SETS query."""
+        """Each unit's protected linked tables, from its rows split by the other calendar's unit (a month's by
+        week, a week's by month): a month is protected against its weeks' figures (suppression.protect_month),
+        so the weeks come first."""
         if not units or not practices:
             return {}
-        numerator = spec.numerator or "0"
-        denominator = spec.denominator or "0"
-        unit_marks = ", ".join("?" for _ in units)
-        practice_marks = ", ".join("?" for _ in practices)
-        other = "week" if grain == "month" else "month"
-        rows = self._db.query(
-            f"SELECT {grain}, {other}, practice_id, GROUPING(mode), GROUPING(clinician_type), "
-            f"COALESCE(mode, '{UNMAPPED}'), COALESCE(clinician_type, '{UNMAPPED}'), COALESCE(category, '{UNMAPPED}'), "
-            f"SUM({numerator}), SUM({denominator}) FROM {spec.table} WHERE {grain} IN ({unit_marks}) AND practice_id "
-            f"IN ({practice_marks}) GROUP BY GROUPING SETS (({grain}, {other}, practice_id, mode), "
-            f"({grain}, {other}, practice_id, clinician_type), ({grain}, {other}, practice_id, category))",
-            [*units, *practices])
-        # each unit's rows split by the other calendar's unit (a month's by week, a week's by month): a month
-        # is protected against its weeks' figures (suppression.protect_month), so the weeks come first
-        per_unit: dict[str, list[PartRow]] = defaultdict(list)
-        for unit, part, pid, no_mode, no_type, mode, clinician, category, num, den in rows:
-            dim, value = (("mode", mode) if not no_mode else ("clinician-type", clinician) if not no_type
-                          else ("category", category))
-            per_unit[unit].append((part, dim, pid, value, float(num or 0), float(den or 0)))
+        key = spec_key(spec)
+        missing = [u for u in units if (key, grain, u) not in self._rows_ahead]
+        if missing:  # while preparing, the rows of every measure counting the same table come in one query
+            siblings = self._siblings.get(spec.table, []) or [spec]
+            for sibling, fetched in self._linked_rows([spec, *siblings], grain, missing, practices).items():
+                for unit in missing:
+                    self._rows_ahead[(sibling, grain, unit)] = fetched.get(unit, [])
+        per_unit = {u: rows for u in units if (rows := self._rows_ahead.pop((key, grain, u)))}
         made: dict[str, UnitTables] = {}
         weeks_hidden: dict[str, dict[Coord, str]] = {}
         if grain == "month":
@@ -580,6 +583,30 @@ class InsightStore:
             hidden = (protect_month(calendar, weeks_hidden) if grain == "month" else protect_week(calendar))
             made[unit] = (calendar.tables.cube, hidden)
         return made
+
+    def _linked_rows(self, specs: Sequence[MeasureSql], grain: str, units: Sequence[str],
+                     practices: Sequence[str]) -> dict[str, dict[str, list[PartRow]]]:
+        """The rows of `units` for each measure of `specs` (all counting one table), keyed by spec_key then unit,
+        from one GROUPING SETS query."""
+        chosen = {spec_key(s): s for s in specs}
+        table = specs[0].table
+        sums = ", ".join(f"SUM({s.numerator or '0'}), SUM({s.denominator or '0'})" for s in chosen.values())
+        other = "week" if grain == "month" else "month"
+        rows = self._db.query(
+            f"SELECT {grain}, {other}, practice_id, GROUPING(mode), GROUPING(clinician_type), "
+            f"COALESCE(mode, '{UNMAPPED}'), COALESCE(clinician_type, '{UNMAPPED}'), COALESCE(category, '{UNMAPPED}'), "
+            f"{sums} FROM {table} WHERE {grain} IN ({', '.join('?' for _ in units)}) AND practice_id "
+            f"IN ({', '.join('?' for _ in practices)}) GROUP BY GROUPING SETS (({grain}, {other}, practice_id, mode), "
+            f"({grain}, {other}, practice_id, clinician_type), ({grain}, {other}, practice_id, category))",
+            [*units, *practices])
+        out: dict[str, dict[str, list[PartRow]]] = {key: defaultdict(list) for key in chosen}
+        for unit, part, pid, no_mode, no_type, mode, clinician, category, *counts in rows:
+            dim, value = (("mode", mode) if not no_mode else ("clinician-type", clinician) if not no_type
+                          else ("category", category))
+            for index, key in enumerate(chosen):
+                num, den = counts[2 * index], counts[2 * index + 1]
+                out[key][unit].append((part, dim, pid, value, float(num or 0), float(den or 0)))
+        return out
 
     def _cross_cubes(self, spec: MeasureSql, grain: str, units: Sequence[str], practices: Sequence[str],
                      dims: Sequence[str]) -> tuple[dict[str, dict[Coord, Counts]], dict[Hashable, str]]:

@@ -238,19 +238,30 @@ def protect(tables: Tables, *, decided: Mapping[Coord, str] | None = None,
         for member in members:
             peers[member].extend(m for m in members if m != member)
 
+    #: the one fine variable of each cell that is one (shown, it gives that variable outright)
+    single = {cell: tables.parts[cell][0] for cell in cells if len(tables.parts[cell]) == 1}
+
     def revealed() -> list[Coord]:
-        shown = [row_of[c] for c in cells if c not in hidden]
-        known = np.vstack([matrix[shown], links]) if shown else links
+        shown_cells = [c for c in cells if c not in hidden]
         targets = [c for c in cells if hidden.get(c) == PRIMARY or c in sensitive]
-        if known.shape[0] == 0:
+        if not shown_cells and not tables.links:
             return []
-        # the null space of the shown cells from the eigenvectors of their small Gram matrix (variables x
-        # variables): a few ms, where LAPACK's SVD of the cells themselves took tens on a busy machine
+        # a variable a shown cell gives outright is known, so a target is derivable exactly when its part over
+        # the other variables is a combination of the shown cells' parts over them: the null space is worked
+        # out over those alone (the same answer from a far smaller Gram matrix: the hidden fine cells, not all)
+        given = {single[c] for c in shown_cells if c in single}
+        unknown = [v for v in range(matrix.shape[1]) if v not in given]
+        if not unknown:
+            return targets
+        shown = [row_of[c] for c in shown_cells]
+        known = np.vstack([matrix[np.ix_(shown, unknown)], links[:, unknown]])
+        # the null space from the eigenvectors of the small Gram matrix (variables x variables): a few ms, where
+        # LAPACK's SVD of the cells themselves took tens on a busy machine
         values, vectors = np.linalg.eigh(known.T @ known)
         null = vectors[:, values <= 1e-9 * max(1.0, float(values[-1]) if values.size else 1.0)].T
         if null.shape[0] == 0:
             return targets
-        weights = np.abs(matrix[[row_of[c] for c in targets]] @ null.T).max(axis=1)
+        weights = np.abs(matrix[np.ix_([row_of[c] for c in targets], unknown)] @ null.T).max(axis=1)
         return [c for c, w in zip(targets, weights, strict=True) if w < 1e-7]
 
     def size(c: Coord) -> tuple[bool, float, float, Coord]:
@@ -390,7 +401,7 @@ def calendar_unit(rows: Iterable[PartRow]) -> CalendarUnit:
     parts = {}
     for part, vector in sorted(vectors.items()):
         counts = matrix @ vector
-        parts[part] = {cell: [float(n), float(d)] for cell, (n, d) in zip(cells, counts, strict=True)}
+        parts[part] = dict(zip(cells, counts.tolist(), strict=True))
     return CalendarUnit(tables, parts)
 
 
@@ -543,6 +554,8 @@ class _MonthBlock:
         self.free = {c for c, known in zip(self.cells, given, strict=True) if not known}
         self.lines = tables.lines
         self.parts = unit.parts
+        #: what the shown cells reach through each target kind's G, by (kind, shown cells' rows)
+        self._reach: dict[tuple[str | None, tuple[int, ...]], np.ndarray] = {}
         cube = tables.cube
         self.fixed: list[Target] = [((c,), None) for c in self.cells if is_small(cube[c][0]) or is_small(cube[c][1])]
         for week in self.weeks:
@@ -581,7 +594,10 @@ class _MonthBlock:
                 out.extend(targets)  # nothing of the month is unknown to the weeks
                 continue
             wants = np.vstack([through_pick[[self.row_of[c] for c in cells]].sum(axis=0) for cells, _ in targets])
-            reach = _orthonormal(through_gate[shown])
+            key = (week, tuple(shown))
+            reach = self._reach.get(key)
+            if reach is None:  # the same shown cells come round again (each target checked after a trial)
+                reach = self._reach[key] = _orthonormal(through_gate[shown])
             out.extend(t for t, hit in zip(targets, _in_span(reach, wants), strict=True) if hit)
         return out
 
