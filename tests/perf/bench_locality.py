@@ -2,10 +2,15 @@
 
 Opens the real window on demo practices (in this process, as `mosaic demo` does, pyqtgraph prepared at start as
 app.ui.app.settle_heap does), opens the Locality view (first open: every practice refreshed, the synthetic
-national files imported), then runs a series of queries (measures, zoom, cuts, weeks, a range), each drawn on the
-charts; a 5 ms precise timer on the GUI thread records the longest gap per phase.
+national files written and imported, as `mosaic demo` names them: app.ui.locality.national.demo_files), then runs
+a series of queries (measures, zoom, cuts, weeks, a range), each drawn on the charts; a 5 ms precise timer on the
+GUI thread records the longest gap per phase (stall_ms), and another the GUI thread's own CPU time between two
+ticks (gui_cpu_per_pass_ms: the stall there would be with no other thread or process in the way).
 
-    nice -n 19 .venv/bin/python -m tests.perf.bench_locality [--patients N] [--json FILE]
+`--why` charges the CPU each thread used during stalls to it, with its stack, lists each stall with its threads'
+CPU and how long the GUI thread waited for a CPU (another process), and times collections per thread.
+
+    nice -n 19 .venv/bin/python -m tests.perf.bench_locality [--patients N] [--why] [--json FILE]
 """
 
 from __future__ import annotations
@@ -241,7 +246,7 @@ def run(patients: int, why: bool = False) -> dict[str, Any]:
 def main() -> int:
     parser = common.parser(__doc__ or NAME)
     parser.add_argument("--patients", type=int, default=500)
-    parser.add_argument("--why", action="store_true", help="sample the GUI thread's stack during stalls")
+    parser.add_argument("--why", action="store_true", help="which threads ran during stalls, and their stacks")
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from app.ui.app import ensure_application
