@@ -42,6 +42,8 @@ from app.ui.locality.words import NOT_PROVIDED, cell_text, chart_title, count_te
 from app.ui.trends import load_pyqtgraph
 
 FIRST_STEP_MS = 0
+#: the first overview waits for the charts to be made, this long at most after the window is first shown
+OVERVIEW_AT_THE_LATEST_MS = 2000
 #: between two charts' steps: long enough for the last chart's paint to have a pass of its own. At 0 the three
 #: charts' new data were painted together, in one pass of 40-60 ms of the GUI thread (AxisItem.paint the most)
 PAINT_GAP_MS = 12
@@ -66,6 +68,7 @@ class LocalityWindow(QWidget):
         self._pending: concurrent.futures.Future[Any] | None = None
         self._refreshing = False
         self._opened = False
+        self._overview_asked = False
         self._charts_ready = False
         self._rows: list[tuple[Figure, str]] = []
         self._progress: dict[str, str] = {}
@@ -168,6 +171,8 @@ class LocalityWindow(QWidget):
             for chart in made:
                 self.charts_layout.addWidget(chart)
             self._charts_ready = True
+            if self._opened:
+                self._first_open()
             if self.answer is not None:
                 self._draw_charts(self.answer, lambda: None)
 
@@ -183,10 +188,17 @@ class LocalityWindow(QWidget):
         super().showEvent(event)
         if not self._opened:
             self._opened = True
-            QTimer.singleShot(0, self, self._first_open)
+            self.progress.setText("Reading the locality's figures…")
+            wait = FIRST_STEP_MS if self._charts_ready else OVERVIEW_AT_THE_LATEST_MS  # if the charts never come
+            QTimer.singleShot(wait, self, self._first_open)
 
     def _first_open(self) -> None:
-        self.progress.setText("Reading the locality's figures…")
+        """Once the charts are made (or OVERVIEW_AT_THE_LATEST_MS after the first show): the first query opens the
+        store, whose libraries (DuckDB and the store's modules, ~150 ms of imports holding the interpreter lock)
+        load in a worker meanwhile; alongside the charts' making they made stalls of 100-400 ms."""
+        if self._overview_asked:
+            return
+        self._overview_asked = True
         self.bridge.submit(self.source.overview(self.core), self._overview, self._failed, receiver=self)
 
     def _overview(self, overview: Overview) -> None:
