@@ -204,7 +204,8 @@ def cross_table(fine: Sequence[tuple[Coord, float, float]], dims: Sequence[str],
             coord[1 + list(dims).index(dim)] = value
         decided[tuple(coord)] = why
     table = full_table(fine)
-    return table, protect(table, decided=decided, settled=lambda c: sum(v != ALL for v in c[1:]) <= 1)
+    # settled: a cell crossing at most one of the dimensions (ALL in all but one of them) is a two-way table's
+    return table, protect(table, decided=decided, settled=lambda c: c[1:].count(ALL) >= len(c) - 2)
 
 
 def protect(tables: Tables, *, decided: Mapping[Coord, str] | None = None,
@@ -278,6 +279,22 @@ def protect(tables: Tables, *, decided: Mapping[Coord, str] | None = None,
         weights, *_ = np.linalg.lstsq(known.T, matrix[row_of[target]], rcond=None)
         return {c for c, w in zip(shown, weights[:len(shown)], strict=True) if abs(w) > 1e-9}
 
+    def coverers(target: Coord, candidates: Sequence[Coord]) -> set[Coord]:
+        """The candidates whose hiding alone should stop `target` being derivable, from one decomposition
+        rather than one a candidate: a shown cell is needed by every derivation only when no other known row
+        gives its row (its leverage is 1), and then `target` needs it when it has a part along the one
+        direction only that row gives. A prediction, generous where unsure: each is checked by revealed()
+        before it is taken, and the other candidates are still tried, in order, when none holds."""
+        shown = [c for c in cells if c not in hidden]
+        known = np.vstack([matrix[[row_of[c] for c in shown]], links])
+        values, vectors = np.linalg.eigh(known.T @ known)
+        keep = values > 1e-9 * max(1.0, float(values[-1]) if values.size else 1.0)
+        scaled = vectors[:, keep] / np.sqrt(values[keep])
+        rows = matrix[[row_of[c] for c in candidates]] @ scaled
+        leverage = (rows * rows).sum(axis=1)
+        along = rows @ (matrix[row_of[target]] @ scaled)
+        return {c for c, h, a in zip(candidates, leverage, along, strict=True) if h > 1 - 1e-4 and abs(a) > 1e-6}
+
     exposed = revealed()
     while exposed:
         target = exposed[0]
@@ -285,9 +302,10 @@ def protect(tables: Tables, *, decided: Mapping[Coord, str] | None = None,
         near = sorted((c for c in peers[target] if c in used), key=size)
         rest = sorted((c for c in used if c not in set(near)), key=size)
         others = sorted((c for c in cells if c not in hidden and c not in used), key=size)
-        for candidate in [*dict.fromkeys(near), *rest, *others]:
-            if settled is not None and settled(candidate):
-                continue
+        order = [c for c in dict.fromkeys([*near, *rest, *others]) if settled is None or not settled(c)]
+        likely = coverers(target, order) if order else set()
+        # the likely ones first, in the order chosen: the first that holds is the one trying each in turn finds
+        for candidate in [*(c for c in order if c in likely), *(c for c in order if c not in likely)]:
             hidden[candidate] = SECONDARY
             still = revealed()
             if target not in still:
