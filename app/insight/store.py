@@ -103,6 +103,10 @@ _PG_INDEXES = (
 )
 
 _DIMS = ("practice", "mode", "clinician-type", "category")
+#: the pairs of group dimensions a cross-cut crosses (as figures() orders them)
+_CROSSINGS = (("mode", "clinician-type"), ("mode", "category"), ("clinician-type", "category"))
+#: the latest months of a refreshed period whose cross-cut tables the refresh makes ahead
+CROSS_MONTHS_AHEAD = 12
 
 
 def default_path() -> Path:
@@ -466,10 +470,11 @@ class InsightStore:
 
     def prepare(self, period: str) -> int:
         """Work out and keep (in the store: app/insight/kept_protections.py) the protected two-way tables of every
-        measure for the months and weeks of `period` whose kept tables are stale or missing, so that the first
-        queries after a refresh, in this process or any other, are as quick as the rest: the refresh calls it
-        when it has applied everything. Only units whose rows changed since their tables were kept (or whose
-        practices changed) are worked out again. Returns the number of unit tables made."""
+        measure for the months and weeks of `period`, and the cross-cut tables of its latest CROSS_MONTHS_AHEAD
+        months, whose kept tables are stale or missing, so that the first queries after a refresh, in this
+        process or any other, are as quick as the rest: the refresh calls it when it has applied everything.
+        Only units whose rows changed since their tables were kept (or whose practices changed) are worked out
+        again. Returns the number of unit tables made."""
         self._check_version()
         chosen = parse_period(period)
         ok = sorted(p.id for p in self.practices() if p.status == "ok")
@@ -483,6 +488,14 @@ class InsightStore:
                     for spec in specs:
                         compute = functools.partial(self._linked_units, spec, grain, practices=ok)
                         made += self._cached(self._linked_kind(spec), spec.table, grain, units, ok, compute, load=False)
+                # and the cross-cuts of the latest months (a year's range cut by one dimension and filtered by
+                # another is the view's; older months' are worked out when first asked, and kept then)
+                recent = chosen.months()[-CROSS_MONTHS_AHEAD:] if chosen.grain == "month" else []
+                for spec in specs:
+                    for dims in _CROSSINGS:
+                        compute = functools.partial(self._cross_units, spec, "month", practices=ok, dims=dims)
+                        made += self._cached(self._cross_kind(spec, dims), spec.table, "month", recent, ok, compute,
+                                             load=False)
         finally:
             self._siblings, self._rows_ahead = {}, {}
         return made
@@ -490,6 +503,10 @@ class InsightStore:
     @staticmethod
     def _linked_kind(spec: MeasureSql) -> str:
         return f"linked:{spec_key(spec)}"
+
+    @staticmethod
+    def _cross_kind(spec: MeasureSql, dims: Sequence[str]) -> str:
+        return f"cross:{spec_key(spec)}:{','.join(dims)}"
 
     def _cubes(self, spec: MeasureSql, grain: str, units: Sequence[str], practices: Sequence[str]
                ) -> tuple[dict[str, dict[Coord, Counts]], dict[Hashable, str]]:
@@ -612,12 +629,12 @@ class InsightStore:
                      dims: Sequence[str]) -> tuple[dict[str, dict[Coord, Counts]], dict[Hashable, str]]:
         """For a cross-cut (two of mode, clinician type and category): each unit's cross table of those two,
         protected in agreement with its linked two-way tables (suppression.cross_table)."""
-        kind = f"cross:{spec_key(spec)}:{','.join(dims)}"
+        kind = self._cross_kind(spec, dims)
         self._cached(kind, spec.table, grain, units, practices,
-                     lambda missing: self._cross_units(spec, grain, missing, practices, dims))
+                     lambda missing: self._cross_units(spec, grain, missing, practices=practices, dims=dims))
         return self._gathered(kind, grain, units, practices)
 
-    def _cross_units(self, spec: MeasureSql, grain: str, units: Sequence[str], practices: Sequence[str],
+    def _cross_units(self, spec: MeasureSql, grain: str, units: Sequence[str], *, practices: Sequence[str],
                      dims: Sequence[str]) -> dict[str, UnitTables]:
         if not units or not practices:
             return {}

@@ -119,12 +119,19 @@ def full_table(fine: Iterable[tuple[Coord, float, float]]) -> Tables:
     given = {coord: (numerator, denominator) for coord, numerator, denominator in fine}
     axes = [sorted({coord[i] for coord in given}) for i in range(len(next(iter(given), ())))]
     fine = [(coord, *given.get(coord, (0.0, 0.0))) for coord in product(*axes)] if given else []
-    cube = with_totals(fine)
-    parts: dict[Coord, list[int]] = defaultdict(list)
-    for index, (coord, _, _) in enumerate(fine):
+    cube: dict[Coord, Counts] = {}  # as with_totals makes it, with each cell's parts in the same pass
+    parts: dict[Coord, list[int]] = {}
+    for index, (coord, numerator, denominator) in enumerate(fine):
         for combo in product(*((value, ALL) for value in coord)):
-            parts[combo].append(index)
-    return Tables(cube, _hypercube_lines(cube), dict(parts), len(fine))
+            cell = cube.get(combo)
+            if cell is None:
+                cube[combo] = [numerator, denominator]
+                parts[combo] = [index]
+            else:
+                cell[0] += numerator
+                cell[1] += denominator
+                parts[combo].append(index)
+    return Tables(cube, _hypercube_lines(cube), parts, len(fine))
 
 
 def linked_tables(rows: Iterable[tuple[str, str, str, float, float]]) -> Tables:
