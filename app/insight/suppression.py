@@ -241,10 +241,8 @@ def protect(tables: Tables, *, decided: Mapping[Coord, str] | None = None,
         for variable, coefficient in link.items():
             links[row, variable] = coefficient
     row_of = {cell: row for row, cell in enumerate(cells)}
+    #: each cell's lines' cells (itself among them: only shown ones are taken from it), made when first needed
     peers: dict[Coord, list[Coord]] = defaultdict(list)
-    for members, _ in tables.lines:
-        for member in members:
-            peers[member].extend(m for m in members if m != member)
 
     #: the one fine variable of each cell that is one (shown, it gives that variable outright)
     single = {cell: tables.parts[cell][0] for cell in cells if len(tables.parts[cell]) == 1}
@@ -303,6 +301,10 @@ def protect(tables: Tables, *, decided: Mapping[Coord, str] | None = None,
         return {c for c, h, a in zip(candidates, leverage, along, strict=True) if h > 1 - 1e-4 and abs(a) > 1e-6}
 
     exposed = revealed()
+    if exposed:
+        for members, _ in tables.lines:
+            for member in members:
+                peers[member].extend(members)
     while exposed:
         target = exposed[0]
         used = involved(target)
@@ -311,15 +313,16 @@ def protect(tables: Tables, *, decided: Mapping[Coord, str] | None = None,
         others = sorted((c for c in cells if c not in hidden and c not in used), key=size)
         order = [c for c in dict.fromkeys([*near, *rest, *others]) if settled is None or not settled(c)]
         likely = coverers(target, order) if order else set()
-        # the likely ones first, in the order chosen: the first that holds is the one trying each in turn finds
-        for candidate in [*(c for c in order if c in likely), *(c for c in order if c not in likely)]:
+        # the likely ones first, in the order chosen: the first that holds is the one trying each in turn finds.
+        # None likely: no single cell covers it (trying each in turn, a decomposition each, found the same)
+        for candidate in [*(c for c in order if c in likely), *(c for c in order if c not in likely)] if likely else []:
             hidden[candidate] = SECONDARY
             still = revealed()
             if target not in still:
                 exposed = still
                 break
             del hidden[candidate]
-        else:  # nothing single protects it (not met in the tests): hide everything this table may hide
+        else:  # nothing single protects it (a rare cross-cut): hide everything this table may hide
             hidden.update({c: SECONDARY for c in cells if c not in hidden and (settled is None or not settled(c))})
             break
     return hidden
