@@ -105,8 +105,6 @@ _PG_INDEXES = (
 _DIMS = ("practice", "mode", "clinician-type", "category")
 #: the pairs of group dimensions a cross-cut crosses (as figures() orders them)
 _CROSSINGS = (("mode", "clinician-type"), ("mode", "category"), ("clinician-type", "category"))
-#: the latest months of a refreshed period whose cross-cut tables the refresh makes ahead
-CROSS_MONTHS_AHEAD = 12
 
 
 def default_path() -> Path:
@@ -470,11 +468,11 @@ class InsightStore:
 
     def prepare(self, period: str) -> int:
         """Work out and keep (in the store: app/insight/kept_protections.py) the protected two-way tables of every
-        measure for the months and weeks of `period`, and the cross-cut tables of its latest CROSS_MONTHS_AHEAD
-        months, whose kept tables are stale or missing, so that the first queries after a refresh, in this
-        process or any other, are as quick as the rest: the refresh calls it when it has applied everything.
-        Only units whose rows changed since their tables were kept (or whose practices changed) are worked out
-        again. Returns the number of unit tables made."""
+        measure for the months and weeks of `period`, and the cross-cut tables of its months, where the kept ones
+        are stale or missing, so that the first queries after a refresh, in this process or any other, are as
+        quick as the rest: the refresh calls it when it has applied everything. Only units whose rows changed
+        since their tables were kept (or whose practices changed) are worked out again. Returns the number of
+        unit tables made."""
         self._check_version()
         chosen = parse_period(period)
         ok = sorted(p.id for p in self.practices() if p.status == "ok")
@@ -488,13 +486,13 @@ class InsightStore:
                     for spec in specs:
                         compute = functools.partial(self._linked_units, spec, grain, practices=ok)
                         made += self._cached(self._linked_kind(spec), spec.table, grain, units, ok, compute, load=False)
-                # and the cross-cuts of the latest months (a year's range cut by one dimension and filtered by
-                # another is the view's; older months' are worked out when first asked, and kept then)
-                recent = chosen.months()[-CROSS_MONTHS_AHEAD:] if chosen.grain == "month" else []
+                # and the months' cross-cut tables (a cut by one dimension filtered by another: over a range of
+                # months, one table a month; a week's cross-cut is one small table, worked out when first asked)
+                months = chosen.months() if chosen.grain == "month" else []
                 for spec in specs:
                     for dims in _CROSSINGS:
                         compute = functools.partial(self._cross_units, spec, "month", practices=ok, dims=dims)
-                        made += self._cached(self._cross_kind(spec, dims), spec.table, "month", recent, ok, compute,
+                        made += self._cached(self._cross_kind(spec, dims), spec.table, "month", months, ok, compute,
                                              load=False)
         finally:
             self._siblings, self._rows_ahead = {}, {}
