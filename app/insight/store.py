@@ -125,6 +125,7 @@ class InsightStore:
         #: for a measure's units ahead of their turn (spec_key, grain, unit) -> rows
         self._siblings: dict[str, list[MeasureSql]] = {}
         self._rows_ahead: dict[tuple[str, str, str], list[PartRow]] = {}
+        self._cross_ahead: dict[tuple[str, str, str], list[tuple[Coord, float, float]]] = {}
         self._version: tuple[Any, ...] | None = None
         self._staging = False  # the staged_* temporary tables made on this connection
         for statement in _SCHEMA:
@@ -495,7 +496,7 @@ class InsightStore:
                         made += self._cached(self._cross_kind(spec, dims), spec.table, "month", months, ok, compute,
                                              load=False)
         finally:
-            self._siblings, self._rows_ahead = {}, {}
+            self._siblings, self._rows_ahead, self._cross_ahead = {}, {}, {}
         return made
 
     @staticmethod
@@ -636,17 +637,14 @@ class InsightStore:
                      dims: Sequence[str]) -> dict[str, UnitTables]:
         if not units or not practices:
             return {}
-        numerator = spec.numerator or "0"
-        denominator = spec.denominator or "0"
-        first, second = (GROUP_COLUMNS[d] for d in dims)
-        rows = self._db.query(
-            f"SELECT {grain}, practice_id, COALESCE({first}, '{UNMAPPED}'), COALESCE({second}, '{UNMAPPED}'), "
-            f"SUM({numerator}), SUM({denominator}) FROM {spec.table} "
-            f"WHERE {grain} IN ({', '.join('?' for _ in units)}) AND practice_id IN "
-            f"({', '.join('?' for _ in practices)}) GROUP BY 1, 2, 3, 4", [*units, *practices])
-        fine: dict[str, list[tuple[Coord, float, float]]] = defaultdict(list)
-        for unit, pid, one, two, num, den in rows:
-            fine[unit].append(((pid, one, two), float(num or 0), float(den or 0)))
+        key, crossing = spec_key(spec), f"{grain}:{','.join(dims)}"
+        missing = [u for u in units if (key, crossing, u) not in self._cross_ahead]
+        if missing:  # while preparing, every measure counting the same table in one query
+            siblings = self._siblings.get(spec.table, []) or [spec]
+            for sibling, fetched in self._cross_rows([spec, *siblings], grain, missing, practices, dims).items():
+                for unit in missing:
+                    self._cross_ahead[(sibling, crossing, unit)] = fetched.get(unit, [])
+        fine = {u: rows for u in units if (rows := self._cross_ahead.pop((key, crossing, u)))}
         self._cubes(spec, grain, units, practices)  # the two-way tables' decisions, which the cross tables keep
         made: dict[str, UnitTables] = {}
         for unit in sorted(fine):
@@ -654,6 +652,24 @@ class InsightStore:
             tables, unit_hidden = cross_table(sorted(fine[unit]), dims, decided)
             made[unit] = (tables.cube, unit_hidden)
         return made
+
+    def _cross_rows(self, specs: Sequence[MeasureSql], grain: str, units: Sequence[str], practices: Sequence[str],
+                    dims: Sequence[str]) -> dict[str, dict[str, list[tuple[Coord, float, float]]]]:
+        """The cross table's fine cells of `units` for each measure of `specs` (all counting one table), keyed by
+        spec_key then unit, from one grouped query."""
+        chosen = {spec_key(s): s for s in specs}
+        first, second = (GROUP_COLUMNS[d] for d in dims)
+        sums = ", ".join(f"SUM({s.numerator or '0'}), SUM({s.denominator or '0'})" for s in chosen.values())
+        rows = self._db.query(
+            f"SELECT {grain}, practice_id, COALESCE({first}, '{UNMAPPED}'), COALESCE({second}, '{UNMAPPED}'), "
+            f"{sums} FROM {specs[0].table} WHERE {grain} IN ({', '.join('?' for _ in units)}) AND practice_id IN "
+            f"({', '.join('?' for _ in practices)}) GROUP BY 1, 2, 3, 4", [*units, *practices])
+        out: dict[str, dict[str, list[tuple[Coord, float, float]]]] = {k: defaultdict(list) for k in chosen}
+        for unit, pid, one, two, *counts in rows:
+            for index, key in enumerate(chosen):
+                num, den = counts[2 * index], counts[2 * index + 1]
+                out[key][unit].append(((pid, one, two), float(num or 0), float(den or 0)))
+        return out
 
     def _medians(self, by: str, units: Sequence[str], grain: str, members: Sequence[str],
                  filters: Mapping[str, str]) -> dict[str | None, float]:
