@@ -865,6 +865,7 @@ def run_soak(demo: DemoControl, cycles: int, seed: int, *, stuck_s: float = STUC
     with errors.hooks():
         meter = common.stall_meter(TICK_MS, STALL_GOAL_MS)
         meter.start()
+        sampler = common.StallSampler(meter) if os.environ.get("MOSAIC_BENCH_WHY") == "1" else None
         meter.set_phase("sign in")
         errors.where = "sign in"
         progress(errors.where)
@@ -924,6 +925,10 @@ def run_soak(demo: DemoControl, cycles: int, seed: int, *, stuck_s: float = STUC
         result.stall_ms = meter.longest()
         result.stall_by_step = dict(meter.worst)
         result.top_stalls = sorted(meter.top, reverse=True)[:10]
+        if os.environ.get("MOSAIC_BENCH_SPANS"):  # diagnostics: when each stall was, to match a `perf record -k 1`
+            Path(os.environ["MOSAIC_BENCH_SPANS"]).write_text(json.dumps(meter.spans), encoding="utf-8")
+        if sampler is not None:
+            out.write("why the GUI thread stalled (MOSAIC_BENCH_WHY=1):\n" + sampler.report() + "\n")
         result.notes = day.notes if day is not None else []
     result.errors = errors.items
     result.seconds = time.perf_counter() - started
