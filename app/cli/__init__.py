@@ -367,18 +367,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _demo_national_files() -> None:
     """The Locality view imports the demo's synthetic GPAD files (~100 other practices, written once into the
-    demo's folder when first needed) when its store has no national figures: national context on first open."""
+    demo's folder when first needed) when its store has no national figures: national context on first open.
+    `demo_files` pickles, so the files are written and read in the view's child process, not the window's."""
     from app.core import paths
+    from app.ui.locality.national import demo_files
     from app.ui.locality.source import use_national_files
 
-    folder = paths.user_data_dir() / "gpad-synthetic"
-
-    def files() -> list[Path]:
-        from app.demo.gpad_synthetic import ensure_synthetic_gpad
-
-        return ensure_synthetic_gpad(folder).all
-
-    use_national_files(files)
+    use_national_files(demo_files(paths.user_data_dir() / "gpad-synthetic"))
 
 
 def cmd_demo_server(args: argparse.Namespace) -> int:
