@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import shiboken6
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
+from app.core.thread_priority import lower_this_thread
 from app.ui.gui_first import GuiFirstGate, GuiFirstLoop, gui_busy
 
 log = logging.getLogger("mosaic.ui.bridge")
@@ -76,6 +77,11 @@ class AsyncBridge(QObject):
         return not self._closed and self._thread.is_alive()
 
     def _run(self) -> None:
+        # The core's loop and its workers (the journal's writes, the keyring) below the GUI thread in the
+        # scheduler: when both want a CPU, the window goes first (app/core/thread_priority.py).
+        lower_this_thread()
+        self._loop.set_default_executor(concurrent.futures.ThreadPoolExecutor(
+            thread_name_prefix="mosaic-core-worker", initializer=lower_this_thread))
         asyncio.set_event_loop(self._loop)
         self._loop.call_soon(self._ready.set)
         try:

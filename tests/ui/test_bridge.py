@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import threading
 
 import pytest
 
+from app.core.thread_priority import BACKGROUND_NICE_STEP
 from app.ui.bridge import AsyncBridge
 
 pytestmark = pytest.mark.gui
@@ -101,3 +104,22 @@ def test_qt_binding_keeps_reference_counts(qapp) -> None:
         assert sys.getrefcount(None) >= none_before - 100
         assert sys.getrefcount(True) >= true_before - 100
     assert label.text() == "x"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_the_core_loop_and_its_workers_run_below_the_gui_thread(qtbot, bridge) -> None:
+    """When the GUI thread and the core's threads both want a CPU, the scheduler gives it to the window."""
+    def nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    seen: dict[str, int] = {}
+
+    async def work() -> None:
+        seen["loop"] = nice()
+        seen["worker"] = await asyncio.to_thread(nice)
+
+    bridge.submit(work())
+    qtbot.waitUntil(lambda: "worker" in seen, timeout=2000)
+    gui = nice()
+    expected = min(19, gui + BACKGROUND_NICE_STEP)
+    assert seen == {"loop": expected, "worker": expected}, f"GUI thread nice {gui}"
