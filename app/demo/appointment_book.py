@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from app.core.gui_turns import give_way
 from app.demo.appointment_book_codes import ROLE_CODES, SlotType, slot_types
-from app.demo.appointment_book_turns import give_way
 from app.demo.appointment_calendar import Calendar, bank_holidays
 from app.demo.population import hash_seed
 

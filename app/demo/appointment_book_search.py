@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from threading import Lock
 
+from app.core.gui_turns import give_way
 from app.demo.appointment_book import AppointmentBook, Row
 from app.demo.appointment_book_fhir import BookRenderer
-from app.demo.appointment_book_turns import give_way
 from app.demo.appointment_calendar import local_midnight_epoch, uk_offset_hours
 
 #: the date parameter of each searchable type

@@ -26,6 +26,7 @@ from typing import Any
 
 from app.core import paths
 from app.core.activity import APPOINTMENT_STATUSES, Activity, ActivityPart
+from app.core.gui_turns import give_way
 from app.insight import kept_protections
 from app.insight.kept_protections import KeptProtections, UnitTables, spec_key
 from app.insight.measures import (
@@ -212,6 +213,7 @@ class InsightStore:
                             ("appointments", [make.appointment(practice_id, a) for a in part.appointments]),
                             ("encounters", [make.encounter(practice_id, e) for e in part.encounters])):
             if rows:
+                give_way()
                 self._db.append(f"staged_{table}", _ROW_TABLES[table], rows)
 
     def apply_staged(self, activity: Activity) -> None:
@@ -603,6 +605,7 @@ class InsightStore:
             kind = self._linked_kind(spec)
             weeks_hidden = {w: self._unit(kind, "week", w, practices)[1] for w in weeks}
         for unit in sorted(per_unit):
+            give_way()  # a unit's exact check is Python work: the window's GUI thread first, where there is one
             calendar = calendar_unit(sorted(per_unit[unit]))
             hidden = (protect_month(calendar, weeks_hidden) if grain == "month" else protect_week(calendar))
             made[unit] = (calendar.tables.cube, hidden)
@@ -656,6 +659,7 @@ class InsightStore:
         self._cubes(spec, grain, units, practices)  # the two-way tables' decisions, which the cross tables keep
         made: dict[str, UnitTables] = {}
         for unit in sorted(fine):
+            give_way()
             _, decided = self._unit(self._linked_kind(spec), grain, unit, practices)
             tables, unit_hidden = cross_table(sorted(fine[unit]), dims, decided)
             made[unit] = (tables.cube, unit_hidden)

@@ -19,6 +19,8 @@ def prepare() -> None:
     """Import the view's modules now (for start-up, beside pyqtgraph in app.ui.app.settle_heap): on the GUI thread at
     the first open they were ~50 ms of one pass (sixteen modules, each read again by PySide's import hook), the
     longest of the view's first open once the rest was taken apart (bench_locality gui_cpu_per_pass_ms)."""
+    import duckdb  # noqa: F401 - the store's engine: imported by the refresh's worker it held the lock 35-60 ms
+
     import app.ui.locality.charts  # noqa: F401 - imported for the side effect
     import app.ui.locality.window  # noqa: F401
 

@@ -1,4 +1,4 @@
-"""An in-process demo's appointment books give way to the GUI thread (app/demo/appointment_book_turns.py): with a
+"""An in-process demo's appointment books give way to the GUI thread (app/core/gui_turns.py): with a
 Qt application in the process, a book's thread waits while the GUI (main) thread is running, and not while it
 is idle; without one it never waits."""
 
@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from app.demo import appointment_book_turns as turns
+from app.core import gui_turns as turns
 
 
 def waited_in_give_way(main_busy: bool, slices: int = 20) -> float:
