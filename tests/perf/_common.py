@@ -297,7 +297,21 @@ def _stall_meter_class() -> type:
             self.over: dict[str, int] = defaultdict(int)
             self.top: list[tuple[float, str]] = []
             self.spans: list[tuple[float, float, str]] = []  # (start, end, phase) of those, perf_counter
+            #: (ms, phase, the GUI thread's own CPU ms in that gap) of each gap over note_over_ms: a gap with little
+            #: CPU was spent waiting (for the interpreter lock, or for a CPU), one with as much was the GUI's work
+            self.top_cpu: list[tuple[float, str, float]] = []
             self.last = time.perf_counter()
+
+        @property
+        def last(self) -> float:
+            """When the current gap began (perf_counter); set by whoever drives the meter to leave out its own
+            bookkeeping, on the GUI thread, so that the GUI thread's CPU clock is read with it."""
+            return self._last
+
+        @last.setter
+        def last(self, value: float) -> None:
+            self._last = value
+            self._last_cpu = time.thread_time()
 
         def start(self) -> None:
             self.last = time.perf_counter()
@@ -318,12 +332,14 @@ def _stall_meter_class() -> type:
         def _tick(self) -> None:
             now = time.perf_counter()
             stall = (now - self.last) * 1000 - self.tick_ms
+            cpu_ms = (time.thread_time() - self._last_cpu) * 1000
             self.last = now
             self.worst[self.phase] = max(self.worst[self.phase], stall)
             if stall > self.goal_ms:
                 self.over[self.phase] += 1
             if stall > self.note_over_ms:
                 self.top.append((stall, self.phase))
+                self.top_cpu.append((stall, self.phase, cpu_ms))
                 self.spans.append((now - stall / 1000, now, self.phase))
             if self.pending is not None:
                 self.phase, self.pending = self.pending, None
