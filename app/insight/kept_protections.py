@@ -62,14 +62,29 @@ _CELLS: Columns = (*_KEPT, ("c0", "TEXT"), ("c1", "TEXT"), ("c2", "TEXT"), ("num
                    ("denominator", "DOUBLE PRECISION"), ("hidden", "TEXT"))
 
 
+#: the modules whose code decides a protected table: suppression itself, and the store's queries that feed it
+_DECIDING_MODULES = ("app.insight.suppression", "app.insight.store", "app.insight.kept_protections",
+                     "app.insight.measures")
+
+
 @lru_cache(maxsize=1)
 def algorithm_version() -> str:
-    """The suppression code's own fingerprint: tables kept by another version of it are worked out again."""
-    try:
-        source = Path(suppression.__file__).read_bytes()
-    except OSError:  # a frozen build without sources: its version string alone
-        source = b""
-    return hashlib.sha256(suppression.PROTECTION_VERSION.encode() + source).hexdigest()[:16]
+    """The fingerprint of the code that decides protections: tables kept by other code are worked out again.
+    Mosaic's version and PROTECTION_VERSION, and the source of the deciding modules where it is on disk (a frozen
+    bundle ships none: there the version alone moves with each build). Source text, not compiled code, so that
+    PCs running the same version agree on a shared store's fingerprints."""
+    import importlib.util
+
+    from app import installed_version
+
+    digest = hashlib.sha256(f"{suppression.PROTECTION_VERSION}\0{installed_version()}".encode())
+    for name in _DECIDING_MODULES:
+        spec = importlib.util.find_spec(name)
+        try:
+            digest.update(Path(spec.origin).read_bytes() if spec is not None and spec.origin else b"")
+        except OSError:  # a frozen build without sources
+            continue
+    return digest.hexdigest()[:16]
 
 
 def spec_key(spec: MeasureSql) -> str:

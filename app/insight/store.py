@@ -113,6 +113,10 @@ def default_path() -> Path:
     return paths.user_data_dir() / DEFAULT_FILE
 
 
+#: unit tables held in memory at most (each a month's or week's cells and decisions, a few KB)
+UNIT_CACHE_LIMIT = 20_000
+
+
 class InsightStore:
     """One store. Not thread-safe: one thread (or a lock) per store."""
 
@@ -552,8 +556,6 @@ class InsightStore:
                    or cached[0] != fingerprints[u]]
         if not missing:
             return 0
-        if len(self._unit_cache) > 20_000:
-            self._unit_cache.clear()
         fingerprints = {u: fingerprints[u] for u in missing}
         if load:
             found = self._kept.load(kind, grain, fingerprints)
@@ -581,6 +583,8 @@ class InsightStore:
         if version != self._version:
             self._kept.forget()
             self._version = version
+        if len(self._unit_cache) > UNIT_CACHE_LIMIT:  # here, before a query or a prepare, never in the middle of
+            self._unit_cache.clear()  # one: tables it made sure of a moment ago are gathered after (a KeyError)
 
     def _linked_units(self, spec: MeasureSql, grain: str, units: Sequence[str], *, practices: Sequence[str]
                       ) -> dict[str, UnitTables]:

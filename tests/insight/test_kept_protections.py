@@ -140,3 +140,47 @@ def _reference(path: Path, books: list[Activity], failed: str | None = None) -> 
         return every_figure(store)
     finally:
         store.close()
+
+
+def test_a_full_memory_cache_is_emptied_between_queries_never_inside_one(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The unit tables held in memory are dropped when over the limit before a query or a prepare: dropped in the
+    middle of one (January held from an earlier query, February and March worked out), the query then gathered
+    January's tables, gone, and failed with a KeyError."""
+    import app.insight.store as store_module
+
+    rng = random.Random(17)
+    books = [book(rng, pid, n) for pid, n in (("P1", 600), ("P2", 300))]
+    reference = InsightStore.open(tmp_path / "reference.duckdb")
+    store = InsightStore.open(tmp_path / "insight.duckdb")
+    try:
+        for one in books:
+            reference.apply(one)
+            store.apply(one)
+        expected = reference.figures("dna_rate", "practice", PERIOD)
+        monkeypatch.setattr(store_module, "UNIT_CACHE_LIMIT", 1)  # over the limit as soon as a unit is held
+        store.figures("dna_rate", "practice", "2026-01")  # January's tables held in memory
+        assert store.figures("dna_rate", "practice", PERIOD) == expected
+        store.prepare(PERIOD)
+        assert store.figures("dna_rate", "practice", PERIOD) == expected
+    finally:
+        store.close()
+        reference.close()
+
+
+def test_tables_kept_by_another_version_of_mosaic_are_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A frozen bundle ships no source to hash: Mosaic's version is in the fingerprint, so an upgrade that changes
+    how protections are decided never reads tables an older build kept."""
+    import app
+    from app.insight import kept_protections
+
+    kept_protections.algorithm_version.cache_clear()
+    now = kept_protections.algorithm_version()
+    monkeypatch.setattr(app, "installed_version", lambda: "99.0")
+    kept_protections.algorithm_version.cache_clear()
+    try:
+        assert kept_protections.algorithm_version() != now
+    finally:
+        monkeypatch.undo()
+        kept_protections.algorithm_version.cache_clear()
+    assert kept_protections.algorithm_version() == now
