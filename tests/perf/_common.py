@@ -300,6 +300,9 @@ def _stall_meter_class() -> type:
             #: (ms, phase, the GUI thread's own CPU ms in that gap) of each gap over note_over_ms: a gap with little
             #: CPU was spent waiting (for the interpreter lock, or for a CPU), one with as much was the GUI's work
             self.top_cpu: list[tuple[float, str, float]] = []
+            #: phase -> the GUI thread's longest own CPU between two ticks: what the stall would be with no other
+            #: thread wanting the interpreter lock and no other process wanting the CPU
+            self.worst_cpu: dict[str, float] = defaultdict(float)
             self.last = time.perf_counter()
 
         @property
@@ -335,6 +338,7 @@ def _stall_meter_class() -> type:
             cpu_ms = (time.thread_time() - self._last_cpu) * 1000
             self.last = now
             self.worst[self.phase] = max(self.worst[self.phase], stall)
+            self.worst_cpu[self.phase] = max(self.worst_cpu[self.phase], cpu_ms)
             if stall > self.goal_ms:
                 self.over[self.phase] += 1
             if stall > self.note_over_ms:

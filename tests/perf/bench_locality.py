@@ -4,8 +4,8 @@ Opens the real window on demo practices (in this process, as `mosaic demo` does,
 app.ui.app.settle_heap does), opens the Locality view (first open: every practice refreshed, the synthetic
 national files written and imported, as `mosaic demo` names them: app.ui.locality.national.demo_files), then runs
 a series of queries (measures, zoom, cuts, weeks, a range), each drawn on the charts; a 5 ms precise timer on the
-GUI thread records the longest gap per phase (stall_ms), and another the GUI thread's own CPU time between two
-ticks (gui_cpu_per_pass_ms: the stall there would be with no other thread or process in the way).
+GUI thread records the longest gap per phase (stall_ms) and the GUI thread's own CPU time between two ticks
+(gui_cpu_per_pass_ms: the stall there would be with no other thread or process in the way).
 
 `--why` charges the CPU each thread used during stalls to it, with its stack, lists each stall with its threads'
 CPU and how long the GUI thread waited for a CPU (another process), and times collections per thread.
@@ -142,33 +142,6 @@ class ThreadClocks:
         return lines
 
 
-def gui_cpu_meter(meter: Any) -> Any:
-    """The GUI thread's own CPU time between two ticks of a 5 ms timer, longest per phase (the meter's): what a
-    stall would be on an idle machine with no other thread wanting the interpreter lock. A stall much longer than
-    this is the GUI thread waiting: for the lock (another thread's Python) or for a CPU (another process)."""
-    from collections import defaultdict
-
-    from PySide6.QtCore import QObject, Qt, QTimer
-
-    class GuiCpuMeter(QObject):
-        def __init__(self) -> None:
-            super().__init__()
-            self.worst: defaultdict[str, float] = defaultdict(float)
-            self.timer = QTimer(self)
-            self.timer.setTimerType(Qt.TimerType.PreciseTimer)
-            self.timer.setInterval(TICK_MS)
-            self.timer.timeout.connect(self._tick)
-            self.last = time.thread_time()
-            self.timer.start()
-
-        def _tick(self) -> None:
-            now = time.thread_time()
-            used, self.last = (now - self.last) * 1000, now
-            self.worst[meter.phase] = max(self.worst[meter.phase], used)
-
-    return GuiCpuMeter()
-
-
 def _run_delay_ms() -> float:
     """How long the GUI (main) thread has waited on a run queue for a CPU, in all (Linux schedstat; 0 elsewhere)."""
     import threading
@@ -207,7 +180,6 @@ def run(patients: int, why: bool = False) -> dict[str, Any]:
         meter = common.stall_meter(TICK_MS, GOAL_MS)
         meter.start()
         sampler = ThreadClocks(meter) if why else None
-        gui_cpu = gui_cpu_meter(meter)
         meter.set_phase("open + refresh + first figures")
         began = time.perf_counter()
         view = win.open_locality()
@@ -227,8 +199,7 @@ def run(patients: int, why: bool = False) -> dict[str, Any]:
             wait(view.figures_shown, 60)
             times.append(round((time.perf_counter() - began) * 1000))
         meter.stop()
-        gui_cpu.timer.stop()
-        out["gui_cpu_per_pass_ms"] = {k: round(v, 1) for k, v in gui_cpu.worst.items()}
+        out["gui_cpu_per_pass_ms"] = {k: round(v, 1) for k, v in meter.worst_cpu.items()}
         out["query_to_drawn_ms"] = times
         out["stall_ms"] = {k: round(v, 1) for k, v in meter.worst.items()}
         out["stalls_over_goal"] = dict(meter.over)

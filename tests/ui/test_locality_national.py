@@ -16,7 +16,6 @@ from app.insight.csv_stream import UnreadableFile
 from app.insight.gpad import read_national
 from app.ui.locality import national
 from app.ui.locality.national import NationalRead, demo_files
-from app.ui.locality.source import paused_collector
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +95,7 @@ def test_the_refresh_pause_outlasts_a_reads_own_and_restores_the_collector() -> 
     from adapters.fhir_r4.activity import collector_paused
 
     assert gc.isenabled()
-    with paused_collector():
+    with collector_paused():  # the view's refresh (LocalitySource.refresh)
         with collector_paused():  # a practice's read, ending inside the refresh
             assert not gc.isenabled()
         assert not gc.isenabled()

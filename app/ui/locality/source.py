@@ -10,10 +10,9 @@ as denied. No Qt here: the answers are plain data the window draws.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -206,14 +205,19 @@ class LocalitySource:
         """Every practice's appointment book into the store (journaled by the core), then the national files
         when the store has none and a source is named (`use_national_files`), journaled as an import.
 
-        The cyclic collector is paused throughout (`paused_collector`), and after the process's first refresh
-        what it brought in is taken out of the collector's sight for good (`settle_after_first_refresh`)."""
+        The cyclic collector is paused throughout, as the FHIR adapter pauses it for each practice's read (whose
+        pause this one shares): each read's own pause ended as the read did, and the young collection that followed
+        walked everything the reads and the demo's in-process books had made meanwhile, 40-55 ms of every thread
+        between practices, and the national files' import made gen-2 passes of 50-90 ms (bench_locality --why). A
+        refresh makes no reference cycles to speak of. After the process's first refresh what it brought in is taken
+        out of the collector's sight for good (`settle_after_first_refresh`)."""
+        from adapters.fhir_r4.activity import collector_paused
         from app.core.insight_access import require_insight
 
         today = today or date.today()
         first = date.fromisoformat(months_back(today, REFRESH_MONTHS)[-1] + "-01")
         await require_insight(core, InsightQuery("refresh", extra={"face": "window"}))  # refused: journaled
-        with paused_collector():
+        with collector_paused():
             try:
                 store = await self._open()
                 async with self._lock:
@@ -279,20 +283,6 @@ def store_national(store: InsightStore, figures: list[NationalFigure], report: I
 
 
 _settled = [False]
-
-
-@contextlib.contextmanager
-def paused_collector() -> Iterator[None]:
-    """The cyclic garbage collector paused while the view refreshes, as the FHIR adapter pauses it for each
-    practice's read (adapters/fhir_r4/activity.py, whose pause this one shares). Each read's own pause ended as the
-    read did, and the young collection that followed walked everything the reads and the demo's in-process books
-    had made meanwhile: 40-55 ms of every thread, the GUI thread's included, between practices; and the national
-    files' import made gen-2 passes of 50-90 ms (bench_locality --why). A refresh makes no reference cycles to
-    speak of: its pages and rows are freed by reference counting."""
-    from adapters.fhir_r4.activity import collector_paused
-
-    with collector_paused():
-        yield
 
 
 def settle_after_first_refresh() -> None:
