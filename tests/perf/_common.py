@@ -304,6 +304,15 @@ def _stall_meter_class() -> type:
             #: thread wanting the interpreter lock and no other process wanting the CPU
             self.worst_cpu: dict[str, float] = defaultdict(float)
             self.last = time.perf_counter()
+            #: MOSAIC_BENCH_WHY=1 only (`watch_scheduler`): where each gap over note_over_ms went, by the kernel's
+            #: per-thread run and run-queue times; (ms, phase, text)
+            self.sched: SchedWatch | None = None
+            self.sched_top: list[tuple[float, str, str]] = []
+
+        def watch_scheduler(self, other_pid: int | None = None) -> None:
+            """From now on, say for each long gap what the kernel saw: the GUI thread on a CPU, waiting for
+            one, or asleep (the interpreter lock, I/O); this process's other threads' CPU; `other_pid`'s CPU."""
+            self.sched = SchedWatch(other_pid)
 
         @property
         def last(self) -> float:
@@ -319,6 +328,12 @@ def _stall_meter_class() -> type:
         def start(self) -> None:
             self.last = time.perf_counter()
             self.timer.start()
+
+        def leave_out(self, wall_s: float, cpu_s: float) -> None:
+            """The GUI thread spent this (wall, own CPU) on the benchmark's own business (asking another
+            process to pull a lever): not part of the current gap."""
+            self._last += wall_s
+            self._last_cpu += cpu_s
 
         def stop(self) -> None:
             self.timer.stop()
@@ -341,6 +356,10 @@ def _stall_meter_class() -> type:
             self.worst_cpu[self.phase] = max(self.worst_cpu[self.phase], cpu_ms)
             if stall > self.goal_ms:
                 self.over[self.phase] += 1
+            if self.sched is not None:
+                said = self.sched.since_last()
+                if stall > self.note_over_ms:
+                    self.sched_top.append((stall, self.phase, said))
             if stall > self.note_over_ms:
                 self.top.append((stall, self.phase))
                 self.top_cpu.append((stall, self.phase, cpu_ms))
@@ -349,6 +368,46 @@ def _stall_meter_class() -> type:
                 self.phase, self.pending = self.pending, None
 
     return StallMeter
+
+
+class SchedWatch:
+    """The kernel's account of threads' time (Linux /proc/<pid>/task/<tid>/schedstat: ns on a CPU, ns runnable
+    but waiting for one), read at every tick of a stall meter (diagnostics only: ~20 small reads a tick)."""
+
+    def __init__(self, other_pid: int | None) -> None:
+        import threading
+
+        self.gui = threading.get_native_id()
+        self.other_pid = other_pid
+        self.names = {t.native_id: t.name for t in threading.enumerate() if t.native_id is not None}
+        self.before = self._read()
+
+    def _read(self) -> dict[str, tuple[int, int]]:
+        out: dict[str, tuple[int, int]] = {}
+        for label, pid in (("self", os.getpid()), ("other", self.other_pid)):
+            if pid is None:
+                continue
+            with contextlib.suppress(OSError):
+                for task in os.listdir(f"/proc/{pid}/task"):
+                    with contextlib.suppress(OSError, ValueError):
+                        run, wait, _ = Path(f"/proc/{pid}/task/{task}/schedstat").read_text().split()
+                        out[f"{label}:{task}"] = (int(run), int(wait))
+        return out
+
+    def since_last(self) -> str:
+        import threading
+
+        now = self._read()
+        before, self.before = self.before, now
+        delta = {k: (v[0] - before.get(k, (0, 0))[0], v[1] - before.get(k, (0, 0))[1]) for k, v in now.items()}
+        gui_run, gui_wait = delta.get(f"self:{self.gui}", (0, 0))
+        self.names.update({t.native_id: t.name for t in threading.enumerate() if t.native_id is not None})
+        others = sorted(((v[0], k) for k, v in delta.items() if k.startswith("self:") and k != f"self:{self.gui}"),
+                        reverse=True)[:2]
+        other_process = sum(v[0] for k, v in delta.items() if k.startswith("other:"))
+        busy = ", ".join(f"{self.names.get(int(k.split(':')[1]), k)} {run / 1e6:.0f}" for run, k in others if run)
+        return (f"GUI on a CPU {gui_run / 1e6:.0f} ms, waiting for one {gui_wait / 1e6:.0f} ms; "
+                f"other threads {busy or '0'} ms; the other process {other_process / 1e6:.0f} ms")
 
 
 # --- machine ----------------------------------------------------------------------------------------

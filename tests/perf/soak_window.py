@@ -262,6 +262,10 @@ class DemoControl:
         self.latency_ms: float = snapshot["latency_ms"]
         self.oidc_lifetime_s: float | None = snapshot["oidc_lifetime_s"]
         self.summary: str = snapshot["summary"]
+        #: told (wall seconds, this thread's CPU seconds) of each lever pulled in the supervising process: the
+        #: day's GUI thread waits for the answer, which is the soak's time, not the window's (the stall meter
+        #: leaves it out)
+        self.left_out: Callable[[float, float], None] | None = None
 
     # the levers: overridden
     def set_mode(self, practice_id: str, mode: str | None) -> None:
@@ -331,12 +335,16 @@ class RemoteControl(DemoControl):
     def __init__(self, connection: Any) -> None:
         self.connection = connection
         self._lock = threading.Lock()
+        self.left_out = None
         super().__init__(self._call("snapshot"))
 
     def _call(self, name: str, *args: Any) -> Any:
+        wall, cpu = time.perf_counter(), time.thread_time()
         with self._lock:
             self.connection.send((name, args))
             ok, value = self.connection.recv()
+        if self.left_out is not None:
+            self.left_out(time.perf_counter() - wall, time.thread_time() - cpu)
         if not ok:
             raise SoakError(f"the supervising process could not {name}{args}: {value}")
         return value
@@ -625,7 +633,11 @@ class Day:
 
     def arrange_tabs(self) -> None:
         """Split the view (Ctrl+\\), move a tab to the other pane (Ctrl+Shift+M), step through tabs
-        (Ctrl+PgDown), and close tabs (Ctrl+W) until at most MAX_TABS are open; now and then all of them."""
+        (Ctrl+PgDown), and close tabs (Ctrl+W) until at most MAX_TABS are open; now and then all of them.
+
+        Each action is its own phase of the stall meter ("tabs: split", ...), and picking the tab to act on
+        (a click on it) is an input of its own, with its own turn of the event loop, as a person's click and
+        their next keystroke are."""
         from PySide6.QtCore import Qt
 
         records = self.win.records
@@ -633,8 +645,9 @@ class Day:
         self.activate()
         views = records.views()
         if len(views) >= 2 and len(records.panes) == 1:
-            records.focus_view(self.rng.choice(views))
+            self.pick_tab(self.rng.choice(views))
             before = len(records.panes)
+            self.tab_phase("split")
             self.bot.keyClick(self.win, Qt.Key.Key_Backslash, ctrl)
             if len(records.panes) != before + 1:
                 raise SoakError(f"Ctrl+\\ with {len(views)} records in one pane: {len(records.panes)} panes")
@@ -642,22 +655,35 @@ class Day:
             pane = max(records.panes, key=lambda p: p.count())
             if pane.count() >= 2:
                 view = self.rng.choice(pane.views())
-                records.focus_view(view)
+                self.pick_tab(view)
+                self.tab_phase("move")
                 self.bot.keyClick(self.win, Qt.Key.Key_M, ctrl | Qt.KeyboardModifier.ShiftModifier)
                 if records.pane_of(view) is pane:
                     raise SoakError("Ctrl+Shift+M left the record tab in its pane")
+        self.tab_phase("next tab")
         for _ in range(self.rng.randint(0, 3)):
             self.bot.keyClick(self.win, Qt.Key.Key_PageDown, ctrl)
         close_all = self.rng.random() < 0.15
         while records.views() and (close_all or len(records.views()) > MAX_TABS):
             view = self.rng.choice(records.views())
-            records.focus_view(view)
+            self.pick_tab(view)
             count = len(records.views())
+            self.tab_phase("close")
             self.bot.keyClick(self.win, Qt.Key.Key_W, ctrl)
             if len(records.views()) != count - 1 or view in records.views():
                 raise SoakError(f"Ctrl+W on {view.title()} did not close it")
         if not records.views() and records.currentWidget() is not records.hint:
             raise SoakError("every record is closed but the hint is not shown")
+
+    def tab_phase(self, action: str) -> None:
+        """Stalls from here on count as this tab action's (until the next one)."""
+        self.meter.set_phase(f"tabs: {action}")
+
+    def pick_tab(self, view: Any) -> None:
+        """Bring a record's tab to the front, as a click on it does, and let the event loop turn after it."""
+        self.tab_phase("pick a tab")
+        self.win.records.focus_view(view)
+        self.turn()
 
     # -- access history --------------------------------------------------------------------------------
 
@@ -739,6 +765,7 @@ class Day:
         view = self.win.records.find_view(key)
         if view is not None:  # the clinician closes it first, so it is opened anew while down
             self.win.records.close_view(view)
+            self.turn()
         self.demo.set_mode(pid, "down")
         try:
             view = self.open(patient, expect="error")  # from the results listed while it was up
@@ -765,7 +792,8 @@ class Day:
         if state.status is not PracticeStatus.ONLINE:
             self.bot.wait_until(lambda: self.win.core.sessions.state(pid).status is PracticeStatus.ONLINE,
                                 STEP_TIMEOUT_S, f"{name} to come back online ({state.status}: {state.detail})")
-        self.win.records.focus_view(view)
+        self.win.records.focus_view(view)  # a click on its tab
+        self.turn()
         self.bot.mouseClick(view.retry_button, Qt.MouseButton.LeftButton)
         self.bot.wait_until(lambda: not shiboken6.isValid(view) or (view.state != "loading" and not view.building),
                             self.stuck_s, lambda: f"record {key} at {name}, retried, stuck in '{view.state}'")
@@ -790,6 +818,7 @@ class Day:
             view = self.win.records.find_view((patient.practice_id, patient.local_id))
             if view is not None:  # closed first, so that it is fetched with the expired token
                 self.win.records.close_view(view)
+                self.turn()
             self.open(patient)
             if self.demo.tokens_issued(pid) <= issued:
                 raise SoakError(f"{self.demo.names[pid]}: tokens expired, yet no new token was fetched")
@@ -865,7 +894,10 @@ def run_soak(demo: DemoControl, cycles: int, seed: int, *, stuck_s: float = STUC
     with errors.hooks():
         meter = common.stall_meter(TICK_MS, STALL_GOAL_MS)
         meter.start()
-        sampler = common.StallSampler(meter) if os.environ.get("MOSAIC_BENCH_WHY") == "1" else None
+        sampler = (common.StallSampler(meter, over_ms=float(os.environ.get("MOSAIC_BENCH_WHY_OVER", 25)))
+                   if os.environ.get("MOSAIC_BENCH_WHY") == "1" else None)
+        if sampler is not None and sys.platform == "linux":
+            meter.watch_scheduler(other_pid=os.getppid())  # the supervising process serves the practices
         meter.set_phase("sign in")
         errors.where = "sign in"
         progress(errors.where)
@@ -898,6 +930,7 @@ def run_soak(demo: DemoControl, cycles: int, seed: int, *, stuck_s: float = STUC
             out.write(f"signed in as {user.display_name if user else '?'}: "
                       f"{sum(s.status == 'online' for s in states)} of {len(states)} practices online; "
                       f"RSS {result.rss_start_mb:.0f} MB\n")
+            demo.left_out = meter.leave_out  # waiting for the supervising process is not the window's stall
             day = Day(demo, window, errors, rng, meter, stuck_s=stuck_s, out=out, on_step=progress)
             for number in range(1, cycles + 1):
                 t0 = time.perf_counter()
@@ -930,6 +963,8 @@ def run_soak(demo: DemoControl, cycles: int, seed: int, *, stuck_s: float = STUC
             Path(os.environ["MOSAIC_BENCH_SPANS"]).write_text(json.dumps(meter.spans), encoding="utf-8")
         if sampler is not None:
             out.write("why the GUI thread stalled (MOSAIC_BENCH_WHY=1):\n" + sampler.report() + "\n")
+            for ms_, phase, said in sorted(meter.sched_top, reverse=True)[:15]:
+                out.write(f"  {ms_:.0f} ms [{phase}]: {said}\n")
         result.notes = day.notes if day is not None else []
     result.errors = errors.items
     result.seconds = time.perf_counter() - started
