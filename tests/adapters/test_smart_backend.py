@@ -182,6 +182,27 @@ def test_wrong_key_type_for_the_algorithm(network: DemoNetwork) -> None:
     assert "not a key" not in str(info.value)
 
 
+@pytest.mark.parametrize("alg", ["RS384", "ES384"])
+def test_signing_in_again_does_not_parse_the_key_again(network: DemoNetwork, alg: str) -> None:
+    """A Retry or a practice coming back makes a new adapter; parsing an RSA key checks it (28 ms of CPU for
+    2,048 bits, 89 ms for 3,072, holding the interpreter lock: the window froze that long), so a key is parsed
+    once per process. Another key (a changed keyring entry or key file) is parsed afresh."""
+    pem, practice = _key_and_practice(network, alg)
+    first, again = make_auth(practice, pem), make_auth(practice, pem)
+    assert isinstance(first, PrivateKeyJwtAuth) and isinstance(again, PrivateKeyJwtAuth)
+    assert again._key is first._key  # noqa: SLF001 - the parsed key itself is what is kept
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    other_key = (rsa.generate_private_key(public_exponent=65537, key_size=2048) if alg == "RS384"
+                 else ec.generate_private_key(ec.SECP384R1()))
+    other_pem = other_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption()).decode()
+    other = make_auth(practice, other_pem)
+    assert isinstance(other, PrivateKeyJwtAuth) and other._key is not first._key  # noqa: SLF001
+    assert other._key.private_numbers() == other_key.private_numbers()  # noqa: SLF001
+
+
 def test_private_key_jwt_config(tmp_path: Path, mosaic_home: Path, machine_dir: Path) -> None:
     machine_dir.mkdir()
     machine = machine_dir / "practices.toml"

@@ -28,6 +28,7 @@ error or crash. Goal: 300 cycles, 0 errors, RSS growth <= 60 MB, stall <= 50 ms.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import faulthandler
 import json
@@ -902,6 +903,8 @@ def run_soak(demo: DemoControl, cycles: int, seed: int, *, stuck_s: float = STUC
         errors.where = "sign in"
         progress(errors.where)
         window, bridge = build_window(demo.practices, identity=demo.identity_settings, open_url=demo_browser)
+        if sampler is not None:
+            name_slow_core_callbacks(out)
         if settle:
             from app.ui.app import settle_heap
 
@@ -972,6 +975,32 @@ def run_soak(demo: DemoControl, cycles: int, seed: int, *, stuck_s: float = STUC
 
 
 # --- the demo network ----------------------------------------------------------------------------------
+
+def name_slow_core_callbacks(out: TextIO, over_s: float = 0.012) -> None:
+    """Diagnostics (MOSAIC_BENCH_WHY=1): every callback or task step of the core's loop that used more than
+    `over_s` of its thread's CPU (holding the interpreter lock: the GUI thread waits that long for it) is
+    written to `out` with what it was and where its task stands now."""
+    from app.ui import gui_first
+
+    def timed(gate: Any, callback: Callable[..., object], *args: Any) -> None:
+        gate.wait_turn()
+        began = time.thread_time()
+        callback(*args)
+        used = time.thread_time() - began
+        if used > over_s:
+            task = getattr(callback, "__self__", None)
+            coro = task.get_coro() if isinstance(task, asyncio.Task) else None
+            where = ""
+            if coro is not None:
+                frames = []
+                while coro is not None and getattr(coro, "cr_frame", None) is not None:
+                    frames.append(f"{coro.cr_code.co_qualname}:{coro.cr_frame.f_lineno}")
+                    coro = coro.cr_await
+                where = " > ".join(frames)
+            out.write(f"core loop: {used * 1000:.0f} ms CPU in {callback!r:.160} {where}\n")
+
+    gui_first._after_the_gui = timed  # type: ignore[assignment]
+
 
 def start_network(practices: int = PRACTICES, patients: int = 2000, latency_ms: float = common.LATENCY_MS) -> Any:
     """The demo practices as `mosaic demo` makes them (GP Connect among them, one on SMART Backend
