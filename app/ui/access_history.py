@@ -1,5 +1,5 @@
-"""Access history: who opened whose record, and who searched for whom, from the local audit journal, with
-filters, export and review of flagged accesses.
+"""Access history: who opened whose record, who searched for whom, and who looked at which locality figures
+(rows naming no patient), from the local audit journal, with filters, export and review of flagged accesses.
 
 Reading the journal and writing an export run on the core's loop (and its worker threads) through the bridge.
 The journal is read a page at a time, newest first; each page is grouped into rows on the GUI thread
@@ -101,6 +101,7 @@ PAGE = 200
 ACTION_CHOICES: tuple[tuple[str, str | None], ...] = (
     ("All actions", None), ("Record opened", Action.READ.value), ("Search", Action.SEARCH.value),
     ("Break-glass", Action.BREAK_GLASS.value), ("Export", Action.EXPORT.value), ("Reviews", Action.REVIEW.value),
+    ("Locality insight", Action.INSIGHT.value),
 )
 #: what "All actions" lists: reviews are shown on the rows they reviewed (and listed alone under "Reviews")
 LISTED_ACTIONS = tuple(a.value for a in Action if a is not Action.REVIEW)

@@ -39,7 +39,13 @@ HEADER_TIPS = ("Local time, to the second (of the last practice's answer, for a 
                "Why the access is flagged for review (break-glass, self or family, denied by the access policy), "
                "and who reviewed it")
 ACTION_TEXT = {Action.READ: "Record opened", Action.SEARCH: "Search", Action.BREAK_GLASS: "Break-glass",
-               Action.EXPORT: "Export", Action.REVIEW: "Reviewed", Action.INTENT: "Attempt"}
+               Action.EXPORT: "Export", Action.REVIEW: "Reviewed", Action.INTENT: "Attempt",
+               Action.INSIGHT: "Locality insight"}
+#: a locality insight entry's patient cell: its figures are aggregates and name nobody
+NO_PATIENT = "No patient (locality figures)"
+INSIGHT_DOING = {"refresh": "Refreshed the appointment books", "show": "Figures shown", "peers": "Peer comparison",
+                 "export": "Figures exported", "import-gpad": "National (GPAD) files imported",
+                 "quality": "Data quality shown", "view": "Locality view opened"}
 OUTCOME_TEXT = {Outcome.SUCCESS: "Success", Outcome.FAILURE: "Failed", Outcome.DENIED: "Denied"}
 FLAG_TEXT = {"break-glass": "Break-glass", "self-or-family": "Self or family", "denied": "Denied"}
 SEARCH_WINDOW_S = 60.0  # entries of one search journaled before "search_id": within this of each other
@@ -288,6 +294,10 @@ def format_row(row: HistoryRow, context: RowContext) -> None:
         practice_tip = f"ODS code {entry.practice_ods}" if entry.practice_ods else ""
         what = _what_text(row)
         what_tip = ", ".join(_section_title(v) for v in entry.sections) or what
+        if entry.action is Action.INSIGHT:
+            patient = NO_PATIENT
+            practice, practice_tip = _insight_practices(entry, context)
+            what, what_tip = _insight_what(entry)
         outcome, outcome_tip = _outcome_text(row)
     reason = entry.purpose or ""
     if row.kind == "review":
@@ -336,6 +346,42 @@ def _what_text(row: HistoryRow) -> str:
     if entry.action is Action.SEARCH:  # a denied search, alone
         return searched_for(entry.details.get("query") or {})
     return _sections_text(entry)
+
+
+def _insight_what(entry: JournalEntry) -> tuple[str, str]:
+    """("Figures shown: DNA rate by practice, March 2026", the whole of it with every detail journaled)."""
+    from app.core.insight_access import insight_text
+    from app.insight.measures import MEASURES
+    from app.ui.locality.words import CUT_WORDS, period_words
+
+    details = entry.details
+    doing = str(details.get("insight") or "")
+    said = INSIGHT_DOING.get(doing, doing.capitalize() or "Insight")
+    metric = str(details.get("metric") or "")
+    parts = []
+    if metric:
+        measure = MEASURES.get(metric)
+        parts.append(measure.title if measure is not None else metric)
+    if details.get("by"):
+        by = str(details["by"])
+        parts[-1:] = [" ".join([*parts[-1:], f"by {CUT_WORDS.get(by, by)}"])]
+    if details.get("period"):
+        try:
+            parts.append(period_words(str(details["period"])))
+        except ValueError:  # a period this version does not read: as journaled
+            parts.append(str(details["period"]))
+    text = f"{said}: {', '.join(parts)}" if parts else said
+    return text, f"{text}\nAs journaled: {insight_text(details)}"
+
+
+def _insight_practices(entry: JournalEntry, context: RowContext) -> tuple[str, str]:
+    """The practices an insight entry covers: named when one or two, else counted (all named in the tooltip)."""
+    ids = [str(p) for p in entry.details.get("practices") or []]
+    names = [context.practice_name(p) for p in ids]
+    if not names:
+        return "", ""
+    shown = ", ".join(names) if len(names) <= 2 else f"{len(names)} practices"
+    return shown, "\n".join(names)
 
 
 def _outcome_text(row: HistoryRow) -> tuple[str, str]:

@@ -200,3 +200,35 @@ def test_status_bar_counts_entries_waiting_while_a_practice_audit_endpoint_is_do
 
     qtbot.waitUntil(sent, timeout=TIMEOUT_MS)
     assert window.audit_label.styleSheet() == ""
+
+
+def test_locality_insight_looks_are_listed_in_words_and_can_be_listed_alone(qtbot, window, network) -> None:
+    """Every look at locality figures is journaled (issue 13): the access history lists it as a locality insight
+    row that names no patient and says in words what was shown, and the Action filter lists those rows alone."""
+    from app.core.insight_access import InsightQuery
+
+    search_and_open(qtbot, window, network, 0)
+    ids = tuple(p.id for p in network.practices)
+    one = network.practices[1]
+    journaled = [InsightQuery("show", metric="dna_rate", by="practice", period="2026-03", practices=ids),
+                 InsightQuery("peers", metric="utilisation", period="2026-02..2026-03", practices=(one.id,))]
+    for query in journaled:
+        window.bridge.submit(window.core.journal_insight(query)).result(timeout=10)
+
+    history = open_history(qtbot, window)
+    history.action_combo.setCurrentIndex(history.action_combo.findText("Locality insight"))
+    rows = show(qtbot, history)
+    assert len(rows) == 2, [cells(history, r) for r in range(history.model.rowCount())]
+    listed = {cells(history, r)[SECTIONS]: cells(history, r) for r in range(2)}
+    shown = listed["Figures shown: DNA rate by practice, March 2026"]
+    assert shown[ACTION] == "Locality insight" and shown[PATIENT] == "No patient (locality figures)"
+    assert shown[PRACTICE] == f"{len(ids)} practices" and shown[OUTCOME] == "Success"
+    row = next(r for r in range(2) if cells(history, r)[SECTIONS] == shown[SECTIONS])
+    tip = history.model.index(row, PRACTICE).data(Qt.ItemDataRole.ToolTipRole)
+    assert all(p.name in tip for p in network.practices)
+    assert "show dna_rate by practice, 2026-03" in history.model.index(row, SECTIONS).data(Qt.ItemDataRole.ToolTipRole)
+    peers = listed["Peer comparison: Utilisation, February 2026 to March 2026"]
+    assert peers[PRACTICE] == one.name
+
+    history.action_combo.setCurrentIndex(history.action_combo.findData("read"))
+    assert all(cells(history, r)[ACTION] == "Record opened" for r in range(len(show(qtbot, history))))
