@@ -113,6 +113,33 @@ def default_path() -> Path:
     return paths.user_data_dir() / DEFAULT_FILE
 
 
+def postgres_target(url: str) -> tuple[str, dict[str, Any], str]:
+    """(libpq conninfo, connect arguments, the store as a message may name it) for a PostgreSQL store's URL,
+    with the TLS rules of the central audit store (`pg_connect_args`)."""
+    import sqlalchemy as sa
+
+    from app.core.audit.central import PgSetting, pg_connect_args
+    from app.core.schema_types import redacted_url
+
+    parsed = sa.make_url(url)
+    setting = PgSetting("insight store", "[insight] store_url",
+                        "its figures are the practices' activity, so Mosaic reads and writes them")
+    args: dict[str, Any] = {"connect_timeout": 10, **pg_connect_args(parsed, setting)}
+    if not args.get("hostaddr"):
+        args.pop("hostaddr", None)
+    conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    return conninfo, args, redacted_url(parsed.render_as_string(hide_password=True))
+
+
+def postgres_connection(url: str) -> tuple[Any, str]:
+    """A plain psycopg connection to a PostgreSQL store, making nothing (`mosaic doctor` reads through it), and
+    where it is as a message may name it."""
+    import psycopg
+
+    conninfo, args, where = postgres_target(url)
+    return psycopg.connect(conninfo, **args), where
+
+
 #: unit tables held in memory at most (each a month's or week's cells and decisions, a few KB)
 UNIT_CACHE_LIMIT = 20_000
 
@@ -178,19 +205,7 @@ class InsightStore:
 
     @classmethod
     def _open_postgres(cls, url: str, schema: str) -> InsightStore:
-        import sqlalchemy as sa
-
-        from app.core.audit.central import PgSetting, pg_connect_args
-        from app.core.schema_types import redacted_url
-
-        parsed = sa.make_url(url)
-        setting = PgSetting("insight store", "[insight] store_url",
-                            "its figures are the practices' activity, so Mosaic reads and writes them")
-        args: dict[str, Any] = {"connect_timeout": 10, **pg_connect_args(parsed, setting)}
-        if not args.get("hostaddr"):
-            args.pop("hostaddr", None)
-        conninfo = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-        where = redacted_url(parsed.render_as_string(hide_password=True))
+        conninfo, args, where = postgres_target(url)
         return cls(PostgresEngine(conninfo, schema, args), where)
 
     def close(self) -> None:
