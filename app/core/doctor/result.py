@@ -16,7 +16,7 @@ class Status(StrEnum):
 @dataclass(frozen=True)
 class CheckResult:
     #: stable id for scripts: qt-libraries, keyring, machine-file, user-file, policy, journal-folder,
-    #: journal-schema, practice:<id>, central-audit, identity
+    #: journal-schema, practice:<id>, central-audit, insight-store, identity
     name: str
     title: str  # for people: "Practice Riverside Surgery (riverside)"
     status: Status

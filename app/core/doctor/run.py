@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core.doctor import files, local_checks, network_checks
+from app.core.doctor import files, insight_store, local_checks, network_checks
 from app.core.doctor.bounded import in_thread
 from app.core.doctor.result import CheckResult, Status
 
@@ -91,7 +91,7 @@ async def run_checks(config_file: Path | None = None, *, timeout_s: float | None
         _local("journal-schema", "Journal schema", files.journal_schema),
     ]
     if settings.error is None:
-        checks.extend(_network(settings, timeout_s, central_schema))
+        checks.extend(_network(settings, config_file, timeout_s, central_schema))
     results = list(await asyncio.gather(*checks))
     if settings.error is not None:
         results.append(CheckResult.fail("network", "Practices and services", "Not checked: the configuration could "
@@ -100,7 +100,7 @@ async def run_checks(config_file: Path | None = None, *, timeout_s: float | None
     return Report(results, time.perf_counter() - started)
 
 
-def _network(settings: files.Settings, timeout_s: float | None,
+def _network(settings: files.Settings, config_file: Path | None, timeout_s: float | None,
              central_schema: str | None) -> list[Awaitable[CheckResult]]:
     checks: list[Awaitable[CheckResult]] = []
     if not settings.practices:
@@ -121,6 +121,8 @@ def _network(settings: files.Settings, timeout_s: float | None,
     central_url = settings.audit.central_url
     checks.append(_threaded("central-audit", "Central audit store", service_bound,
                             lambda: network_checks.central_store(central_url, central_schema)))
+    checks.append(_threaded("insight-store", "Locality insight store", service_bound,
+                            lambda: insight_store.check(config_file)))
     checks.append(_bounded("identity", "Identity provider", service_bound + 1,
                            lambda: network_checks.identity(settings.identity.issuer, timeout_s)))
     return checks
