@@ -341,9 +341,10 @@ class InsightStore:
     # --- reading ------------------------------------------------------------------------------------
 
     def practices(self) -> list[PracticeStatusRow]:
-        rows = self._db.query("SELECT id, name, status, error, refreshed_at, list_size FROM practices ORDER BY id")
+        rows = self._db.query("SELECT id, name, status, error, refreshed_at, list_size, cursor_at IS NOT NULL "
+                              "FROM practices ORDER BY id")
         return [PracticeStatusRow(r[0], r[1], r[2], r[3], as_utc(r[4]) if r[4] else None,
-                                  None if r[5] is None else int(r[5])) for r in rows]
+                                  None if r[5] is None else int(r[5]), bool(r[6])) for r in rows]
 
     def national(self, metric: str | None = None, month: date | None = None) -> list[NationalFigure]:
         sql = "SELECT practice_code, practice_name, month, metric, numerator, denominator, grp FROM national"
@@ -398,13 +399,15 @@ class InsightStore:
         self._check_version()
         status_rows = {p.id: p for p in self.practices()}
         asked = list(dict.fromkeys(practices)) if practices is not None else sorted(status_rows)
-        ok_all = sorted(p for p, row in status_rows.items() if row.status == "ok")
-        ok_asked = [p for p in asked if p in ok_all]
-        lists = {p: status_rows[p].list_size for p in ok_all}
+        # the tables are over every practice with rows (a failed one keeps its cells: see PracticeStatusRow.tabled);
+        # figures are of the practices whose last refresh ended well
+        tabled = sorted(p for p, row in status_rows.items() if row.tabled)
+        ok_asked = [p for p in asked if status_rows.get(p) is not None and status_rows[p].status == "ok"]
+        lists = {p: status_rows[p].list_size for p in tabled}
 
         out: list[Figure] = []
-        cubes, hidden = (self._cross_cubes(spec, grain, units, ok_all, involved) if cross
-                         else self._cubes(spec, grain, units, ok_all))
+        cubes, hidden = (self._cross_cubes(spec, grain, units, tabled, involved) if cross
+                         else self._cubes(spec, grain, units, tabled))
         fixed = next(iter(filters.items()), None)
 
         def cells_for(members: Sequence[str], unit_list: Sequence[str], group: tuple[int, str] | None
@@ -414,12 +417,12 @@ class InsightStore:
                 if group is not None:
                     wanted[_DIMS[group[0]]] = group[1]
                 rest = tuple(wanted.get(d, ALL) for d in involved)
-                if set(members) == set(ok_all) and members:
+                if set(members) == set(tabled) and members:
                     return [(u, (ALL, *rest)) for u in unit_list]
                 return [(u, (p, *rest)) for p in members for u in unit_list]
             chosen = (_DIMS[group[0]], group[1]) if group is not None else fixed
             dim, value = chosen if chosen is not None else (TOTAL, ALL)
-            if set(members) == set(ok_all) and members:
+            if set(members) == set(tabled) and members:
                 return [(u, (dim, ALL, value)) for u in unit_list]
             return [(u, (dim, p, value)) for p in members for u in unit_list]
 
@@ -498,7 +501,7 @@ class InsightStore:
         unit tables made."""
         self._check_version()
         chosen = parse_period(period)
-        ok = sorted(p.id for p in self.practices() if p.status == "ok")
+        ok = sorted(p.id for p in self.practices() if p.tabled)
         made = 0
         specs = list({spec_key(s): s for s in MEASURE_SQL.values()}.values())
         self._siblings = {table: [s for s in specs if s.table == table] for table in {s.table for s in specs}}

@@ -14,6 +14,15 @@ class PracticeStatusRow:
     error: str | None
     refreshed_at: datetime | None
     list_size: int | None
+    #: the store holds rows of this practice (an earlier refresh ended well), whatever its last one did
+    has_rows: bool = False
+
+    @property
+    def tabled(self) -> bool:
+        """Its rows are in the tables every figure is protected over: ok, or failed after an earlier refresh
+        ended well. A practice that fails keeps its cells there, so that no figure over the others, asked after
+        the failure, differs from one asked before it by that practice's hidden cells."""
+        return self.status == "ok" or (self.status == "failed" and self.has_rows)
 
 
 @dataclass(frozen=True)
