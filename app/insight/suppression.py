@@ -37,8 +37,11 @@ as known: no cell under 5 of the month, no 1-4 of its days in one week, and no 1
 cells there can be solved for from the month's and the weeks' shown cells; the month hides more until so
 (never a cell the weeks give anyway). This covers ranges of months too (a range adds shown months only).
 
-Not covered: a cross-cut's month against its weeks (the cross tables are protected per unit), and
-differencing figures over time as the store changes (a practice failing); both are stated in the README.
+A practice whose refresh fails stays in the tables (store_rows.PracticeStatusRow.tabled): its cells do not leave
+them, so no figure asked after the failure differs from one asked before it by its hidden cells.
+
+Not covered: a cross-cut's month against its weeks (the cross tables are protected per unit), and counts that
+change between refreshes; both are stated in the README.
 
 The line rule is the usual one of NHS statistical publications; the exact check is what makes it hold
 against a differencing attacker (tests/insight/test_suppression.py plays one). It is not an optimal
