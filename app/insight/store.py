@@ -394,6 +394,10 @@ class InsightStore:
         grain = "week" if by == "week" or chosen.grain == "week" else "month"
         if by == "month" and chosen.grain == "week":
             raise ValueError(f"{chosen.text} is a week: cut it by week, or ask for a month or range")
+        if cross and grain == "week":  # its weeks could be set against its months, which are protected per month
+            raise ValueError(f"a cut crossing {' and '.join(involved)} is by month or a range of months, not by week: "
+                             "its weekly cells are nearly all under 5, and its weeks could otherwise be set against "
+                             "its months to work out a hidden count")
         units = chosen.weeks() if grain == "week" else chosen.months()
 
         self._check_version()

@@ -40,8 +40,10 @@ cells there can be solved for from the month's and the weeks' shown cells; the m
 A practice whose refresh fails stays in the tables (store_rows.PracticeStatusRow.tabled): its cells do not leave
 them, so no figure asked after the failure differs from one asked before it by its hidden cells.
 
-Not covered: a cross-cut's month against its weeks (the cross tables are protected per unit), and counts that
-change between refreshes; both are stated in the README.
+A cross-cut is by month or a range of months, never by week (InsightStore.figures refuses it): its cross tables
+are protected a month at a time, so its weeks are never published to be set against its months.
+
+Not covered: counts that change between refreshes; stated in the README.
 
 The line rule is the usual one of NHS statistical publications; the exact check is what makes it hold
 against a differencing attacker (tests/insight/test_suppression.py plays one). It is not an optimal

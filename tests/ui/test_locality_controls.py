@@ -46,3 +46,26 @@ def test_a_cut_and_a_filter_grey_the_third_filter(qtbot) -> None:
     bar.mode.setCurrentIndex(bar.mode.findData("video"))
     assert not bar.clinician.isEnabled() and bar.mode.isEnabled() and bar.category.isEnabled()
     assert len(crossed(bar)) <= 2
+
+
+def test_by_week_a_figure_takes_one_of_mode_clinician_type_and_category(qtbot) -> None:
+    """Cross-cuts are by month (the store refuses them by week: its weekly cells crossing two dimensions could be
+    set against its months). Switching to weeks with two in use sets the second filter back to Any; by week the
+    others are greyed."""
+    bar = QueryBar(PRACTICES)
+    qtbot.addWidget(bar)
+    bar.set_months(["2026-11", "2026-10"], "2026-11")
+    bar.mode.setCurrentIndex(bar.mode.findData("telephone"))
+    bar.clinician.setCurrentIndex(bar.clinician.findData("gp"))
+    assert crossed(bar) == {"mode", "clinician-type"}
+
+    bar.grain.setCurrentIndex(bar.grain.findData("week"))
+    query = bar.query({})
+    assert query is not None and "-W" in str(query.period)
+    assert crossed(bar) == {"mode"} and bar.clinician.currentIndex() == 0
+    assert not bar.clinician.isEnabled() and "By week" in bar.clinician.toolTip()
+    assert not bar.category.isEnabled() and bar.mode.isEnabled()
+    assert not cut_enabled(bar, "clinician-type") and cut_enabled(bar, "practice")
+
+    bar.grain.setCurrentIndex(bar.grain.findData("month"))  # back to months: two may be crossed again
+    assert bar.clinician.isEnabled() and bar.category.isEnabled()

@@ -167,23 +167,34 @@ class QueryBar(QFrame):
             self._timer.start()
 
     def _limit_crossing(self) -> None:
-        """A figure can cross two of mode, clinician type and category at most (the store keeps its suppression
-        in two-way tables: app/insight/suppression.py): with two in use, by a filter or the cut, the third's
-        filter is off and the cut by it is greyed, with why in the tooltip."""
+        """A figure can cross two of mode, clinician type and category at most, and by week none (the store keeps
+        its suppression in two-way tables, and cross-cuts by month: app/insight/store.py `figures`): the filters
+        beyond that are set back to Any (weeks chosen with two in use: the second filter), the others greyed, with why
+        in the tooltip."""
         boxes = {"mode": self.mode, "clinician-type": self.clinician, "category": self.category}
         cut = self.cut.currentData()
-        filtered = {dim for dim, box in boxes.items() if box.currentData() and dim != cut}
-        in_use = filtered | ({cut} if cut in boxes else set())
-        why = "A figure can cross two of mode, clinician type and category at a time, so that small counts stay hidden"
+        weekly = self.grain.currentData() == "week"
+        limit = 1 if weekly else 2
+        filtered = [dim for dim, box in boxes.items() if box.currentData() and dim != cut]
+        while len(filtered) + (cut in boxes) > limit and filtered:
+            dropped = boxes[filtered.pop()]
+            quiet, self._quiet = self._quiet, True
+            dropped.setCurrentIndex(0)
+            self._quiet = quiet
+        in_use = set(filtered) | ({cut} if cut in boxes else set())
+        why = ("By week, a figure is cut or filtered by one of mode, clinician type and category (its weekly cells "
+               "crossing two are nearly all under 5)" if weekly else
+               "A figure can cross two of mode, clinician type and category at a time, so that small counts stay "
+               "hidden")
         for dim, box in boxes.items():
-            free = dim in in_use or len(in_use - {dim}) < 2
+            free = dim in in_use or len(in_use - {dim}) < limit
             box.setEnabled(free)
-            box.setToolTip("" if free else why + ": set one of the others back to Any first.")
+            box.setToolTip("" if free else why + ": set the other back to Any first.")
         model = self.cut.model()
         for row in range(self.cut.count()):
             dim = self.cut.itemData(row)
             if dim in boxes:
-                model.item(row).setEnabled(len(filtered - {dim}) < 2)  # type: ignore[attr-defined]
+                model.item(row).setEnabled(len(set(filtered) - {dim}) < limit)  # type: ignore[attr-defined]
 
     def period_text(self) -> str | None:
         first = self.period.currentData()
