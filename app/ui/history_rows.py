@@ -368,7 +368,7 @@ def _insight_what(entry: JournalEntry) -> tuple[str, str]:
     if details.get("period"):
         try:
             parts.append(period_words(str(details["period"])))
-        except ValueError:  # a period this version does not read: as journaled
+        except (ValueError, IndexError):  # a period this version does not read ("2026-13"): as journaled
             parts.append(str(details["period"]))
     text = f"{said}: {', '.join(parts)}" if parts else said
     return text, f"{text}\nAs journaled: {insight_text(details)}"
