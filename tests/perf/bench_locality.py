@@ -5,7 +5,10 @@ app.ui.app.settle_heap does), opens the Locality view (first open: every practic
 national files written and imported, as `mosaic demo` names them: app.ui.locality.national.demo_files), then runs
 a series of queries (measures, zoom, cuts, weeks, a range), each drawn on the charts; a 5 ms precise timer on the
 GUI thread records the longest gap per phase (stall_ms) and the GUI thread's own CPU time between two ticks
-(gui_cpu_per_pass_ms: the stall there would be with no other thread or process in the way).
+(gui_cpu_per_pass_ms: the stall there would be with no other thread or process in the way), and for each stall over
+the goal, the GUI thread's own CPU in it (gui_cpu_in_stalls_over_goal_ms). The view is made a part a pass
+(app/ui/locality/window.py PARTS), so the first open's passes are its parts, its charts' first paints, the
+refresh's progress and the first figures' steps.
 
 `--why` charges the CPU each thread used during stalls to it, with its stack, lists each stall with its threads'
 CPU and how long the GUI thread waited for a CPU (another process), and times collections per thread.
@@ -203,6 +206,11 @@ def run(patients: int, why: bool = False) -> dict[str, Any]:
         out["query_to_drawn_ms"] = times
         out["stall_ms"] = {k: round(v, 1) for k, v in meter.worst.items()}
         out["stalls_over_goal"] = dict(meter.over)
+        # each stall over the goal with the GUI thread's own CPU in it: little CPU is waiting (for the interpreter
+        # lock, or for a CPU another process has), as much is the window's own work
+        out["gui_cpu_in_stalls_over_goal_ms"] = {
+            phase: [round(cpu, 1) for stall, where, cpu in sorted(meter.top_cpu, reverse=True)
+                    if where == phase and stall > GOAL_MS] for phase in meter.over}
         out["top_stalls"] = sorted(meter.top, reverse=True)[:8]
         out["machine_load"] = common.machine_load()
         if sampler is not None:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
-
 if TYPE_CHECKING:
     from app.ui.locality.window import LocalityWindow
     from app.ui.main_window import MainWindow
@@ -45,7 +43,7 @@ def open_locality(main: MainWindow) -> LocalityWindow | None:
     view.show()
     view.raise_()
     view.activateWindow()
-    view.controls.measure.setFocus(Qt.FocusReason.ShortcutFocusReason)
+    view.focus_measure()  # now, or once the query bar is made (the view is made in parts, one a pass)
     return view
 
 

@@ -5,6 +5,13 @@ they are, and a role with insight but no records (a locality lead) works here al
 the bridge to the core's loop (app/ui/locality/source.py), which journals it and only then reads the store in a
 worker thread; the answer comes back to this window (dropped if the window has gone) and is drawn in short
 steps, one per turn of the event loop, onto charts made once: no step holds the GUI thread for long.
+
+The window is made in parts too (`PARTS`, then the three charts): the first open shows a shell at once (the heading,
+the refresh button, a line saying the view is being made), then makes the query bar, the figures' table, the side
+panels and each chart in passes of their own, painting each chart in a pass of its own after the one that made it.
+Made in one pass, the window and its charts held the GUI thread for 36-55 ms of its own CPU. Until every part is
+there the view says it is still being made, the refresh is off, and no query runs; then `built` fires and the
+first overview is asked for.
 """
 
 from __future__ import annotations
@@ -39,9 +46,16 @@ from app.ui.locality.controls import QueryBar
 from app.ui.locality.panels import DefinitionPanel, PeersPanel, QualityBadge, failed_style
 from app.ui.locality.source import Answer, LocalitySource, Overview, ViewQuery, default_month
 from app.ui.locality.words import NOT_PROVIDED, cell_text, chart_title, count_text, group_words, period_words
-from app.ui.trends import load_pyqtgraph
+from app.ui.trends import load_pyqtgraph, pyqtgraph_ready
 
 FIRST_STEP_MS = 0
+#: between two parts of the window's construction: above 0 so that a pass of the event loop (input, the window's
+#: timers, painting what the last part made) runs between them: a part queued at 0 from the constructor ran in the
+#: same pass as it, before any timer was looked at
+BUILD_GAP_MS = 1
+#: the parts of the window made after its shell, one a pass (the charts follow, once pyqtgraph is in)
+PARTS = ("query bar", "figures", "definition and peers")
+CHART_PARTS = ("bar chart", "series chart", "funnel chart")
 #: the first overview waits for the charts to be made, this long at most after the window is first shown
 OVERVIEW_AT_THE_LATEST_MS = 2000
 #: between two charts' steps: long enough for the last chart's paint to have a pass of its own. At 0 the three
@@ -56,6 +70,8 @@ class LocalityWindow(QWidget):
     refreshed = Signal(object)  # RefreshReport, or the exception
     figures_shown = Signal(object)  # Answer, once every part of it is on screen
     query_failed = Signal(str)
+    part_made = Signal(str)  # one of PARTS or CHART_PARTS, each in a pass of the event loop of its own
+    built = Signal()  # every part of the window is made: the view is whole
 
     def __init__(self, bridge: AsyncBridge, core: Any, parent: QWidget | None = None,
                  source: LocalitySource | None = None) -> None:
@@ -72,19 +88,52 @@ class LocalityWindow(QWidget):
         self._charts_ready = False
         self._rows: list[tuple[Figure, str]] = []
         self._progress: dict[str, str] = {}
+        self._parts_made = False  # the query bar, the table and the side panels (PARTS)
+        self._built = False  # and the charts
+        self._controls_made = False
+        self._focus_when_made = False
+        self._overview_due = False
+        self.made: list[str] = []  # the parts made so far, in order
         self.setObjectName("localityView")
         self.setWindowTitle("Locality · Mosaic")
         self.setAccessibleName("Locality view")
         self.setStyleSheet(("" if parent is not None else style.STYLE_SHEET)
                            + f"QWidget#localityView {{ background: {style.BACKGROUND}; }}")
         self.resize(1340, 860)
-        self._build()
-        load_pyqtgraph(self._build_charts)
+        self._build_shell()
+        steps = [self._part(name, make) for name, make in zip(PARTS, (self._build_controls, self._build_figures,
+                                                                      self._build_side), strict=True)]
+        QTimer.singleShot(BUILD_GAP_MS, self, lambda: self._run_steps(self._generation, steps, self._parts_done,
+                                                                     keep=True, gap_ms=BUILD_GAP_MS))
 
     # -- construction ------------------------------------------------------------------------------
 
-    def _build(self) -> None:
-        layout = QVBoxLayout(self)
+    @property
+    def is_built(self) -> bool:
+        """Every part made (the query bar, the figures, the side panels and the three charts)."""
+        return self._built
+
+    def _part(self, name: str, make: Callable[[], None]) -> Callable[[], None]:
+        def step() -> None:
+            make()
+            self.made.append(name)
+            self._say_making()
+            self.part_made.emit(name)
+
+        return step
+
+    def _say_making(self) -> None:
+        if self._built:
+            return
+        missing = [part for part in (*PARTS, *CHART_PARTS) if part not in self.made]
+        if not missing:
+            return  # `ready` says what comes next
+        self.progress.setText(f"Opening the Locality view: making the {', '.join(missing)}…")
+
+    def _build_shell(self) -> None:
+        """What the first pass shows: the heading, the refresh button (off until the view is whole) and the line
+        that says what is still being made."""
+        self._layout = layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 10, 12, 8)
         layout.setSpacing(6)
         top = QHBoxLayout()
@@ -96,11 +145,9 @@ class LocalityWindow(QWidget):
         self.refresh_button.setToolTip("Read every practice's appointment book again (only what changed since the "
                                        "last refresh). F5")
         self.refresh_button.clicked.connect(self.refresh)
+        self.refresh_button.setEnabled(False)  # until the view is whole
         top.addWidget(self.refresh_button)
         layout.addLayout(top)
-        self.controls = QueryBar(list(self.core.practices))
-        self.controls.changed.connect(self.run_query)
-        layout.addWidget(self.controls)
         self.progress = QLabel("")
         self.progress.setObjectName("secondary")
         self.progress.setWordWrap(True)
@@ -112,6 +159,29 @@ class LocalityWindow(QWidget):
         self.failed_line.setAccessibleName("Practices that failed")
         self.failed_line.hide()
         layout.addWidget(self.failed_line)
+        layout.addStretch(1)  # taken out when the figures come
+        self._say_making()
+        QShortcut(QKeySequence("F5"), self, self.refresh)
+        QShortcut(QKeySequence("Ctrl+W"), self, self.close)
+
+    def _build_controls(self) -> None:
+        self.controls = QueryBar(list(self.core.practices))
+        self.controls.changed.connect(self.run_query)
+        self._layout.insertWidget(1, self.controls)
+        self._controls_made = True
+        if self._focus_when_made:
+            self.focus_measure()
+
+    def focus_measure(self) -> None:
+        """The measure box takes the keyboard (now, or once the query bar is made)."""
+        if self._controls_made:
+            self.controls.measure.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        else:
+            self._focus_when_made = True
+
+    def _build_figures(self) -> None:
+        layout = self._layout
+        layout.takeAt(layout.count() - 1)  # the shell's stretch
         self.quality = QualityBadge()
         layout.addWidget(self.quality)
 
@@ -123,7 +193,9 @@ class LocalityWindow(QWidget):
         self.charts_layout = QVBoxLayout(self.charts_holder)
         self.charts_layout.setContentsMargins(0, 0, 4, 0)
         self.charts_waiting = QLabel("Drawing charts…")
-        self.charts_layout.addWidget(self.charts_waiting)
+        self.charts_waiting.setAccessibleName("Charts still being made")
+        self.charts_layout.addWidget(self.charts_waiting)  # below the charts made so far: none moves when it goes
+        self.charts_layout.addStretch(1)
         self.charts_area.setWidget(self.charts_holder)
         self.splitter.addWidget(self.charts_area)
 
@@ -141,46 +213,74 @@ class LocalityWindow(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.table.currentCellChanged.connect(lambda row, *_: self._define(row))
         self.table.activated.connect(lambda index: self.open_definition(index.row()))
-        self.definition = DefinitionPanel()
-        self.peers = PeersPanel()
-        self.peers.weights_changed.connect(lambda _weights: self.run_query())
         self.tabs.addTab(self.table, "&Figures")
-        self.tabs.addTab(self.definition, "&Definition")
-        self.tabs.addTab(self.peers, "&Peers")
         self.splitter.addWidget(self.tabs)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setSizes([780, 520])
         layout.addWidget(self.splitter, 1)
-        QShortcut(QKeySequence("F5"), self, self.refresh)
-        QShortcut(QKeySequence("Ctrl+W"), self, self.close)
+
+    def _build_side(self) -> None:
+        self.definition = DefinitionPanel()
+        self.peers = PeersPanel()
+        self.peers.weights_changed.connect(lambda _weights: self.run_query())
+        self.tabs.addTab(self.definition, "&Definition")
+        self.tabs.addTab(self.peers, "&Peers")
+
+    def _parts_done(self) -> None:
+        self._parts_made = True
+        load_pyqtgraph(self._build_charts)
+        if self._overview_due:
+            self._first_open()
 
     def _build_charts(self) -> None:
-        """Once pyqtgraph is imported (off the GUI thread): the three charts, made once and reused."""
+        """Once pyqtgraph is imported (off the GUI thread): the three charts, made once and reused. Each is made in
+        a pass of its own (~10-20 ms each the first time) and shown (its first layout and paint, ~10 ms) in the next,
+        so that no pass makes one chart and paints another."""
+        if not pyqtgraph_ready():  # a broken install: the figures without charts, said so
+            self.charts_waiting.setText("The charts cannot be drawn here (pyqtgraph did not load): the figures are in "
+                                        "the table.")
+            self._whole()
+            return
         from app.ui.locality.charts import BarChart, FunnelChart, SeriesChart
 
         made: list[Any] = []
 
         def make(kind: type) -> Callable[[], None]:
-            return lambda: made.append(kind())
+            def step() -> None:
+                chart = kind(self.charts_holder)
+                chart.hide()  # shown in the next pass
+                self.charts_layout.insertWidget(len(made), chart)
+                made.append(chart)
+
+            return step
+
+        def show(name: str) -> Callable[[], None]:
+            return self._part(name, lambda: made[-1].show())
 
         def ready() -> None:
             self.charts_waiting.hide()
             self.bar_chart, self.series_chart, self.funnel_chart = made
             self.bar_chart.clicked.connect(self._bar_clicked)
-            for chart in made:
-                self.charts_layout.addWidget(chart)
             self._charts_ready = True
-            if self._opened:
-                self._first_open()
+            self._whole()
             if self.answer is not None:
                 self._draw_charts(self.answer, lambda: None)
 
-        # one chart a turn of the event loop (~25-35 ms each the first time): never one long stall. The first waits
-        # for a turn of its own too: with pyqtgraph in already this runs inside __init__, whose ~20 ms of widgets and
-        # the window's first layout made one pass of 50-70 ms with it
-        steps = [make(BarChart), make(SeriesChart), make(FunnelChart)]
-        QTimer.singleShot(FIRST_STEP_MS, self, lambda: self._run_steps(self._generation, steps, ready, keep=True))
+        steps = [make(BarChart), show(CHART_PARTS[0]), make(SeriesChart), show(CHART_PARTS[1]),
+                 make(FunnelChart), show(CHART_PARTS[2])]
+        # PAINT_GAP_MS apart: at BUILD_GAP_MS a chart's first paint and the next chart's making shared a pass
+        QTimer.singleShot(BUILD_GAP_MS, self, lambda: self._run_steps(self._generation, steps, ready, keep=True,
+                                                                     gap_ms=PAINT_GAP_MS))
+
+    def _whole(self) -> None:
+        self._built = True
+        self.refresh_button.setEnabled(not self._refreshing)
+        if not self._overview_asked:
+            self.progress.setText("Reading the locality's figures…" if self._opened else "")
+        self.built.emit()
+        if self._opened:
+            self._first_open()
 
     # -- opening -----------------------------------------------------------------------------------
 
@@ -188,15 +288,21 @@ class LocalityWindow(QWidget):
         super().showEvent(event)
         if not self._opened:
             self._opened = True
-            self.progress.setText("Reading the locality's figures…")
-            wait = FIRST_STEP_MS if self._charts_ready else OVERVIEW_AT_THE_LATEST_MS  # if the charts never come
-            QTimer.singleShot(wait, self, self._first_open)
+            if self._built:
+                self.progress.setText("Reading the locality's figures…")
+                QTimer.singleShot(FIRST_STEP_MS, self, self._first_open)
+            else:  # asked for once the view is whole (`ready` in _build_charts); this late if the charts never come
+                QTimer.singleShot(OVERVIEW_AT_THE_LATEST_MS, self, self._first_open)
 
     def _first_open(self) -> None:
-        """Once the charts are made (or OVERVIEW_AT_THE_LATEST_MS after the first show): the first query opens the
-        store, whose libraries (DuckDB and the store's modules, ~150 ms of imports holding the interpreter lock)
-        load in a worker meanwhile; alongside the charts' making they made stalls of 100-400 ms."""
+        """Once the view is whole (or OVERVIEW_AT_THE_LATEST_MS after the first show, if the charts never come,
+        once the other parts are made): the first query opens the store, whose libraries (DuckDB and the store's
+        modules, ~150 ms of imports holding the interpreter lock) load in a worker meanwhile; alongside the charts'
+        making they made stalls of 100-400 ms."""
         if self._overview_asked:
+            return
+        if not self._parts_made:
+            self._overview_due = True  # asked for when they are (_parts_done)
             return
         self._overview_asked = True
         self.bridge.submit(self.source.overview(self.core), self._overview, self._failed, receiver=self)
@@ -214,7 +320,7 @@ class LocalityWindow(QWidget):
     # -- refreshing --------------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        if self._refreshing:
+        if self._refreshing or not self._parts_made:
             return
         self._refreshing = True
         self.refresh_button.setEnabled(False)
@@ -247,7 +353,7 @@ class LocalityWindow(QWidget):
 
     def _refreshed(self, report: Any) -> None:
         self._refreshing = False
-        self.refresh_button.setEnabled(True)
+        self.refresh_button.setEnabled(self._built)
         self.progress.setText(f"Refreshed: {report.summary()} ({report.seconds:.1f} s).")
         failed = [p.error or p.name for p in report.failed]
         self.failed_line.setText("Failed: " + "; ".join(failed) + ". Its earlier figures, if any, are shown."
@@ -264,7 +370,7 @@ class LocalityWindow(QWidget):
 
     def _refresh_failed(self, exc: BaseException) -> None:
         self._refreshing = False
-        self.refresh_button.setEnabled(True)
+        self.refresh_button.setEnabled(self._built)
         self.refreshed.emit(exc)
         self._failed(exc)
 
@@ -283,6 +389,8 @@ class LocalityWindow(QWidget):
         return self.controls.query(self.peers.weights())
 
     def run_query(self) -> None:
+        if not self._parts_made:
+            return  # the first overview runs the first query
         query = self.current_query()
         if query is None:
             return
