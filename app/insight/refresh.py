@@ -38,6 +38,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("mosaic.insight.refresh")
 
 OK, NOT_PROVIDED, FAILED = "ok", "not provided", "failed"
+#: practices whose books are read at once (each with adapters/fhir_r4/activity.py's 6 searches in flight). The read
+#: is CPU-bound in this process (decoding, mapping, staging: the interpreter lock), so more at once only makes them
+#: all end together, and their applies (a second or so each, DuckDB's own work, which lets go of the lock) then
+#: queue at the end one after another; a few at a time, the first ones' applies overlap the others' reads
+#: (measured: tests/perf/bench_insight.py, five practices, the applies' tail from ~4-6 s to ~1-2 s). Three keep
+#: 18 searches in flight, ~3x what the CPU takes at 100 ms a reply, so a slow server still overlaps the rest.
+READS_AT_ONCE = 3
 
 
 class RefreshTarget(Protocol):
@@ -123,8 +130,10 @@ async def refresh(core: MosaicCore, store: RefreshTarget, *, start: date, end: d
     await core.journal_insight(InsightQuery("refresh", period=period, practices=ids, extra={"full": full}))
     writing = asyncio.Lock()  # the store takes one writer at a time (a DuckDB connection is not shared by threads)
 
+    reading = asyncio.Semaphore(READS_AT_ONCE)  # see READS_AT_ONCE
+
     async def one(practice: Practice) -> PracticeRefresh:
-        done = await _refresh_practice(core, store, practice, start, end, full, writing)
+        done = await _refresh_practice(core, store, practice, start, end, full, writing, reading)
         if on_progress is not None:
             on_progress(done)
         return done
@@ -141,7 +150,7 @@ async def refresh(core: MosaicCore, store: RefreshTarget, *, start: date, end: d
 
 
 async def _refresh_practice(core: MosaicCore, store: RefreshTarget, practice: Practice, start: date, end: date,
-                            full: bool, writing: asyncio.Lock) -> PracticeRefresh:
+                            full: bool, writing: asyncio.Lock, reading: asyncio.Semaphore) -> PracticeRefresh:
     began = time.perf_counter()
     since: datetime | None = None
     read = {"slots": 0, "appointments": 0, "encounters": 0}
@@ -160,8 +169,9 @@ async def _refresh_practice(core: MosaicCore, store: RefreshTarget, practice: Pr
             await asyncio.to_thread(store.discard_staged, practice.id)  # anything left of an earlier failed read
         adapter = await _online_adapter(core, practice)
         try:
-            activity = await adapter_call(practice, adapter.activity_parts(start, end, since, on_part),
-                                          "reading the appointment book")
+            async with reading:
+                activity = await adapter_call(practice, adapter.activity_parts(start, end, since, on_part),
+                                              "reading the appointment book")
             if activity.practice_id != practice.id:  # never file one practice's figures under another
                 raise AdapterError(f"{practice.name} answered with the appointment book of another practice "
                                    f"('{activity.practice_id}'), so nothing from it is kept.", "bad-reply")

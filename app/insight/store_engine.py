@@ -12,6 +12,7 @@ would also need the duckdb_engine package for no gain. Parameters are written `?
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import numpy as np
@@ -72,9 +73,10 @@ class DuckDbEngine:
         """`rows` inserted into `table` straight from NumPy columns (no view made and dropped: a refresh appends
         a few hundred pages, and the view cost ~5 ms each)."""
         raw = f"{table}_append"
-        self._con.register(raw, _object_columns(columns, rows))
+        arrays = _object_columns(columns, rows)
+        casts = ", ".join(_instants(c, arrays) if t == "TIMESTAMPTZ" else f"CAST({c} AS {t})" for c, t in columns)
+        self._con.register(raw, arrays)
         try:
-            casts = ", ".join(f"CAST({c} AS {t})" for c, t in columns)
             self._con.execute(f"INSERT INTO {table} ({', '.join(c for c, _ in columns)}) SELECT {casts} FROM {raw}")
         finally:
             self._con.unregister(raw)
@@ -143,6 +145,24 @@ def _object_columns(columns: Columns, rows: Sequence[tuple[Any, ...]]) -> dict[s
     for index, (column, _) in enumerate(columns):
         arrays[column][:] = [row[index] for row in rows]
     return arrays
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _instants(column: str, arrays: dict[str, Any]) -> str:
+    """The SQL of an aware-time column, its values turned into microseconds since the epoch in `arrays` first: DuckDB
+    reads a Python int in a quarter of the time of a datetime (whose offset it asks Python for), ~1.5 ms a column
+    of a 2,000-row page, holding the interpreter lock. The same instant either way; a column holding anything
+    but aware datetimes (or None) is left to DuckDB's own cast."""
+    values = arrays[column]
+    try:
+        micros = [None if v is None else (v - _EPOCH) // _MICROSECOND for v in values]
+    except TypeError:  # a naive time or not a time: as DuckDB casts it
+        return f"CAST({column} AS TIMESTAMPTZ)"
+    values[:] = micros
+    return f"timezone('UTC', make_timestamp(CAST({column} AS BIGINT)))"
 
 
 def _pg(sql: str) -> str:
