@@ -14,6 +14,7 @@ figures stand whatever it did. The refresh is journaled before any request leave
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -38,12 +39,13 @@ if TYPE_CHECKING:
 log = logging.getLogger("mosaic.insight.refresh")
 
 OK, NOT_PROVIDED, FAILED = "ok", "not provided", "failed"
-#: practices whose books are read at once (each with adapters/fhir_r4/activity.py's 6 searches in flight). The read
-#: is CPU-bound in this process (decoding, mapping, staging: the interpreter lock), so more at once only makes them
-#: all end together, and their applies (a second or so each, DuckDB's own work, which lets go of the lock) then
-#: queue at the end one after another; a few at a time, the first ones' applies overlap the others' reads
-#: (measured: tests/perf/bench_insight.py, five practices, the applies' tail from ~4-6 s to ~1-2 s). Three keep
-#: 18 searches in flight, ~3x what the CPU takes at 100 ms a reply, so a slow server still overlaps the rest.
+#: practices whose whole books are read at once (each with adapters/fhir_r4/activity.py's 6 searches in flight).
+#: The read is CPU-bound in this process (decoding, mapping, staging: the interpreter lock), so more at once only
+#: makes them all end together, and their applies (a second or so each, DuckDB's own work, which lets go of the
+#: lock) then queue at the end one after another; a few at a time, the first ones' applies overlap the others'
+#: reads (tests/perf/bench_insight.py, five practices: the applies' tail from ~4-6 s to ~1-2 s). Three keep 18
+#: searches in flight, ~3x what the CPU takes at 100 ms a reply, so a slow server still overlaps the rest. An
+#: incremental read (a page or two a search, latency-bound) is never held back.
 READS_AT_ONCE = 3
 
 
@@ -169,7 +171,7 @@ async def _refresh_practice(core: MosaicCore, store: RefreshTarget, practice: Pr
             await asyncio.to_thread(store.discard_staged, practice.id)  # anything left of an earlier failed read
         adapter = await _online_adapter(core, practice)
         try:
-            async with reading:
+            async with reading if since is None else contextlib.nullcontext():  # what changed is a page or two
                 activity = await adapter_call(practice, adapter.activity_parts(start, end, since, on_part),
                                               "reading the appointment book")
             if activity.practice_id != practice.id:  # never file one practice's figures under another
