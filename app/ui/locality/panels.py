@@ -112,13 +112,22 @@ class QualityBadge(QLabel):
         self.setObjectName("qualityBadge")
         self.setWordWrap(True)
         self.setAccessibleName("Data quality")
+        # a line of words and its frame from the start: an empty badge that grew a line with the first figures
+        # moved everything under it, and the charts were laid out and painted again in the figures' pass
+        self.setText("Data quality: shown with the figures.")
+        self.setStyleSheet(_QUIET_BADGE)
 
     def show_quality(self, rows: Sequence[QualityRow], scope: Sequence[str]) -> None:
         text, warns = quality_words(rows, scope)
         self.setText(text)
         self.setAccessibleDescription(text)
-        self.setStyleSheet(f"background: {WARNING_BG}; border-left: 5px solid {WARNING_BORDER}; padding: 4px 6px;"
-                           if warns else f"border-left: 5px solid {SECONDARY}; padding: 4px 6px;")
+        style = _WARNING_BADGE if warns else _QUIET_BADGE
+        if self.styleSheet() != style:  # set again, the same sheet still polished the badge anew
+            self.setStyleSheet(style)
+
+
+_WARNING_BADGE = f"background: {WARNING_BG}; border-left: 5px solid {WARNING_BORDER}; padding: 4px 6px;"
+_QUIET_BADGE = f"border-left: 5px solid {SECONDARY}; padding: 4px 6px;"
 
 
 class PeersPanel(QFrame):

@@ -152,6 +152,9 @@ class LocalityWindow(QWidget):
         self.progress.setObjectName("secondary")
         self.progress.setWordWrap(True)
         self.progress.setAccessibleName("Refresh progress")
+        # two lines kept for it: its words go from one line to two and back while a refresh runs, and each time
+        # everything under it moved and the charts were laid out and painted again
+        self.progress.setMinimumHeight(2 * self.progress.fontMetrics().lineSpacing())
         layout.addWidget(self.progress)
         self.failed_line = QLabel("")
         self.failed_line.setWordWrap(True)
@@ -188,6 +191,8 @@ class LocalityWindow(QWidget):
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.charts_area = QScrollArea()
         self.charts_area.setWidgetResizable(True)
+        # always there: the scroll bar that came with the second chart narrowed every chart, made again in that pass
+        self.charts_area.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
         self.charts_area.setAccessibleName("Charts")
         self.charts_holder = QWidget()
         self.charts_layout = QVBoxLayout(self.charts_holder)
