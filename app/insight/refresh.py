@@ -1,14 +1,15 @@
 """Refreshing the insight store from every practice's appointment book, through the core's sessions.
 
-Each practice the access policy gives the user insight for is read at once (`Adapter.activity`, through
-`adapter_call`, the one door that cleans what an adapter hands back), only what changed since its last read
-unless `full`, and applied to the store in one transaction per practice. The read is streamed
-(`Adapter.activity_parts`): each part (about a page) is cleaned as adapter_call would clean it and staged in the
-store as it arrives, so a practice's book is never held whole in memory, and the staged parts are applied only
-when the read has ended (a read failing part-way has its parts dropped). A practice ends ok, "not provided"
-(its system carries no appointment book: never zero) or failed, with the reason naming it; a practice that fails
-leaves the figures it had before standing (nothing of its failed read is applied), and the other practices'
-figures stand whatever it did. The refresh is journaled before any request leaves, and its outcome after.
+Each practice the access policy gives the user insight for is read (`Adapter.activity`, through `adapter_call`, the
+one door that cleans what an adapter hands back; whole books READS_AT_ONCE at a time, what changed all at once),
+only what changed since its last read unless `full`, and applied to the store in one transaction per practice. The
+read is streamed (`Adapter.activity_parts`): each part (about a page) is cleaned as adapter_call would clean it and
+staged in the store as it arrives, so a practice's book is never held whole in memory, and the staged parts are
+applied only when the read has ended (a read failing part-way has its parts dropped). A practice ends ok, "not
+provided" (its system carries no appointment book: never zero) or failed, with the reason naming it; a practice
+that fails leaves the figures it had before standing (nothing of its failed read is applied), and the other
+practices' figures stand whatever it did. The refresh is journaled before any request leaves, and its outcome
+after.
 """
 
 from __future__ import annotations
