@@ -924,16 +924,28 @@ class _RowMaker:
 
     def __init__(self, key: bytes) -> None:
         self._key = key
+        #: schedule ids hidden so far: a practice has a few dozen schedules, each named by thousands of slots
+        self._schedules: dict[str, str | None] = {}
 
     def hide(self, rid: str | None) -> str | None:
         if rid is None:
             return None
         return hashlib.blake2b(rid.encode(), key=self._key, digest_size=16).hexdigest()
 
+    def _schedule(self, sid: str | None) -> str | None:
+        if sid is None:
+            return None
+        hidden = self._schedules.get(sid)
+        if hidden is None:
+            if len(self._schedules) >= 4096:  # a server naming a new schedule in every slot: bounded all the same
+                self._schedules.clear()
+            hidden = self._schedules[sid] = self.hide(sid)
+        return hidden
+
     def slot(self, pid: str, s: Any) -> tuple[Any, ...]:
         day = local_date(s.start)
         return (pid, self.hide(s.id), s.status, as_utc(s.start), as_utc(s.end) if s.end else None, day,
-                month_key(day) if day else None, week_key(day) if day else None, self.hide(s.schedule_id),
+                month_key(day) if day else None, week_key(day) if day else None, self._schedule(s.schedule_id),
                 s.mode, s.clinician_type, s.category, stored_local_type(s.local_type),
                 as_utc(s.updated) if s.updated else None)
 
