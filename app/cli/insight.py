@@ -445,12 +445,13 @@ async def _quality(core: MosaicCore, store: Any, args: argparse.Namespace) -> in
 
 
 async def _period_shown(store: Any, args: argparse.Namespace) -> str:
-    """The period the figures will be for, as the journal records it: --period, else the store's default (the
-    latest month with appointments, else this month)."""
+    """The period the figures will be for, as the journal records it: --period, else the latest whole month with
+    appointments, as the Locality view opens on (app/insight/periods.py `default_month`)."""
+    from app.insight.periods import default_month
+
     if args.parsed_period is not None:
         return str(args.parsed_period.text)
-    latest = await asyncio.to_thread(store.latest_month)
-    return str(latest) if latest else f"{date.today():%Y-%m}"
+    return default_month(await asyncio.to_thread(store.latest_month))
 
 
 async def _practices(core: MosaicCore, args: argparse.Namespace, wanted: Sequence[str]) -> tuple[str, ...]:

@@ -129,3 +129,20 @@ def parse_period(text: str) -> Period:
         return Period(text, monday, monday + timedelta(days=6), "week")
     first = _month_start(text)
     return Period(text, first, _month_end(first), "month")
+
+
+def months_back(last: date, count: int) -> list[str]:
+    """`count` months ending with `last`'s month, newest first ("2026-03", "2026-02", ...)."""
+    index = last.year * 12 + last.month - 1
+    return [f"{(i // 12):04d}-{(i % 12 + 1):02d}" for i in range(index, index - count, -1)]
+
+
+def default_month(latest: str | None, today: date | None = None) -> str:
+    """The month figures are for when none is asked for (the Locality view opening, `mosaic insight show` and
+    `peers` without --period): the latest whole month with appointments. This month is not over yet: a few days
+    of it are mostly counts under 5, and its figures move from day to day."""
+    today = today or date.today()
+    current = f"{today:%Y-%m}"
+    if latest is None or latest >= current:
+        return months_back(today, 2)[1]
+    return latest

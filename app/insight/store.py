@@ -20,7 +20,7 @@ import shutil
 import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from app.insight.measures import (
     value_of,
 )
 from app.insight.national_model import NationalFigure, PracticeAttributes
-from app.insight.periods import as_utc, local_date, month_key, parse_period, week_key
+from app.insight.periods import as_utc, default_month, local_date, month_key, parse_period, week_key
 from app.insight.store_engine import Columns, DuckDbEngine, Engine, PostgresEngine
 from app.insight.store_rows import MappingIssue, MappingUse, PracticeStatusRow, QualityRow
 from app.insight.suppression import (
@@ -397,9 +397,9 @@ class InsightStore:
     def figures(self, metric: str, by: str, period: str | None = None, *,
                 practices: Sequence[str] | None = None, filters: Mapping[str, str] | None = None) -> list[Figure]:
         """Figures of `metric` cut `by` practice | mode | clinician-type | category | week | month | locality,
-        for `period` (default: the latest month with appointments), over `practices` (default: all), with
-        `filters` ({"mode": "telephone", ...}). Suppressed here. Practices that did not provide data or
-        failed come back as Figures with that status, never as zero."""
+        for `period` (default: the latest whole month with appointments, periods.default_month), over `practices`
+        (default: all), with `filters` ({"mode": "telephone", ...}). Suppressed here. Practices that did not provide
+        data or failed come back as Figures with that status, never as zero."""
         measure(metric)
         if by not in CUTS:
             raise ValueError(f"unknown cut {by!r}; one of: {', '.join(CUTS)}")
@@ -413,7 +413,7 @@ class InsightStore:
                              "are nearly all under 5)")
         cross = len(involved) == 2
         spec = MEASURE_SQL[metric]
-        chosen = parse_period(period or self.latest_month() or month_key(datetime.now(UTC).date()))
+        chosen = parse_period(period or default_month(self.latest_month()))
         grain = "week" if by == "week" or chosen.grain == "week" else "month"
         if by == "month" and chosen.grain == "week":
             raise ValueError(f"{chosen.text} is a week: cut it by week, or ask for a month or range")

@@ -23,6 +23,7 @@ from app.insight.measures import MEASURES, Figure
 from app.insight.national_model import NationalFigure, PracticeAttributes
 from app.insight.peer_report import FUNNEL_KINDS, PeerReport, peer_report
 from app.insight.peers import DEFAULT_WEIGHTS, deciles, funnel_limits, similar_practices
+from app.insight.periods import default_month, months_back
 from app.insight.store_rows import PracticeStatusRow, QualityRow
 
 if TYPE_CHECKING:
@@ -130,21 +131,6 @@ class Overview:
     months: tuple[str, ...]  # newest first
     national_months: int
     categories: tuple[str, ...] = ()  # national categories seen in the latest month (the filter's list)
-
-
-def months_back(last: date, count: int) -> list[str]:
-    """`count` months ending with `last`'s month, newest first ("2026-03", "2026-02", ...)."""
-    index = last.year * 12 + last.month - 1
-    return [f"{(i // 12):04d}-{(i % 12 + 1):02d}" for i in range(index, index - count, -1)]
-
-
-def default_month(latest: str | None, today: date | None = None) -> str:
-    """The month a view opens on: the latest whole month with appointments (this month is not over yet)."""
-    today = today or date.today()
-    current = f"{today:%Y-%m}"
-    if latest is None or latest >= current:
-        return months_back(today, 2)[1]
-    return latest
 
 
 class LocalitySource:

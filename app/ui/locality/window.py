@@ -39,12 +39,13 @@ from PySide6.QtWidgets import (
 
 from app.core.policy import PolicyError
 from app.insight.measures import MEASURES, Figure
+from app.insight.periods import default_month
 from app.ui import style
 from app.ui.bridge import AsyncBridge
 from app.ui.gui_first import gui_busy
 from app.ui.locality.controls import QueryBar
 from app.ui.locality.panels import DefinitionPanel, PeersPanel, QualityBadge, failed_style
-from app.ui.locality.source import Answer, LocalitySource, Overview, ViewQuery, default_month
+from app.ui.locality.source import Answer, LocalitySource, Overview, ViewQuery
 from app.ui.locality.words import NOT_PROVIDED, cell_text, chart_title, count_text, group_words, period_words
 from app.ui.trends import load_pyqtgraph, pyqtgraph_ready
 
