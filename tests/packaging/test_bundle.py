@@ -33,8 +33,11 @@ def test_demo_server_and_search_from_the_bundle_alone(bundle: Path, tmp_path: Pa
         done = subprocess.run([str(bundle / "mosaic"), "search", "--config", str(config), "--json", "Smith"],
                               env={**env, **secrets}, capture_output=True, text=True, timeout=120)
         # the insight store (DuckDB, a compiled module the bundle must carry) and orjson, read and queried
+        # last month and this one: `show` answers for the latest whole month (app/insight/periods.py)
+        today = date.today()
+        last = date(today.year - (today.month == 1), (today.month - 2) % 12 + 1, 1)
         refreshed = subprocess.run([str(bundle / "mosaic"), "insight", "refresh", "--config", str(config),
-                                    "--period", f"{date.today():%Y-%m}"],
+                                    "--period", f"{last:%Y-%m}..{today:%Y-%m}"],
                                    env={**env, **secrets}, capture_output=True, text=True, timeout=180)
         shown = subprocess.run([str(bundle / "mosaic"), "insight", "show", "--config", str(config), "--metric",
                                 "appointments", "--json"], env={**env, **secrets}, capture_output=True, text=True,
