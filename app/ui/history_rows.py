@@ -357,14 +357,11 @@ def _insight_what(entry: JournalEntry) -> tuple[str, str]:
     details = entry.details
     doing = str(details.get("insight") or "")
     said = INSIGHT_DOING.get(doing, doing.capitalize() or "Insight")
-    metric = str(details.get("metric") or "")
-    parts = []
-    if metric:
-        measure = MEASURES.get(metric)
-        parts.append(measure.title if measure is not None else metric)
-    if details.get("by"):
-        by = str(details["by"])
-        parts[-1:] = [" ".join([*parts[-1:], f"by {CUT_WORDS.get(by, by)}"])]
+    metric, by = str(details.get("metric") or ""), str(details.get("by") or "")
+    measure = MEASURES.get(metric)
+    shown = " ".join(filter(None, (measure.title if measure is not None else metric,
+                                   f"by {CUT_WORDS.get(by, by)}" if by else "")))
+    parts = [shown] if shown else []
     if details.get("period"):
         try:
             parts.append(period_words(str(details["period"])))

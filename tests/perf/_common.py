@@ -357,8 +357,8 @@ def _stall_meter_class() -> type:
             if stall > self.goal_ms:
                 self.over[self.phase] += 1
             if self.sched is not None:
-                said = self.sched.since_last()
-                if stall > self.note_over_ms:
+                said = self.sched.since_last(tell=stall > self.note_over_ms)
+                if said is not None:
                     self.sched_top.append((stall, self.phase, said))
             if stall > self.note_over_ms:
                 self.top.append((stall, self.phase))
@@ -394,11 +394,15 @@ class SchedWatch:
                         out[f"{label}:{task}"] = (int(run), int(wait))
         return out
 
-    def since_last(self) -> str:
+    def since_last(self, tell: bool) -> str | None:
+        """Move the baseline to now; with `tell`, what happened since the last call (else None: nothing is worked
+        out for the short gaps that are most of them)."""
         import threading
 
         now = self._read()
         before, self.before = self.before, now
+        if not tell:
+            return None
         delta = {k: (v[0] - before.get(k, (0, 0))[0], v[1] - before.get(k, (0, 0))[1]) for k, v in now.items()}
         gui_run, gui_wait = delta.get(f"self:{self.gui}", (0, 0))
         self.names.update({t.native_id: t.name for t in threading.enumerate() if t.native_id is not None})
